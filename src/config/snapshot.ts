@@ -1,0 +1,232 @@
+/**
+ * The runtime config the hot path reads: an immutable Snapshot built by a pure function from the
+ * user's resources. Indexes are precomputed (key hash -> key, model -> provider tiers, compiled
+ * mappings) so a request does only map lookups. Resources that are valid in shape but wrong in
+ * meaning (missing Secret, duplicate key) are left out and reported as problems.
+ */
+import { createHash } from 'node:crypto';
+import { ModelMapping } from './mapping.js';
+import {
+  qualifiedName,
+  type ApiKey,
+  type ModelProvider,
+  type ObjectMeta,
+  type ProviderType,
+  type ResourceSet,
+  type SecretData,
+  type SecretKeyRef,
+} from './types.js';
+import { ModelMatcher } from './wildcard.js';
+
+/** A key as the hot path sees it. Never holds the clear key. */
+export interface KeyEntry {
+  /** `namespace/name`: the consumer label in logs and metrics. */
+  readonly name: string;
+  readonly disabled: boolean;
+  /** Epoch ms after which the key is refused, or undefined for never. */
+  readonly expiresAtMs: number | undefined;
+  readonly allowedModels: ModelMatcher;
+  readonly mapping: ModelMapping;
+}
+
+/** Parsed provider endpoint. */
+export interface Endpoint {
+  readonly scheme: 'http' | 'https';
+  /** host[:port] as sent in :authority. */
+  readonly authority: string;
+  /** Base path without trailing slash, for example `/v1` (may be empty). */
+  readonly basePath: string;
+}
+
+/** A provider as the hot path sees it. */
+export interface ProviderEntry {
+  readonly name: string;
+  readonly type: ProviderType;
+  readonly endpoint: Endpoint;
+  /** Credential from the referenced Secret; undefined when none is configured. */
+  readonly credential: string | undefined;
+  readonly apiVersion: string | undefined;
+  readonly priority: number;
+  readonly weight: number;
+}
+
+/** One way to serve a model: a provider and the name it knows the model by. */
+export interface ModelRoute {
+  readonly provider: ProviderEntry;
+  readonly upstreamModel: string;
+}
+
+/** Routes of one priority, with their total weight precomputed for weighted choice. */
+export interface RouteTier {
+  readonly priority: number;
+  readonly routes: readonly ModelRoute[];
+  readonly totalWeight: number;
+}
+
+/** Why a resource is not served. */
+export type ProblemReason = 'Invalid' | 'SecretNotFound' | 'DuplicateKey';
+
+export interface ResourceProblem {
+  readonly kind: 'ModelProvider' | 'ApiKey';
+  /** `namespace/name`. */
+  readonly name: string;
+  readonly reason: ProblemReason;
+  readonly message: string;
+}
+
+/** The immutable runtime config. */
+export interface Snapshot {
+  readonly version: number;
+  readonly builtAt: string;
+  readonly keysByHash: ReadonlyMap<string, KeyEntry>;
+  /** Model name (after mapping) -> tiers in ascending priority. */
+  readonly routesByModel: ReadonlyMap<string, readonly RouteTier[]>;
+  readonly globalMapping: ModelMapping;
+  /** Served model names, sorted, for /v1/models. */
+  readonly servedModels: readonly string[];
+}
+
+export interface BuildResult {
+  readonly snapshot: Snapshot;
+  readonly problems: readonly ResourceProblem[];
+}
+
+/** `sha256:<hex>` of a clear key, as stored in ApiKey.spec.keyHash and used as index. */
+export function hashKey(clearKey: string): string {
+  return 'sha256:' + createHash('sha256').update(clearKey).digest('hex');
+}
+
+/** Parses a provider endpoint URL (already checked against the schema pattern). */
+export function parseEndpoint(url: string): Endpoint {
+  const u = new URL(url);
+  const scheme = u.protocol === 'https:' ? 'https' : 'http';
+  return { scheme, authority: u.host, basePath: u.pathname.replace(/\/+$/, '') };
+}
+
+/** Builds a snapshot. Pure apart from reading `now` for `builtAt`. */
+export function buildSnapshot(resources: ResourceSet, version: number, now: Date = new Date()): BuildResult {
+  const problems: ResourceProblem[] = [];
+  const secrets = indexSecrets(resources.secrets);
+  const readSecret = (meta: ObjectMeta, ref: SecretKeyRef): string | undefined =>
+    secrets.get(`${meta.namespace ?? 'default'}/${ref.name}`)?.get(ref.key);
+
+  const keysByHash = buildKeys(resources.apiKeys, readSecret, problems);
+  const routesByModel = buildRoutes(resources.providers, readSecret, problems);
+  const snapshot: Snapshot = {
+    version,
+    builtAt: now.toISOString(),
+    keysByHash,
+    routesByModel,
+    globalMapping: new ModelMapping(resources.gatewayConfig?.modelMappings),
+    servedModels: [...routesByModel.keys()].sort(),
+  };
+  return { snapshot, problems };
+}
+
+function indexSecrets(secrets: readonly SecretData[]): Map<string, ReadonlyMap<string, string>> {
+  const index = new Map<string, ReadonlyMap<string, string>>();
+  for (const s of secrets) index.set(`${s.namespace}/${s.name}`, s.data);
+  return index;
+}
+
+type SecretReader = (meta: ObjectMeta, ref: SecretKeyRef) => string | undefined;
+
+function buildKeys(apiKeys: readonly ApiKey[], readSecret: SecretReader, problems: ResourceProblem[]): Map<string, KeyEntry> {
+  // Oldest first, so a newly created duplicate never takes over an existing key's identity.
+  const ordered = [...apiKeys].sort(
+    (a, b) =>
+      (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') ||
+      qualifiedName(a.metadata).localeCompare(qualifiedName(b.metadata)),
+  );
+  const byHash = new Map<string, KeyEntry>();
+  for (const key of ordered) {
+    const name = qualifiedName(key.metadata);
+    let hash = key.spec.keyHash;
+    if (hash === undefined && key.spec.secretRef) {
+      const clear = readSecret(key.metadata, key.spec.secretRef)?.trim();
+      if (!clear) {
+        problems.push({
+          kind: 'ApiKey',
+          name,
+          reason: 'SecretNotFound',
+          message: `Secret ${key.spec.secretRef.name} (key ${key.spec.secretRef.key}) not found or empty`,
+        });
+        continue;
+      }
+      hash = hashKey(clear);
+    }
+    if (hash === undefined) {
+      problems.push({ kind: 'ApiKey', name, reason: 'Invalid', message: 'exactly one of keyHash and secretRef must be set' });
+      continue;
+    }
+    const holder = byHash.get(hash);
+    if (holder) {
+      problems.push({ kind: 'ApiKey', name, reason: 'DuplicateKey', message: `same key as ApiKey ${holder.name}` });
+      continue;
+    }
+    byHash.set(hash, {
+      name,
+      disabled: key.spec.disabled ?? false,
+      expiresAtMs: key.spec.expiresAt === undefined ? undefined : Date.parse(key.spec.expiresAt),
+      allowedModels: new ModelMatcher(key.spec.models),
+      mapping: new ModelMapping(key.spec.modelMappings),
+    });
+  }
+  return byHash;
+}
+
+function buildRoutes(
+  providers: readonly ModelProvider[],
+  readSecret: SecretReader,
+  problems: ResourceProblem[],
+): Map<string, RouteTier[]> {
+  const routes = new Map<string, ModelRoute[]>();
+  for (const p of providers) {
+    const name = qualifiedName(p.metadata);
+    let credential: string | undefined;
+    if (p.spec.credentialSecretRef) {
+      credential = readSecret(p.metadata, p.spec.credentialSecretRef)?.trim();
+      if (!credential) {
+        problems.push({
+          kind: 'ModelProvider',
+          name,
+          reason: 'SecretNotFound',
+          message: `Secret ${p.spec.credentialSecretRef.name} (key ${p.spec.credentialSecretRef.key}) not found or empty`,
+        });
+        continue;
+      }
+    }
+    const provider: ProviderEntry = {
+      name,
+      type: p.spec.type,
+      endpoint: parseEndpoint(p.spec.endpoint),
+      credential,
+      apiVersion: p.spec.apiVersion,
+      priority: p.spec.priority ?? 0,
+      weight: p.spec.weight ?? 1,
+    };
+    for (const m of p.spec.models) {
+      const list = routes.get(m.name) ?? [];
+      list.push({ provider, upstreamModel: m.upstreamModel ?? m.name });
+      routes.set(m.name, list);
+    }
+  }
+  const tiered = new Map<string, RouteTier[]>();
+  for (const [model, list] of routes) tiered.set(model, toTiers(list));
+  return tiered;
+}
+
+function toTiers(routes: readonly ModelRoute[]): RouteTier[] {
+  const byPriority = new Map<number, ModelRoute[]>();
+  for (const r of routes) {
+    const list = byPriority.get(r.provider.priority) ?? [];
+    list.push(r);
+    byPriority.set(r.provider.priority, list);
+  }
+  return [...byPriority.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([priority, list]) => {
+      const sorted = list.sort((a, b) => a.provider.name.localeCompare(b.provider.name));
+      return { priority, routes: sorted, totalWeight: sorted.reduce((sum, r) => sum + r.provider.weight, 0) };
+    });
+}

@@ -1,0 +1,132 @@
+/**
+ * The resources users write (ModelProvider, ApiKey, the Secrets they reference, and the file-only
+ * GatewayConfig). These are the *user-facing* types; the hot path never reads them, it reads the
+ * Snapshot built from them (see snapshot.ts). The OpenAPI schemas in schema.ts describe the same
+ * shapes and a unit test keeps the two in agreement.
+ */
+
+export const API_GROUP = 'tollgate.dev';
+export const API_VERSION = 'tollgate.dev/v1alpha1';
+
+/** Kubernetes-style object metadata (the part Tollgate uses). */
+export interface ObjectMeta {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly generation?: number;
+  readonly resourceVersion?: string;
+  readonly uid?: string;
+  readonly creationTimestamp?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** Points at one key of a Secret in the resource's own namespace. */
+export interface SecretKeyRef {
+  readonly name: string;
+  readonly key: string;
+}
+
+/** Supported upstream API styles. */
+export type ProviderType = 'openai' | 'azure-openai' | 'openai-compatible';
+export const PROVIDER_TYPES: readonly ProviderType[] = ['openai', 'azure-openai', 'openai-compatible'];
+
+/** One model a provider serves. */
+export interface ProviderModel {
+  /** Name clients use (after mapping). */
+  readonly name: string;
+  /** Name sent upstream (Azure: the deployment). Defaults to `name`. */
+  readonly upstreamModel?: string;
+}
+
+export interface ModelProviderSpec {
+  readonly type: ProviderType;
+  /** Base URL, for example `https://api.openai.com/v1` or `http://vllm.ml:8000/v1`. */
+  readonly endpoint: string;
+  /** Credential sent upstream; optional for self-hosted engines without auth. */
+  readonly credentialSecretRef?: SecretKeyRef;
+  /** Azure OpenAI `api-version` query parameter. */
+  readonly apiVersion?: string;
+  /** Lower is preferred; providers of the same priority share traffic by weight. */
+  readonly priority?: number;
+  /** Relative share of traffic among providers of the same priority. */
+  readonly weight?: number;
+  readonly models: readonly ProviderModel[];
+}
+
+export interface ApiKeySpec {
+  /** `sha256:<64 hex>` of the key. Exactly one of keyHash and secretRef. */
+  readonly keyHash?: string;
+  /** Secret holding the key in clear; Tollgate hashes it on load and never keeps the clear value. */
+  readonly secretRef?: SecretKeyRef;
+  readonly description?: string;
+  /** Models this key may use, after mapping; wildcards allowed. Absent means all models. */
+  readonly models?: readonly string[];
+  /** Per-key model mapping, consulted before the global one. */
+  readonly modelMappings?: Readonly<Record<string, string>>;
+  readonly disabled?: boolean;
+  /** RFC 3339 time after which the key is refused; absent means never. */
+  readonly expiresAt?: string;
+}
+
+/** Condition as in Kubernetes status. */
+export interface Condition {
+  readonly type: string;
+  readonly status: 'True' | 'False' | 'Unknown';
+  readonly reason: string;
+  readonly message: string;
+  readonly lastTransitionTime: string;
+  readonly observedGeneration?: number;
+}
+
+export interface ResourceStatus {
+  readonly observedGeneration?: number;
+  readonly conditions?: readonly Condition[];
+}
+
+export interface ModelProvider {
+  readonly apiVersion: typeof API_VERSION;
+  readonly kind: 'ModelProvider';
+  readonly metadata: ObjectMeta;
+  readonly spec: ModelProviderSpec;
+  readonly status?: ResourceStatus;
+}
+
+export interface ApiKey {
+  readonly apiVersion: typeof API_VERSION;
+  readonly kind: 'ApiKey';
+  readonly metadata: ObjectMeta;
+  readonly spec: ApiKeySpec;
+  readonly status?: ResourceStatus;
+}
+
+/** Gateway-wide settings. Not a CRD: a file (a ConfigMap in Kubernetes). */
+export interface GatewayConfigSpec {
+  /** Global model mapping, consulted after the per-key one. */
+  readonly modelMappings?: Readonly<Record<string, string>>;
+}
+
+export interface GatewayConfig {
+  readonly apiVersion: typeof API_VERSION;
+  readonly kind: 'GatewayConfig';
+  readonly metadata: ObjectMeta;
+  readonly spec: GatewayConfigSpec;
+}
+
+/** The part of a core/v1 Secret Tollgate reads. Values are already decoded to text. */
+export interface SecretData {
+  readonly namespace: string;
+  readonly name: string;
+  readonly data: ReadonlyMap<string, string>;
+}
+
+/** Everything a config source hands to the snapshot builder. */
+export interface ResourceSet {
+  readonly providers: readonly ModelProvider[];
+  readonly apiKeys: readonly ApiKey[];
+  readonly secrets: readonly SecretData[];
+  readonly gatewayConfig?: GatewayConfigSpec;
+}
+
+/** `namespace/name`, the identity used in logs, metrics and indexes. */
+export function qualifiedName(meta: ObjectMeta): string {
+  return `${meta.namespace ?? 'default'}/${meta.name}`;
+}

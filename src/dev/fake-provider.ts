@@ -1,0 +1,154 @@
+/**
+ * A fake OpenAI-compatible provider: a real HTTP server for `npm start` (works offline) and for
+ * tests, which read what it received and turn its knobs (latency, chunk count and rate, status).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+/** What one request looked like when it reached the provider. */
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: unknown;
+}
+
+/** Knobs; change them between requests. */
+export interface FakeBehaviour {
+  /** Delay before the response headers. */
+  latencyMs: number;
+  /** Content chunks in a streamed answer. */
+  chunks: number;
+  chunkIntervalMs: number;
+  /** If set, answer every request with this status and an OpenAI error body. */
+  status: number | undefined;
+}
+
+const RECORD_LIMIT = 1000;
+const WORDS = ['Hello', ' from', ' the', ' Tollgate', ' fake', ' provider', '.'];
+
+export class FakeProvider {
+  readonly requests: RecordedRequest[] = [];
+  readonly behaviour: FakeBehaviour;
+  private server: Server | undefined;
+  private portNumber = 0;
+
+  constructor(behaviour: Partial<FakeBehaviour> = {}, private readonly name = 'fake') {
+    this.behaviour = { latencyMs: 0, chunks: 5, chunkIntervalMs: 20, status: undefined, ...behaviour };
+  }
+
+  get port(): number {
+    return this.portNumber;
+  }
+
+  /** Base URL with /v1, as a ModelProvider endpoint would name it. */
+  get url(): string {
+    return `http://127.0.0.1:${this.portNumber}/v1`;
+  }
+
+  async start(port = 0, host = '127.0.0.1'): Promise<void> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    const address = server.address();
+    this.portNumber = typeof address === 'object' && address ? address.port : port;
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Requests received at a path suffix (for example `/chat/completions`). */
+  received(pathSuffix: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.path.split('?')[0]?.endsWith(pathSuffix));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    let body: unknown;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      body = text;
+    }
+    const path = req.url ?? '/';
+    if (this.requests.length >= RECORD_LIMIT) this.requests.shift();
+    this.requests.push({ method: req.method ?? '', path, headers: { ...req.headers }, body });
+
+    const b = this.behaviour;
+    if (b.latencyMs > 0) await sleep(b.latencyMs);
+    if (b.status !== undefined) {
+      return json(res, b.status, { error: { message: `fake provider answered ${b.status}`, type: 'api_error', code: 'fake' } });
+    }
+    const request = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+    const route = path.split('?')[0] ?? '';
+    if (route.endsWith('/chat/completions')) return this.chat(request, res);
+    if (route.endsWith('/embeddings')) return embeddings(request, res);
+    json(res, 404, { error: { message: `fake provider has no ${path}`, type: 'invalid_request_error', code: 'unknown_url' } });
+  }
+
+  private async chat(request: Record<string, unknown>, res: ServerResponse): Promise<void> {
+    const model = String(request['model'] ?? 'unknown');
+    const id = `chatcmpl-${this.name}-${Date.now()}`;
+    const created = Math.floor(Date.now() / 1000);
+    const promptTokens = Math.max(1, Math.ceil(JSON.stringify(request['messages'] ?? '').length / 4));
+    const n = this.behaviour.chunks;
+    const pieces = Array.from({ length: n }, (_, i) => WORDS[i % WORDS.length] as string);
+    const usage = { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n };
+    if (request['stream'] !== true) {
+      return json(res, 200, {
+        id,
+        object: 'chat.completion',
+        created,
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: pieces.join('') }, finish_reason: 'stop' }],
+        usage,
+      });
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const base = { id, object: 'chat.completion.chunk', created, model };
+    const send = (payload: unknown): void => {
+      res.write(`data: ${JSON.stringify(payload)}\n\n`);
+    };
+    send({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
+    for (const piece of pieces) {
+      if (res.destroyed) return;
+      await sleep(this.behaviour.chunkIntervalMs);
+      send({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] });
+    }
+    send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
+    const options = request['stream_options'] as { include_usage?: boolean } | undefined;
+    if (options?.include_usage) send({ ...base, choices: [], usage });
+    res.end('data: [DONE]\n\n');
+  }
+}
+
+function embeddings(request: Record<string, unknown>, res: ServerResponse): void {
+  const input = request['input'];
+  const inputs = Array.isArray(input) ? input : [input];
+  const data = inputs.map((item, index) => ({
+    object: 'embedding',
+    index,
+    embedding: Array.from({ length: 8 }, (_, i) => Number(((String(item).length * (i + 1)) % 97 / 97).toFixed(6))),
+  }));
+  const tokens = inputs.reduce<number>((sum, item) => sum + Math.max(1, Math.ceil(String(item).length / 4)), 0);
+  json(res, 200, { object: 'list', data, model: String(request['model']), usage: { prompt_tokens: tokens, total_tokens: tokens } });
+}
+
+function json(res: ServerResponse, status: number, payload: unknown): void {
+  const text = JSON.stringify(payload);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

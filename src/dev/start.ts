@@ -1,0 +1,54 @@
+/**
+ * `npm start`: the fake provider, Tollgate and a real Envoy, wired with examples/config, then prints
+ * how to call it. Ctrl-C stops everything.
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from './envoy-config.js';
+import { FakeProvider } from './fake-provider.js';
+import { startEnvoy, startGateway } from './local-stack.js';
+
+const LISTEN_PORT = Number(process.env['TOLLGATE_PORT'] ?? 8080);
+const FAKE_PORT = 18081;
+
+async function main(): Promise<void> {
+  const workDir = await mkdtemp(join(tmpdir(), 'tollgate-'));
+  const fake = new FakeProvider({ chunkIntervalMs: 150 });
+  await fake.start(FAKE_PORT);
+  const configDir = process.env['TOLLGATE_CONFIG_DIR'] ?? join(REPO_ROOT, 'examples/config');
+  const gateway = await startGateway({ workDir, configDir, adminPort: 9090 });
+  const envoy = await startEnvoy({ workDir, extprocSocket: gateway.socket, listenPort: LISTEN_PORT, listenAddress: '127.0.0.1' });
+  const base = `http://127.0.0.1:${envoy.port}`;
+  process.stdout.write(`
+Tollgate is running (Envoy on ${base}, config from ${configDir}).
+Logs: ${gateway.process.logFile} and ${envoy.process.logFile}; metrics: http://127.0.0.1:${gateway.adminPort}/metrics
+
+  curl ${base}/v1/chat/completions \\
+    -H 'Authorization: Bearer sk-tollgate-example' -H 'Content-Type: application/json' \\
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'
+
+  # OpenAI SDK (Node):
+  import OpenAI from 'openai';
+  const client = new OpenAI({ baseURL: '${base}/v1', apiKey: 'sk-tollgate-example' });
+  const r = await client.chat.completions.create({ model: 'fast', messages: [{ role: 'user', content: 'Hi' }] });
+
+Edit files in ${configDir} and they apply live. Ctrl-C to stop.
+`);
+  const stop = async (): Promise<void> => {
+    await Promise.allSettled([envoy.process.stop(), gateway.process.stop()]);
+    await fake.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+  void gateway.process.waitExit().then((code) => {
+    process.stderr.write(`tollgate exited (${String(code)}); see ${gateway.process.logFile}\n`);
+    void stop();
+  });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`npm start failed: ${String(err instanceof Error ? err.stack : err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,60 @@
+/** Pure builders for the answers Tollgate sends to Envoy. */
+import { errorBody, statusOf, type GatewayError } from '../errors.js';
+import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
+import type { HeaderValueOption } from '../generated/envoy/config/core/v3/HeaderValueOption.js';
+import { setHeader } from './headers.js';
+
+const CONTINUE_REQUEST_HEADERS: ProcessingResponse = { requestHeaders: {} };
+const CONTINUE_RESPONSE_HEADERS: ProcessingResponse = { responseHeaders: {} };
+const CONTINUE_REQUEST_BODY: ProcessingResponse = { requestBody: {} };
+const CONTINUE_RESPONSE_BODY: ProcessingResponse = { responseBody: {} };
+
+export function continueRequestHeaders(): ProcessingResponse {
+  return CONTINUE_REQUEST_HEADERS;
+}
+export function continueResponseHeaders(): ProcessingResponse {
+  return CONTINUE_RESPONSE_HEADERS;
+}
+export function continueRequestBody(): ProcessingResponse {
+  return CONTINUE_REQUEST_BODY;
+}
+export function continueResponseBody(): ProcessingResponse {
+  return CONTINUE_RESPONSE_BODY;
+}
+
+/** A local reply with a JSON body. */
+export function jsonResponse(status: number, body: string, requestId: string, extra?: Readonly<Record<string, string>>): ProcessingResponse {
+  const headers: HeaderValueOption[] = [setHeader('content-type', 'application/json'), setHeader('x-request-id', requestId)];
+  if (extra) for (const [k, v] of Object.entries(extra)) headers.push(setHeader(k, v));
+  return {
+    immediateResponse: {
+      status: { code: status as never },
+      headers: { setHeaders: headers },
+      body: Buffer.from(body),
+      details: 'tollgate',
+    },
+  };
+}
+
+/** A local reply for a client mistake or refusal, in OpenAI's error shape. */
+export function errorResponse(error: GatewayError, requestId: string): ProcessingResponse {
+  return jsonResponse(statusOf(error.code), errorBody(error), requestId, error.headers);
+}
+
+/** Continue the buffered request body with header and (optionally) body mutations, re-routing. */
+export function forwardRequestBody(
+  setHeaders: readonly (readonly [string, string])[],
+  removeHeaders: readonly string[],
+  body: Buffer | undefined,
+): ProcessingResponse {
+  return {
+    requestBody: {
+      response: {
+        status: 'CONTINUE',
+        headerMutation: { setHeaders: setHeaders.map(([k, v]) => setHeader(k, v)), removeHeaders: [...removeHeaders] },
+        ...(body ? { bodyMutation: { body } } : {}),
+        clearRouteCache: true,
+      },
+    },
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * The gRPC server implementing envoy.service.ext_proc.v3.ExternalProcessor. Envoy's protos are
+ * loaded from the registry package @grpc/grpc-js-xds (its envoy-api tree), never copied.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { ProcessingRequest__Output } from '../generated/envoy/service/ext_proc/v3/ProcessingRequest.js';
+import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
+import { ExtProcStream, type StreamDeps } from './stream.js';
+
+const require = createRequire(import.meta.url);
+
+/** Directories holding Envoy's API protos and their imports. */
+function protoIncludeDirs(): string[] {
+  const root = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
+  return ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => join(root, d));
+}
+
+/** Loads the ExternalProcessor service definition. */
+export function loadExternalProcessorService(): grpc.ServiceDefinition {
+  const definition = protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', {
+    includeDirs: protoIncludeDirs(),
+    // Cheap decoding: no defaults materialised, enums as strings, 64-bit ints as strings, oneof name set.
+    keepCase: false,
+    longs: String,
+    enums: String,
+    defaults: false,
+    oneofs: true,
+  });
+  const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+    envoy: { service: { ext_proc: { v3: { ExternalProcessor: grpc.ServiceClientConstructor } } } };
+  };
+  return pkg.envoy.service.ext_proc.v3.ExternalProcessor.service;
+}
+
+/** Starts the ext_proc server on `address` (`unix:/path` or `host:port`); resolves the bound port. */
+export async function startExtProcServer(address: string, deps: StreamDeps): Promise<{ server: grpc.Server; port: number }> {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    'grpc.max_send_message_length': 64 * 1024 * 1024,
+    'grpc.enable_channelz': 0,
+    // Envoy keeps one HTTP/2 connection open; keepalive pings detect a dead peer.
+    'grpc.keepalive_time_ms': 30_000,
+  });
+  server.addService(loadExternalProcessorService(), {
+    Process: (call: grpc.ServerDuplexStream<ProcessingRequest__Output, ProcessingResponse>) => {
+      new ExtProcStream(deps, call);
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
+  });
+  return { server, port };
+}
+
+/** Stops accepting streams and waits for open ones, up to `graceMs`, then forces. */
+export function stopExtProcServer(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,191 @@
+/**
+ * One ext_proc stream = one HTTP request. An explicit state machine: each Envoy message is handled
+ * by the handler of the current phase, answers go back in order, and the request is finalised
+ * exactly once (stream end, cancel and error can race).
+ */
+import { randomUUID } from 'node:crypto';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { ConfigStore } from '../config/store.js';
+import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
+import type { ProcessingRequest__Output } from '../generated/envoy/service/ext_proc/v3/ProcessingRequest.js';
+import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
+import type { Logger } from '../observability/logger.js';
+import type { RequestContext } from '../pipeline/context.js';
+import { planForward } from '../pipeline/forward.js';
+import { admitHeaders } from '../pipeline/request-headers.js';
+import { headerMap } from './headers.js';
+import {
+  continueRequestHeaders,
+  continueResponseBody,
+  continueResponseHeaders,
+  errorResponse,
+  forwardRequestBody,
+  jsonResponse,
+} from './responses.js';
+
+/** Where a request is in its life. */
+export type Phase = 'request_headers' | 'request_body' | 'response_headers' | 'response_body' | 'done';
+
+/** What a stream needs from the process. */
+export interface StreamDeps {
+  readonly store: ConfigStore;
+  readonly logger: Logger;
+  /** Called once per request with its final state. */
+  readonly onFinalize: (ctx: RequestContext, outcome: StreamOutcome) => void;
+  readonly now?: () => number;
+}
+
+/** How the stream ended, from our side. */
+export type StreamOutcome = 'completed' | 'cancelled' | 'error';
+
+type Duplex = ServerDuplexStream<ProcessingRequest__Output, ProcessingResponse>;
+type Answer = ProcessingResponse | Promise<ProcessingResponse>;
+
+export class ExtProcStream {
+  private phase: Phase = 'request_headers';
+  private ctx: RequestContext | undefined;
+  /** Tail of the answer chain while an asynchronous step is running. */
+  private pending: Promise<void> | undefined;
+  private finalized = false;
+  private contentType: string | undefined;
+  private readonly startedNs = process.hrtime.bigint();
+
+  constructor(
+    private readonly deps: StreamDeps,
+    private readonly call: Duplex,
+  ) {
+    call.on('data', (msg: ProcessingRequest__Output) => this.receive(msg));
+    call.on('end', () => {
+      this.finalize('completed');
+      call.end();
+    });
+    call.on('cancelled', () => this.finalize('cancelled'));
+    call.on('error', () => this.finalize('error'));
+  }
+
+  private receive(msg: ProcessingRequest__Output): void {
+    if (this.pending) {
+      this.pending = this.pending.then(() => this.answer(msg));
+      return;
+    }
+    const result = this.answer(msg);
+    if (result) this.pending = result.finally(() => (this.pending = undefined));
+  }
+
+  /** Handles one message; returns a promise only when the answer is asynchronous. */
+  private answer(msg: ProcessingRequest__Output): Promise<void> | undefined {
+    let answer: Answer;
+    try {
+      answer = this.dispatch(msg);
+    } catch (err) {
+      answer = this.failClosed(err);
+    }
+    if (answer instanceof Promise) {
+      return answer.then(
+        (a) => this.write(a),
+        (err: unknown) => this.write(this.failClosed(err)),
+      );
+    }
+    this.write(answer);
+    return undefined;
+  }
+
+  private write(answer: ProcessingResponse): void {
+    if (!this.call.writable || this.call.destroyed) return;
+    this.call.write(answer);
+  }
+
+  private dispatch(msg: ProcessingRequest__Output): Answer {
+    switch (msg.request) {
+      case 'requestHeaders':
+        return this.onRequestHeaders(msg);
+      case 'requestBody':
+        return this.onRequestBody(msg);
+      case 'responseHeaders':
+        return this.onResponseHeaders(msg);
+      case 'responseBody':
+        return continueResponseBody();
+      default:
+        throw new Error(`unexpected ext_proc message ${String(msg.request)} in phase ${this.phase}`);
+    }
+  }
+
+  private onRequestHeaders(msg: ProcessingRequest__Output): Answer {
+    const headers = headerMap(msg.requestHeaders?.headers);
+    const snapshot = this.deps.store.current();
+    const requestId = headers.get('x-request-id') || randomUUID();
+    if (!snapshot) {
+      return this.refuse(gatewayError('provider_unavailable', 'The gateway has no configuration loaded yet.'), requestId);
+    }
+    const ctx: RequestContext = { requestId, startedNs: this.startedNs, snapshot };
+    this.ctx = ctx;
+    this.contentType = headers.get('content-type');
+    const decision = admitHeaders(headers, snapshot, this.now());
+    if (isGatewayError(decision)) return this.refuse(decision, requestId);
+    ctx.key = decision.key;
+    if (decision.kind === 'respond') {
+      ctx.status = decision.status;
+      this.phase = 'done';
+      return jsonResponse(decision.status, decision.body, requestId);
+    }
+    ctx.route = decision.route;
+    if (msg.requestHeaders?.endOfStream) {
+      return this.refuse(gatewayError('missing_body', 'The request body is empty; expected a JSON object.'), requestId);
+    }
+    this.phase = 'request_body';
+    return continueRequestHeaders();
+  }
+
+  private onRequestBody(msg: ProcessingRequest__Output): Answer {
+    const ctx = this.requireCtx();
+    const body = msg.requestBody;
+    if (!body?.endOfStream) throw new Error('request body must arrive buffered (processing mode BUFFERED)');
+    const plan = planForward(ctx, body.body ?? Buffer.alloc(0), this.contentType);
+    if (isGatewayError(plan)) return this.refuse(plan, ctx.requestId);
+    this.phase = 'response_headers';
+    return forwardRequestBody(plan.setHeaders, plan.removeHeaders, plan.body);
+  }
+
+  private onResponseHeaders(msg: ProcessingRequest__Output): Answer {
+    const ctx = this.requireCtx();
+    const status = Number(headerMap(msg.responseHeaders?.headers).get(':status'));
+    ctx.status = Number.isFinite(status) ? status : 0;
+    ctx.responseHeadersNs = process.hrtime.bigint();
+    this.phase = msg.responseHeaders?.endOfStream ? 'done' : 'response_body';
+    return continueResponseHeaders();
+  }
+
+  private refuse(error: GatewayError, requestId: string): ProcessingResponse {
+    if (this.ctx) {
+      this.ctx.errorCode = error.code;
+    }
+    this.phase = 'done';
+    const response = errorResponse(error, requestId);
+    if (this.ctx) this.ctx.status = response.immediateResponse?.status?.code as number;
+    return response;
+  }
+
+  /** An unexpected exception is a bug: log it with the request id and refuse the request. */
+  private failClosed(err: unknown): ProcessingResponse {
+    const requestId = this.ctx?.requestId ?? 'unknown';
+    this.deps.logger.error({ err, requestId, phase: this.phase }, 'ext_proc handler failed; refusing the request');
+    return this.refuse(gatewayError('internal_error', 'The gateway failed to process this request.'), requestId);
+  }
+
+  private requireCtx(): RequestContext {
+    if (!this.ctx) throw new Error(`no request context in phase ${this.phase}`);
+    return this.ctx;
+  }
+
+  private now(): number {
+    return this.deps.now ? this.deps.now() : Date.now();
+  }
+
+  /** Runs once per request, whichever of end, cancel or error comes first. */
+  private finalize(outcome: StreamOutcome): void {
+    if (this.finalized) return;
+    this.finalized = true;
+    this.phase = 'done';
+    if (this.ctx) this.deps.onFinalize(this.ctx, outcome);
+  }
+}

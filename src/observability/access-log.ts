@@ -1,0 +1,46 @@
+/** The per-request access log line and request metrics, written once from finalize(). */
+import type { RequestContext } from '../pipeline/context.js';
+import type { StreamOutcome } from '../extproc/stream.js';
+import type { Logger } from './logger.js';
+import { requestDurationSeconds, requestsTotal, responseHeadersSeconds } from './metrics.js';
+
+const NS_PER_S = 1e9;
+
+/** Records one finished request: a log line (never key or prompt) and metrics. */
+export function recordRequest(logger: Logger, ctx: RequestContext, outcome: StreamOutcome): void {
+  const endNs = process.hrtime.bigint();
+  const durationS = Number(endNs - ctx.startedNs) / NS_PER_S;
+  const ttfbS = ctx.responseHeadersNs === undefined ? undefined : Number(ctx.responseHeadersNs - ctx.startedNs) / NS_PER_S;
+  const provider = ctx.chosen?.provider.name ?? '-';
+  const model = ctx.model ?? '-';
+  const status = ctx.status ?? (outcome === 'completed' ? 0 : 499);
+  requestsTotal.inc({
+    consumer: ctx.key?.name ?? '-',
+    provider,
+    model,
+    upstream_model: ctx.chosen?.upstreamModel ?? '-',
+    status: String(status),
+  });
+  if (ctx.chosen) {
+    requestDurationSeconds.observe({ provider, model }, durationS);
+    if (ttfbS !== undefined) responseHeadersSeconds.observe({ provider, model }, ttfbS);
+  }
+  logger.info(
+    {
+      requestId: ctx.requestId,
+      consumer: ctx.key?.name,
+      requestedModel: ctx.requestedModel,
+      model: ctx.model,
+      upstreamModel: ctx.chosen?.upstreamModel,
+      provider: ctx.chosen?.provider.name,
+      stream: ctx.stream,
+      status,
+      error: ctx.errorCode,
+      outcome,
+      ttfbMs: ttfbS === undefined ? undefined : Math.round(ttfbS * 1e4) / 10,
+      durationMs: Math.round(durationS * 1e4) / 10,
+      configVersion: ctx.snapshot.version,
+    },
+    'request',
+  );
+}

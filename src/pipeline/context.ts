@@ -1,0 +1,26 @@
+/**
+ * Per-request state shared by the pipeline steps. One snapshot per request: taken once when the
+ * request headers arrive and used for every later step of that request.
+ */
+import type { KeyEntry, ModelRoute, Snapshot } from '../config/snapshot.js';
+import type { GatewayErrorCode } from '../errors.js';
+import type { ApiRoute } from './route.js';
+
+export interface RequestContext {
+  readonly requestId: string;
+  /** process.hrtime.bigint() when the request headers arrived. */
+  readonly startedNs: bigint;
+  readonly snapshot: Snapshot;
+  key?: KeyEntry;
+  route?: ApiRoute;
+  /** Model as the client asked for it. */
+  requestedModel?: string;
+  /** Model after mapping (a served name). */
+  model?: string;
+  chosen?: ModelRoute;
+  stream?: boolean;
+  /** HTTP status the client got (upstream or local reply). */
+  status?: number;
+  errorCode?: GatewayErrorCode;
+  responseHeadersNs?: bigint;
+}

@@ -1,0 +1,25 @@
+/** Model resolution: mapping (per key, then global), allow-list, then the routes that serve it. */
+import { resolveModel } from '../config/mapping.js';
+import type { KeyEntry, RouteTier, Snapshot } from '../config/snapshot.js';
+import { gatewayError, type GatewayError } from '../errors.js';
+
+export interface ResolvedModel {
+  /** Name after mapping. */
+  readonly model: string;
+  readonly tiers: readonly RouteTier[];
+}
+
+/**
+ * The allow-list applies to the name after mapping: that is what is served and paid for, so an
+ * alias can never widen what a key may reach.
+ */
+export function resolveForKey(requested: string, key: KeyEntry, snapshot: Snapshot): ResolvedModel | GatewayError {
+  const model = resolveModel(requested, key.mapping, snapshot.globalMapping);
+  const shown = model === requested ? `'${requested}'` : `'${requested}' (mapped to '${model}')`;
+  if (!key.allowedModels.matches(model)) {
+    return gatewayError('model_not_allowed', `This API key is not allowed to use the model ${shown}.`);
+  }
+  const tiers = snapshot.routesByModel.get(model);
+  if (!tiers) return gatewayError('model_not_found', `The model ${shown} does not exist or you do not have access to it.`);
+  return { model, tiers };
+}

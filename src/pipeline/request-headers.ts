@@ -1,0 +1,26 @@
+/** Request-headers step: route classification and authentication, before any body is buffered. */
+import type { Snapshot } from '../config/snapshot.js';
+import type { KeyEntry } from '../config/snapshot.js';
+import { isGatewayError, type GatewayError } from '../errors.js';
+import { authenticate, extractKey } from './auth.js';
+import { listModelsForKey, modelsListBody } from './models-list.js';
+import { classifyRoute, type ApiRoute } from './route.js';
+
+export type HeadersDecision =
+  | { readonly kind: 'continue'; readonly key: KeyEntry; readonly route: ApiRoute & { kind: 'forward' } }
+  | { readonly kind: 'respond'; readonly key: KeyEntry; readonly status: number; readonly body: string }
+  | GatewayError;
+
+/** Decides what to do with a request from its headers alone. */
+export function admitHeaders(headers: ReadonlyMap<string, string>, snapshot: Snapshot, nowMs: number): HeadersDecision {
+  const route = classifyRoute(headers.get(':method') ?? '', headers.get(':path') ?? '');
+  if (isGatewayError(route)) return route;
+  const key = authenticate(extractKey(headers.get('authorization'), headers.get('x-api-key')), snapshot, nowMs);
+  if (isGatewayError(key)) return key;
+  const entry = key;
+  if (route.kind === 'list-models') {
+    const body = modelsListBody(listModelsForKey(entry, snapshot), Math.floor(Date.parse(snapshot.builtAt) / 1000));
+    return { kind: 'respond', key: entry, status: 200, body };
+  }
+  return { kind: 'continue', key: entry, route };
+}

@@ -1,0 +1,16 @@
+/** Maps a provider type to its adapter. Adding a provider is adding a folder and a line here. */
+import type { ProviderType } from '../config/types.js';
+import { azureOpenAIAdapter } from './azure-openai/api.js';
+import { openAICompatibleAdapter } from './openai-compatible/api.js';
+import { openAIAdapter } from './openai/api.js';
+import type { ProviderAdapter } from './types.js';
+
+const ADAPTERS: Readonly<Record<ProviderType, ProviderAdapter>> = {
+  openai: openAIAdapter,
+  'azure-openai': azureOpenAIAdapter,
+  'openai-compatible': openAICompatibleAdapter,
+};
+
+export function adapterFor(type: ProviderType): ProviderAdapter {
+  return ADAPTERS[type];
+}

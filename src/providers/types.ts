@@ -1,0 +1,28 @@
+/**
+ * What a provider adapter does: say where one attempt goes (scheme, authority, path) and which
+ * headers carry its credential. Adapters know nothing of Envoy or gRPC.
+ */
+import type { ProviderEntry } from '../config/snapshot.js';
+import type { ProviderType } from '../config/types.js';
+
+/** The OpenAI-compatible operations Tollgate forwards. */
+export type Operation = 'chat/completions' | 'embeddings';
+
+/** Where and how to send one upstream attempt. */
+export interface UpstreamTarget {
+  readonly scheme: 'http' | 'https';
+  readonly authority: string;
+  /** Path including query string. */
+  readonly path: string;
+  /** Headers to set (credential and provider-specific headers). */
+  readonly headers: readonly (readonly [name: string, value: string])[];
+}
+
+export interface ProviderAdapter {
+  readonly type: ProviderType;
+  /** Builds the upstream target for one attempt. */
+  target(provider: ProviderEntry, operation: Operation, upstreamModel: string): UpstreamTarget;
+}
+
+/** Headers that may carry a client or provider credential; stripped before the provider's are set. */
+export const CREDENTIAL_HEADERS: readonly string[] = ['authorization', 'x-api-key', 'api-key'];
