@@ -1,0 +1,144 @@
+/**
+ * The one harness for integration tests: a real Envoy, the real Tollgate process and fake providers
+ * (real HTTP servers), on free loopback ports, torn down even when a test fails. A missing Envoy
+ * fails loudly: nothing here skips.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { FakeProvider, type FakeBehaviour } from '../../src/dev/fake-provider.js';
+import { startEnvoy, startGateway, waitFor, type ManagedProcess } from '../../src/dev/local-stack.js';
+
+export const TEST_KEY = 'sk-test-key-0001';
+
+export interface StackOptions {
+  /** Config files by name (YAML text). `{{FAKE:<name>}}` is replaced by that fake's base URL. */
+  readonly files: Readonly<Record<string, string>>;
+  /** Fake providers to start, by name. */
+  readonly fakes?: Readonly<Record<string, Partial<FakeBehaviour>>>;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly maxBodyBytes?: number;
+}
+
+export interface Stack {
+  readonly baseUrl: string;
+  readonly workDir: string;
+  readonly configDir: string;
+  readonly adminUrl: string;
+  readonly fakes: Readonly<Record<string, FakeProvider>>;
+  readonly gateway: ManagedProcess;
+  readonly envoy: ManagedProcess;
+  /** An official OpenAI client pointed at the gateway. */
+  client(apiKey?: string): OpenAI;
+  /** Writes (or replaces) a config file; `{{FAKE:x}}` placeholders are filled. */
+  writeConfig(name: string, text: string): Promise<void>;
+  removeConfig(name: string): Promise<void>;
+  /** Tollgate's log lines (JSON) so far. */
+  logs(): Promise<Record<string, unknown>[]>;
+  /** Waits until the gateway log shows a config version >= `version` applied. */
+  waitForConfigVersion(version: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts a full stack. Always pair with `after(() => stack.stop())`. */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const workDir = await mkdtemp(join(tmpdir(), 'tg-'));
+  const configDir = join(workDir, 'config');
+  await mkdir(configDir);
+  const fakes: Record<string, FakeProvider> = {};
+  const started: { stop(): Promise<void> }[] = [];
+  try {
+    for (const [name, behaviour] of Object.entries(options.fakes ?? {})) {
+      const fake = new FakeProvider(behaviour, name);
+      await fake.start();
+      fakes[name] = fake;
+      started.push(fake);
+    }
+    const fill = (text: string): string =>
+      text.replace(/\{\{FAKE:([a-z0-9-]+)\}\}/g, (_, n: string) => {
+        const f = fakes[n];
+        if (!f) throw new Error(`no fake provider named ${n}`);
+        return f.url;
+      });
+    for (const [name, text] of Object.entries(options.files)) await writeFile(join(configDir, name), fill(text));
+    const gw = await startGateway({ workDir, configDir, ...(options.env ? { env: options.env } : {}) });
+    started.push(gw.process);
+    const envoy = await startEnvoy({
+      workDir,
+      extprocSocket: gw.socket,
+      ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
+    });
+    started.push(envoy.process);
+    const baseUrl = `http://127.0.0.1:${envoy.port}`;
+    const logs = async (): Promise<Record<string, unknown>[]> =>
+      (await readFile(gw.process.logFile, 'utf8'))
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    return {
+      baseUrl,
+      workDir,
+      configDir,
+      adminUrl: `http://127.0.0.1:${gw.adminPort}`,
+      fakes,
+      gateway: gw.process,
+      envoy: envoy.process,
+      client: (apiKey = TEST_KEY) => new OpenAI({ baseURL: `${baseUrl}/v1`, apiKey, maxRetries: 0, timeout: 30_000 }),
+      writeConfig: async (name, text) => {
+        // Write then rename, as editors and ConfigMap updates do, so the watcher never sees half a file.
+        const tmp = join(workDir, `.${name}.tmp`);
+        await writeFile(tmp, fill(text));
+        const { rename } = await import('node:fs/promises');
+        await rename(tmp, join(configDir, name));
+      },
+      removeConfig: (name) => rm(join(configDir, name), { force: true }),
+      logs,
+      waitForConfigVersion: (version) =>
+        waitFor(`config version ${version}`, async () =>
+          (await logs()).some((l) => l['msg'] === 'config applied' && Number(l['version']) >= version),
+        ),
+      stop: async () => {
+        for (const s of started.reverse()) await s.stop().catch(() => undefined);
+        if (!process.env['TOLLGATE_KEEP_TEST_DIRS']) await rm(workDir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    for (const s of started.reverse()) await s.stop().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Config for one OpenAI-style fake provider and one key (TEST_KEY) allowed everything. */
+export function basicConfig(opts: { fake?: string; models?: readonly string[] } = {}): Record<string, string> {
+  const fake = opts.fake ?? 'primary';
+  const models = opts.models ?? ['gpt-4o-mini', 'text-embedding-3-small'];
+  return {
+    'providers.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: ${fake} }
+spec:
+  type: openai
+  endpoint: "{{FAKE:${fake}}}"
+  credentialSecretRef: { name: upstream, key: token }
+  models:
+${models.map((m) => `    - name: ${m}`).join('\n')}
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: upstream }
+stringData: { token: sk-upstream-${fake} }
+`,
+    'keys.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: team-a }
+spec:
+  secretRef: { name: team-a-key, key: key }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: team-a-key }
+stringData: { key: ${TEST_KEY} }
+`,
+  };
+}
