@@ -65,11 +65,19 @@ export class ExtProcStream {
 
   private receive(msg: ProcessingRequest__Output): void {
     if (this.pending) {
-      this.pending = this.pending.then(() => this.answer(msg));
+      this.track(this.pending.then(() => this.answer(msg)));
       return;
     }
     const result = this.answer(msg);
-    if (result) this.pending = result.finally(() => (this.pending = undefined));
+    if (result) this.track(result);
+  }
+
+  /** Makes `work` the tail of the answer chain; the chain clears only when its last link settles. */
+  private track(work: Promise<void>): void {
+    const tail: Promise<void> = work.finally(() => {
+      if (this.pending === tail) this.pending = undefined;
+    });
+    this.pending = tail;
   }
 
   /** Handles one message; returns a promise only when the answer is asynchronous. */
