@@ -86,6 +86,79 @@ export const statusSchema: Schema = {
   },
 };
 
+const count = (description: string): Schema => ({ type: 'integer', minimum: 1, maximum: 1e15, description });
+
+const rateLimitProperties: Readonly<Record<string, Schema>> = {
+  requestsPerMinute: count('Requests in any rolling 60 s window.'),
+  requestsPerDay: count('Requests in any rolling 24 h window.'),
+  tokensPerMinute: count('Tokens (prompt + completion) in any rolling 60 s window.'),
+  tokensPerDay: count('Tokens (prompt + completion) in any rolling 24 h window.'),
+};
+
+const budgetProperties: Readonly<Record<string, Schema>> = {
+  ...rateLimitProperties,
+  tokensPerMonth: count('Tokens (prompt + completion) per calendar month in monthTimeZone.'),
+};
+
+/** Provider protection on one ModelProvider model (all keys, all replicas). */
+export const rateLimitsSchema: Schema = { type: 'object', properties: rateLimitProperties };
+
+/** IANA time zone names (checked for existence when the snapshot is built). */
+export const TIME_ZONE_PATTERN = '^[A-Za-z][A-Za-z0-9_+/-]{0,63}$';
+
+export const keyLimitsSchema: Schema = {
+  type: 'object',
+  properties: {
+    ...budgetProperties,
+    perModel: {
+      type: 'array',
+      maxItems: 100,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['model'],
+      description: 'Extra limits per model (after mapping), in addition to the key limits. First matching entry applies.',
+      items: {
+        type: 'object',
+        required: ['model'],
+        properties: { model: { type: 'string', minLength: 1, maxLength: 256, pattern: MODEL_PATTERN }, ...budgetProperties },
+      },
+    },
+    monthTimeZone: {
+      type: 'string',
+      pattern: TIME_ZONE_PATTERN,
+      default: 'UTC',
+      description: 'IANA time zone in which tokensPerMonth months start, for example Europe/Berlin.',
+    },
+    midStreamPolicy: {
+      type: 'string',
+      enum: ['finish', 'error'],
+      default: 'finish',
+      description: 'When a token budget runs out during a stream: finish it (bounded overshoot) or end it with an error event.',
+    },
+  },
+};
+
+export const usageStatusSchema: Schema = {
+  type: 'object',
+  properties: {
+    month: { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}$' },
+    requests: { type: 'integer', minimum: 0 },
+    promptTokens: { type: 'integer', minimum: 0 },
+    completionTokens: { type: 'integer', minimum: 0 },
+    totalTokens: { type: 'integer', minimum: 0 },
+    updatedAt: { type: 'string', format: 'date-time' },
+  },
+};
+
+/** ApiKey status: the shared fields plus lineage and month-to-date usage. */
+export const apiKeyStatusSchema: Schema = {
+  type: 'object',
+  properties: {
+    ...statusSchema.properties,
+    lineage: { type: 'string', maxLength: 4096 },
+    usage: usageStatusSchema,
+  },
+};
+
 export const modelProviderSpecSchema: Schema = {
   type: 'object',
   required: ['type', 'endpoint', 'models'],
@@ -113,6 +186,7 @@ export const modelProviderSpecSchema: Schema = {
         properties: {
           name: { type: 'string', minLength: 1, maxLength: 256, pattern: MODEL_NAME_PATTERN },
           upstreamModel: { type: 'string', minLength: 1, maxLength: 256 },
+          limits: { ...rateLimitsSchema, description: 'Provider protection for this model: caps across all keys and replicas.' },
         },
       },
     },
@@ -134,11 +208,20 @@ export const apiKeySpecSchema: Schema = {
     modelMappings,
     disabled: { type: 'boolean', default: false },
     expiresAt: { type: 'string', format: 'date-time' },
+    parent: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 253,
+      pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$',
+      description: 'Parent ApiKey (or account) in the same namespace; its limits also apply to this key.',
+    },
+    accountOnly: { type: 'boolean', default: false, description: 'A budget holder with no key of its own.' },
+    limits: keyLimitsSchema,
   },
   'x-kubernetes-validations': [
     {
-      rule: 'has(self.keyHash) != has(self.secretRef)',
-      message: 'exactly one of keyHash and secretRef must be set',
+      rule: '(has(self.accountOnly) && self.accountOnly) ? !(has(self.keyHash) || has(self.secretRef)) : has(self.keyHash) != has(self.secretRef)',
+      message: 'exactly one of keyHash and secretRef must be set (neither when accountOnly is true)',
     },
   ],
 };

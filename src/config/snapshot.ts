@@ -5,10 +5,12 @@
  * meaning (missing Secret, duplicate key) are left out and reported as problems.
  */
 import { createHash } from 'node:crypto';
+import { chainHasRules, chainHasTokenRules, compileRules, compileScope, isValidTimeZone, type LimitRule, type LimitScope } from './limits.js';
 import { ModelMapping } from './mapping.js';
 import {
   qualifiedName,
   type ApiKey,
+  type MidStreamPolicy,
   type ModelProvider,
   type ObjectMeta,
   type ProviderType,
@@ -27,6 +29,15 @@ export interface KeyEntry {
   readonly expiresAtMs: number | undefined;
   readonly allowedModels: ModelMatcher;
   readonly mapping: ModelMapping;
+  /** `.root.child.self.` (names in the key's namespace): its place in the account hierarchy. */
+  readonly lineage: string;
+  /** The key itself first, then each ancestor up to the root. A request counts against all of them. */
+  readonly limitScopes: readonly LimitScope[];
+  /** Any rule at all in the chain (else the limits step is skipped). */
+  readonly hasLimits: boolean;
+  /** Any token rule in the chain (else no token estimate or usage reconciliation is needed). */
+  readonly hasTokenLimits: boolean;
+  readonly midStreamPolicy: MidStreamPolicy;
 }
 
 /** Parsed provider endpoint. */
@@ -54,6 +65,10 @@ export interface ProviderEntry {
 export interface ModelRoute {
   readonly provider: ProviderEntry;
   readonly upstreamModel: string;
+  /** Provider protection rules for this model at this provider (empty when none). */
+  readonly limits: readonly LimitRule[];
+  /** Scope id of those rules: `provider:<namespace/name>:<model>`. */
+  readonly limitScopeId: string;
 }
 
 /** Routes of one priority, with their total weight precomputed for weighted choice. */
@@ -64,7 +79,7 @@ export interface RouteTier {
 }
 
 /** Why a resource is not served. */
-export type ProblemReason = 'Invalid' | 'SecretNotFound' | 'DuplicateKey';
+export type ProblemReason = 'Invalid' | 'SecretNotFound' | 'DuplicateKey' | 'ParentNotFound' | 'ParentCycle';
 
 export interface ResourceProblem {
   readonly kind: 'ModelProvider' | 'ApiKey';
@@ -139,8 +154,11 @@ function buildKeys(apiKeys: readonly ApiKey[], readSecret: SecretReader, problem
       qualifiedName(a.metadata).localeCompare(qualifiedName(b.metadata)),
   );
   const byHash = new Map<string, KeyEntry>();
+  const lineages = resolveLineages(apiKeys, problems);
   for (const key of ordered) {
     const name = qualifiedName(key.metadata);
+    const chain = lineages.get(name);
+    if (!chain || key.spec.accountOnly) continue; // problem reported, or an account (no key to serve)
     let hash = key.spec.keyHash;
     if (hash === undefined && key.spec.secretRef) {
       const clear = readSecret(key.metadata, key.spec.secretRef)?.trim();
@@ -170,9 +188,82 @@ function buildKeys(apiKeys: readonly ApiKey[], readSecret: SecretReader, problem
       expiresAtMs: key.spec.expiresAt === undefined ? undefined : Date.parse(key.spec.expiresAt),
       allowedModels: new ModelMatcher(key.spec.models),
       mapping: new ModelMapping(key.spec.modelMappings),
+      lineage: chain.lineage,
+      limitScopes: chain.scopes,
+      hasLimits: chainHasRules(chain.scopes),
+      hasTokenLimits: chainHasTokenRules(chain.scopes),
+      midStreamPolicy: key.spec.limits?.midStreamPolicy ?? 'finish',
     });
   }
   return byHash;
+}
+
+/** A key's resolved place in the hierarchy. */
+export interface ResolvedLineage {
+  readonly lineage: string;
+  /** Self first, then ancestors up to the root. */
+  readonly scopes: readonly LimitScope[];
+}
+
+/** Deepest hierarchy accepted; deeper chains are reported (they would make every request slower). */
+export const MAX_LINEAGE_DEPTH = 16;
+
+/**
+ * Derives every key's lineage from `spec.parent` (same namespace). Keys whose chain is broken (a
+ * missing parent, a cycle, an invalid time zone anywhere up the chain, or a chain deeper than
+ * MAX_LINEAGE_DEPTH) are left out and reported: serving them without their parent's budget would let
+ * them spend what the parent does not allow.
+ */
+export function resolveLineages(apiKeys: readonly ApiKey[], problems: ResourceProblem[]): Map<string, ResolvedLineage> {
+  const byName = new Map<string, ApiKey>();
+  for (const k of apiKeys) byName.set(qualifiedName(k.metadata), k);
+  const out = new Map<string, ResolvedLineage>();
+  for (const key of apiKeys) {
+    const name = qualifiedName(key.metadata);
+    const namespace = key.metadata.namespace ?? 'default';
+    const chain: ApiKey[] = [key];
+    const seen = new Set<string>([name]);
+    let problem: ResourceProblem | undefined;
+    for (let cur = key; cur.spec.parent !== undefined; ) {
+      const parentName = `${namespace}/${cur.spec.parent}`;
+      const parent = byName.get(parentName);
+      if (!parent) {
+        problem = { kind: 'ApiKey', name, reason: 'ParentNotFound', message: `parent ${parentName} does not exist (needed by ${qualifiedName(cur.metadata)})` };
+        break;
+      }
+      if (seen.has(parentName)) {
+        problem = { kind: 'ApiKey', name, reason: 'ParentCycle', message: `parent chain loops back to ${parentName}` };
+        break;
+      }
+      if (chain.length >= MAX_LINEAGE_DEPTH) {
+        problem = { kind: 'ApiKey', name, reason: 'Invalid', message: `hierarchy deeper than ${MAX_LINEAGE_DEPTH} levels` };
+        break;
+      }
+      seen.add(parentName);
+      chain.push(parent);
+      cur = parent;
+    }
+    if (!problem) {
+      const badZone = chain.find((k) => k.spec.limits?.monthTimeZone !== undefined && !isValidTimeZone(k.spec.limits.monthTimeZone));
+      if (badZone) {
+        problem = {
+          kind: 'ApiKey',
+          name,
+          reason: 'Invalid',
+          message: `unknown time zone "${badZone.spec.limits?.monthTimeZone ?? ''}" in ${qualifiedName(badZone.metadata)} (use an IANA name such as Europe/Berlin)`,
+        };
+      }
+    }
+    if (problem) {
+      problems.push(problem);
+      continue;
+    }
+    out.set(name, {
+      lineage: '.' + chain.map((k) => k.metadata.name).reverse().join('.') + '.',
+      scopes: chain.map((k) => compileScope(qualifiedName(k.metadata), k.spec.limits)),
+    });
+  }
+  return out;
 }
 
 function buildRoutes(
@@ -207,7 +298,7 @@ function buildRoutes(
     };
     for (const m of p.spec.models) {
       const list = routes.get(m.name) ?? [];
-      list.push({ provider, upstreamModel: m.upstreamModel ?? m.name });
+      list.push({ provider, upstreamModel: m.upstreamModel ?? m.name, limits: compileRules(m.limits), limitScopeId: `provider:${name}:${m.name}` });
       routes.set(m.name, list);
     }
   }

@@ -35,6 +35,44 @@ export interface ProviderModel {
   readonly name: string;
   /** Name sent upstream (Azure: the deployment). Defaults to `name`. */
   readonly upstreamModel?: string;
+  /** Provider protection: caps for this model at this provider, across all keys and replicas. */
+  readonly limits?: RateLimits;
+}
+
+/** Rolling-window limits (sliding windows, see README "Limits, quotas and usage"). */
+export interface RateLimits {
+  readonly requestsPerMinute?: number;
+  readonly requestsPerDay?: number;
+  readonly tokensPerMinute?: number;
+  readonly tokensPerDay?: number;
+}
+
+/** Rate limits plus the calendar-month token budget. */
+export interface BudgetLimits extends RateLimits {
+  /** Tokens (prompt + completion) per calendar month in `monthTimeZone`. */
+  readonly tokensPerMonth?: number;
+}
+
+/** Extra limits for one model (after mapping) on a key; they apply in addition to the key's own. */
+export interface ModelLimits extends BudgetLimits {
+  /** Model name after mapping, or a wildcard pattern (`gpt-4*`). First matching entry applies. */
+  readonly model: string;
+}
+
+/** What happens when a token budget runs out while a response is streaming. */
+export type MidStreamPolicy = 'finish' | 'error';
+export const MID_STREAM_POLICIES: readonly MidStreamPolicy[] = ['finish', 'error'];
+
+/** Limits of one ApiKey (or account). */
+export interface KeyLimits extends BudgetLimits {
+  readonly perModel?: readonly ModelLimits[];
+  /** IANA time zone in which calendar months start for tokensPerMonth. Default `UTC`. */
+  readonly monthTimeZone?: string;
+  /**
+   * `finish` (default): a stream that is admitted always completes (bounded overshoot, see README).
+   * `error`: the stream ends with an OpenAI-style error event as soon as the budget is exhausted.
+   */
+  readonly midStreamPolicy?: MidStreamPolicy;
 }
 
 export interface ModelProviderSpec {
@@ -53,7 +91,7 @@ export interface ModelProviderSpec {
 }
 
 export interface ApiKeySpec {
-  /** `sha256:<64 hex>` of the key. Exactly one of keyHash and secretRef. */
+  /** `sha256:<64 hex>` of the key. Exactly one of keyHash and secretRef (none for an account). */
   readonly keyHash?: string;
   /** Secret holding the key in clear; Tollgate hashes it on load and never keeps the clear value. */
   readonly secretRef?: SecretKeyRef;
@@ -65,6 +103,14 @@ export interface ApiKeySpec {
   readonly disabled?: boolean;
   /** RFC 3339 time after which the key is refused; absent means never. */
   readonly expiresAt?: string;
+  /**
+   * Name of the parent ApiKey (or account) in the same namespace. A request counts against this key
+   * and every ancestor and is refused if any of them is over its limits.
+   */
+  readonly parent?: string;
+  /** An account: a budget holder in the hierarchy with no key of its own (no keyHash, no secretRef). */
+  readonly accountOnly?: boolean;
+  readonly limits?: KeyLimits;
 }
 
 /** Condition as in Kubernetes status. */
@@ -90,12 +136,29 @@ export interface ModelProvider {
   readonly status?: ResourceStatus;
 }
 
+/** Month-to-date usage of a key (including its descendants' usage for accounts is not summed here). */
+export interface UsageStatus {
+  /** `YYYY-MM` in the key's month time zone. */
+  readonly month: string;
+  readonly requests: number;
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly totalTokens: number;
+  readonly updatedAt: string;
+}
+
+export interface ApiKeyStatus extends ResourceStatus {
+  /** `.root.child.self.`: the key's place in the account hierarchy. */
+  readonly lineage?: string;
+  readonly usage?: UsageStatus;
+}
+
 export interface ApiKey {
   readonly apiVersion: typeof API_VERSION;
   readonly kind: 'ApiKey';
   readonly metadata: ObjectMeta;
   readonly spec: ApiKeySpec;
-  readonly status?: ResourceStatus;
+  readonly status?: ApiKeyStatus;
 }
 
 /** Gateway-wide settings. Not a CRD: a file (a ConfigMap in Kubernetes). */

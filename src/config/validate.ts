@@ -22,8 +22,13 @@ export const CEL_RULES: ReadonlyMap<string, CelCheck> = new Map<string, CelCheck
     (v) => isRecord(v) && Object.keys(v).every((k) => modelPattern.test(k)),
   ],
   [
-    'has(self.keyHash) != has(self.secretRef)',
-    (v) => isRecord(v) && (v['keyHash'] !== undefined) !== (v['secretRef'] !== undefined),
+    '(has(self.accountOnly) && self.accountOnly) ? !(has(self.keyHash) || has(self.secretRef)) : has(self.keyHash) != has(self.secretRef)',
+    (v) => {
+      if (!isRecord(v)) return false;
+      const hasHash = v['keyHash'] !== undefined;
+      const hasSecret = v['secretRef'] !== undefined;
+      return v['accountOnly'] === true ? !hasHash && !hasSecret : hasHash !== hasSecret;
+    },
   ],
 ]);
 

@@ -1,0 +1,99 @@
+/**
+ * Compiled limits: the runtime form of ApiKey.spec.limits and ModelProvider model limits. Built once
+ * per snapshot so a request only walks small arrays. Pure; knows nothing of Redis.
+ */
+import type { BudgetLimits, KeyLimits, MidStreamPolicy } from './types.js';
+import { compileWildcard, type WildcardPattern } from './wildcard.js';
+
+export type LimitUnit = 'requests' | 'tokens';
+/** `minute` and `day` are rolling windows; `month` is the calendar month in the scope's time zone. */
+export type LimitWindow = 'minute' | 'day' | 'month';
+/** The user-facing field a rule comes from; also the label of rejection metrics. */
+export type LimitName = 'requestsPerMinute' | 'requestsPerDay' | 'tokensPerMinute' | 'tokensPerDay' | 'tokensPerMonth';
+
+export interface LimitRule {
+  readonly name: LimitName;
+  readonly unit: LimitUnit;
+  readonly window: LimitWindow;
+  readonly limit: number;
+}
+
+const RULE_SHAPES: readonly { readonly name: LimitName; readonly unit: LimitUnit; readonly window: LimitWindow }[] = [
+  { name: 'requestsPerMinute', unit: 'requests', window: 'minute' },
+  { name: 'requestsPerDay', unit: 'requests', window: 'day' },
+  { name: 'tokensPerMinute', unit: 'tokens', window: 'minute' },
+  { name: 'tokensPerDay', unit: 'tokens', window: 'day' },
+  { name: 'tokensPerMonth', unit: 'tokens', window: 'month' },
+];
+
+/** Rules of one scope, compiled from the user's fields (absent fields = no rule). */
+export function compileRules(limits: BudgetLimits | undefined): readonly LimitRule[] {
+  if (!limits) return [];
+  const rules: LimitRule[] = [];
+  for (const shape of RULE_SHAPES) {
+    const value = limits[shape.name as keyof BudgetLimits];
+    if (typeof value === 'number') rules.push({ ...shape, limit: value });
+  }
+  return rules;
+}
+
+/** Extra rules for one model pattern on a key. */
+export interface ModelScopeRules {
+  readonly pattern: string;
+  readonly matcher: WildcardPattern;
+  readonly rules: readonly LimitRule[];
+}
+
+/** One budget holder in a key's lineage (the key itself or an ancestor). */
+export interface LimitScope {
+  /** `namespace/name` of the ApiKey (or account). Also the Redis key component. */
+  readonly id: string;
+  readonly rules: readonly LimitRule[];
+  readonly perModel: readonly ModelScopeRules[];
+  /** IANA zone of calendar months for tokensPerMonth. */
+  readonly monthTimeZone: string;
+}
+
+export function compileScope(id: string, limits: KeyLimits | undefined): LimitScope {
+  return {
+    id,
+    rules: compileRules(limits),
+    perModel: (limits?.perModel ?? []).map((m) => ({
+      pattern: m.model,
+      matcher: compileWildcard(m.model),
+      rules: compileRules(m),
+    })),
+    monthTimeZone: limits?.monthTimeZone ?? 'UTC',
+  };
+}
+
+/** Rules of a scope that apply to `model`: the scope's own plus the first matching per-model entry. */
+export function modelRules(scope: LimitScope, model: string): readonly LimitRule[] | undefined {
+  for (const entry of scope.perModel) if (entry.matcher.test(model)) return entry.rules;
+  return undefined;
+}
+
+/** True if a scope chain has any token rule (then tokens must be estimated and reconciled). */
+export function chainHasTokenRules(scopes: readonly LimitScope[]): boolean {
+  return scopes.some((s) => s.rules.some(isTokenRule) || s.perModel.some((m) => m.rules.some(isTokenRule)));
+}
+
+export function chainHasRules(scopes: readonly LimitScope[]): boolean {
+  return scopes.some((s) => s.rules.length > 0 || s.perModel.some((m) => m.rules.length > 0));
+}
+
+function isTokenRule(r: LimitRule): boolean {
+  return r.unit === 'tokens';
+}
+
+/** Checks an IANA time zone name with the runtime's ICU data. */
+export function isValidTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export type { MidStreamPolicy };
