@@ -169,6 +169,12 @@ export const modelProviderSpecSchema: Schema = {
       maxLength: 2048,
       pattern: ENDPOINT_PATTERN,
       description: 'Base URL, for example https://api.openai.com/v1.',
+      'x-kubernetes-validations': [
+        {
+          rule: "isURL(self) && url(self).getScheme() in ['http', 'https']",
+          message: 'endpoint must be an absolute http:// or https:// URL',
+        },
+      ],
     },
     credentialSecretRef: { ...secretKeyRef, description: 'Secret key holding the provider credential.' },
     apiVersion: { type: 'string', maxLength: 64, pattern: '^[0-9A-Za-z.-]+$', description: 'Azure OpenAI api-version.' },

@@ -30,7 +30,20 @@ export const CEL_RULES: ReadonlyMap<string, CelCheck> = new Map<string, CelCheck
       return v['accountOnly'] === true ? !hasHash && !hasSecret : hasHash !== hasSecret;
     },
   ],
+  [
+    "isURL(self) && url(self).getScheme() in ['http', 'https']",
+    (v) => typeof v === 'string' && isHttpUrl(v),
+  ],
 ]);
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
 
 const compiledPatterns = new Map<string, RegExp>();
 function patternOf(source: string): RegExp {

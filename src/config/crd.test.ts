@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { CRD_SPECS, buildCrd, renderAllCrds } from './crd.js';
+import { CRD_DIRS } from './gen-crds.js';
+import { apiKeySpecSchema, modelProviderSpecSchema, type Schema } from './schema.js';
+import type { ApiKeySpec, ModelProviderSpec } from './types.js';
+import { validate } from './validate.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Every optional field made required, recursively: an example of this type sets every field. */
+type Full<T> = T extends readonly (infer U)[] ? readonly Full<U>[] : T extends object ? { readonly [K in keyof T]-?: Full<T[K]> } : T;
+
+// Examples that set every field of the TypeScript types. They must validate against the schema
+// (so no TS field is missing from the schema) and must touch every schema property (so no schema
+// field is missing from the TS type): together, types.ts and schema.ts cannot drift.
+const fullProvider: Full<ModelProviderSpec> = {
+  type: 'azure-openai',
+  endpoint: 'https://example.openai.azure.com/openai',
+  credentialSecretRef: { name: 'azure', key: 'api-key' },
+  apiVersion: '2024-10-21',
+  priority: 1,
+  weight: 2,
+  models: [{ name: 'gpt-4o', upstreamModel: 'prod-gpt-4o' }],
+};
+const fullKey: Full<Omit<ApiKeySpec, 'secretRef'>> & Pick<Full<ApiKeySpec>, 'secretRef'> = {
+  keyHash: `sha256:${'0'.repeat(64)}`,
+  secretRef: { name: 'k', key: 'key' },
+  description: 'team a',
+  models: ['gpt-4*'],
+  modelMappings: { fast: 'gpt-4o-mini' },
+  disabled: false,
+  expiresAt: '2030-01-01T00:00:00Z',
+};
+
+/** Paths of every property declared in a schema (objects and array items). */
+function schemaPaths(schema: Schema, prefix: string, out: string[]): string[] {
+  for (const [name, child] of Object.entries(schema.properties ?? {})) {
+    const path = prefix ? `${prefix}.${name}` : name;
+    out.push(path);
+    schemaPaths(child.items ?? child, path, out);
+  }
+  return out;
+}
+function valuePaths(value: unknown, prefix: string, out: Set<string>): Set<string> {
+  if (Array.isArray(value)) for (const v of value) valuePaths(v, prefix, out);
+  else if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      const path = prefix ? `${prefix}.${k}` : k;
+      out.add(path);
+      valuePaths(v, path, out);
+    }
+  }
+  return out;
+}
+
+describe('CRDs', () => {
+  it('crds/ and the chart copy are what `npm run gen:crds` writes from schema.ts', async () => {
+    for (const dir of CRD_DIRS) {
+      for (const [name, text] of renderAllCrds()) {
+        const onDisk = await readFile(join(ROOT, dir, name), 'utf8').catch(() => '(missing)');
+        assert.ok(onDisk === text, `${dir}/${name} is stale: run npm run gen:crds`);
+      }
+    }
+  });
+
+  it('has a status subresource, short names and a Ready printer column for each kind', () => {
+    for (const spec of CRD_SPECS) {
+      const crd = JSON.stringify(buildCrd(spec));
+      assert.match(crd, /"subresources":\{"status":\{\}\}/);
+      assert.ok(spec.shortNames.length > 0);
+      assert.ok(spec.printerColumns.some((c) => c.name === 'Ready'));
+      assert.match(crd, /"observedGeneration"/);
+    }
+  });
+
+  it('ModelProvider: the TypeScript type and the schema declare the same fields', () => {
+    assert.deepEqual(validate(fullProvider, modelProviderSpecSchema, 'spec'), []);
+    assert.deepEqual(schemaPaths(modelProviderSpecSchema, '', []).sort(), [...valuePaths(fullProvider, '', new Set())].sort());
+  });
+
+  it('ApiKey: the TypeScript type and the schema declare the same fields', () => {
+    const { secretRef, ...hashOnly } = fullKey;
+    assert.deepEqual(validate(hashOnly, apiKeySpecSchema, 'spec'), []);
+    assert.deepEqual(
+      validate({ ...fullKey }, apiKeySpecSchema, 'spec').map((i) => i.message),
+      ['exactly one of keyHash and secretRef must be set'],
+    );
+    assert.ok(secretRef);
+    const schemaFields = schemaPaths(apiKeySpecSchema, '', []).filter((p) => !p.startsWith('modelMappings.'));
+    assert.deepEqual(schemaFields.sort(), [...valuePaths(fullKey, '', new Set())].filter((p) => !p.startsWith('modelMappings.')).sort());
+  });
+
+  it('file mode refuses a non-http endpoint with the same message as the CEL rule', () => {
+    const issues = validate({ ...fullProvider, endpoint: 'ftp://x/v1' }, modelProviderSpecSchema, 'spec');
+    assert.ok(issues.some((i) => i.message === 'endpoint must be an absolute http:// or https:// URL'));
+  });
+});

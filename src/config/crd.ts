@@ -1,0 +1,153 @@
+/**
+ * Builds the CustomResourceDefinitions (crds/*.yaml) from the OpenAPI schemas in schema.ts, so the
+ * CRDs, file-mode validation and the TypeScript types share one source. Pure: `npm run gen:crds`
+ * writes the output and a unit test fails when the committed files are stale.
+ */
+import { stringify } from 'yaml';
+import { API_GROUP } from './types.js';
+import { apiKeySpecSchema, modelProviderSpecSchema, statusSchema, type Schema } from './schema.js';
+
+export const CRD_VERSION = 'v1alpha1';
+
+/** One column of `kubectl get`. */
+export interface PrinterColumn {
+  readonly name: string;
+  readonly type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
+  readonly jsonPath: string;
+  readonly description?: string;
+  readonly priority?: number;
+}
+
+/** What differs between our CRDs; everything else is shared. */
+export interface CrdSpec {
+  readonly kind: 'ModelProvider' | 'ApiKey';
+  readonly plural: string;
+  readonly singular: string;
+  readonly shortNames: readonly string[];
+  readonly description: string;
+  readonly specSchema: Schema;
+  readonly printerColumns: readonly PrinterColumn[];
+}
+
+const READY_COLUMN: PrinterColumn = {
+  name: 'Ready',
+  type: 'string',
+  jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+  description: 'True when the gateway serves this resource; see the Ready condition reason otherwise.',
+};
+const REASON_COLUMN: PrinterColumn = {
+  name: 'Reason',
+  type: 'string',
+  jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+  priority: 1,
+};
+const AGE_COLUMN: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+export const MODEL_PROVIDER_CRD: CrdSpec = {
+  kind: 'ModelProvider',
+  plural: 'modelproviders',
+  singular: 'modelprovider',
+  shortNames: ['mp', 'tgmp'],
+  description: 'An upstream model provider (OpenAI, Azure OpenAI or an OpenAI-compatible engine) and the models it serves.',
+  specSchema: modelProviderSpecSchema,
+  printerColumns: [
+    { name: 'Type', type: 'string', jsonPath: '.spec.type' },
+    { name: 'Endpoint', type: 'string', jsonPath: '.spec.endpoint' },
+    { name: 'Models', type: 'string', jsonPath: '.spec.models[*].name' },
+    { name: 'Priority', type: 'integer', jsonPath: '.spec.priority', priority: 1 },
+    READY_COLUMN,
+    REASON_COLUMN,
+    AGE_COLUMN,
+  ],
+};
+
+export const API_KEY_CRD: CrdSpec = {
+  kind: 'ApiKey',
+  plural: 'apikeys',
+  singular: 'apikey',
+  shortNames: ['ak', 'tgkey'],
+  description: 'A client API key: which models it may use, its limits, expiry, and where its hash or Secret is.',
+  specSchema: apiKeySpecSchema,
+  printerColumns: [
+    { name: 'Models', type: 'string', jsonPath: '.spec.models' },
+    // Paths of the limits block (spec.limits); empty until a key sets them.
+    { name: 'RPM', type: 'integer', jsonPath: '.spec.limits.requestsPerMinute' },
+    { name: 'TPM', type: 'integer', jsonPath: '.spec.limits.tokensPerMinute' },
+    { name: 'Monthly', type: 'integer', jsonPath: '.spec.limits.tokensPerMonth', description: 'Calendar-month token budget.' },
+    { name: 'Expires', type: 'string', jsonPath: '.spec.expiresAt' },
+    { name: 'Disabled', type: 'boolean', jsonPath: '.spec.disabled', priority: 1 },
+    READY_COLUMN,
+    REASON_COLUMN,
+    AGE_COLUMN,
+  ],
+};
+
+export const CRD_SPECS: readonly CrdSpec[] = [MODEL_PROVIDER_CRD, API_KEY_CRD];
+
+/** A JSON-ready copy of a schema (drops undefined, keeps key order). */
+function plain(schema: Schema): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(schema)) as Record<string, unknown>;
+}
+
+/** The apiextensions.k8s.io/v1 CustomResourceDefinition object for one kind. */
+export function buildCrd(spec: CrdSpec): Record<string, unknown> {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: {
+      name: `${spec.plural}.${API_GROUP}`,
+      labels: { 'app.kubernetes.io/part-of': 'tollgate' },
+    },
+    spec: {
+      group: API_GROUP,
+      scope: 'Namespaced',
+      names: {
+        kind: spec.kind,
+        listKind: `${spec.kind}List`,
+        plural: spec.plural,
+        singular: spec.singular,
+        shortNames: [...spec.shortNames],
+        categories: ['tollgate'],
+      },
+      versions: [
+        {
+          name: CRD_VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: spec.printerColumns.map((c) => ({ ...c })),
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              description: spec.description,
+              required: ['spec'],
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: { type: 'object' },
+                spec: plain(spec.specSchema),
+                status: plain(statusSchema),
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** File name in crds/ for a kind. */
+export function crdFileName(spec: CrdSpec): string {
+  return `${API_GROUP}_${spec.plural}.yaml`;
+}
+
+/** The YAML text of one CRD file, with a do-not-edit header. */
+export function renderCrd(spec: CrdSpec): string {
+  const header = '# Generated from src/config/schema.ts by `npm run gen:crds`. Do not edit by hand.\n';
+  return header + stringify(buildCrd(spec), { lineWidth: 0, aliasDuplicateObjects: false });
+}
+
+/** Every CRD file: name -> text. */
+export function renderAllCrds(): ReadonlyMap<string, string> {
+  return new Map(CRD_SPECS.map((s) => [crdFileName(s), renderCrd(s)]));
+}

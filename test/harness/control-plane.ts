@@ -1,0 +1,326 @@
+/**
+ * A real Kubernetes control plane for integration tests: etcd + kube-apiserver (RBAC on, audit log
+ * on) on free loopback ports in a temp dir, with kubectl and helm pointed at it. No Docker, no
+ * controller-manager or kubelet: API objects are really created, validated (OpenAPI + CEL) and
+ * authorised, but no Pods run. A missing etcd, openssl or binary fails loudly.
+ *
+ * Certificates, the service-account signing key and the admin token are made fresh per run.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from '../../src/dev/envoy-config.js';
+import { ManagedProcess, freePort, waitFor } from '../../src/dev/local-stack.js';
+
+const execFileP = promisify(execFile);
+
+/** Result of running a CLI (kubectl, helm). */
+export interface ToolResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface ToolOptions {
+  /** Text for stdin (for `kubectl apply -f -`). */
+  readonly input?: string;
+  /** Kubeconfig to use instead of the admin one. */
+  readonly kubeconfig?: string;
+  /** Resolve with a non-zero code instead of rejecting. */
+  readonly allowFail?: boolean;
+}
+
+/** One API server audit event (the fields tests read). */
+export interface AuditEvent {
+  readonly verb: string;
+  readonly user: { readonly username: string };
+  readonly objectRef?: {
+    readonly resource?: string;
+    readonly subresource?: string;
+    readonly namespace?: string;
+    readonly name?: string;
+    readonly apiGroup?: string;
+  };
+  readonly responseStatus?: { readonly code?: number };
+  readonly requestURI: string;
+  readonly stage: string;
+}
+
+export interface ControlPlane {
+  readonly workDir: string;
+  /** `https://127.0.0.1:<port>` */
+  readonly server: string;
+  readonly caFile: string;
+  /** Admin kubeconfig (system:masters). */
+  readonly kubeconfig: string;
+  readonly binDir: string;
+  kubectl(args: readonly string[], options?: ToolOptions): Promise<ToolResult>;
+  helm(args: readonly string[], options?: ToolOptions): Promise<ToolResult>;
+  /** Writes a kubeconfig that authenticates with `token`; returns its path. */
+  kubeconfigForToken(token: string, name: string): Promise<string>;
+  /** Stops the API server (etcd keeps running). */
+  stopApiServer(): Promise<void>;
+  /** Starts the API server again on the same port with the same flags and waits for /readyz. */
+  startApiServer(): Promise<void>;
+  /** API server audit events so far (Metadata level, every user but the API server itself). */
+  auditEvents(): Promise<AuditEvent[]>;
+  stop(): Promise<void>;
+}
+
+/** Directory with kube-apiserver, kubectl and helm (built and cached by test/tools/build-control-plane.sh). */
+async function controlPlaneBin(): Promise<string> {
+  let dir = process.env['TOLLGATE_CONTROL_PLANE_BIN'];
+  if (!dir) {
+    const { stdout } = await execFileP('bash', [join(REPO_ROOT, 'test/tools/build-control-plane.sh')], { maxBuffer: 1 << 20 });
+    dir = stdout.trim().split('\n').pop() ?? '';
+  }
+  for (const bin of ['kube-apiserver', 'kubectl', 'helm']) {
+    if (!existsSync(join(dir, bin))) {
+      throw new Error(`control plane binary ${bin} missing in "${dir}": run test/tools/build-control-plane.sh`);
+    }
+  }
+  return dir;
+}
+
+async function which(cmd: string): Promise<string> {
+  try {
+    const { stdout } = await execFileP('bash', ['-c', `command -v ${cmd}`]);
+    return stdout.trim();
+  } catch {
+    throw new Error(`${cmd} is not installed; the Kubernetes tests need a real ${cmd} (Debian package ${cmd === 'etcd' ? 'etcd-server' : cmd})`);
+  }
+}
+
+/** Runs a command; rejects on a non-zero exit unless allowFail. */
+export function runTool(command: string, args: readonly string[], env: NodeJS.ProcessEnv, options: ToolOptions = {}): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, [...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const result = { code: code ?? -1, stdout, stderr };
+      if (result.code !== 0 && !options.allowFail) {
+        reject(new Error(`${command} ${args.join(' ')} exited ${result.code}: ${stderr || stdout}`));
+      } else resolve(result);
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+async function openssl(args: readonly string[], cwd: string): Promise<void> {
+  await execFileP('openssl', [...args], { cwd });
+}
+
+/** CA, API server serving cert, and the service-account signing key pair. */
+async function makeCerts(dir: string): Promise<void> {
+  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=tollgate-test-ca'], dir);
+  await writeFile(
+    join(dir, 'san.cnf'),
+    'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\n' +
+      'extendedKeyUsage=serverAuth\n',
+  );
+  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'apiserver.key', '-out', 'apiserver.csr', '-subj', '/CN=kube-apiserver'], dir);
+  await openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'apiserver.crt', '-days', '2', '-extfile', 'san.cnf'], dir);
+  await openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
+  await openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
+}
+
+function kubeconfigText(server: string, caFile: string, token: string, user: string): string {
+  return `apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster: { server: "${server}", certificate-authority: "${caFile}" }
+users:
+- name: ${user}
+  user: { token: "${token}" }
+contexts:
+- name: test
+  context: { cluster: test, user: ${user}, namespace: default }
+current-context: test
+`;
+}
+
+/** GET with the admin token, trusting the test CA. */
+function apiGet(server: string, path: string, ca: Buffer, token: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${server}${path}`, { ca, headers: { authorization: `Bearer ${token}` }, timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const live = new Set<ManagedProcess>();
+process.once('exit', () => {
+  // Last resort if a test run dies without its after() hooks: never leave etcd or the API server behind.
+  for (const p of live) if (p.running) p.child.kill('SIGKILL');
+});
+
+function launch(name: string, command: string, args: readonly string[], logFile: string): ManagedProcess {
+  const out = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(command, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
+  const proc = new ManagedProcess(name, child, logFile);
+  live.add(proc);
+  void proc.waitExit().then(() => live.delete(proc));
+  return proc;
+}
+
+/** Starts etcd + kube-apiserver and waits until the API server is ready. Pair with `after(() => cp.stop())`. */
+export async function startControlPlane(): Promise<ControlPlane> {
+  const binDir = await controlPlaneBin();
+  const etcdBin = await which('etcd');
+  await which('openssl');
+  const workDir = await mkdtemp(join(tmpdir(), 'tg-k8s-'));
+  const certs = join(workDir, 'pki');
+  await mkdir(certs);
+  const procs: ManagedProcess[] = [];
+  let apiserver: ManagedProcess | undefined;
+  const stopAll = async (): Promise<void> => {
+    if (apiserver) await apiserver.stop('SIGTERM', 5000).catch(() => undefined);
+    for (const p of procs.reverse()) await p.stop('SIGTERM', 5000).catch(() => undefined);
+  };
+  try {
+    await makeCerts(certs);
+    const adminToken = randomBytes(24).toString('hex');
+    await writeFile(join(workDir, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n`);
+    await writeFile(
+      join(workDir, 'audit-policy.yaml'),
+      `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  users: ["system:apiserver"]
+- level: Metadata
+`,
+    );
+
+    const etcdPort = await freePort();
+    const peerPort = await freePort();
+    const etcd = launch(
+      'etcd',
+      etcdBin,
+      [
+        '--name', 'test',
+        '--data-dir', join(workDir, 'etcd'),
+        '--listen-client-urls', `http://127.0.0.1:${etcdPort}`,
+        '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
+        '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
+        '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
+        '--initial-cluster', `test=http://127.0.0.1:${peerPort}`,
+        '--log-level', 'warn',
+      ],
+      join(workDir, 'etcd.log'),
+    );
+    procs.push(etcd);
+    await waitFor('etcd /health', async () => {
+      if (!etcd.running) throw new Error(`etcd exited; see ${etcd.logFile}`);
+      const res = await fetch(`http://127.0.0.1:${etcdPort}/health`);
+      return res.ok;
+    });
+
+    const port = await freePort();
+    const server = `https://127.0.0.1:${port}`;
+    const caFile = join(certs, 'ca.crt');
+    const ca = await readFile(caFile);
+    const apiArgs = [
+      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${port}`,
+      `--cert-dir=${join(workDir, 'apiserver-certs')}`,
+      `--tls-cert-file=${join(certs, 'apiserver.crt')}`,
+      `--tls-private-key-file=${join(certs, 'apiserver.key')}`,
+      `--client-ca-file=${caFile}`,
+      `--token-auth-file=${join(workDir, 'tokens.csv')}`,
+      '--authorization-mode=RBAC',
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${join(certs, 'sa.pub')}`,
+      `--service-account-signing-key-file=${join(certs, 'sa.key')}`,
+      '--service-cluster-ip-range=10.96.0.0/16',
+      '--endpoint-reconciler-type=none',
+      '--enable-priority-and-fairness=false',
+      '--profiling=false',
+      `--audit-policy-file=${join(workDir, 'audit-policy.yaml')}`,
+      `--audit-log-path=${join(workDir, 'audit.log')}`,
+      '--audit-log-format=json',
+    ];
+    const startApi = async (): Promise<void> => {
+      const proc = launch('kube-apiserver', join(binDir, 'kube-apiserver'), apiArgs, join(workDir, 'kube-apiserver.log'));
+      apiserver = proc;
+      await waitFor(
+        'kube-apiserver /readyz',
+        async () => {
+          if (!proc.running) throw new Error(`kube-apiserver exited; see ${proc.logFile}`);
+          const res = await apiGet(server, '/readyz', ca, adminToken);
+          return res.status === 200;
+        },
+        90_000,
+      ).catch(async (err: unknown) => {
+        const log = await readFile(proc.logFile, 'utf8').catch(() => '');
+        throw new Error(`${String(err)}\n--- kube-apiserver log (tail) ---\n${log.split('\n').slice(-30).join('\n')}`);
+      });
+    };
+    await startApi();
+
+    const kubeconfig = join(workDir, 'admin.kubeconfig');
+    await writeFile(kubeconfig, kubeconfigText(server, caFile, adminToken, 'admin'));
+    const helmHome = join(workDir, 'helm');
+    const toolEnv = {
+      HELM_CACHE_HOME: join(helmHome, 'cache'),
+      HELM_CONFIG_HOME: join(helmHome, 'config'),
+      HELM_DATA_HOME: join(helmHome, 'data'),
+    };
+
+    const cp: ControlPlane = {
+      workDir,
+      server,
+      caFile,
+      kubeconfig,
+      binDir,
+      kubectl: (args, options = {}) =>
+        runTool(join(binDir, 'kubectl'), ['--kubeconfig', options.kubeconfig ?? kubeconfig, ...args], toolEnv, options),
+      helm: (args, options = {}) =>
+        runTool(join(binDir, 'helm'), ['--kubeconfig', options.kubeconfig ?? kubeconfig, ...args], toolEnv, options),
+      kubeconfigForToken: async (token, name) => {
+        const file = join(workDir, `${name}.kubeconfig`);
+        await writeFile(file, kubeconfigText(server, caFile, token, name));
+        return file;
+      },
+      stopApiServer: async () => {
+        await apiserver?.stop('SIGTERM', 10_000);
+      },
+      startApiServer: startApi,
+      auditEvents: async () => {
+        const text = await readFile(join(workDir, 'audit.log'), 'utf8').catch(() => '');
+        return text
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as AuditEvent);
+      },
+      stop: async () => {
+        await stopAll();
+        if (!process.env['TOLLGATE_KEEP_TEST_DIRS']) await rm(workDir, { recursive: true, force: true });
+      },
+    };
+    return cp;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The CRDs against a real kube-apiserver: they install, valid resources are accepted, and invalid
+ * ones are refused by the API server itself with the OpenAPI/CEL message a user will read.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { REPO_ROOT } from '../../src/dev/envoy-config.js';
+import { startControlPlane, type ControlPlane } from '../harness/control-plane.js';
+
+const HASH = `sha256:${'ab'.repeat(32)}`;
+
+function apiKey(name: string, spec: string): string {
+  return `apiVersion: tollgate.dev/v1alpha1\nkind: ApiKey\nmetadata: { name: ${name}, namespace: default }\nspec: ${spec}\n`;
+}
+function provider(name: string, spec: string): string {
+  return `apiVersion: tollgate.dev/v1alpha1\nkind: ModelProvider\nmetadata: { name: ${name}, namespace: default }\nspec: ${spec}\n`;
+}
+
+describe('CRDs in a real API server', () => {
+  let cp: ControlPlane;
+  before(async () => {
+    cp = await startControlPlane();
+    await cp.kubectl(['apply', '-f', join(REPO_ROOT, 'crds')]);
+    await cp.kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/apikeys.tollgate.dev', 'crd/modelproviders.tollgate.dev']);
+  });
+  after(async () => {
+    await cp?.stop();
+  });
+
+  const refused = async (doc: string, ...messages: string[]): Promise<void> => {
+    const r = await cp.kubectl(['apply', '-f', '-'], { input: doc, allowFail: true });
+    assert.notEqual(r.code, 0, `expected the API server to refuse:\n${doc}`);
+    for (const m of messages) assert.ok(r.stderr.includes(m), `expected "${m}" in: ${r.stderr}`);
+  };
+
+  it('accepts valid resources and shows them with printer columns and short names', async () => {
+    await cp.kubectl(['apply', '-f', '-'], {
+      input:
+        apiKey('ok', `{ keyHash: "${HASH}", models: ["gpt-4*"], expiresAt: "2030-01-01T00:00:00Z" }`) +
+        '---\n' +
+        provider('ok', '{ type: openai, endpoint: "https://api.example.test/v1", models: [{ name: gpt-4o }] }'),
+    });
+    const keys = (await cp.kubectl(['get', 'ak', '-n', 'default'])).stdout;
+    assert.match(keys, /NAME\s+MODELS\s+RPM\s+TPM\s+MONTHLY\s+EXPIRES\s+READY\s+AGE/);
+    assert.match(keys, /ok\s+\["gpt-4\*"\]/);
+    const providers = (await cp.kubectl(['get', 'mp', '-n', 'default'])).stdout;
+    assert.match(providers, /NAME\s+TYPE\s+ENDPOINT\s+MODELS\s+READY\s+AGE/);
+    assert.match(providers, /ok\s+openai\s+https:\/\/api\.example\.test\/v1\s+gpt-4o/);
+    // Defaults from the schema are applied by the API server.
+    const prio = (await cp.kubectl(['get', 'mp', 'ok', '-n', 'default', '-o', 'jsonpath={.spec.priority}/{.spec.weight}'])).stdout;
+    assert.equal(prio, '0/1');
+  });
+
+  it('refuses a key with both or neither of keyHash and secretRef (CEL)', async () => {
+    await refused(apiKey('both', `{ keyHash: "${HASH}", secretRef: { name: s, key: k } }`), 'exactly one of keyHash and secretRef must be set');
+    await refused(apiKey('neither', '{ models: [gpt-4o] }'), 'exactly one of keyHash and secretRef must be set');
+  });
+
+  it('refuses bad wildcards in allowed models and mapping keys', async () => {
+    await refused(apiKey('badmodel', `{ keyHash: "${HASH}", models: ["gpt 4*"] }`), 'spec.models[0]', 'should match');
+    await refused(
+      apiKey('badmap', `{ keyHash: "${HASH}", modelMappings: { "gpt-[4]*": gpt-4o } }`),
+      'mapping keys must be model names or wildcard patterns',
+    );
+  });
+
+  it('refuses negative numbers and a malformed or non-http endpoint', async () => {
+    await refused(
+      provider('neg', '{ type: openai, endpoint: "https://a.example.test/v1", priority: -1, models: [{ name: m }] }'),
+      'spec.priority',
+      'greater than or equal to 0',
+    );
+    await refused(provider('ftp', '{ type: openai, endpoint: "ftp://a.example.test/v1", models: [{ name: m }] }'), 'spec.endpoint');
+    await refused(provider('nourl', '{ type: openai, endpoint: "not a url", models: [{ name: m }] }'), 'spec.endpoint');
+  });
+
+  it('refuses an unknown provider type and a malformed key hash', async () => {
+    await refused(provider('type', '{ type: bogus, endpoint: "https://a.example.test", models: [{ name: m }] }'), 'spec.type', 'Unsupported value');
+    await refused(apiKey('hash', '{ keyHash: "md5:1234" }'), 'spec.keyHash');
+  });
+});
