@@ -24,8 +24,15 @@ const fullProvider: Full<ModelProviderSpec> = {
   apiVersion: '2024-10-21',
   priority: 1,
   weight: 2,
-  models: [{ name: 'gpt-4o', upstreamModel: 'prod-gpt-4o' }],
+  models: [
+    {
+      name: 'gpt-4o',
+      upstreamModel: 'prod-gpt-4o',
+      limits: { requestsPerMinute: 1, requestsPerDay: 2, tokensPerMinute: 3, tokensPerDay: 4 },
+    },
+  ],
 };
+const budget = { requestsPerMinute: 1, requestsPerDay: 2, tokensPerMinute: 3, tokensPerDay: 4, tokensPerMonth: 5 };
 const fullKey: Full<Omit<ApiKeySpec, 'secretRef'>> & Pick<Full<ApiKeySpec>, 'secretRef'> = {
   keyHash: `sha256:${'0'.repeat(64)}`,
   secretRef: { name: 'k', key: 'key' },
@@ -34,6 +41,9 @@ const fullKey: Full<Omit<ApiKeySpec, 'secretRef'>> & Pick<Full<ApiKeySpec>, 'sec
   modelMappings: { fast: 'gpt-4o-mini' },
   disabled: false,
   expiresAt: '2030-01-01T00:00:00Z',
+  parent: 'team-a',
+  accountOnly: false,
+  limits: { ...budget, perModel: [{ model: 'gpt-4*', ...budget }], monthTimeZone: 'Europe/Berlin', midStreamPolicy: 'finish' },
 };
 
 /** Paths of every property declared in a schema (objects and array items). */
@@ -87,7 +97,7 @@ describe('CRDs', () => {
     assert.deepEqual(validate(hashOnly, apiKeySpecSchema, 'spec'), []);
     assert.deepEqual(
       validate({ ...fullKey }, apiKeySpecSchema, 'spec').map((i) => i.message),
-      ['exactly one of keyHash and secretRef must be set'],
+      ['exactly one of keyHash and secretRef must be set (neither when accountOnly is true)'],
     );
     assert.ok(secretRef);
     const schemaFields = schemaPaths(apiKeySpecSchema, '', []).filter((p) => !p.startsWith('modelMappings.'));

@@ -5,7 +5,7 @@
  */
 import { stringify } from 'yaml';
 import { API_GROUP } from './types.js';
-import { apiKeySpecSchema, modelProviderSpecSchema, statusSchema, type Schema } from './schema.js';
+import { apiKeySpecSchema, apiKeyStatusSchema, modelProviderSpecSchema, statusSchema, type Schema } from './schema.js';
 
 export const CRD_VERSION = 'v1alpha1';
 
@@ -26,6 +26,7 @@ export interface CrdSpec {
   readonly shortNames: readonly string[];
   readonly description: string;
   readonly specSchema: Schema;
+  readonly statusSchema: Schema;
   readonly printerColumns: readonly PrinterColumn[];
 }
 
@@ -50,6 +51,7 @@ export const MODEL_PROVIDER_CRD: CrdSpec = {
   shortNames: ['mp', 'tgmp'],
   description: 'An upstream model provider (OpenAI, Azure OpenAI or an OpenAI-compatible engine) and the models it serves.',
   specSchema: modelProviderSpecSchema,
+  statusSchema,
   printerColumns: [
     { name: 'Type', type: 'string', jsonPath: '.spec.type' },
     { name: 'Endpoint', type: 'string', jsonPath: '.spec.endpoint' },
@@ -68,6 +70,7 @@ export const API_KEY_CRD: CrdSpec = {
   shortNames: ['ak', 'tgkey'],
   description: 'A client API key: which models it may use, its limits, expiry, and where its hash or Secret is.',
   specSchema: apiKeySpecSchema,
+  statusSchema: apiKeyStatusSchema,
   printerColumns: [
     { name: 'Models', type: 'string', jsonPath: '.spec.models' },
     // Paths of the limits block (spec.limits); empty until a key sets them.
@@ -126,7 +129,7 @@ export function buildCrd(spec: CrdSpec): Record<string, unknown> {
                 kind: { type: 'string' },
                 metadata: { type: 'object' },
                 spec: plain(spec.specSchema),
-                status: plain(statusSchema),
+                status: plain(spec.statusSchema),
               },
             },
           },

@@ -66,6 +66,7 @@ describe('CRDs in a real API server', () => {
   });
 
   it('refuses negative numbers and a malformed or non-http endpoint', async () => {
+    await refused(apiKey('neglimit', `{ keyHash: "${HASH}", limits: { requestsPerMinute: -5 } }`), 'spec.limits.requestsPerMinute');
     await refused(
       provider('neg', '{ type: openai, endpoint: "https://a.example.test/v1", priority: -1, models: [{ name: m }] }'),
       'spec.priority',
