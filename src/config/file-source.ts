@@ -7,8 +7,9 @@ import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { LineCounter, parseAllDocuments } from 'yaml';
 import type { Logger } from '../observability/logger.js';
+import { configReloadsTotal } from '../observability/metrics.js';
 import { formatIssue, parseResources, type ConfigIssue, type SourcedDocument } from './parse.js';
 import { buildSnapshot } from './snapshot.js';
 import type { ConfigStore } from './store.js';
@@ -103,18 +104,21 @@ export class FileConfigSource {
     const allIssues: ConfigIssue[] = [...issues, ...parsed.issues];
     const { snapshot, problems } = buildSnapshot(parsed.resources, this.version + 1);
     for (const p of problems) {
-      allIssues.push({ source: directory, resource: `${p.kind} ${p.name}`, field: '', message: `${p.reason}: ${p.message}` });
+      const resource = `${p.kind} ${p.name}`;
+      allIssues.push({ source: parsed.origins.get(resource) ?? directory, resource, field: p.field, message: `${p.reason}: ${p.message}` });
     }
     if (allIssues.length > 0) {
       const lines = allIssues.map(formatIssue);
       // Remember the bad fingerprint so the poller does not log the same rejection every tick.
       this.fingerprint = fingerprint;
+      configReloadsTotal.inc({ result: 'rejected' });
       logger.error({ issues: lines, keptVersion: store.current()?.version }, 'config rejected; keeping the last good config');
       return { kind: 'rejected', issues: lines };
     }
     this.fingerprint = fingerprint;
     this.version += 1;
     store.swap(snapshot);
+    configReloadsTotal.inc({ result: 'applied' });
     logger.info(
       { version: snapshot.version, keys: snapshot.keysByHash.size, models: snapshot.servedModels.length },
       'config applied',
@@ -132,9 +136,14 @@ function parseYaml(files: readonly { path: string; text: string }[]): { document
   const documents: SourcedDocument[] = [];
   const issues: ConfigIssue[] = [];
   for (const f of files) {
-    for (const doc of parseAllDocuments(f.text)) {
+    // prettyErrors off: the pretty form quotes the offending line, which may hold a credential.
+    const lines = new LineCounter();
+    for (const doc of parseAllDocuments(f.text, { prettyErrors: false, lineCounter: lines })) {
       if (doc.errors.length > 0) {
-        for (const e of doc.errors) issues.push({ source: f.path, resource: 'YAML', field: '', message: e.message });
+        for (const e of doc.errors) {
+          const { line, col } = lines.linePos(e.pos[0]);
+          issues.push({ source: f.path, resource: 'YAML', field: '', message: `line ${line}, column ${col}: ${e.message}` });
+        }
         continue;
       }
       documents.push({ source: f.path, doc: doc.toJS() });

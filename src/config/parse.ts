@@ -33,6 +33,13 @@ export interface ConfigIssue {
 export interface ParseResult {
   readonly resources: ResourceSet;
   readonly issues: readonly ConfigIssue[];
+  /** Where each accepted resource came from, keyed by `Kind namespace/name` (see resourceLabel). */
+  readonly origins: ReadonlyMap<string, string>;
+}
+
+/** `Kind namespace/name`: how issues name a resource. */
+export function resourceLabel(kind: string, namespace: string | undefined, name: string): string {
+  return `${kind} ${namespace ?? 'default'}/${name}`;
 }
 
 const SPEC_SCHEMAS: Readonly<Record<string, Schema>> = {
@@ -52,6 +59,7 @@ export function parseResources(documents: readonly SourcedDocument[]): ParseResu
   const secrets: SecretData[] = [];
   let gatewayConfig: GatewayConfigSpec | undefined;
   const issues: ConfigIssue[] = [];
+  const origins = new Map<string, string>();
 
   documents.forEach(({ source, doc }, index) => {
     if (doc === null || doc === undefined) return; // empty YAML document
@@ -61,13 +69,20 @@ export function parseResources(documents: readonly SourcedDocument[]): ParseResu
     if (!isRecord(doc)) return report(`document ${index + 1}`, '', 'must be a mapping with apiVersion, kind, metadata');
     const kind = typeof doc['kind'] === 'string' ? doc['kind'] : '';
     const meta = readMeta(doc['metadata']);
-    const label = meta ? `${kind} ${meta.namespace ?? 'default'}/${meta.name}` : `${kind || 'document'} #${index + 1}`;
+    const label = meta ? resourceLabel(kind, meta.namespace, meta.name) : `${kind || 'document'} #${index + 1}`;
     if (!meta) return report(label, 'metadata.name', 'is required');
+    // Two files defining the same resource would make the result depend on file order: refuse.
+    const first = origins.get(label);
+    if (first !== undefined) return report(label, 'metadata.name', `duplicate resource; already defined in ${first}`);
+    if (kind === 'GatewayConfig' && gatewayConfig !== undefined) {
+      return report(label, 'kind', 'only one GatewayConfig is allowed');
+    }
 
     if (kind === 'Secret') {
       const data = readSecretData(doc);
       if (typeof data === 'string') return report(label, 'data', data);
       secrets.push({ namespace: meta.namespace ?? 'default', name: meta.name, data });
+      origins.set(label, source);
       return;
     }
     const schema = SPEC_SCHEMAS[kind];
@@ -79,6 +94,7 @@ export function parseResources(documents: readonly SourcedDocument[]): ParseResu
       return;
     }
     const spec = doc['spec'];
+    origins.set(label, source);
     if (kind === 'ModelProvider') providers.push({ apiVersion: API_VERSION, kind, metadata: meta, spec } as ModelProvider);
     else if (kind === 'ApiKey') apiKeys.push({ apiVersion: API_VERSION, kind, metadata: meta, spec } as ApiKey);
     else gatewayConfig = spec as GatewayConfigSpec;
@@ -87,7 +103,7 @@ export function parseResources(documents: readonly SourcedDocument[]): ParseResu
   const resources: ResourceSet = gatewayConfig
     ? { providers, apiKeys, secrets, gatewayConfig }
     : { providers, apiKeys, secrets };
-  return { resources, issues };
+  return { resources, issues, origins };
 }
 
 function readMeta(raw: unknown): ObjectMeta | undefined {

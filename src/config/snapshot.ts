@@ -86,6 +86,8 @@ export interface ResourceProblem {
   /** `namespace/name`. */
   readonly name: string;
   readonly reason: ProblemReason;
+  /** The spec field at fault, for example `spec.credentialSecretRef`. */
+  readonly field: string;
   readonly message: string;
 }
 
@@ -167,6 +169,7 @@ function buildKeys(apiKeys: readonly ApiKey[], readSecret: SecretReader, problem
           kind: 'ApiKey',
           name,
           reason: 'SecretNotFound',
+          field: 'spec.secretRef',
           message: `Secret ${key.spec.secretRef.name} (key ${key.spec.secretRef.key}) not found or empty`,
         });
         continue;
@@ -174,12 +177,18 @@ function buildKeys(apiKeys: readonly ApiKey[], readSecret: SecretReader, problem
       hash = hashKey(clear);
     }
     if (hash === undefined) {
-      problems.push({ kind: 'ApiKey', name, reason: 'Invalid', message: 'exactly one of keyHash and secretRef must be set' });
+      problems.push({ kind: 'ApiKey', name, reason: 'Invalid', field: 'spec', message: 'exactly one of keyHash and secretRef must be set' });
       continue;
     }
     const holder = byHash.get(hash);
     if (holder) {
-      problems.push({ kind: 'ApiKey', name, reason: 'DuplicateKey', message: `same key as ApiKey ${holder.name}` });
+      problems.push({
+        kind: 'ApiKey',
+        name,
+        reason: 'DuplicateKey',
+        field: key.spec.keyHash === undefined ? 'spec.secretRef' : 'spec.keyHash',
+        message: `same key as ApiKey ${holder.name}; the older ApiKey keeps it`,
+      });
       continue;
     }
     byHash.set(hash, {
@@ -282,6 +291,7 @@ function buildRoutes(
           kind: 'ModelProvider',
           name,
           reason: 'SecretNotFound',
+          field: 'spec.credentialSecretRef',
           message: `Secret ${p.spec.credentialSecretRef.name} (key ${p.spec.credentialSecretRef.key}) not found or empty`,
         });
         continue;

@@ -10,6 +10,7 @@ import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
 import type { ProcessingRequest__Output } from '../generated/envoy/service/ext_proc/v3/ProcessingRequest.js';
 import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
 import type { Logger } from '../observability/logger.js';
+import { extprocErrorsTotal } from '../observability/metrics.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { planForward } from '../pipeline/forward.js';
 import { admitHeaders } from '../pipeline/request-headers.js';
@@ -176,6 +177,7 @@ export class ExtProcStream {
   /** An unexpected exception is a bug: log it with the request id and refuse the request. */
   private failClosed(err: unknown): ProcessingResponse {
     const requestId = this.ctx?.requestId ?? 'unknown';
+    extprocErrorsTotal.inc();
     this.deps.logger.error({ err, requestId, phase: this.phase }, 'ext_proc handler failed; refusing the request');
     return this.refuse(gatewayError('internal_error', 'The gateway failed to process this request.'), requestId);
   }

@@ -1,34 +1,53 @@
 /**
  * Byte-level helpers for a JSON request body that has already been parsed once (so it is valid):
- * find a top-level string field's value and splice a replacement in, instead of re-serialising the
- * whole (possibly multi-MiB) body.
+ * find a top-level field's value and splice a replacement in, instead of re-serialising the whole
+ * (possibly multi-MiB) body.
+ *
+ * Safety rule: the bytes sent upstream must mean exactly what the gateway decided. JSON.parse keeps
+ * the *last* duplicate key, other parsers keep the first or refuse; a key can also be spelled with
+ * escapes (`"mod\u0065l"`). So the splice is used only when the key occurs exactly once at the top
+ * level with a string value; anything else is re-serialised from the parsed object (one key).
  */
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
 
-/** Byte range [start, end) of the last top-level string value of `key`, quotes included. */
-export function findTopLevelString(body: Buffer, key: string): { start: number; end: number } | undefined {
+/** Byte range [start, end) of a value, quotes included for strings. */
+export interface ValueRange {
+  readonly start: number;
+  readonly end: number;
+  /** True when the value is a JSON string. */
+  readonly isString: boolean;
+}
+
+/**
+ * Every top-level occurrence of `key` (compared after JSON unescaping), in body order.
+ * Non-string values get a range covering only their first byte; callers only splice strings.
+ */
+export function findTopLevelValues(body: Buffer, key: string): ValueRange[] {
   const keyBytes = Buffer.from(JSON.stringify(key));
+  const found: ValueRange[] = [];
   let depth = 0;
-  let found: { start: number; end: number } | undefined;
   let i = 0;
   const n = body.length;
   while (i < n) {
     const c = body[i] as number;
     if (c === QUOTE) {
       const end = stringEnd(body, i);
-      if (depth === 1 && end - i === keyBytes.length && body.compare(keyBytes, 0, keyBytes.length, i, end) === 0) {
-        let j = skipSpace(body, end);
-        if (body[j] === COLON) {
-          j = skipSpace(body, j + 1);
-          if (body[j] === QUOTE) {
-            const valueEnd = stringEnd(body, j);
-            found = { start: j, end: valueEnd };
+      if (depth === 1) {
+        const j = skipSpace(body, end);
+        if (body[j] === COLON && keyEquals(body, i, end, keyBytes, key)) {
+          const v = skipSpace(body, j + 1);
+          if (body[v] === QUOTE) {
+            const valueEnd = stringEnd(body, v);
+            found.push({ start: v, end: valueEnd, isString: true });
             i = valueEnd;
             continue;
           }
+          found.push({ start: v, end: v + 1, isString: false });
+          i = v;
+          continue;
         }
       }
       i = end;
@@ -39,6 +58,25 @@ export function findTopLevelString(body: Buffer, key: string): { start: number; 
     i++;
   }
   return found;
+}
+
+/** True when the JSON string at [start, end) decodes to `key`. Escaped spellings are decoded. */
+function keyEquals(body: Buffer, start: number, end: number, keyBytes: Buffer, key: string): boolean {
+  if (end - start === keyBytes.length && body.compare(keyBytes, 0, keyBytes.length, start, end) === 0) return true;
+  // Only a key containing a backslash can spell `key` differently; decode it (rare, small).
+  let escaped = false;
+  for (let i = start + 1; i < end - 1; i++) {
+    if (body[i] === BACKSLASH) {
+      escaped = true;
+      break;
+    }
+  }
+  if (!escaped) return false;
+  try {
+    return JSON.parse(body.toString('utf8', start, end)) === key;
+  } catch {
+    return false;
+  }
 }
 
 /** Index just past the closing quote of the string starting at `start`. */
@@ -62,9 +100,14 @@ function skipSpace(body: Buffer, i: number): number {
   return i;
 }
 
-/** Returns a body with the top-level `key` string set to `value`; re-serialises only as a fallback. */
-export function replaceTopLevelString(body: Buffer, parsed: Record<string, unknown>, key: string, value: string): Buffer {
-  const range = findTopLevelString(body, key);
-  if (!range) return Buffer.from(JSON.stringify({ ...parsed, [key]: value }));
-  return Buffer.concat([body.subarray(0, range.start), Buffer.from(JSON.stringify(value)), body.subarray(range.end)]);
+/**
+ * Returns a body with the top-level `key` set to the string `value`. Splices the bytes when the key
+ * occurs exactly once with a string value; otherwise re-serialises `parsed` (the result of parsing
+ * `body`), which leaves exactly one `key`.
+ */
+export function replaceTopLevelString(body: Buffer, parsed: Readonly<Record<string, unknown>>, key: string, value: string): Buffer {
+  const ranges = findTopLevelValues(body, key);
+  const only = ranges.length === 1 ? ranges[0] : undefined;
+  if (!only?.isString) return Buffer.from(JSON.stringify({ ...parsed, [key]: value }));
+  return Buffer.concat([body.subarray(0, only.start), Buffer.from(JSON.stringify(value)), body.subarray(only.end)]);
 }

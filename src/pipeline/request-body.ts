@@ -13,6 +13,7 @@ export interface RequestBody {
 }
 
 const MODEL_NAME = /^[A-Za-z0-9._:/@+-]{1,256}$/;
+const POSITION = /at position (\d+)/;
 
 /** Parses and checks a request body; errors are client mistakes. */
 export function readRequestBody(raw: Buffer, contentType: string | undefined): RequestBody | GatewayError {
@@ -24,7 +25,10 @@ export function readRequestBody(raw: Buffer, contentType: string | undefined): R
   try {
     json = JSON.parse(raw.toString('utf8'));
   } catch (err) {
-    return gatewayError('invalid_json', `We could not parse the JSON body of your request: ${(err as Error).message}`);
+    // V8's message may quote the body; tell the client where it broke, never echo its content.
+    const at = POSITION.exec((err as Error).message);
+    const where = at ? ` (syntax error at position ${at[1]})` : ' (syntax error or truncated body)';
+    return gatewayError('invalid_json', `We could not parse the JSON body of your request${where}.`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     return gatewayError('invalid_json', 'The request body must be a JSON object.');

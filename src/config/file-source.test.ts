@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createLogger } from '../observability/logger.js';
+import { FileConfigSource } from './file-source.js';
+import { hashKey } from './snapshot.js';
+import { ConfigStore } from './store.js';
+import { apiKeyYaml, providerYaml, secretYaml } from './test-fixtures.js';
+
+const PROVIDERS = providerYaml('p', 'type: openai\nendpoint: https://x/v1\ncredentialSecretRef: { name: creds, key: k }\nmodels: [{ name: m1 }]') + secretYaml('creds', { k: 'v' });
+const KEYS = apiKeyYaml('team', `keyHash: "${hashKey('sk-1')}"`);
+
+async function setup(): Promise<{ dir: string; store: ConfigStore; source: FileConfigSource; lines: Record<string, unknown>[]; write(name: string, text: string): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'tg-fs-'));
+  const lines: Record<string, unknown>[] = [];
+  const logger = createLogger('test', { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+  const store = new ConfigStore();
+  const source = new FileConfigSource({ directory: dir, store, logger, pollMs: 0, debounceMs: 20 });
+  const write = async (name: string, text: string): Promise<void> => {
+    await writeFile(join(dir, `.${name}.tmp`), text);
+    await rename(join(dir, `.${name}.tmp`), join(dir, name));
+  };
+  return { dir, store, source, lines, write };
+}
+
+describe('file config source', () => {
+  const dirs: string[] = [];
+  after(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it('applies a valid directory, and a changed file builds a new snapshot', async () => {
+    const t = await setup();
+    dirs.push(t.dir);
+    await t.write('providers.yaml', PROVIDERS);
+    await t.write('keys.yaml', KEYS);
+    assert.deepEqual(await t.source.reload(), { kind: 'applied', version: 1 });
+    const first = t.store.current()!;
+    assert.deepEqual(first.servedModels, ['m1']);
+    assert.deepEqual(await t.source.reload(), { kind: 'unchanged' });
+    await t.write('providers.yaml', PROVIDERS.replace('{ name: m1 }', '{ name: m1 }, { name: m2 }'));
+    assert.deepEqual(await t.source.reload(), { kind: 'applied', version: 2 });
+    assert.deepEqual(t.store.current()!.servedModels, ['m1', 'm2']);
+    assert.deepEqual(first.servedModels, ['m1'], 'the old snapshot is untouched (requests in flight keep it)');
+  });
+
+  it('keeps the last good snapshot when a change is invalid, and logs file, resource and field', async () => {
+    const t = await setup();
+    dirs.push(t.dir);
+    await t.write('providers.yaml', PROVIDERS);
+    await t.write('keys.yaml', KEYS);
+    await t.source.reload();
+    const good = t.store.current()!;
+    await t.write('providers.yaml', PROVIDERS.replace('type: openai\n', 'type: openai\n  priority: -1\n'));
+    const outcome = await t.source.reload();
+    assert.equal(outcome.kind, 'rejected');
+    assert.equal(t.store.current(), good);
+    const line = t.lines.find((l) => l['msg'] === 'config rejected; keeping the last good config');
+    assert.ok(line, 'rejection is logged');
+    assert.deepEqual(line['issues'], [`${join(t.dir, 'providers.yaml')}: ModelProvider default/p: spec.priority: must be >= 0`]);
+    assert.equal(line['keptVersion'], 1);
+    // Fixing the file applies again.
+    await t.write('providers.yaml', PROVIDERS);
+    assert.equal((await t.source.reload()).kind, 'applied');
+  });
+
+  it('rejects a change that references a missing Secret, naming the file of the resource', async () => {
+    const t = await setup();
+    dirs.push(t.dir);
+    await t.write('providers.yaml', PROVIDERS);
+    await t.write('keys.yaml', KEYS);
+    await t.source.reload();
+    await t.write('keys.yaml', KEYS + apiKeyYaml('other', 'secretRef: { name: missing, key: k }'));
+    const outcome = await t.source.reload();
+    assert.deepEqual(outcome, {
+      kind: 'rejected',
+      issues: [`${join(t.dir, 'keys.yaml')}: ApiKey default/other: spec.secretRef: SecretNotFound: Secret missing (key k) not found or empty`],
+    });
+    assert.equal(t.store.current()!.version, 1);
+  });
+
+  it('rejects broken YAML with the file name', async () => {
+    const t = await setup();
+    dirs.push(t.dir);
+    await t.write('providers.yaml', PROVIDERS);
+    await t.source.reload();
+    await t.write('secrets.yaml', 'kind: Secret\nmetadata: { name: s }\nstringData: { key: sk-do-not-log\n');
+    const outcome = await t.source.reload();
+    assert.equal(outcome.kind, 'rejected');
+    const issues = outcome.kind === 'rejected' ? outcome.issues : [];
+    assert.ok(issues[0]?.startsWith(`${join(t.dir, 'secrets.yaml')}: YAML: line 4, column 1: Flow map`), issues[0]);
+    assert.ok(!JSON.stringify(t.lines).includes('sk-do-not-log'), 'the offending line (maybe a credential) is not logged');
+  });
+
+  it('refuses to start on an invalid first config (nothing to fall back to)', async () => {
+    const t = await setup();
+    dirs.push(t.dir);
+    await t.write('keys.yaml', apiKeyYaml('k', 'disabled: true'));
+    await assert.rejects(t.source.start(), /exactly one of keyHash and secretRef/);
+    assert.equal(t.store.ready, false);
+  });
+
+  it('notices a changed file by itself once started', async () => {
+    const t = await setup();
+    dirs.push(t.dir);
+    await t.write('providers.yaml', PROVIDERS);
+    await t.source.start();
+    try {
+      await t.write('keys.yaml', KEYS);
+      const deadline = Date.now() + 5000;
+      while (t.store.current()!.keysByHash.size === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(t.store.current()!.keysByHash.size, 1);
+    } finally {
+      t.source.stop();
+    }
+  });
+});

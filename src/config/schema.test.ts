@@ -1,0 +1,39 @@
+/**
+ * Keeps the TypeScript resource types (types.ts) and the OpenAPI schemas (schema.ts, the source of
+ * the CRDs) in agreement: the field lists below must name exactly the keys of each type (the
+ * compiler enforces that), and the test checks they are exactly the schema's properties.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { apiKeySpecSchema, gatewayConfigSpecSchema, modelProviderSpecSchema, type Schema } from './schema.js';
+import { PROVIDER_TYPES, type ApiKeySpec, type GatewayConfigSpec, type ModelProviderSpec, type ProviderModel, type SecretKeyRef } from './types.js';
+
+const providerFields = {
+  type: true, endpoint: true, credentialSecretRef: true, apiVersion: true, priority: true, weight: true, models: true,
+} satisfies Record<keyof ModelProviderSpec, true>;
+const providerModelFields = { name: true, upstreamModel: true } satisfies Record<keyof ProviderModel, true>;
+const apiKeyFields = {
+  keyHash: true, secretRef: true, description: true, models: true, modelMappings: true, disabled: true, expiresAt: true,
+} satisfies Record<keyof ApiKeySpec, true>;
+const gatewayConfigFields = { modelMappings: true } satisfies Record<keyof GatewayConfigSpec, true>;
+const secretRefFields = { name: true, key: true } satisfies Record<keyof SecretKeyRef, true>;
+
+function props(schema: Schema | undefined): string[] {
+  return Object.keys(schema?.properties ?? {}).sort();
+}
+
+describe('types.ts and schema.ts agree', () => {
+  it('ModelProvider spec', () => {
+    assert.deepEqual(props(modelProviderSpecSchema), Object.keys(providerFields).sort());
+    assert.deepEqual(props(modelProviderSpecSchema.properties?.['models']?.items), Object.keys(providerModelFields).sort());
+    assert.deepEqual(props(modelProviderSpecSchema.properties?.['credentialSecretRef']), Object.keys(secretRefFields).sort());
+    assert.deepEqual(modelProviderSpecSchema.properties?.['type']?.enum, PROVIDER_TYPES);
+  });
+  it('ApiKey spec', () => {
+    assert.deepEqual(props(apiKeySpecSchema), Object.keys(apiKeyFields).sort());
+    assert.deepEqual(props(apiKeySpecSchema.properties?.['secretRef']), Object.keys(secretRefFields).sort());
+  });
+  it('GatewayConfig spec', () => {
+    assert.deepEqual(props(gatewayConfigSpecSchema), Object.keys(gatewayConfigFields).sort());
+  });
+});

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { findTopLevelValues, replaceTopLevelString } from './json-patch.js';
+
+function patch(text: string, value: string): string {
+  const raw = Buffer.from(text);
+  return replaceTopLevelString(raw, JSON.parse(text) as Record<string, unknown>, 'model', value).toString('utf8');
+}
+
+describe('json-patch: replace the top-level model in place', () => {
+  it('splices the value and keeps every other byte (formatting, key order)', () => {
+    const text = '{ "messages": [ {"role":"user","content":"hi"} ],\n  "model" :  "alias", "stream":true }';
+    assert.equal(patch(text, 'gpt-4o-2024'), text.replace('"alias"', '"gpt-4o-2024"'));
+  });
+  it('leaves nested "model" keys alone', () => {
+    const text = '{"tools":[{"model":"inner"}],"metadata":{"model":"meta"},"model":"outer"}';
+    const out = JSON.parse(patch(text, 'up')) as { model: string; tools: { model: string }[]; metadata: { model: string } };
+    assert.equal(out.model, 'up');
+    assert.equal(out.tools[0]!.model, 'inner');
+    assert.equal(out.metadata.model, 'meta');
+  });
+  it('is not fooled by "model" inside strings, escaped quotes or braces in strings', () => {
+    const text = '{"messages":[{"role":"user","content":"say \\"model\\": \\"x\\" {[ ok"}],"model":"m"}';
+    const out = JSON.parse(patch(text, 'up')) as { model: string; messages: { content: string }[] };
+    assert.equal(out.model, 'up');
+    assert.equal(out.messages[0]!.content, 'say "model": "x" {[ ok');
+    const asValue = '{"content":"model","model":"m"}';
+    assert.deepEqual(JSON.parse(patch(asValue, 'up')), { content: 'model', model: 'up' });
+  });
+  it('escapes the new value as JSON', () => {
+    const out = JSON.parse(patch('{"model":"m"}', 'a"b\\c')) as { model: string };
+    assert.equal(out.model, 'a"b\\c');
+  });
+  it('handles values with escapes and unicode in the old value', () => {
+    const text = '{"model":"caf\\u00e9-\\"q\\"","x":"é"}';
+    assert.deepEqual(JSON.parse(patch(text, 'up')), { model: 'up', x: 'é' });
+  });
+  it('re-serialises when the key is duplicated, so upstream and gateway agree on one model', () => {
+    const text = '{"model":"cheap","model":"expensive"}';
+    assert.equal(findTopLevelValues(Buffer.from(text), 'model').length, 2);
+    const out = patch(text, 'up');
+    assert.equal(out.match(/"model"/g)?.length, 1);
+    assert.deepEqual(JSON.parse(out), { model: 'up' });
+  });
+  it('recognises an escaped spelling of the key ("mod\\u0065l") as the same key', () => {
+    const text = '{"model":"a","mod\\u0065l":"b"}';
+    assert.equal(findTopLevelValues(Buffer.from(text), 'model').length, 2);
+    assert.deepEqual(JSON.parse(patch(text, 'up')), { model: 'up' });
+    const single = '{"mod\\u0065l":"b","x":1}';
+    assert.deepEqual(JSON.parse(patch(single, 'up')), { model: 'up', x: 1 });
+  });
+  it('re-serialises when the top-level model is not a string', () => {
+    const text = '{"model":5,"model":"m"}';
+    assert.deepEqual(JSON.parse(patch(text, 'up')), { model: 'up' });
+  });
+  it('adds the key when the body has none', () => {
+    assert.deepEqual(JSON.parse(patch('{"input":"x"}', 'up')), { input: 'x', model: 'up' });
+  });
+});
