@@ -105,7 +105,7 @@ export class FileConfigSource {
     const { snapshot, problems } = buildSnapshot(parsed.resources, this.version + 1);
     for (const p of problems) {
       const resource = `${p.kind} ${p.name}`;
-      allIssues.push({ source: parsed.origins.get(resource) ?? directory, resource, field: p.field, message: `${p.reason}: ${p.message}` });
+      allIssues.push({ source: parsed.origins.get(resource) ?? directory, resource, field: p.field ?? '', message: `${p.reason}: ${p.message}` });
     }
     if (allIssues.length > 0) {
       const lines = allIssues.map(formatIssue);

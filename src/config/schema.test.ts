@@ -11,9 +11,10 @@ import { PROVIDER_TYPES, type ApiKeySpec, type GatewayConfigSpec, type ModelProv
 const providerFields = {
   type: true, endpoint: true, credentialSecretRef: true, apiVersion: true, priority: true, weight: true, models: true,
 } satisfies Record<keyof ModelProviderSpec, true>;
-const providerModelFields = { name: true, upstreamModel: true } satisfies Record<keyof ProviderModel, true>;
+const providerModelFields = { name: true, upstreamModel: true, limits: true } satisfies Record<keyof ProviderModel, true>;
 const apiKeyFields = {
   keyHash: true, secretRef: true, description: true, models: true, modelMappings: true, disabled: true, expiresAt: true,
+  limits: true, parent: true, accountOnly: true,
 } satisfies Record<keyof ApiKeySpec, true>;
 const gatewayConfigFields = { modelMappings: true } satisfies Record<keyof GatewayConfigSpec, true>;
 const secretRefFields = { name: true, key: true } satisfies Record<keyof SecretKeyRef, true>;

@@ -86,8 +86,8 @@ export interface ResourceProblem {
   /** `namespace/name`. */
   readonly name: string;
   readonly reason: ProblemReason;
-  /** The spec field at fault, for example `spec.credentialSecretRef`. */
-  readonly field: string;
+  /** The spec field at fault, for example `spec.credentialSecretRef`, when known. */
+  readonly field?: string;
   readonly message: string;
 }
 
