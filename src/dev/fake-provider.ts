@@ -3,6 +3,7 @@
  * tests, which read what it received and turn its knobs (latency, chunk count and rate, status).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 
 /** What one request looked like when it reached the provider. */
 export interface RecordedRequest {
@@ -10,6 +11,16 @@ export interface RecordedRequest {
   readonly path: string;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   readonly body: unknown;
+  /** Date.now() when the request body had arrived. */
+  readonly receivedAt: number;
+  /** Date.now() when the provider finished its response (last byte written); undefined until then. */
+  completedAt: number | undefined;
+}
+
+/** Certificate and key (PEM) to serve HTTPS instead of HTTP. */
+export interface FakeProviderTls {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
 }
 
 /** Knobs; change them between requests. */
@@ -32,7 +43,11 @@ export class FakeProvider {
   private server: Server | undefined;
   private portNumber = 0;
 
-  constructor(behaviour: Partial<FakeBehaviour> = {}, private readonly name = 'fake') {
+  constructor(
+    behaviour: Partial<FakeBehaviour> = {},
+    private readonly name = 'fake',
+    private readonly tls?: FakeProviderTls,
+  ) {
     this.behaviour = { latencyMs: 0, chunks: 5, chunkIntervalMs: 20, status: undefined, ...behaviour };
   }
 
@@ -40,13 +55,14 @@ export class FakeProvider {
     return this.portNumber;
   }
 
-  /** Base URL with /v1, as a ModelProvider endpoint would name it. */
+  /** Base URL with /v1, as a ModelProvider endpoint would name it (HTTPS: by the name `localhost`). */
   get url(): string {
-    return `http://127.0.0.1:${this.portNumber}/v1`;
+    return this.tls ? `https://localhost:${this.portNumber}/v1` : `http://127.0.0.1:${this.portNumber}/v1`;
   }
 
   async start(port = 0, host = '127.0.0.1'): Promise<void> {
-    const server = createServer((req, res) => void this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    const server: Server = this.tls ? createTlsServer({ cert: this.tls.cert, key: this.tls.key }, handler) : createServer(handler);
     server.keepAliveTimeout = 60_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -81,7 +97,9 @@ export class FakeProvider {
     }
     const path = req.url ?? '/';
     if (this.requests.length >= RECORD_LIMIT) this.requests.shift();
-    this.requests.push({ method: req.method ?? '', path, headers: { ...req.headers }, body });
+    const record: RecordedRequest = { method: req.method ?? '', path, headers: { ...req.headers }, body, receivedAt: Date.now(), completedAt: undefined };
+    this.requests.push(record);
+    res.once('finish', () => (record.completedAt = Date.now()));
 
     const b = this.behaviour;
     if (b.latencyMs > 0) await sleep(b.latencyMs);

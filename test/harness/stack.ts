@@ -7,16 +7,23 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { FakeProvider, type FakeBehaviour } from '../../src/dev/fake-provider.js';
+import { FakeProvider, type FakeBehaviour, type FakeProviderTls } from '../../src/dev/fake-provider.js';
 import { startEnvoy, startGateway, waitFor, type ManagedProcess } from '../../src/dev/local-stack.js';
 
 export const TEST_KEY = 'sk-test-key-0001';
 
 export interface StackOptions {
-  /** Config files by name (YAML text). `{{FAKE:<name>}}` is replaced by that fake's base URL. */
+  /**
+   * Config files by name (YAML text). `{{FAKE:<name>}}` is replaced by that fake's base URL (with
+   * /v1), `{{FAKE_ORIGIN:<name>}}` by its origin (scheme://host:port).
+   */
   readonly files: Readonly<Record<string, string>>;
   /** Fake providers to start, by name. */
   readonly fakes?: Readonly<Record<string, Partial<FakeBehaviour>>>;
+  /** Fakes (by name, also listed in `fakes`) that serve HTTPS with this certificate. */
+  readonly fakeTls?: Readonly<Record<string, FakeProviderTls>>;
+  /** CA bundle Envoy trusts for HTTPS upstreams (defaults to the system bundle). */
+  readonly upstreamCaFile?: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly maxBodyBytes?: number;
 }
@@ -50,16 +57,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const started: { stop(): Promise<void> }[] = [];
   try {
     for (const [name, behaviour] of Object.entries(options.fakes ?? {})) {
-      const fake = new FakeProvider(behaviour, name);
+      const fake = new FakeProvider(behaviour, name, options.fakeTls?.[name]);
       await fake.start();
       fakes[name] = fake;
       started.push(fake);
     }
+    // {{FAKE:x}} -> base URL with /v1; {{FAKE_ORIGIN:x}} -> scheme://host:port (Azure-style endpoints).
     const fill = (text: string): string =>
-      text.replace(/\{\{FAKE:([a-z0-9-]+)\}\}/g, (_, n: string) => {
+      text.replace(/\{\{FAKE(_ORIGIN)?:([a-z0-9-]+)\}\}/g, (_, origin: string | undefined, n: string) => {
         const f = fakes[n];
         if (!f) throw new Error(`no fake provider named ${n}`);
-        return f.url;
+        return origin ? new URL(f.url).origin : f.url;
       });
     for (const [name, text] of Object.entries(options.files)) await writeFile(join(configDir, name), fill(text));
     const gw = await startGateway({ workDir, configDir, ...(options.env ? { env: options.env } : {}) });
@@ -68,6 +76,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       workDir,
       extprocSocket: gw.socket,
       ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
+      ...(options.upstreamCaFile ? { upstreamCaFile: options.upstreamCaFile } : {}),
     });
     started.push(envoy.process);
     const baseUrl = `http://127.0.0.1:${envoy.port}`;
