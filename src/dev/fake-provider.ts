@@ -32,6 +32,8 @@ export interface FakeBehaviour {
   chunkIntervalMs: number;
   /** If set, answer every request with this status and an OpenAI error body. */
   status: number | undefined;
+  /** Keep the last requests for `received()`; the bench turns it off so the fake stays cheap. */
+  record: boolean;
 }
 
 const RECORD_LIMIT = 1000;
@@ -48,7 +50,7 @@ export class FakeProvider {
     private readonly name = 'fake',
     private readonly tls?: FakeProviderTls,
   ) {
-    this.behaviour = { latencyMs: 0, chunks: 5, chunkIntervalMs: 20, status: undefined, ...behaviour };
+    this.behaviour = { latencyMs: 0, chunks: 5, chunkIntervalMs: 20, status: undefined, record: true, ...behaviour };
   }
 
   get port(): number {
@@ -96,10 +98,12 @@ export class FakeProvider {
       body = text;
     }
     const path = req.url ?? '/';
-    if (this.requests.length >= RECORD_LIMIT) this.requests.shift();
-    const record: RecordedRequest = { method: req.method ?? '', path, headers: { ...req.headers }, body, receivedAt: Date.now(), completedAt: undefined };
-    this.requests.push(record);
-    res.once('finish', () => (record.completedAt = Date.now()));
+    if (this.behaviour.record) {
+      if (this.requests.length >= RECORD_LIMIT) this.requests.shift();
+      const record: RecordedRequest = { method: req.method ?? '', path, headers: { ...req.headers }, body, receivedAt: Date.now(), completedAt: undefined };
+      this.requests.push(record);
+      res.once('finish', () => (record.completedAt = Date.now()));
+    }
 
     const b = this.behaviour;
     if (b.latencyMs > 0) await sleep(b.latencyMs);
@@ -137,10 +141,13 @@ export class FakeProvider {
       res.write(`data: ${JSON.stringify(payload)}\n\n`);
     };
     send({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
+    // Content chunks are the bulk of a stream: serialise the shared part once (same bytes as `send`),
+    // so the fake stays cheap with hundreds of concurrent streams.
+    const head = `data: ${JSON.stringify(base).slice(0, -1)},"choices":[{"index":0,"delta":{"content":`;
     for (const piece of pieces) {
       if (res.destroyed) return;
-      await sleep(this.behaviour.chunkIntervalMs);
-      send({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] });
+      await pause(this.behaviour.chunkIntervalMs);
+      res.write(`${head}${JSON.stringify(piece)}},"finish_reason":null}]}\n\n`);
     }
     send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
     const options = request['stream_options'] as { include_usage?: boolean } | undefined;
@@ -165,6 +172,12 @@ function json(res: ServerResponse, status: number, payload: unknown): void {
   const text = JSON.stringify(payload);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** Waits between chunks; 0 means one event-loop turn, so chunks still leave one by one. */
+function pause(ms: number): Promise<void> {
+  if (ms <= 0) return new Promise((resolve) => setImmediate(resolve));
+  return sleep(ms);
 }
 
 function sleep(ms: number): Promise<void> {

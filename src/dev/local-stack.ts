@@ -3,7 +3,7 @@
  * front of it, on free loopback ports. Used by `npm start`, the integration tests and the bench.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -88,11 +88,15 @@ export class ManagedProcess {
 }
 
 function launch(name: string, command: string, args: readonly string[], logFile: string, env?: NodeJS.ProcessEnv): ManagedProcess {
-  const out = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(command, [...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.pipe(out);
-  child.stderr?.pipe(out);
-  return new ManagedProcess(name, child, logFile);
+  // The child writes its log file itself: piping through this process would cost its CPU (the bench
+  // measures per-process CPU) and lose lines if this process stalls.
+  const fd = openSync(logFile, 'a');
+  try {
+    const child = spawn(command, [...args], { env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+    return new ManagedProcess(name, child, logFile);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface GatewayProcessOptions {

@@ -1,0 +1,88 @@
+/**
+ * Tollgate config for the bench: one provider (the fake), one key, a global model mapping and an
+ * upstream model rename, so every request goes through auth + mapping + provider choice + header and
+ * body rewrite. The limits variant adds request and token limits on the key (high enough never to
+ * refuse bench traffic) and a probe key with a tiny limit that proves limiting is really on.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Not shaped like a provider key on purpose. */
+export const BENCH_KEY = 'tg-bench-client-0001';
+export const PROBE_KEY = 'tg-bench-probe-0001';
+
+function base(fakePort: number): Record<string, string> {
+  return {
+    'providers.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: bench-fake }
+spec:
+  type: openai
+  endpoint: http://127.0.0.1:${fakePort}/v1
+  credentialSecretRef: { name: bench-upstream, key: token }
+  models:
+    - name: gpt-4o-mini
+      upstreamModel: gpt-4o-mini-2024-07-18
+    - name: text-embedding-3-small
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: bench-upstream }
+stringData: { token: bench-upstream-token }
+`,
+    'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: GatewayConfig
+metadata: { name: gateway }
+spec:
+  modelMappings:
+    fast: gpt-4o-mini
+    gpt-3.5*: gpt-4o-mini
+`,
+  };
+}
+
+function key(name: string, clear: string, extraSpec = ''): string {
+  return `apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: ${name} }
+spec:
+  secretRef: { name: ${name}-key, key: key }
+  models: ["gpt-4o*", "text-embedding-*"]
+${extraSpec}---
+apiVersion: v1
+kind: Secret
+metadata: { name: ${name}-key }
+stringData: { key: ${clear} }
+`;
+}
+
+/** Auth + mapping + rewrite, no limits. */
+export function basicFiles(fakePort: number): Record<string, string> {
+  return { ...base(fakePort), 'keys.yaml': key('bench', BENCH_KEY) };
+}
+
+/**
+ * Limits and usage accounting on. The shape of `limits` follows the ApiKey schema of the limits
+ * feature (issue 5); `probeLimitedRequests` says how many requests the probe key may make per minute.
+ */
+export function limitsFiles(fakePort: number, probeLimitedRequests: number): Record<string, string> {
+  const generous = `  limits:
+    requestsPerMinute: 100000000
+    requestsPerDay: 1000000000
+    tokensPerMinute: 100000000000
+    tokensPerDay: 1000000000000
+    tokensPerMonth: 100000000000000
+    # Response chunks are inspected so a stream can be cut when the budget runs out (the costly mode).
+    midStreamPolicy: error
+`;
+  const tiny = `  limits:
+    requestsPerMinute: ${probeLimitedRequests}
+`;
+  return { ...base(fakePort), 'keys.yaml': `${key('bench', BENCH_KEY, generous)}---\n${key('bench-probe', PROBE_KEY, tiny)}` };
+}
+
+/** Writes config files into `dir`. */
+export async function writeConfigDir(dir: string, files: Readonly<Record<string, string>>): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
+}

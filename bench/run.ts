@@ -1,0 +1,441 @@
+/**
+ * `npm run bench`: in one run on this machine, the same requests against four targets — direct to
+ * the fake provider (the floor), bare Envoy (no ext_proc), Tollgate, and Tollgate with limits and
+ * usage accounting on a real Redis — for each scenario in bench/scenarios.ts. Writes JSON to
+ * bench/results/ and the tables to docs/benchmarks.md.
+ *
+ * Flags: --quick (short runs), --profile (CPU profile of each Tollgate process, top frames in the
+ * report), --scenarios=a,b  --targets=a,b  --rate=500  --connections=64  --no-docs  --keep (keep logs).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { REPO_ROOT } from '../src/dev/envoy-config.js';
+import type { FakeBehaviour } from '../src/dev/fake-provider.js';
+import { freePort, startEnvoy, startGateway, waitFor, type ManagedProcess } from '../src/dev/local-stack.js';
+import { bareEnvoyConfig } from './envoy-bare.js';
+import { BENCH_KEY, PROBE_KEY, basicFiles, limitsFiles, writeConfigDir } from './gateway-config.js';
+import type { LoadResult, LoadSpec } from './loadgen.js';
+import { cpuDelta, cpuSnapshot, loadAverage, rssBytes } from './proc.js';
+import { summarizeProfile, type ProfileSummary } from './profile.js';
+import { renderMarkdown, writeDocs } from './report.js';
+import { FULL, QUICK, TARGETS, scenarios, type RequestScenario, type Scenario, type ScenarioName, type StreamsScenario, type TargetName } from './scenarios.js';
+import { ensureWrk, runWrk, type WrkResult } from './wrk.js';
+
+const exec = promisify(execFile);
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    'no-docs': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    scenarios: { type: 'string' },
+    targets: { type: 'string' },
+    rate: { type: 'string', default: '500' },
+    connections: { type: 'string', default: '64' },
+  },
+  strict: true,
+});
+
+const durations = flags.quick ? QUICK : FULL;
+const RATE = Number(flags.rate);
+const CONNECTIONS = Number(flags.connections);
+
+function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+/** A target as the load generators see it, plus the pids whose CPU and memory we read. */
+interface Target {
+  readonly name: TargetName;
+  readonly baseUrl: string;
+  /** Tollgate's process id (ext_proc), when the target has one. */
+  readonly extprocPid?: number;
+  readonly envoyPid?: number;
+}
+
+export interface RequestRow {
+  readonly target: TargetName;
+  /** Requests per second of the fixed-rate run. */
+  readonly fixedRate: number;
+  readonly max: WrkResult;
+  readonly maxCpuMs: Record<string, number>;
+  readonly rate: LoadResult;
+  readonly rateCpuMs: Record<string, number>;
+  /** Tollgate CPU per request (µs) at max throughput and at the fixed rate. */
+  readonly extprocCpuUsPerReqMax?: number;
+  readonly extprocCpuUsPerReqRate?: number;
+}
+
+export interface StreamsRow {
+  readonly target: TargetName;
+  readonly load: LoadResult;
+  readonly cpuMs: Record<string, number>;
+  /** Whether all streams were open (first byte received) when memory was sampled. */
+  readonly allOpenAtSample: boolean;
+  readonly extprocRssBefore?: number;
+  readonly extprocRssOpen?: number;
+  readonly extprocBytesPerStream?: number;
+  readonly envoyBytesPerStream?: number;
+  /** Tollgate CPU cores used over the run (CPU seconds / wall seconds). */
+  readonly extprocCores?: number;
+}
+
+export interface ScenarioResult {
+  readonly scenario: Scenario;
+  readonly requests?: RequestRow[];
+  readonly streams?: StreamsRow[];
+}
+
+export interface BenchReport {
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly command: string;
+  readonly quick: boolean;
+  readonly rate: number;
+  readonly connections: number;
+  readonly machine: { readonly cores: number; readonly cpuModel: string; readonly memoryGiB: number; readonly node: string; readonly envoy: string; readonly loadBefore: string; readonly loadAfter: string; readonly busiestBefore: string[] };
+  readonly unavailable: Partial<Record<TargetName, string>>;
+  readonly results: ScenarioResult[];
+  readonly profiles: Partial<Record<TargetName, ProfileSummary>>;
+}
+
+/** The fake provider in its own process (see fake-server.ts). */
+class FakeProcess {
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly port: number,
+  ) {}
+
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
+  static async start(logFile: string): Promise<FakeProcess> {
+    const { openSync, closeSync } = await import('node:fs');
+    const fd = openSync(logFile, 'a');
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/fake-server.js'), '{}'], { stdio: ['ignore', 'pipe', fd, 'ipc'] });
+    closeSync(fd);
+    const port = await new Promise<number>((resolve, reject) => {
+      let text = '';
+      child.stdout?.on('data', (c: Buffer) => {
+        text += c.toString();
+        const line = text.split('\n')[0];
+        if (text.includes('\n') && line) resolve((JSON.parse(line) as { port: number }).port);
+      });
+      child.once('exit', (code) => reject(new Error(`fake provider exited (${String(code)}); see ${logFile}`)));
+    });
+    return new FakeProcess(child, port);
+  }
+
+  configure(behaviour: Partial<FakeBehaviour>): Promise<void> {
+    return new Promise((resolve) => {
+      this.child.once('message', () => resolve());
+      this.child.send(behaviour);
+    });
+  }
+
+  stop(): void {
+    if (this.child.connected) this.child.disconnect();
+  }
+}
+
+/** Runs the load generator process with `spec`; `onOpen` fires when all streams are open. */
+function runLoadgen(spec: LoadSpec, onOpen?: () => void): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/loadgen.js'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let result: LoadResult | undefined;
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      let nl: number;
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        const msg = JSON.parse(line) as { event: string };
+        if (msg.event === 'open') onOpen?.();
+        else if (msg.event === 'result') result = msg as LoadResult;
+      }
+    });
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`load generator failed (${String(code)}): ${err}`))));
+  });
+}
+
+async function machineInfo(): Promise<Omit<BenchReport['machine'], 'loadAfter'>> {
+  const { stdout: envoyVersion } = await exec('bash', ['-c', `"$(bash ${join(REPO_ROOT, 'envoy/install-envoy.sh')} | tail -1)" --version`]).catch(() => ({ stdout: 'unknown' }));
+  return {
+    cores: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    envoy: /version: (\S+)/.exec(envoyVersion)?.[1] ?? envoyVersion.trim(),
+    loadBefore: await loadAverage(),
+    busiestBefore: await busiest(),
+  };
+}
+
+/** The processes using the most CPU right now (what else runs on this shared machine). */
+async function busiest(): Promise<string[]> {
+  const { stdout } = await exec('ps', ['-eo', 'pcpu,etimes,comm', '--sort=-pcpu', '--no-headers']).catch(() => ({ stdout: '' }));
+  return stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(0, 8);
+}
+
+function requestHeaders(target: Target): Record<string, string> {
+  const h: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${BENCH_KEY}` };
+  if (target.name === 'direct') h['authorization'] = 'Bearer bench-upstream-token';
+  return h;
+}
+
+async function post(url: string, key: string, body: string): Promise<number> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** Sends a few requests so every hop has warm connections and JIT-compiled code. */
+async function warm(target: Target, s: Scenario): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    const status = await post(target.baseUrl + s.path, requestHeaders(target)['authorization']!.slice(7), s.body);
+    if (status !== 200) throw new Error(`${target.name} ${s.name}: warm-up request answered ${status}`);
+  }
+}
+
+function pidsOf(target: Target, fake: FakeProcess): Record<string, number> {
+  const pids: Record<string, number> = { fake: fake.pid };
+  if (target.envoyPid) pids['envoy'] = target.envoyPid;
+  if (target.extprocPid) pids['extproc'] = target.extprocPid;
+  return pids;
+}
+
+async function runRequestScenario(s: RequestScenario, target: Target, fake: FakeProcess, wrk: string, workDir: string): Promise<RequestRow> {
+  const url = target.baseUrl + s.path;
+  const headers = requestHeaders(target);
+  const pids = pidsOf(target, fake);
+  await warm(target, s);
+  await runWrk(wrk, workDir, `${s.name}-${target.name}-warm`, { url, headers, body: s.body, connections: CONNECTIONS, durationS: durations.wrkWarmupS });
+  let before = await cpuSnapshot(pids);
+  const max = await runWrk(wrk, workDir, `${s.name}-${target.name}`, { url, headers, body: s.body, connections: CONNECTIONS, durationS: durations.wrkS });
+  const maxCpuMs = cpuDelta(before, await cpuSnapshot(pids));
+  maxCpuMs['generator'] = max.cpuMs;
+  before = await cpuSnapshot(pids);
+  const fixedRate = Math.min(RATE, s.rate ?? RATE);
+  const rate = await runLoadgen({ mode: 'rate', url, headers, body: s.body, stream: s.stream, rate: fixedRate, durationS: durations.rateS, warmupS: durations.rateWarmupS });
+  const rateCpuMs = cpuDelta(before, await cpuSnapshot(pids));
+  rateCpuMs['generator'] = rate.cpuMs;
+  const row: RequestRow = { target: target.name, fixedRate, max, maxCpuMs, rate, rateCpuMs };
+  if (target.extprocPid) {
+    return {
+      ...row,
+      extprocCpuUsPerReqMax: ((maxCpuMs['extproc'] ?? 0) * 1000) / Math.max(1, max.requests),
+      extprocCpuUsPerReqRate: ((rateCpuMs['extproc'] ?? 0) * 1000) / Math.max(1, rate.sent),
+    };
+  }
+  return row;
+}
+
+async function runStreamsScenario(s: StreamsScenario, target: Target, fake: FakeProcess): Promise<StreamsRow> {
+  const url = target.baseUrl + s.path;
+  const pids = pidsOf(target, fake);
+  // Memory per open stream only means something when one round of streams is open at once.
+  const measureMemory = s.durationS === 0;
+  const extprocRssBefore = target.extprocPid && measureMemory ? await rssBytes(target.extprocPid) : undefined;
+  const envoyRssBefore = target.envoyPid && measureMemory ? await rssBytes(target.envoyPid) : undefined;
+  const before = await cpuSnapshot(pids);
+  let sampled: Promise<{ extproc?: number; envoy?: number; allOpen: boolean }> | undefined;
+  let finished = false;
+  const load = await runLoadgen(
+    { mode: 'streams', url, headers: requestHeaders(target), body: s.body, stream: true, concurrency: s.concurrency, rampMs: s.rampMs, durationS: s.durationS },
+    () => {
+      // All streams have their first byte: let them settle, then read memory while they are open.
+      const allOpen = !finished;
+      sampled = new Promise((r) => setTimeout(r, 500)).then(async () => ({
+        allOpen: allOpen && !finished,
+        ...(target.extprocPid ? { extproc: await rssBytes(target.extprocPid) } : {}),
+        ...(target.envoyPid ? { envoy: await rssBytes(target.envoyPid) } : {}),
+      }));
+    },
+  );
+  finished = true;
+  const cpuMs = cpuDelta(before, await cpuSnapshot(pids));
+  cpuMs['generator'] = load.cpuMs;
+  const mem = (await sampled) ?? { allOpen: false };
+  const row: StreamsRow = { target: target.name, load, cpuMs, allOpenAtSample: mem.allOpen };
+  const perStream = (open: number | undefined, idle: number | undefined): number | undefined =>
+    open !== undefined && idle !== undefined ? (open - idle) / s.concurrency : undefined;
+  return {
+    ...row,
+    ...(extprocRssBefore !== undefined ? { extprocRssBefore } : {}),
+    ...(mem.extproc !== undefined ? { extprocRssOpen: mem.extproc } : {}),
+    ...(perStream(mem.extproc, extprocRssBefore) !== undefined ? { extprocBytesPerStream: perStream(mem.extproc, extprocRssBefore) as number } : {}),
+    ...(perStream(mem.envoy, envoyRssBefore) !== undefined ? { envoyBytesPerStream: perStream(mem.envoy, envoyRssBefore) as number } : {}),
+    ...(target.extprocPid ? { extprocCores: (cpuMs['extproc'] ?? 0) / 1000 / load.elapsedS } : {}),
+  };
+}
+
+/** Starts redis-server on a free port (Debian package; fails loudly when missing). */
+async function startRedis(workDir: string): Promise<{ proc: ChildProcess; url: string }> {
+  const port = await freePort();
+  await mkdir(workDir, { recursive: true });
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', workDir], { stdio: 'ignore' });
+  let exited = false;
+  proc.once('exit', () => (exited = true));
+  proc.once('error', () => (exited = true));
+  await waitFor('redis-server', async () => {
+    if (exited) return true;
+    const { stdout } = await exec('redis-cli', ['-p', String(port), 'ping']);
+    return stdout.trim() === 'PONG';
+  });
+  if (exited) throw new Error('redis-server exited at start; is the Debian redis-server package installed?');
+  return { proc, url: `redis://127.0.0.1:${port}` };
+}
+
+/**
+ * Proves limiting is really on before measuring it: the probe key may make 2 requests a minute,
+ * so the third must be refused with 429. Returns why the scenario is unavailable, or undefined.
+ */
+async function probeLimits(baseUrl: string, body: string): Promise<string | undefined> {
+  const statuses: number[] = [];
+  for (let i = 0; i < 3; i++) statuses.push(await post(`${baseUrl}/v1/chat/completions`, PROBE_KEY, body));
+  if (statuses[0] === 200 && statuses[1] === 200 && statuses[2] === 429) return undefined;
+  return `not available: limits not implemented yet (probe key limited to 2 requests/min got ${statuses.join(', ')}, expected 200, 200, 429)`;
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date().toISOString();
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const wantScenarios = flags.scenarios?.split(',') as ScenarioName[] | undefined;
+  const wantTargets = (flags.targets?.split(',') as TargetName[] | undefined) ?? [...TARGETS];
+  const plan = scenarios(durations).filter((s) => !wantScenarios || wantScenarios.includes(s.name));
+  const wrk = await ensureWrk();
+  const machine = await machineInfo();
+  const workDir = await mkdtemp(join(tmpdir(), 'tollgate-bench-'));
+  const profileDir = join(workDir, 'profiles');
+  log(`work dir ${workDir}; ${machine.cores} cores; load ${machine.loadBefore}`);
+
+  const stops: (() => Promise<void> | void)[] = [];
+  const targets: Target[] = [];
+  const unavailable: Partial<Record<TargetName, string>> = {};
+  const profiles: Partial<Record<TargetName, ProfileSummary>> = {};
+  const gateways: Partial<Record<TargetName, ManagedProcess>> = {};
+  const results: ScenarioResult[] = [];
+  try {
+    const fake = await FakeProcess.start(join(workDir, 'fake.log'));
+    stops.push(() => fake.stop());
+    const profileEnv = (name: string): NodeJS.ProcessEnv =>
+      flags.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profileDir, name)}` } : {};
+    const gatewayArgs = ['--shutdown-grace-seconds', '2'];
+
+    if (wantTargets.includes('direct')) targets.push({ name: 'direct', baseUrl: `http://127.0.0.1:${fake.port}` });
+    if (wantTargets.includes('envoy')) {
+      const dir = join(workDir, 'envoy-bare');
+      const port = await freePort();
+      const adminPort = await freePort();
+      const envoy = await startEnvoy({ workDir: dir, extprocSocket: '', listenPort: port, adminPort, configText: await bareEnvoyConfig(port, adminPort, fake.port) });
+      stops.push(() => envoy.process.stop());
+      targets.push({ name: 'envoy', baseUrl: `http://127.0.0.1:${envoy.port}`, envoyPid: envoy.process.child.pid as number });
+    }
+    if (wantTargets.includes('tollgate')) {
+      const dir = join(workDir, 'tollgate');
+      await writeConfigDir(join(dir, 'config'), basicFiles(fake.port));
+      const gw = await startGateway({ workDir: dir, configDir: join(dir, 'config'), env: profileEnv('tollgate'), extraArgs: gatewayArgs });
+      stops.push(() => gw.process.stop());
+      gateways['tollgate'] = gw.process;
+      const envoy = await startEnvoy({ workDir: dir, extprocSocket: gw.socket });
+      stops.push(() => envoy.process.stop());
+      targets.push({ name: 'tollgate', baseUrl: `http://127.0.0.1:${envoy.port}`, extprocPid: gw.process.child.pid as number, envoyPid: envoy.process.child.pid as number });
+    }
+    if (wantTargets.includes('tollgate-limits')) {
+      const dir = join(workDir, 'tollgate-limits');
+      try {
+        const redis = await startRedis(dir);
+        stops.push(() => void redis.proc.kill());
+        await writeConfigDir(join(dir, 'config'), limitsFiles(fake.port, 2));
+        const gw = await startGateway({ workDir: dir, configDir: join(dir, 'config'), env: profileEnv('tollgate-limits'), extraArgs: [...gatewayArgs, '--redis-url', redis.url] });
+        stops.push(() => gw.process.stop());
+        gateways['tollgate-limits'] = gw.process;
+        const envoy = await startEnvoy({ workDir: dir, extprocSocket: gw.socket });
+        stops.push(() => envoy.process.stop());
+        const why = await probeLimits(`http://127.0.0.1:${envoy.port}`, plan[0]?.body ?? '{}');
+        if (why) throw new Error(why);
+        targets.push({ name: 'tollgate-limits', baseUrl: `http://127.0.0.1:${envoy.port}`, extprocPid: gw.process.child.pid as number, envoyPid: envoy.process.child.pid as number });
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        unavailable['tollgate-limits'] = message.startsWith('not available') ? message : `not available: limits not implemented yet (${message.split('\n')[0]})`;
+        log(`tollgate-limits: ${unavailable['tollgate-limits']}`);
+      }
+    }
+
+    for (const s of plan) {
+      await fake.configure(s.fake);
+      const result: ScenarioResult = s.kind === 'request' ? { scenario: s, requests: [] } : { scenario: s, streams: [] };
+      for (const target of targets) {
+        log(`${s.name} -> ${target.name}`);
+        if (s.kind === 'request') {
+          const row = await runRequestScenario(s, target, fake, wrk, workDir);
+          result.requests?.push(row);
+          log(`  max ${row.max.requestsPerS.toFixed(0)} req/s (${row.max.errors} errors); at ${row.fixedRate}/s p50 ${row.rate.latencyMs.p50.toFixed(2)} ms p99 ${row.rate.latencyMs.p99.toFixed(2)} ms` +
+            (row.extprocCpuUsPerReqRate !== undefined ? `; ext_proc ${row.extprocCpuUsPerReqRate.toFixed(0)} µs CPU/req` : ''));
+        } else {
+          const row = await runStreamsScenario(s, target, fake);
+          result.streams?.push(row);
+          log(`  ${row.load.ok}/${row.load.sent} ok; ttfb p99 ${row.load.ttfbMs.p99.toFixed(1)} ms; duration max ${row.load.latencyMs.max.toFixed(0)} ms` +
+            (row.extprocBytesPerStream !== undefined ? `; ext_proc ${(row.extprocBytesPerStream / 1024).toFixed(1)} KiB/stream, ${row.extprocCores?.toFixed(2)} cores` : ''));
+        }
+      }
+      results.push(result);
+    }
+    if (flags.profile) {
+      for (const [name, gw] of Object.entries(gateways)) {
+        await gw.stop();
+        const dir = join(profileDir, name);
+        const files = (await readdir(dir).catch(() => [])).filter((f) => f.endsWith('.cpuprofile'));
+        if (files[0]) profiles[name as TargetName] = await summarizeProfile(join(dir, files[0]), 20);
+      }
+    }
+  } finally {
+    for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => undefined);
+  }
+
+  const report: BenchReport = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    command,
+    quick: flags.quick ?? false,
+    rate: RATE,
+    connections: CONNECTIONS,
+    machine: { ...machine, loadAfter: await loadAverage() },
+    unavailable,
+    results,
+    profiles,
+  };
+  const resultsDir = join(REPO_ROOT, 'bench/results');
+  await mkdir(resultsDir, { recursive: true });
+  const jsonText = `${JSON.stringify(report, null, 1)}\n`;
+  const stamp = startedAt.replace(/[:.]/g, '-');
+  await writeFile(join(resultsDir, `bench-${stamp}.json`), jsonText);
+  await writeFile(join(resultsDir, 'latest.json'), jsonText);
+  if (flags.profile) {
+    // Keep the raw profiles next to the JSON for flame-graph tools.
+    await exec('cp', ['-r', profileDir, join(resultsDir, `profiles-${stamp}`)]).catch(() => undefined);
+  }
+  const markdown = renderMarkdown(report);
+  if (!flags['no-docs']) await writeDocs(join(REPO_ROOT, 'docs/benchmarks.md'), markdown);
+  process.stdout.write(markdown);
+  log(`results: bench/results/bench-${stamp}.json${flags['no-docs'] ? '' : ', docs/benchmarks.md'}`);
+  if (flags.keep) log(`kept ${workDir} (logs of every process)`);
+  else await rm(workDir, { recursive: true, force: true });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${String(err instanceof Error ? err.stack : err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,131 @@
+/** What the bench runs: the scenarios, their request bodies and fake-provider behaviour, and durations. */
+import type { FakeBehaviour } from '../src/dev/fake-provider.js';
+
+export type ScenarioName = 'chat' | 'stream100' | 'embeddings' | 'slow1000' | 'streams500';
+export type TargetName = 'direct' | 'envoy' | 'tollgate' | 'tollgate-limits';
+
+export const TARGETS: readonly TargetName[] = ['direct', 'envoy', 'tollgate', 'tollgate-limits'];
+
+export const TARGET_TITLES: Readonly<Record<TargetName, string>> = {
+  direct: 'direct to fake upstream (floor)',
+  envoy: 'bare Envoy (no ext_proc)',
+  tollgate: 'Tollgate: auth + mapping + rewrite',
+  'tollgate-limits': 'Tollgate + limits + usage (Redis)',
+};
+
+interface ScenarioBase {
+  readonly name: ScenarioName;
+  readonly title: string;
+  readonly path: string;
+  readonly body: string;
+  readonly stream: boolean;
+  readonly fake: Partial<FakeBehaviour>;
+}
+
+/** Max throughput (wrk) and latency at a fixed rate (open loop). */
+export interface RequestScenario extends ScenarioBase {
+  readonly kind: 'request';
+  /** Fixed rate for the latency run when it differs from `--rate` (streams cost far more per request). */
+  readonly rate?: number;
+}
+
+/** Many concurrent slow streams: time to first byte, durations, memory per open stream, CPU. */
+export interface StreamsScenario extends ScenarioBase {
+  readonly kind: 'streams';
+  readonly concurrency: number;
+  readonly rampMs: number;
+  /** 0: one round of streams; otherwise streams are re-opened until this elapses. */
+  readonly durationS: number;
+}
+
+export type Scenario = RequestScenario | StreamsScenario;
+
+const PROMPT =
+  'Summarise the following note for a busy engineer in three bullet points, keeping every number exact. ' +
+  'The gateway sits between in-cluster services and several model providers; it checks the key, maps the ' +
+  'model name, picks a provider by priority and weight, rewrites the upstream headers and forwards the ' +
+  'body. Streams pass through without buffering. Limits are enforced per key across all replicas.';
+
+function chatBody(stream: boolean): string {
+  return JSON.stringify({
+    model: 'fast',
+    messages: [
+      { role: 'system', content: 'You are a concise assistant.' },
+      { role: 'user', content: PROMPT },
+    ],
+    max_tokens: 256,
+    temperature: 0.2,
+    ...(stream ? { stream: true } : {}),
+  });
+}
+
+/** Durations in seconds; `--quick` shortens all of them. */
+export interface Durations {
+  readonly wrkWarmupS: number;
+  readonly wrkS: number;
+  readonly rateWarmupS: number;
+  readonly rateS: number;
+  readonly slowChunks: number;
+  readonly streams500S: number;
+}
+
+export const FULL: Durations = { wrkWarmupS: 1, wrkS: 8, rateWarmupS: 2, rateS: 10, slowChunks: 30, streams500S: 10 };
+export const QUICK: Durations = { wrkWarmupS: 1, wrkS: 3, rateWarmupS: 1, rateS: 4, slowChunks: 10, streams500S: 4 };
+
+/** The scenarios in the order they run (memory per stream first, while processes are fresh). */
+export function scenarios(d: Durations): Scenario[] {
+  return [
+    {
+      kind: 'streams',
+      name: 'slow1000',
+      title: `1,000 concurrent slow streams (${d.slowChunks} chunks, 5 chunks/s)`,
+      path: '/v1/chat/completions',
+      body: chatBody(true),
+      stream: true,
+      fake: { latencyMs: 0, chunks: d.slowChunks, chunkIntervalMs: 200 },
+      concurrency: 1000,
+      rampMs: 2000,
+      durationS: 0,
+    },
+    {
+      kind: 'request',
+      name: 'chat',
+      title: 'Non-streaming chat completion',
+      path: '/v1/chat/completions',
+      body: chatBody(false),
+      stream: false,
+      fake: { latencyMs: 0, chunks: 20 },
+    },
+    {
+      kind: 'request',
+      name: 'stream100',
+      title: 'Streaming chat completion (100 chunks, back to back)',
+      path: '/v1/chat/completions',
+      body: chatBody(true),
+      stream: true,
+      fake: { latencyMs: 0, chunks: 100, chunkIntervalMs: 0 },
+      rate: 100,
+    },
+    {
+      kind: 'request',
+      name: 'embeddings',
+      title: 'Embeddings',
+      path: '/v1/embeddings',
+      body: JSON.stringify({ model: 'text-embedding-3-small', input: ['The quick brown fox jumps over the lazy dog.', PROMPT] }),
+      stream: false,
+      fake: { latencyMs: 0 },
+    },
+    {
+      kind: 'streams',
+      name: 'streams500',
+      title: '500 concurrent streams at 50 chunks/s (100 chunks each, re-opened)',
+      path: '/v1/chat/completions',
+      body: chatBody(true),
+      stream: true,
+      fake: { latencyMs: 0, chunks: 100, chunkIntervalMs: 20 },
+      concurrency: 500,
+      rampMs: 2000,
+      durationS: d.streams500S,
+    },
+  ];
+}
