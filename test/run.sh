@@ -46,6 +46,6 @@ fi
 log "typecheck + build"
 npx tsc -p tsconfig.json
 log "unit tests"
-node --test --test-reporter=spec 'dist/src/**/*.test.js'
+node --test --test-reporter=spec 'dist/src/**/*.test.js' 'dist/bench/**/*.test.js'
 log "integration tests (real Envoy, Redis, kube-apiserver)"
 node --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000 'dist/test/integration/**/*.test.js'

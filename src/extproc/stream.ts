@@ -57,7 +57,9 @@ export class ExtProcStream {
   ) {
     call.on('data', (msg: ProcessingRequest__Output) => this.receive(msg));
     call.on('end', () => {
-      this.finalize('completed');
+      // Envoy half-closes (graceful close, see envoy.yaml) also when the client went away: if the
+      // upstream response had not started yet, the request did not complete.
+      this.finalize(this.phase === 'request_headers' || this.phase === 'request_body' || this.phase === 'response_headers' ? 'cancelled' : 'completed');
       call.end();
     });
     call.on('cancelled', () => this.finalize('cancelled'));
