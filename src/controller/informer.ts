@@ -1,0 +1,123 @@
+/**
+ * A list+watch cache of one resource type that survives API server trouble. client-node's informer
+ * relists by itself after 410 Gone but *stops* on any other error (connection reset, 5xx, 403);
+ * this wrapper restarts it with capped exponential backoff and keeps the last known objects
+ * meanwhile, so the gateway keeps serving its last snapshot while the API server is away.
+ */
+import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import type { Logger } from '../observability/logger.js';
+
+export interface ResilientInformerOptions<T extends KubernetesObject> {
+  readonly name: string;
+  readonly kubeConfig: KubeConfig;
+  /** API path of the collection, e.g. `/apis/tollgate.dev/v1alpha1/namespaces/ns/apikeys`. */
+  readonly path: string;
+  readonly list: () => Promise<KubernetesListObject<T>>;
+  readonly labelSelector?: string;
+  readonly logger: Logger;
+  /** Called after any add/update/delete (the caller debounces). */
+  readonly onChange: () => void;
+  readonly minBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+}
+
+/** Error status from client-node errors (ApiException.code or Watch error statusCode). */
+export function errorStatus(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { code?: unknown; statusCode?: unknown };
+  if (typeof e.statusCode === 'number') return e.statusCode;
+  if (typeof e.code === 'number') return e.code;
+  return undefined;
+}
+
+export class ResilientInformer<T extends KubernetesObject> {
+  private readonly informer: Informer<T> & ObjectCache<T>;
+  private stopped = false;
+  private failedSinceStart = false;
+  private backoffMs: number;
+  private restartTimer: NodeJS.Timeout | undefined;
+  /** True once a list succeeded; stays true (the cache keeps the last known objects). */
+  private everSynced = false;
+  /** True while the watch is believed healthy. */
+  private healthy = false;
+  private firstSync: { resolve: () => void; promise: Promise<void> };
+  /** Restarts so far (for tests and logs). */
+  restarts = 0;
+
+  constructor(private readonly options: ResilientInformerOptions<T>) {
+    this.backoffMs = options.minBackoffMs ?? 500;
+    this.informer = makeInformer(options.kubeConfig, options.path, options.list, options.labelSelector);
+    for (const verb of ['add', 'update', 'delete'] as const) this.informer.on(verb, () => options.onChange());
+    this.informer.on('error', (err: unknown) => this.onError(err));
+    let resolve: () => void = () => undefined;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.firstSync = { resolve, promise };
+  }
+
+  /** Starts list+watch; resolves once the first list has succeeded (retrying until then). */
+  async start(): Promise<void> {
+    void this.run();
+    await this.firstSync.promise;
+  }
+
+  get synced(): boolean {
+    return this.everSynced;
+  }
+
+  get watching(): boolean {
+    return this.healthy;
+  }
+
+  list(): readonly T[] {
+    return this.informer.list();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    await this.informer.stop();
+  }
+
+  private async run(): Promise<void> {
+    if (this.stopped) return;
+    this.failedSinceStart = false;
+    try {
+      await this.informer.start();
+    } catch (err) {
+      this.onError(err);
+      return;
+    }
+    if (this.failedSinceStart || this.stopped) return;
+    // start() resolves after the list (if one was needed) and once the watch is open.
+    this.healthy = true;
+    this.backoffMs = this.options.minBackoffMs ?? 500;
+    if (!this.everSynced) {
+      this.everSynced = true;
+      this.firstSync.resolve();
+    }
+    if (this.restarts > 0) this.options.logger.info({ informer: this.options.name, restarts: this.restarts }, 'watch re-established');
+    // Objects may have changed while we were away (the informer replays them as events), but a
+    // rebuild costs little: make sure one happens after every (re)connect.
+    this.options.onChange();
+  }
+
+  private onError(err: unknown): void {
+    this.failedSinceStart = true;
+    this.healthy = false;
+    if (this.stopped || this.restartTimer) return;
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 30_000);
+    const status = errorStatus(err);
+    const level = status === 403 || status === 401 ? 'error' : 'warn';
+    this.options.logger[level](
+      { informer: this.options.name, status, err: err instanceof Error ? err.message : String(err), retryInMs: delay },
+      status === 403 ? 'watch forbidden by RBAC; retrying' : 'watch failed; keeping the last known objects and retrying',
+    );
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      this.restarts += 1;
+      void this.run();
+    }, delay);
+    this.restartTimer.unref();
+  }
+}
