@@ -1,5 +1,6 @@
 /** Wires the processes together: config source -> store -> ext_proc server, plus admin server. */
 import { FileConfigSource } from './config/file-source.js';
+import { KubernetesConfigSource } from './controller/source.js';
 import { ConfigStore } from './config/store.js';
 import { startExtProcServer, stopExtProcServer } from './extproc/server.js';
 import { recordRequest } from './observability/access-log.js';
@@ -11,8 +12,26 @@ async function main(): Promise<void> {
   const logger = createLogger();
   const settings = readSettings(process.argv.slice(2));
   const store = new ConfigStore();
-  const source = new FileConfigSource({ directory: settings.configDir, store, logger: logger.child({ component: 'config' }) });
-  await source.start();
+  const configLogger = logger.child({ component: 'config' });
+  const src = settings.source;
+  const source =
+    src.kind === 'kubernetes'
+      ? new KubernetesConfigSource({
+          store,
+          logger: configLogger,
+          namespace: src.namespace,
+          secretSelector: src.secretSelector,
+          ...(src.gatewayConfigFile ? { gatewayConfigFile: src.gatewayConfigFile } : {}),
+          ...(src.leaseName ? { leaseName: src.leaseName } : {}),
+        })
+      : new FileConfigSource({ directory: src.configDir, store, logger: configLogger });
+  // Admin first: liveness answers while the first config load (or Kubernetes sync) is pending.
+  let serving = false;
+  const admin = await startAdminServer({ host: settings.adminHost, port: settings.adminPort, ready: () => serving && store.ready });
+  await source.start().catch((err: unknown) => {
+    admin.server.close();
+    throw err;
+  });
 
   const accessLogger = logger.child({ component: 'access' });
   const { server } = await startExtProcServer(settings.extprocAddress, {
@@ -20,7 +39,7 @@ async function main(): Promise<void> {
     logger: logger.child({ component: 'extproc' }),
     onFinalize: (ctx, outcome) => recordRequest(accessLogger, ctx, outcome),
   });
-  const admin = await startAdminServer({ host: settings.adminHost, port: settings.adminPort, ready: () => store.ready });
+  serving = true;
   logger.info({ extproc: settings.extprocAddress, admin: `${settings.adminHost}:${admin.port}` }, 'tollgate ready');
 
   let stopping = false;

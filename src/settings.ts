@@ -1,9 +1,24 @@
 /** Process settings from the command line and environment (flags win). */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
+/** Where the config comes from: a directory of YAML files, or the Kubernetes API. */
+export type SourceSettings =
+  | { readonly kind: 'file'; readonly configDir: string }
+  | {
+      readonly kind: 'kubernetes';
+      /** Namespace whose ModelProviders, ApiKeys and labelled Secrets are read. */
+      readonly namespace: string;
+      /** Label selector of the Secrets Tollgate may read. */
+      readonly secretSelector: string;
+      /** GatewayConfig YAML (a mounted ConfigMap), optional. */
+      readonly gatewayConfigFile: string | undefined;
+      /** Lease that elects the one replica writing status; empty disables status writing. */
+      readonly leaseName: string;
+    };
+
 export interface Settings {
-  /** Directory of config files (file mode). */
-  readonly configDir: string;
+  readonly source: SourceSettings;
   /** ext_proc gRPC address: `unix:/path` or `host:port`. */
   readonly extprocAddress: string;
   readonly adminHost: string;
@@ -20,6 +35,11 @@ export function readSettings(argv: readonly string[]): Settings {
     args: [...argv],
     options: {
       'config-dir': { type: 'string' },
+      source: { type: 'string' },
+      namespace: { type: 'string' },
+      'secret-selector': { type: 'string' },
+      'gateway-config': { type: 'string' },
+      'lease-name': { type: 'string' },
       'extproc-address': { type: 'string' },
       'admin-host': { type: 'string' },
       'admin-port': { type: 'string' },
@@ -27,15 +47,45 @@ export function readSettings(argv: readonly string[]): Settings {
     },
     strict: true,
   });
-  const configDir = values['config-dir'] ?? env['TOLLGATE_CONFIG_DIR'];
-  if (!configDir) throw new Error('--config-dir (or TOLLGATE_CONFIG_DIR) is required');
   return {
-    configDir,
+    source: readSource(values),
     extprocAddress: values['extproc-address'] ?? env['TOLLGATE_EXTPROC_ADDRESS'] ?? '127.0.0.1:9002',
     adminHost: values['admin-host'] ?? env['TOLLGATE_ADMIN_HOST'] ?? '0.0.0.0',
     adminPort: toInt('admin-port', values['admin-port'] ?? env['TOLLGATE_ADMIN_PORT'] ?? '9090'),
     shutdownGraceMs: 1000 * toInt('shutdown-grace-seconds', values['shutdown-grace-seconds'] ?? env['TOLLGATE_SHUTDOWN_GRACE_SECONDS'] ?? '30'),
   };
+}
+
+function readSource(values: Readonly<Record<string, string | boolean | undefined>>): SourceSettings {
+  const text = (k: string, e: string): string | undefined => {
+    const v = values[k];
+    return typeof v === 'string' ? v : env[e];
+  };
+  const kind = text('source', 'TOLLGATE_SOURCE') ?? 'file';
+  if (kind === 'kubernetes') {
+    const namespace = text('namespace', 'TOLLGATE_NAMESPACE') ?? serviceAccountNamespace();
+    if (!namespace) throw new Error('--namespace (or TOLLGATE_NAMESPACE) is required outside a Pod');
+    return {
+      kind,
+      namespace,
+      secretSelector: text('secret-selector', 'TOLLGATE_SECRET_SELECTOR') ?? 'tollgate.dev/secret=true',
+      gatewayConfigFile: text('gateway-config', 'TOLLGATE_GATEWAY_CONFIG'),
+      leaseName: text('lease-name', 'TOLLGATE_LEASE_NAME') ?? 'tollgate-status-writer',
+    };
+  }
+  if (kind !== 'file') throw new Error(`--source must be file or kubernetes, got "${kind}"`);
+  const configDir = text('config-dir', 'TOLLGATE_CONFIG_DIR');
+  if (!configDir) throw new Error('--config-dir (or TOLLGATE_CONFIG_DIR) is required');
+  return { kind, configDir };
+}
+
+/** The Pod's namespace from its service account mount, if any. */
+function serviceAccountNamespace(): string | undefined {
+  try {
+    return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function toInt(name: string, text: string): number {

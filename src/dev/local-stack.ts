@@ -101,7 +101,8 @@ function launch(name: string, command: string, args: readonly string[], logFile:
 
 export interface GatewayProcessOptions {
   readonly workDir: string;
-  readonly configDir: string;
+  /** File-mode config directory; omit for `--source kubernetes` (pass it in extraArgs/env). */
+  readonly configDir?: string;
   readonly adminPort?: number;
   readonly env?: NodeJS.ProcessEnv;
   readonly extraArgs?: readonly string[];
@@ -117,7 +118,7 @@ export async function startGateway(options: GatewayProcessOptions): Promise<{ pr
     process.execPath,
     [
       join(REPO_ROOT, 'dist/src/main.js'),
-      '--config-dir', options.configDir,
+      ...(options.configDir === undefined ? [] : ['--config-dir', options.configDir]),
       '--extproc-address', `unix:${socket}`,
       '--admin-host', '127.0.0.1',
       '--admin-port', String(adminPort),
