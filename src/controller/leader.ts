@@ -20,6 +20,15 @@ export interface LeaderElectorOptions {
   readonly onChange: (leading: boolean) => void;
 }
 
+/**
+ * Lease times are MicroTime: the API server wants exactly six fractional digits, but client-node
+ * serialises Date with milliseconds (rejected with 400). Strings pass through its serialiser as is.
+ */
+function microTime(value: Date | string): Date {
+  const iso = new Date(value).toISOString(); // 2026-01-02T03:04:05.678Z
+  return iso.replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
+}
+
 export class LeaderElector {
   private timer: NodeJS.Timeout | undefined;
   private leadingNow = false;
@@ -89,7 +98,7 @@ export class LeaderElector {
             apiVersion: 'coordination.k8s.io/v1',
             kind: 'Lease',
             metadata: { name, namespace },
-            spec: { holderIdentity: identity, leaseDurationSeconds: this.durationS, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+            spec: { holderIdentity: identity, leaseDurationSeconds: this.durationS, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
           },
         });
         return true;
@@ -114,8 +123,9 @@ export class LeaderElector {
             ...spec,
             holderIdentity: identity,
             leaseDurationSeconds: this.durationS,
-            renewTime: now,
-            ...(takeover ? { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+            acquireTime: microTime(takeover || !spec.acquireTime ? now : spec.acquireTime),
+            renewTime: microTime(now),
+            ...(takeover ? { leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
           },
         },
       });

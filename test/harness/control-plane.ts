@@ -15,7 +15,9 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../../src/dev/envoy-config.js';
-import { ManagedProcess, freePort, waitFor } from '../../src/dev/local-stack.js';
+import OpenAI from 'openai';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { ManagedProcess, freePort, startEnvoy, startGateway, waitFor } from '../../src/dev/local-stack.js';
 
 const execFileP = promisify(execFile);
 
@@ -321,6 +323,151 @@ rules:
     return cp;
   } catch (err) {
     await stopAll();
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Helm chart against the control plane: install it, then run the pod's two processes locally.
+
+export interface InstallOptions {
+  readonly namespace: string;
+  readonly release: string;
+  /** `--set` values. */
+  readonly set?: readonly string[];
+}
+
+/** `helm install` of charts/tollgate (CRDs, RBAC, ConfigMaps, Deployment... really created). */
+export async function installChart(cp: ControlPlane, options: InstallOptions): Promise<void> {
+  await cp.kubectl(['create', 'namespace', options.namespace]);
+  const set = (options.set ?? []).flatMap((s) => ['--set', s]);
+  // No --wait: this control plane runs no Pods (no kubelet); the test runs the pod's processes.
+  await cp.helm(['install', options.release, join(REPO_ROOT, 'charts/tollgate'), '--namespace', options.namespace, ...set]);
+}
+
+export interface EnvoyLocalPorts {
+  readonly listenPort: number;
+  readonly adminPort: number;
+  readonly healthPort: number;
+  readonly socket: string;
+  /** Replaces /etc/tollgate/tls (TLS cert directory in the pod). */
+  readonly tlsDir?: string;
+}
+
+/**
+ * Adapts the Envoy bootstrap the chart rendered for the pod to this machine: loopback addresses,
+ * free ports, the local ext_proc socket. Everything else (filters, processing modes, clusters,
+ * routes, local replies) is used exactly as the chart rendered it.
+ */
+export function adaptChartEnvoyConfig(text: string, ports: EnvoyLocalPorts): string {
+  let out = text
+    .replaceAll('/run/tollgate/extproc.sock', ports.socket)
+    .replaceAll('/etc/tollgate/tls', ports.tlsDir ?? '/etc/tollgate/tls');
+  const doc = parseYaml(out) as EnvoyBootstrap;
+  doc.admin.address.socket_address.port_value = ports.adminPort;
+  for (const l of doc.static_resources.listeners) {
+    l.address.socket_address.address = '127.0.0.1';
+    l.address.socket_address.port_value = l.name === 'envoy_health' ? ports.healthPort : ports.listenPort;
+  }
+  for (const c of doc.static_resources.clusters) {
+    if (c.name !== 'envoy_admin') continue;
+    const ep = c.load_assignment?.endpoints?.[0]?.lb_endpoints?.[0]?.endpoint?.address?.socket_address;
+    if (ep) ep.port_value = ports.adminPort;
+  }
+  out = stringifyYaml(doc);
+  return out;
+}
+
+/** The parts of an Envoy bootstrap the adapter touches. */
+interface EnvoyBootstrap {
+  admin: { address: { socket_address: { address: string; port_value: number } } };
+  static_resources: {
+    listeners: { name: string; address: { socket_address: { address: string; port_value: number } } }[];
+    clusters: {
+      name: string;
+      load_assignment?: {
+        endpoints?: { lb_endpoints?: { endpoint?: { address?: { socket_address?: { port_value: number } } } }[] }[];
+      };
+    }[];
+  };
+}
+
+export interface ChartGateway {
+  readonly baseUrl: string;
+  readonly adminUrl: string;
+  readonly healthUrl: string;
+  readonly gateway: ManagedProcess;
+  readonly envoy: ManagedProcess;
+  readonly workDir: string;
+  /** Tollgate's JSON log lines so far. */
+  logs(): Promise<Record<string, unknown>[]>;
+  client(apiKey: string): OpenAI;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the chart's pod locally: Tollgate with `--source kubernetes` authenticated as the chart's
+ * ServiceAccount (a TokenRequest token, so RBAC is exactly what the chart grants) with the args
+ * the chart's Deployment gives it, and a real Envoy with the bootstrap from the chart's ConfigMap.
+ */
+export async function startChartGateway(cp: ControlPlane, options: { namespace: string; release: string; name: string }): Promise<ChartGateway> {
+  const { namespace: ns, release } = options;
+  const fullname = `${release}-tollgate`;
+  const workDir = join(cp.workDir, options.name);
+  await mkdir(workDir, { recursive: true });
+  const token = (await cp.kubectl(['create', 'token', fullname, '-n', ns, '--duration=3600s'])).stdout.trim();
+  const kubeconfig = await cp.kubeconfigForToken(token, `sa-${options.name}`);
+
+  // The Tollgate container's args from the Deployment, with the pod paths mapped to local ones.
+  const deployment = JSON.parse((await cp.kubectl(['get', 'deployment', fullname, '-n', ns, '-o', 'json'])).stdout) as {
+    spec: { template: { spec: { containers: { name: string; args?: string[] }[] } } };
+  };
+  const container = deployment.spec.template.spec.containers.find((c) => c.name === 'tollgate');
+  if (!container?.args) throw new Error('chart Deployment has no tollgate container args');
+  const gatewayFile = join(workDir, 'gateway', 'gateway.yaml');
+  await mkdir(join(workDir, 'gateway'), { recursive: true });
+  await writeFile(gatewayFile, (await cp.kubectl(['get', 'configmap', `${fullname}-gateway`, '-n', ns, '-o', 'jsonpath={.data.gateway\\.yaml}'])).stdout);
+  const args = container.args
+    .filter((a) => !a.startsWith('--extproc-address=') && !a.startsWith('--admin-port='))
+    .map((a) => (a.startsWith('--gateway-config=') ? `--gateway-config=${gatewayFile}` : a));
+
+  const gw = await startGateway({
+    workDir,
+    extraArgs: [...args, `--namespace=${ns}`],
+    env: { KUBECONFIG: kubeconfig, TOLLGATE_LOG_LEVEL: 'debug' },
+  });
+  const stopGw = (): Promise<void> => gw.process.stop();
+  try {
+    const envoyText = (await cp.kubectl(['get', 'configmap', `${fullname}-envoy`, '-n', ns, '-o', 'jsonpath={.data.envoy\\.yaml}'])).stdout;
+    const ports = { listenPort: await freePort(), adminPort: await freePort(), healthPort: await freePort(), socket: gw.socket };
+    const envoy = await startEnvoy({
+      workDir,
+      extprocSocket: gw.socket,
+      listenPort: ports.listenPort,
+      adminPort: ports.adminPort,
+      configText: adaptChartEnvoyConfig(envoyText, ports),
+    });
+    const baseUrl = `http://127.0.0.1:${envoy.port}`;
+    return {
+      baseUrl,
+      adminUrl: `http://127.0.0.1:${gw.adminPort}`,
+      healthUrl: `http://127.0.0.1:${ports.healthPort}/ready`,
+      gateway: gw.process,
+      envoy: envoy.process,
+      workDir,
+      logs: async () =>
+        (await readFile(gw.process.logFile, 'utf8'))
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+      client: (apiKey) => new OpenAI({ baseURL: `${baseUrl}/v1`, apiKey, maxRetries: 0, timeout: 30_000 }),
+      stop: async () => {
+        await envoy.process.stop().catch(() => undefined);
+        await stopGw().catch(() => undefined);
+      },
+    };
+  } catch (err) {
+    await stopGw();
     throw err;
   }
 }

@@ -1,0 +1,277 @@
+/**
+ * Kubernetes mode end to end, against a real kube-apiserver + etcd started by the harness:
+ * `helm install` the chart (CRDs, RBAC, ConfigMaps really created), then run the pod's two
+ * processes here: Tollgate `--source kubernetes` authenticated with a TokenRequest token of the
+ * chart's ServiceAccount, and a real Envoy with the bootstrap the chart rendered. Traffic goes
+ * through Envoy with the official openai client; resources change through kubectl.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import OpenAI from 'openai';
+import { FakeProvider } from '../../src/dev/fake-provider.js';
+import { waitFor } from '../../src/dev/local-stack.js';
+import { hashKey } from '../../src/config/snapshot.js';
+import {
+  installChart,
+  startChartGateway,
+  startControlPlane,
+  type AuditEvent,
+  type ChartGateway,
+  type ControlPlane,
+} from '../harness/control-plane.js';
+
+const NS = 'tollgate-e2e';
+const RELEASE = 'tg';
+const SA_USER = `system:serviceaccount:${NS}:${RELEASE}-tollgate`;
+const BASE_KEY = 'tg-e2e-base-key-0001';
+const LABEL = '{ tollgate.dev/secret: "true" }';
+
+function secret(name: string, data: Record<string, string>, labelled = true): string {
+  const entries = Object.entries(data)
+    .map(([k, v]) => `${k}: "${v}"`)
+    .join(', ');
+  return `apiVersion: v1\nkind: Secret\nmetadata: { name: ${name}, namespace: ${NS}${labelled ? `, labels: ${LABEL}` : ''} }\nstringData: { ${entries} }\n`;
+}
+function apiKey(name: string, spec: string): string {
+  return `apiVersion: tollgate.dev/v1alpha1\nkind: ApiKey\nmetadata: { name: ${name}, namespace: ${NS} }\nspec: ${spec}\n`;
+}
+function provider(name: string, spec: string): string {
+  return `apiVersion: tollgate.dev/v1alpha1\nkind: ModelProvider\nmetadata: { name: ${name}, namespace: ${NS} }\nspec: ${spec}\n`;
+}
+
+describe('Kubernetes mode: Helm chart + controller against a real API server', () => {
+  let cp: ControlPlane;
+  let gw: ChartGateway;
+  const primary = new FakeProvider({}, 'primary');
+  const secondary = new FakeProvider({}, 'secondary');
+
+  const apply = async (...docs: string[]): Promise<void> => {
+    await cp.kubectl(['apply', '-f', '-'], { input: docs.join('---\n') });
+  };
+  /** HTTP status the gateway answers for this key on an authenticated call (/v1/models). */
+  const keyStatus = async (key: string): Promise<number> => {
+    try {
+      await gw.client(key).models.list();
+      return 200;
+    } catch (err) {
+      if (err instanceof OpenAI.APIError) return err.status ?? 0;
+      throw err;
+    }
+  };
+  const ready = async (kind: string, name: string): Promise<{ status: string; reason: string; message: string; observed: string; generation: string }> => {
+    const path =
+      '{.status.conditions[?(@.type=="Ready")].status}|{.status.conditions[?(@.type=="Ready")].reason}|' +
+      '{.status.conditions[?(@.type=="Ready")].message}|{.status.observedGeneration}|{.metadata.generation}';
+    const out = (await cp.kubectl(['get', kind, name, '-n', NS, '-o', `jsonpath=${path}`])).stdout.split('|');
+    return { status: out[0] ?? '', reason: out[1] ?? '', message: out[2] ?? '', observed: out[3] ?? '', generation: out[4] ?? '' };
+  };
+
+  before(async () => {
+    await primary.start();
+    await secondary.start();
+    cp = await startControlPlane();
+    await installChart(cp, { namespace: NS, release: RELEASE, set: ['gateway.modelMappings.fast=gpt-4o-mini'] });
+    await apply(
+      secret('primary-cred', { token: 'upstream-primary-v1' }),
+      provider('primary', `{ type: openai, endpoint: "${primary.url}", credentialSecretRef: { name: primary-cred, key: token }, models: [{ name: gpt-4o-mini }] }`),
+      secret('base-key', { key: BASE_KEY }),
+      apiKey('base', '{ secretRef: { name: base-key, key: key } }'),
+    );
+    gw = await startChartGateway(cp, { namespace: NS, release: RELEASE, name: 'replica-a' });
+  });
+  after(async () => {
+    await gw?.stop();
+    await cp?.stop();
+    await primary.stop();
+    await secondary.stop();
+  });
+
+  it('helm install created the CRDs, RBAC and config objects in the API server', async () => {
+    const crds = (await cp.kubectl(['get', 'crd', '-o', 'name'])).stdout;
+    assert.match(crds, /apikeys\.tollgate\.dev/);
+    assert.match(crds, /modelproviders\.tollgate\.dev/);
+    for (const obj of ['serviceaccount/tg-tollgate', 'role/tg-tollgate', 'rolebinding/tg-tollgate', 'configmap/tg-tollgate-envoy', 'configmap/tg-tollgate-gateway', 'deployment/tg-tollgate', 'service/tg-tollgate', 'poddisruptionbudget/tg-tollgate']) {
+      await cp.kubectl(['get', obj, '-n', NS]);
+    }
+    const status = (await cp.helm(['status', RELEASE, '-n', NS, '-o', 'json'])).stdout;
+    assert.equal((JSON.parse(status) as { info: { status: string } }).info.status, 'deployed');
+  });
+
+  it('serves through Envoy with the chart config: global mapping from values, upstream sees only the provider credential', async () => {
+    const res = await gw.client(BASE_KEY).chat.completions.create({ model: 'fast', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(res.object, 'chat.completion');
+    const seen = primary.received('/chat/completions').at(-1);
+    assert.equal(seen?.headers['authorization'], 'Bearer upstream-primary-v1');
+    assert.equal((seen?.body as { model?: string }).model, 'gpt-4o-mini');
+    assert.ok(!JSON.stringify(seen?.headers).includes(BASE_KEY));
+    const health = await fetch(gw.healthUrl);
+    assert.equal(health.status, 200, 'Envoy /ready through the chart health listener');
+  });
+
+  it('serves a new key within 2 s of creation and refuses it within 2 s of disable and of deletion', async () => {
+    const key = 'tg-e2e-new-key-0002';
+    assert.equal(await keyStatus(key), 401);
+    await apply(apiKey('new', `{ keyHash: "${hashKey(key)}" }`));
+    await waitFor('new key served', async () => (await keyStatus(key)) === 200, 2000);
+
+    await cp.kubectl(['patch', 'apikey', 'new', '-n', NS, '--type=merge', '-p', '{"spec":{"disabled":true}}']);
+    await waitFor('disabled key refused', async () => (await keyStatus(key)) === 403 || (await keyStatus(key)) === 401, 2000);
+
+    await cp.kubectl(['patch', 'apikey', 'new', '-n', NS, '--type=merge', '-p', '{"spec":{"disabled":false}}']);
+    await waitFor('re-enabled key served', async () => (await keyStatus(key)) === 200, 2000);
+    await cp.kubectl(['delete', 'apikey', 'new', '-n', NS]);
+    await waitFor('deleted key refused', async () => (await keyStatus(key)) === 401, 2000);
+  });
+
+  it('picks up rotated Secrets: the client key and the provider credential', async () => {
+    const rotated = 'tg-e2e-base-key-0002';
+    await apply(secret('base-key', { key: rotated }));
+    await waitFor('rotated key served', async () => (await keyStatus(rotated)) === 200, 2000);
+    assert.equal(await keyStatus(BASE_KEY), 401, 'the old key stops working');
+
+    await apply(secret('primary-cred', { token: 'upstream-primary-v2' }));
+    await waitFor(
+      'new provider credential used',
+      async () => {
+        await gw.client(rotated).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
+        return primary.received('/chat/completions').at(-1)?.headers['authorization'] === 'Bearer upstream-primary-v2';
+      },
+      2000,
+    );
+    await apply(secret('base-key', { key: BASE_KEY }));
+    await waitFor('base key back', async () => (await keyStatus(BASE_KEY)) === 200, 2000);
+  });
+
+  it('marks valid-but-wrong resources not Ready with the reason and leaves them out, while the rest keeps serving', async () => {
+    await apply(
+      apiKey('orphan', '{ secretRef: { name: no-such-secret, key: key } }'),
+      apiKey('dup', `{ keyHash: "${hashKey(BASE_KEY)}", models: [nothing-allowed] }`),
+      provider('broken', '{ type: openai, endpoint: "http://127.0.0.1:9/v1", credentialSecretRef: { name: missing-cred, key: token }, models: [{ name: broken-model }] }'),
+      // A Secret without the label is invisible to the controller (least privilege by selector).
+      secret('unlabelled', { key: 'tg-e2e-unlabelled-0003' }, false),
+      apiKey('unlabelled', '{ secretRef: { name: unlabelled, key: key } }'),
+    );
+    await waitFor('status conditions written', async () => (await ready('apikey', 'dup')).reason === 'DuplicateKey', 10_000);
+    const orphan = await ready('apikey', 'orphan');
+    assert.equal(orphan.status, 'False');
+    assert.equal(orphan.reason, 'SecretNotFound');
+    assert.match(orphan.message, /no-such-secret/);
+    assert.equal((await ready('apikey', 'unlabelled')).reason, 'SecretNotFound');
+    assert.match((await ready('apikey', 'dup')).message, /same key as ApiKey tollgate-e2e\/base/);
+    await waitFor('provider condition', async () => (await ready('modelprovider', 'broken')).reason === 'SecretNotFound', 5000);
+
+    const base = await ready('apikey', 'base');
+    assert.equal(base.status, 'True');
+    assert.equal(base.observed, base.generation, 'observedGeneration follows the spec generation');
+    assert.equal((await ready('modelprovider', 'primary')).status, 'True');
+    const wide = (await cp.kubectl(['get', 'apikeys', '-n', NS, '-o', 'wide'])).stdout;
+    assert.match(wide, /dup\s.*False\s+DuplicateKey/);
+
+    // The duplicate did not take over the original's identity (its allow-list would refuse gpt-4o-mini).
+    const res = await gw.client(BASE_KEY).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
+    assert.equal(res.object, 'chat.completion');
+    await assert.rejects(
+      gw.client(BASE_KEY).chat.completions.create({ model: 'broken-model', messages: [{ role: 'user', content: 'x' }] }),
+      (err: unknown) => err instanceof OpenAI.APIError && err.status === 404,
+    );
+    assert.equal(await keyStatus('tg-e2e-unlabelled-0003'), 401);
+    await cp.kubectl(['delete', 'apikey', 'orphan', 'dup', 'unlabelled', '-n', NS]);
+    await cp.kubectl(['delete', 'modelprovider', 'broken', '-n', NS]);
+  });
+
+  it('lets a long stream in flight finish unharmed while its ApiKey and ModelProvider are updated', async () => {
+    primary.behaviour.chunks = 30;
+    primary.behaviour.chunkIntervalMs = 100;
+    try {
+      const stream = await gw.client(BASE_KEY).chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'long' }],
+        stream: true,
+      });
+      let text = '';
+      let chunks = 0;
+      const consumed = (async () => {
+        for await (const chunk of stream) {
+          chunks += 1;
+          text += chunk.choices[0]?.delta?.content ?? '';
+        }
+      })();
+      await waitFor('stream started', async () => chunks > 2);
+      const versionBefore = (await gw.logs()).filter((l) => l['msg'] === 'config applied').length;
+      await cp.kubectl(['patch', 'apikey', 'base', '-n', NS, '--type=merge', '-p', '{"spec":{"description":"updated mid-stream","models":["gpt-4o*"]}}']);
+      await cp.kubectl(['patch', 'modelprovider', 'primary', '-n', NS, '--type=merge', '-p', '{"spec":{"weight":5}}']);
+      await waitFor('both updates applied', async () => (await gw.logs()).filter((l) => l['msg'] === 'config applied').length >= versionBefore + 2, 5000);
+      assert.ok(chunks < 30, 'the updates landed while the stream was still open');
+      await consumed;
+      assert.ok(chunks >= 30, `all content chunks arrived (${chunks})`);
+      assert.ok(text.length > 0);
+    } finally {
+      primary.behaviour.chunks = 5;
+      primary.behaviour.chunkIntervalMs = 20;
+    }
+  });
+
+  it('keeps serving the last snapshot while the API server is down, then reconnects and resyncs', async () => {
+    await cp.stopApiServer();
+    try {
+      // Down: traffic and readiness continue on the last snapshot.
+      const res = await gw.client(BASE_KEY).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
+      assert.equal(res.object, 'chat.completion');
+      assert.equal((await fetch(`${gw.adminUrl}/readyz`)).status, 200);
+      await new Promise((r) => setTimeout(r, 1500)); // let the watches notice and back off
+      assert.equal(await keyStatus(BASE_KEY), 200);
+    } finally {
+      await cp.startApiServer();
+    }
+    // Back: a change made now is picked up by the re-established watches.
+    const key = 'tg-e2e-after-restart-0004';
+    await apply(secret('after-restart', { key }), apiKey('after-restart', '{ secretRef: { name: after-restart, key: key } }'));
+    const started = Date.now();
+    await waitFor('key created after the restart is served', async () => (await keyStatus(key)) === 200, 30_000);
+    const logs = await gw.logs();
+    assert.ok(logs.some((l) => l['msg'] === 'watch re-established'), 'the controller logged its reconnection');
+    assert.equal(await keyStatus(BASE_KEY), 200);
+    process.stdout.write(`# new key served ${Date.now() - started} ms after creation following an API server restart\n`);
+  });
+
+  it('RBAC: the controller is never denied, and the chart Role grants no verb the code does not use', async () => {
+    // Let at least one Lease renewal (update) happen.
+    await waitFor(
+      'lease renewed',
+      async () => (await cp.auditEvents()).some((e) => e.user.username === SA_USER && e.objectRef?.resource === 'leases' && e.verb === 'update'),
+      15_000,
+    );
+    const events = (await cp.auditEvents()).filter((e) => e.user.username === SA_USER);
+    const denied = events.filter((e) => e.responseStatus?.code === 403);
+    assert.deepEqual(
+      denied.map((e) => `${e.verb} ${e.objectRef?.resource}/${e.objectRef?.subresource ?? ''}`),
+      [],
+      'the controller was denied something it needs',
+    );
+    const role = JSON.parse((await cp.kubectl(['get', 'role', `${RELEASE}-tollgate`, '-n', NS, '-o', 'json'])).stdout) as {
+      rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+    };
+    const used = (group: string, resource: string, verb: string): boolean => {
+      const [res, sub] = resource.split('/');
+      return events.some(
+        (e: AuditEvent) =>
+          e.verb === verb &&
+          (e.objectRef?.apiGroup ?? '') === group &&
+          e.objectRef?.resource === res &&
+          (e.objectRef?.subresource ?? undefined) === sub &&
+          (e.responseStatus?.code ?? 0) < 300,
+      );
+    };
+    const unused: string[] = [];
+    for (const rule of role.rules) {
+      for (const group of rule.apiGroups) {
+        for (const resource of rule.resources) {
+          for (const verb of rule.verbs) if (!used(group, resource, verb)) unused.push(`${verb} ${group}/${resource}`);
+        }
+      }
+    }
+    assert.deepEqual(unused, [], 'the Role grants verbs the controller never used');
+    // And nothing cluster-wide: the controller only ever asked about its own namespace.
+    assert.deepEqual(events.filter((e) => e.objectRef?.namespace !== NS).map((e) => e.requestURI), []);
+  });
+});
