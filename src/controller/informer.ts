@@ -105,9 +105,11 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.failedSinceStart = true;
     this.healthy = false;
     if (this.stopped || this.restartTimer) return;
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 30_000);
     const status = errorStatus(err);
+    // 429: the API server is up but not ready for this resource yet (just restarted): retry soon
+    // without growing the backoff.
+    const delay = status === 429 ? Math.min(this.backoffMs, 1000) : this.backoffMs;
+    if (status !== 429) this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 30_000);
     const level = status === 403 || status === 401 ? 'error' : 'warn';
     this.options.logger[level](
       { informer: this.options.name, status, err: err instanceof Error ? err.message : String(err), retryInMs: delay },

@@ -1,0 +1,159 @@
+/**
+ * The Helm chart without a cluster: lint and template are clean, the Envoy bootstrap it renders is
+ * envoy/envoy.yaml (same ext_proc filter, processing modes, routes and clusters) plus only the pod's
+ * health listener, and the optional TLS listener really negotiates HTTP/2 and HTTP/1.1 by ALPN in a
+ * real Envoy (h2c without TLS).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { connect as http2Connect } from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { parse, parseAllDocuments } from 'yaml';
+import { REPO_ROOT, renderEnvoyConfig } from '../../src/dev/envoy-config.js';
+import { freePort, startEnvoy, type ManagedProcess } from '../../src/dev/local-stack.js';
+import { adaptChartEnvoyConfig, controlPlaneBin, runTool } from '../harness/control-plane.js';
+
+const CHART = join(REPO_ROOT, 'charts/tollgate');
+
+interface Bootstrap {
+  static_resources: { listeners: { name: string; filter_chains: Record<string, unknown>[] }[]; clusters: { name: string }[] };
+}
+
+describe('Helm chart', () => {
+  let helm: string;
+  let work: string;
+  const procs: ManagedProcess[] = [];
+  before(async () => {
+    helm = join(await controlPlaneBin(), 'helm');
+    work = await mkdtemp(join(tmpdir(), 'tg-chart-'));
+  });
+  after(async () => {
+    for (const p of procs) await p.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  const template = async (...set: string[]): Promise<Record<string, unknown>[]> => {
+    const out = await runTool(helm, ['template', 't', CHART, '--namespace', 'ai', ...set.flatMap((s) => ['--set', s])], {});
+    return parseAllDocuments(out.stdout).map((d) => d.toJS() as Record<string, unknown>).filter(Boolean);
+  };
+  const envoyOf = (docs: Record<string, unknown>[]): string => {
+    const cm = docs.find((d) => d['kind'] === 'ConfigMap' && (d['metadata'] as { name: string }).name === 't-tollgate-envoy');
+    return (cm?.['data'] as Record<string, string>)['envoy.yaml'] ?? '';
+  };
+
+  it('lints clean (default values, and with TLS + ServiceMonitor)', async () => {
+    for (const set of [[], ['tls.enabled=true', 'tls.secretName=gw-tls', 'serviceMonitor.enabled=true']]) {
+      const r = await runTool(helm, ['lint', CHART, '--strict', ...set.flatMap((s) => ['--set', s])], {});
+      assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+      assert.doesNotMatch(r.stdout + r.stderr, /\[(WARNING|ERROR)\]/);
+    }
+  });
+
+  it('refuses bad values through values.schema.json', async () => {
+    const r = await runTool(helm, ['template', 't', CHART, '--set', 'envoy.port=80'], {}, { allowFail: true });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /envoy\/port/);
+  });
+
+  it('ships envoy/envoy.yaml verbatim and renders the same Envoy config as local runs, plus only the health listener', async () => {
+    assert.equal(await readFile(join(CHART, 'files/envoy.yaml'), 'utf8'), await readFile(join(REPO_ROOT, 'envoy/envoy.yaml'), 'utf8'), 'run npm run gen:chart');
+    const chart = parse(envoyOf(await template())) as Bootstrap;
+    const local = parse(
+      await renderEnvoyConfig({
+        listenAddress: '0.0.0.0',
+        listenPort: 8080,
+        adminPort: 9901,
+        extprocSocket: '/run/tollgate/extproc.sock',
+        maxBodyBytes: 8388608,
+        messageTimeout: '2s',
+        upstreamCaFile: '/etc/ssl/certs/ca-certificates.crt',
+      }),
+    ) as Bootstrap;
+    assert.deepEqual(chart.static_resources.listeners.map((l) => l.name), [...local.static_resources.listeners.map((l) => l.name), 'envoy_health']);
+    assert.deepEqual(chart.static_resources.clusters.map((c) => c.name), [...local.static_resources.clusters.map((c) => c.name), 'envoy_admin']);
+    chart.static_resources.listeners.pop();
+    chart.static_resources.clusters.pop();
+    // Same ext_proc filter and processing modes, routes, local replies and clusters, field by field.
+    assert.deepEqual(chart, local);
+  });
+
+  it('least-privilege Role, non-root read-only pod, probes and PDB', async () => {
+    const docs = await template();
+    const role = docs.find((d) => d['kind'] === 'Role') as { rules: { resources: string[]; verbs: string[] }[] };
+    const verbs = new Set(role.rules.flatMap((r) => r.verbs));
+    for (const v of ['delete', 'deletecollection', '*', 'escalate', 'bind']) assert.ok(!verbs.has(v), `Role must not grant ${v}`);
+    assert.ok(!docs.some((d) => d['kind'] === 'ClusterRole' || d['kind'] === 'ClusterRoleBinding'), 'nothing cluster-wide');
+    const deploy = docs.find((d) => d['kind'] === 'Deployment') as {
+      spec: { template: { spec: { securityContext: { runAsNonRoot: boolean }; containers: { name: string; securityContext: { readOnlyRootFilesystem: boolean }; readinessProbe: { httpGet: { path: string } } }[] } } };
+    };
+    const pod = deploy.spec.template.spec;
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.deepEqual(pod.containers.map((c) => [c.name, c.securityContext.readOnlyRootFilesystem, c.readinessProbe.httpGet.path]), [
+      ['tollgate', true, '/readyz'],
+      ['envoy', true, '/ready'],
+    ]);
+    assert.ok(docs.some((d) => d['kind'] === 'PodDisruptionBudget'));
+    assert.ok(!docs.some((d) => d['kind'] === 'ServiceMonitor'), 'ServiceMonitor only when enabled');
+    assert.ok((await template('serviceMonitor.enabled=true')).some((d) => d['kind'] === 'ServiceMonitor'));
+  });
+
+  it('TLS listener from a kubernetes.io/tls Secret: HTTP/2 and HTTP/1.1 by ALPN in a real Envoy; h2c without TLS', async () => {
+    const openssl = promisify(execFile);
+    await openssl('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'tls.key', '-out', 'tls.crt', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { cwd: work });
+    const ca = await readFile(join(work, 'tls.crt'));
+    const run = async (name: string, text: string): Promise<number> => {
+      const ports = { listenPort: await freePort(), adminPort: await freePort(), healthPort: await freePort(), socket: join(work, `${name}.sock`), tlsDir: work };
+      const envoy = await startEnvoy({
+        workDir: join(work, name),
+        extprocSocket: ports.socket,
+        listenPort: ports.listenPort,
+        adminPort: ports.adminPort,
+        configText: adaptChartEnvoyConfig(text, ports),
+      });
+      procs.push(envoy.process);
+      return envoy.port;
+    };
+    const tlsPort = await run('tls', envoyOf(await template('tls.enabled=true', 'tls.secretName=gw-tls')));
+
+    const h2 = http2Connect(`https://127.0.0.1:${tlsPort}`, { ca });
+    const h2Status = await new Promise<number>((resolve, reject) => {
+      const req = h2.request({ ':path': '/v1/models' });
+      req.on('response', (h) => resolve(Number(h[':status'])));
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(h2.alpnProtocol, 'h2');
+    h2.close();
+    // No Tollgate behind this Envoy: the request fails closed with the gateway's own error shape.
+    assert.equal(h2Status, 500);
+
+    const h1 = await new Promise<{ alpn: string | false | null; status: number; body: string }>((resolve, reject) => {
+      const req = httpsRequest({ host: '127.0.0.1', port: tlsPort, path: '/v1/models', agent: new HttpsAgent({ ca, ALPNProtocols: ['http/1.1'] }) }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ alpn: (res.socket as import('node:tls').TLSSocket).alpnProtocol, status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(h1.alpn, 'http/1.1');
+    assert.equal(h1.status, 500);
+    assert.equal((JSON.parse(h1.body) as { error: { code: string } }).error.code, 'internal_error');
+
+    const plainPort = await run('plain', envoyOf(await template()));
+    const h2c = http2Connect(`http://127.0.0.1:${plainPort}`);
+    const h2cStatus = await new Promise<number>((resolve, reject) => {
+      const req = h2c.request({ ':path': '/v1/models' });
+      req.on('response', (h) => resolve(Number(h[':status'])));
+      req.on('error', reject);
+      req.end();
+    });
+    h2c.close();
+    assert.equal(h2cStatus, 500, 'h2c (prior knowledge) is accepted on the plain listener');
+  });
+});
