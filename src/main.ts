@@ -6,6 +6,8 @@ import { startExtProcServer, stopExtProcServer } from './extproc/server.js';
 import { recordRequest } from './observability/access-log.js';
 import { startAdminServer } from './observability/http-server.js';
 import { createLogger } from './observability/logger.js';
+import { HealthTracker } from './routing/health.js';
+import { ResilientRouter } from './routing/router.js';
 import { readSettings } from './settings.js';
 
 async function main(): Promise<void> {
@@ -34,10 +36,13 @@ async function main(): Promise<void> {
   });
 
   const accessLogger = logger.child({ component: 'access' });
+  const routingLogger = logger.child({ component: 'routing' });
+  const router = new ResilientRouter({ health: new HealthTracker({ logger: routingLogger }), logger: routingLogger });
   const { server } = await startExtProcServer(settings.extprocAddress, {
     store,
     logger: logger.child({ component: 'extproc' }),
     onFinalize: (ctx, outcome) => recordRequest(accessLogger, ctx, outcome),
+    router,
   });
   serving = true;
   logger.info({ extproc: settings.extprocAddress, admin: `${settings.adminHost}:${admin.port}` }, 'tollgate ready');

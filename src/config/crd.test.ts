@@ -31,6 +31,8 @@ const fullProvider: Full<ModelProviderSpec> = {
       limits: { requestsPerMinute: 1, requestsPerDay: 2, tokensPerMinute: 3, tokensPerDay: 4 },
     },
   ],
+  firstByteTimeoutSeconds: 30,
+  service: { name: 'vllm', port: 8000 },
 };
 const budget = { requestsPerMinute: 1, requestsPerDay: 2, tokensPerMinute: 3, tokensPerDay: 4, tokensPerMonth: 5 };
 const fullKey: Full<Omit<ApiKeySpec, 'secretRef'>> & Pick<Full<ApiKeySpec>, 'secretRef'> = {

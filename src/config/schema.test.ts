@@ -10,13 +10,14 @@ import { PROVIDER_TYPES, type ApiKeySpec, type GatewayConfigSpec, type ModelProv
 
 const providerFields = {
   type: true, endpoint: true, credentialSecretRef: true, apiVersion: true, priority: true, weight: true, models: true,
+  firstByteTimeoutSeconds: true, service: true,
 } satisfies Record<keyof ModelProviderSpec, true>;
 const providerModelFields = { name: true, upstreamModel: true, limits: true } satisfies Record<keyof ProviderModel, true>;
 const apiKeyFields = {
   keyHash: true, secretRef: true, description: true, models: true, modelMappings: true, disabled: true, expiresAt: true,
   limits: true, parent: true, accountOnly: true,
 } satisfies Record<keyof ApiKeySpec, true>;
-const gatewayConfigFields = { modelMappings: true } satisfies Record<keyof GatewayConfigSpec, true>;
+const gatewayConfigFields = { modelMappings: true, resilience: true } satisfies Record<keyof GatewayConfigSpec, true>;
 const secretRefFields = { name: true, key: true } satisfies Record<keyof SecretKeyRef, true>;
 
 function props(schema: Schema | undefined): string[] {

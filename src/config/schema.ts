@@ -196,6 +196,21 @@ export const modelProviderSpecSchema: Schema = {
         },
       },
     },
+    firstByteTimeoutSeconds: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 3600,
+      description: 'Time to the first response byte of one attempt before failing over to the next provider.',
+    },
+    service: {
+      type: 'object',
+      required: ['name', 'port'],
+      description: 'Self-hosted engine behind a Service in this namespace: requests go to its ready EndpointSlice endpoints.',
+      properties: {
+        name: { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+        port: { type: 'integer', minimum: 1, maximum: 65535, description: 'Port number of the endpoints.' },
+      },
+    },
   },
 };
 
@@ -232,7 +247,40 @@ export const apiKeySpecSchema: Schema = {
   ],
 };
 
+const resilience: Schema = {
+  type: 'object',
+  description: 'Failover, backoff, circuit breaking and balancing. See docs/resilience.md.',
+  properties: {
+    strategy: { type: 'string', enum: ['weighted', 'round-robin', 'least-outstanding', 'latency'], default: 'weighted' },
+    maxAttempts: { type: 'integer', minimum: 1, maximum: 10, default: 3, description: 'Upstream attempts per request, the first included.' },
+    backoff: {
+      type: 'object',
+      properties: {
+        baseMs: { type: 'integer', minimum: 0, maximum: 60000, default: 100 },
+        maxMs: { type: 'integer', minimum: 0, maximum: 300000, default: 2000 },
+      },
+    },
+    circuitBreaker: {
+      type: 'object',
+      properties: {
+        consecutiveFailures: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
+        cooldownSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 30 },
+        maxCooldownSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
+        maxRetryAfterSeconds: { type: 'integer', minimum: 0, maximum: 86400, default: 300 },
+      },
+    },
+    endpointPicker: {
+      type: 'object',
+      required: ['address'],
+      properties: {
+        address: { type: 'string', minLength: 1, maxLength: 512, description: 'gRPC address host:port or unix:/path.' },
+        timeoutMs: { type: 'integer', minimum: 1, maximum: 10000, default: 50 },
+      },
+    },
+  },
+};
+
 export const gatewayConfigSpecSchema: Schema = {
   type: 'object',
-  properties: { modelMappings },
+  properties: { modelMappings, resilience },
 };

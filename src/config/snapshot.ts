@@ -9,6 +9,8 @@ import { chainHasRules, chainHasTokenRules, compileRules, compileScope, isValidT
 import { ModelMapping } from './mapping.js';
 import {
   qualifiedName,
+  type BalancingStrategy,
+  type ResilienceSpec,
   type ApiKey,
   type MidStreamPolicy,
   type ModelProvider,
@@ -59,6 +61,42 @@ export interface ProviderEntry {
   readonly apiVersion: string | undefined;
   readonly priority: number;
   readonly weight: number;
+  /** Per-attempt time to first byte, or undefined for Envoy's default. */
+  readonly firstByteTimeoutMs: number | undefined;
+  /** Set when the provider is a Service whose endpoints are discovered (self-hosted engines). */
+  readonly service: { readonly namespace: string; readonly name: string; readonly port: number } | undefined;
+}
+
+/** Resilience settings with defaults applied (GatewayConfig.spec.resilience). */
+export interface ResilienceConfig {
+  readonly strategy: BalancingStrategy;
+  readonly maxAttempts: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  readonly consecutiveFailures: number;
+  readonly cooldownMs: number;
+  readonly maxCooldownMs: number;
+  readonly maxRetryAfterMs: number;
+  readonly endpointPicker: { readonly address: string; readonly timeoutMs: number } | undefined;
+}
+
+/** Builds the runtime resilience settings from the user's spec. */
+export function resilienceConfig(spec: ResilienceSpec | undefined): ResilienceConfig {
+  const cb = spec?.circuitBreaker;
+  const cooldownMs = 1000 * (cb?.cooldownSeconds ?? 30);
+  return {
+    strategy: spec?.strategy ?? 'weighted',
+    maxAttempts: spec?.maxAttempts ?? 3,
+    backoffBaseMs: spec?.backoff?.baseMs ?? 100,
+    backoffMaxMs: spec?.backoff?.maxMs ?? 2000,
+    consecutiveFailures: cb?.consecutiveFailures ?? 5,
+    cooldownMs,
+    maxCooldownMs: Math.max(cooldownMs, 1000 * (cb?.maxCooldownSeconds ?? 300)),
+    maxRetryAfterMs: 1000 * (cb?.maxRetryAfterSeconds ?? 300),
+    endpointPicker: spec?.endpointPicker
+      ? { address: spec.endpointPicker.address, timeoutMs: spec.endpointPicker.timeoutMs ?? 50 }
+      : undefined,
+  };
 }
 
 /** One way to serve a model: a provider and the name it knows the model by. */
@@ -101,6 +139,7 @@ export interface Snapshot {
   readonly globalMapping: ModelMapping;
   /** Served model names, sorted, for /v1/models. */
   readonly servedModels: readonly string[];
+  readonly resilience: ResilienceConfig;
 }
 
 export interface BuildResult {
@@ -136,6 +175,7 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
     routesByModel,
     globalMapping: new ModelMapping(resources.gatewayConfig?.modelMappings),
     servedModels: [...routesByModel.keys()].sort(),
+    resilience: resilienceConfig(resources.gatewayConfig?.resilience),
   };
   return { snapshot, problems };
 }
@@ -305,6 +345,10 @@ function buildRoutes(
       apiVersion: p.spec.apiVersion,
       priority: p.spec.priority ?? 0,
       weight: p.spec.weight ?? 1,
+      firstByteTimeoutMs: p.spec.firstByteTimeoutSeconds === undefined ? undefined : 1000 * p.spec.firstByteTimeoutSeconds,
+      service: p.spec.service
+        ? { namespace: p.metadata.namespace ?? 'default', name: p.spec.service.name, port: p.spec.service.port }
+        : undefined,
     };
     for (const m of p.spec.models) {
       const list = routes.get(m.name) ?? [];

@@ -88,6 +88,41 @@ export interface ModelProviderSpec {
   /** Relative share of traffic among providers of the same priority. */
   readonly weight?: number;
   readonly models: readonly ProviderModel[];
+  /** Time to the first response byte of one attempt before failing over (default: Envoy's). */
+  readonly firstByteTimeoutSeconds?: number;
+  /** Self-hosted engine behind a Kubernetes Service: requests go to its ready endpoints. */
+  readonly service?: ServiceRef;
+}
+
+/** A Service in the provider's namespace whose EndpointSlices list the engine's pods. */
+export interface ServiceRef {
+  readonly name: string;
+  /** Port number of the endpoints (the target port, as listed in the EndpointSlices). */
+  readonly port: number;
+}
+
+/** Balancing among providers (and endpoints) of the same priority. */
+export type BalancingStrategy = 'weighted' | 'round-robin' | 'least-outstanding' | 'latency';
+export const BALANCING_STRATEGIES: readonly BalancingStrategy[] = ['weighted', 'round-robin', 'least-outstanding', 'latency'];
+
+/** Failover, backoff, circuit breaking and balancing (GatewayConfig.spec.resilience). */
+export interface ResilienceSpec {
+  readonly strategy?: BalancingStrategy;
+  /** Upstream attempts per request, the first included. */
+  readonly maxAttempts?: number;
+  /** Exponential backoff with full jitter between attempts to the same provider. */
+  readonly backoff?: { readonly baseMs?: number; readonly maxMs?: number };
+  readonly circuitBreaker?: {
+    /** Consecutive failures that take a provider/endpoint out. */
+    readonly consecutiveFailures?: number;
+    readonly cooldownSeconds?: number;
+    /** Cool-down doubles on each failed probe, up to this. */
+    readonly maxCooldownSeconds?: number;
+    /** Longest Retry-After honoured when resting a provider that answered 429. */
+    readonly maxRetryAfterSeconds?: number;
+  };
+  /** External endpoint picker (gRPC tollgate.picker.v1.EndpointPicker); built-in choice on timeout. */
+  readonly endpointPicker?: { readonly address: string; readonly timeoutMs?: number };
 }
 
 export interface ApiKeySpec {
@@ -165,6 +200,7 @@ export interface ApiKey {
 export interface GatewayConfigSpec {
   /** Global model mapping, consulted after the per-key one. */
   readonly modelMappings?: Readonly<Record<string, string>>;
+  readonly resilience?: ResilienceSpec;
 }
 
 export interface GatewayConfig {

@@ -14,6 +14,19 @@ export interface EnvoyConfigValues {
   readonly maxBodyBytes?: number;
   readonly messageTimeout?: string;
   readonly upstreamCaFile?: string;
+  /** Resilience knobs (Envoy durations such as `10s`, `250ms`); see docs/resilience.md. */
+  readonly connectTimeout?: string;
+  /** Default time to the first response byte of one attempt (Tollgate may set it per provider). */
+  readonly firstByteTimeout?: string;
+  /** Idle time allowed between stream chunks. */
+  readonly streamIdleTimeout?: string;
+  /** Overall limit per request; `0s` = none (never cuts long healthy streams). */
+  readonly requestTimeout?: string;
+  readonly retryBaseInterval?: string;
+  readonly retryMaxInterval?: string;
+  /** Retries allowed as a share of active requests (Envoy retry budget). */
+  readonly retryBudgetPercent?: number;
+  readonly retryMinConcurrency?: number;
 }
 
 /** Fills the template's {{NAME}} placeholders; fails on any placeholder left unfilled. */
@@ -27,6 +40,14 @@ export async function renderEnvoyConfig(values: EnvoyConfigValues): Promise<stri
     MAX_BODY_BYTES: String(values.maxBodyBytes ?? 8 * 1024 * 1024),
     MESSAGE_TIMEOUT: values.messageTimeout ?? '2s',
     UPSTREAM_CA_FILE: values.upstreamCaFile ?? '/etc/ssl/certs/ca-certificates.crt',
+    CONNECT_TIMEOUT: values.connectTimeout ?? '10s',
+    FIRST_BYTE_TIMEOUT: values.firstByteTimeout ?? '60s',
+    STREAM_IDLE_TIMEOUT: values.streamIdleTimeout ?? '300s',
+    REQUEST_TIMEOUT: values.requestTimeout ?? '0s',
+    RETRY_BASE_INTERVAL: values.retryBaseInterval ?? '0.025s',
+    RETRY_MAX_INTERVAL: values.retryMaxInterval ?? '0.25s',
+    RETRY_BUDGET_PERCENT: String(values.retryBudgetPercent ?? 25),
+    RETRY_MIN_CONCURRENCY: String(values.retryMinConcurrency ?? 10),
   };
   const rendered = template.replace(/\{\{([A-Z_]+)\}\}/g, (whole, name: string) => vars[name] ?? whole);
   const left = /\{\{[A-Z_]+\}\}/.exec(rendered);

@@ -34,6 +34,16 @@ export interface FakeBehaviour {
   status: number | undefined;
   /** Keep the last requests for `received()`; the bench turns it off so the fake stays cheap. */
   record: boolean;
+  /** Sent as Retry-After (seconds) with an error `status`. */
+  retryAfterSeconds?: number | undefined;
+  /** Close the connection without answering (a reset before the first byte). */
+  resetBeforeHeaders?: boolean | undefined;
+  /** Streamed answers: close the connection after this many content chunks (a break mid-stream). */
+  resetAfterChunks?: number | undefined;
+  /** Never answer (hang before the first byte) until the client gives up. */
+  hang?: boolean | undefined;
+  /** Extra latency per request drawn uniformly from [0, latencyJitterMs). */
+  latencyJitterMs?: number | undefined;
 }
 
 const RECORD_LIMIT = 1000;
@@ -106,9 +116,16 @@ export class FakeProvider {
     }
 
     const b = this.behaviour;
-    if (b.latencyMs > 0) await sleep(b.latencyMs);
+    if (b.hang) return; // the socket stays open and silent until the client gives up
+    if (b.resetBeforeHeaders) {
+      req.socket.destroy();
+      return;
+    }
+    const latency = b.latencyMs + (b.latencyJitterMs ? Math.random() * b.latencyJitterMs : 0);
+    if (latency > 0) await sleep(latency);
     if (b.status !== undefined) {
-      return json(res, b.status, { error: { message: `fake provider answered ${b.status}`, type: 'api_error', code: 'fake' } });
+      const extra = b.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(b.retryAfterSeconds) };
+      return json(res, b.status, { error: { message: `fake provider answered ${b.status}`, type: 'api_error', code: 'fake' } }, extra);
     }
     const request = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
     const route = path.split('?')[0] ?? '';
@@ -144,8 +161,15 @@ export class FakeProvider {
     // Content chunks are the bulk of a stream: serialise the shared part once (same bytes as `send`),
     // so the fake stays cheap with hundreds of concurrent streams.
     const head = `data: ${JSON.stringify(base).slice(0, -1)},"choices":[{"index":0,"delta":{"content":`;
+    let sent = 0;
     for (const piece of pieces) {
       if (res.destroyed) return;
+      if (this.behaviour.resetAfterChunks !== undefined && sent >= this.behaviour.resetAfterChunks) {
+        await pause(this.behaviour.chunkIntervalMs);
+        res.socket?.destroy();
+        return;
+      }
+      sent++;
       await pause(this.behaviour.chunkIntervalMs);
       res.write(`${head}${JSON.stringify(piece)}},"finish_reason":null}]}\n\n`);
     }
@@ -168,9 +192,9 @@ function embeddings(request: Record<string, unknown>, res: ServerResponse): void
   json(res, 200, { object: 'list', data, model: String(request['model']), usage: { prompt_tokens: tokens, total_tokens: tokens } });
 }
 
-function json(res: ServerResponse, status: number, payload: unknown): void {
+function json(res: ServerResponse, status: number, payload: unknown, extra?: Readonly<Record<string, string>>): void {
   const text = JSON.stringify(payload);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra });
   res.end(text);
 }
 

@@ -8,7 +8,11 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProcessingRequest__Output } from '../generated/envoy/service/ext_proc/v3/ProcessingRequest.js';
 import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
+import { AttemptStream } from './attempt-stream.js';
 import { ExtProcStream, type StreamDeps } from './stream.js';
+
+/** gRPC metadata Envoy sends (envoy/envoy.yaml initial_metadata): which filter stage this stream is. */
+export const STAGE_METADATA = 'x-tollgate-stage';
 
 const require = createRequire(import.meta.url);
 
@@ -46,7 +50,8 @@ export async function startExtProcServer(address: string, deps: StreamDeps): Pro
   });
   server.addService(loadExternalProcessorService(), {
     Process: (call: grpc.ServerDuplexStream<ProcessingRequest__Output, ProcessingResponse>) => {
-      new ExtProcStream(deps, call);
+      if (call.metadata.get(STAGE_METADATA)[0] === 'attempt') new AttemptStream(deps, call);
+      else new ExtProcStream(deps, call);
     },
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -14,6 +14,7 @@ import { extprocErrorsTotal } from '../observability/metrics.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { planForward } from '../pipeline/forward.js';
 import { admitHeaders } from '../pipeline/request-headers.js';
+import type { ResilientRouter } from '../routing/router.js';
 import { headerMap } from './headers.js';
 import {
   continueRequestHeaders,
@@ -33,6 +34,8 @@ export interface StreamDeps {
   readonly logger: Logger;
   /** Called once per request with its final state. */
   readonly onFinalize: (ctx: RequestContext, outcome: StreamOutcome) => void;
+  /** Provider choice and failover, shared with the attempt stage (src/routing/). */
+  readonly router: ResilientRouter;
   readonly now?: () => number;
 }
 
@@ -151,7 +154,7 @@ export class ExtProcStream {
     const ctx = this.requireCtx();
     const body = msg.requestBody;
     if (!body?.endOfStream) throw new Error('request body must arrive buffered (processing mode BUFFERED)');
-    const plan = planForward(ctx, body.body ?? Buffer.alloc(0), this.contentType);
+    const plan = planForward(ctx, body.body ?? Buffer.alloc(0), this.contentType, this.deps.router);
     if (isGatewayError(plan)) return this.refuse(plan, ctx.requestId);
     this.phase = 'response_headers';
     return forwardRequestBody(plan.setHeaders, plan.removeHeaders, plan.body);
@@ -162,8 +165,19 @@ export class ExtProcStream {
     const status = Number(headerMap(msg.responseHeaders?.headers).get(':status'));
     ctx.status = Number.isFinite(status) ? status : 0;
     ctx.responseHeadersNs = process.hrtime.bigint();
+    this.settleRouting(ctx);
     this.phase = msg.responseHeaders?.endOfStream ? 'done' : 'response_body';
     return continueResponseHeaders();
+  }
+
+  /** The response is going downstream: record which attempt won; no attempt can follow. */
+  private settleRouting(ctx: RequestContext): void {
+    const plan = ctx.planId === undefined ? undefined : this.deps.router.plans.get(ctx.planId);
+    if (!plan) return;
+    this.deps.router.settle(plan);
+    ctx.attempts = plan.attempts.length;
+    const last = plan.winner ?? plan.attempts.at(-1)?.candidate;
+    if (last) ctx.chosen = last.route;
   }
 
   private refuse(error: GatewayError, requestId: string): ProcessingResponse {
@@ -198,6 +212,10 @@ export class ExtProcStream {
     if (this.finalized) return;
     this.finalized = true;
     this.phase = 'done';
+    if (this.ctx?.planId !== undefined) {
+      if (this.ctx.attempts === undefined) this.settleRouting(this.ctx);
+      this.deps.router.close(this.ctx.planId);
+    }
     if (this.ctx) this.deps.onFinalize(this.ctx, outcome);
   }
 }

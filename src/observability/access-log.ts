@@ -34,6 +34,7 @@ export function recordRequest(logger: Logger, ctx: RequestContext, outcome: Stre
       upstreamModel: ctx.chosen?.upstreamModel,
       provider: ctx.chosen?.provider.name,
       stream: ctx.stream,
+      attempts: ctx.attempts,
       status,
       error: ctx.errorCode,
       outcome,

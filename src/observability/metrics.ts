@@ -2,7 +2,7 @@
  * The one metrics registry. Names are prefixed `tollgate_` and carry units; labels come only from
  * bounded sets (key name, provider, model names that exist in config), never from request ids.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'tollgate_process_' });
@@ -41,6 +41,50 @@ export const extprocErrorsTotal = new Counter({
 export const configReloadsTotal = new Counter({
   name: 'tollgate_config_reloads_total',
   help: 'Config snapshots applied or rejected.',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+// --- Resilience (issue 6): failover, circuit breaking, balancing. Labels: provider names only. ---
+
+export const upstreamAttemptsTotal = new Counter({
+  name: 'tollgate_upstream_attempts_total',
+  help: 'Upstream attempts by provider and result (success, http_429, http_5xx, timeout).',
+  labelNames: ['provider', 'result'] as const,
+  registers: [registry],
+});
+
+export const failoversTotal = new Counter({
+  name: 'tollgate_failovers_total',
+  help: 'Requests sent on to another attempt after a failed one, by the provider that failed and why.',
+  labelNames: ['provider', 'reason'] as const,
+  registers: [registry],
+});
+
+export const circuitTransitionsTotal = new Counter({
+  name: 'tollgate_circuit_transitions_total',
+  help: 'Circuit decisions by provider: ejected, rested (429 Retry-After), probe, returned, reopened.',
+  labelNames: ['provider', 'decision'] as const,
+  registers: [registry],
+});
+
+export const circuitOpenTargets = new Gauge({
+  name: 'tollgate_circuit_open_targets',
+  help: 'Provider targets (a provider, or one discovered endpoint of it) currently out of rotation (open or resting).',
+  labelNames: ['provider'] as const,
+  registers: [registry],
+});
+
+export const upstreamOutstanding = new Gauge({
+  name: 'tollgate_upstream_outstanding_requests',
+  help: 'Attempts in flight per provider (as seen by this replica).',
+  labelNames: ['provider'] as const,
+  registers: [registry],
+});
+
+export const endpointPickerTotal = new Counter({
+  name: 'tollgate_endpoint_picker_total',
+  help: 'External endpoint picker calls by result (picked, timeout, error, invalid).',
   labelNames: ['result'] as const,
   registers: [registry],
 });

@@ -23,4 +23,8 @@ export interface RequestContext {
   status?: number;
   errorCode?: GatewayErrorCode;
   responseHeadersNs?: bigint;
+  /** Routing plan shared with the attempt stage (src/routing/plan.ts). */
+  planId?: string;
+  /** Upstream attempts made (1 = no failover). */
+  attempts?: number;
 }

@@ -1,16 +1,25 @@
-/** Request-body step: read the body, resolve the model, choose a provider, build the rewrite. */
+/**
+ * Request-body step: read the body, resolve the model, open the routing plan (candidate providers,
+ * failover) and hand the request to the attempt stage. Each attempt is rewritten there.
+ */
 import { isGatewayError, type GatewayError } from '../errors.js';
+import type { ResilientRouter } from '../routing/router.js';
 import type { RequestContext } from './context.js';
+import { dispatchRewrite } from './dispatch.js';
 import { resolveForKey } from './model.js';
 import { readRequestBody } from './request-body.js';
-import { buildRewrite, type UpstreamRewrite } from './rewrite.js';
-import { chooseRoute } from './routing.js';
+import type { UpstreamRewrite } from './rewrite.js';
 
 /**
- * Plans the upstream attempt for a buffered body, recording what it learns on `ctx`.
+ * Plans the upstream attempts for a buffered body, recording what it learns on `ctx`.
  * Returns the rewrite, or the error the client should get.
  */
-export function planForward(ctx: RequestContext, raw: Buffer, contentType: string | undefined): UpstreamRewrite | GatewayError {
+export function planForward(
+  ctx: RequestContext,
+  raw: Buffer,
+  contentType: string | undefined,
+  router: ResilientRouter,
+): UpstreamRewrite | GatewayError {
   const { key, route } = ctx;
   if (!key || route?.kind !== 'forward') throw new Error('planForward called before admission');
   const body = readRequestBody(raw, contentType);
@@ -20,8 +29,15 @@ export function planForward(ctx: RequestContext, raw: Buffer, contentType: strin
   const resolved = resolveForKey(body.model, key, ctx.snapshot);
   if (isGatewayError(resolved)) return resolved;
   ctx.model = resolved.model;
-  const chosen = chooseRoute(resolved.tiers);
-  if (isGatewayError(chosen)) return chosen;
-  ctx.chosen = chosen;
-  return buildRewrite(chosen, route.operation, body, ctx.requestId);
+  const plan = router.open({
+    requestId: ctx.requestId,
+    model: resolved.model,
+    operation: route.operation,
+    body,
+    tiers: resolved.tiers,
+    config: ctx.snapshot.resilience,
+  });
+  if (isGatewayError(plan)) return plan;
+  ctx.planId = plan.id;
+  return dispatchRewrite(plan);
 }

@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
+import type { EnvoyConfigValues } from '../../src/dev/envoy-config.js';
 import { FakeProvider, type FakeBehaviour, type FakeProviderTls } from '../../src/dev/fake-provider.js';
 import { startEnvoy, startGateway, waitFor, type ManagedProcess } from '../../src/dev/local-stack.js';
 
@@ -26,6 +27,8 @@ export interface StackOptions {
   readonly upstreamCaFile?: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly maxBodyBytes?: number;
+  /** Envoy template values (timeouts, retry back-off, retry budget). */
+  readonly envoy?: Partial<Omit<EnvoyConfigValues, 'listenPort' | 'adminPort' | 'extprocSocket'>>;
 }
 
 export interface Stack {
@@ -77,6 +80,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       extprocSocket: gw.socket,
       ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
       ...(options.upstreamCaFile ? { upstreamCaFile: options.upstreamCaFile } : {}),
+      ...options.envoy,
     });
     started.push(envoy.process);
     const baseUrl = `http://127.0.0.1:${envoy.port}`;

@@ -1,0 +1,197 @@
+/**
+ * The attempt stage: one ext_proc stream per upstream ATTEMPT (Envoy's internal listener
+ * `tollgate_attempt`, entered once per try by the outer router's retry policy). It asks the router
+ * where this attempt goes, rewrites the request for that provider, and reports the attempt's outcome
+ * (response headers, end of response) to the health tracker. A state machine like ExtProcStream:
+ * answers in order, the attempt is ended exactly once.
+ */
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
+import type { ProcessingRequest__Output } from '../generated/envoy/service/ext_proc/v3/ProcessingRequest.js';
+import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
+import type { Logger } from '../observability/logger.js';
+import { attemptRewrite } from '../pipeline/attempt.js';
+import type { UpstreamRewrite } from '../pipeline/rewrite.js';
+import { parseRetryAfter, type AttemptResult } from '../routing/health.js';
+import { PLAN_HEADER, type AttemptRecord, type RequestPlan } from '../routing/plan.js';
+import type { AttemptChoice, ResilientRouter } from '../routing/router.js';
+import { headerMap, setHeader } from './headers.js';
+import { continueResponseHeaders, errorResponse, forwardRequestBody } from './responses.js';
+
+type Phase = 'request_headers' | 'request_body' | 'response_headers' | 'response' | 'done';
+type Duplex = ServerDuplexStream<ProcessingRequest__Output, ProcessingResponse>;
+type Answer = ProcessingResponse | Promise<ProcessingResponse>;
+
+export interface AttemptStreamDeps {
+  readonly router: ResilientRouter;
+  readonly logger: Logger;
+}
+
+export class AttemptStream {
+  private phase: Phase = 'request_headers';
+  private plan: RequestPlan | undefined;
+  private attempt: AttemptRecord | undefined;
+  private rewrite: UpstreamRewrite | undefined;
+  private sentNs = 0n;
+  private pending: Promise<void> | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly deps: AttemptStreamDeps,
+    private readonly call: Duplex,
+  ) {
+    call.on('data', (msg: ProcessingRequest__Output) => this.receive(msg));
+    call.on('end', () => {
+      this.end();
+      call.end();
+    });
+    call.on('cancelled', () => this.end());
+    call.on('error', () => this.end());
+  }
+
+  private receive(msg: ProcessingRequest__Output): void {
+    if (this.pending) {
+      this.pending = this.pending.then(() => this.answer(msg));
+      return;
+    }
+    const result = this.answer(msg);
+    if (result) this.pending = result.finally(() => (this.pending = undefined));
+  }
+
+  private answer(msg: ProcessingRequest__Output): Promise<void> | undefined {
+    let answer: Answer;
+    try {
+      answer = this.dispatch(msg);
+    } catch (err) {
+      answer = this.failClosed(err);
+    }
+    if (answer instanceof Promise) {
+      return answer.then(
+        (a) => this.write(a),
+        (err: unknown) => this.write(this.failClosed(err)),
+      );
+    }
+    this.write(answer);
+    return undefined;
+  }
+
+  private write(answer: ProcessingResponse): void {
+    if (!this.call.writable || this.call.destroyed) return;
+    this.call.write(answer);
+  }
+
+  private dispatch(msg: ProcessingRequest__Output): Answer {
+    switch (msg.request) {
+      case 'requestHeaders':
+        return this.onRequestHeaders(msg);
+      case 'requestBody':
+        return this.onRequestBody();
+      case 'responseHeaders':
+        return this.onResponseHeaders(msg);
+      case 'responseBody':
+        return { responseBody: {} };
+      default:
+        throw new Error(`unexpected ext_proc message ${String(msg.request)} in attempt phase ${this.phase}`);
+    }
+  }
+
+  private onRequestHeaders(msg: ProcessingRequest__Output): Answer {
+    const headers = headerMap(msg.requestHeaders?.headers);
+    const plan = this.deps.router.plans.get(headers.get(PLAN_HEADER) ?? '');
+    if (!plan) {
+      // Only the request stage sends requests here; a missing plan is a bug or an expired request.
+      return this.refuse(gatewayError('internal_error', 'The gateway lost track of this request.'), headers.get('x-request-id') ?? 'unknown');
+    }
+    this.plan = plan;
+    const choice = this.deps.router.next(plan);
+    if (choice instanceof Promise) return choice.then((c) => this.route(c));
+    return this.route(choice);
+  }
+
+  private route(choice: AttemptChoice | GatewayError): Answer {
+    const plan = this.plan as RequestPlan;
+    if (isGatewayError(choice)) return this.refuse(choice, plan.requestId);
+    this.attempt = choice.attempt;
+    this.rewrite = attemptRewrite(plan, choice.attempt.candidate);
+    const go = (): ProcessingResponse => this.afterHeaders();
+    if (choice.backoffMs <= 0) return go();
+    return new Promise((resolve) => setTimeout(() => resolve(go()), choice.backoffMs));
+  }
+
+  /** Body unchanged (same model name upstream): rewrite the headers now and skip the body phase. */
+  private afterHeaders(): ProcessingResponse {
+    const rewrite = this.rewrite as UpstreamRewrite;
+    this.sentNs = process.hrtime.bigint();
+    if (rewrite.body === undefined) {
+      this.phase = 'response_headers';
+      return {
+        requestHeaders: {
+          response: {
+            status: 'CONTINUE',
+            headerMutation: { setHeaders: rewrite.setHeaders.map(([k, v]) => setHeader(k, v)), removeHeaders: [...rewrite.removeHeaders] },
+            clearRouteCache: true,
+          },
+        },
+        modeOverride: { requestBodyMode: 'NONE', responseHeaderMode: 'SEND' },
+      };
+    }
+    this.phase = 'request_body';
+    return { requestHeaders: {} };
+  }
+
+  private onRequestBody(): Answer {
+    const rewrite = this.rewrite;
+    if (!rewrite) throw new Error('attempt body before its headers were routed');
+    this.phase = 'response_headers';
+    return forwardRequestBody(rewrite.setHeaders, rewrite.removeHeaders, rewrite.body);
+  }
+
+  private onResponseHeaders(msg: ProcessingRequest__Output): Answer {
+    const plan = this.plan;
+    const attempt = this.attempt;
+    if (plan && attempt) {
+      const headers = headerMap(msg.responseHeaders?.headers);
+      const status = Number(headers.get(':status'));
+      const ttfbMs = Number(process.hrtime.bigint() - this.sentNs) / 1e6;
+      this.deps.router.result(plan, attempt, classify(status, headers.get('retry-after'), ttfbMs));
+    }
+    this.phase = 'response';
+    return continueResponseHeaders();
+  }
+
+  private refuse(error: GatewayError, requestId: string): ProcessingResponse {
+    this.phase = 'done';
+    const response = errorResponse(error, requestId);
+    // A refusal here is final: tell the outer router not to retry it (the outer stage keeps the
+    // client-facing answer as it is).
+    response.immediateResponse?.headers?.setHeaders?.push(setHeader('x-envoy-ratelimited', 'true'));
+    return response;
+  }
+
+  private failClosed(err: unknown): ProcessingResponse {
+    this.deps.logger.error({ err, requestId: this.plan?.requestId, phase: this.phase }, 'attempt stage failed; refusing the attempt');
+    return this.refuse(gatewayError('internal_error', 'The gateway failed to process this request.'), this.plan?.requestId ?? 'unknown');
+  }
+
+  /**
+   * Envoy closes the side stream when the attempt's HTTP stream ends (response finished, broke
+   * off, or the attempt was abandoned). Runs once.
+   */
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.phase = 'done';
+    if (this.attempt) this.deps.router.end(this.attempt);
+  }
+}
+
+/** Maps an attempt's response status to its outcome for health and failover. */
+export function classify(status: number, retryAfter: string | undefined, ttfbMs: number): AttemptResult {
+  if (status === 429) {
+    const retryAfterMs = parseRetryAfter(retryAfter, Date.now());
+    return retryAfterMs === undefined ? { ok: false, reason: 'http_429', status } : { ok: false, reason: 'http_429', status, retryAfterMs };
+  }
+  if (status === 504 || status === 408) return { ok: false, reason: 'timeout', status };
+  if (status >= 500 || !Number.isFinite(status)) return { ok: false, reason: 'http_5xx', status };
+  return { ok: true, ttfbMs };
+}

@@ -1,0 +1,39 @@
+/**
+ * Request-stage step: hand a planned request to Envoy's retry machinery. The request goes to the
+ * attempt cluster with the plan id and the attempt limit; the client's credential and any
+ * Envoy control headers the client sent are removed, so clients cannot steer retries or timeouts.
+ */
+import { CREDENTIAL_HEADERS } from '../providers/types.js';
+import { PLAN_HEADER, type RequestPlan } from '../routing/plan.js';
+import { ROUTE_HEADER, type UpstreamRewrite } from './rewrite.js';
+
+/** Route value that selects the attempt cluster (envoy/envoy.yaml). */
+export const ATTEMPT_ROUTE = 'attempt';
+
+/** Envoy headers that change retries or timeouts: only the gateway may set them. */
+export const ENVOY_CONTROL_HEADERS: readonly string[] = [
+  'x-envoy-retry-on',
+  'x-envoy-retry-grpc-on',
+  'x-envoy-retriable-status-codes',
+  'x-envoy-retriable-header-names',
+  'x-envoy-upstream-rq-timeout-ms',
+  'x-envoy-upstream-rq-per-try-timeout-ms',
+  'x-envoy-hedge-on-per-try-timeout',
+  'x-envoy-upstream-rq-timeout-alt-response',
+  'x-envoy-expected-rq-timeout-ms',
+  'x-envoy-upstream-stream-duration-ms',
+];
+
+/** Headers for the request stage's answer: into the attempt cluster, at most `maxAttempts` tries. */
+export function dispatchRewrite(plan: RequestPlan): UpstreamRewrite {
+  return {
+    setHeaders: [
+      [ROUTE_HEADER, ATTEMPT_ROUTE],
+      [PLAN_HEADER, plan.id],
+      ['x-envoy-max-retries', String(Math.max(0, plan.config.maxAttempts - 1))],
+      ['x-request-id', plan.requestId],
+    ],
+    removeHeaders: [...CREDENTIAL_HEADERS, ...ENVOY_CONTROL_HEADERS],
+    body: undefined,
+  };
+}

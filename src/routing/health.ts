@@ -1,0 +1,259 @@
+/**
+ * Health of upstream targets, in this replica's memory: circuit breaker (consecutive failures ->
+ * open for a cool-down -> one half-open probe -> closed again), Retry-After resting, outstanding
+ * attempts and an EWMA of time to first byte. Fed by the attempt stage from each attempt's response
+ * headers and end. A target is a provider, or one discovered endpoint of a provider.
+ *
+ * Every state change is a decision: logged with its reason and counted in metrics.
+ */
+import type { ResilienceConfig } from '../config/snapshot.js';
+import type { Logger } from '../observability/logger.js';
+import { circuitOpenTargets, circuitTransitionsTotal, upstreamOutstanding } from '../observability/metrics.js';
+
+/** Why an attempt failed. */
+export type FailureReason = 'http_429' | 'http_5xx' | 'timeout' | 'reset';
+
+export type AttemptResult =
+  | { readonly ok: true; readonly ttfbMs: number }
+  | { readonly ok: false; readonly reason: FailureReason; readonly status?: number; readonly retryAfterMs?: number };
+
+export type CircuitState = 'closed' | 'open' | 'half-open';
+
+/** What the balancer may read about a target. */
+export interface TargetView {
+  readonly outstanding: number;
+  /** EWMA of time to first byte in ms, undefined before the first sample. */
+  readonly ewmaTtfbMs: number | undefined;
+  /** EWMA of tokens per second of finished responses, undefined before the first sample. */
+  readonly ewmaTokensPerSecond: number | undefined;
+}
+
+interface TargetState extends TargetView {
+  readonly id: string;
+  readonly provider: string;
+  circuit: CircuitState;
+  consecutiveFailures: number;
+  /** Failed probes in a row: each doubles the cool-down. */
+  trips: number;
+  openUntilMs: number;
+  probeInFlight: boolean;
+  restUntilMs: number;
+  outstanding: number;
+  ewmaTtfbMs: number | undefined;
+  ewmaTokensPerSecond: number | undefined;
+  lastUsedMs: number;
+}
+
+/** Smoothing of the EWMAs: weight of the newest sample. */
+export const EWMA_ALPHA = 0.3;
+const MAX_TARGETS = 10_000;
+const IDLE_EVICT_MS = 60 * 60_000;
+
+export interface HealthDeps {
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+export class HealthTracker {
+  private readonly targets = new Map<string, TargetState>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: HealthDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Read-only view for balancing; unknown targets look idle and unmeasured. */
+  view(id: string): TargetView {
+    return this.targets.get(id) ?? IDLE;
+  }
+
+  circuit(id: string): CircuitState {
+    return this.targets.get(id)?.circuit ?? 'closed';
+  }
+
+  /**
+   * Whether a new attempt may go to the target now: closed and not resting, or open with its
+   * cool-down over and no probe in flight (that attempt becomes the half-open probe).
+   */
+  isAvailable(id: string): boolean {
+    const t = this.targets.get(id);
+    if (!t) return true;
+    const now = this.now();
+    if (t.restUntilMs > now) return false;
+    if (t.circuit === 'closed') return true;
+    if (t.circuit === 'open') return now >= t.openUntilMs;
+    return !t.probeInFlight;
+  }
+
+  /** Milliseconds until the earliest of `ids` may take traffic again (for Retry-After). */
+  msUntilAvailable(ids: readonly string[]): number {
+    const now = this.now();
+    let best = Number.POSITIVE_INFINITY;
+    for (const id of ids) {
+      const t = this.targets.get(id);
+      if (!t) return 0;
+      const until = Math.max(t.restUntilMs, t.circuit === 'open' ? t.openUntilMs : 0);
+      best = Math.min(best, Math.max(0, until - now));
+    }
+    return Number.isFinite(best) ? best : 0;
+  }
+
+  /** An attempt starts towards the target. */
+  onAttemptStart(id: string, provider: string, requestId: string): void {
+    const t = this.state(id, provider);
+    t.outstanding++;
+    upstreamOutstanding.inc({ provider });
+    t.lastUsedMs = this.now();
+    if (t.circuit === 'open' && t.lastUsedMs >= t.openUntilMs) {
+      t.circuit = 'half-open';
+      this.decide(t, 'probe', { requestId, reason: 'cool-down over' });
+    }
+    if (t.circuit === 'half-open') t.probeInFlight = true;
+  }
+
+  /** The attempt's outcome is known (response headers, or a failure before them). */
+  onAttemptResult(id: string, result: AttemptResult, config: ResilienceConfig, requestId: string): void {
+    const t = this.targets.get(id);
+    if (!t) return;
+    const now = this.now();
+    if (result.ok) {
+      t.ewmaTtfbMs = t.ewmaTtfbMs === undefined ? result.ttfbMs : t.ewmaTtfbMs + EWMA_ALPHA * (result.ttfbMs - t.ewmaTtfbMs);
+      t.consecutiveFailures = 0;
+      if (t.circuit !== 'closed') {
+        this.setCircuit(t, 'closed');
+        t.trips = 0;
+        t.probeInFlight = false;
+        this.decide(t, 'returned', { requestId, reason: 'probe succeeded' });
+      }
+      return;
+    }
+    if (result.reason === 'http_429' && result.retryAfterMs !== undefined && result.retryAfterMs > 0) {
+      const restMs = Math.min(result.retryAfterMs, config.maxRetryAfterMs);
+      const wasResting = t.restUntilMs > now;
+      t.restUntilMs = Math.max(t.restUntilMs, now + restMs);
+      if (t.circuit === 'half-open') t.probeInFlight = false;
+      if (!wasResting) {
+        circuitOpenTargets.inc({ provider: t.provider });
+        this.decide(t, 'rested', { requestId, reason: 'http_429 with Retry-After', restMs });
+      }
+      return;
+    }
+    this.recordFailure(t, result.reason, config, requestId);
+  }
+
+  /** The attempt's stream is over; `hadResponse` is false when it ended before any answer. */
+  onAttemptEnd(id: string, outcome: { readonly hadResponse: boolean }): void {
+    const t = this.targets.get(id);
+    if (!t) return;
+    t.outstanding = Math.max(0, t.outstanding - 1);
+    upstreamOutstanding.dec({ provider: t.provider });
+    // A probe abandoned without any answer (client gone) proves nothing: let the next request probe.
+    if (t.circuit === 'half-open' && t.probeInFlight && !outcome.hadResponse) t.probeInFlight = false;
+  }
+
+  /** Feeds tokens per second of a finished response (when usage is known). */
+  recordTokens(id: string, tokens: number, generationMs: number): void {
+    const t = this.targets.get(id);
+    if (t && generationMs > 0) this.recordThroughput(t, tokens, generationMs);
+  }
+
+  /** Restores resting targets whose time is up (metrics only; availability is computed on read). */
+  private refreshRest(t: TargetState, now: number): void {
+    if (t.restUntilMs !== 0 && t.restUntilMs <= now) {
+      t.restUntilMs = 0;
+      circuitOpenTargets.dec({ provider: t.provider });
+      this.decide(t, 'returned', { reason: 'Retry-After elapsed' });
+    }
+  }
+
+  private recordThroughput(t: TargetState, tokens: number, ms: number): void {
+    const tps = (1000 * tokens) / ms;
+    t.ewmaTokensPerSecond = t.ewmaTokensPerSecond === undefined ? tps : t.ewmaTokensPerSecond + EWMA_ALPHA * (tps - t.ewmaTokensPerSecond);
+  }
+
+  private recordFailure(t: TargetState, reason: FailureReason, config: ResilienceConfig, requestId: string): void {
+    const now = this.now();
+    t.consecutiveFailures++;
+    if (t.circuit === 'half-open') {
+      t.trips++;
+      t.probeInFlight = false;
+      t.openUntilMs = now + cooldownFor(t.trips, config);
+      this.setCircuit(t, 'open');
+      this.decide(t, 'reopened', { requestId, reason, cooldownMs: t.openUntilMs - now });
+      return;
+    }
+    if (t.circuit === 'closed' && t.consecutiveFailures >= config.consecutiveFailures) {
+      t.trips = 1;
+      t.openUntilMs = now + cooldownFor(t.trips, config);
+      this.setCircuit(t, 'open');
+      this.decide(t, 'ejected', { requestId, reason, consecutiveFailures: t.consecutiveFailures, cooldownMs: t.openUntilMs - now });
+    }
+  }
+
+  private setCircuit(t: TargetState, next: CircuitState): void {
+    const wasOut = t.circuit !== 'closed';
+    const isOut = next !== 'closed';
+    t.circuit = next;
+    if (!wasOut && isOut) circuitOpenTargets.inc({ provider: t.provider });
+    if (wasOut && !isOut) circuitOpenTargets.dec({ provider: t.provider });
+  }
+
+  private decide(t: TargetState, decision: string, fields: Record<string, unknown>): void {
+    circuitTransitionsTotal.inc({ provider: t.provider, decision });
+    this.deps.logger.info({ decision, target: t.id, provider: t.provider, ...fields }, 'routing decision');
+  }
+
+  private state(id: string, provider: string): TargetState {
+    let t = this.targets.get(id);
+    if (t) {
+      this.refreshRest(t, this.now());
+      return t;
+    }
+    if (this.targets.size >= MAX_TARGETS) this.evictIdle();
+    t = {
+      id,
+      provider,
+      circuit: 'closed',
+      consecutiveFailures: 0,
+      trips: 0,
+      openUntilMs: 0,
+      probeInFlight: false,
+      restUntilMs: 0,
+      outstanding: 0,
+      ewmaTtfbMs: undefined,
+      ewmaTokensPerSecond: undefined,
+      lastUsedMs: this.now(),
+    };
+    this.targets.set(id, t);
+    return t;
+  }
+
+  /** Drops targets unused for an hour (endpoints that went away); keeps the map bounded. */
+  private evictIdle(): void {
+    const cutoff = this.now() - IDLE_EVICT_MS;
+    for (const [id, t] of this.targets) {
+      if (t.outstanding === 0 && t.lastUsedMs < cutoff && t.circuit === 'closed' && t.restUntilMs === 0) this.targets.delete(id);
+    }
+    if (this.targets.size >= MAX_TARGETS) {
+      const oldest = this.targets.keys().next().value;
+      if (oldest !== undefined) this.targets.delete(oldest);
+    }
+  }
+}
+
+const DELAY_SECONDS = /^\d+(\.\d+)?$/;
+const IDLE: TargetView = Object.freeze({ outstanding: 0, ewmaTtfbMs: undefined, ewmaTokensPerSecond: undefined });
+
+/** Cool-down after `trips` openings in a row: doubles each time, capped. */
+export function cooldownFor(trips: number, config: ResilienceConfig): number {
+  return Math.min(config.maxCooldownMs, config.cooldownMs * 2 ** Math.max(0, trips - 1));
+}
+
+/** Parses Retry-After (delay seconds or an HTTP date) into ms; undefined when absent or invalid. */
+export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const trimmed = value.trim();
+  if (DELAY_SECONDS.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}

@@ -1,0 +1,91 @@
+/**
+ * State shared between the two ext_proc stages of one request: the request stage stores a plan
+ * (the candidates, the parsed body, the attempts so far) under a random id it sends to the attempt
+ * stage in a gateway-owned header (overwritten on the way in, removed before the provider), and each
+ * attempt stage reads and updates it. Nothing secret travels in headers; the plan stays in memory.
+ *
+ * Bounded: a plan is removed when its request finishes; a TTL and a size cap are the safety net.
+ */
+import type { ModelRoute, ResilienceConfig, RouteTier } from '../config/snapshot.js';
+import type { RequestBody } from '../pipeline/request-body.js';
+import type { Operation } from '../providers/types.js';
+import type { AttemptResult } from './health.js';
+
+/** Header carrying the plan id from the request stage to the attempt stage. */
+export const PLAN_HEADER = 'x-tollgate-plan';
+
+/** One place a request can go: a provider, or one discovered endpoint of it. */
+export interface Candidate {
+  /** Health key: the provider name, or `provider@ip:port` for a discovered endpoint. */
+  readonly id: string;
+  readonly route: ModelRoute;
+  readonly weight: number;
+  /** `ip:port` replacing the provider endpoint's authority (discovered endpoints only). */
+  readonly address: string | undefined;
+}
+
+export interface AttemptRecord {
+  readonly number: number;
+  readonly candidate: Candidate;
+  result: AttemptResult | undefined;
+}
+
+export interface RequestPlan {
+  readonly id: string;
+  readonly requestId: string;
+  readonly model: string;
+  readonly operation: Operation;
+  /** Dropped once a response went downstream (no more attempts can come). */
+  body: RequestBody | undefined;
+  readonly tiers: readonly RouteTier[];
+  readonly config: ResilienceConfig;
+  readonly createdMs: number;
+  readonly attempts: AttemptRecord[];
+  winner: Candidate | undefined;
+}
+
+const DEFAULT_TTL_MS = 30 * 60_000;
+const DEFAULT_MAX_PLANS = 100_000;
+
+export class PlanRegistry {
+  private readonly plans = new Map<string, RequestPlan>();
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly ttlMs = DEFAULT_TTL_MS,
+    private readonly maxPlans = DEFAULT_MAX_PLANS,
+  ) {}
+
+  get size(): number {
+    return this.plans.size;
+  }
+
+  put(plan: RequestPlan): void {
+    if (this.plans.size >= this.maxPlans) this.sweep();
+    this.plans.set(plan.id, plan);
+  }
+
+  get(id: string): RequestPlan | undefined {
+    const plan = this.plans.get(id);
+    if (plan && this.now() - plan.createdMs > this.ttlMs) {
+      this.plans.delete(id);
+      return undefined;
+    }
+    return plan;
+  }
+
+  delete(id: string): void {
+    this.plans.delete(id);
+  }
+
+  /** Drops expired plans; if still full, the oldest (insertion order) go. */
+  private sweep(): void {
+    const cutoff = this.now() - this.ttlMs;
+    for (const [id, plan] of this.plans) if (plan.createdMs < cutoff) this.plans.delete(id);
+    while (this.plans.size >= this.maxPlans) {
+      const oldest = this.plans.keys().next().value;
+      if (oldest === undefined) break;
+      this.plans.delete(oldest);
+    }
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * Provider choice with failover. The request stage opens a plan; Envoy's retry policy then sends
+ * the request into the attempt stage once per attempt, and each attempt asks `next()` where to go:
+ *
+ * 1. the lowest priority tier that still has an available target not tried by this request,
+ *    balanced with the configured strategy (or the external endpoint picker, with fallback);
+ * 2. when every available target was tried, the least-tried one again, after an exponential
+ *    backoff with full jitter;
+ * 3. when nothing is available (all ejected or resting), a 503 with Retry-After.
+ *
+ * Availability comes from the HealthTracker (circuit breaker, Retry-After resting).
+ */
+import { randomUUID } from 'node:crypto';
+import type { ResilienceConfig, RouteTier } from '../config/snapshot.js';
+import { gatewayError, type GatewayError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { failoversTotal, upstreamAttemptsTotal } from '../observability/metrics.js';
+import type { RequestBody } from '../pipeline/request-body.js';
+import type { Operation } from '../providers/types.js';
+import { backoffMs, pickTarget } from './balancer.js';
+import type { AttemptResult, HealthTracker } from './health.js';
+import { PlanRegistry, type AttemptRecord, type Candidate, type RequestPlan } from './plan.js';
+
+/** Ready endpoints of Services (EndpointSlice discovery). */
+export interface EndpointSource {
+  /** `ip:port` of the ready endpoints of a Service port; empty when none or unknown. */
+  endpoints(namespace: string, service: string, port: number): readonly string[];
+}
+
+/** An external endpoint picker (see protos/tollgate/picker/v1/picker.proto). */
+export interface EndpointPicker {
+  /** Resolves the chosen candidate id, or undefined to fall back to the built-in choice. */
+  pick(plan: RequestPlan, candidates: readonly Candidate[], view: HealthTracker): Promise<string | undefined>;
+}
+
+export interface AttemptChoice {
+  readonly plan: RequestPlan;
+  readonly attempt: AttemptRecord;
+  /** Wait before sending (backoff between attempts to the same target). */
+  readonly backoffMs: number;
+}
+
+export interface RouterDeps {
+  readonly health: HealthTracker;
+  readonly logger: Logger;
+  readonly endpoints?: EndpointSource;
+  /** The picker for a configured address (the caller caches clients). */
+  readonly picker?: (address: string, timeoutMs: number) => EndpointPicker;
+  readonly now?: () => number;
+  readonly random?: () => number;
+}
+
+const MAX_TURN_KEYS = 10_000;
+
+export class ResilientRouter {
+  readonly plans: PlanRegistry;
+  private readonly turns = new Map<string, number>();
+  private readonly now: () => number;
+  private readonly random: () => number;
+
+  constructor(private readonly deps: RouterDeps) {
+    this.now = deps.now ?? Date.now;
+    this.random = deps.random ?? Math.random;
+    this.plans = new PlanRegistry(this.now);
+  }
+
+  get health(): HealthTracker {
+    return this.deps.health;
+  }
+
+  /** Request stage: registers the plan of a request, or refuses when nothing can serve it now. */
+  open(input: {
+    readonly requestId: string;
+    readonly model: string;
+    readonly operation: Operation;
+    readonly body: RequestBody;
+    readonly tiers: readonly RouteTier[];
+    readonly config: ResilienceConfig;
+  }): RequestPlan | GatewayError {
+    const all = input.tiers.flatMap((t) => this.candidatesOf(t));
+    if (all.length === 0) {
+      return gatewayError('provider_unavailable', `No ready endpoint serves the model '${input.model}' right now.`, { 'retry-after': '1' });
+    }
+    if (!all.some((c) => this.deps.health.isAvailable(c.id))) return this.unavailable(input.model, all, input.requestId);
+    const plan: RequestPlan = {
+      id: randomUUID(),
+      requestId: input.requestId,
+      model: input.model,
+      operation: input.operation,
+      body: input.body,
+      tiers: input.tiers,
+      config: input.config,
+      createdMs: this.now(),
+      attempts: [],
+      winner: undefined,
+    };
+    this.plans.put(plan);
+    return plan;
+  }
+
+  /** Attempt stage: where this attempt goes. Asynchronous only when an external picker is asked. */
+  next(plan: RequestPlan): AttemptChoice | GatewayError | Promise<AttemptChoice | GatewayError> {
+    const tried = new Map<string, number>();
+    for (const a of plan.attempts) tried.set(a.candidate.id, (tried.get(a.candidate.id) ?? 0) + 1);
+    let pool: Candidate[] = [];
+    let fallback: Candidate[] = [];
+    const everything: Candidate[] = [];
+    for (const tier of plan.tiers) {
+      const available = this.candidatesOf(tier).filter((c) => {
+        everything.push(c);
+        return this.deps.health.isAvailable(c.id);
+      });
+      const untried = available.filter((c) => !tried.has(c.id));
+      if (untried.length > 0) {
+        pool = untried;
+        break;
+      }
+      if (fallback.length === 0 && available.length > 0) fallback = available;
+    }
+    if (pool.length === 0 && fallback.length > 0) {
+      const least = Math.min(...fallback.map((c) => tried.get(c.id) ?? 0));
+      pool = fallback.filter((c) => (tried.get(c.id) ?? 0) === least);
+    }
+    if (pool.length === 0) return this.unavailable(plan.model, everything, plan.requestId);
+    const picker = plan.config.endpointPicker && this.deps.picker && pool.length > 1
+      ? this.deps.picker(plan.config.endpointPicker.address, plan.config.endpointPicker.timeoutMs)
+      : undefined;
+    if (!picker) return this.begin(plan, pool, this.builtIn(plan, pool), tried);
+    return picker.pick(plan, pool, this.deps.health).then(
+      (id) => {
+        const chosen = id === undefined ? undefined : pool.find((c) => c.id === id);
+        if (!chosen) this.deps.logger.info({ decision: 'picker-fallback', requestId: plan.requestId, picked: id }, 'routing decision');
+        return this.begin(plan, pool, chosen ?? this.builtIn(plan, pool), tried);
+      },
+      () => this.begin(plan, pool, this.builtIn(plan, pool), tried),
+    );
+  }
+
+  /** The attempt's outcome is known (its response headers, or a failure before them). */
+  result(plan: RequestPlan, attempt: AttemptRecord, result: AttemptResult): void {
+    if (attempt.result) return;
+    attempt.result = result;
+    upstreamAttemptsTotal.inc({ provider: attempt.candidate.route.provider.name, result: result.ok ? 'success' : result.reason });
+    this.deps.health.onAttemptResult(attempt.candidate.id, result, plan.config, plan.requestId);
+    if (result.ok) plan.winner = attempt.candidate;
+  }
+
+  /** The attempt's HTTP stream is over (finished, broke off, or abandoned before an answer). */
+  end(attempt: AttemptRecord): void {
+    this.deps.health.onAttemptEnd(attempt.candidate.id, { hadResponse: attempt.result !== undefined });
+  }
+
+  /** Request stage: the response went downstream; no more attempts will come. */
+  settle(plan: RequestPlan): void {
+    plan.body = undefined;
+  }
+
+  close(planId: string): void {
+    this.plans.delete(planId);
+  }
+
+  private begin(plan: RequestPlan, pool: readonly Candidate[], chosen: Candidate, tried: ReadonlyMap<string, number>): AttemptChoice {
+    const previous = plan.attempts.at(-1);
+    const number = plan.attempts.length + 1;
+    const retriesOfTarget = tried.get(chosen.id) ?? 0;
+    const wait = retriesOfTarget > 0 ? backoffMs(retriesOfTarget, plan.config.backoffBaseMs, plan.config.backoffMaxMs, this.random) : 0;
+    if (previous) {
+      const reason = previous.result ? (previous.result.ok ? 'unknown' : previous.result.reason) : 'no_response';
+      failoversTotal.inc({ provider: previous.candidate.route.provider.name, reason });
+      this.deps.logger.info(
+        {
+          decision: 'failover',
+          requestId: plan.requestId,
+          attempt: number,
+          from: previous.candidate.id,
+          to: chosen.id,
+          reason,
+          status: previous.result && !previous.result.ok ? previous.result.status : undefined,
+          backoffMs: wait,
+          candidates: pool.length,
+        },
+        'routing decision',
+      );
+    }
+    const attempt: AttemptRecord = { number, candidate: chosen, result: undefined };
+    plan.attempts.push(attempt);
+    this.deps.health.onAttemptStart(chosen.id, chosen.route.provider.name, plan.requestId);
+    return { plan, attempt, backoffMs: wait };
+  }
+
+  private builtIn(plan: RequestPlan, pool: readonly Candidate[]): Candidate {
+    const turn = this.turns.get(plan.model) ?? 0;
+    if (this.turns.size >= MAX_TURN_KEYS && !this.turns.has(plan.model)) this.turns.clear();
+    this.turns.set(plan.model, turn + 1);
+    return pickTarget({ candidates: pool, strategy: plan.config.strategy, view: (id) => this.deps.health.view(id), turn, random: this.random });
+  }
+
+  /** Targets of a tier: each provider, or each ready endpoint of a discovered Service. */
+  private candidatesOf(tier: RouteTier): Candidate[] {
+    const out: Candidate[] = [];
+    for (const route of tier.routes) {
+      const svc = route.provider.service;
+      if (!svc) {
+        out.push({ id: route.provider.name, route, weight: route.provider.weight, address: undefined });
+        continue;
+      }
+      const addresses = this.deps.endpoints?.endpoints(svc.namespace, svc.name, svc.port) ?? [];
+      for (const address of addresses) {
+        out.push({ id: `${route.provider.name}@${address}`, route, weight: route.provider.weight / addresses.length, address });
+      }
+    }
+    return out;
+  }
+
+  private unavailable(model: string, all: readonly Candidate[], requestId: string): GatewayError {
+    const waitMs = this.deps.health.msUntilAvailable(all.map((c) => c.id));
+    const retryAfter = String(Math.max(1, Math.ceil(waitMs / 1000)));
+    this.deps.logger.warn({ decision: 'no-candidate', requestId, model, retryAfterSeconds: Number(retryAfter) }, 'routing decision');
+    return gatewayError(
+      'provider_unavailable',
+      `Every provider of the model '${model}' is cooling down after failures; retry after ${retryAfter} s.`,
+      { 'retry-after': retryAfter },
+    );
+  }
+}

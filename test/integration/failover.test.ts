@@ -1,0 +1,181 @@
+/**
+ * Transparent failover through real Envoy: the primary provider fails in different ways, the client
+ * gets one good answer from the secondary, and each provider sees its own key and model name.
+ */
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { APIError } from 'openai';
+import type { FakeBehaviour } from '../../src/dev/fake-provider.js';
+import { waitFor } from '../../src/dev/local-stack.js';
+import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
+
+/** Primary (priority 0) and secondary (priority 1) serving `chat` under different upstream names. */
+export function twoProviders(opts: { resilience?: string; primaryExtra?: string; samePriority?: boolean; weights?: [number, number] } = {}): Record<string, string> {
+  const keys = basicConfig()['keys.yaml'] as string;
+  const provider = (name: string, priority: number, weight: number, extra = ''): string => `apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: ${name} }
+spec:
+  type: openai
+  endpoint: "{{FAKE:${name}}}"
+  credentialSecretRef: { name: ${name}-cred, key: token }
+  priority: ${priority}
+  weight: ${weight}
+${extra}  models:
+    - name: chat
+      upstreamModel: ${name}-model
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: ${name}-cred }
+stringData: { token: sk-upstream-${name} }
+`;
+  const [wp, ws] = opts.weights ?? [1, 1];
+  return {
+    'providers.yaml': `${provider('primary', 0, wp, opts.primaryExtra ?? '')}---\n${provider('secondary', opts.samePriority ? 0 : 1, ws)}`,
+    'keys.yaml': keys,
+    'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: GatewayConfig
+metadata: { name: gateway }
+spec:
+  resilience:
+${opts.resilience ?? '    circuitBreaker: { consecutiveFailures: 1000 }'}
+`,
+  };
+}
+
+const HEALTHY: FakeBehaviour = { latencyMs: 0, chunks: 3, chunkIntervalMs: 5, status: undefined, record: true };
+
+function reset(stack: Stack, primary: Partial<FakeBehaviour>): void {
+  for (const fake of Object.values(stack.fakes)) {
+    Object.assign(fake.behaviour, HEALTHY, { retryAfterSeconds: undefined, resetBeforeHeaders: undefined, resetAfterChunks: undefined, hang: undefined });
+    fake.requests.length = 0;
+  }
+  Object.assign(stack.fakes['primary']!.behaviour, primary);
+}
+
+function assertServedBySecondary(stack: Stack, primaryHit: boolean): void {
+  const secondary = stack.fakes['secondary']!.received('/chat/completions');
+  assert.equal(secondary.length, 1, 'the secondary got exactly one attempt');
+  assert.equal(secondary[0]!.headers['authorization'], 'Bearer sk-upstream-secondary');
+  assert.equal((secondary[0]!.body as { model: string }).model, 'secondary-model');
+  assert.ok(!JSON.stringify(secondary[0]!.headers).includes(TEST_KEY), 'client key leaked upstream');
+  const primary = stack.fakes['primary']!.received('/chat/completions');
+  if (primaryHit) {
+    assert.equal(primary.length, 1, 'the primary was tried once');
+    assert.equal(primary[0]!.headers['authorization'], 'Bearer sk-upstream-primary');
+    assert.equal((primary[0]!.body as { model: string }).model, 'primary-model');
+  }
+}
+
+describe('failover to the next provider', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({
+      files: twoProviders({ primaryExtra: '  firstByteTimeoutSeconds: 1\n' }),
+      fakes: { primary: HEALTHY, secondary: HEALTHY },
+    });
+  });
+  after(() => stack?.stop());
+  beforeEach(() => reset(stack, {}));
+
+  const faults: [string, Partial<FakeBehaviour>, boolean][] = [
+    ['429', { status: 429 }, true],
+    ['500', { status: 500 }, true],
+    ['a reset before the first byte', { resetBeforeHeaders: true }, true],
+    ['a hang before the first byte', { hang: true }, true],
+  ];
+  for (const [what, fault, primaryHit] of faults) {
+    it(`primary answers ${what}: one 200 from the secondary (non-streaming)`, async () => {
+      reset(stack, fault);
+      const completion = await stack.client().chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }] });
+      assert.equal(completion.model, 'secondary-model');
+      assert.equal(completion.choices[0]?.message.content, 'Hello from the');
+      assertServedBySecondary(stack, primaryHit);
+    });
+    it(`primary answers ${what}: one complete stream from the secondary (streaming)`, async () => {
+      reset(stack, fault);
+      const stream = await stack.client().chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }], stream: true });
+      let text = '';
+      let finish: string | null | undefined;
+      for await (const chunk of stream) {
+        assert.equal(chunk.model, 'secondary-model');
+        text += chunk.choices[0]?.delta.content ?? '';
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+      }
+      assert.equal(text, 'Hello from the');
+      assert.equal(finish, 'stop');
+      assertServedBySecondary(stack, primaryHit);
+    });
+  }
+
+  it('logs the failover decision with its reason and counts it', async () => {
+    reset(stack, { status: 503 });
+    const { response } = await stack.client().chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }] }).withResponse();
+    const requestId = response.headers.get('x-request-id');
+    let logs: Record<string, unknown>[] = [];
+    await waitFor('the access log line', async () => {
+      logs = await stack.logs();
+      return logs.some((l) => l['msg'] === 'request' && l['requestId'] === requestId);
+    });
+    const failover = logs.find((l) => l['decision'] === 'failover' && l['requestId'] === requestId);
+    assert.ok(failover, 'a failover decision is logged');
+    assert.equal(failover['from'], 'default/primary');
+    assert.equal(failover['to'], 'default/secondary');
+    assert.equal(failover['reason'], 'http_5xx');
+    assert.equal(failover['status'], 503);
+    const access = logs.find((l) => l['msg'] === 'request' && l['requestId'] === requestId)!;
+    assert.equal(access['provider'], 'default/secondary');
+    assert.equal(access['attempts'], 2);
+    const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
+    assert.match(metrics, /tollgate_failovers_total\{provider="default\/primary",reason="http_5xx"\} [1-9]/);
+  });
+
+  it('all providers failing: one OpenAI-shaped error after the attempt limit (3), within the time bound', async () => {
+    reset(stack, { status: 500 });
+    stack.fakes['secondary']!.behaviour.status = 502;
+    const started = Date.now();
+    const err = await stack
+      .client()
+      .chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }] })
+      .then(() => undefined, (e: unknown) => e);
+    const elapsed = Date.now() - started;
+    assert.ok(err instanceof APIError, `expected an API error, got ${String(err)}`);
+    assert.ok(err.status === 500 || err.status === 502, `status ${err.status}`);
+    assert.equal(typeof (err.error as { message?: unknown }).message, 'string');
+    const attempts = stack.fakes['primary']!.requests.length + stack.fakes['secondary']!.requests.length;
+    assert.equal(attempts, 3, 'exactly maxAttempts upstream attempts');
+    // Default back-off: Envoy 25-250 ms between tries plus <= 100 ms before the repeat of a provider.
+    assert.ok(elapsed < 3000, `took ${elapsed} ms`);
+  });
+
+  it('a client cannot raise the attempt limit with x-envoy-max-retries', async () => {
+    reset(stack, { status: 500 });
+    stack.fakes['secondary']!.behaviour.status = 500;
+    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', 'x-envoy-max-retries': '9', 'x-envoy-retry-on': '4xx' },
+      body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }] }),
+    });
+    assert.equal(res.status, 500);
+    await res.text();
+    assert.equal(stack.fakes['primary']!.requests.length + stack.fakes['secondary']!.requests.length, 3);
+  });
+
+  it('a failure after the first streamed byte is not retried: the client sees the stream break, not a clean end', async () => {
+    reset(stack, { resetAfterChunks: 1, chunks: 3, chunkIntervalMs: 20 });
+    const stream = await stack.client().chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }], stream: true });
+    let text = '';
+    let finish: string | null | undefined;
+    const err = await (async () => {
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? '';
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+      }
+    })().then(() => undefined, (e: unknown) => e);
+    assert.equal(text, 'Hello', 'the chunk sent before the break arrived');
+    assert.equal(finish, undefined, 'no finish_reason: the stream did not end cleanly');
+    assert.ok(err instanceof Error, 'the client sees an error');
+    assert.equal(stack.fakes['secondary']!.requests.length, 0, 'no retry after the first byte');
+  });
+});
