@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { cooldownFor, HealthTracker, parseRetryAfter } from './health.js';
+import { capturingLogger, clock, config } from './test-support.js';
+
+const cfg = config({ circuitBreaker: { consecutiveFailures: 3, cooldownSeconds: 10, maxCooldownSeconds: 35 } });
+
+function fail(h: HealthTracker, id = 'p'): void {
+  h.onAttemptStart(id, 'p', 'r');
+  h.onAttemptResult(id, { ok: false, reason: 'http_5xx', status: 500 }, cfg, 'r');
+  h.onAttemptEnd(id, { hadResponse: true });
+}
+function succeed(h: HealthTracker, id = 'p', ttfbMs = 20): void {
+  h.onAttemptStart(id, 'p', 'r');
+  h.onAttemptResult(id, { ok: true, ttfbMs }, cfg, 'r');
+  h.onAttemptEnd(id, { hadResponse: true });
+}
+
+describe('circuit breaker', () => {
+  it('ejects after N consecutive failures, probes once after the cool-down, returns on success', () => {
+    const { logger, lines } = capturingLogger();
+    const c = clock();
+    const h = new HealthTracker({ logger, now: c.now });
+    fail(h);
+    fail(h);
+    succeed(h); // a success resets the count
+    fail(h);
+    fail(h);
+    assert.equal(h.circuit('p'), 'closed');
+    fail(h);
+    assert.equal(h.circuit('p'), 'open');
+    assert.equal(h.isAvailable('p'), false);
+    assert.equal(h.msUntilAvailable(['p']), 10_000);
+    c.advance(10_000);
+    assert.equal(h.isAvailable('p'), true, 'cool-down over: one probe may go');
+    h.onAttemptStart('p', 'p', 'probe-1');
+    assert.equal(h.circuit('p'), 'half-open');
+    assert.equal(h.isAvailable('p'), false, 'only one probe at a time');
+    h.onAttemptResult('p', { ok: true, ttfbMs: 5 }, cfg, 'probe-1');
+    assert.equal(h.circuit('p'), 'closed');
+    assert.equal(h.isAvailable('p'), true);
+    const decisions = lines.filter((l) => l['msg'] === 'routing decision').map((l) => l['decision']);
+    assert.deepEqual(decisions, ['ejected', 'probe', 'returned']);
+    const ejected = lines.find((l) => l['decision'] === 'ejected')!;
+    assert.equal(ejected['reason'], 'http_5xx');
+    assert.equal(ejected['consecutiveFailures'], 3);
+    assert.equal(ejected['cooldownMs'], 10_000);
+  });
+
+  it('a failed probe reopens with a doubled cool-down, capped', () => {
+    const c = clock();
+    const h = new HealthTracker({ logger: capturingLogger().logger, now: c.now });
+    for (let i = 0; i < 3; i++) fail(h);
+    for (const expected of [20_000, 35_000, 35_000]) {
+      c.advance(h.msUntilAvailable(['p']));
+      fail(h);
+      assert.equal(h.circuit('p'), 'open');
+      assert.equal(h.msUntilAvailable(['p']), expected);
+    }
+    assert.equal(cooldownFor(1, cfg), 10_000);
+    assert.equal(cooldownFor(2, cfg), 20_000);
+  });
+
+  it('an abandoned probe (no answer at all) lets the next request probe', () => {
+    const c = clock();
+    const h = new HealthTracker({ logger: capturingLogger().logger, now: c.now });
+    for (let i = 0; i < 3; i++) fail(h);
+    c.advance(10_000);
+    h.onAttemptStart('p', 'p', 'r');
+    assert.equal(h.isAvailable('p'), false);
+    h.onAttemptEnd('p', { hadResponse: false });
+    assert.equal(h.isAvailable('p'), true);
+  });
+
+  it('a 429 with Retry-After rests the target for that long (capped), without counting as a failure', () => {
+    const { logger, lines } = capturingLogger();
+    const c = clock();
+    const h = new HealthTracker({ logger, now: c.now });
+    h.onAttemptStart('p', 'p', 'r');
+    h.onAttemptResult('p', { ok: false, reason: 'http_429', status: 429, retryAfterMs: 4000 }, cfg, 'r');
+    assert.equal(h.isAvailable('p'), false);
+    assert.equal(h.msUntilAvailable(['p']), 4000);
+    assert.equal(h.circuit('p'), 'closed');
+    c.advance(4000);
+    assert.equal(h.isAvailable('p'), true);
+    assert.equal(lines.find((l) => l['decision'] === 'rested')?.['restMs'], 4000);
+    const capped = new HealthTracker({ logger, now: c.now });
+    capped.onAttemptStart('q', 'q', 'r');
+    capped.onAttemptResult('q', { ok: false, reason: 'http_429', status: 429, retryAfterMs: 10 * 3600_000 }, config({ circuitBreaker: { maxRetryAfterSeconds: 60 } }), 'r');
+    assert.equal(capped.msUntilAvailable(['q']), 60_000);
+  });
+
+  it('tracks outstanding attempts and an EWMA of time to first byte', () => {
+    const h = new HealthTracker({ logger: capturingLogger().logger });
+    h.onAttemptStart('p', 'p', 'r1');
+    h.onAttemptStart('p', 'p', 'r2');
+    assert.equal(h.view('p').outstanding, 2);
+    h.onAttemptResult('p', { ok: true, ttfbMs: 100 }, cfg, 'r1');
+    h.onAttemptEnd('p', { hadResponse: true });
+    h.onAttemptResult('p', { ok: true, ttfbMs: 200 }, cfg, 'r2');
+    h.onAttemptEnd('p', { hadResponse: true });
+    assert.equal(h.view('p').outstanding, 0);
+    assert.equal(h.view('p').ewmaTtfbMs, 130); // 100 + 0.3 * (200 - 100)
+    h.recordTokens('p', 100, 1000);
+    assert.equal(h.view('p').ewmaTokensPerSecond, 100);
+  });
+});
+
+describe('Retry-After', () => {
+  it('parses delay seconds and HTTP dates', () => {
+    assert.equal(parseRetryAfter('3', 0), 3000);
+    assert.equal(parseRetryAfter('1.5', 0), 1500);
+    assert.equal(parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')), 10_000);
+    assert.equal(parseRetryAfter('soon', 0), undefined);
+    assert.equal(parseRetryAfter(undefined, 0), undefined);
+  });
+});

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isGatewayError } from '../errors.js';
+import type { RequestBody } from '../pipeline/request-body.js';
+import { HealthTracker } from './health.js';
+import type { Candidate, RequestPlan } from './plan.js';
+import { ResilientRouter, type AttemptChoice, type EndpointPicker } from './router.js';
+import { capturingLogger, clock, config, provider, seeded, tiersOf } from './test-support.js';
+
+const body: RequestBody = { raw: Buffer.from('{"model":"m"}'), json: { model: 'm' }, model: 'm', stream: false };
+
+function setup(spec = {}, extra: Partial<ConstructorParameters<typeof ResilientRouter>[0]> = {}) {
+  const { logger, lines } = capturingLogger();
+  const c = clock();
+  const health = new HealthTracker({ logger, now: c.now });
+  const router = new ResilientRouter({ health, logger, now: c.now, random: seeded(9), ...extra });
+  const cfg = config(spec);
+  return { router, health, lines, clock: c, cfg };
+}
+
+function choice(x: AttemptChoice | unknown): AttemptChoice {
+  if (isGatewayError(x) || x instanceof Promise) throw new Error(`expected a choice, got ${JSON.stringify(x)}`);
+  return x as AttemptChoice;
+}
+
+describe('failover order', () => {
+  it('tries the preferred tier, then the next, then repeats the least-tried with backoff', () => {
+    const { router, cfg, lines } = setup({ backoff: { baseMs: 100, maxMs: 1000 } });
+    const tiers = tiersOf(provider('a'), provider('b', { priority: 1 }));
+    const plan = router.open({ requestId: 'r', model: 'm', operation: 'chat/completions', body, tiers, config: cfg }) as RequestPlan;
+    const first = choice(router.next(plan));
+    assert.equal(first.attempt.candidate.id, 'a');
+    assert.equal(first.backoffMs, 0);
+    router.result(plan, first.attempt, { ok: false, reason: 'http_429', status: 429 });
+    router.end(first.attempt);
+    const second = choice(router.next(plan));
+    assert.equal(second.attempt.candidate.id, 'b');
+    assert.equal(second.backoffMs, 0, 'no backoff towards another provider');
+    router.result(plan, second.attempt, { ok: false, reason: 'timeout', status: 504 });
+    const third = choice(router.next(plan));
+    assert.equal(third.attempt.candidate.id, 'a');
+    assert.ok(third.backoffMs >= 0 && third.backoffMs < 100, `backoff ${third.backoffMs}`);
+    router.result(plan, third.attempt, { ok: true, ttfbMs: 5 });
+    assert.equal(plan.winner?.id, 'a');
+    const failovers = lines.filter((l) => l['decision'] === 'failover');
+    assert.deepEqual(failovers.map((l) => [l['from'], l['to'], l['reason']]), [['a', 'b', 'http_429'], ['b', 'a', 'timeout']]);
+  });
+
+  it('skips ejected providers and refuses with Retry-After when every provider is out', () => {
+    const { router, health, cfg } = setup({ circuitBreaker: { consecutiveFailures: 1, cooldownSeconds: 7 } });
+    const tiers = tiersOf(provider('a'), provider('b', { priority: 1 }));
+    health.onAttemptStart('a', 'a', 'x');
+    health.onAttemptResult('a', { ok: false, reason: 'http_5xx', status: 500 }, cfg, 'x');
+    const plan = router.open({ requestId: 'r', model: 'm', operation: 'chat/completions', body, tiers, config: cfg }) as RequestPlan;
+    assert.equal(choice(router.next(plan)).attempt.candidate.id, 'b');
+    health.onAttemptResult('b', { ok: false, reason: 'http_5xx', status: 500 }, cfg, 'r');
+    const refused = router.open({ requestId: 'r2', model: 'm', operation: 'chat/completions', body, tiers, config: cfg });
+    assert.ok(isGatewayError(refused));
+    assert.equal(refused.code, 'provider_unavailable');
+    assert.equal(refused.headers?.['retry-after'], '7');
+  });
+
+  it('discovered endpoints are separate targets with the provider weight split between them', () => {
+    const endpoints = { endpoints: (ns: string, svc: string, port: number) => (ns === 'ml' && svc === 'vllm' && port === 8000 ? ['10.0.0.1:8000', '10.0.0.2:8000'] : []) };
+    const { router, cfg } = setup({ strategy: 'round-robin' }, { endpoints });
+    const tiers = tiersOf(provider('ml/vllm', { service: { namespace: 'ml', name: 'vllm', port: 8000 }, weight: 4 }));
+    const seen: Candidate[] = [];
+    for (let i = 0; i < 2; i++) {
+      const plan = router.open({ requestId: `r${i}`, model: 'm', operation: 'chat/completions', body, tiers, config: cfg }) as RequestPlan;
+      seen.push(choice(router.next(plan)).attempt.candidate);
+    }
+    assert.deepEqual(seen.map((c) => c.address).sort(), ['10.0.0.1:8000', '10.0.0.2:8000']);
+    assert.equal(seen[0]?.weight, 2);
+    assert.equal(seen[0]?.id, `ml/vllm@${seen[0]?.address}`);
+    const none = router.open({ requestId: 'x', model: 'm', operation: 'chat/completions', body, tiers: tiersOf(provider('ml/empty', { service: { namespace: 'ml', name: 'empty', port: 1 } })), config: cfg });
+    assert.ok(isGatewayError(none));
+  });
+
+  it('asks the external picker when configured and falls back to the built-in choice on failure', async () => {
+    let answer: string | undefined | Error = 'b';
+    const picker: EndpointPicker = {
+      pick: async () => {
+        if (answer instanceof Error) throw answer;
+        return answer;
+      },
+    };
+    const { router, cfg, lines } = setup({ strategy: 'round-robin', endpointPicker: { address: 'x:1' } }, { picker: () => picker });
+    const tiers = tiersOf(provider('a'), provider('b'));
+    const open = (): RequestPlan => router.open({ requestId: 'r', model: 'm', operation: 'chat/completions', body, tiers, config: cfg }) as RequestPlan;
+    assert.equal((await router.next(open()) as AttemptChoice).attempt.candidate.id, 'b');
+    assert.equal((await router.next(open()) as AttemptChoice).attempt.candidate.id, 'b');
+    answer = 'not-a-candidate';
+    const fallback = (await router.next(open())) as AttemptChoice;
+    assert.ok(['a', 'b'].includes(fallback.attempt.candidate.id));
+    assert.ok(lines.some((l) => l['decision'] === 'picker-fallback'));
+    answer = new Error('down');
+    assert.ok(['a', 'b'].includes(((await router.next(open())) as AttemptChoice).attempt.candidate.id));
+  });
+
+  it('plans are removed on close and bounded by a TTL', () => {
+    const { router, cfg, clock: c } = setup();
+    const plan = router.open({ requestId: 'r', model: 'm', operation: 'chat/completions', body, tiers: tiersOf(provider('a')), config: cfg }) as RequestPlan;
+    assert.equal(router.plans.get(plan.id), plan);
+    router.close(plan.id);
+    assert.equal(router.plans.get(plan.id), undefined);
+    const old = router.open({ requestId: 'r', model: 'm', operation: 'chat/completions', body, tiers: tiersOf(provider('a')), config: cfg }) as RequestPlan;
+    c.advance(31 * 60_000);
+    assert.equal(router.plans.get(old.id), undefined);
+  });
+});

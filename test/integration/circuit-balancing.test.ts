@@ -1,0 +1,123 @@
+/**
+ * Circuit breaking, Retry-After resting and load-aware balancing through real Envoy with fake
+ * providers of different health and speed.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { waitFor } from '../../src/dev/local-stack.js';
+import { twoProviders } from '../harness/resilience.js';
+import { startStack, type Stack } from '../harness/stack.js';
+
+async function ask(stack: Stack): Promise<string> {
+  const completion = await stack.client().chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }] });
+  return completion.model;
+}
+
+function hits(stack: Stack, name: string): number {
+  return stack.fakes[name]!.received('/chat/completions').length;
+}
+
+async function decisions(stack: Stack, decision: string): Promise<Record<string, unknown>[]> {
+  return (await stack.logs()).filter((l) => l['msg'] === 'routing decision' && l['decision'] === decision);
+}
+
+describe('circuit breaker: cool-down and half-open probe', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({
+      files: twoProviders({ resilience: '    circuitBreaker: { consecutiveFailures: 3, cooldownSeconds: 2 }' }),
+      fakes: { primary: { status: 500 }, secondary: {} },
+    });
+  });
+  after(() => stack?.stop());
+
+  it('after 3 failures the primary gets no traffic for the cool-down, then one probe brings it back', async () => {
+    for (let i = 0; i < 3; i++) assert.equal(await ask(stack), 'secondary-model');
+    assert.equal(hits(stack, 'primary'), 3);
+    const ejectedAt = Date.now();
+    await waitFor('the ejection decision', async () => (await decisions(stack, 'ejected')).length === 1);
+    const ejected = (await decisions(stack, 'ejected'))[0]!;
+    assert.equal(ejected['target'], 'default/primary');
+    assert.equal(ejected['reason'], 'http_5xx');
+    assert.equal(ejected['consecutiveFailures'], 3);
+
+    // During the cool-down: straight to the secondary, the primary sees nothing.
+    for (let i = 0; i < 5; i++) assert.equal(await ask(stack), 'secondary-model');
+    assert.ok(Date.now() - ejectedAt < 2000, 'still within the cool-down');
+    assert.equal(hits(stack, 'primary'), 3, 'no traffic to an ejected provider');
+
+    // The primary recovers; after the cool-down one request probes it and it is back.
+    stack.fakes['primary']!.behaviour.status = undefined;
+    await new Promise((r) => setTimeout(r, 2100 - (Date.now() - ejectedAt)));
+    assert.equal(await ask(stack), 'primary-model', 'the probe went to the primary');
+    assert.equal(hits(stack, 'primary'), 4);
+    assert.equal(await ask(stack), 'primary-model');
+    await waitFor('probe and return decisions', async () => (await decisions(stack, 'returned')).length === 1);
+    assert.equal((await decisions(stack, 'probe')).length, 1);
+    const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
+    assert.match(metrics, /tollgate_circuit_transitions_total\{provider="default\/primary",decision="ejected"\} 1/);
+    assert.match(metrics, /tollgate_circuit_transitions_total\{provider="default\/primary",decision="returned"\} 1/);
+    assert.match(metrics, /tollgate_circuit_open_targets\{provider="default\/primary"\} 0/);
+  });
+});
+
+describe('429 with Retry-After rests the provider', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ files: twoProviders(), fakes: { primary: { status: 429, retryAfterSeconds: 1 }, secondary: {} } });
+  });
+  after(() => stack?.stop());
+
+  it('no traffic to the primary until Retry-After has passed', async () => {
+    const started = Date.now();
+    assert.equal(await ask(stack), 'secondary-model');
+    assert.equal(hits(stack, 'primary'), 1);
+    assert.equal(await ask(stack), 'secondary-model');
+    assert.equal(await ask(stack), 'secondary-model');
+    assert.ok(Date.now() - started < 1000);
+    assert.equal(hits(stack, 'primary'), 1, 'rested: not asked again');
+    stack.fakes['primary']!.behaviour.status = undefined;
+    await new Promise((r) => setTimeout(r, 1100 - (Date.now() - started)));
+    assert.equal(await ask(stack), 'primary-model');
+    const rested = (await decisions(stack, 'rested'))[0]!;
+    assert.equal(rested['restMs'], 1000);
+  });
+});
+
+describe('latency-aware balancing', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({
+      files: twoProviders({ samePriority: true, resilience: '    strategy: latency' }),
+      fakes: { primary: { latencyMs: 150 }, secondary: { latencyMs: 5 } },
+    });
+  });
+  after(() => stack?.stop());
+
+  it('sends measurably more traffic to the faster of two providers', async () => {
+    for (let i = 0; i < 40; i++) await ask(stack);
+    const slow = hits(stack, 'primary');
+    const fast = hits(stack, 'secondary');
+    assert.equal(slow + fast, 40);
+    assert.ok(fast >= 3 * slow, `fast ${fast} vs slow ${slow}`);
+    assert.ok(slow >= 1, 'the slow provider is still measured');
+  });
+});
+
+describe('weighted balancing', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({
+      files: twoProviders({ samePriority: true, weights: [3, 1], resilience: '    strategy: weighted' }),
+      fakes: { primary: {}, secondary: {} },
+    });
+  });
+  after(() => stack?.stop());
+
+  it('splits 200 requests about 3:1 (the exact 5% split over 1,000 is a unit test of the chooser)', async () => {
+    for (let batch = 0; batch < 10; batch++) await Promise.all(Array.from({ length: 20 }, () => ask(stack)));
+    const share = hits(stack, 'primary') / 200;
+    assert.equal(hits(stack, 'primary') + hits(stack, 'secondary'), 200);
+    assert.ok(Math.abs(share - 0.75) <= 0.1, `primary share ${share}`);
+  });
+});
