@@ -46,7 +46,7 @@ export function provider(name: string, opts: Partial<ProviderEntry> = {}): Provi
 /** Tiers from providers (grouped by priority, ascending). */
 export function tiersOf(...providers: ProviderEntry[]): RouteTier[] {
   const by = new Map<number, ModelRoute[]>();
-  for (const p of providers) by.set(p.priority, [...(by.get(p.priority) ?? []), { provider: p, upstreamModel: `${p.name}-model` }]);
+  for (const p of providers) by.set(p.priority, [...(by.get(p.priority) ?? []), { provider: p, upstreamModel: `${p.name}-model`, limits: [], limitScopeId: `provider:${p.name}:m` }]);
   return [...by.entries()].sort(([a], [b]) => a - b).map(([priority, routes]) => ({ priority, routes, totalWeight: routes.reduce((s, r) => s + r.provider.weight, 0) }));
 }
 
