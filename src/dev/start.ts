@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const fake = new FakeProvider({ chunkIntervalMs: 150 });
   await fake.start(FAKE_PORT);
   const configDir = process.env['TOLLGATE_CONFIG_DIR'] ?? join(REPO_ROOT, 'examples/config');
-  const gateway = await startGateway({ workDir, configDir, adminPort: 9090 });
+  const gateway = await startGateway({ workDir, configDir, adminPort: Number(process.env['TOLLGATE_ADMIN_PORT'] ?? 9090) });
   const envoy = await startEnvoy({ workDir, extprocSocket: gateway.socket, listenPort: LISTEN_PORT, listenAddress: '127.0.0.1' });
   const base = `http://127.0.0.1:${envoy.port}`;
   process.stdout.write(`
@@ -32,6 +32,11 @@ Logs: ${gateway.process.logFile} and ${envoy.process.logFile}; metrics: http://1
   import OpenAI from 'openai';
   const client = new OpenAI({ baseURL: '${base}/v1', apiKey: 'sk-tollgate-example' });
   const r = await client.chat.completions.create({ model: 'fast', messages: [{ role: 'user', content: 'Hi' }] });
+
+  # OpenAI SDK (Python):
+  from openai import OpenAI
+  client = OpenAI(base_url="${base}/v1", api_key="sk-tollgate-example")
+  r = client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "Hi"}])
 
 Edit files in ${configDir} and they apply live. Ctrl-C to stop.
 `);
