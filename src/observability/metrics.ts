@@ -11,7 +11,7 @@ const requestLabels = ['consumer', 'provider', 'model', 'upstream_model', 'statu
 
 export const requestsTotal = new Counter({
   name: 'tollgate_requests_total',
-  help: 'Requests handled, by consumer (ApiKey), provider, requested model, upstream model and HTTP status.',
+  help: 'Requests handled, by consumer (ApiKey), provider, model (after mapping), upstream model and HTTP status.',
   labelNames: requestLabels,
   registers: [registry],
 });
