@@ -50,14 +50,14 @@ function requestTable(report: BenchReport, r: ScenarioResult): string[] {
 
 function streamsTable(r: ScenarioResult): string[] {
   const lines = [
-    '| target | streams ok / opened | TTFB p50 / p99 ms | duration p50 / p99 / max ms | ext_proc memory per open stream | Envoy memory per open stream | ext_proc CPU (cores) | CPU per process (100% = 1 core) |',
-    '|---|---:|---:|---:|---:|---:|---:|---|',
+    '| target | streams ok / opened | TTFB p50 / p99 ms | duration p50 / p99 / max ms | ext_proc RSS per open stream | ext_proc V8 heap per open stream | Envoy RSS per open stream | ext_proc CPU (cores) | CPU per process (100% = 1 core) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const x of r.streams ?? []) {
     const l = x.load;
     const kib = (b: number | undefined): string => (b === undefined ? '–' : `${f(b / 1024, 1)} KiB${x.allOpenAtSample ? '' : ' (not all open)'}`);
     lines.push(
-      `| ${TARGET_TITLES[x.target]} | ${l.ok} / ${l.sent} | ${f(l.ttfbMs.p50)} / ${f(l.ttfbMs.p99)} | ${int(l.latencyMs.p50)} / ${int(l.latencyMs.p99)} / ${int(l.latencyMs.max)} | ${kib(x.extprocBytesPerStream)} | ${kib(x.envoyBytesPerStream)} | ${f(x.extprocCores)} | ${cpuShares(x.cpuMs, l.elapsedS)} |`,
+      `| ${TARGET_TITLES[x.target]} | ${l.ok} / ${l.sent} | ${f(l.ttfbMs.p50)} / ${f(l.ttfbMs.p99)} | ${int(l.latencyMs.p50)} / ${int(l.latencyMs.p99)} / ${int(l.latencyMs.max)} | ${kib(x.extprocBytesPerStream)} | ${kib(x.extprocHeapPerStream)} | ${kib(x.envoyBytesPerStream)} | ${f(x.extprocCores)} | ${cpuShares(x.cpuMs, l.elapsedS)} |`,
     );
   }
   return lines;

@@ -54,6 +54,8 @@ interface Target {
   readonly baseUrl: string;
   /** Tollgate's process id (ext_proc), when the target has one. */
   readonly extprocPid?: number;
+  /** Tollgate's admin URL (for its heap gauge). */
+  readonly adminUrl?: string;
   readonly envoyPid?: number;
 }
 
@@ -79,6 +81,8 @@ export interface StreamsRow {
   readonly extprocRssBefore?: number;
   readonly extprocRssOpen?: number;
   readonly extprocBytesPerStream?: number;
+  /** V8 heap used per open stream (includes garbage not yet collected). */
+  readonly extprocHeapPerStream?: number;
   readonly envoyBytesPerStream?: number;
   /** Tollgate CPU cores used over the run (CPU seconds / wall seconds). */
   readonly extprocCores?: number;
@@ -249,8 +253,9 @@ async function runStreamsScenario(s: StreamsScenario, target: Target, fake: Fake
   const measureMemory = s.durationS === 0;
   const extprocRssBefore = target.extprocPid && measureMemory ? await rssBytes(target.extprocPid) : undefined;
   const envoyRssBefore = target.envoyPid && measureMemory ? await rssBytes(target.envoyPid) : undefined;
+  const heapBefore = target.adminUrl && measureMemory ? await heapUsed(target.adminUrl) : undefined;
   const before = await cpuSnapshot(pids);
-  let sampled: Promise<{ extproc?: number; envoy?: number; allOpen: boolean }> | undefined;
+  let sampled: Promise<{ extproc?: number; envoy?: number; heap?: number; allOpen: boolean }> | undefined;
   let finished = false;
   const load = await runLoadgen(
     { mode: 'streams', url, headers: requestHeaders(target), body: s.body, stream: true, concurrency: s.concurrency, rampMs: s.rampMs, durationS: s.durationS },
@@ -261,6 +266,7 @@ async function runStreamsScenario(s: StreamsScenario, target: Target, fake: Fake
         allOpen: allOpen && !finished,
         ...(target.extprocPid ? { extproc: await rssBytes(target.extprocPid) } : {}),
         ...(target.envoyPid ? { envoy: await rssBytes(target.envoyPid) } : {}),
+        ...(target.adminUrl ? { heap: await heapUsed(target.adminUrl) } : {}),
       }));
     },
   );
@@ -276,9 +282,18 @@ async function runStreamsScenario(s: StreamsScenario, target: Target, fake: Fake
     ...(extprocRssBefore !== undefined ? { extprocRssBefore } : {}),
     ...(mem.extproc !== undefined ? { extprocRssOpen: mem.extproc } : {}),
     ...(perStream(mem.extproc, extprocRssBefore) !== undefined ? { extprocBytesPerStream: perStream(mem.extproc, extprocRssBefore) as number } : {}),
+    ...(perStream(mem.heap, heapBefore) !== undefined ? { extprocHeapPerStream: perStream(mem.heap, heapBefore) as number } : {}),
     ...(perStream(mem.envoy, envoyRssBefore) !== undefined ? { envoyBytesPerStream: perStream(mem.envoy, envoyRssBefore) as number } : {}),
     ...(target.extprocPid ? { extprocCores: (cpuMs['extproc'] ?? 0) / 1000 / load.elapsedS } : {}),
   };
+}
+
+/** V8 heap in use by the Tollgate process, from its metrics endpoint. */
+async function heapUsed(adminUrl: string): Promise<number> {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  const m = /^tollgate_process_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+  if (!m) throw new Error('no heap gauge in /metrics');
+  return Number(m[1]);
 }
 
 /** Starts redis-server on a free port (Debian package; fails loudly when missing). */
@@ -351,7 +366,7 @@ async function main(): Promise<void> {
       gateways['tollgate'] = gw.process;
       const envoy = await startEnvoy({ workDir: dir, extprocSocket: gw.socket });
       stops.push(() => envoy.process.stop());
-      targets.push({ name: 'tollgate', baseUrl: `http://127.0.0.1:${envoy.port}`, extprocPid: gw.process.child.pid as number, envoyPid: envoy.process.child.pid as number });
+      targets.push({ name: 'tollgate', baseUrl: `http://127.0.0.1:${envoy.port}`, extprocPid: gw.process.child.pid as number, adminUrl: `http://127.0.0.1:${gw.adminPort}`, envoyPid: envoy.process.child.pid as number });
     }
     if (wantTargets.includes('tollgate-limits')) {
       const dir = join(workDir, 'tollgate-limits');
@@ -366,7 +381,7 @@ async function main(): Promise<void> {
         stops.push(() => envoy.process.stop());
         const why = await probeLimits(`http://127.0.0.1:${envoy.port}`, plan[0]?.body ?? '{}');
         if (why) throw new Error(why);
-        targets.push({ name: 'tollgate-limits', baseUrl: `http://127.0.0.1:${envoy.port}`, extprocPid: gw.process.child.pid as number, envoyPid: envoy.process.child.pid as number });
+        targets.push({ name: 'tollgate-limits', baseUrl: `http://127.0.0.1:${envoy.port}`, extprocPid: gw.process.child.pid as number, adminUrl: `http://127.0.0.1:${gw.adminPort}`, envoyPid: envoy.process.child.pid as number });
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         unavailable['tollgate-limits'] = message.startsWith('not available') ? message : `not available: limits not implemented yet (${message.split('\n')[0]})`;
@@ -388,7 +403,8 @@ async function main(): Promise<void> {
           const row = await runStreamsScenario(s, target, fake);
           result.streams?.push(row);
           log(`  ${row.load.ok}/${row.load.sent} ok; ttfb p99 ${row.load.ttfbMs.p99.toFixed(1)} ms; duration max ${row.load.latencyMs.max.toFixed(0)} ms` +
-            (row.extprocBytesPerStream !== undefined ? `; ext_proc ${(row.extprocBytesPerStream / 1024).toFixed(1)} KiB/stream, ${row.extprocCores?.toFixed(2)} cores` : ''));
+            (row.extprocBytesPerStream !== undefined ? `; ext_proc RSS ${(row.extprocBytesPerStream / 1024).toFixed(1)} KiB/stream, heap ${((row.extprocHeapPerStream ?? NaN) / 1024).toFixed(1)} KiB/stream` : '') +
+            (row.extprocCores !== undefined ? `; ext_proc ${row.extprocCores.toFixed(2)} cores` : ''));
         }
       }
       results.push(result);
