@@ -26,6 +26,8 @@ export async function bareEnvoyConfig(listenPort: number, adminPort: number, ups
   const rendered = await renderEnvoyConfig({ listenPort, adminPort, extprocSocket: '/nonexistent/bench.sock' });
   const config = obj(parse(rendered, { maxAliasCount: -1 }), 'root');
   const resources = obj(config['static_resources'], 'static_resources');
+  // Internal listeners (the per-attempt stage) only serve Tollgate's routing: the baseline has none.
+  resources['listeners'] = arr(resources['listeners'], 'listeners').filter((l) => !('internal_listener' in obj(l, 'listener')));
   for (const listener of arr(resources['listeners'], 'listeners')) {
     for (const chain of arr(obj(listener, 'listener')['filter_chains'], 'filter_chains')) {
       for (const filter of arr(obj(chain, 'filter_chain')['filters'], 'filters')) {

@@ -5,7 +5,7 @@
  * bench/results/ and the tables to docs/benchmarks.md.
  *
  * Flags: --quick (short runs), --profile (CPU profile of each Tollgate process, top frames in the
- * report), --scenarios=a,b  --targets=a,b  --rate=500  --connections=64  --no-docs  --keep (keep logs).
+ * report), --heap-profile (sampling allocation profile, raw files only), --scenarios=a,b  --targets=a,b  --rate=500  --connections=64  --no-docs  --keep (keep logs).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -30,6 +30,7 @@ const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    'heap-profile': { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     scenarios: { type: 'string' },
@@ -345,8 +346,13 @@ async function main(): Promise<void> {
   try {
     const fake = await FakeProcess.start(join(workDir, 'fake.log'));
     stops.push(() => fake.stop());
-    const profileEnv = (name: string): NodeJS.ProcessEnv =>
-      flags.profile ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(profileDir, name)}` } : {};
+    const profileEnv = (name: string): NodeJS.ProcessEnv => {
+      const options = [
+        ...(flags.profile ? [`--cpu-prof --cpu-prof-dir=${join(profileDir, name)}`] : []),
+        ...(flags['heap-profile'] ? [`--heap-prof --heap-prof-dir=${join(profileDir, name)}`] : []),
+      ];
+      return options.length ? { NODE_OPTIONS: options.join(' ') } : {};
+    };
     const gatewayArgs = ['--shutdown-grace-seconds', '2'];
 
     if (wantTargets.includes('direct')) targets.push({ name: 'direct', baseUrl: `http://127.0.0.1:${fake.port}` });
@@ -409,7 +415,7 @@ async function main(): Promise<void> {
       }
       results.push(result);
     }
-    if (flags.profile) {
+    if (flags.profile || flags['heap-profile']) {
       for (const [name, gw] of Object.entries(gateways)) {
         await gw.stop();
         const dir = join(profileDir, name);
@@ -439,7 +445,7 @@ async function main(): Promise<void> {
   const stamp = startedAt.replace(/[:.]/g, '-');
   await writeFile(join(resultsDir, `bench-${stamp}.json`), jsonText);
   await writeFile(join(resultsDir, 'latest.json'), jsonText);
-  if (flags.profile) {
+  if (flags.profile || flags['heap-profile']) {
     // Keep the raw profiles next to the JSON for flame-graph tools.
     await exec('cp', ['-r', profileDir, join(resultsDir, `profiles-${stamp}`)]).catch(() => undefined);
   }
