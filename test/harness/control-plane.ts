@@ -367,6 +367,7 @@ export function adaptChartEnvoyConfig(text: string, ports: EnvoyLocalPorts): str
   const doc = parseYaml(out) as EnvoyBootstrap;
   doc.admin.address.socket_address.port_value = ports.adminPort;
   for (const l of doc.static_resources.listeners) {
+    if (!l.address) continue; // internal listeners (tollgate_attempt) have no network address
     l.address.socket_address.address = '127.0.0.1';
     l.address.socket_address.port_value = l.name === 'envoy_health' ? ports.healthPort : ports.listenPort;
   }
@@ -383,7 +384,7 @@ export function adaptChartEnvoyConfig(text: string, ports: EnvoyLocalPorts): str
 interface EnvoyBootstrap {
   admin: { address: { socket_address: { address: string; port_value: number } } };
   static_resources: {
-    listeners: { name: string; address: { socket_address: { address: string; port_value: number } } }[];
+    listeners: { name: string; address?: { socket_address: { address: string; port_value: number } } }[];
     clusters: {
       name: string;
       load_assignment?: {

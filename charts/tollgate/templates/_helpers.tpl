@@ -54,6 +54,14 @@ kubelet and, when enabled, TLS on the gateway listener.
 {{- $raw = $raw | replace "{{MAX_BODY_BYTES}}" (toString (int64 $v.maxBodyBytes)) -}}
 {{- $raw = $raw | replace "{{MESSAGE_TIMEOUT}}" $v.messageTimeout -}}
 {{- $raw = $raw | replace "{{UPSTREAM_CA_FILE}}" $v.upstreamCaFile -}}
+{{- $raw = $raw | replace "{{CONNECT_TIMEOUT}}" $v.timeouts.connect -}}
+{{- $raw = $raw | replace "{{FIRST_BYTE_TIMEOUT}}" $v.timeouts.firstByte -}}
+{{- $raw = $raw | replace "{{STREAM_IDLE_TIMEOUT}}" $v.timeouts.streamIdle -}}
+{{- $raw = $raw | replace "{{REQUEST_TIMEOUT}}" $v.timeouts.request -}}
+{{- $raw = $raw | replace "{{RETRY_BASE_INTERVAL}}" $v.retry.baseInterval -}}
+{{- $raw = $raw | replace "{{RETRY_MAX_INTERVAL}}" $v.retry.maxInterval -}}
+{{- $raw = $raw | replace "{{RETRY_BUDGET_PERCENT}}" (toString $v.retry.budgetPercent) -}}
+{{- $raw = $raw | replace "{{RETRY_MIN_CONCURRENCY}}" (toString $v.retry.minRetryConcurrency) -}}
 {{- if regexMatch "[{][{][A-Z_]+[}][}]" $raw -}}
 {{- fail (printf "files/envoy.yaml has a placeholder the chart does not fill: %s" (regexFind "[{][{][A-Z_]+[}][}]" $raw)) -}}
 {{- end -}}
