@@ -15,6 +15,8 @@ export interface RecordedRequest {
   readonly receivedAt: number;
   /** Date.now() when the provider finished its response (last byte written); undefined until then. */
   completedAt: number | undefined;
+  /** Date.now() when the connection closed before the response was complete (client went away). */
+  abortedAt: number | undefined;
 }
 
 /** Certificate and key (PEM) to serve HTTPS instead of HTTP. */
@@ -110,9 +112,12 @@ export class FakeProvider {
     const path = req.url ?? '/';
     if (this.behaviour.record) {
       if (this.requests.length >= RECORD_LIMIT) this.requests.shift();
-      const record: RecordedRequest = { method: req.method ?? '', path, headers: { ...req.headers }, body, receivedAt: Date.now(), completedAt: undefined };
+      const record: RecordedRequest = { method: req.method ?? '', path, headers: { ...req.headers }, body, receivedAt: Date.now(), completedAt: undefined, abortedAt: undefined };
       this.requests.push(record);
       res.once('finish', () => (record.completedAt = Date.now()));
+      res.once('close', () => {
+        if (record.completedAt === undefined) record.abortedAt = Date.now();
+      });
     }
 
     const b = this.behaviour;

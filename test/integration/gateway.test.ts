@@ -165,6 +165,28 @@ describe('gateway through real Envoy', () => {
     );
   });
 
+  it('a client that leaves mid-stream cancels the upstream stream, and the gateway keeps serving', async () => {
+    const controller = new AbortController();
+    const stream = await stack.client(KEY_ALL).chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'going away' }], stream: true },
+      { signal: controller.signal },
+    );
+    const iterator = stream[Symbol.asyncIterator]();
+    assert.equal((await iterator.next()).done, false);
+    const seen = last('primary', '/chat/completions');
+    controller.abort();
+    // The SDK ends or rejects the iteration on abort, depending on timing; either is fine here.
+    await (async () => {
+      for (let r = await iterator.next(); !r.done; r = await iterator.next());
+    })().catch(() => undefined);
+    const deadline = Date.now() + 5000;
+    while (seen.abortedAt === undefined && seen.completedAt === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(seen.abortedAt !== undefined, 'the upstream connection was closed before the stream finished');
+    assert.equal(seen.completedAt, undefined);
+    const next = await stack.client(KEY_ALL).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
+    assert.ok(next.choices[0]?.message.content);
+  });
+
   it('serves embeddings', async () => {
     const res = await stack.client(KEY_LIMITED).embeddings.create({ model: 'text-embedding-3-small', input: ['a', 'bb'] });
     assert.equal(res.data.length, 2);
