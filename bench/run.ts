@@ -5,7 +5,7 @@
  * bench/results/ and the tables to docs/benchmarks.md.
  *
  * Flags: --quick (short runs), --profile (CPU profile of each Tollgate process, top frames in the
- * report), --heap-profile (sampling allocation profile, raw files only), --scenarios=a,b  --targets=a,b  --rate=500  --connections=64  --no-docs  --keep (keep logs).
+ * report), --gateway-node-options="..." (NODE_OPTIONS of the Tollgate processes, for A/B runs), --heap-profile (sampling allocation profile, raw files only), --scenarios=a,b  --targets=a,b  --rate=500  --connections=64  --no-docs  --keep (keep logs).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +18,7 @@ import { freePort, startEnvoy, startGateway, waitFor, type ManagedProcess } from
 import { bareEnvoyConfig } from './envoy-bare.js';
 import { BENCH_KEY, PROBE_KEY, basicFiles, limitsFiles, writeConfigDir } from './gateway-config.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
+import { liveMemory, type LiveMemory } from './inspect.js';
 import { cpuDelta, cpuSnapshot, loadAverage, rssBytes } from './proc.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { renderMarkdown, writeDocs } from './report.js';
@@ -31,6 +32,7 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     'heap-profile': { type: 'boolean', default: false },
+    'gateway-node-options': { type: 'string', default: '' },
     'no-docs': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     scenarios: { type: 'string' },
@@ -55,8 +57,8 @@ interface Target {
   readonly baseUrl: string;
   /** Tollgate's process id (ext_proc), when the target has one. */
   readonly extprocPid?: number;
-  /** Tollgate's admin URL (for its heap gauge). */
-  readonly adminUrl?: string;
+  /** Tollgate's inspector port (for live memory after a forced GC). */
+  readonly inspectPort?: number;
   readonly envoyPid?: number;
 }
 
@@ -82,8 +84,8 @@ export interface StreamsRow {
   readonly extprocRssBefore?: number;
   readonly extprocRssOpen?: number;
   readonly extprocBytesPerStream?: number;
-  /** V8 heap used per open stream (includes garbage not yet collected). */
-  readonly extprocHeapPerStream?: number;
+  /** Live memory (V8 heap + external, after a full GC) per open stream, from a second round. */
+  readonly extprocLivePerStream?: number;
   readonly envoyBytesPerStream?: number;
   /** Tollgate CPU cores used over the run (CPU seconds / wall seconds). */
   readonly extprocCores?: number;
@@ -248,53 +250,61 @@ async function runRequestScenario(s: RequestScenario, target: Target, fake: Fake
 }
 
 async function runStreamsScenario(s: StreamsScenario, target: Target, fake: FakeProcess): Promise<StreamsRow> {
-  const url = target.baseUrl + s.path;
   const pids = pidsOf(target, fake);
+  const spec: LoadSpec = { mode: 'streams', url: target.baseUrl + s.path, headers: requestHeaders(target), body: s.body, stream: true, concurrency: s.concurrency, rampMs: s.rampMs, durationS: s.durationS };
   // Memory per open stream only means something when one round of streams is open at once.
   const measureMemory = s.durationS === 0;
   const extprocRssBefore = target.extprocPid && measureMemory ? await rssBytes(target.extprocPid) : undefined;
   const envoyRssBefore = target.envoyPid && measureMemory ? await rssBytes(target.envoyPid) : undefined;
-  const heapBefore = target.adminUrl && measureMemory ? await heapUsed(target.adminUrl) : undefined;
   const before = await cpuSnapshot(pids);
-  let sampled: Promise<{ extproc?: number; envoy?: number; heap?: number; allOpen: boolean }> | undefined;
+  let sampled: Promise<{ extproc?: number; envoy?: number; allOpen: boolean }> | undefined;
   let finished = false;
-  const load = await runLoadgen(
-    { mode: 'streams', url, headers: requestHeaders(target), body: s.body, stream: true, concurrency: s.concurrency, rampMs: s.rampMs, durationS: s.durationS },
-    () => {
-      // All streams have their first byte: let them settle, then read memory while they are open.
-      const allOpen = !finished;
-      sampled = new Promise((r) => setTimeout(r, 500)).then(async () => ({
-        allOpen: allOpen && !finished,
-        ...(target.extprocPid ? { extproc: await rssBytes(target.extprocPid) } : {}),
-        ...(target.envoyPid ? { envoy: await rssBytes(target.envoyPid) } : {}),
-        ...(target.adminUrl ? { heap: await heapUsed(target.adminUrl) } : {}),
-      }));
-    },
-  );
+  const load = await runLoadgen(spec, () => {
+    // All streams have their first byte: let them settle, then read memory while they are open.
+    const allOpen = !finished;
+    sampled = new Promise((r) => setTimeout(r, 500)).then(async () => ({
+      allOpen: allOpen && !finished,
+      ...(target.extprocPid ? { extproc: await rssBytes(target.extprocPid) } : {}),
+      ...(target.envoyPid ? { envoy: await rssBytes(target.envoyPid) } : {}),
+    }));
+  });
   finished = true;
   const cpuMs = cpuDelta(before, await cpuSnapshot(pids));
   cpuMs['generator'] = load.cpuMs;
   const mem = (await sampled) ?? { allOpen: false };
-  const row: StreamsRow = { target: target.name, load, cpuMs, allOpenAtSample: mem.allOpen };
   const perStream = (open: number | undefined, idle: number | undefined): number | undefined =>
     open !== undefined && idle !== undefined ? (open - idle) / s.concurrency : undefined;
+  const extprocBytesPerStream = perStream(mem.extproc, extprocRssBefore);
+  const envoyBytesPerStream = perStream(mem.envoy, envoyRssBefore);
+  const extprocLivePerStream = measureMemory && target.inspectPort ? await livePerStream(spec, target.inspectPort) : undefined;
   return {
-    ...row,
+    target: target.name,
+    load,
+    cpuMs,
+    allOpenAtSample: mem.allOpen,
     ...(extprocRssBefore !== undefined ? { extprocRssBefore } : {}),
     ...(mem.extproc !== undefined ? { extprocRssOpen: mem.extproc } : {}),
-    ...(perStream(mem.extproc, extprocRssBefore) !== undefined ? { extprocBytesPerStream: perStream(mem.extproc, extprocRssBefore) as number } : {}),
-    ...(perStream(mem.heap, heapBefore) !== undefined ? { extprocHeapPerStream: perStream(mem.heap, heapBefore) as number } : {}),
-    ...(perStream(mem.envoy, envoyRssBefore) !== undefined ? { envoyBytesPerStream: perStream(mem.envoy, envoyRssBefore) as number } : {}),
+    ...(extprocBytesPerStream !== undefined ? { extprocBytesPerStream } : {}),
+    ...(extprocLivePerStream !== undefined ? { extprocLivePerStream } : {}),
+    ...(envoyBytesPerStream !== undefined ? { envoyBytesPerStream } : {}),
     ...(target.extprocPid ? { extprocCores: (cpuMs['extproc'] ?? 0) / 1000 / load.elapsedS } : {}),
   };
 }
 
-/** V8 heap in use by the Tollgate process, from its metrics endpoint. */
-async function heapUsed(adminUrl: string): Promise<number> {
-  const text = await (await fetch(`${adminUrl}/metrics`)).text();
-  const m = /^tollgate_process_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
-  if (!m) throw new Error('no heap gauge in /metrics');
-  return Number(m[1]);
+/**
+ * A second, unmeasured round of the same streams: live memory (after a forced full GC, so garbage
+ * does not count) with all streams open, minus live memory before, per stream. Separate from the
+ * measured round because a full GC pauses the process.
+ */
+async function livePerStream(spec: LoadSpec, inspectPort: number): Promise<number | undefined> {
+  const live = (m: LiveMemory): number => m.heapUsed + m.external;
+  const idle = live(await liveMemory(inspectPort));
+  let open: Promise<number> | undefined;
+  await runLoadgen(spec, () => {
+    open = new Promise((r) => setTimeout(r, 500)).then(async () => live(await liveMemory(inspectPort)));
+  });
+  const value = open ? await open : undefined;
+  return value === undefined || spec.mode !== 'streams' ? undefined : (value - idle) / spec.concurrency;
 }
 
 /** Starts redis-server on a free port (Debian package; fails loudly when missing). */
@@ -346,8 +356,11 @@ async function main(): Promise<void> {
   try {
     const fake = await FakeProcess.start(join(workDir, 'fake.log'));
     stops.push(() => fake.stop());
-    const profileEnv = (name: string): NodeJS.ProcessEnv => {
+    const profileEnv = (name: string, inspectPort: number): NodeJS.ProcessEnv => {
       const options = [
+        // Only for live-memory readings between measured runs (see livePerStream).
+        `--inspect=127.0.0.1:${inspectPort}`,
+        ...(flags['gateway-node-options'] ? [flags['gateway-node-options']] : []),
         ...(flags.profile ? [`--cpu-prof --cpu-prof-dir=${join(profileDir, name)}`] : []),
         ...(flags['heap-profile'] ? [`--heap-prof --heap-prof-dir=${join(profileDir, name)}`] : []),
       ];
@@ -367,12 +380,13 @@ async function main(): Promise<void> {
     if (wantTargets.includes('tollgate')) {
       const dir = join(workDir, 'tollgate');
       await writeConfigDir(join(dir, 'config'), basicFiles(fake.port));
-      const gw = await startGateway({ workDir: dir, configDir: join(dir, 'config'), env: profileEnv('tollgate'), extraArgs: gatewayArgs });
+      const inspectPort = await freePort();
+      const gw = await startGateway({ workDir: dir, configDir: join(dir, 'config'), env: profileEnv('tollgate', inspectPort), extraArgs: gatewayArgs });
       stops.push(() => gw.process.stop());
       gateways['tollgate'] = gw.process;
       const envoy = await startEnvoy({ workDir: dir, extprocSocket: gw.socket });
       stops.push(() => envoy.process.stop());
-      targets.push({ name: 'tollgate', baseUrl: `http://127.0.0.1:${envoy.port}`, extprocPid: gw.process.child.pid as number, adminUrl: `http://127.0.0.1:${gw.adminPort}`, envoyPid: envoy.process.child.pid as number });
+      targets.push({ name: 'tollgate', baseUrl: `http://127.0.0.1:${envoy.port}`, extprocPid: gw.process.child.pid as number, inspectPort, envoyPid: envoy.process.child.pid as number });
     }
     if (wantTargets.includes('tollgate-limits')) {
       const dir = join(workDir, 'tollgate-limits');
@@ -380,14 +394,15 @@ async function main(): Promise<void> {
         const redis = await startRedis(dir);
         stops.push(() => void redis.proc.kill());
         await writeConfigDir(join(dir, 'config'), limitsFiles(fake.port, 2));
-        const gw = await startGateway({ workDir: dir, configDir: join(dir, 'config'), env: profileEnv('tollgate-limits'), extraArgs: [...gatewayArgs, '--redis-url', redis.url] });
+        const inspectPort = await freePort();
+        const gw = await startGateway({ workDir: dir, configDir: join(dir, 'config'), env: profileEnv('tollgate-limits', inspectPort), extraArgs: [...gatewayArgs, '--redis-url', redis.url] });
         stops.push(() => gw.process.stop());
         gateways['tollgate-limits'] = gw.process;
         const envoy = await startEnvoy({ workDir: dir, extprocSocket: gw.socket });
         stops.push(() => envoy.process.stop());
         const why = await probeLimits(`http://127.0.0.1:${envoy.port}`, plan[0]?.body ?? '{}');
         if (why) throw new Error(why);
-        targets.push({ name: 'tollgate-limits', baseUrl: `http://127.0.0.1:${envoy.port}`, extprocPid: gw.process.child.pid as number, adminUrl: `http://127.0.0.1:${gw.adminPort}`, envoyPid: envoy.process.child.pid as number });
+        targets.push({ name: 'tollgate-limits', baseUrl: `http://127.0.0.1:${envoy.port}`, extprocPid: gw.process.child.pid as number, inspectPort, envoyPid: envoy.process.child.pid as number });
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         unavailable['tollgate-limits'] = message.startsWith('not available') ? message : `not available: limits not implemented yet (${message.split('\n')[0]})`;
@@ -409,7 +424,7 @@ async function main(): Promise<void> {
           const row = await runStreamsScenario(s, target, fake);
           result.streams?.push(row);
           log(`  ${row.load.ok}/${row.load.sent} ok; ttfb p99 ${row.load.ttfbMs.p99.toFixed(1)} ms; duration max ${row.load.latencyMs.max.toFixed(0)} ms` +
-            (row.extprocBytesPerStream !== undefined ? `; ext_proc RSS ${(row.extprocBytesPerStream / 1024).toFixed(1)} KiB/stream, heap ${((row.extprocHeapPerStream ?? NaN) / 1024).toFixed(1)} KiB/stream` : '') +
+            (row.extprocBytesPerStream !== undefined ? `; ext_proc RSS ${(row.extprocBytesPerStream / 1024).toFixed(1)} KiB/stream, live ${((row.extprocLivePerStream ?? NaN) / 1024).toFixed(1)} KiB/stream` : '') +
             (row.extprocCores !== undefined ? `; ext_proc ${row.extprocCores.toFixed(2)} cores` : ''));
         }
       }
