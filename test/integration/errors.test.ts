@@ -40,10 +40,25 @@ spec:
   endpoint: "http://127.0.0.1:${closedPort}/v1"
   models: [{ name: dead-model }]
 ---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: slow }
+spec:
+  type: openai-compatible
+  endpoint: "{{FAKE:slow}}"
+  firstByteTimeoutSeconds: 1
+  models: [{ name: slow-model }]
+---
 apiVersion: v1
 kind: Secret
 metadata: { name: upstream }
 stringData: { token: sk-upstream-errors }
+`,
+    // One attempt per request: these tests are about the error a client finally sees.
+    'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: GatewayConfig
+metadata: { name: gateway }
+spec: { resilience: { maxAttempts: 1 } }
 `,
     'keys.yaml':
       key('good', 'good') +
@@ -64,7 +79,7 @@ describe('errors in the OpenAI shape, through real Envoy', () => {
   let stack: Stack;
   let upstreamBefore = 0;
   before(async () => {
-    stack = await startStack({ files: files(await freePort()), fakes: { primary: {} }, maxBodyBytes: MAX_BODY });
+    stack = await startStack({ files: files(await freePort()), fakes: { primary: {}, slow: { latencyMs: 3000 } }, maxBodyBytes: MAX_BODY });
   });
   after(() => stack?.stop());
 
@@ -144,6 +159,13 @@ describe('errors in the OpenAI shape, through real Envoy', () => {
     assert.equal(e.type, 'api_error');
     assert.ok(!e.message.includes('127.0.0.1'), `provider address leaked to the client: ${e.message}`);
     await assertSdkError(sdkChat(GOOD, 'dead-model'), 503, 'provider_unavailable');
+  });
+
+  it('504 provider_timeout when the provider sends nothing within its first-byte timeout', async () => {
+    const res = await chat(GOOD, JSON.stringify({ model: 'slow-model', messages: [] }));
+    const e = assertOpenAIError(res, 504, 'provider_timeout');
+    assert.equal(e.type, 'api_error');
+    assert.equal(stack.fakes['slow']!.requests.length, 1, 'the request did reach the provider (unlike gateway_timeout)');
   });
 
   it('passes an upstream error through unchanged (status and body)', async () => {
