@@ -2,7 +2,8 @@
 import { FileConfigSource } from './config/file-source.js';
 import { KubernetesConfigSource } from './controller/source.js';
 import { ConfigStore } from './config/store.js';
-import { startExtProcServer, stopExtProcServer } from './extproc/server.js';
+import { inflightRequests, startExtProcServer, stopExtProcServer } from './extproc/server.js';
+import { Drainer } from './lifecycle/drain.js';
 import { recordRequest } from './observability/access-log.js';
 import { startAdminServer } from './observability/http-server.js';
 import { createLogger } from './observability/logger.js';
@@ -29,7 +30,18 @@ async function main(): Promise<void> {
       : new FileConfigSource({ directory: src.configDir, store, logger: configLogger });
   // Admin first: liveness answers while the first config load (or Kubernetes sync) is pending.
   let serving = false;
-  const admin = await startAdminServer({ host: settings.adminHost, port: settings.adminPort, ready: () => serving && store.ready });
+  const drainer = new Drainer({
+    logger: logger.child({ component: 'lifecycle' }),
+    inflight: inflightRequests,
+    envoyAdminUrl: settings.envoyAdminUrl,
+    graceMs: settings.shutdownGraceMs,
+  });
+  const admin = await startAdminServer({
+    host: settings.adminHost,
+    port: settings.adminPort,
+    ready: () => serving && store.ready && !drainer.draining,
+    drain: () => drainer.drain('preStop /drain'),
+  });
   await source.start().catch((err: unknown) => {
     admin.server.close();
     throw err;
@@ -52,8 +64,14 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, graceMs: settings.shutdownGraceMs }, 'shutting down; letting open streams finish');
-    source.stop();
-    void stopExtProcServer(server, settings.shutdownGraceMs).then(() => {
+    // Keep serving while Envoy drains (late requests still get answers), then close.
+    void drainer
+      .drain(signal)
+      .then(() => {
+        source.stop();
+        return stopExtProcServer(server, 1000);
+      })
+      .then(() => {
       admin.server.close();
       logger.info('stopped');
       logger.flush();

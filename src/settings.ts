@@ -25,6 +25,8 @@ export interface Settings {
   readonly adminPort: number;
   /** Time given to open streams on shutdown. */
   readonly shutdownGraceMs: number;
+  /** Envoy admin URL, drained on shutdown (src/lifecycle/drain.ts); undefined = none. */
+  readonly envoyAdminUrl: string | undefined;
 }
 
 const env = process.env;
@@ -44,6 +46,7 @@ export function readSettings(argv: readonly string[]): Settings {
       'admin-host': { type: 'string' },
       'admin-port': { type: 'string' },
       'shutdown-grace-seconds': { type: 'string' },
+      'envoy-admin-url': { type: 'string' },
     },
     strict: true,
   });
@@ -53,6 +56,7 @@ export function readSettings(argv: readonly string[]): Settings {
     adminHost: values['admin-host'] ?? env['TOLLGATE_ADMIN_HOST'] ?? '0.0.0.0',
     adminPort: toInt('admin-port', values['admin-port'] ?? env['TOLLGATE_ADMIN_PORT'] ?? '9090'),
     shutdownGraceMs: 1000 * toInt('shutdown-grace-seconds', values['shutdown-grace-seconds'] ?? env['TOLLGATE_SHUTDOWN_GRACE_SECONDS'] ?? '30'),
+    envoyAdminUrl: values['envoy-admin-url'] ?? env['TOLLGATE_ENVOY_ADMIN_URL'],
   };
 }
 

@@ -39,6 +39,28 @@ export function loadExternalProcessorService(): grpc.ServiceDefinition {
   return pkg.envoy.service.ext_proc.v3.ExternalProcessor.service;
 }
 
+let requestsInFlight = 0;
+
+/** Requests in flight in this process: open request-stage ext_proc streams (drain on shutdown). */
+export function inflightRequests(): number {
+  return requestsInFlight;
+}
+
+/** Counts a request-stage stream until it ends, whichever way it ends. */
+function track(call: grpc.ServerDuplexStream<ProcessingRequest__Output, ProcessingResponse>): void {
+  requestsInFlight++;
+  let open = true;
+  const release = (): void => {
+    if (!open) return;
+    open = false;
+    requestsInFlight--;
+  };
+  call.once('end', release);
+  call.once('cancelled', release);
+  call.once('error', release);
+  call.once('close', release);
+}
+
 /** Starts the ext_proc server on `address` (`unix:/path` or `host:port`); resolves the bound port. */
 export async function startExtProcServer(address: string, deps: StreamDeps): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server({
@@ -51,7 +73,10 @@ export async function startExtProcServer(address: string, deps: StreamDeps): Pro
   server.addService(loadExternalProcessorService(), {
     Process: (call: grpc.ServerDuplexStream<ProcessingRequest__Output, ProcessingResponse>) => {
       if (call.metadata.get(STAGE_METADATA)[0] === 'attempt') new AttemptStream(deps, call);
-      else new ExtProcStream(deps, call);
+      else {
+        track(call);
+        new ExtProcStream(deps, call);
+      }
     },
   });
   const port = await new Promise<number>((resolve, reject) => {

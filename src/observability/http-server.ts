@@ -1,4 +1,7 @@
-/** The admin HTTP server: /metrics (Prometheus), /healthz (alive), /readyz (config loaded). */
+/**
+ * The admin HTTP server: /metrics (Prometheus), /healthz (alive), /readyz (config loaded), and
+ * /drain (Envoy's preStop hook: starts a graceful drain and answers when it is done).
+ */
 import { createServer, type Server } from 'node:http';
 import { registry } from './metrics.js';
 
@@ -6,6 +9,8 @@ export interface AdminServerOptions {
   readonly host: string;
   readonly port: number;
   readonly ready: () => boolean;
+  /** Starts (or joins) the graceful drain; resolves when drained or the grace period ended. */
+  readonly drain?: () => Promise<unknown>;
 }
 
 /** Starts the admin server; resolves with the bound port. */
@@ -28,6 +33,19 @@ export async function startAdminServer(options: AdminServerOptions): Promise<{ s
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('ok\n');
+      return;
+    }
+    if (path === '/drain' && options.drain) {
+      options.drain().then(
+        (result) => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(result));
+        },
+        () => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end('drain failed\n');
+        },
+      );
       return;
     }
     if (path === '/readyz') {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import type { EnvoyConfigValues } from '../../src/dev/envoy-config.js';
 import { FakeProvider, type FakeBehaviour, type FakeProviderTls } from '../../src/dev/fake-provider.js';
-import { startEnvoy, startGateway, waitFor, type ManagedProcess } from '../../src/dev/local-stack.js';
+import { freePort, startEnvoy, startGateway, waitFor, type ManagedProcess } from '../../src/dev/local-stack.js';
 
 export const TEST_KEY = 'sk-test-key-0001';
 
@@ -36,6 +36,8 @@ export interface Stack {
   readonly workDir: string;
   readonly configDir: string;
   readonly adminUrl: string;
+  /** Envoy's admin API. */
+  readonly envoyAdminUrl: string;
   readonly fakes: Readonly<Record<string, FakeProvider>>;
   readonly gateway: ManagedProcess;
   readonly envoy: ManagedProcess;
@@ -73,9 +75,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         return origin ? new URL(f.url).origin : f.url;
       });
     for (const [name, text] of Object.entries(options.files)) await writeFile(join(configDir, name), fill(text));
-    const gw = await startGateway({ workDir, configDir, ...(options.env ? { env: options.env } : {}) });
+    // Tollgate drains this Envoy on shutdown (src/lifecycle/drain.ts), as in a pod.
+    const envoyAdminPort = await freePort();
+    const gw = await startGateway({
+      workDir,
+      configDir,
+      extraArgs: ['--envoy-admin-url', `http://127.0.0.1:${envoyAdminPort}`],
+      ...(options.env ? { env: options.env } : {}),
+    });
     started.push(gw.process);
     const envoy = await startEnvoy({
+      adminPort: envoyAdminPort,
       workDir,
       extprocSocket: gw.socket,
       ...(options.maxBodyBytes ? { maxBodyBytes: options.maxBodyBytes } : {}),
@@ -94,6 +104,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       workDir,
       configDir,
       adminUrl: `http://127.0.0.1:${gw.adminPort}`,
+      envoyAdminUrl: `http://127.0.0.1:${envoyAdminPort}`,
       fakes,
       gateway: gw.process,
       envoy: envoy.process,
