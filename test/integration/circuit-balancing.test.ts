@@ -94,10 +94,11 @@ describe('latency-aware balancing', () => {
   });
   after(() => stack?.stop());
 
-  it('sends measurably more traffic to the faster of two providers', async () => {
+  it('sends measurably more traffic to the faster of two providers', async (t) => {
     for (let i = 0; i < 40; i++) await ask(stack);
     const slow = hits(stack, 'primary');
     const fast = hits(stack, 'secondary');
+    t.diagnostic(`fast ${fast} / slow ${slow} of 40`);
     assert.equal(slow + fast, 40);
     assert.ok(fast >= 3 * slow, `fast ${fast} vs slow ${slow}`);
     assert.ok(slow >= 1, 'the slow provider is still measured');
@@ -114,9 +115,10 @@ describe('weighted balancing', () => {
   });
   after(() => stack?.stop());
 
-  it('splits 200 requests about 3:1 (the exact 5% split over 1,000 is a unit test of the chooser)', async () => {
+  it('splits 200 requests about 3:1 (the exact 5% split over 1,000 is a unit test of the chooser)', async (t) => {
     for (let batch = 0; batch < 10; batch++) await Promise.all(Array.from({ length: 20 }, () => ask(stack)));
     const share = hits(stack, 'primary') / 200;
+    t.diagnostic(`primary share ${share}`);
     assert.equal(hits(stack, 'primary') + hits(stack, 'secondary'), 200);
     assert.ok(Math.abs(share - 0.75) <= 0.1, `primary share ${share}`);
   });
