@@ -29,20 +29,31 @@ function cpuShares(cpuMs: Record<string, number>, wallS: number): string {
     .join(', ');
 }
 
+/** Gateway CPU (Envoy + ext_proc) per request in µs over a run, or undefined without requests. */
+function gatewayCpuUs(cpuMs: Record<string, number>, requests: number): { envoy: number; extproc: number } | undefined {
+  if (requests <= 0) return undefined;
+  return { envoy: ((cpuMs['envoy'] ?? 0) * 1000) / requests, extproc: ((cpuMs['extproc'] ?? 0) * 1000) / requests };
+}
+
 function requestTable(report: BenchReport, r: ScenarioResult): string[] {
   const rows = r.requests ?? [];
   const envoy = rows.find((x) => x.target === 'envoy');
   const rate = rows[0]?.fixedRate ?? report.rate;
+  const envoyCpu = envoy ? gatewayCpuUs(envoy.rateCpuMs, envoy.rate.sent) : undefined;
   const lines = [
-    `| target | max req/s | ÷ bare Envoy | p50 ms @${rate}/s | p99 ms @${rate}/s | added p50 / p99 ms vs bare Envoy | ext_proc CPU µs/req @${rate}/s | ext_proc CPU µs/req @max | failed (max / rate) | CPU per process at max (100% = 1 core) |`,
+    `| target | max req/s | ÷ bare Envoy | p50 ms @${rate}/s | p99 ms @${rate}/s | added p50 / p99 ms vs bare Envoy | CPU µs/req @${rate}/s: Envoy + ext_proc (÷ bare Envoy) | ext_proc CPU µs/req @max | failed (max / rate) | CPU per process at max (100% = 1 core) |`,
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const x of rows) {
     const ratio = envoy ? x.max.requestsPerS / envoy.max.requestsPerS : undefined;
     const lat = x.rate.latencyMs;
     const added = envoy ? `${signed(lat.p50 - envoy.rate.latencyMs.p50)} / ${signed(lat.p99 - envoy.rate.latencyMs.p99)}` : '–';
+    const cpu = x.target === 'direct' ? undefined : gatewayCpuUs(x.rateCpuMs, x.rate.sent);
+    const cpuCell = cpu
+      ? `${int(cpu.envoy)} + ${int(cpu.extproc)}${envoyCpu && envoyCpu.envoy > 0 ? ` (${f((cpu.envoy + cpu.extproc) / envoyCpu.envoy, 1)}×)` : ''}`
+      : '–';
     lines.push(
-      `| ${TARGET_TITLES[x.target]} | ${int(x.max.requestsPerS)} | ${f(ratio)} | ${f(lat.p50)} | ${f(lat.p99)} | ${x.target === 'envoy' || x.target === 'direct' ? '–' : added} | ${int(x.extprocCpuUsPerReqRate)} | ${int(x.extprocCpuUsPerReqMax)} | ${x.max.errors} / ${x.rate.failed} | ${cpuShares(x.maxCpuMs, x.max.durationS)} |`,
+      `| ${TARGET_TITLES[x.target]} | ${int(x.max.requestsPerS)} | ${f(ratio)} | ${f(lat.p50)} | ${f(lat.p99)} | ${x.target === 'envoy' || x.target === 'direct' ? '–' : added} | ${cpuCell} | ${int(x.extprocCpuUsPerReqMax)} | ${x.max.errors} / ${x.rate.failed} | ${cpuShares(x.maxCpuMs, x.max.durationS)} |`,
     );
   }
   return lines;
@@ -101,7 +112,10 @@ function targetsTable(report: BenchReport): string[] {
 }
 
 function headline(report: BenchReport): string[] {
-  const lines = ['| scenario | Tollgate ÷ bare Envoy (max req/s) | Tollgate + limits ÷ bare Envoy | fixed rate | added p99 at that rate, Tollgate | added p99, + limits |', '|---|---:|---:|---:|---:|---:|'];
+  const lines = [
+    '| scenario | Tollgate ÷ bare Envoy (max req/s) | Tollgate + limits ÷ bare Envoy | fixed rate | added p99 at that rate, Tollgate | added p99, + limits | gateway CPU per request at that rate, Tollgate ÷ bare Envoy |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ];
   for (const r of report.results) {
     if (!r.requests) continue;
     const e = r.requests.find((x) => x.target === 'envoy');
@@ -111,7 +125,11 @@ function headline(report: BenchReport): string[] {
       if (!x || !e) return '–';
       return what === 'ratio' ? f(x.max.requestsPerS / e.max.requestsPerS) : `${signed(x.rate.latencyMs.p99 - e.rate.latencyMs.p99)} ms`;
     };
-    lines.push(`| ${r.scenario.title} | ${cell('tollgate', 'ratio')} | ${cell('tollgate-limits', 'ratio')} | ${e?.fixedRate ?? '–'}/s | ${cell('tollgate', 'p99')} | ${cell('tollgate-limits', 'p99')} |`);
+    const t = r.requests.find((x) => x.target === 'tollgate');
+    const tc = t ? gatewayCpuUs(t.rateCpuMs, t.rate.sent) : undefined;
+    const ec = e ? gatewayCpuUs(e.rateCpuMs, e.rate.sent) : undefined;
+    const cpuRatio = tc && ec && ec.envoy > 0 ? `${f((tc.envoy + tc.extproc) / ec.envoy, 1)}×` : '–';
+    lines.push(`| ${r.scenario.title} | ${cell('tollgate', 'ratio')} | ${cell('tollgate-limits', 'ratio')} | ${e?.fixedRate ?? '–'}/s | ${cell('tollgate', 'p99')} | ${cell('tollgate-limits', 'p99')} | ${cpuRatio} |`);
   }
   return lines;
 }
