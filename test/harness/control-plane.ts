@@ -11,12 +11,13 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../../src/dev/envoy-config.js';
 import OpenAI from 'openai';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { FakeProvider } from '../../src/dev/fake-provider.js';
 import { ManagedProcess, freePort, startEnvoy, startGateway, waitFor } from '../../src/dev/local-stack.js';
 
 const execFileP = promisify(execFile);
@@ -182,8 +183,15 @@ function launch(name: string, command: string, args: readonly string[], logFile:
   return proc;
 }
 
-/** Starts etcd + kube-apiserver and waits until the API server is ready. Pair with `after(() => cp.stop())`. */
+/** Name of the kind cluster when the suite runs in kind mode (`npm run e2e:kind`), else undefined. */
+export const KIND_CLUSTER = process.env['TOLLGATE_E2E_KIND'] || undefined;
+
+/**
+ * Starts etcd + kube-apiserver and waits until the API server is ready. Pair with
+ * `after(() => cp.stop())`. In kind mode (TOLLGATE_E2E_KIND set) attaches to that cluster instead.
+ */
 export async function startControlPlane(): Promise<ControlPlane> {
+  if (KIND_CLUSTER) return attachKindCluster(KIND_CLUSTER);
   const binDir = await controlPlaneBin();
   const etcdBin = await which('etcd');
   await which('openssl');
@@ -342,6 +350,14 @@ export interface InstallOptions {
 export async function installChart(cp: ControlPlane, options: InstallOptions): Promise<void> {
   await cp.kubectl(['create', 'namespace', options.namespace]);
   const set = (options.set ?? []).flatMap((s) => ['--set', s]);
+  if (KIND_CLUSTER) {
+    // A real cluster: the pod runs the built image; traffic enters through the NodePort kind maps.
+    const image = process.env['TOLLGATE_E2E_IMAGE'] ?? 'tollgate:e2e';
+    const [repository, tag] = image.split(':');
+    const kindSet = [`image.repository=${repository}`, `image.tag=${tag ?? 'latest'}`, 'image.pullPolicy=Never', 'replicaCount=1', 'service.type=NodePort', `service.nodePort=${KIND_NODE_PORT}`];
+    await cp.helm(['install', options.release, join(REPO_ROOT, 'charts/tollgate'), '--namespace', options.namespace, ...set, ...kindSet.flatMap((s) => ['--set', s]), '--wait', '--timeout', '5m']);
+    return;
+  }
   // No --wait: this control plane runs no Pods (no kubelet); the test runs the pod's processes.
   await cp.helm(['install', options.release, join(REPO_ROOT, 'charts/tollgate'), '--namespace', options.namespace, ...set]);
 }
@@ -396,11 +412,10 @@ interface EnvoyBootstrap {
 
 export interface ChartGateway {
   readonly baseUrl: string;
-  readonly adminUrl: string;
-  readonly healthUrl: string;
-  readonly gateway: ManagedProcess;
-  readonly envoy: ManagedProcess;
-  readonly workDir: string;
+  /** HTTP status of Tollgate's /readyz (works while the API server is down). */
+  tollgateReady(): Promise<number>;
+  /** HTTP status of Envoy's /ready through the chart's health listener. */
+  envoyReady(): Promise<number>;
   /** Tollgate's JSON log lines so far. */
   logs(): Promise<Record<string, unknown>[]>;
   client(apiKey: string): OpenAI;
@@ -413,6 +428,7 @@ export interface ChartGateway {
  * the chart's Deployment gives it, and a real Envoy with the bootstrap from the chart's ConfigMap.
  */
 export async function startChartGateway(cp: ControlPlane, options: { namespace: string; release: string; name: string }): Promise<ChartGateway> {
+  if (KIND_CLUSTER) return kindChartGateway(cp, options);
   const { namespace: ns, release } = options;
   const fullname = `${release}-tollgate`;
   const workDir = join(cp.workDir, options.name);
@@ -452,11 +468,8 @@ export async function startChartGateway(cp: ControlPlane, options: { namespace: 
     const baseUrl = `http://127.0.0.1:${envoy.port}`;
     return {
       baseUrl,
-      adminUrl: `http://127.0.0.1:${gw.adminPort}`,
-      healthUrl: `http://127.0.0.1:${ports.healthPort}/ready`,
-      gateway: gw.process,
-      envoy: envoy.process,
-      workDir,
+      tollgateReady: async () => (await fetch(`http://127.0.0.1:${gw.adminPort}/readyz`)).status,
+      envoyReady: async () => (await fetch(`http://127.0.0.1:${ports.healthPort}/ready`)).status,
       logs: async () =>
         (await readFile(gw.process.logFile, 'utf8'))
           .split('\n')
@@ -472,4 +485,88 @@ export async function startChartGateway(cp: ControlPlane, options: { namespace: 
     await stopGw();
     throw err;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kind mode (`npm run e2e:kind`, machines with Docker): the same suite against a kind cluster.
+
+/** NodePort of the gateway Service, mapped to the host by kind-config.yaml. */
+export const KIND_NODE_PORT = 30080;
+
+/** Base URL of a fake provider as the gateway pods reach it (the host, in kind mode). */
+export function fakeUrl(fake: FakeProvider): string {
+  const host = process.env['TOLLGATE_E2E_HOST_IP'];
+  return KIND_CLUSTER && host ? `http://${host}:${fake.port}/v1` : fake.url;
+}
+
+/** Address fake providers listen on: all interfaces in kind mode (pods call them), else loopback. */
+export function fakeListenHost(): string {
+  return KIND_CLUSTER ? '0.0.0.0' : '127.0.0.1';
+}
+
+async function onPath(cmd: string): Promise<string> {
+  const dir = process.env['TOLLGATE_CONTROL_PLANE_BIN'];
+  if (dir && existsSync(join(dir, cmd))) return join(dir, cmd);
+  return which(cmd);
+}
+
+async function attachKindCluster(cluster: string): Promise<ControlPlane> {
+  const workDir = await mkdtemp(join(tmpdir(), 'tg-kind-'));
+  const kubectlBin = await onPath('kubectl');
+  const helmBin = await onPath('helm');
+  const node = `${cluster}-control-plane`;
+  const kubeconfig = join(workDir, 'kind.kubeconfig');
+  await writeFile(kubeconfig, (await runTool('kind', ['get', 'kubeconfig', '--name', cluster], {})).stdout);
+  const kubectl = (args: readonly string[], options: ToolOptions = {}): Promise<ToolResult> =>
+    runTool(kubectlBin, ['--kubeconfig', options.kubeconfig ?? kubeconfig, ...args], {}, options);
+  const server = (await kubectl(['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}'])).stdout;
+  const apiReady = async (): Promise<boolean> => (await kubectl(['get', '--raw', '/readyz'], { allowFail: true })).code === 0;
+  return {
+    workDir,
+    server,
+    caFile: '',
+    kubeconfig,
+    binDir: dirname(kubectlBin),
+    kubectl,
+    helm: (args, options = {}) => runTool(helmBin, ['--kubeconfig', options.kubeconfig ?? kubeconfig, ...args], {}, options),
+    kubeconfigForToken: () => Promise.reject(new Error('kind mode runs the gateway in the cluster; no local token needed')),
+    stopApiServer: async () => {
+      // Stop the static pod's container; the kubelet starts it again shortly (like a crash).
+      await runTool('docker', ['exec', node, 'sh', '-c', 'crictl ps -q --name kube-apiserver | xargs -r crictl stop'], {});
+      await waitFor('kube-apiserver to go away', async () => !(await apiReady()), 30_000);
+    },
+    startApiServer: () => waitFor('kube-apiserver back (kubelet restart)', apiReady, 120_000),
+    auditEvents: async () => {
+      const { stdout } = await runTool('docker', ['exec', node, 'cat', '/var/log/kubernetes/audit.log'], {}, { allowFail: true });
+      return stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as AuditEvent);
+    },
+    stop: () => rm(workDir, { recursive: true, force: true }),
+  };
+}
+
+/** The chart's pod as deployed in kind: traffic through the NodePort, probes from the node. */
+async function kindChartGateway(cp: ControlPlane, options: { namespace: string; release: string }): Promise<ChartGateway> {
+  const selector = `app.kubernetes.io/instance=${options.release}`;
+  const podIp = (await cp.kubectl(['get', 'pods', '-n', options.namespace, '-l', selector, '-o', 'jsonpath={.items[0].status.podIP}'])).stdout.trim();
+  const node = `${KIND_CLUSTER}-control-plane`;
+  const curl = async (url: string): Promise<number> => {
+    const r = await runTool('docker', ['exec', node, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', url], {}, { allowFail: true });
+    return Number(r.stdout) || 0;
+  };
+  const baseUrl = `http://127.0.0.1:${KIND_NODE_PORT}`;
+  return {
+    baseUrl,
+    tollgateReady: () => curl(`http://${podIp}:9090/readyz`),
+    envoyReady: () => curl(`http://${podIp}:19001/ready`),
+    logs: async () =>
+      (await cp.kubectl(['logs', '-n', options.namespace, '-l', selector, '-c', 'tollgate', '--tail=-1'])).stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    client: (apiKey) => new OpenAI({ baseURL: `${baseUrl}/v1`, apiKey, maxRetries: 0, timeout: 30_000 }),
+    stop: async () => undefined,
+  };
 }

@@ -12,6 +12,8 @@ import { FakeProvider } from '../../src/dev/fake-provider.js';
 import { waitFor } from '../../src/dev/local-stack.js';
 import { hashKey } from '../../src/config/snapshot.js';
 import {
+  fakeListenHost,
+  fakeUrl,
   installChart,
   startChartGateway,
   startControlPlane,
@@ -43,7 +45,6 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
   let cp: ControlPlane;
   let gw: ChartGateway;
   const primary = new FakeProvider({}, 'primary');
-  const secondary = new FakeProvider({}, 'secondary');
 
   const apply = async (...docs: string[]): Promise<void> => {
     await cp.kubectl(['apply', '-f', '-'], { input: docs.join('---\n') });
@@ -67,13 +68,12 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
   };
 
   before(async () => {
-    await primary.start();
-    await secondary.start();
+    await primary.start(0, fakeListenHost());
     cp = await startControlPlane();
     await installChart(cp, { namespace: NS, release: RELEASE, set: ['gateway.modelMappings.fast=gpt-4o-mini'] });
     await apply(
       secret('primary-cred', { token: 'upstream-primary-v1' }),
-      provider('primary', `{ type: openai, endpoint: "${primary.url}", credentialSecretRef: { name: primary-cred, key: token }, models: [{ name: gpt-4o-mini }] }`),
+      provider('primary', `{ type: openai, endpoint: "${fakeUrl(primary)}", credentialSecretRef: { name: primary-cred, key: token }, models: [{ name: gpt-4o-mini }] }`),
       secret('base-key', { key: BASE_KEY }),
       apiKey('base', '{ secretRef: { name: base-key, key: key } }'),
     );
@@ -83,7 +83,6 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
     await gw?.stop();
     await cp?.stop();
     await primary.stop();
-    await secondary.stop();
   });
 
   it('helm install created the CRDs, RBAC and config objects in the API server', async () => {
@@ -104,8 +103,7 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
     assert.equal(seen?.headers['authorization'], 'Bearer upstream-primary-v1');
     assert.equal((seen?.body as { model?: string }).model, 'gpt-4o-mini');
     assert.ok(!JSON.stringify(seen?.headers).includes(BASE_KEY));
-    const health = await fetch(gw.healthUrl);
-    assert.equal(health.status, 200, 'Envoy /ready through the chart health listener');
+    assert.equal(await gw.envoyReady(), 200, 'Envoy /ready through the chart health listener');
   });
 
   it('serves a new key within 2 s of creation and refuses it within 2 s of disable and of deletion', async () => {
@@ -217,7 +215,7 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
       // Down: traffic and readiness continue on the last snapshot.
       const res = await gw.client(BASE_KEY).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] });
       assert.equal(res.object, 'chat.completion');
-      assert.equal((await fetch(`${gw.adminUrl}/readyz`)).status, 200);
+      assert.equal(await gw.tollgateReady(), 200);
       await new Promise((r) => setTimeout(r, 1500)); // let the watches notice and back off
       assert.equal(await keyStatus(BASE_KEY), 200);
     } finally {
