@@ -64,13 +64,13 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, graceMs: settings.shutdownGraceMs }, 'shutting down; letting open streams finish');
+    // Stop watching config now (the last snapshot keeps serving) and hand the status Lease to
+    // another replica; bounded, so an unreachable API server cannot hold up the exit.
+    const sourceStopped = Promise.race([Promise.resolve(source.stop()), new Promise((r) => setTimeout(r, 3000).unref())]);
     // Keep serving while Envoy drains (late requests still get answers), then close.
     void drainer
       .drain(signal)
-      .then(() => {
-        source.stop();
-        return stopExtProcServer(server, 1000);
-      })
+      .then(() => Promise.all([stopExtProcServer(server, 1000), sourceStopped]))
       .then(() => {
       admin.server.close();
       logger.info('stopped');

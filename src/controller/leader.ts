@@ -46,10 +46,38 @@ export class LeaderElector {
     void this.tick();
   }
 
-  stop(): void {
+  /**
+   * Stops campaigning. A leader also releases the Lease (empty holder, 1 s duration, as client-go's
+   * ReleaseOnCancel does) so another replica takes over at its next try instead of after expiry.
+   */
+  async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    const wasLeading = this.leadingNow;
     this.setLeading(false);
+    if (!wasLeading) return;
+    const { api, namespace, leaseName: name, identity } = this.options;
+    try {
+      const lease = await api.readNamespacedLease({ name, namespace });
+      if (lease.spec?.holderIdentity !== identity) return;
+      const spec = lease.spec;
+      await api.replaceNamespacedLease({
+        name,
+        namespace,
+        body: {
+          ...lease,
+          spec: {
+            ...spec,
+            holderIdentity: '',
+            leaseDurationSeconds: 1,
+            acquireTime: microTime(spec.acquireTime ?? new Date()),
+            renewTime: microTime(new Date()),
+          },
+        },
+      });
+    } catch (err) {
+      this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not release the lease; it expires by itself');
+    }
   }
 
   private get durationS(): number {

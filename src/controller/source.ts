@@ -136,10 +136,11 @@ export class KubernetesConfigSource {
     this.elector?.start();
   }
 
-  stop(): void {
+  /** Stops watching; resolves once the status Lease (if held) is released. */
+  async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.gatewayWatcher?.close();
-    this.elector?.stop();
+    await this.elector?.stop();
     void this.providers.stop();
     void this.keys.stop();
     void this.secrets.stop();
@@ -250,6 +251,7 @@ export class KubernetesConfigSource {
             },
             setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
           );
+          this.options.logger.debug({ resource: key, ready: wanted.status, reason: wanted.reason }, 'status written');
         } catch (err) {
           failed = true;
           this.options.logger.warn({ resource: key, err: err instanceof Error ? err.message : String(err) }, 'status update failed; will retry');

@@ -427,8 +427,11 @@ export interface ChartGateway {
  * ServiceAccount (a TokenRequest token, so RBAC is exactly what the chart grants) with the args
  * the chart's Deployment gives it, and a real Envoy with the bootstrap from the chart's ConfigMap.
  */
-export async function startChartGateway(cp: ControlPlane, options: { namespace: string; release: string; name: string }): Promise<ChartGateway> {
-  if (KIND_CLUSTER) return kindChartGateway(cp, options);
+export async function startChartGateway(
+  cp: ControlPlane,
+  options: { namespace: string; release: string; name: string; /** 0 for the first replica, 1 for a second... */ replica?: number },
+): Promise<ChartGateway> {
+  if (KIND_CLUSTER) return kindChartGateway(cp, options, options.replica ?? 0);
   const { namespace: ns, release } = options;
   const fullname = `${release}-tollgate`;
   const workDir = join(cp.workDir, options.name);
@@ -547,26 +550,52 @@ async function attachKindCluster(cluster: string): Promise<ControlPlane> {
   };
 }
 
-/** The chart's pod as deployed in kind: traffic through the NodePort, probes from the node. */
-async function kindChartGateway(cp: ControlPlane, options: { namespace: string; release: string }): Promise<ChartGateway> {
+/**
+ * One of the chart's pods as deployed in kind. Replica 0 takes traffic through the NodePort;
+ * further replicas are scaled up and reached through `kubectl port-forward` to that pod.
+ */
+async function kindChartGateway(cp: ControlPlane, options: { namespace: string; release: string }, replica: number): Promise<ChartGateway> {
+  const ns = options.namespace;
   const selector = `app.kubernetes.io/instance=${options.release}`;
-  const podIp = (await cp.kubectl(['get', 'pods', '-n', options.namespace, '-l', selector, '-o', 'jsonpath={.items[0].status.podIP}'])).stdout.trim();
+  const deployment = `deployment/${options.release}-tollgate`;
+  if (replica > 0) {
+    await cp.kubectl(['scale', deployment, '-n', ns, `--replicas=${replica + 1}`]);
+    await cp.kubectl(['rollout', 'status', deployment, '-n', ns, '--timeout=180s']);
+  }
+  const pods = JSON.parse((await cp.kubectl(['get', 'pods', '-n', ns, '-l', selector, '-o', 'json'])).stdout) as {
+    items: { metadata: { name: string; creationTimestamp: string; deletionTimestamp?: string }; status: { podIP?: string } }[];
+  };
+  const live = pods.items.filter((p) => !p.metadata.deletionTimestamp).sort((a, b) => a.metadata.creationTimestamp.localeCompare(b.metadata.creationTimestamp));
+  const pod = live[replica];
+  if (!pod?.status.podIP) throw new Error(`no running pod for replica ${replica}`);
+  const podIp = pod.status.podIP;
   const node = `${KIND_CLUSTER}-control-plane`;
   const curl = async (url: string): Promise<number> => {
     const r = await runTool('docker', ['exec', node, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', url], {}, { allowFail: true });
     return Number(r.stdout) || 0;
   };
-  const baseUrl = `http://127.0.0.1:${KIND_NODE_PORT}`;
+  let baseUrl = `http://127.0.0.1:${KIND_NODE_PORT}`;
+  let forward: ManagedProcess | undefined;
+  if (replica > 0) {
+    const port = await freePort();
+    forward = launch('port-forward', join(cp.binDir, 'kubectl'), ['--kubeconfig', cp.kubeconfig, 'port-forward', '-n', ns, `pod/${pod.metadata.name}`, `${port}:8080`], join(cp.workDir, `port-forward-${replica}.log`));
+    await waitFor('kubectl port-forward', async () => (await readFile(join(cp.workDir, `port-forward-${replica}.log`), 'utf8')).includes('Forwarding from'));
+    baseUrl = `http://127.0.0.1:${port}`;
+  }
   return {
     baseUrl,
     tollgateReady: () => curl(`http://${podIp}:9090/readyz`),
     envoyReady: () => curl(`http://${podIp}:19001/ready`),
     logs: async () =>
-      (await cp.kubectl(['logs', '-n', options.namespace, '-l', selector, '-c', 'tollgate', '--tail=-1'])).stdout
+      (await cp.kubectl(['logs', '-n', ns, `pod/${pod.metadata.name}`, '-c', 'tollgate', '--tail=-1'])).stdout
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, unknown>),
     client: (apiKey) => new OpenAI({ baseURL: `${baseUrl}/v1`, apiKey, maxRetries: 0, timeout: 30_000 }),
-    stop: async () => undefined,
+    stop: async () => {
+      await forward?.stop();
+      // Deleting the pod sends SIGTERM to its containers, as stopping a local replica does.
+      await cp.kubectl(['delete', 'pod', pod.metadata.name, '-n', ns, '--wait=false'], { allowFail: true });
+    },
   };
 }

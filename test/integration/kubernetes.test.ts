@@ -121,6 +121,18 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
     await waitFor('deleted key refused', async () => (await keyStatus(key)) === 401, 2000);
   });
 
+  it('debounces a burst of changes into a few snapshot rebuilds', async () => {
+    const applied = async (): Promise<number> => (await gw.logs()).filter((l) => l['msg'] === 'config applied').length;
+    const before = await applied();
+    const keys = Array.from({ length: 20 }, (_, i) => `tg-e2e-burst-${String(i).padStart(4, '0')}`);
+    await apply(...keys.map((k, i) => apiKey(`burst-${i}`, `{ keyHash: "${hashKey(k)}" }`)));
+    await waitFor('whole burst served', async () => (await keyStatus(keys[19] ?? '')) === 200 && (await keyStatus(keys[0] ?? '')) === 200, 2000);
+    const rebuilds = (await applied()) - before;
+    assert.ok(rebuilds >= 1 && rebuilds <= 5, `20 objects created in one apply caused ${rebuilds} rebuilds`);
+    process.stdout.write(`# 20 ApiKeys in one kubectl apply -> ${rebuilds} snapshot rebuild(s)\n`);
+    await cp.kubectl(['delete', 'apikey', '-n', NS, ...keys.map((_, i) => `burst-${i}`)]);
+  });
+
   it('picks up rotated Secrets: the client key and the provider credential', async () => {
     const rotated = 'tg-e2e-base-key-0002';
     await apply(secret('base-key', { key: rotated }));
@@ -271,5 +283,36 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
     assert.deepEqual(unused, [], 'the Role grants verbs the controller never used');
     // And nothing cluster-wide: the controller only ever asked about its own namespace.
     assert.deepEqual(events.filter((e) => e.objectRef?.namespace !== NS).map((e) => e.requestURI), []);
+  });
+
+  it('two replicas: both serve, only the Lease holder writes status, and another takes over when it stops', async () => {
+    const b = await startChartGateway(cp, { namespace: NS, release: RELEASE, name: 'replica-b', replica: 1 });
+    try {
+      const viaB = await b.client(BASE_KEY).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'b' }] });
+      assert.equal(viaB.object, 'chat.completion', 'the second replica serves traffic');
+      const holder = async (): Promise<string> =>
+        (await cp.kubectl(['get', 'lease', `${RELEASE}-tollgate-status-writer`, '-n', NS, '-o', 'jsonpath={.spec.holderIdentity}'])).stdout;
+      const first = await holder();
+      assert.ok(first.length > 0);
+
+      await apply(apiKey('orphan2', '{ secretRef: { name: missing-a, key: key } }'));
+      await waitFor('condition written', async () => (await ready('apikey', 'orphan2')).message.includes('missing-a'), 10_000);
+      const written = (logs: Record<string, unknown>[]): boolean => logs.some((l) => l['msg'] === 'status written' && l['resource'] === `ApiKey/${NS}/orphan2`);
+      const [aLogs, bLogs] = [await gw.logs(), await b.logs()];
+      assert.ok(written(aLogs) !== written(bLogs), 'exactly one replica wrote the status');
+
+      // The writer stops (SIGTERM releases the Lease): another replica takes over and writes.
+      const writer = written(aLogs) ? gw : b;
+      const other = writer === gw ? b : gw;
+      await writer.stop();
+      await cp.kubectl(['patch', 'apikey', 'orphan2', '-n', NS, '--type=merge', '-p', '{"spec":{"secretRef":{"name":"missing-b","key":"key"}}}']);
+      await waitFor('condition written by the new holder', async () => (await ready('apikey', 'orphan2')).message.includes('missing-b'), 15_000);
+      const second = await holder();
+      assert.ok(second.length > 0 && second !== first, `the Lease changed hands (${first} -> ${second})`);
+      const stillServing = await other.client(BASE_KEY).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'c' }] });
+      assert.equal(stillServing.object, 'chat.completion');
+    } finally {
+      await b.stop();
+    }
   });
 });
