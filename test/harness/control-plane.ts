@@ -52,6 +52,7 @@ export interface AuditEvent {
   readonly responseStatus?: { readonly code?: number };
   readonly requestURI: string;
   readonly stage: string;
+  readonly stageTimestamp?: string;
 }
 
 export interface ControlPlane {
