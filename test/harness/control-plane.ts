@@ -449,9 +449,11 @@ export async function startChartGateway(
   const gatewayFile = join(workDir, 'gateway', 'gateway.yaml');
   await mkdir(join(workDir, 'gateway'), { recursive: true });
   await writeFile(gatewayFile, (await cp.kubectl(['get', 'configmap', `${fullname}-gateway`, '-n', ns, '-o', 'jsonpath={.data.gateway\\.yaml}'])).stdout);
+  const ports = { listenPort: await freePort(), adminPort: await freePort(), healthPort: await freePort() };
   const args = container.args
     .filter((a) => !a.startsWith('--extproc-address=') && !a.startsWith('--admin-port='))
-    .map((a) => (a.startsWith('--gateway-config=') ? `--gateway-config=${gatewayFile}` : a));
+    .map((a) => (a.startsWith('--gateway-config=') ? `--gateway-config=${gatewayFile}` : a))
+    .map((a) => (a.startsWith('--envoy-admin-url=') ? `--envoy-admin-url=http://127.0.0.1:${ports.adminPort}` : a));
 
   const gw = await startGateway({
     workDir,
@@ -461,13 +463,12 @@ export async function startChartGateway(
   const stopGw = (): Promise<void> => gw.process.stop();
   try {
     const envoyText = (await cp.kubectl(['get', 'configmap', `${fullname}-envoy`, '-n', ns, '-o', 'jsonpath={.data.envoy\\.yaml}'])).stdout;
-    const ports = { listenPort: await freePort(), adminPort: await freePort(), healthPort: await freePort(), socket: gw.socket };
     const envoy = await startEnvoy({
       workDir,
       extprocSocket: gw.socket,
       listenPort: ports.listenPort,
       adminPort: ports.adminPort,
-      configText: adaptChartEnvoyConfig(envoyText, ports),
+      configText: adaptChartEnvoyConfig(envoyText, { ...ports, socket: gw.socket }),
     });
     const baseUrl = `http://127.0.0.1:${envoy.port}`;
     return {
