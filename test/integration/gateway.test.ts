@@ -109,7 +109,9 @@ describe('gateway through real Envoy', () => {
     assert.equal(seen.path, '/v1/chat/completions');
     assert.equal(seen.headers['authorization'], 'Bearer sk-upstream-openai-cred');
     assert.equal(seen.headers['host'], `127.0.0.1:${stack.fakes['primary']!.port}`);
-    assert.equal(seen.headers['x-tollgate-route'], undefined, 'the routing header stays inside Envoy');
+    for (const internal of ['x-tollgate-route', 'x-tollgate-plan', 'x-envoy-max-retries', 'x-envoy-attempt-count']) {
+      assert.equal(seen.headers[internal], undefined, `${internal} stays inside Envoy`);
+    }
     assertNoClientKey(seen);
   });
 
