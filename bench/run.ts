@@ -5,10 +5,10 @@
  * bench/results/ and the tables to docs/benchmarks.md.
  *
  * Flags: --quick (short runs), --profile (CPU profile of each Tollgate process, top frames in the
- * report), --gateway-node-options="..." (NODE_OPTIONS of the Tollgate processes, for A/B runs), --heap-profile (sampling allocation profile, raw files only), --scenarios=a,b  --targets=a,b  --rate=500  --connections=64  --no-docs  --keep (keep logs).
+ * report), --low-rate=100 (second, light fixed rate; 0 = off), --gateway-node-options="..." (NODE_OPTIONS of the Tollgate processes, for A/B runs), --heap-profile (sampling allocation profile, raw files only), --scenarios=a,b  --targets=a,b  --rate=500  --connections=64  --no-docs  --keep (keep logs).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -38,6 +38,7 @@ const { values: flags } = parseArgs({
     scenarios: { type: 'string' },
     targets: { type: 'string' },
     rate: { type: 'string', default: '500' },
+    'low-rate': { type: 'string', default: '100' },
     connections: { type: 'string', default: '64' },
   },
   strict: true,
@@ -45,6 +46,8 @@ const { values: flags } = parseArgs({
 
 const durations = flags.quick ? QUICK : FULL;
 const RATE = Number(flags.rate);
+/** A second, light fixed rate: added latency when nothing queues (0 turns it off). */
+const LOW_RATE = Number(flags['low-rate']);
 const CONNECTIONS = Number(flags.connections);
 
 function log(msg: string): void {
@@ -70,6 +73,8 @@ export interface RequestRow {
   readonly maxCpuMs: Record<string, number>;
   readonly rate: LoadResult;
   readonly rateCpuMs: Record<string, number>;
+  /** The same at the light rate (--low-rate), when it is below the fixed rate. */
+  readonly low?: { readonly rate: number; readonly result: LoadResult };
   /** Tollgate CPU per request (µs) at max throughput and at the fixed rate. */
   readonly extprocCpuUsPerReqMax?: number;
   readonly extprocCpuUsPerReqRate?: number;
@@ -238,7 +243,11 @@ async function runRequestScenario(s: RequestScenario, target: Target, fake: Fake
   const rate = await runLoadgen({ mode: 'rate', url, headers, body: s.body, stream: s.stream, rate: fixedRate, durationS: durations.rateS, warmupS: durations.rateWarmupS });
   const rateCpuMs = cpuDelta(before, await cpuSnapshot(pids));
   rateCpuMs['generator'] = rate.cpuMs;
-  const row: RequestRow = { target: target.name, fixedRate, max, maxCpuMs, rate, rateCpuMs };
+  const low =
+    LOW_RATE > 0 && LOW_RATE < fixedRate
+      ? { rate: LOW_RATE, result: await runLoadgen({ mode: 'rate', url, headers, body: s.body, stream: s.stream, rate: LOW_RATE, durationS: durations.rateS, warmupS: durations.rateWarmupS }) }
+      : undefined;
+  const row: RequestRow = { target: target.name, fixedRate, max, maxCpuMs, rate, rateCpuMs, ...(low ? { low } : {}) };
   if (target.extprocPid) {
     return {
       ...row,
@@ -305,6 +314,21 @@ async function livePerStream(spec: LoadSpec, inspectPort: number): Promise<numbe
   });
   const value = open ? await open : undefined;
   return value === undefined || spec.mode !== 'streams' ? undefined : (value - idle) / spec.concurrency;
+}
+
+/** The message of the last error-level line in a Tollgate log, if any (why it did not start). */
+async function lastError(logFile: string): Promise<string | undefined> {
+  const text = await readFile(logFile, 'utf8').catch(() => '');
+  for (const line of text.split('\n').reverse()) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const entry = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
+      if ((entry.level ?? 0) >= 50) return [entry.msg, entry.err?.message].filter(Boolean).join(': ');
+    } catch {
+      // not a log line
+    }
+  }
+  return undefined;
 }
 
 /** Starts redis-server on a free port (Debian package; fails loudly when missing). */
@@ -377,32 +401,37 @@ async function main(): Promise<void> {
       stops.push(() => envoy.process.stop());
       targets.push({ name: 'envoy', baseUrl: `http://127.0.0.1:${envoy.port}`, envoyPid: envoy.process.child.pid as number });
     }
-    if (wantTargets.includes('tollgate')) {
-      const dir = join(workDir, 'tollgate');
-      await writeConfigDir(join(dir, 'config'), basicFiles(fake.port));
-      const inspectPort = await freePort();
-      const gw = await startGateway({ workDir: dir, configDir: join(dir, 'config'), env: profileEnv('tollgate', inspectPort), extraArgs: gatewayArgs });
-      stops.push(() => gw.process.stop());
-      gateways['tollgate'] = gw.process;
-      const envoy = await startEnvoy({ workDir: dir, extprocSocket: gw.socket });
-      stops.push(() => envoy.process.stop());
-      targets.push({ name: 'tollgate', baseUrl: `http://127.0.0.1:${envoy.port}`, extprocPid: gw.process.child.pid as number, inspectPort, envoyPid: envoy.process.child.pid as number });
-    }
+    /** Tollgate + its Envoy; one retry, since a free port can be taken by another process in between. */
+    const startTollgate = async (name: TargetName, files: Record<string, string>, extraArgs: readonly string[]): Promise<Target> => {
+      for (let attempt = 1; ; attempt++) {
+        const dir = join(workDir, `${name}-${attempt}`);
+        await writeConfigDir(join(dir, 'config'), files);
+        try {
+          const inspectPort = await freePort();
+          const gw = await startGateway({ workDir: dir, configDir: join(dir, 'config'), env: profileEnv(name, inspectPort), extraArgs: [...gatewayArgs, ...extraArgs] });
+          stops.push(() => gw.process.stop());
+          gateways[name] = gw.process;
+          const envoy = await startEnvoy({ workDir: dir, extprocSocket: gw.socket });
+          stops.push(() => envoy.process.stop());
+          return { name, baseUrl: `http://127.0.0.1:${envoy.port}`, extprocPid: gw.process.child.pid as number, inspectPort, envoyPid: envoy.process.child.pid as number };
+        } catch (err) {
+          const fatal = await lastError(join(dir, 'tollgate.log'));
+          // Only a port taken in between is worth a second try; anything else fails the same way again.
+          const portRace = fatal === undefined || fatal.includes('EADDRINUSE');
+          if (attempt >= 2 || !portRace) throw new Error(fatal ?? (err instanceof Error ? err.message : String(err)));
+          log(`${name} did not start (${fatal ?? String(err)}); retrying once`);
+        }
+      }
+    };
+    if (wantTargets.includes('tollgate')) targets.push(await startTollgate('tollgate', basicFiles(fake.port), []));
     if (wantTargets.includes('tollgate-limits')) {
-      const dir = join(workDir, 'tollgate-limits');
       try {
-        const redis = await startRedis(dir);
+        const redis = await startRedis(join(workDir, 'redis'));
         stops.push(() => void redis.proc.kill());
-        await writeConfigDir(join(dir, 'config'), limitsFiles(fake.port, 2));
-        const inspectPort = await freePort();
-        const gw = await startGateway({ workDir: dir, configDir: join(dir, 'config'), env: profileEnv('tollgate-limits', inspectPort), extraArgs: [...gatewayArgs, '--redis-url', redis.url] });
-        stops.push(() => gw.process.stop());
-        gateways['tollgate-limits'] = gw.process;
-        const envoy = await startEnvoy({ workDir: dir, extprocSocket: gw.socket });
-        stops.push(() => envoy.process.stop());
-        const why = await probeLimits(`http://127.0.0.1:${envoy.port}`, plan[0]?.body ?? '{}');
+        const target = await startTollgate('tollgate-limits', limitsFiles(fake.port, 2), ['--redis-url', redis.url]);
+        const why = await probeLimits(target.baseUrl, plan[0]?.body ?? '{}');
         if (why) throw new Error(why);
-        targets.push({ name: 'tollgate-limits', baseUrl: `http://127.0.0.1:${envoy.port}`, extprocPid: gw.process.child.pid as number, inspectPort, envoyPid: envoy.process.child.pid as number });
+        targets.push(target);
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         unavailable['tollgate-limits'] = message.startsWith('not available') ? message : `not available: limits not implemented yet (${message.split('\n')[0]})`;
