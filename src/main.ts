@@ -1,5 +1,7 @@
 /** Wires the processes together: config source -> store -> ext_proc server, plus admin server. */
 import { FileConfigSource } from './config/file-source.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { EndpointSliceDiscovery } from './controller/endpoint-slices.js';
 import { KubernetesConfigSource } from './controller/source.js';
 import { ConfigStore } from './config/store.js';
 import { inflightRequests, startExtProcServer, stopExtProcServer } from './extproc/server.js';
@@ -17,10 +19,17 @@ async function main(): Promise<void> {
   const store = new ConfigStore();
   const configLogger = logger.child({ component: 'config' });
   const src = settings.source;
+  const kubeConfig = src.kind === 'kubernetes' ? loadKubeConfig() : undefined;
+  // Self-hosted endpoints (ModelProvider spec.service) come from EndpointSlices in Kubernetes mode.
+  const endpoints =
+    src.kind === 'kubernetes' && kubeConfig
+      ? new EndpointSliceDiscovery({ kubeConfig, namespace: src.namespace, logger: logger.child({ component: 'discovery' }) })
+      : undefined;
   const source =
     src.kind === 'kubernetes'
       ? new KubernetesConfigSource({
           store,
+          ...(kubeConfig ? { kubeConfig } : {}),
           logger: configLogger,
           namespace: src.namespace,
           secretSelector: src.secretSelector,
@@ -42,14 +51,18 @@ async function main(): Promise<void> {
     ready: () => serving && store.ready && !drainer.draining,
     drain: () => drainer.drain('preStop /drain'),
   });
-  await source.start().catch((err: unknown) => {
+  await Promise.all([source.start(), endpoints?.start()]).catch((err: unknown) => {
     admin.server.close();
     throw err;
   });
 
   const accessLogger = logger.child({ component: 'access' });
   const routingLogger = logger.child({ component: 'routing' });
-  const router = new ResilientRouter({ health: new HealthTracker({ logger: routingLogger }), logger: routingLogger });
+  const router = new ResilientRouter({
+    health: new HealthTracker({ logger: routingLogger }),
+    logger: routingLogger,
+    ...(endpoints ? { endpoints } : {}),
+  });
   const { server } = await startExtProcServer(settings.extprocAddress, {
     store,
     logger: logger.child({ component: 'extproc' }),
@@ -70,7 +83,7 @@ async function main(): Promise<void> {
     // Keep serving while Envoy drains (late requests still get answers), then close.
     void drainer
       .drain(signal)
-      .then(() => Promise.all([stopExtProcServer(server, 1000), sourceStopped]))
+      .then(() => Promise.all([stopExtProcServer(server, 1000), sourceStopped, endpoints?.stop()]))
       .then(() => {
       admin.server.close();
       logger.info('stopped');
@@ -80,6 +93,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+function loadKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
 }
 
 main().catch((err: unknown) => {
