@@ -10,6 +10,7 @@ import { recordRequest } from './observability/access-log.js';
 import { startAdminServer } from './observability/http-server.js';
 import { createLogger } from './observability/logger.js';
 import { HealthTracker } from './routing/health.js';
+import { pickerPool } from './routing/picker.js';
 import { ResilientRouter } from './routing/router.js';
 import { readSettings } from './settings.js';
 
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
   const router = new ResilientRouter({
     health: new HealthTracker({ logger: routingLogger }),
     logger: routingLogger,
+    picker: pickerPool(routingLogger),
     ...(endpoints ? { endpoints } : {}),
   });
   const { server } = await startExtProcServer(settings.extprocAddress, {

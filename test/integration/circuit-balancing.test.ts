@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
 import { waitFor } from '../../src/dev/local-stack.js';
+import { pickerServiceDefinition } from '../../src/routing/picker.js';
 import { twoProviders } from '../harness/resilience.js';
 import { startStack, type Stack } from '../harness/stack.js';
 
@@ -121,5 +123,42 @@ describe('weighted balancing', () => {
     t.diagnostic(`primary share ${share}`);
     assert.equal(hits(stack, 'primary') + hits(stack, 'secondary'), 200);
     assert.ok(Math.abs(share - 0.75) <= 0.1, `primary share ${share}`);
+  });
+});
+
+describe('external endpoint picker (gRPC) with fallback', () => {
+  let stack: Stack;
+  let picker: grpc.Server;
+  let up = true;
+  before(async () => {
+    picker = new grpc.Server();
+    picker.addService(pickerServiceDefinition(), {
+      Pick: (call: grpc.ServerUnaryCall<{ candidates: { id: string }[] }, { id: string }>, cb: grpc.sendUnaryData<{ id: string }>) => {
+        if (!up) return cb({ code: grpc.status.UNAVAILABLE, details: 'down' });
+        cb(null, { id: call.request.candidates.find((c) => c.id === 'default/secondary')?.id ?? '' });
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      picker.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    stack = await startStack({
+      files: twoProviders({ samePriority: true, weights: [9, 1], resilience: `    endpointPicker: { address: "127.0.0.1:${port}", timeoutMs: 200 }` }),
+      fakes: { primary: {}, secondary: {} },
+    });
+  });
+  after(async () => {
+    await stack?.stop();
+    picker?.forceShutdown();
+  });
+
+  it('routes where the picker says, and falls back to the built-in choice when it is down', async () => {
+    for (let i = 0; i < 10; i++) assert.equal(await ask(stack), 'secondary-model');
+    assert.equal(hits(stack, 'primary'), 0, 'the 9:1 weight did not apply: the picker decided');
+    up = false;
+    for (let i = 0; i < 20; i++) await ask(stack);
+    assert.ok(hits(stack, 'primary') > 0, 'built-in weighted choice again');
+    const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
+    assert.match(metrics, /tollgate_endpoint_picker_total\{result="picked"\} 10/);
+    assert.match(metrics, /tollgate_endpoint_picker_total\{result="error"\} 20/);
   });
 });

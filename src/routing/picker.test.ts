@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { HealthTracker } from './health.js';
+import { GrpcEndpointPicker, pickerServiceDefinition } from './picker.js';
+import type { RequestPlan } from './plan.js';
+import { ResilientRouter, type AttemptChoice } from './router.js';
+import { capturingLogger, config, provider, tiersOf } from './test-support.js';
+
+interface Seen {
+  requestId: string;
+  model: string;
+  attempt: number;
+  candidates: { id: string; provider: string; upstreamModel: string; weight: number }[];
+  body: Buffer;
+}
+
+describe('external endpoint picker over gRPC', () => {
+  let server: grpc.Server;
+  let address = '';
+  let answer: (req: Seen) => { id: string } | 'slow' | 'fail' = () => ({ id: '' });
+  const seen: Seen[] = [];
+
+  before(async () => {
+    server = new grpc.Server();
+    server.addService(pickerServiceDefinition(), {
+      Pick: (call: grpc.ServerUnaryCall<Seen, { id: string }>, cb: grpc.sendUnaryData<{ id: string }>) => {
+        seen.push(call.request);
+        const a = answer(call.request);
+        if (a === 'fail') return cb({ code: grpc.status.UNAVAILABLE, details: 'scheduler down' });
+        if (a === 'slow') return void setTimeout(() => cb(null, { id: call.request.candidates[0]?.id ?? '' }), 2000);
+        cb(null, a);
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    address = `127.0.0.1:${port}`;
+  });
+  after(() => server.forceShutdown());
+
+  function setup(timeoutMs = 100) {
+    const { logger, lines } = capturingLogger();
+    const health = new HealthTracker({ logger });
+    const picker = new GrpcEndpointPicker(address, timeoutMs, logger);
+    const cfg = config({ strategy: 'round-robin', endpointPicker: { address, timeoutMs } });
+    const router = new ResilientRouter({ health, logger, picker: () => picker });
+    const tiers = tiersOf(provider('ns/a'), provider('ns/b', { weight: 3 }));
+    const body = { raw: Buffer.from('{"model":"m","messages":[{"role":"user","content":"long shared prefix"}]}'), json: {}, model: 'm', stream: false };
+    const open = (): RequestPlan => router.open({ requestId: 'req-7', model: 'm', operation: 'chat/completions', body, tiers, config: cfg }) as RequestPlan;
+    return { router, open, lines, picker };
+  }
+
+  it('sends the candidates, attempt and body, and routes where the picker says', async () => {
+    answer = () => ({ id: 'ns/b' });
+    const { router, open, picker } = setup();
+    for (let i = 0; i < 3; i++) {
+      const choice = (await router.next(open())) as AttemptChoice;
+      assert.equal(choice.attempt.candidate.id, 'ns/b');
+    }
+    const req = seen.at(-1)!;
+    assert.equal(req.requestId, 'req-7');
+    assert.equal(req.model, 'm');
+    assert.equal(req.attempt, 1);
+    assert.deepEqual(req.candidates.map((c) => [c.id, c.provider, c.upstreamModel, c.weight]), [['ns/a', 'ns/a', 'ns/a-model', 1], ['ns/b', 'ns/b', 'ns/b-model', 3]]);
+    assert.match(req.body.toString(), /long shared prefix/);
+    picker.close();
+  });
+
+  it('falls back to the built-in choice on a timeout, an error or an unknown id', async () => {
+    const { router, open, lines, picker } = setup(50);
+    for (const mode of ['slow', 'fail', 'unknown'] as const) {
+      answer = () => (mode === 'unknown' ? { id: 'ns/zzz' } : mode);
+      const started = Date.now();
+      const choice = (await router.next(open())) as AttemptChoice;
+      assert.ok(['ns/a', 'ns/b'].includes(choice.attempt.candidate.id));
+      assert.ok(Date.now() - started < 1000, `${mode}: fell back within the timeout (${Date.now() - started} ms)`);
+    }
+    assert.equal(lines.filter((l) => l['decision'] === 'picker-fallback').length, 3);
+    picker.close();
+  });
+});
