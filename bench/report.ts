@@ -42,8 +42,8 @@ function requestTable(report: BenchReport, r: ScenarioResult): string[] {
   const lowRate = rows.find((x) => x.low)?.low?.rate;
   const envoyCpu = envoy ? gatewayCpuUs(envoy.rateCpuMs, envoy.rate.sent) : undefined;
   const lines = [
-    `| target | max req/s | ÷ bare Envoy | p50 ms @${rate}/s | p99 ms @${rate}/s | added p50 / p99 ms vs bare Envoy | ${lowRate ? `p50 / p99 ms @${lowRate}/s (added vs bare Envoy)` : 'light rate'} | CPU µs/req @${rate}/s: Envoy + ext_proc (÷ bare Envoy) | ext_proc CPU µs/req @max | failed (max / rate) | CPU per process at max (100% = 1 core) |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    `| target | max req/s | ÷ bare Envoy | p50 ms @${rate}/s | p99 ms @${rate}/s | added p50 / p99 ms vs bare Envoy | ${lowRate ? `p50 / p99 ms @${lowRate}/s (added vs bare Envoy)` : 'light rate'} | CPU µs/req @${rate}/s: Envoy + ext_proc (÷ bare Envoy) | ext_proc CPU µs/req @max | ext_proc streams / messages per request | failed (max / rate) | CPU per process at max (100% = 1 core) |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const x of rows) {
     const lowCell = x.low
@@ -60,7 +60,7 @@ function requestTable(report: BenchReport, r: ScenarioResult): string[] {
       ? `${int(cpu.envoy)} + ${int(cpu.extproc)}${envoyCpu && envoyCpu.envoy > 0 ? ` (${f((cpu.envoy + cpu.extproc) / envoyCpu.envoy, 1)}×)` : ''}`
       : '–';
     lines.push(
-      `| ${TARGET_TITLES[x.target]} | ${int(x.max.requestsPerS)} | ${f(ratio)} | ${f(lat.p50)} | ${f(lat.p99)} | ${x.target === 'envoy' || x.target === 'direct' ? '–' : added} | ${lowCell} | ${cpuCell} | ${int(x.extprocCpuUsPerReqMax)} | ${x.max.errors} / ${x.rate.failed} | ${cpuShares(x.maxCpuMs, x.max.durationS)} |`,
+      `| ${TARGET_TITLES[x.target]} | ${int(x.max.requestsPerS)} | ${f(ratio)} | ${f(lat.p50)} | ${f(lat.p99)} | ${x.target === 'envoy' || x.target === 'direct' ? '–' : added} | ${lowCell} | ${cpuCell} | ${int(x.extprocCpuUsPerReqMax)} | ${x.extprocPerRequest ? `${f(x.extprocPerRequest.streams, 1)} / ${f(x.extprocPerRequest.messages, 1)}` : '–'} | ${x.max.errors} / ${x.rate.failed} | ${cpuShares(x.maxCpuMs, x.max.durationS)} |`,
     );
   }
   return lines;

@@ -60,6 +60,8 @@ interface Target {
   readonly baseUrl: string;
   /** Tollgate's process id (ext_proc), when the target has one. */
   readonly extprocPid?: number;
+  /** Envoy's admin URL (ext_proc stream and message counters). */
+  readonly envoyAdmin?: string;
   /** Tollgate's inspector port (for live memory after a forced GC). */
   readonly inspectPort?: number;
   readonly envoyPid?: number;
@@ -75,6 +77,8 @@ export interface RequestRow {
   readonly rateCpuMs: Record<string, number>;
   /** The same at the light rate (--low-rate), when it is below the fixed rate. */
   readonly low?: { readonly rate: number; readonly result: LoadResult };
+  /** ext_proc side streams and messages (Envoy -> Tollgate) per client request, from Envoy's counters. */
+  readonly extprocPerRequest?: { readonly streams: number; readonly messages: number };
   /** Tollgate CPU per request (µs) at max throughput and at the fixed rate. */
   readonly extprocCpuUsPerReqMax?: number;
   readonly extprocCpuUsPerReqRate?: number;
@@ -234,10 +238,16 @@ async function runRequestScenario(s: RequestScenario, target: Target, fake: Fake
   const pids = pidsOf(target, fake);
   await warm(target, s);
   await runWrk(wrk, workDir, `${s.name}-${target.name}-warm`, { url, headers, body: s.body, connections: CONNECTIONS, durationS: durations.wrkWarmupS });
+  const countersBefore = target.envoyAdmin ? await extprocCounters(target.envoyAdmin) : undefined;
   let before = await cpuSnapshot(pids);
   const max = await runWrk(wrk, workDir, `${s.name}-${target.name}`, { url, headers, body: s.body, connections: CONNECTIONS, durationS: durations.wrkS });
   const maxCpuMs = cpuDelta(before, await cpuSnapshot(pids));
   maxCpuMs['generator'] = max.cpuMs;
+  const countersAfter = target.envoyAdmin ? await extprocCounters(target.envoyAdmin) : undefined;
+  const extprocPerRequest =
+    countersBefore && countersAfter && max.requests > 0
+      ? { streams: (countersAfter.streams - countersBefore.streams) / max.requests, messages: (countersAfter.messages - countersBefore.messages) / max.requests }
+      : undefined;
   before = await cpuSnapshot(pids);
   const fixedRate = Math.min(RATE, s.rate ?? RATE);
   const rate = await runLoadgen({ mode: 'rate', url, headers, body: s.body, stream: s.stream, rate: fixedRate, durationS: durations.rateS, warmupS: durations.rateWarmupS });
@@ -247,7 +257,7 @@ async function runRequestScenario(s: RequestScenario, target: Target, fake: Fake
     LOW_RATE > 0 && LOW_RATE < fixedRate
       ? { rate: LOW_RATE, result: await runLoadgen({ mode: 'rate', url, headers, body: s.body, stream: s.stream, rate: LOW_RATE, durationS: durations.rateS, warmupS: durations.rateWarmupS }) }
       : undefined;
-  const row: RequestRow = { target: target.name, fixedRate, max, maxCpuMs, rate, rateCpuMs, ...(low ? { low } : {}) };
+  const row: RequestRow = { target: target.name, fixedRate, max, maxCpuMs, rate, rateCpuMs, ...(low ? { low } : {}), ...(extprocPerRequest ? { extprocPerRequest } : {}) };
   if (target.extprocPid) {
     return {
       ...row,
@@ -314,6 +324,19 @@ async function livePerStream(spec: LoadSpec, inspectPort: number): Promise<numbe
   });
   const value = open ? await open : undefined;
   return value === undefined || spec.mode !== 'streams' ? undefined : (value - idle) / spec.concurrency;
+}
+
+/** Sums of Envoy's ext_proc counters over all ext_proc filters: side streams started, messages sent. */
+async function extprocCounters(adminUrl: string): Promise<{ streams: number; messages: number }> {
+  const text = await (await fetch(`${adminUrl}/stats?filter=ext_proc`)).text();
+  let streams = 0;
+  let messages = 0;
+  for (const line of text.split('\n')) {
+    const m = /\.ext_proc\.(streams_started|stream_msgs_sent): (\d+)$/.exec(line);
+    if (m?.[1] === 'streams_started') streams += Number(m[2]);
+    else if (m?.[1] === 'stream_msgs_sent') messages += Number(m[2]);
+  }
+  return { streams, messages };
 }
 
 /** The message of the last error-level line in a Tollgate log, if any (why it did not start). */
@@ -413,7 +436,14 @@ async function main(): Promise<void> {
           gateways[name] = gw.process;
           const envoy = await startEnvoy({ workDir: dir, extprocSocket: gw.socket });
           stops.push(() => envoy.process.stop());
-          return { name, baseUrl: `http://127.0.0.1:${envoy.port}`, extprocPid: gw.process.child.pid as number, inspectPort, envoyPid: envoy.process.child.pid as number };
+          return {
+            name,
+            baseUrl: `http://127.0.0.1:${envoy.port}`,
+            extprocPid: gw.process.child.pid as number,
+            inspectPort,
+            envoyPid: envoy.process.child.pid as number,
+            envoyAdmin: `http://127.0.0.1:${envoy.adminPort}`,
+          };
         } catch (err) {
           const fatal = await lastError(join(dir, 'tollgate.log'));
           // Only a port taken in between is worth a second try; anything else fails the same way again.
