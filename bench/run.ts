@@ -4,8 +4,18 @@
  * usage accounting on a real Redis — for each scenario in bench/scenarios.ts. Writes JSON to
  * bench/results/ and the tables to docs/benchmarks.md.
  *
- * Flags: --quick (short runs), --profile (CPU profile of each Tollgate process, top frames in the
- * report), --low-rate=100 (second, light fixed rate; 0 = off), --gateway-node-options="..." (NODE_OPTIONS of the Tollgate processes, for A/B runs), --heap-profile (sampling allocation profile, raw files only), --scenarios=a,b  --targets=a,b  --rate=500  --connections=64  --no-docs  --keep (keep logs).
+ * Flags:
+ *   --quick                  short runs (about 3 minutes instead of about 8)
+ *   --profile                CPU profile of each Tollgate process; top frames in the report
+ *   --heap-profile           sampling heap profile of each Tollgate process (raw files only)
+ *   --scenarios=a,b          chat, stream100, embeddings, slow1000, streams500
+ *   --targets=a,b            direct, envoy, tollgate, tollgate-limits
+ *   --rate=500               fixed rate of the latency runs
+ *   --low-rate=100           a second, light fixed rate (0 = off)
+ *   --connections=64         wrk connections for max throughput
+ *   --gateway-node-options=  NODE_OPTIONS of the Tollgate processes (A/B runs)
+ *   --no-docs                do not touch docs/benchmarks.md
+ *   --keep                   keep the work directory with every process's log
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
