@@ -29,7 +29,7 @@ import { bareEnvoyConfig } from './envoy-bare.js';
 import { BENCH_KEY, PROBE_KEY, basicFiles, limitsFiles, writeConfigDir } from './gateway-config.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
 import { liveMemory, type LiveMemory } from './inspect.js';
-import { cpuDelta, cpuSnapshot, loadAverage, rssBytes } from './proc.js';
+import { cpuDelta, cpuMs, cpuSnapshot, loadAverage, machineTicks, rssBytes } from './proc.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { renderMarkdown, writeDocs } from './report.js';
 import { FULL, QUICK, TARGETS, scenarios, type RequestScenario, type Scenario, type ScenarioName, type StreamsScenario, type TargetName } from './scenarios.js';
@@ -123,7 +123,18 @@ export interface BenchReport {
   readonly quick: boolean;
   readonly rate: number;
   readonly connections: number;
-  readonly machine: { readonly cores: number; readonly cpuModel: string; readonly memoryGiB: number; readonly node: string; readonly envoy: string; readonly loadBefore: string; readonly loadAfter: string; readonly busiestBefore: string[] };
+  readonly machine: {
+    readonly cores: number;
+    readonly cpuModel: string;
+    readonly memoryGiB: number;
+    readonly node: string;
+    readonly envoy: string;
+    readonly loadBefore: string;
+    readonly loadAfter: string;
+    readonly busiestBefore: string[];
+    /** Share of all cores busy over the whole run (the bench's own processes included). */
+    readonly busyDuringRun: number;
+  };
   readonly unavailable: Partial<Record<TargetName, string>>;
   readonly results: ScenarioResult[];
   readonly profiles: Partial<Record<TargetName, ProfileSummary>>;
@@ -192,7 +203,7 @@ function runLoadgen(spec: LoadSpec, onOpen?: () => void): Promise<LoadResult> {
   });
 }
 
-async function machineInfo(): Promise<Omit<BenchReport['machine'], 'loadAfter'>> {
+async function machineInfo(): Promise<Omit<BenchReport['machine'], 'loadAfter' | 'busyDuringRun'>> {
   const { stdout: envoyVersion } = await exec('bash', ['-c', `"$(bash ${join(REPO_ROOT, 'envoy/install-envoy.sh')} | tail -1)" --version`]).catch(() => ({ stdout: 'unknown' }));
   return {
     cores: cpus().length,
@@ -205,14 +216,35 @@ async function machineInfo(): Promise<Omit<BenchReport['machine'], 'loadAfter'>>
   };
 }
 
-/** The processes using the most CPU right now (what else runs on this shared machine). */
+/**
+ * The processes using the most CPU over one second now (what else runs on this shared machine), as
+ * `%CPU program [script]`: names only, so no path or argument reaches the docs.
+ */
 async function busiest(): Promise<string[]> {
-  const { stdout } = await exec('ps', ['-eo', 'pcpu,etimes,comm', '--sort=-pcpu', '--no-headers']).catch(() => ({ stdout: '' }));
-  return stdout
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
+  const sample = async (): Promise<Map<number, number>> => {
+    const out = new Map<number, number>();
+    const pids = (await readdir('/proc')).filter((d) => /^\d+$/.test(d)).map(Number);
+    await Promise.all(pids.map(async (pid) => out.set(pid, await cpuMs(pid).catch(() => 0))));
+    return out;
+  };
+  const first = await sample();
+  await new Promise((r) => setTimeout(r, 1000));
+  const second = await sample();
+  const top = [...second.entries()]
+    .map(([pid, ms]) => ({ pid, ms: ms - (first.get(pid) ?? ms) }))
+    .filter((p) => p.ms > 0 && p.pid !== process.pid)
+    .sort((a, b) => b.ms - a.ms)
     .slice(0, 8);
+  const lines: string[] = [];
+  for (const { pid, ms } of top) {
+    // Only the program's name (and a Node script's file name): arguments can hold anything.
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    const base = (a: string | undefined): string => (a ?? '').split('/').pop() ?? '';
+    const script = argv.slice(1).find((a) => /\.[cm]?js$/.test(a));
+    const name = base(argv[0]) || `pid ${pid}`;
+    lines.push(`${Math.round(ms / 10)}% ${name}${script ? ` ${base(script)}` : ''}`);
+  }
+  return lines;
 }
 
 function requestHeaders(target: Target): Record<string, string> {
@@ -400,6 +432,7 @@ async function main(): Promise<void> {
   const plan = scenarios(durations).filter((s) => !wantScenarios || wantScenarios.includes(s.name));
   const wrk = await ensureWrk();
   const machine = await machineInfo();
+  const ticksBefore = await machineTicks();
   const workDir = await mkdtemp(join(tmpdir(), 'tollgate-bench-'));
   const profileDir = join(workDir, 'profiles');
   log(`work dir ${workDir}; ${machine.cores} cores; load ${machine.loadBefore}`);
@@ -518,7 +551,7 @@ async function main(): Promise<void> {
     quick: flags.quick ?? false,
     rate: RATE,
     connections: CONNECTIONS,
-    machine: { ...machine, loadAfter: await loadAverage() },
+    machine: { ...machine, loadAfter: await loadAverage(), busyDuringRun: await machineTicks().then((t) => (t.busy - ticksBefore.busy) / Math.max(1, t.total - ticksBefore.total)) },
     unavailable,
     results,
     profiles,
