@@ -355,7 +355,7 @@ export async function installChart(cp: ControlPlane, options: InstallOptions): P
     // A real cluster: the pod runs the built image; traffic enters through the NodePort kind maps.
     const image = process.env['TOLLGATE_E2E_IMAGE'] ?? 'tollgate:e2e';
     const [repository, tag] = image.split(':');
-    const kindSet = [`image.repository=${repository}`, `image.tag=${tag ?? 'latest'}`, 'image.pullPolicy=Never', 'replicaCount=1', 'service.type=NodePort', `service.nodePort=${KIND_NODE_PORT}`];
+    const kindSet = [`image.repository=${repository}`, `image.tag=${tag ?? 'latest'}`, 'image.pullPolicy=Never', 'replicaCount=1', 'tollgate.logLevel=debug', 'service.type=NodePort', `service.nodePort=${KIND_NODE_PORT}`];
     await cp.helm(['install', options.release, join(REPO_ROOT, 'charts/tollgate'), '--namespace', options.namespace, ...set, ...kindSet.flatMap((s) => ['--set', s]), '--wait', '--timeout', '5m']);
     return;
   }
