@@ -145,3 +145,27 @@ describe('failover to the next provider', () => {
     assert.equal(stack.fakes['secondary']!.requests.length, 0, 'no retry after the first byte');
   });
 });
+
+describe('retry budget', () => {
+  let stack: Stack;
+  before(async () => {
+    // No retry budget at all: Envoy must refuse every retry, whatever the attempt limit says.
+    stack = await startStack({
+      files: twoProviders(),
+      fakes: { primary: { ...HEALTHY, status: 500 }, secondary: HEALTHY },
+      envoy: { retryBudgetPercent: 0, retryMinConcurrency: 0 },
+    });
+  });
+  after(() => stack?.stop());
+
+  it('caps retries: over budget, the first failure is the answer and Envoy counts the overflow', async () => {
+    const err = await stack
+      .client()
+      .chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }] })
+      .then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof APIError && err.status === 500, `expected the primary's 500, got ${String(err)}`);
+    assert.equal(stack.fakes['secondary']!.requests.length, 0, 'no retry was allowed');
+    const stats = await (await fetch(`${stack.envoyAdminUrl}/stats?filter=tollgate_attempts.upstream_rq_retry_overflow`)).text();
+    assert.match(stats, /cluster\.tollgate_attempts\.upstream_rq_retry_overflow: [1-9]/);
+  });
+});
