@@ -154,6 +154,13 @@ export class AttemptStream {
       const status = Number(headers.get(':status'));
       const ttfbMs = Number(process.hrtime.bigint() - this.sentNs) / 1e6;
       this.deps.router.result(plan, attempt, classify(status, headers.get('retry-after'), ttfbMs));
+      // The last allowed attempt failed too: the client gets one clear error instead of whatever
+      // the last provider said (Envoy will not retry it: no retries are left).
+      const exhausted = this.deps.router.exhausted(plan, attempt);
+      if (exhausted) {
+        this.phase = 'done';
+        return errorResponse(exhausted, plan.requestId);
+      }
     }
     this.phase = 'response';
     return continueResponseHeaders();

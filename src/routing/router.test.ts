@@ -46,6 +46,26 @@ describe('failover order', () => {
     assert.deepEqual(failovers.map((l) => [l['from'], l['to'], l['reason']]), [['a', 'b', 'http_429'], ['b', 'a', 'timeout']]);
   });
 
+  it('after the last allowed attempt fails, one summary error (no provider names); a single attempt keeps its own', () => {
+    const { router, cfg } = setup({ maxAttempts: 2 });
+    const tiers = tiersOf(provider('ns/a'), provider('ns/b', { priority: 1 }));
+    const plan = router.open({ requestId: 'r', model: 'm', operation: 'chat/completions', body, tiers, config: cfg }) as RequestPlan;
+    const first = choice(router.next(plan));
+    router.result(plan, first.attempt, { ok: false, reason: 'http_5xx', status: 500 });
+    assert.equal(router.exhausted(plan, first.attempt), undefined, 'attempts remain');
+    const second = choice(router.next(plan));
+    router.result(plan, second.attempt, { ok: false, reason: 'timeout', status: 504 });
+    const err = router.exhausted(plan, second.attempt);
+    assert.equal(err?.code, 'provider_unavailable');
+    assert.equal(err?.message, "All 2 upstream attempts for the model 'm' failed (HTTP 500, 504). Retry later.");
+    assert.ok(!err?.message.includes('ns/'));
+    const single = setup({ maxAttempts: 1 });
+    const p1 = single.router.open({ requestId: 'r', model: 'm', operation: 'chat/completions', body, tiers, config: single.cfg }) as RequestPlan;
+    const only = choice(single.router.next(p1));
+    single.router.result(p1, only.attempt, { ok: false, reason: 'http_429', status: 429 });
+    assert.equal(single.router.exhausted(p1, only.attempt), undefined);
+  });
+
   it('skips ejected providers and refuses with Retry-After when every provider is out', () => {
     const { router, health, cfg } = setup({ circuitBreaker: { consecutiveFailures: 1, cooldownSeconds: 7 } });
     const tiers = tiersOf(provider('a'), provider('b', { priority: 1 }));

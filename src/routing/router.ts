@@ -145,6 +145,22 @@ export class ResilientRouter {
     if (result.ok) plan.winner = attempt.candidate;
   }
 
+  /**
+   * After a failed attempt: when it was the last one allowed and there was more than one, the one
+   * error the client gets (a summary of every attempt, no provider names or addresses). Undefined
+   * while attempts remain, and for a single attempt (its own error goes through unchanged).
+   */
+  exhausted(plan: RequestPlan, attempt: AttemptRecord): GatewayError | undefined {
+    if (attempt.result?.ok !== false || attempt.number < plan.config.maxAttempts || attempt.number < 2) return undefined;
+    const statuses = plan.attempts.map((a) => (a.result && !a.result.ok ? (a.result.status ?? a.result.reason) : 'no answer'));
+    const waitMs = this.deps.health.msUntilAvailable(plan.tiers.flatMap((t) => this.candidatesOf(t)).map((c) => c.id));
+    const message = `All ${plan.attempts.length} upstream attempts for the model '${plan.model}' failed (HTTP ${statuses.join(', ')}). Retry later.`;
+    this.deps.logger.warn({ decision: 'exhausted', requestId: plan.requestId, attempts: plan.attempts.length, statuses }, 'routing decision');
+    return waitMs > 0
+      ? gatewayError('provider_unavailable', message, { 'retry-after': String(Math.ceil(waitMs / 1000)) })
+      : gatewayError('provider_unavailable', message);
+  }
+
   /** The attempt's HTTP stream is over (finished, broke off, or abandoned before an answer). */
   end(attempt: AttemptRecord): void {
     this.deps.health.onAttemptEnd(attempt.candidate.id, { hadResponse: attempt.result !== undefined });

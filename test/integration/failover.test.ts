@@ -107,12 +107,27 @@ describe('failover to the next provider', () => {
       .then(() => undefined, (e: unknown) => e);
     const elapsed = Date.now() - started;
     assert.ok(err instanceof APIError, `expected an API error, got ${String(err)}`);
-    assert.ok(err.status === 500 || err.status === 502, `status ${err.status}`);
-    assert.equal(typeof (err.error as { message?: unknown }).message, 'string');
+    assert.equal(err.status, 503);
+    const body = err.error as { message: string; type: string; code: string };
+    assert.equal(body.code, 'provider_unavailable');
+    assert.equal(body.type, 'api_error');
+    assert.equal(body.message, "All 3 upstream attempts for the model 'chat' failed (HTTP 500, 502, 500). Retry later.");
     const attempts = stack.fakes['primary']!.requests.length + stack.fakes['secondary']!.requests.length;
     assert.equal(attempts, 3, 'exactly maxAttempts upstream attempts');
     // Default back-off: Envoy 25-250 ms between tries plus <= 100 ms before the repeat of a provider.
     assert.ok(elapsed < 3000, `took ${elapsed} ms`);
+  });
+
+  it('all providers failing, streaming: the same single error before any stream starts', async () => {
+    reset(stack, { status: 503 });
+    stack.fakes['secondary']!.behaviour.status = 429;
+    const err = await stack
+      .client()
+      .chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }], stream: true })
+      .then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof APIError && err.status === 503, `got ${String(err)}`);
+    assert.equal((err.error as { code: string }).code, 'provider_unavailable');
+    assert.equal(stack.fakes['primary']!.requests.length + stack.fakes['secondary']!.requests.length, 3);
   });
 
   it('a client cannot raise the attempt limit with x-envoy-max-retries', async () => {
@@ -123,7 +138,7 @@ describe('failover to the next provider', () => {
       headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json', 'x-envoy-max-retries': '9', 'x-envoy-retry-on': '4xx' },
       body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }] }),
     });
-    assert.equal(res.status, 500);
+    assert.equal(res.status, 503);
     await res.text();
     assert.equal(stack.fakes['primary']!.requests.length + stack.fakes['secondary']!.requests.length, 3);
   });
