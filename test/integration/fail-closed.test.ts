@@ -12,7 +12,8 @@ const CHAT = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', c
 describe('fail closed when the ext_proc is unavailable', () => {
   let stack: Stack;
   before(async () => {
-    stack = await startStack({ files: basicConfig(), fakes: { primary: {} } });
+    // A short message timeout keeps the wedged case quick; the behaviour is the same at the default 2 s.
+    stack = await startStack({ files: basicConfig(), fakes: { primary: {} }, envoy: { messageTimeout: '1s' } });
   });
   after(async () => {
     if (stack?.gateway.running) stack.gateway.child.kill('SIGCONT');
