@@ -19,6 +19,15 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   readonly onChange: () => void;
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
+  readonly listTimeoutMs?: number;
+}
+
+function withTimeout<V>(promise: Promise<V>, ms: number, what: string): Promise<V> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Error status from client-node errors (ApiException.code or Watch error statusCode). */
@@ -46,7 +55,10 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   constructor(private readonly options: ResilientInformerOptions<T>) {
     this.backoffMs = options.minBackoffMs ?? 500;
-    this.informer = makeInformer(options.kubeConfig, options.path, options.list, options.labelSelector);
+    // A list that never answers (half-dead API server) would stall the informer with no error to
+    // restart on: bound it.
+    const list = (): Promise<KubernetesListObject<T>> => withTimeout(options.list(), options.listTimeoutMs ?? 30_000, `list ${options.name}`);
+    this.informer = makeInformer(options.kubeConfig, options.path, list, options.labelSelector);
     for (const verb of ['add', 'update', 'delete'] as const) this.informer.on(verb, () => options.onChange());
     this.informer.on('error', (err: unknown) => this.onError(err));
     let resolve: () => void = () => undefined;
@@ -110,10 +122,14 @@ export class ResilientInformer<T extends KubernetesObject> {
     // without growing the backoff.
     const delay = status === 429 ? Math.min(this.backoffMs, 1000) : this.backoffMs;
     if (status !== 429) this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 30_000);
-    const level = status === 403 || status === 401 ? 'error' : 'warn';
+    const level = status === 403 || status === 401 || status === 404 ? 'error' : 'warn';
     this.options.logger[level](
       { informer: this.options.name, status, err: err instanceof Error ? err.message : String(err), retryInMs: delay },
-      status === 403 ? 'watch forbidden by RBAC; retrying' : 'watch failed; keeping the last known objects and retrying',
+      status === 403
+        ? 'watch forbidden by RBAC; retrying'
+        : status === 404
+          ? 'resource type not found (are the Tollgate CRDs installed?); retrying'
+          : 'watch failed; keeping the last known objects and retrying',
     );
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;

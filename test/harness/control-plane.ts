@@ -8,7 +8,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -363,6 +363,13 @@ export async function installChart(cp: ControlPlane, options: InstallOptions): P
   await cp.helm(['install', options.release, join(REPO_ROOT, 'charts/tollgate'), '--namespace', options.namespace, ...set]);
 }
 
+/** `helm upgrade --reuse-values` replacing gateway.modelMappings. */
+async function upgradeMappings(cp: ControlPlane, options: { namespace: string; release: string }, mappings: Readonly<Record<string, string>>): Promise<void> {
+  const file = join(cp.workDir, `mappings-${Date.now()}.yaml`);
+  await writeFile(file, stringifyYaml({ gateway: { modelMappings: mappings } }));
+  await cp.helm(['upgrade', options.release, join(REPO_ROOT, 'charts/tollgate'), '--namespace', options.namespace, '--reuse-values', '-f', file]);
+}
+
 export interface EnvoyLocalPorts {
   readonly listenPort: number;
   readonly adminPort: number;
@@ -419,6 +426,12 @@ export interface ChartGateway {
   envoyReady(): Promise<number>;
   /** Tollgate's JSON log lines so far. */
   logs(): Promise<Record<string, unknown>[]>;
+  /**
+   * `helm upgrade` with new `gateway.modelMappings` values, then lets the pod see the new ConfigMap:
+   * locally by swapping the mounted file as the kubelet does (write + rename); in kind the kubelet
+   * does it itself (within about a minute).
+   */
+  setGlobalMappings(mappings: Readonly<Record<string, string>>): Promise<void>;
   client(apiKey: string): OpenAI;
   stop(): Promise<void>;
 }
@@ -473,6 +486,13 @@ export async function startChartGateway(
     const baseUrl = `http://127.0.0.1:${envoy.port}`;
     return {
       baseUrl,
+      setGlobalMappings: async (mappings) => {
+        await upgradeMappings(cp, options, mappings);
+        const text = (await cp.kubectl(['get', 'configmap', `${fullname}-gateway`, '-n', ns, '-o', 'jsonpath={.data.gateway\\.yaml}'])).stdout;
+        const tmp = join(workDir, 'gateway', '..gateway.yaml.tmp');
+        await writeFile(tmp, text);
+        await rename(tmp, gatewayFile);
+      },
       tollgateReady: async () => (await fetch(`http://127.0.0.1:${gw.adminPort}/readyz`)).status,
       envoyReady: async () => (await fetch(`http://127.0.0.1:${ports.healthPort}/ready`)).status,
       logs: async () =>
@@ -586,6 +606,7 @@ async function kindChartGateway(cp: ControlPlane, options: { namespace: string; 
   }
   return {
     baseUrl,
+    setGlobalMappings: (mappings) => upgradeMappings(cp, options, mappings),
     tollgateReady: () => curl(`http://${podIp}:9090/readyz`),
     envoyReady: () => curl(`http://${podIp}:19001/ready`),
     logs: async () =>

@@ -15,6 +15,7 @@ import {
   fakeListenHost,
   fakeUrl,
   installChart,
+  KIND_CLUSTER,
   startChartGateway,
   startControlPlane,
   type AuditEvent,
@@ -105,6 +106,15 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
     assert.equal((seen?.body as { model?: string }).model, 'gpt-4o-mini');
     assert.ok(!JSON.stringify(seen?.headers).includes(BASE_KEY));
     assert.equal(await gw.envoyReady(), 200, 'Envoy /ready through the chart health listener');
+  });
+
+  it('applies a new global model mapping from the chart values (GatewayConfig ConfigMap) without a restart', async () => {
+    const ask = (model: string): Promise<unknown> => gw.client(BASE_KEY).chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] });
+    await assert.rejects(ask('speedy'), (err: unknown) => err instanceof OpenAI.APIError && err.status === 404);
+    await gw.setGlobalMappings({ fast: 'gpt-4o-mini', speedy: 'gpt-4o-mini' });
+    // Locally the file swap is immediate; in kind the kubelet syncs ConfigMap volumes within ~1 min.
+    await waitFor('new mapping applied', async () => ask('speedy').then(() => true, () => false), KIND_CLUSTER ? 120_000 : 2000);
+    assert.equal((primary.received('/chat/completions').at(-1)?.body as { model?: string }).model, 'gpt-4o-mini');
   });
 
   it('serves a new key within 2 s of creation and refuses it within 2 s of disable and of deletion', async () => {
