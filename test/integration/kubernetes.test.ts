@@ -204,7 +204,7 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
   });
 
   it('lets a long stream in flight finish unharmed while its ApiKey and ModelProvider are updated', async () => {
-    primary.behaviour.chunks = 30;
+    primary.behaviour.chunks = 80; // 8 s: room for two kubectl patches on a busy machine
     primary.behaviour.chunkIntervalMs = 100;
     try {
       const stream = await gw.client(BASE_KEY).chat.completions.create({
@@ -225,9 +225,9 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
       await cp.kubectl(['patch', 'apikey', 'base', '-n', NS, '--type=merge', '-p', '{"spec":{"description":"updated mid-stream","models":["gpt-4o*"]}}']);
       await cp.kubectl(['patch', 'modelprovider', 'primary', '-n', NS, '--type=merge', '-p', '{"spec":{"weight":5}}']);
       await waitFor('both updates applied', async () => (await gw.logs()).filter((l) => l['msg'] === 'config applied').length >= versionBefore + 2, 5000);
-      assert.ok(chunks < 30, 'the updates landed while the stream was still open');
+      assert.ok(chunks < 80, 'the updates landed while the stream was still open');
       await consumed;
-      assert.ok(chunks >= 30, `all content chunks arrived (${chunks})`);
+      assert.ok(chunks >= 80, `all content chunks arrived (${chunks})`);
       assert.ok(text.length > 0);
     } finally {
       primary.behaviour.chunks = 5;
