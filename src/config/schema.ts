@@ -264,6 +264,15 @@ const resilience: Schema = {
       type: 'object',
       properties: {
         consecutiveFailures: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
+        failureRatePercent: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 100,
+          default: 0,
+          description: 'Also eject when this share of the last `window` attempts failed (0 = off).',
+        },
+        window: { type: 'integer', minimum: 2, maximum: 1000, default: 20, description: 'Attempts the failure rate looks at.' },
+        minRequests: { type: 'integer', minimum: 1, maximum: 1000, default: 10, description: 'Attempts in the window before the failure rate counts.' },
         cooldownSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 30 },
         maxCooldownSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
         maxRetryAfterSeconds: { type: 'integer', minimum: 0, maximum: 86400, default: 300 },

@@ -74,6 +74,10 @@ export interface ResilienceConfig {
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
   readonly consecutiveFailures: number;
+  /** 0 = the failure-rate rule is off. */
+  readonly failureRatePercent: number;
+  readonly failureWindow: number;
+  readonly failureMinRequests: number;
   readonly cooldownMs: number;
   readonly maxCooldownMs: number;
   readonly maxRetryAfterMs: number;
@@ -90,6 +94,9 @@ export function resilienceConfig(spec: ResilienceSpec | undefined): ResilienceCo
     backoffBaseMs: spec?.backoff?.baseMs ?? 100,
     backoffMaxMs: spec?.backoff?.maxMs ?? 2000,
     consecutiveFailures: cb?.consecutiveFailures ?? 5,
+    failureRatePercent: cb?.failureRatePercent ?? 0,
+    failureWindow: cb?.window ?? 20,
+    failureMinRequests: Math.min(cb?.minRequests ?? 10, cb?.window ?? 20),
     cooldownMs,
     maxCooldownMs: Math.max(cooldownMs, 1000 * (cb?.maxCooldownSeconds ?? 300)),
     maxRetryAfterMs: 1000 * (cb?.maxRetryAfterSeconds ?? 300),

@@ -115,6 +115,11 @@ export interface ResilienceSpec {
   readonly circuitBreaker?: {
     /** Consecutive failures that take a provider/endpoint out. */
     readonly consecutiveFailures?: number;
+    /** Also eject when this share (percent) of the last `window` attempts failed; 0 = off. */
+    readonly failureRatePercent?: number;
+    readonly window?: number;
+    /** Attempts in the window before the failure rate counts. */
+    readonly minRequests?: number;
     readonly cooldownSeconds?: number;
     /** Cool-down doubles on each failed probe, up to this. */
     readonly maxCooldownSeconds?: number;

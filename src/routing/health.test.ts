@@ -106,6 +106,49 @@ describe('circuit breaker', () => {
   });
 });
 
+describe('failure-rate ejection', () => {
+  const rateCfg = config({ circuitBreaker: { consecutiveFailures: 1000, failureRatePercent: 50, window: 10, minRequests: 6 } });
+  const outcome = (h: HealthTracker, ok: boolean): void => {
+    h.onAttemptStart('p', 'p', 'r');
+    h.onAttemptResult('p', ok ? { ok: true, ttfbMs: 1 } : { ok: false, reason: 'http_5xx', status: 502 }, rateCfg, 'r');
+    h.onAttemptEnd('p', { hadResponse: true });
+  };
+
+  it('ejects when half of the last attempts failed, even with successes in between', () => {
+    const { logger, lines } = capturingLogger();
+    const h = new HealthTracker({ logger, now: clock().now });
+    for (const ok of [true, false, true, false, true]) outcome(h, ok);
+    assert.equal(h.circuit('p'), 'closed', 'fewer than minRequests attempts');
+    outcome(h, false); // 3 of 6 failed
+    assert.equal(h.circuit('p'), 'open');
+    const ejected = lines.find((l) => l['decision'] === 'ejected')!;
+    assert.equal(ejected['rule'], 'failure_rate');
+    assert.equal(ejected['failureRatePercent'], 50);
+  });
+
+  it('looks only at the window: old failures age out', () => {
+    const h = new HealthTracker({ logger: capturingLogger().logger, now: clock().now });
+    for (let i = 0; i < 4; i++) outcome(h, false);
+    for (let i = 0; i < 1; i++) outcome(h, true);
+    // 4 of 5: below minRequests. Then 10 successes push the failures out of the 10-wide window.
+    for (let i = 0; i < 10; i++) outcome(h, true);
+    for (let i = 0; i < 4; i++) outcome(h, false); // 4 of 10
+    assert.equal(h.circuit('p'), 'closed');
+    outcome(h, false); // 5 of 10
+    assert.equal(h.circuit('p'), 'open');
+  });
+
+  it('is off by default', () => {
+    const h = new HealthTracker({ logger: capturingLogger().logger, now: clock().now });
+    const cfg = config({ circuitBreaker: { consecutiveFailures: 1000 } });
+    for (let i = 0; i < 50; i++) {
+      h.onAttemptStart('p', 'p', 'r');
+      h.onAttemptResult('p', { ok: i % 2 === 0, ttfbMs: 1, reason: 'http_5xx' } as never, cfg, 'r');
+    }
+    assert.equal(h.circuit('p'), 'closed');
+  });
+});
+
 describe('Retry-After', () => {
   it('parses delay seconds and HTTP dates', () => {
     assert.equal(parseRetryAfter('3', 0), 3000);

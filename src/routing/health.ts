@@ -33,6 +33,10 @@ interface TargetState extends TargetView {
   readonly provider: string;
   circuit: CircuitState;
   consecutiveFailures: number;
+  /** Outcomes of the last attempts (true = failed), a ring of `failureWindow` entries. */
+  recent: boolean[];
+  recentNext: number;
+  recentFailures: number;
   /** Failed probes in a row: each doubles the cool-down. */
   trips: number;
   openUntilMs: number;
@@ -116,11 +120,13 @@ export class HealthTracker {
     const t = this.targets.get(id);
     if (!t) return;
     const now = this.now();
+    this.remember(t, !result.ok && !(result.reason === 'http_429' && (result.retryAfterMs ?? 0) > 0), config);
     if (result.ok) {
       t.ewmaTtfbMs = t.ewmaTtfbMs === undefined ? result.ttfbMs : t.ewmaTtfbMs + EWMA_ALPHA * (result.ttfbMs - t.ewmaTtfbMs);
       t.consecutiveFailures = 0;
       if (t.circuit !== 'closed') {
         this.setCircuit(t, 'closed');
+        this.forget(t);
         t.trips = 0;
         t.probeInFlight = false;
         this.decide(t, 'returned', { requestId, reason: 'probe succeeded' });
@@ -182,12 +188,48 @@ export class HealthTracker {
       this.decide(t, 'reopened', { requestId, reason, cooldownMs: t.openUntilMs - now });
       return;
     }
-    if (t.circuit === 'closed' && t.consecutiveFailures >= config.consecutiveFailures) {
+    if (t.circuit !== 'closed') return;
+    const byCount = t.consecutiveFailures >= config.consecutiveFailures;
+    const byRate =
+      config.failureRatePercent > 0 &&
+      t.recent.length >= config.failureMinRequests &&
+      t.recentFailures * 100 >= config.failureRatePercent * t.recent.length;
+    if (byCount || byRate) {
       t.trips = 1;
       t.openUntilMs = now + cooldownFor(t.trips, config);
       this.setCircuit(t, 'open');
-      this.decide(t, 'ejected', { requestId, reason, consecutiveFailures: t.consecutiveFailures, cooldownMs: t.openUntilMs - now });
+      this.decide(t, 'ejected', {
+        requestId,
+        reason,
+        rule: byCount ? 'consecutive_failures' : 'failure_rate',
+        consecutiveFailures: t.consecutiveFailures,
+        failureRatePercent: t.recent.length === 0 ? 0 : Math.round((100 * t.recentFailures) / t.recent.length),
+        cooldownMs: t.openUntilMs - now,
+      });
+      this.forget(t);
     }
+  }
+
+  /** Records one outcome in the target's window (only when the failure-rate rule is on). */
+  private remember(t: TargetState, failed: boolean, config: ResilienceConfig): void {
+    if (config.failureRatePercent <= 0) return;
+    const size = config.failureWindow;
+    if (t.recent.length > size) this.forget(t); // the window shrank with a config change
+    if (t.recent.length < size) {
+      t.recent.push(failed);
+    } else {
+      const i = t.recentNext % t.recent.length;
+      if (t.recent[i]) t.recentFailures--;
+      t.recent[i] = failed;
+    }
+    t.recentNext = (t.recentNext + 1) % size;
+    if (failed) t.recentFailures++;
+  }
+
+  private forget(t: TargetState): void {
+    t.recent = [];
+    t.recentNext = 0;
+    t.recentFailures = 0;
   }
 
   private setCircuit(t: TargetState, next: CircuitState): void {
@@ -215,6 +257,9 @@ export class HealthTracker {
       provider,
       circuit: 'closed',
       consecutiveFailures: 0,
+      recent: [],
+      recentNext: 0,
+      recentFailures: 0,
       trips: 0,
       openUntilMs: 0,
       probeInFlight: false,
