@@ -155,6 +155,7 @@ export function renderMarkdown(report: BenchReport): string {
     '',
   ];
   for (const [t, why] of Object.entries(report.unavailable)) out.push(`**${TARGET_TITLES[t as TargetName]}: ${why}.**`, '');
+  for (const failure of report.failures ?? []) out.push(`**Not measured: ${failure}.**`, '');
   out.push('### Headline: ratios against bare Envoy', '', ...headline(report), '', '### Targets (issue 7)', '', ...targetsTable(report), '');
   for (const r of report.results) {
     out.push(`### ${r.scenario.title}`, '');

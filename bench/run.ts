@@ -137,6 +137,8 @@ export interface BenchReport {
   };
   readonly unavailable: Partial<Record<TargetName, string>>;
   readonly results: ScenarioResult[];
+  /** Measurements that could not be taken, with the reason. */
+  readonly failures: string[];
   readonly profiles: Partial<Record<TargetName, ProfileSummary>>;
 }
 
@@ -259,11 +261,20 @@ async function post(url: string, key: string, body: string): Promise<number> {
   return res.status;
 }
 
-/** Sends a few requests so every hop has warm connections and JIT-compiled code. */
+/**
+ * Sends a few requests so every hop has warm connections and JIT-compiled code. Tolerates a short
+ * recovery after an overload run (a provider in cool-down answers 503 for a while).
+ */
 async function warm(target: Target, s: Scenario): Promise<void> {
-  for (let i = 0; i < 20; i++) {
-    const status = await post(target.baseUrl + s.path, requestHeaders(target)['authorization']!.slice(7), s.body);
-    if (status !== 200) throw new Error(`${target.name} ${s.name}: warm-up request answered ${status}`);
+  const key = requestHeaders(target)['authorization']?.slice(7) ?? '';
+  let ok = 0;
+  let last = 0;
+  const deadline = Date.now() + 60_000;
+  while (ok < 20) {
+    last = await post(target.baseUrl + s.path, key, s.body).catch(() => 0);
+    if (last === 200) ok++;
+    else if (Date.now() > deadline) throw new Error(`warm-up requests keep failing (last status ${last})`);
+    else await new Promise((r) => setTimeout(r, 250));
   }
 }
 
@@ -443,6 +454,7 @@ async function main(): Promise<void> {
   const profiles: Partial<Record<TargetName, ProfileSummary>> = {};
   const gateways: Partial<Record<TargetName, ManagedProcess>> = {};
   const results: ScenarioResult[] = [];
+  const failures: string[] = [];
   try {
     const fake = await FakeProcess.start(join(workDir, 'fake.log'));
     stops.push(() => fake.stop());
@@ -517,17 +529,24 @@ async function main(): Promise<void> {
       const result: ScenarioResult = s.kind === 'request' ? { scenario: s, requests: [] } : { scenario: s, streams: [] };
       for (const target of targets) {
         log(`${s.name} -> ${target.name}`);
-        if (s.kind === 'request') {
-          const row = await runRequestScenario(s, target, fake, wrk, workDir);
-          result.requests?.push(row);
-          log(`  max ${row.max.requestsPerS.toFixed(0)} req/s (${row.max.errors} errors); at ${row.fixedRate}/s p50 ${row.rate.latencyMs.p50.toFixed(2)} ms p99 ${row.rate.latencyMs.p99.toFixed(2)} ms` +
-            (row.extprocCpuUsPerReqRate !== undefined ? `; ext_proc ${row.extprocCpuUsPerReqRate.toFixed(0)} µs CPU/req` : ''));
-        } else {
-          const row = await runStreamsScenario(s, target, fake);
-          result.streams?.push(row);
-          log(`  ${row.load.ok}/${row.load.sent} ok; ttfb p99 ${row.load.ttfbMs.p99.toFixed(1)} ms; duration max ${row.load.latencyMs.max.toFixed(0)} ms` +
-            (row.extprocBytesPerStream !== undefined ? `; ext_proc RSS ${(row.extprocBytesPerStream / 1024).toFixed(1)} KiB/stream, live ${((row.extprocLivePerStream ?? NaN) / 1024).toFixed(1)} KiB/stream` : '') +
-            (row.extprocCores !== undefined ? `; ext_proc ${row.extprocCores.toFixed(2)} cores` : ''));
+        try {
+          if (s.kind === 'request') {
+            const row = await runRequestScenario(s, target, fake, wrk, workDir);
+            result.requests?.push(row);
+            log(`  max ${row.max.requestsPerS.toFixed(0)} req/s (${row.max.errors} errors); at ${row.fixedRate}/s p50 ${row.rate.latencyMs.p50.toFixed(2)} ms p99 ${row.rate.latencyMs.p99.toFixed(2)} ms` +
+              (row.extprocCpuUsPerReqRate !== undefined ? `; ext_proc ${row.extprocCpuUsPerReqRate.toFixed(0)} µs CPU/req` : ''));
+          } else {
+            const row = await runStreamsScenario(s, target, fake);
+            result.streams?.push(row);
+            log(`  ${row.load.ok}/${row.load.sent} ok; ttfb p99 ${row.load.ttfbMs.p99.toFixed(1)} ms; duration max ${row.load.latencyMs.max.toFixed(0)} ms` +
+              (row.extprocBytesPerStream !== undefined ? `; ext_proc RSS ${(row.extprocBytesPerStream / 1024).toFixed(1)} KiB/stream, live ${((row.extprocLivePerStream ?? NaN) / 1024).toFixed(1)} KiB/stream` : '') +
+              (row.extprocCores !== undefined ? `; ext_proc ${row.extprocCores.toFixed(2)} cores` : ''));
+          }
+        } catch (err) {
+          // One broken measurement must not lose the others: it is reported, the run goes on.
+          const message = `${s.name} -> ${target.name}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
+          failures.push(message);
+          log(`  FAILED ${message}`);
         }
       }
       results.push(result);
@@ -554,6 +573,7 @@ async function main(): Promise<void> {
     machine: { ...machine, loadAfter: await loadAverage(), busyDuringRun: await machineTicks().then((t) => (t.busy - ticksBefore.busy) / Math.max(1, t.total - ticksBefore.total)) },
     unavailable,
     results,
+    failures,
     profiles,
   };
   const resultsDir = join(REPO_ROOT, 'bench/results');
