@@ -88,3 +88,9 @@ export const endpointPickerTotal = new Counter({
   labelNames: ['result'] as const,
   registers: [registry],
 });
+
+export const routingPlans = new Gauge({
+  name: 'tollgate_routing_plans',
+  help: 'Request plans held in memory (requests between their request stage and their end); returns to 0 when idle.',
+  registers: [registry],
+});

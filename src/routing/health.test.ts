@@ -84,6 +84,9 @@ describe('circuit breaker', () => {
     c.advance(4000);
     assert.equal(h.isAvailable('p'), true);
     assert.equal(lines.find((l) => l['decision'] === 'rested')?.['restMs'], 4000);
+    assert.equal(lines.filter((l) => l['decision'] === 'returned' && l['reason'] === 'Retry-After elapsed').length, 1, 'the return is logged once');
+    h.isAvailable('p');
+    assert.equal(lines.filter((l) => l['decision'] === 'returned').length, 1);
     const capped = new HealthTracker({ logger, now: c.now });
     capped.onAttemptStart('q', 'q', 'r');
     capped.onAttemptResult('q', { ok: false, reason: 'http_429', status: 429, retryAfterMs: 10 * 3600_000 }, config({ circuitBreaker: { maxRetryAfterSeconds: 60 } }), 'r');

@@ -84,6 +84,7 @@ export class HealthTracker {
     if (!t) return true;
     const now = this.now();
     if (t.restUntilMs > now) return false;
+    this.refreshRest(t, now);
     if (t.circuit === 'closed') return true;
     if (t.circuit === 'open') return now >= t.openUntilMs;
     return !t.probeInFlight;
@@ -163,7 +164,7 @@ export class HealthTracker {
     if (t && generationMs > 0) this.recordThroughput(t, tokens, generationMs);
   }
 
-  /** Restores resting targets whose time is up (metrics only; availability is computed on read). */
+  /** Ends a rest whose time is up: logged once, and the open-targets gauge follows. */
   private refreshRest(t: TargetState, now: number): void {
     if (t.restUntilMs !== 0 && t.restUntilMs <= now) {
       t.restUntilMs = 0;

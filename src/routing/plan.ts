@@ -9,6 +9,7 @@
 import type { ModelRoute, ResilienceConfig, RouteTier } from '../config/snapshot.js';
 import type { RequestBody } from '../pipeline/request-body.js';
 import type { Operation } from '../providers/types.js';
+import { routingPlans } from '../observability/metrics.js';
 import type { AttemptResult } from './health.js';
 
 /** Header carrying the plan id from the request stage to the attempt stage. */
@@ -63,12 +64,13 @@ export class PlanRegistry {
   put(plan: RequestPlan): void {
     if (this.plans.size >= this.maxPlans) this.sweep();
     this.plans.set(plan.id, plan);
+    routingPlans.set(this.plans.size);
   }
 
   get(id: string): RequestPlan | undefined {
     const plan = this.plans.get(id);
     if (plan && this.now() - plan.createdMs > this.ttlMs) {
-      this.plans.delete(id);
+      this.delete(id);
       return undefined;
     }
     return plan;
@@ -76,6 +78,7 @@ export class PlanRegistry {
 
   delete(id: string): void {
     this.plans.delete(id);
+    routingPlans.set(this.plans.size);
   }
 
   /** Drops expired plans; if still full, the oldest (insertion order) go. */

@@ -161,6 +161,43 @@ describe('failover to the next provider', () => {
   });
 });
 
+describe('shared state between the stages is released', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ files: twoProviders(), fakes: { primary: { ...HEALTHY, status: 500 }, secondary: { ...HEALTHY, chunks: 20, chunkIntervalMs: 50 } } });
+  });
+  after(() => stack?.stop());
+
+  it('no request plan stays in memory after failovers, finished streams and clients that hang up', async () => {
+    const client = stack.client();
+    const ask = (stream: boolean, signal?: AbortSignal): Promise<unknown> =>
+      client.chat.completions
+        .create({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }], stream }, signal ? { signal } : {})
+        .then(async (r) => {
+          if (stream) for await (const _ of r as AsyncIterable<unknown>) if (signal?.aborted) break;
+        });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => ask(i % 2 === 0)));
+    // Clients that leave mid-stream, and before any answer (the secondary hangs).
+    const early = Array.from({ length: 5 }, () => {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 200);
+      return ask(true, ac.signal).catch(() => undefined);
+    });
+    await Promise.all(early);
+    stack.fakes['secondary']!.behaviour.hang = true;
+    const hung = Array.from({ length: 5 }, () => {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 300);
+      return ask(false, ac.signal).catch(() => undefined);
+    });
+    await Promise.all(hung);
+    await waitFor('plans released', async () => /tollgate_routing_plans 0\n/.test(await (await fetch(`${stack.adminUrl}/metrics`)).text()), 5000);
+    stack.fakes['secondary']!.behaviour.hang = undefined;
+    const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
+    assert.match(metrics, /tollgate_upstream_outstanding_requests\{provider="default\/secondary"\} 0/);
+  });
+});
+
 describe('retry budget', () => {
   let stack: Stack;
   before(async () => {
