@@ -174,6 +174,8 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
       // A Secret without the label is invisible to the controller (least privilege by selector).
       secret('unlabelled', { key: 'tg-e2e-unlabelled-0003' }, false),
       apiKey('unlabelled', '{ secretRef: { name: unlabelled, key: key } }'),
+      // Matches the schema's pattern, but is no IANA time zone: Invalid, found when building the snapshot.
+      apiKey('badzone', `{ keyHash: "${hashKey('tg-e2e-badzone-0005')}", limits: { tokensPerMonth: 1000, monthTimeZone: Mars/Olympus_Mons } }`),
     );
     await waitFor('status conditions written', async () => (await ready('apikey', 'dup')).reason === 'DuplicateKey', 10_000);
     const orphan = await ready('apikey', 'orphan');
@@ -183,6 +185,10 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
     assert.equal((await ready('apikey', 'unlabelled')).reason, 'SecretNotFound');
     assert.match((await ready('apikey', 'dup')).message, /same key as ApiKey tollgate-e2e\/base/);
     await waitFor('provider condition', async () => (await ready('modelprovider', 'broken')).reason === 'SecretNotFound', 5000);
+    const badzone = await ready('apikey', 'badzone');
+    assert.equal(badzone.reason, 'Invalid');
+    assert.match(badzone.message, /unknown time zone "Mars\/Olympus_Mons"/);
+    assert.equal(await keyStatus('tg-e2e-badzone-0005'), 401, 'an Invalid key is not served');
 
     const base = await ready('apikey', 'base');
     assert.equal(base.status, 'True');
@@ -199,7 +205,7 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
       (err: unknown) => err instanceof OpenAI.APIError && err.status === 404,
     );
     assert.equal(await keyStatus('tg-e2e-unlabelled-0003'), 401);
-    await cp.kubectl(['delete', 'apikey', 'orphan', 'dup', 'unlabelled', '-n', NS]);
+    await cp.kubectl(['delete', 'apikey', 'orphan', 'dup', 'unlabelled', 'badzone', '-n', NS]);
     await cp.kubectl(['delete', 'modelprovider', 'broken', '-n', NS]);
   });
 
