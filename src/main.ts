@@ -12,6 +12,7 @@ import { createLogger } from './observability/logger.js';
 import { HealthTracker } from './routing/health.js';
 import { pickerPool } from './routing/picker.js';
 import { ResilientRouter } from './routing/router.js';
+import { createLimits } from './ratelimit/setup.js';
 import { readSettings } from './settings.js';
 
 async function main(): Promise<void> {
@@ -65,8 +66,10 @@ async function main(): Promise<void> {
     picker: pickerPool(routingLogger),
     ...(endpoints ? { endpoints } : {}),
   });
+  const limits = await createLimits(settings.limits, logger);
   const { server } = await startExtProcServer(settings.extprocAddress, {
     store,
+    limits: limits.step,
     logger: logger.child({ component: 'extproc' }),
     onFinalize: (ctx, outcome) => recordRequest(accessLogger, ctx, outcome),
     router,
@@ -86,6 +89,7 @@ async function main(): Promise<void> {
     void drainer
       .drain(signal)
       .then(() => Promise.all([stopExtProcServer(server, 1000), sourceStopped, endpoints?.stop()]))
+      .then(() => limits.close()) // flushes buffered usage records
       .then(() => {
       admin.server.close();
       logger.info('stopped');

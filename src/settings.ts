@@ -27,6 +27,26 @@ export interface Settings {
   readonly shutdownGraceMs: number;
   /** Envoy admin URL, drained on shutdown (src/lifecycle/drain.ts); undefined = none. */
   readonly envoyAdminUrl: string | undefined;
+  /** Limits, Redis and usage accounting (see README "Limits, quotas and usage"). */
+  readonly limits: LimitSettings;
+}
+
+export interface LimitSettings {
+  /** Redis URL; absent = in-process limiter and usage totals (single replica). */
+  readonly redisUrl: string | undefined;
+  readonly redisMode: 'standalone' | 'sentinel' | 'cluster';
+  readonly redisSentinelName: string | undefined;
+  readonly redisSentinels: readonly string[];
+  readonly redisPrefix: string;
+  readonly redisTimeoutMs: number;
+  /** Redis unreachable: `open` = local limits / replicas, `closed` = 503. */
+  readonly failurePolicy: 'open' | 'closed';
+  /** Gateway replicas sharing the limits (divides limits in degraded `open` mode). */
+  readonly replicas: number;
+  readonly usageFlushMs: number;
+  readonly usageFlushRecords: number;
+  /** Inspect every stream for usage (`all`) or only token-limited ones (`limited`). */
+  readonly streamUsage: 'all' | 'limited';
 }
 
 const env = process.env;
@@ -47,6 +67,17 @@ export function readSettings(argv: readonly string[]): Settings {
       'admin-port': { type: 'string' },
       'shutdown-grace-seconds': { type: 'string' },
       'envoy-admin-url': { type: 'string' },
+      'redis-url': { type: 'string' },
+      'redis-mode': { type: 'string' },
+      'redis-sentinel-name': { type: 'string' },
+      'redis-sentinels': { type: 'string' },
+      'redis-prefix': { type: 'string' },
+      'redis-timeout-ms': { type: 'string' },
+      'limiter-failure-policy': { type: 'string' },
+      'replicas': { type: 'string' },
+      'usage-flush-ms': { type: 'string' },
+      'usage-flush-records': { type: 'string' },
+      'stream-usage': { type: 'string' },
     },
     strict: true,
   });
@@ -57,6 +88,34 @@ export function readSettings(argv: readonly string[]): Settings {
     adminPort: toInt('admin-port', values['admin-port'] ?? env['TOLLGATE_ADMIN_PORT'] ?? '9090'),
     shutdownGraceMs: 1000 * toInt('shutdown-grace-seconds', values['shutdown-grace-seconds'] ?? env['TOLLGATE_SHUTDOWN_GRACE_SECONDS'] ?? '30'),
     envoyAdminUrl: values['envoy-admin-url'] ?? env['TOLLGATE_ENVOY_ADMIN_URL'],
+    limits: readLimitSettings(values),
+  };
+}
+
+function oneOf<T extends string>(name: string, text: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(text)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got "${text}"`);
+  return text as T;
+}
+
+function readLimitSettings(values: Record<string, string | boolean | undefined>): LimitSettings {
+  const v = (flag: string, envName: string): string | undefined => {
+    const x = values[flag];
+    return typeof x === 'string' ? x : env[envName];
+  };
+  const replicas = toInt('replicas', v('replicas', 'TOLLGATE_REPLICAS') ?? '1');
+  if (replicas < 1) throw new Error('--replicas must be at least 1');
+  return {
+    redisUrl: v('redis-url', 'TOLLGATE_REDIS_URL') || undefined,
+    redisMode: oneOf('redis-mode', v('redis-mode', 'TOLLGATE_REDIS_MODE') ?? 'standalone', ['standalone', 'sentinel', 'cluster'] as const),
+    redisSentinelName: v('redis-sentinel-name', 'TOLLGATE_REDIS_SENTINEL_NAME'),
+    redisSentinels: (v('redis-sentinels', 'TOLLGATE_REDIS_SENTINELS') ?? '').split(',').filter((x) => x.length > 0),
+    redisPrefix: v('redis-prefix', 'TOLLGATE_REDIS_PREFIX') ?? 'tollgate:',
+    redisTimeoutMs: toInt('redis-timeout-ms', v('redis-timeout-ms', 'TOLLGATE_REDIS_TIMEOUT_MS') ?? '250'),
+    failurePolicy: oneOf('limiter-failure-policy', v('limiter-failure-policy', 'TOLLGATE_LIMITER_FAILURE_POLICY') ?? 'open', ['open', 'closed'] as const),
+    replicas,
+    usageFlushMs: toInt('usage-flush-ms', v('usage-flush-ms', 'TOLLGATE_USAGE_FLUSH_MS') ?? '1000'),
+    usageFlushRecords: toInt('usage-flush-records', v('usage-flush-records', 'TOLLGATE_USAGE_FLUSH_RECORDS') ?? '500'),
+    streamUsage: oneOf('stream-usage', v('stream-usage', 'TOLLGATE_STREAM_USAGE') ?? 'all', ['all', 'limited'] as const),
   };
 }
 

@@ -46,6 +46,15 @@ export interface FakeBehaviour {
   hang?: boolean | undefined;
   /** Extra latency per request drawn uniformly from [0, latencyJitterMs). */
   latencyJitterMs?: number | undefined;
+  /** Send `usage` (body, or the stream usage chunk when asked for). Off = an engine without usage. */
+  sendUsage?: boolean | undefined;
+}
+
+/** Usage the fake reported for one completed response (what a provider would bill). */
+export interface ReportedUsage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly stream: boolean;
 }
 
 const RECORD_LIMIT = 1000;
@@ -53,6 +62,8 @@ const WORDS = ['Hello', ' from', ' the', ' Tollgate', ' fake', ' provider', '.']
 
 export class FakeProvider {
   readonly requests: RecordedRequest[] = [];
+  /** Usage of every response that carried usage (bounded like `requests`). */
+  readonly reported: ReportedUsage[] = [];
   readonly behaviour: FakeBehaviour;
   private server: Server | undefined;
   private portNumber = 0;
@@ -62,7 +73,7 @@ export class FakeProvider {
     private readonly name = 'fake',
     private readonly tls?: FakeProviderTls,
   ) {
-    this.behaviour = { latencyMs: 0, chunks: 5, chunkIntervalMs: 20, status: undefined, record: true, ...behaviour };
+    this.behaviour = { latencyMs: 0, chunks: 5, chunkIntervalMs: 20, status: undefined, record: true, sendUsage: true, ...behaviour };
   }
 
   get port(): number {
@@ -147,14 +158,19 @@ export class FakeProvider {
     const n = this.behaviour.chunks;
     const pieces = Array.from({ length: n }, (_, i) => WORDS[i % WORDS.length] as string);
     const usage = { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n };
+    const report = (stream: boolean): void => {
+      if (this.reported.length >= RECORD_LIMIT) this.reported.shift();
+      this.reported.push({ promptTokens, completionTokens: n, stream });
+    };
     if (request['stream'] !== true) {
+      if (this.behaviour.sendUsage !== false) report(false);
       return json(res, 200, {
         id,
         object: 'chat.completion',
         created,
         model,
         choices: [{ index: 0, message: { role: 'assistant', content: pieces.join('') }, finish_reason: 'stop' }],
-        usage,
+        ...(this.behaviour.sendUsage !== false ? { usage } : {}),
       });
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -180,7 +196,10 @@ export class FakeProvider {
     }
     send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
     const options = request['stream_options'] as { include_usage?: boolean } | undefined;
-    if (options?.include_usage) send({ ...base, choices: [], usage });
+    if (options?.include_usage && this.behaviour.sendUsage !== false) {
+      send({ ...base, choices: [], usage });
+      report(true);
+    }
     res.end('data: [DONE]\n\n');
   }
 }

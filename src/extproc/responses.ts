@@ -58,3 +58,24 @@ export function forwardRequestBody(
     },
   };
 }
+
+const STREAMED_RESPONSE_BODY = { responseBodyMode: 'STREAMED' } as const;
+
+/**
+ * Response headers answer with extra headers (x-ratelimit-*) and, when `inspectBody`, response body
+ * processing switched on for this request only (`mode_override`; Envoy has allow_mode_override).
+ */
+export function responseHeadersWith(headers: Readonly<Record<string, string>> | undefined, inspectBody: boolean): ProcessingResponse {
+  if (!headers && !inspectBody) return CONTINUE_RESPONSE_HEADERS;
+  const setHeaders: HeaderValueOption[] = [];
+  if (headers) for (const k in headers) setHeaders.push(setHeader(k, headers[k] as string));
+  return {
+    responseHeaders: setHeaders.length > 0 ? { response: { headerMutation: { setHeaders } } } : {},
+    ...(inspectBody ? { modeOverride: STREAMED_RESPONSE_BODY } : {}),
+  };
+}
+
+/** Replaces one streamed response body chunk. */
+export function replaceResponseBody(body: Buffer): ProcessingResponse {
+  return { responseBody: { response: { bodyMutation: { body } } } };
+}

@@ -13,6 +13,8 @@ import type { Logger } from '../observability/logger.js';
 import { extprocErrorsTotal } from '../observability/metrics.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { planForward } from '../pipeline/forward.js';
+import type { BodyDecision, LimitsStep } from '../pipeline/limits.js';
+import type { UpstreamRewrite } from '../pipeline/rewrite.js';
 import { admitHeaders } from '../pipeline/request-headers.js';
 import type { ResilientRouter } from '../routing/router.js';
 import { headerMap } from './headers.js';
@@ -23,6 +25,8 @@ import {
   errorResponse,
   forwardRequestBody,
   jsonResponse,
+  replaceResponseBody,
+  responseHeadersWith,
 } from './responses.js';
 
 /** Where a request is in its life. */
@@ -37,10 +41,14 @@ export interface StreamDeps {
   /** Provider choice and failover, shared with the attempt stage (src/routing/). */
   readonly router: ResilientRouter;
   readonly now?: () => number;
+  /** Limits, token accounting and usage records (pipeline/limits.ts); absent = none. */
+  readonly limits?: LimitsStep;
 }
 
 /** How the stream ended, from our side. */
 export type StreamOutcome = 'completed' | 'cancelled' | 'error';
+
+const EMPTY_BODY = Buffer.alloc(0);
 
 type Duplex = ServerDuplexStream<ProcessingRequest__Output, ProcessingResponse>;
 type Answer = ProcessingResponse | Promise<ProcessingResponse>;
@@ -118,7 +126,7 @@ export class ExtProcStream {
       case 'responseHeaders':
         return this.onResponseHeaders(msg);
       case 'responseBody':
-        return continueResponseBody();
+        return this.onResponseBody(msg);
       default:
         throw new Error(`unexpected ext_proc message ${String(msg.request)} in phase ${this.phase}`);
     }
@@ -154,10 +162,40 @@ export class ExtProcStream {
     const ctx = this.requireCtx();
     const body = msg.requestBody;
     if (!body?.endOfStream) throw new Error('request body must arrive buffered (processing mode BUFFERED)');
-    const plan = planForward(ctx, body.body ?? Buffer.alloc(0), this.contentType, this.deps.router);
+    const plan = planForward(ctx, body.body ?? Buffer.alloc(0), this.contentType, this.deps.router, this.deps.limits?.prepare);
+    if (isGatewayError(plan)) return this.refuse(plan, ctx.requestId);
+    const limits = this.deps.limits;
+    if (!limits) {
+      delete ctx.body;
+      return this.forward(plan);
+    }
+    const admitted = limits.admit(ctx, plan);
+    return admitted instanceof Promise ? admitted.then((a) => this.forward(a)) : this.forward(admitted);
+  }
+
+  private forward(plan: UpstreamRewrite | GatewayError): ProcessingResponse {
+    const ctx = this.requireCtx();
     if (isGatewayError(plan)) return this.refuse(plan, ctx.requestId);
     this.phase = 'response_headers';
     return forwardRequestBody(plan.setHeaders, plan.removeHeaders, plan.body);
+  }
+
+  private onResponseBody(msg: ProcessingRequest__Output): Answer {
+    const ctx = this.ctx;
+    const limits = this.deps.limits;
+    if (!ctx || !limits) return continueResponseBody();
+    const body = msg.responseBody;
+    const decision = limits.responseBody(ctx, body?.body ?? EMPTY_BODY, body?.endOfStream ?? false);
+    return decision instanceof Promise ? decision.then((d) => this.bodyAnswer(d)) : this.bodyAnswer(decision);
+  }
+
+  private bodyAnswer(d: BodyDecision): ProcessingResponse {
+    if (d.kind === 'continue') return continueResponseBody();
+    if (d.kind === 'replace') return replaceResponseBody(d.body);
+    // The client already received an error event; an immediate response resets the stream so the
+    // upstream stops generating.
+    const ctx = this.requireCtx();
+    return errorResponse(gatewayError('rate_limit_exceeded', 'The token budget ran out during this response.'), ctx.requestId);
   }
 
   private onResponseHeaders(msg: ProcessingRequest__Output): Answer {
@@ -166,8 +204,10 @@ export class ExtProcStream {
     ctx.status = Number.isFinite(status) ? status : 0;
     ctx.responseHeadersNs = process.hrtime.bigint();
     this.settleRouting(ctx);
-    this.phase = msg.responseHeaders?.endOfStream ? 'done' : 'response_body';
-    return continueResponseHeaders();
+    const endOfStream = msg.responseHeaders?.endOfStream ?? false;
+    this.phase = endOfStream ? 'done' : 'response_body';
+    const limits = this.deps.limits?.responseHeaders(ctx, ctx.status, endOfStream);
+    return limits ? responseHeadersWith(limits.headers, limits.inspectBody) : continueResponseHeaders();
   }
 
   /** The response is going downstream: record which attempt won; no attempt can follow. */
@@ -216,6 +256,12 @@ export class ExtProcStream {
       if (this.ctx.attempts === undefined) this.settleRouting(this.ctx);
       this.deps.router.close(this.ctx.planId);
     }
-    if (this.ctx) this.deps.onFinalize(this.ctx, outcome);
+    if (!this.ctx) return;
+    try {
+      this.deps.limits?.finalize(this.ctx, outcome !== 'completed');
+    } catch (err) {
+      this.deps.logger.error({ err, requestId: this.ctx.requestId }, 'usage accounting failed');
+    }
+    this.deps.onFinalize(this.ctx, outcome);
   }
 }

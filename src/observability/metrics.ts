@@ -92,5 +92,68 @@ export const endpointPickerTotal = new Counter({
 export const routingPlans = new Gauge({
   name: 'tollgate_routing_plans',
   help: 'Request plans held in memory (requests between their request stage and their end); returns to 0 when idle.',
+// --- limits, quotas and usage (issue 5) ---
+
+export const tokensTotal = new Counter({
+  name: 'tollgate_tokens_total',
+  help: 'Tokens used, by consumer (ApiKey), provider, model and kind (prompt or completion), from the upstream usage (or counted when none came).',
+  labelNames: ['consumer', 'provider', 'model', 'kind'] as const,
+  registers: [registry],
+});
+
+export const rateLimitRejectionsTotal = new Counter({
+  name: 'tollgate_ratelimit_rejections_total',
+  help: 'Requests refused by a limit, by limit (requestsPerMinute, tokensPerMonth, ...) and scope (key, ancestor, provider).',
+  labelNames: ['limit', 'scope'] as const,
+  registers: [registry],
+});
+
+export const midStreamExhaustedTotal = new Counter({
+  name: 'tollgate_ratelimit_midstream_exhausted_total',
+  help: 'Streams whose token budget ran out mid-stream, by policy applied (finish or error).',
+  labelNames: ['policy'] as const,
+  registers: [registry],
+});
+
+export const redisDurationSeconds = new Histogram({
+  name: 'tollgate_redis_duration_seconds',
+  help: 'Latency of Redis operations (admit, adjust, usage_flush, ping), failures included.',
+  labelNames: ['op'] as const,
+  buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  registers: [registry],
+});
+
+export const redisErrorsTotal = new Counter({
+  name: 'tollgate_redis_errors_total',
+  help: 'Failed Redis operations, by operation.',
+  labelNames: ['op'] as const,
+  registers: [registry],
+});
+
+export const limiterMode = new Gauge({
+  name: 'tollgate_limiter_mode',
+  help: 'Limiter mode: 1 for the current mode (normal or degraded), 0 for the other; backend is redis or local.',
+  labelNames: ['mode', 'backend'] as const,
+  registers: [registry],
+});
+
+export const limiterDurationSeconds = new Histogram({
+  name: 'tollgate_limiter_admit_seconds',
+  help: 'Time the limits step adds to a request (token estimate + admission), by backend.',
+  labelNames: ['backend'] as const,
+  buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+  registers: [registry],
+});
+
+export const usageFlushesTotal = new Counter({
+  name: 'tollgate_usage_flushes_total',
+  help: 'Usage batch flushes, by result (ok, error, duplicate).',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+export const usagePendingRecords = new Gauge({
+  name: 'tollgate_usage_pending_records',
+  help: 'Usage records held in memory, not yet flushed.',
   registers: [registry],
 });

@@ -4,6 +4,8 @@
  */
 import type { KeyEntry, ModelRoute, Snapshot } from '../config/snapshot.js';
 import type { GatewayErrorCode } from '../errors.js';
+import type { RequestAccounting } from './limits.js';
+import type { RequestBody } from './request-body.js';
 import type { ApiRoute } from './route.js';
 
 export interface RequestContext {
@@ -27,4 +29,8 @@ export interface RequestContext {
   planId?: string;
   /** Upstream attempts made (1 = no failover). */
   attempts?: number;
+  /** The parsed request body, kept only until the limits step has used it. */
+  body?: RequestBody;
+  /** Limits and usage state of this request (see pipeline/limits.ts). */
+  accounting?: RequestAccounting;
 }

@@ -7,7 +7,7 @@ import type { ResilientRouter } from '../routing/router.js';
 import type { RequestContext } from './context.js';
 import { dispatchRewrite } from './dispatch.js';
 import { resolveForKey } from './model.js';
-import { readRequestBody } from './request-body.js';
+import { readRequestBody, type RequestBody } from './request-body.js';
 import type { UpstreamRewrite } from './rewrite.js';
 
 /**
@@ -19,16 +19,21 @@ export function planForward(
   raw: Buffer,
   contentType: string | undefined,
   router: ResilientRouter,
+  /** Limits step hook: may return the body with `stream_options` added (pipeline/limits.ts). */
+  prepare?: (ctx: RequestContext, body: RequestBody) => RequestBody,
 ): UpstreamRewrite | GatewayError {
   const { key, route } = ctx;
   if (!key || route?.kind !== 'forward') throw new Error('planForward called before admission');
-  const body = readRequestBody(raw, contentType);
-  if (isGatewayError(body)) return body;
+  const read = readRequestBody(raw, contentType);
+  if (isGatewayError(read)) return read;
+  let body = read;
   ctx.requestedModel = body.model;
   ctx.stream = body.stream;
+  ctx.body = body;
   const resolved = resolveForKey(body.model, key, ctx.snapshot);
   if (isGatewayError(resolved)) return resolved;
   ctx.model = resolved.model;
+  if (prepare) body = prepare(ctx, body);
   const plan = router.open({
     requestId: ctx.requestId,
     model: resolved.model,

@@ -29,6 +29,8 @@ export interface StackOptions {
   readonly maxBodyBytes?: number;
   /** Envoy template values (timeouts, retry back-off, retry budget). */
   readonly envoy?: Partial<Omit<EnvoyConfigValues, 'listenPort' | 'adminPort' | 'extprocSocket'>>;
+  /** Extra Tollgate command-line arguments (for example `--redis-url`). */
+  readonly gatewayArgs?: readonly string[];
 }
 
 export interface Stack {
@@ -80,7 +82,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const gw = await startGateway({
       workDir,
       configDir,
-      extraArgs: ['--envoy-admin-url', `http://127.0.0.1:${envoyAdminPort}`],
+      extraArgs: ['--envoy-admin-url', `http://127.0.0.1:${envoyAdminPort}`, ...(options.gatewayArgs ?? [])],
       ...(options.env ? { env: options.env } : {}),
     });
     started.push(gw.process);

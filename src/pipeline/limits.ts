@@ -1,0 +1,280 @@
+/**
+ * The limits step and response accounting of one request.
+ *
+ * Admission (after model mapping and provider choice, before the rewrite goes out): every check of
+ * the key, its ancestors, per-model entries and the provider model is checked and charged in one
+ * limiter call. Tokens are reserved as prompt estimate + completion estimate (see
+ * ratelimit/estimate.ts) only when a token limit applies.
+ *
+ * Response: x-ratelimit-* headers on the response; the response body is inspected only for requests
+ * that need it (`mode_override` to STREAMED): the real `usage` corrects the reservation when the
+ * request ends, cancelled or failed requests release what they did not use, and a stream that grows
+ * past its reservation extends it in steps, so concurrent requests see real consumption while it
+ * happens. When an extension is refused the key's midStreamPolicy applies (finish, or an error event).
+ * See README "Limits, quotas and usage" for the overshoot bound this gives.
+ */
+import type { KeyEntry } from '../config/snapshot.js';
+import { errorBody, gatewayError, type GatewayError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { limiterDurationSeconds, midStreamExhaustedTotal, rateLimitRejectionsTotal } from '../observability/metrics.js';
+import { monthSpan } from '../ratelimit/calendar.js';
+import { CompletionHistory, estimatePromptTokens, maxCompletionTokens } from '../ratelimit/estimate.js';
+import { buildChecks, hasTokenChecks, rateLimitHeaders, refusal } from '../ratelimit/plan.js';
+import { LimiterUnavailableError, type AdmitResult, type LimitCheck, type Limiter, type Reservation } from '../ratelimit/types.js';
+import type { UsageAccountant } from '../usage/accountant.js';
+import { JsonUsageTail, SseUsageMeter } from '../usage/response-usage.js';
+import type { RequestContext } from './context.js';
+import type { RequestBody } from './request-body.js';
+import type { UpstreamRewrite } from './rewrite.js';
+
+/** Which streams get their chunks inspected for usage: all of them, or only token-limited ones. */
+export type StreamUsageMode = 'all' | 'limited';
+
+export interface LimitsDeps {
+  readonly limiter: Limiter;
+  readonly usage: UsageAccountant;
+  readonly logger: Logger;
+  readonly streamUsage: StreamUsageMode;
+  readonly history?: CompletionHistory;
+  readonly now?: () => number;
+  /** Smallest mid-stream extension, in tokens. */
+  readonly minExtension?: number;
+}
+
+/** What to do with one response body chunk (built into an Envoy answer by extproc). */
+export type BodyDecision =
+  | { readonly kind: 'continue' }
+  | { readonly kind: 'replace'; readonly body: Buffer }
+  /** Stop the response now (Envoy resets the stream; the client already has the error event). */
+  | { readonly kind: 'abort' };
+
+const CONTINUE: BodyDecision = { kind: 'continue' };
+const STREAM_OPTIONS = Buffer.from('"stream_options":{"include_usage":true},');
+
+/** Per-request limits and usage state. */
+export class RequestAccounting {
+  reservation: Reservation | undefined;
+  promptEstimate = 0;
+  completionEstimate = 0;
+  tokenLimited = false;
+  /** x-ratelimit-* for the response. */
+  headers: Record<string, string> | undefined;
+  meter: SseUsageMeter | undefined;
+  tail: JsonUsageTail | undefined;
+  /** The gateway asked the upstream for stream usage; the client did not. */
+  injectedUsage = false;
+  /** Response body inspected at all. */
+  inspect = false;
+  /** `ok`, budget ran out with policy finish (`exhausted`), or error event sent (`cut`). */
+  state: 'ok' | 'exhausted' | 'cut' = 'ok';
+  maxTokens: number | undefined;
+  embeddings = false;
+
+  constructor(
+    readonly key: KeyEntry,
+    readonly checks: readonly LimitCheck[],
+  ) {}
+}
+
+export class LimitsStep {
+  private readonly history: CompletionHistory;
+
+  constructor(private readonly deps: LimitsDeps) {
+    this.history = deps.history ?? new CompletionHistory();
+  }
+
+  private now(): number {
+    return this.deps.now ? this.deps.now() : Date.now();
+  }
+
+  /**
+   * Before the request is planned: decides whether the response will be inspected and, for a stream
+   * whose client did not ask for usage, returns the body with `stream_options.include_usage` added
+   * (every attempt, on any provider, sends that body).
+   */
+  readonly prepare = (ctx: RequestContext, body: RequestBody): RequestBody => {
+    const key = ctx.key;
+    if (!key || !ctx.model) return body;
+    const checks = key.hasLimits ? buildChecks(key, ctx.model, undefined, this.now()) : [];
+    const acc = new RequestAccounting(key, checks);
+    ctx.accounting = acc;
+    acc.tokenLimited = hasTokenChecks(checks);
+    acc.embeddings = ctx.route?.kind === 'forward' && ctx.route.operation === 'embeddings';
+    acc.inspect = !body.stream || acc.tokenLimited || this.deps.streamUsage === 'all';
+    // Fallback prompt size if the upstream reports no usage: bytes / 4 (tiktoken at admission when limited).
+    acc.promptEstimate = Math.ceil(body.raw.length / 4);
+    if (!acc.inspect) return body;
+    if (!body.stream) {
+      acc.tail = new JsonUsageTail();
+      return body;
+    }
+    const options = body.json['stream_options'];
+    if (options !== undefined) {
+      // The client set stream_options: usage comes only if it asked; it sees what it asked for.
+      acc.meter = new SseUsageMeter(false);
+      return body;
+    }
+    acc.injectedUsage = true;
+    acc.meter = new SseUsageMeter(true);
+    const patched = withStreamUsage(body.raw);
+    const next: RequestBody = { ...body, raw: patched };
+    ctx.body = next;
+    return next;
+  };
+
+  /**
+   * Admission. Returns the rewrite to send (carrying the prepared body) or the refusal. Synchronous
+   * when the request has no limits.
+   */
+  admit(ctx: RequestContext, rewrite: UpstreamRewrite): UpstreamRewrite | GatewayError | Promise<UpstreamRewrite | GatewayError> {
+    const body = ctx.body;
+    delete ctx.body;
+    const acc = ctx.accounting;
+    if (!acc || !body || !ctx.model) return rewrite;
+    const out = acc.injectedUsage ? withBody(rewrite, body.raw) : rewrite;
+    const checks = acc.checks;
+    if (checks.length === 0) return out;
+    const key = acc.key;
+    const started = process.hrtime.bigint();
+    if (acc.tokenLimited) {
+      acc.promptEstimate = estimatePromptTokens(body.json, ctx.model);
+      acc.maxTokens = maxCompletionTokens(body.json);
+      acc.completionEstimate = this.history.estimate(key.name, ctx.model, acc.maxTokens, acc.embeddings);
+    }
+    const tokens = acc.tokenLimited ? acc.promptEstimate + acc.completionEstimate : 0;
+    return this.deps.limiter.admit(checks, { requests: 1, tokens }, this.now()).then(
+      (result) => {
+        limiterDurationSeconds.observe({ backend: this.deps.limiter.mode === 'normal' ? 'primary' : 'degraded' }, Number(process.hrtime.bigint() - started) / 1e9);
+        if (!result.allowed) {
+          const denied = checks[result.denied] as LimitCheck;
+          rateLimitRejectionsTotal.inc({ limit: denied.name, scope: denied.scope });
+          delete ctx.accounting;
+          return refusal(checks, result.states, result.denied, result.retryAfterMs, denied.unit === 'requests' ? 1 : tokens);
+        }
+        acc.reservation = result.reservation;
+        acc.headers = rateLimitHeaders(checks, result.states);
+        return out;
+      },
+      (err: unknown) => {
+        delete ctx.accounting;
+        if (err instanceof LimiterUnavailableError) return gatewayError('limiter_unavailable', err.message);
+        throw err;
+      },
+    );
+  }
+
+  /** Response headers: extra headers for the client and whether to inspect the body. */
+  responseHeaders(ctx: RequestContext, status: number, endOfStream: boolean): { headers: Record<string, string> | undefined; inspectBody: boolean } {
+    const acc = ctx.accounting;
+    if (!acc) return { headers: undefined, inspectBody: false };
+    if (status !== 200) {
+      acc.meter = undefined;
+      acc.tail = undefined;
+    }
+    return { headers: acc.headers, inspectBody: !endOfStream && (acc.meter !== undefined || acc.tail !== undefined) };
+  }
+
+  /** One response body chunk. Synchronous unless a stream needs a bigger reservation. */
+  responseBody(ctx: RequestContext, chunk: Buffer, end: boolean): BodyDecision | Promise<BodyDecision> {
+    const acc = ctx.accounting;
+    if (!acc) return CONTINUE;
+    if (acc.state === 'cut') return end ? { kind: 'replace', body: Buffer.alloc(0) } : { kind: 'abort' };
+    if (acc.tail) {
+      acc.tail.push(chunk);
+      return CONTINUE;
+    }
+    const meter = acc.meter;
+    if (!meter) return CONTINUE;
+    const replaced = meter.push(chunk, end);
+    const res = acc.reservation;
+    if (!res || !acc.tokenLimited || acc.state !== 'ok' || end) return replaced ? { kind: 'replace', body: replaced } : CONTINUE;
+    const spent = acc.promptEstimate + (meter.usage?.completionTokens ?? meter.counted);
+    if (spent <= res.tokens) return replaced ? { kind: 'replace', body: replaced } : CONTINUE;
+    const step = Math.max(this.deps.minExtension ?? 64, acc.completionEstimate, spent - res.tokens);
+    return this.deps.limiter.extend(res, step, this.now()).then(
+      (result) => this.afterExtend(ctx, acc, result, replaced ?? chunk, replaced !== undefined),
+      () => (replaced ? { kind: 'replace', body: replaced } : CONTINUE),
+    );
+  }
+
+  private afterExtend(ctx: RequestContext, acc: RequestAccounting, result: AdmitResult, bytes: Buffer, changed: boolean): BodyDecision {
+    if (result.allowed) return changed ? { kind: 'replace', body: bytes } : CONTINUE;
+    const policy = acc.key.midStreamPolicy;
+    midStreamExhaustedTotal.inc({ policy });
+    const denied = acc.checks.filter((c) => c.unit === 'tokens')[result.denied];
+    this.deps.logger.info({ requestId: ctx.requestId, consumer: acc.key.name, limit: denied?.name, scope: denied?.scopeId, policy }, 'token budget exhausted mid-stream');
+    if (policy === 'finish') {
+      acc.state = 'exhausted';
+      return changed ? { kind: 'replace', body: bytes } : CONTINUE;
+    }
+    acc.state = 'cut';
+    const err: GatewayError = gatewayError(
+      denied?.name === 'tokensPerMonth' ? 'insufficient_quota' : 'rate_limit_exceeded',
+      `The token budget (${denied?.name ?? 'tokens'} of ${denied?.scopeId ?? acc.key.name}) ran out during this response; it was stopped.`,
+    );
+    return { kind: 'replace', body: Buffer.concat([bytes, Buffer.from(`data: ${errorBody(err)}\n\n`)]) };
+  }
+
+  /** Once per request: correct the reservation with real usage and write the usage record. */
+  finalize(ctx: RequestContext, cancelled: boolean): void {
+    const acc = ctx.accounting;
+    if (!acc || !ctx.model) return;
+    const ok = ctx.status === 200 && ctx.chosen !== undefined;
+    const reported = acc.meter?.usage ?? (ok ? acc.tail?.usage() : undefined);
+    let prompt: number;
+    let completion: number;
+    if (reported) {
+      prompt = reported.promptTokens;
+      completion = reported.completionTokens;
+    } else if (acc.meter && (ok || cancelled)) {
+      // A stream without usage (or cut short): the prompt estimate plus the text counted so far.
+      prompt = acc.promptEstimate;
+      completion = acc.meter.counted;
+    } else if (ok && acc.reservation) {
+      // A 200 whose body carried no usage: keep what was reserved.
+      prompt = acc.promptEstimate;
+      completion = acc.completionEstimate;
+    } else {
+      prompt = 0;
+      completion = 0; // the upstream failed or never answered: release the tokens
+    }
+    if (acc.reservation && acc.tokenLimited) {
+      const delta = prompt + completion - acc.reservation.tokens;
+      if (delta !== 0) {
+        this.deps.limiter.adjust(acc.reservation, delta, this.now()).catch((err: unknown) => {
+          this.deps.logger.warn({ err: err instanceof Error ? err.message : String(err), requestId: ctx.requestId }, 'limit correction failed');
+        });
+      }
+    }
+    if (!ctx.chosen) return; // never reached a provider: nothing was used
+    if (reported && ok && !acc.embeddings) this.history.record(acc.key.name, ctx.model, completion);
+    const zone = acc.key.limitScopes[0]?.monthTimeZone ?? 'UTC';
+    this.deps.usage.record({
+      key: acc.key.name,
+      lineage: acc.key.lineage,
+      model: ctx.model,
+      upstreamModel: ctx.chosen.upstreamModel,
+      provider: ctx.chosen.provider.name,
+      promptTokens: prompt,
+      completionTokens: completion,
+      latencyMs: Number(process.hrtime.bigint() - ctx.startedNs) / 1e6,
+      status: ctx.status ?? (cancelled ? 499 : 0),
+      month: monthSpan(this.now(), zone).id,
+      reported: reported !== undefined,
+    });
+  }
+}
+
+/** Adds `"stream_options":{"include_usage":true}` as the body's first member (a byte splice). */
+export function withStreamUsage(raw: Buffer): Buffer {
+  const open = raw.indexOf(0x7b);
+  if (open < 0) return raw;
+  return Buffer.concat([raw.subarray(0, open + 1), STREAM_OPTIONS, raw.subarray(open + 1)]);
+}
+
+/** The rewrite with `body` as the request body (content-length follows). */
+function withBody(rewrite: UpstreamRewrite, body: Buffer): UpstreamRewrite {
+  const setHeaders = rewrite.setHeaders.filter(([k]) => k !== 'content-length');
+  setHeaders.push(['content-length', String(body.length)]);
+  return { ...rewrite, setHeaders, body };
+}

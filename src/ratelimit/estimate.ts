@@ -1,0 +1,159 @@
+/**
+ * Token estimates for admission. Only called when a token limit applies to the request.
+ *
+ * Prompt: tiktoken with the model family's encoding (o200k_base for gpt-4o / gpt-4.1 / gpt-5 / o1 /
+ * o3 / o4 families, cl100k_base for gpt-4, gpt-3.5 and text-embedding-*, cl100k_base as the
+ * approximation for other engines such as Llama), plus OpenAI's chat framing (3 tokens per message,
+ * 1 per name, 3 to prime the reply). Text beyond PROMPT_EXACT_CHARS in one request is not encoded:
+ * it is estimated as ceil(bytes / 3), which over-counts typical English (~4 bytes/token) so a huge
+ * prompt is reserved generously and corrected with the real usage afterwards. Images count a fixed
+ * IMAGE_TOKENS each.
+ *
+ * Completion: a high percentile (p95) of recent completion sizes for this key and model, capped by
+ * the request's max_tokens (max_completion_tokens). With no history yet, min(max_tokens,
+ * DEFAULT_COMPLETION_ESTIMATE). Reserving all of max_tokens is what causes false 429s elsewhere.
+ */
+import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
+
+export const PROMPT_EXACT_CHARS = 64 * 1024;
+export const IMAGE_TOKENS = 1105;
+export const DEFAULT_COMPLETION_ESTIMATE = 256;
+
+const encoders = new Map<TiktokenEncoding, Tiktoken>();
+
+function encoder(name: TiktokenEncoding): Tiktoken {
+  let e = encoders.get(name);
+  if (!e) {
+    e = get_encoding(name);
+    encoders.set(name, e);
+  }
+  return e;
+}
+
+/**
+ * Builds both encoders now. Loading a BPE table takes ~0.5-2 s of CPU; done at startup it never
+ * stalls the first limited requests (Envoy's ext_proc message timeout would answer 504).
+ */
+export function warmEncoders(): void {
+  encoder('o200k_base').encode_ordinary('warm');
+  encoder('cl100k_base').encode_ordinary('warm');
+}
+
+const O200K = /^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o1|o3|o4|chatgpt-4o|gpt-oss)/;
+
+/** The tiktoken encoding for a model name (the upstream model name is the better hint). */
+export function encodingFor(model: string): TiktokenEncoding {
+  const m = model.toLowerCase();
+  const base = m.includes('/') ? m.slice(m.lastIndexOf('/') + 1) : m;
+  if (O200K.test(base)) return 'o200k_base';
+  return 'cl100k_base';
+}
+
+/** Counts tokens of texts with a shared budget of exactly-encoded characters. */
+class Counter {
+  private exactLeft = PROMPT_EXACT_CHARS;
+  tokens = 0;
+  constructor(private readonly enc: TiktokenEncoding) {}
+
+  text(s: string): void {
+    if (s.length === 0) return;
+    if (s.length <= this.exactLeft) {
+      this.exactLeft -= s.length;
+      this.tokens += encoder(this.enc).encode_ordinary(s).length;
+    } else {
+      this.exactLeft = 0;
+      this.tokens += Math.ceil(Buffer.byteLength(s) / 3);
+    }
+  }
+}
+
+function contentTokens(content: unknown, c: Counter): void {
+  if (typeof content === 'string') return c.text(content);
+  if (!Array.isArray(content)) return;
+  for (const part of content) {
+    if (typeof part !== 'object' || part === null) continue;
+    const p = part as Record<string, unknown>;
+    if (typeof p['text'] === 'string') c.text(p['text']);
+    else if (p['type'] === 'image_url' || p['type'] === 'input_image') c.tokens += IMAGE_TOKENS;
+    else if (p['type'] === 'input_audio') c.tokens += IMAGE_TOKENS;
+  }
+}
+
+/** Prompt tokens of a chat completion or embeddings body (already parsed once by the pipeline). */
+export function estimatePromptTokens(body: Readonly<Record<string, unknown>>, model: string): number {
+  const c = new Counter(encodingFor(model));
+  const messages = body['messages'];
+  if (Array.isArray(messages)) {
+    for (const msg of messages) {
+      c.tokens += 3;
+      if (typeof msg !== 'object' || msg === null) continue;
+      const m = msg as Record<string, unknown>;
+      contentTokens(m['content'], c);
+      if (typeof m['name'] === 'string') {
+        c.text(m['name']);
+        c.tokens += 1;
+      }
+      if (m['tool_calls'] !== undefined) c.text(JSON.stringify(m['tool_calls']));
+    }
+    c.tokens += 3;
+    if (body['tools'] !== undefined) c.text(JSON.stringify(body['tools']));
+    if (body['functions'] !== undefined) c.text(JSON.stringify(body['functions']));
+    return c.tokens;
+  }
+  const input = body['input'];
+  if (typeof input === 'string') c.text(input);
+  else if (Array.isArray(input)) {
+    for (const item of input) {
+      if (typeof item === 'string') c.text(item);
+      else if (typeof item === 'number') c.tokens += 1; // token ids
+      else if (Array.isArray(item)) c.tokens += item.length;
+    }
+  }
+  return c.tokens;
+}
+
+/** The completion cap a request sets (max_completion_tokens, else max_tokens), if any. */
+export function maxCompletionTokens(body: Readonly<Record<string, unknown>>): number | undefined {
+  const v = body['max_completion_tokens'] ?? body['max_tokens'];
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : undefined;
+}
+
+const HISTORY = 64;
+
+/** Recent completion sizes per key x model (bounded ring buffers, bounded number of entries). */
+export class CompletionHistory {
+  private readonly rings = new Map<string, { values: number[]; next: number }>();
+
+  constructor(private readonly maxEntries = 10_000) {}
+
+  record(key: string, model: string, completionTokens: number): void {
+    const id = `${key}\u0000${model}`;
+    let ring = this.rings.get(id);
+    if (!ring) {
+      if (this.rings.size >= this.maxEntries) {
+        const oldest = this.rings.keys().next().value;
+        if (oldest !== undefined) this.rings.delete(oldest);
+      }
+      ring = { values: [], next: 0 };
+      this.rings.set(id, ring);
+    }
+    if (ring.values.length < HISTORY) ring.values.push(completionTokens);
+    else ring.values[ring.next] = completionTokens;
+    ring.next = (ring.next + 1) % HISTORY;
+  }
+
+  /** p95 of recent completions, or undefined with no history. */
+  p95(key: string, model: string): number | undefined {
+    const ring = this.rings.get(`${key}\u0000${model}`);
+    if (!ring || ring.values.length === 0) return undefined;
+    const sorted = [...ring.values].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.95) - 1)];
+  }
+
+  /** Completion tokens to reserve: p95 of history (or the default), capped by max_tokens. */
+  estimate(key: string, model: string, maxTokens: number | undefined, embeddings: boolean): number {
+    if (embeddings) return 0;
+    const guess = this.p95(key, model) ?? DEFAULT_COMPLETION_ESTIMATE;
+    return maxTokens === undefined ? guess : Math.min(maxTokens, guess);
+  }
+}

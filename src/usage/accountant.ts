@@ -1,0 +1,225 @@
+/**
+ * Usage accounting: one record per request, aggregated in memory and flushed in batches (every
+ * `maxRecords` records or `intervalMs`), never one write per request. A batch carries an id; the
+ * sink applies a batch id at most once, so a flush retried after a timeout never double counts.
+ * While a flush fails the batch is kept (same id) and new records keep aggregating beside it, so an
+ * outage loses nothing; memory is bounded by distinct (month, key, model, provider, status) rows,
+ * not by request count. `stop()` flushes what is left (SIGTERM).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../observability/logger.js';
+import { tokensTotal, usageFlushesTotal, usagePendingRecords } from '../observability/metrics.js';
+
+/** One finished request. */
+export interface UsageRecord {
+  /** ApiKey `namespace/name`. */
+  readonly key: string;
+  readonly lineage: string;
+  readonly model: string;
+  readonly upstreamModel: string;
+  readonly provider: string;
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+  readonly latencyMs: number;
+  readonly status: number;
+  /** `YYYY-MM` in the key's month time zone. */
+  readonly month: string;
+  /** True when the tokens came from the upstream's `usage`, false when counted by the gateway. */
+  readonly reported: boolean;
+}
+
+/** Aggregated usage of one (month, key, model, provider, upstream model, status class). */
+export interface UsageRow {
+  readonly month: string;
+  readonly key: string;
+  readonly lineage: string;
+  readonly model: string;
+  readonly upstreamModel: string;
+  readonly provider: string;
+  readonly statusClass: string;
+  requests: number;
+  promptTokens: number;
+  completionTokens: number;
+  latencyMs: number;
+  /** Requests whose tokens were counted by the gateway (the upstream sent no usage). */
+  estimated: number;
+}
+
+export interface UsageBatch {
+  readonly id: string;
+  readonly rows: readonly UsageRow[];
+  readonly records: number;
+}
+
+/** Month-to-date totals of one key. */
+export interface UsageTotals {
+  readonly requests: number;
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+}
+
+/** Where batches go (Redis, or memory when no Redis is configured). */
+export interface UsageSink {
+  /** Applies a batch once; `duplicate` when this id was applied before. */
+  apply(batch: UsageBatch): Promise<'applied' | 'duplicate'>;
+  monthToDate(key: string, month: string): Promise<UsageTotals>;
+}
+
+export interface AccountantOptions {
+  readonly sink: UsageSink;
+  readonly logger: Logger;
+  readonly maxRecords?: number;
+  readonly intervalMs?: number;
+  /** Distinct rows kept in memory at most; beyond it records still count, folded into an overflow row. */
+  readonly maxRows?: number;
+}
+
+function statusClass(status: number): string {
+  return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other';
+}
+
+export class UsageAccountant {
+  private rows = new Map<string, UsageRow>();
+  private records = 0;
+  private pending: UsageBatch | undefined;
+  private flushing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly maxRecords: number;
+  private readonly maxRows: number;
+
+  constructor(private readonly options: AccountantOptions) {
+    this.maxRecords = options.maxRecords ?? 500;
+    this.maxRows = options.maxRows ?? 100_000;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.flush(), this.options.intervalMs ?? 1000);
+    this.timer.unref();
+  }
+
+  /** Records one request (synchronous, O(1)). */
+  record(r: UsageRecord): void {
+    tokensTotal.inc({ consumer: r.key, provider: r.provider, model: r.model, kind: 'prompt' }, r.promptTokens);
+    tokensTotal.inc({ consumer: r.key, provider: r.provider, model: r.model, kind: 'completion' }, r.completionTokens);
+    const sc = statusClass(r.status);
+    let id = `${r.month}\u0000${r.key}\u0000${r.model}\u0000${r.provider}\u0000${r.upstreamModel}\u0000${sc}`;
+    let row = this.rows.get(id);
+    if (!row && this.rows.size >= this.maxRows) {
+      id = `${r.month}\u0000${r.key}\u0000*\u0000*\u0000*\u0000${sc}`;
+      row = this.rows.get(id);
+    }
+    if (!row) {
+      row = {
+        month: r.month,
+        key: r.key,
+        lineage: r.lineage,
+        model: this.rows.size >= this.maxRows ? '*' : r.model,
+        upstreamModel: this.rows.size >= this.maxRows ? '*' : r.upstreamModel,
+        provider: this.rows.size >= this.maxRows ? '*' : r.provider,
+        statusClass: sc,
+        requests: 0,
+        promptTokens: 0,
+        completionTokens: 0,
+        latencyMs: 0,
+        estimated: 0,
+      };
+      this.rows.set(id, row);
+    }
+    row.requests += 1;
+    row.promptTokens += r.promptTokens;
+    row.completionTokens += r.completionTokens;
+    row.latencyMs += Math.round(r.latencyMs);
+    if (!r.reported) row.estimated += 1;
+    this.records += 1;
+    usagePendingRecords.set(this.pendingRecords);
+    if (this.records >= this.maxRecords) void this.flush();
+  }
+
+  /** Records not yet accepted by the sink. */
+  get pendingRecords(): number {
+    return this.records + (this.pending?.records ?? 0);
+  }
+
+  /** Flushes the pending batch (retry, same id) and then the current aggregate. Single flight. */
+  flush(): Promise<void> {
+    this.flushing ??= this.flushOnce().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  private async flushOnce(): Promise<void> {
+    for (let round = 0; round < 2; round++) {
+      if (!this.pending) {
+        if (this.records === 0) return;
+        this.pending = { id: randomUUID(), rows: [...this.rows.values()], records: this.records };
+        this.rows = new Map();
+        this.records = 0;
+      }
+      const batch = this.pending;
+      try {
+        const result = await this.options.sink.apply(batch);
+        usageFlushesTotal.inc({ result: result === 'applied' ? 'ok' : 'duplicate' });
+        this.pending = undefined;
+      } catch (err) {
+        usageFlushesTotal.inc({ result: 'error' });
+        this.options.logger.warn({ err: err instanceof Error ? err.message : String(err), batch: batch.id, records: batch.records }, 'usage flush failed; keeping the batch for retry');
+        return;
+      } finally {
+        usagePendingRecords.set(this.pendingRecords);
+      }
+    }
+  }
+
+  /** Month-to-date totals of a key: what the sink holds plus what is still in memory. */
+  async monthToDate(key: string, month: string): Promise<UsageTotals> {
+    const stored = await this.options.sink.monthToDate(key, month);
+    let { requests, promptTokens, completionTokens } = stored;
+    const rows = [...this.rows.values(), ...(this.pending?.rows ?? [])];
+    for (const r of rows) {
+      if (r.key !== key || r.month !== month) continue;
+      requests += r.requests;
+      promptTokens += r.promptTokens;
+      completionTokens += r.completionTokens;
+    }
+    return { requests, promptTokens, completionTokens };
+  }
+
+  /** Stops the timer and flushes, retrying for up to `timeoutMs`. */
+  async stop(timeoutMs = 5000): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.flush();
+      if (this.pendingRecords === 0) return;
+      if (Date.now() > deadline) {
+        this.options.logger.error({ records: this.pendingRecords }, 'usage records could not be flushed before exit');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** The sink without Redis: totals in process memory (one replica; lost on restart, documented). */
+export class MemoryUsageSink implements UsageSink {
+  private readonly applied = new Set<string>();
+  private readonly totals = new Map<string, { requests: number; promptTokens: number; completionTokens: number }>();
+
+  apply(batch: UsageBatch): Promise<'applied' | 'duplicate'> {
+    if (this.applied.has(batch.id)) return Promise.resolve('duplicate');
+    if (this.applied.size > 10_000) this.applied.clear();
+    this.applied.add(batch.id);
+    for (const r of batch.rows) {
+      const id = `${r.month}\u0000${r.key}`;
+      const t = this.totals.get(id) ?? { requests: 0, promptTokens: 0, completionTokens: 0 };
+      t.requests += r.requests;
+      t.promptTokens += r.promptTokens;
+      t.completionTokens += r.completionTokens;
+      this.totals.set(id, t);
+    }
+    return Promise.resolve('applied');
+  }
+
+  monthToDate(key: string, month: string): Promise<UsageTotals> {
+    return Promise.resolve(this.totals.get(`${month}\u0000${key}`) ?? { requests: 0, promptTokens: 0, completionTokens: 0 });
+  }
+}

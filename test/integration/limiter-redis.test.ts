@@ -1,0 +1,165 @@
+/** The Redis limiter against a real redis-server: same decisions as the local one, months, degraded mode. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { parseResources } from '../../src/config/parse.js';
+import { buildSnapshot, hashKey } from '../../src/config/snapshot.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { LocalLimiter } from '../../src/ratelimit/local.js';
+import { buildChecks, DAY_MS, DAY_SLOT_MS, MINUTE_MS, MINUTE_SLOT_MS } from '../../src/ratelimit/plan.js';
+import { createRedisClient, RedisLimiter, whenReady } from '../../src/ratelimit/redis.js';
+import { ResilientLimiter } from '../../src/ratelimit/resilient.js';
+import { LimiterUnavailableError, type AdmitResult, type LimitCheck, type Reservation } from '../../src/ratelimit/types.js';
+import { UsageAccountant } from '../../src/usage/accountant.js';
+import { RedisUsageSink } from '../../src/usage/redis-sink.js';
+import { startRedis, type RedisServer } from '../harness/redis.js';
+
+const silent = createLogger('test', { write: () => undefined } as never);
+
+function check(key: string, unit: 'requests' | 'tokens', limit: number, window: 'minute' | 'day'): LimitCheck {
+  return {
+    key,
+    name: unit === 'requests' ? (window === 'minute' ? 'requestsPerMinute' : 'requestsPerDay') : window === 'minute' ? 'tokensPerMinute' : 'tokensPerDay',
+    unit,
+    limit,
+    windowMs: window === 'minute' ? MINUTE_MS : DAY_MS,
+    slotMs: window === 'minute' ? MINUTE_SLOT_MS : DAY_SLOT_MS,
+    resetAtMs: 0,
+    scope: 'key',
+    scopeId: key,
+  };
+}
+
+function summary(r: AdmitResult): unknown {
+  return r.allowed ? { allowed: true, states: r.states } : { allowed: false, denied: r.denied, retry: r.retryAfterMs, states: r.states };
+}
+
+describe('Redis limiter (real redis-server)', () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(() => redis?.stop());
+
+  it('makes exactly the decisions of the in-process limiter (same algorithm), admissions and corrections', async () => {
+    const client = createRedisClient({ url: redis.url, mode: 'standalone', commandTimeoutMs: 2000, prefix: 'conf:' });
+    assert.equal(await whenReady(client, 5000), true);
+    const remote = new RedisLimiter(client, 'conf:');
+    const local = new LocalLimiter();
+    const checks = [check('a|rpm', 'requests', 30, 'minute'), check('a|tpm', 'tokens', 2000, 'minute'), check('org|tpd', 'tokens', 5000, 'day')];
+    let t = 1_764_000_000_000;
+    let seed = 42;
+    const open: [Reservation, Reservation][] = [];
+    for (let i = 0; i < 400; i++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      t += seed % 5 === 0 ? 7_000 : seed % 900;
+      if (seed % 4 === 0 && open.length > 0) {
+        const [rr, lr] = open.shift() as [Reservation, Reservation];
+        const delta = (seed % 300) - 200;
+        await remote.adjust(rr, delta, t);
+        local.adjustSync(lr, delta, t);
+        continue;
+      }
+      const cost = { requests: 1, tokens: 20 + (seed % 250) };
+      const r = await remote.admit(checks, cost, t);
+      const l = local.admitSync(checks, cost, t);
+      assert.deepEqual(summary(r), summary(l), `step ${i}`);
+      if (r.allowed && l.allowed) open.push([r.reservation, l.reservation]);
+    }
+    await client.quit();
+    await local.close();
+  });
+
+  it('refuses a monthly budget once crossed and resets at the month boundary of the key time zone (injected clock)', async () => {
+    const docs = [
+      { apiVersion: 'tollgate.dev/v1alpha1', kind: 'ApiKey', metadata: { name: 'org' }, spec: { accountOnly: true, limits: { tokensPerMonth: 1000, monthTimeZone: 'Europe/Berlin' } } },
+      { apiVersion: 'tollgate.dev/v1alpha1', kind: 'ApiKey', metadata: { name: 'k' }, spec: { keyHash: hashKey('k'), parent: 'org' } },
+    ];
+    const { snapshot } = buildSnapshot(parseResources(docs.map((doc) => ({ source: 't', doc }))).resources, 1);
+    const key = snapshot.keysByHash.get(hashKey('k'));
+    assert.ok(key);
+    const client = createRedisClient({ url: redis.url, mode: 'standalone', commandTimeoutMs: 2000, prefix: 'month:' });
+    assert.equal(await whenReady(client, 5000), true);
+    const limiter = new RedisLimiter(client, 'month:');
+    const lastEvening = Date.parse('2026-11-30T22:30:00Z'); // 23:30 in Berlin, November
+    const admit = (now: number, tokens: number) => limiter.admit(buildChecks(key, 'm', undefined, now), { requests: 1, tokens }, now);
+    assert.equal((await admit(lastEvening, 600)).allowed, true);
+    const second = await admit(lastEvening + 1000, 400);
+    assert.equal(second.allowed, true);
+    const over = await admit(lastEvening + 2000, 1);
+    assert.equal(over.allowed, false);
+    if (!over.allowed) {
+      // Retry when the Berlin month ends: 2026-12-01T00:00 +01:00.
+      assert.equal(lastEvening + 2000 + over.retryAfterMs, Date.parse('2026-11-30T23:00:00Z'));
+    }
+    // Corrections after the crossing still land on November.
+    if (second.allowed) await limiter.adjust(second.reservation, -100, lastEvening + 3000);
+    assert.equal((await admit(lastEvening + 4000, 100)).allowed, true);
+    assert.equal((await admit(lastEvening + 5000, 1)).allowed, false);
+    // December in Berlin starts at 23:00 UTC: a fresh budget.
+    const december = Date.parse('2026-11-30T23:00:01Z');
+    const fresh = await admit(december, 1000);
+    assert.equal(fresh.allowed, true);
+    assert.equal(await redis.client.get('month:{tollgate}:rl:default/org|tokensPerMonth|2026-11'), '1000');
+    assert.equal(await redis.client.get('month:{tollgate}:rl:default/org|tokensPerMonth|2026-12'), '1000');
+    await client.quit();
+  });
+
+  it('degraded mode: fail-open uses local limits / replicas, fail-closed refuses, both recover when Redis returns; batches survive', async () => {
+    const mk = (policy: 'open' | 'closed') => {
+      const client = createRedisClient({ url: redis.url, mode: 'standalone', commandTimeoutMs: 300, prefix: `deg-${policy}:` });
+      client.on('error', () => undefined);
+      return { client, limiter: new ResilientLimiter({ client, prefix: `deg-${policy}:`, policy, replicas: 4, logger: silent, probeMs: 100 }) };
+    };
+    const open = mk('open');
+    const closed = mk('closed');
+    assert.equal(await whenReady(open.client, 5000), true);
+    assert.equal(await whenReady(closed.client, 5000), true);
+    const modeOf = (l: ResilientLimiter): string => l.mode;
+    const waitNormal = async (): Promise<void> => {
+      const until = Date.now() + 10_000;
+      while ((modeOf(open.limiter) !== 'normal' || modeOf(closed.limiter) !== 'normal') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    };
+    await waitNormal();
+    const sink = new RedisUsageSink(open.client, 'deg-open:');
+    const accountant = new UsageAccountant({ sink, logger: silent, maxRecords: 1_000_000 });
+    const rec = (i: number) => ({ key: 'ns/k', lineage: '.k.', model: 'm', upstreamModel: 'm', provider: 'p', promptTokens: 10, completionTokens: i, latencyMs: 1, status: 200, month: '2026-11', reported: true });
+    const rpm = [check('deg|rpm', 'requests', 40, 'minute')];
+    assert.equal((await open.limiter.admit(rpm, { requests: 1, tokens: 0 }, Date.now())).allowed, true);
+    assert.equal(open.limiter.mode, 'normal');
+    accountant.record(rec(1));
+    await accountant.flush();
+
+    await redis.kill();
+    accountant.record(rec(2));
+    await accountant.flush(); // fails: kept with its id
+    assert.equal(accountant.pendingRecords, 1);
+    let admitted = 0;
+    for (let i = 0; i < 20; i++) if ((await open.limiter.admit(rpm, { requests: 1, tokens: 0 }, Date.now())).allowed) admitted++;
+    assert.equal(open.limiter.mode, 'degraded');
+    assert.equal(admitted, 10, 'fail-open admits limit / replicas locally');
+    await assert.rejects(closed.limiter.admit(rpm, { requests: 1, tokens: 0 }, Date.now()), LimiterUnavailableError);
+    assert.equal(closed.limiter.mode, 'degraded');
+    accountant.record(rec(3));
+
+    await redis.restart();
+    await waitNormal();
+    assert.equal(modeOf(open.limiter), 'normal');
+    assert.equal(modeOf(closed.limiter), 'normal');
+    assert.equal((await closed.limiter.admit(rpm, { requests: 1, tokens: 0 }, Date.now())).allowed, true);
+    await accountant.stop();
+    assert.equal(accountant.pendingRecords, 0);
+    const totals = await redis.client.hgetall('deg-open:{tollgate}:usage:2026-11:ns/k');
+    assert.equal(totals['requests'], '3');
+    assert.equal(totals['completion_tokens'], '6');
+    assert.equal(totals['prompt_tokens'], '30');
+    // A batch id applied twice counts once.
+    const batch = { id: 'fixed-batch', records: 1, rows: [{ month: '2026-11', key: 'ns/k', lineage: '.k.', model: 'm', upstreamModel: 'm', provider: 'p', statusClass: '2xx', requests: 1, promptTokens: 1, completionTokens: 1, latencyMs: 1, estimated: 0 }] };
+    assert.equal(await sink.apply(batch), 'applied');
+    assert.equal(await sink.apply(batch), 'duplicate');
+    assert.equal((await sink.monthToDate('ns/k', '2026-11')).requests, 4);
+    await open.limiter.close();
+    await closed.limiter.close();
+    open.client.disconnect();
+    closed.client.disconnect();
+  });
+});
