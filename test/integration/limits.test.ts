@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { estimatePromptTokens } from '../../src/ratelimit/estimate.js';
+import { waitFor } from '../../src/dev/local-stack.js';
 import { startStack, type Stack } from '../harness/stack.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 
@@ -262,21 +263,29 @@ describe('limits, quotas and usage (2 gateways, 1 Redis)', () => {
     assert.ok(closedErr instanceof OpenAI.APIError && closedErr.status === 503 && closedErr.code === 'limiter_unavailable', String(closedErr));
     const metrics = await (await fetch(`${a.adminUrl}/metrics`)).text();
     assert.match(metrics, /tollgate_limiter_mode\{mode="degraded",backend="redis"\} 1/);
-    assert.ok(a.gateway.running && b.gateway.running);
+    assert.ok(a.gateway.running, `fail-open gateway exited; see ${a.gateway.logFile}`);
+    assert.ok(b.gateway.running, `fail-closed gateway exited; see ${b.gateway.logFile}`);
 
     await redis.restart();
     const deadline = Date.now() + 15_000;
-    for (;;) {
-      const m = await (await fetch(`${b.adminUrl}/metrics`)).text();
-      if (/tollgate_limiter_mode\{mode="normal",backend="redis"\} 1/.test(m)) break;
-      if (Date.now() > deadline) throw new Error('fail-closed gateway did not recover');
-      await new Promise((r) => setTimeout(r, 100));
+    for (const stack of [a, b]) {
+      for (;;) {
+        const m = await (await fetch(`${stack.adminUrl}/metrics`)).text();
+        if (/tollgate_limiter_mode\{mode="normal",backend="redis"\} 1/.test(m)) break;
+        if (Date.now() > deadline) throw new Error('a gateway did not recover');
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
     assert.equal(await status(closedClient.chat.completions.create({ model: 'gpt-4o-mini', messages: PROMPT })), 200);
     ok += 1;
-    const logs = await a.logs();
-    assert.ok(logs.some((l) => String(l['msg']).startsWith('redis unreachable: limiter degraded to local')));
-    assert.ok(logs.some((l) => String(l['msg']).startsWith('redis reachable again')));
+    // Logs are written in batches (at most ~100 ms late).
+    await waitFor('degraded and recovery log lines', async () => {
+      const logs = await a.logs();
+      return (
+        logs.some((l) => String(l['msg']).startsWith('redis unreachable: limiter degraded to local')) &&
+        logs.some((l) => String(l['msg']).startsWith('redis reachable again'))
+      );
+    }, 5000);
     // Usage records made during the outage were kept in memory and flushed after recovery.
     const until = Date.now() + 10_000;
     let requests = 0;
