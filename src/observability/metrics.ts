@@ -92,6 +92,9 @@ export const endpointPickerTotal = new Counter({
 export const routingPlans = new Gauge({
   name: 'tollgate_routing_plans',
   help: 'Request plans held in memory (requests between their request stage and their end); returns to 0 when idle.',
+  registers: [registry],
+});
+
 // --- limits, quotas and usage (issue 5) ---
 
 export const tokensTotal = new Counter({
