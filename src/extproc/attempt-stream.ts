@@ -15,6 +15,7 @@ import type { UpstreamRewrite } from '../pipeline/rewrite.js';
 import { parseRetryAfter, type AttemptResult } from '../routing/health.js';
 import { PLAN_HEADER, type AttemptRecord, type RequestPlan } from '../routing/plan.js';
 import type { AttemptChoice, ResilientRouter } from '../routing/router.js';
+import { METADATA_NAMESPACE } from './attempt-log.js';
 import { headerMap, setHeader } from './headers.js';
 import { continueResponseHeaders, errorResponse, forwardRequestBody } from './responses.js';
 
@@ -133,6 +134,7 @@ export class AttemptStream {
           },
         },
         modeOverride: { requestBodyMode: 'NONE', responseHeaderMode: 'SEND' },
+        dynamicMetadata: this.targetMetadata(),
       };
     }
     this.phase = 'request_body';
@@ -143,7 +145,13 @@ export class AttemptStream {
     const rewrite = this.rewrite;
     if (!rewrite) throw new Error('attempt body before its headers were routed');
     this.phase = 'response_headers';
-    return forwardRequestBody(rewrite.setHeaders, rewrite.removeHeaders, rewrite.body);
+    return { ...forwardRequestBody(rewrite.setHeaders, rewrite.removeHeaders, rewrite.body), dynamicMetadata: this.targetMetadata() };
+  }
+
+  /** Tags the attempt for Envoy's access log (src/extproc/attempt-log.ts): `tollgate.target`. */
+  private targetMetadata(): NonNullable<ProcessingResponse['dynamicMetadata']> {
+    const target = this.attempt?.candidate.id ?? '';
+    return { fields: { [METADATA_NAMESPACE]: { structValue: { fields: { target: { stringValue: target } } } } } };
   }
 
   private onResponseHeaders(msg: ProcessingRequest__Output): Answer {

@@ -2,25 +2,18 @@
  * The gRPC server implementing envoy.service.ext_proc.v3.ExternalProcessor. Envoy's protos are
  * loaded from the registry package @grpc/grpc-js-xds (its envoy-api tree), never copied.
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProcessingRequest__Output } from '../generated/envoy/service/ext_proc/v3/ProcessingRequest.js';
 import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
+import { addAttemptLogService } from './attempt-log.js';
 import { AttemptStream } from './attempt-stream.js';
+import { protoIncludeDirs } from './protos.js';
 import { ExtProcStream, type StreamDeps } from './stream.js';
 
 /** gRPC metadata Envoy sends (envoy/envoy.yaml initial_metadata): which filter stage this stream is. */
 export const STAGE_METADATA = 'x-tollgate-stage';
 
-const require = createRequire(import.meta.url);
-
-/** Directories holding Envoy's API protos and their imports. */
-function protoIncludeDirs(): string[] {
-  const root = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
-  return ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => join(root, d));
-}
 
 /** Loads the ExternalProcessor service definition. */
 export function loadExternalProcessorService(): grpc.ServiceDefinition {
@@ -79,6 +72,7 @@ export async function startExtProcServer(address: string, deps: StreamDeps): Pro
       }
     },
   });
+  addAttemptLogService(server, { store: deps.store, health: deps.router.health, logger: deps.logger });
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
   });

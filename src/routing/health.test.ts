@@ -152,6 +152,31 @@ describe('failure-rate ejection', () => {
   });
 });
 
+describe('streams that break after the first byte', () => {
+  it('N breaks in a row eject the target even though each response started fine; a clean end resets the count', () => {
+    const { logger, lines } = capturingLogger();
+    const h = new HealthTracker({ logger, now: clock().now });
+    const cfg2 = config({ circuitBreaker: { consecutiveFailures: 2 } });
+    const started = (): void => {
+      h.onAttemptStart('p', 'p', 'r');
+      h.onAttemptResult('p', { ok: true, ttfbMs: 5 }, cfg2, 'r');
+      h.onAttemptEnd('p', { hadResponse: true });
+    };
+    started();
+    h.onBrokenStream('p', 'upstreamRemoteReset', cfg2);
+    started();
+    h.onCleanStream('p');
+    started();
+    h.onBrokenStream('p', 'upstreamRemoteReset', cfg2);
+    assert.equal(h.circuit('p'), 'closed', 'a clean stream in between resets the count');
+    started();
+    h.onBrokenStream('p', 'upstreamProtocolError', cfg2);
+    assert.equal(h.circuit('p'), 'open');
+    assert.equal(lines.find((l) => l['decision'] === 'ejected')?.['reason'], 'broken_stream');
+    assert.equal(lines.filter((l) => l['decision'] === 'stream-broken').length, 3);
+  });
+});
+
 describe('Retry-After', () => {
   it('parses delay seconds and HTTP dates', () => {
     assert.equal(parseRetryAfter('3', 0), 3000);

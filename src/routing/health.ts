@@ -8,10 +8,10 @@
  */
 import type { ResilienceConfig } from '../config/snapshot.js';
 import type { Logger } from '../observability/logger.js';
-import { circuitOpenTargets, circuitTransitionsTotal, upstreamOutstanding } from '../observability/metrics.js';
+import { circuitOpenTargets, circuitTransitionsTotal, upstreamAttemptsTotal, upstreamOutstanding } from '../observability/metrics.js';
 
 /** Why an attempt failed. */
-export type FailureReason = 'http_429' | 'http_5xx' | 'timeout' | 'reset';
+export type FailureReason = 'http_429' | 'http_5xx' | 'timeout' | 'reset' | 'broken_stream';
 
 export type AttemptResult =
   | { readonly ok: true; readonly ttfbMs: number }
@@ -33,6 +33,8 @@ interface TargetState extends TargetView {
   readonly provider: string;
   circuit: CircuitState;
   consecutiveFailures: number;
+  /** 2xx responses in a row that broke off after their first byte (from the access log). */
+  consecutiveBroken: number;
   /** Outcomes of the last attempts (true = failed), a ring of `failureWindow` entries. */
   recent: boolean[];
   recentNext: number;
@@ -158,6 +160,34 @@ export class HealthTracker {
     if (t.circuit === 'half-open' && t.probeInFlight && !outcome.hadResponse) t.probeInFlight = false;
   }
 
+  /**
+   * A response that had started broke off on the provider's side (from Envoy's access log of the
+   * attempt): a failure of the target, counted like one before the first byte.
+   */
+  onBrokenStream(id: string, reason: string, config: ResilienceConfig): void {
+    const t = this.targets.get(id);
+    if (!t) return;
+    t.consecutiveBroken++;
+    this.deps.logger.info({ decision: 'stream-broken', target: id, provider: t.provider, reason, consecutiveBroken: t.consecutiveBroken }, 'routing decision');
+    upstreamAttemptsTotal.inc({ provider: t.provider, result: 'broken_after_first_byte' });
+    this.remember(t, true, config);
+    // Its response headers were a success (which reset consecutiveFailures), so broken streams
+    // have their own count, reset only by a stream that ended cleanly.
+    if (t.consecutiveBroken >= config.consecutiveFailures) {
+      t.consecutiveFailures = Math.max(t.consecutiveFailures, config.consecutiveFailures - 1);
+      t.consecutiveBroken = 0;
+      this.recordFailure(t, 'broken_stream', config, '-');
+    } else if (config.failureRatePercent > 0) {
+      this.recordFailure(t, 'broken_stream', config, '-');
+    }
+  }
+
+  /** A 2xx response that reached its end (from Envoy's access log of the attempt). */
+  onCleanStream(id: string): void {
+    const t = this.targets.get(id);
+    if (t) t.consecutiveBroken = 0;
+  }
+
   /** Feeds tokens per second of a finished response (when usage is known). */
   recordTokens(id: string, tokens: number, generationMs: number): void {
     const t = this.targets.get(id);
@@ -258,6 +288,7 @@ export class HealthTracker {
       provider,
       circuit: 'closed',
       consecutiveFailures: 0,
+      consecutiveBroken: 0,
       recent: [],
       recentNext: 0,
       recentFailures: 0,

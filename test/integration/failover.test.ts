@@ -198,6 +198,39 @@ describe('shared state between the stages is released', () => {
   });
 });
 
+describe('streams that break after the first byte count against the provider', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({
+      files: twoProviders({ resilience: '    circuitBreaker: { consecutiveFailures: 2, cooldownSeconds: 30 }' }),
+      fakes: { primary: { ...HEALTHY, chunks: 10, chunkIntervalMs: 30 }, secondary: HEALTHY },
+    });
+  });
+  after(() => stack?.stop());
+
+  const stream = async (signal?: AbortSignal): Promise<void> => {
+    const s = await stack.client().chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }], stream: true }, signal ? { signal } : {});
+    for await (const _ of s) if (signal?.aborted) break;
+  };
+  const broken = async (): Promise<Record<string, unknown>[]> => (await stack.logs()).filter((l) => l['decision'] === 'stream-broken');
+
+  it('a client hanging up mid-stream is not counted; two provider-side breaks eject the provider', async () => {
+    for (let i = 0; i < 3; i++) {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 100);
+      await stream(ac.signal).catch(() => undefined);
+    }
+    stack.fakes['primary']!.behaviour.resetAfterChunks = 1;
+    for (let i = 0; i < 2; i++) await stream().catch(() => undefined);
+    await waitFor('both breaks reported by the access log', async () => (await broken()).length === 2, 5000);
+    assert.ok((await broken()).every((l) => l['target'] === 'default/primary'));
+    await waitFor('the ejection', async () => (await stack.logs()).some((l) => l['decision'] === 'ejected' && l['reason'] === 'broken_stream'), 5000);
+    stack.fakes['secondary']!.requests.length = 0;
+    await stream();
+    assert.equal(stack.fakes['secondary']!.received('/chat/completions').length, 1, 'the next request goes to the secondary');
+  });
+});
+
 describe('retry budget', () => {
   let stack: Stack;
   before(async () => {
