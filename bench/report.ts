@@ -83,7 +83,9 @@ function streamsTable(r: ScenarioResult): string[] {
 
 /** The targets, measured; uses the limits target when available, else says so. */
 function targetsTable(report: BenchReport): string[] {
-  const limitsOn = !report.unavailable['tollgate-limits'] && !!reqRow(report, 'chat', 'tollgate-limits');
+  const limitsOn =
+    !report.unavailable['tollgate-limits'] &&
+    report.results.some((r) => [...(r.requests ?? []), ...(r.streams ?? [])].some((x) => x.target === 'tollgate-limits'));
   const t: TargetName = limitsOn ? 'tollgate-limits' : 'tollgate';
   const caveat = limitsOn ? '' : ' (limits **not available**: measured without limits)';
   const lines = ['| target | goal | measured | met? |', '|---|---|---|---|'];
