@@ -508,7 +508,9 @@ async function main(): Promise<void> {
         }
       }
     };
-    if (wantTargets.includes('tollgate')) targets.push(await startTollgate('tollgate', basicFiles(fake.port), []));
+    // Auth + mapping + rewrite only: no limits, and streams are not metered for usage (the default
+    // `--stream-usage=all` inspects every streamed chunk; the limits target keeps that default).
+    if (wantTargets.includes('tollgate')) targets.push(await startTollgate('tollgate', basicFiles(fake.port), ['--stream-usage', 'limited']));
     if (wantTargets.includes('tollgate-limits')) {
       try {
         const redis = await startRedis(join(workDir, 'redis'));
