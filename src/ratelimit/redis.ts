@@ -54,6 +54,9 @@ function newClient(settings: RedisSettings): RedisClient {
     connectTimeout: Math.max(1000, settings.commandTimeoutMs * 4),
     retryStrategy: (times) => Math.min(100 * times, 1000),
     lazyConnect: false,
+    // Commands issued in the same event-loop turn (admits and adjustments of several requests)
+    // go out in one socket write: the per-command write was ~13% of the ext_proc's CPU (bench).
+    enableAutoPipelining: true,
   };
   const url = new URL(settings.url);
   const password = url.password ? decodeURIComponent(url.password) : undefined;
@@ -62,6 +65,7 @@ function newClient(settings: RedisSettings): RedisClient {
   if (settings.mode === 'cluster') {
     return new Cluster([{ host: url.hostname, port: Number(url.port || 6379) }], {
       enableOfflineQueue: false,
+      enableAutoPipelining: true,
       clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
       redisOptions: { ...common, ...auth },
     });
