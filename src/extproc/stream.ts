@@ -217,7 +217,18 @@ export class ExtProcStream {
     this.deps.router.settle(plan);
     ctx.attempts = plan.attempts.length;
     const last = plan.winner ?? plan.attempts.at(-1)?.candidate;
-    if (last) ctx.chosen = last.route;
+    if (last) {
+      ctx.chosen = last.route;
+      ctx.targetId = last.id;
+    }
+  }
+
+  /** A finished 200 stream with real usage: its tokens per second feed latency-aware balancing. */
+  private feedThroughput(ctx: RequestContext): void {
+    const usage = ctx.accounting?.meter?.usage;
+    if (!usage || !ctx.stream || ctx.status !== 200 || ctx.targetId === undefined || ctx.responseHeadersNs === undefined) return;
+    const ms = Number(process.hrtime.bigint() - ctx.responseHeadersNs) / 1e6;
+    this.deps.router.health.recordTokens(ctx.targetId, usage.completionTokens, ms);
   }
 
   private refuse(error: GatewayError, requestId: string): ProcessingResponse {
@@ -259,6 +270,7 @@ export class ExtProcStream {
     if (!this.ctx) return;
     try {
       this.deps.limits?.finalize(this.ctx, outcome !== 'completed');
+      if (outcome === 'completed') this.feedThroughput(this.ctx);
     } catch (err) {
       this.deps.logger.error({ err, requestId: this.ctx.requestId }, 'usage accounting failed');
     }

@@ -29,6 +29,8 @@ export interface RequestContext {
   planId?: string;
   /** Upstream attempts made (1 = no failover). */
   attempts?: number;
+  /** Routing target that answered (provider, or provider@ip:port). */
+  targetId?: string;
   /** The parsed request body, kept only until the limits step has used it. */
   body?: RequestBody;
   /** Limits and usage state of this request (see pipeline/limits.ts). */

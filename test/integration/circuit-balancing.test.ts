@@ -108,6 +108,31 @@ describe('latency-aware balancing', () => {
   });
 });
 
+describe('latency-aware balancing: tokens per second', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({
+      files: twoProviders({ samePriority: true, resilience: '    strategy: latency' }),
+      // The primary answers first (TTFB ~0 vs 30 ms) but generates 20 tokens in ~0.8 s; the secondary
+      // in ~40 ms. By TTFB alone the primary would win; by tokens per second the secondary does.
+      fakes: { primary: { chunks: 20, chunkIntervalMs: 40 }, secondary: { latencyMs: 30, chunks: 20, chunkIntervalMs: 2 } },
+    });
+  });
+  after(() => stack?.stop());
+
+  it('streams go mostly to the provider that generates faster, from the usage of finished streams', async (t) => {
+    for (let i = 0; i < 30; i++) {
+      const s = await stack.client().chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }], stream: true });
+      for await (const _ of s);
+    }
+    const slow = hits(stack, 'primary');
+    const fast = hits(stack, 'secondary');
+    t.diagnostic(`fast ${fast} / slow ${slow} of 30`);
+    assert.equal(slow + fast, 30);
+    assert.ok(fast >= 2 * slow, `fast ${fast} vs slow ${slow}`);
+  });
+});
+
 describe('weighted balancing', () => {
   let stack: Stack;
   before(async () => {
