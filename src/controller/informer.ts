@@ -52,12 +52,19 @@ export class ResilientInformer<T extends KubernetesObject> {
   private firstSync: { resolve: () => void; promise: Promise<void> };
   /** Restarts so far (for tests and logs). */
   restarts = 0;
+  /** Full lists so far: 1 + relists after 410 Gone. */
+  lists = 0;
 
   constructor(private readonly options: ResilientInformerOptions<T>) {
     this.backoffMs = options.minBackoffMs ?? 500;
     // A list that never answers (half-dead API server) would stall the informer with no error to
     // restart on: bound it.
-    const list = (): Promise<KubernetesListObject<T>> => withTimeout(options.list(), options.listTimeoutMs ?? 30_000, `list ${options.name}`);
+    const list = (): Promise<KubernetesListObject<T>> => {
+      // First list, or a relist after 410 Gone (the informer's resourceVersion was too old).
+      this.lists += 1;
+      options.logger.debug({ informer: options.name, lists: this.lists }, 'listing');
+      return withTimeout(options.list(), options.listTimeoutMs ?? 30_000, `list ${options.name}`);
+    };
     this.informer = makeInformer(options.kubeConfig, options.path, list, options.labelSelector);
     for (const verb of ['add', 'update', 'delete'] as const) this.informer.on(verb, () => options.onChange());
     this.informer.on('error', (err: unknown) => this.onError(err));

@@ -70,6 +70,8 @@ export class KubernetesConfigSource {
   private fingerprint = '';
   private gatewayConfig: GatewayConfigSpec | undefined;
   private gatewayWatcher: FSWatcher | undefined;
+  private gatewayTimer: NodeJS.Timeout | undefined;
+  private gatewayReads = 0;
   /** Latest verdict per `Kind/ns/name`, for the status writer. */
   private verdicts = new Map<string, Verdict | undefined>();
   private writing: Promise<void> | undefined;
@@ -125,9 +127,7 @@ export class KubernetesConfigSource {
     if (this.options.gatewayConfigFile) {
       this.gatewayConfig = await readGatewayConfig(this.options.gatewayConfigFile);
       // ConfigMap volumes update by swapping a symlinked directory: watch the directory.
-      this.gatewayWatcher = watch(dirname(this.options.gatewayConfigFile), () => {
-        void this.reloadGatewayConfig();
-      });
+      this.gatewayWatcher = watch(dirname(this.options.gatewayConfigFile), () => this.reloadGatewayConfig());
       this.gatewayWatcher.on('error', (err) => this.options.logger.warn({ err }, 'cannot watch the gateway config file'));
     }
     await Promise.all([this.providers.start(), this.keys.start(), this.secrets.start()]);
@@ -140,6 +140,7 @@ export class KubernetesConfigSource {
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.gatewayWatcher?.close();
+    if (this.gatewayTimer) clearTimeout(this.gatewayTimer);
     await this.elector?.stop();
     void this.providers.stop();
     void this.keys.stop();
@@ -155,14 +156,30 @@ export class KubernetesConfigSource {
     return this.elector?.leading ?? false;
   }
 
-  private async reloadGatewayConfig(): Promise<void> {
-    if (!this.options.gatewayConfigFile) return;
-    try {
-      this.gatewayConfig = await readGatewayConfig(this.options.gatewayConfigFile);
-      this.schedule();
-    } catch (err) {
-      this.options.logger.error({ err: String(err) }, 'gateway config rejected; keeping the one in force');
-    }
+  /**
+   * Re-reads the GatewayConfig file. A ConfigMap update fires several directory events (new data
+   * dir, symlink swap, removal of the old one): reads are debounced, and only the latest read may
+   * apply, so a slow read of the old content can never overwrite the new one.
+   */
+  private reloadGatewayConfig(): void {
+    const file = this.options.gatewayConfigFile;
+    if (!file) return;
+    if (this.gatewayTimer) clearTimeout(this.gatewayTimer);
+    this.gatewayTimer = setTimeout(() => {
+      this.gatewayTimer = undefined;
+      const seq = ++this.gatewayReads;
+      readGatewayConfig(file).then(
+        (config) => {
+          if (seq !== this.gatewayReads) return;
+          this.gatewayConfig = config;
+          this.schedule();
+        },
+        (err: unknown) => {
+          if (seq !== this.gatewayReads) return;
+          this.options.logger.error({ err: String(err) }, 'gateway config rejected; keeping the one in force');
+        },
+      );
+    }, this.options.debounceMs ?? 50);
   }
 
   private schedule(): void {

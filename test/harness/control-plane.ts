@@ -109,6 +109,8 @@ export function runTool(command: string, args: readonly string[], env: NodeJS.Pr
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
+    // A tool that exits before reading its input: report its exit code and stderr, not EPIPE.
+    child.stdin.on('error', () => undefined);
     child.on('close', (code) => {
       const result = { code: code ?? -1, stdout, stderr };
       if (result.code !== 0 && !options.allowFail) {
@@ -432,6 +434,9 @@ export interface ChartGateway {
    * does it itself (within about a minute).
    */
   setGlobalMappings(mappings: Readonly<Record<string, string>>): Promise<void>;
+  /** Freezes / thaws the Tollgate process (SIGSTOP / SIGCONT), so it misses events. */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   client(apiKey: string): OpenAI;
   stop(): Promise<void>;
 }
@@ -486,6 +491,12 @@ export async function startChartGateway(
     const baseUrl = `http://127.0.0.1:${envoy.port}`;
     return {
       baseUrl,
+      pause: async () => {
+        gw.process.child.kill('SIGSTOP');
+      },
+      resume: async () => {
+        gw.process.child.kill('SIGCONT');
+      },
       setGlobalMappings: async (mappings) => {
         await upgradeMappings(cp, options, mappings);
         const text = (await cp.kubectl(['get', 'configmap', `${fullname}-gateway`, '-n', ns, '-o', 'jsonpath={.data.gateway\\.yaml}'])).stdout;
@@ -604,8 +615,16 @@ async function kindChartGateway(cp: ControlPlane, options: { namespace: string; 
     await waitFor('kubectl port-forward', async () => (await readFile(join(cp.workDir, `port-forward-${replica}.log`), 'utf8')).includes('Forwarding from'));
     baseUrl = `http://127.0.0.1:${port}`;
   }
+  // The Tollgate container's main process, signalled from the node (the test owns this cluster).
+  const signal = async (sig: string): Promise<void> => {
+    const container = (await runTool('docker', ['exec', node, 'crictl', 'ps', '-q', '--name', 'tollgate', '--pod', (await runTool('docker', ['exec', node, 'crictl', 'pods', '-q', '--name', pod.metadata.name], {})).stdout.trim()], {})).stdout.trim();
+    const pid = (await runTool('docker', ['exec', node, 'crictl', 'inspect', '-o', 'go-template', '--template', '{{.info.pid}}', container], {})).stdout.trim();
+    await runTool('docker', ['exec', node, 'kill', `-${sig}`, pid], {});
+  };
   return {
     baseUrl,
+    pause: () => signal('STOP'),
+    resume: () => signal('CONT'),
     setGlobalMappings: (mappings) => upgradeMappings(cp, options, mappings),
     tollgateReady: () => curl(`http://${podIp}:9090/readyz`),
     envoyReady: () => curl(`http://${podIp}:19001/ready`),

@@ -267,6 +267,34 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
     process.stdout.write(`# new key served ${Date.now() - started} ms after creation following an API server restart\n`);
   });
 
+  it('relists after 410 Gone: changes missed while its resourceVersion went stale are applied', async () => {
+    const gone = 'tg-e2e-gone-0006';
+    const added = 'tg-e2e-added-0007';
+    await apply(apiKey('gone', `{ keyHash: "${hashKey(gone)}" }`));
+    await waitFor('key to be removed later is served', async () => (await keyStatus(gone)) === 200, 2000);
+    const lists = async (): Promise<number> => (await gw.logs()).filter((l) => l['msg'] === 'listing' && l['informer'] === 'ApiKey').length;
+    const listsBefore = await lists();
+
+    // Frozen, the controller misses a delete and a create; the restarted API server's watch cache
+    // starts at the current revision, so the controller's old resourceVersion is now too old.
+    await gw.pause();
+    try {
+      await cp.kubectl(['delete', 'apikey', 'gone', '-n', NS]);
+      await apply(apiKey('added', `{ keyHash: "${hashKey(added)}" }`));
+      restartWindow.from = Date.now();
+      await cp.stopApiServer();
+      await cp.startApiServer();
+      restartWindow.to = Date.now() + 2000;
+    } finally {
+      await gw.resume();
+    }
+    await waitFor('missed create applied', async () => (await keyStatus(added)) === 200, 30_000);
+    await waitFor('missed delete applied', async () => (await keyStatus(gone)) === 401, 5000);
+    await waitFor('relist logged', async () => (await lists()) > listsBefore, 5000);
+    process.stdout.write(`# ApiKey lists before/after the 410: ${listsBefore}/${await lists()}\n`);
+    await cp.kubectl(['delete', 'apikey', 'added', '-n', NS]);
+  });
+
   it('RBAC: the controller is never denied, and the chart Role grants no verb the code does not use', async () => {
     // Let at least one Lease renewal (update) happen.
     await waitFor(
