@@ -11,6 +11,7 @@ import type { ProcessingRequest__Output } from '../generated/envoy/service/ext_p
 import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
 import type { Logger } from '../observability/logger.js';
 import { attemptRewrite } from '../pipeline/attempt.js';
+import type { LimitsStep } from '../pipeline/limits.js';
 import type { UpstreamRewrite } from '../pipeline/rewrite.js';
 import { parseRetryAfter, type AttemptResult } from '../routing/health.js';
 import { PLAN_HEADER, type AttemptRecord, type RequestPlan } from '../routing/plan.js';
@@ -26,6 +27,8 @@ type Answer = ProcessingResponse | Promise<ProcessingResponse>;
 export interface AttemptStreamDeps {
   readonly router: ResilientRouter;
   readonly logger: Logger;
+  /** Provider protection limits per attempt (pipeline/limits.ts); absent = none. */
+  readonly limits?: LimitsStep;
 }
 
 export class AttemptStream {
@@ -114,6 +117,13 @@ export class AttemptStream {
     if (isGatewayError(choice)) return this.refuse(choice, plan.requestId);
     this.attempt = choice.attempt;
     this.rewrite = attemptRewrite(plan, choice.attempt.candidate);
+    const gate = this.deps.limits?.admitAttempt(plan.id, choice.attempt.candidate.route);
+    if (gate instanceof Promise) return gate.then((refused) => (refused ? this.refuse(refused, plan.requestId) : this.proceed(choice)));
+    if (gate) return this.refuse(gate, plan.requestId);
+    return this.proceed(choice);
+  }
+
+  private proceed(choice: AttemptChoice): Answer {
     const go = (): ProcessingResponse => this.afterHeaders();
     if (choice.backoffMs <= 0) return go();
     return new Promise((resolve) => setTimeout(() => resolve(go()), choice.backoffMs));

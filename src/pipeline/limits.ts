@@ -13,13 +13,13 @@
  * happens. When an extension is refused the key's midStreamPolicy applies (finish, or an error event).
  * See README "Limits, quotas and usage" for the overshoot bound this gives.
  */
-import type { KeyEntry } from '../config/snapshot.js';
+import type { KeyEntry, ModelRoute } from '../config/snapshot.js';
 import { errorBody, gatewayError, type GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { limiterDurationSeconds, midStreamExhaustedTotal, rateLimitRejectionsTotal } from '../observability/metrics.js';
 import { monthSpan } from '../ratelimit/calendar.js';
 import { CompletionHistory, estimatePromptTokens, maxCompletionTokens } from '../ratelimit/estimate.js';
-import { buildChecks, hasTokenChecks, rateLimitHeaders, refusal } from '../ratelimit/plan.js';
+import { buildChecks, hasTokenChecks, providerChecks, rateLimitHeaders, refusal } from '../ratelimit/plan.js';
 import { LimiterUnavailableError, type AdmitResult, type LimitCheck, type Limiter, type Reservation } from '../ratelimit/types.js';
 import type { UsageAccountant } from '../usage/accountant.js';
 import { JsonUsageTail, SseUsageMeter } from '../usage/response-usage.js';
@@ -69,6 +69,8 @@ export class RequestAccounting {
   state: 'ok' | 'exhausted' | 'cut' = 'ok';
   maxTokens: number | undefined;
   embeddings = false;
+  /** Provider protection reservations, one per attempt that passed them. */
+  readonly providerReservations: { readonly scopeId: string; readonly reservation: Reservation }[] = [];
 
   constructor(
     readonly key: KeyEntry,
@@ -78,6 +80,8 @@ export class RequestAccounting {
 
 export class LimitsStep {
   private readonly history: CompletionHistory;
+  /** Requests between admission and finalize, by routing plan id (for the attempt stage). */
+  private readonly byPlan = new Map<string, RequestAccounting>();
 
   constructor(private readonly deps: LimitsDeps) {
     this.history = deps.history ?? new CompletionHistory();
@@ -131,6 +135,7 @@ export class LimitsStep {
     delete ctx.body;
     const acc = ctx.accounting;
     if (!acc || !body || !ctx.model) return rewrite;
+    if (ctx.planId !== undefined) this.byPlan.set(ctx.planId, acc);
     const out = acc.injectedUsage ? withBody(rewrite, body.raw) : rewrite;
     const checks = acc.checks;
     if (checks.length === 0) return out;
@@ -148,6 +153,7 @@ export class LimitsStep {
         if (!result.allowed) {
           const denied = checks[result.denied] as LimitCheck;
           rateLimitRejectionsTotal.inc({ limit: denied.name, scope: denied.scope });
+          if (ctx.planId !== undefined) this.byPlan.delete(ctx.planId);
           delete ctx.accounting;
           return refusal(checks, result.states, result.denied, result.retryAfterMs, denied.unit === 'requests' ? 1 : tokens);
         }
@@ -156,7 +162,35 @@ export class LimitsStep {
         return out;
       },
       (err: unknown) => {
+        if (ctx.planId !== undefined) this.byPlan.delete(ctx.planId);
         delete ctx.accounting;
+        if (err instanceof LimiterUnavailableError) return gatewayError('limiter_unavailable', err.message);
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * Attempt stage: provider protection for the target of one attempt (its ModelProvider model
+   * limits, across all keys and replicas). A refusal is a 429 for this attempt, which Envoy's retry
+   * policy may send to another provider.
+   */
+  admitAttempt(planId: string, route: ModelRoute): GatewayError | undefined | Promise<GatewayError | undefined> {
+    if (route.limits.length === 0) return undefined;
+    const acc = this.byPlan.get(planId);
+    const checks = providerChecks(route, this.now());
+    const tokens = acc ? (acc.reservation?.tokens ?? acc.promptEstimate + acc.completionEstimate) : 0;
+    return this.deps.limiter.admit(checks, { requests: 1, tokens }, this.now()).then(
+      (result) => {
+        if (!result.allowed) {
+          const denied = checks[result.denied] as LimitCheck;
+          rateLimitRejectionsTotal.inc({ limit: denied.name, scope: 'provider' });
+          return refusal(checks, result.states, result.denied, result.retryAfterMs, denied.unit === 'requests' ? 1 : tokens);
+        }
+        acc?.providerReservations.push({ scopeId: route.limitScopeId, reservation: result.reservation });
+        return undefined;
+      },
+      (err: unknown) => {
         if (err instanceof LimiterUnavailableError) return gatewayError('limiter_unavailable', err.message);
         throw err;
       },
@@ -245,6 +279,13 @@ export class LimitsStep {
           this.deps.logger.warn({ err: err instanceof Error ? err.message : String(err), requestId: ctx.requestId }, 'limit correction failed');
         });
       }
+    }
+    if (ctx.planId !== undefined) this.byPlan.delete(ctx.planId);
+    for (const { scopeId, reservation } of acc.providerReservations) {
+      // The attempt that answered is charged its real usage; attempts that failed over release theirs.
+      const used = ok && scopeId === ctx.chosen?.limitScopeId ? prompt + completion : 0;
+      const delta = used - reservation.tokens;
+      if (delta !== 0) this.deps.limiter.adjust(reservation, delta, this.now()).catch(() => undefined);
     }
     if (!ctx.chosen) return; // never reached a provider: nothing was used
     if (reported && ok && !acc.embeddings) this.history.record(acc.key.name, ctx.model, completion);

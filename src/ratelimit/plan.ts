@@ -39,6 +39,11 @@ export function buildChecks(key: KeyEntry, model: string, route: ModelRoute | un
   return out;
 }
 
+/** Provider protection checks of one attempt's target. */
+export function providerChecks(route: ModelRoute, nowMs: number): LimitCheck[] {
+  return route.limits.map((rule) => toCheck(rule, route.limitScopeId, 'provider', route.limitScopeId, 'UTC', nowMs));
+}
+
 /** True when any check counts tokens. */
 export function hasTokenChecks(checks: readonly LimitCheck[]): boolean {
   return checks.some((c) => c.unit === 'tokens');

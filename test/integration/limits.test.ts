@@ -31,6 +31,8 @@ spec:
     - name: gpt-4o-mini
     - name: renamed
       upstreamModel: upstream-renamed
+    - name: protected
+      limits: { requestsPerMinute: 3 }
 `,
   'keys.yaml': [
     keyDoc('exact', '  limits: { tokensPerMinute: 3000 }', 'sk-exact-0001'),
@@ -43,6 +45,8 @@ spec:
     keyDoc('cut', '  limits: { tokensPerMonth: 400, midStreamPolicy: error }', 'sk-cut-0001'),
     keyDoc('finish', '  limits: { tokensPerMonth: 400, midStreamPolicy: finish }', 'sk-finish-0001'),
     keyDoc('fit', '  limits: { tokensPerMinute: 300 }', 'sk-fit-0001'),
+    keyDoc('prov', '  description: no limits of its own', 'sk-prov-0001'),
+    keyDoc('prov2', '  description: no limits of its own', 'sk-prov2-0001'),
     keyDoc('outage', '  limits: { requestsPerMinute: 1000 }', 'sk-outage-0001'),
   ].join(''),
 };
@@ -121,6 +125,17 @@ describe('limits, quotas and usage (2 gateways, 1 Redis)', () => {
     assert.match(err.message, /requestsPerMinute of parent account default\/org/);
     assert.ok(Number(err.headers?.get('retry-after')) >= 1);
     assert.equal(err.headers?.get('x-ratelimit-remaining-requests'), '0');
+  });
+
+  it('provider protection: a ModelProvider model limit holds across keys and both gateways', async () => {
+    const codes: number[] = [];
+    for (const [stack, key] of [[a, 'sk-prov-0001'], [b, 'sk-prov2-0001'], [a, 'sk-prov-0001'], [b, 'sk-prov-0001']] as const) {
+      codes.push(await status(stack.client(key).chat.completions.create({ model: 'protected', messages: PROMPT })));
+    }
+    assert.deepEqual(codes, [200, 200, 200, 429]);
+    const err = await a.client('sk-prov-0001').chat.completions.create({ model: 'protected', messages: PROMPT }).catch((e: unknown) => e);
+    assert.ok(err instanceof OpenAI.APIError && err.status === 429, String(err));
+    assert.match(err.message, /requestsPerMinute of provider model default\/primary:protected/);
   });
 
   it('headers: x-ratelimit-* on every response, remaining decreasing', async () => {
