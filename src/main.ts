@@ -13,6 +13,7 @@ import { HealthTracker } from './routing/health.js';
 import { pickerPool } from './routing/picker.js';
 import { ResilientRouter } from './routing/router.js';
 import { createLimits } from './ratelimit/setup.js';
+import { keyStatusReader, type KeyStatusView } from './usage/status.js';
 import { readSettings } from './settings.js';
 
 async function main(): Promise<void> {
@@ -27,6 +28,8 @@ async function main(): Promise<void> {
     src.kind === 'kubernetes' && kubeConfig
       ? new EndpointSliceDiscovery({ kubeConfig, namespace: src.namespace, logger: logger.child({ component: 'discovery' }) })
       : undefined;
+  // Set once the limits runtime exists (below); the status writer only runs after the first sync.
+  let readKeyStatus: ((name: string) => Promise<KeyStatusView | undefined>) | undefined;
   const source =
     src.kind === 'kubernetes'
       ? new KubernetesConfigSource({
@@ -37,6 +40,7 @@ async function main(): Promise<void> {
           secretSelector: src.secretSelector,
           ...(src.gatewayConfigFile ? { gatewayConfigFile: src.gatewayConfigFile } : {}),
           ...(src.leaseName ? { leaseName: src.leaseName } : {}),
+          usageStatus: { read: (name: string) => (readKeyStatus ? readKeyStatus(name) : Promise.resolve(undefined)), intervalMs: settings.limits.usageStatusMs },
         })
       : new FileConfigSource({ directory: src.configDir, store, logger: configLogger });
   // Admin first: liveness answers while the first config load (or Kubernetes sync) is pending.
@@ -67,6 +71,7 @@ async function main(): Promise<void> {
     ...(endpoints ? { endpoints } : {}),
   });
   const limits = await createLimits(settings.limits, logger);
+  readKeyStatus = keyStatusReader(store, limits.accountant);
   const { server } = await startExtProcServer(settings.extprocAddress, {
     store,
     limits: limits.step,

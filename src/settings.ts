@@ -47,6 +47,8 @@ export interface LimitSettings {
   readonly usageFlushRecords: number;
   /** Inspect every stream for usage (`all`) or only token-limited ones (`limited`). */
   readonly streamUsage: 'all' | 'limited';
+  /** Kubernetes mode: how often month-to-date usage is written into ApiKey status. */
+  readonly usageStatusMs: number;
 }
 
 const env = process.env;
@@ -78,6 +80,7 @@ export function readSettings(argv: readonly string[]): Settings {
       'usage-flush-ms': { type: 'string' },
       'usage-flush-records': { type: 'string' },
       'stream-usage': { type: 'string' },
+      'usage-status-seconds': { type: 'string' },
     },
     strict: true,
   });
@@ -115,6 +118,7 @@ function readLimitSettings(values: Record<string, string | boolean | undefined>)
     replicas,
     usageFlushMs: toInt('usage-flush-ms', v('usage-flush-ms', 'TOLLGATE_USAGE_FLUSH_MS') ?? '1000'),
     usageFlushRecords: toInt('usage-flush-records', v('usage-flush-records', 'TOLLGATE_USAGE_FLUSH_RECORDS') ?? '500'),
+    usageStatusMs: 1000 * Math.max(1, toInt('usage-status-seconds', v('usage-status-seconds', 'TOLLGATE_USAGE_STATUS_SECONDS') ?? '60')),
     streamUsage: oneOf('stream-usage', v('stream-usage', 'TOLLGATE_STREAM_USAGE') ?? 'all', ['all', 'limited'] as const),
   };
 }

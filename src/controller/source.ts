@@ -30,6 +30,8 @@ import { API_GROUP, type Condition, type GatewayConfigSpec } from '../config/typ
 import type { Logger } from '../observability/logger.js';
 import { LeaderElector } from './leader.js';
 import { ResilientInformer } from './informer.js';
+import type { UsageStatus } from '../config/types.js';
+import { usageUpToDate, type KeyStatusView } from '../usage/status.js';
 import { readyCondition, statusPatch, statusUpToDate, type StatusView, type Verdict } from './status.js';
 
 const VERSION = 'v1alpha1';
@@ -51,6 +53,8 @@ export interface KubernetesSourceOptions {
   readonly debounceMs?: number;
   /** Loaded from KUBECONFIG or the in-cluster service account when omitted. */
   readonly kubeConfig?: KubeConfig;
+  /** Month-to-date usage and lineage for ApiKey status, written on a slow timer by the leader. */
+  readonly usageStatus?: { readonly read: (name: string) => Promise<KeyStatusView | undefined>; readonly intervalMs: number };
 }
 
 type CustomObject = KubernetesObject & StatusView & { spec?: unknown };
@@ -76,6 +80,8 @@ export class KubernetesConfigSource {
   private verdicts = new Map<string, Verdict | undefined>();
   private writing: Promise<void> | undefined;
   private writeAgain = false;
+  private usageTimer: NodeJS.Timeout | undefined;
+  private usageWriting = false;
 
   constructor(private readonly options: KubernetesSourceOptions) {
     this.kc = options.kubeConfig ?? loadKubeConfig();
@@ -134,11 +140,17 @@ export class KubernetesConfigSource {
     this.started = true;
     this.rebuild();
     this.elector?.start();
+    const usage = this.options.usageStatus;
+    if (usage && this.elector) {
+      this.usageTimer = setInterval(() => void this.writeUsage(usage.read), usage.intervalMs);
+      this.usageTimer.unref();
+    }
   }
 
   /** Stops watching; resolves once the status Lease (if held) is released. */
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
+    if (this.usageTimer) clearInterval(this.usageTimer);
     this.gatewayWatcher?.close();
     if (this.gatewayTimer) clearTimeout(this.gatewayTimer);
     await this.elector?.stop();
@@ -229,6 +241,43 @@ export class KubernetesConfigSource {
       );
     }
     this.writeStatuses();
+  }
+
+  /** Writes month-to-date usage and lineage into ApiKey status where they changed (leader only). */
+  private async writeUsage(read: (name: string) => Promise<KeyStatusView | undefined>): Promise<void> {
+    if (!this.elector?.leading || this.usageWriting) return;
+    this.usageWriting = true;
+    try {
+      for (const obj of this.keys.list()) {
+        const name = `${obj.metadata?.namespace ?? this.options.namespace}/${obj.metadata?.name ?? ''}`;
+        let view: KeyStatusView | undefined;
+        try {
+          view = await read(name);
+        } catch (err) {
+          this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'usage status: cannot read usage; will retry');
+          return;
+        }
+        const current = (obj as { status?: { usage?: Partial<UsageStatus>; lineage?: string } }).status;
+        if (!view || (usageUpToDate(current?.usage, view.usage) && current?.lineage === view.lineage)) continue;
+        try {
+          await this.custom.patchNamespacedCustomObjectStatus(
+            {
+              group: API_GROUP,
+              version: VERSION,
+              namespace: obj.metadata?.namespace ?? this.options.namespace,
+              plural: PLURAL.ApiKey,
+              name: obj.metadata?.name ?? '',
+              body: { status: { lineage: view.lineage, usage: view.usage } },
+            },
+            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+          );
+        } catch (err) {
+          this.options.logger.warn({ resource: name, err: err instanceof Error ? err.message : String(err) }, 'usage status update failed; will retry');
+        }
+      }
+    } finally {
+      this.usageWriting = false;
+    }
   }
 
   /** Patches the status of every resource whose Ready condition is out of date (leader only). */

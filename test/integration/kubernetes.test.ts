@@ -79,6 +79,7 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
       secret('base-key', { key: BASE_KEY }),
       apiKey('base', '{ secretRef: { name: base-key, key: key } }'),
     );
+    process.env['TOLLGATE_USAGE_STATUS_SECONDS'] = '1'; // usage status on a fast timer for the test below
     gw = await startChartGateway(cp, { namespace: NS, release: RELEASE, name: 'replica-a' });
   });
   after(async () => {
@@ -106,6 +107,22 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
     assert.equal((seen?.body as { model?: string }).model, 'gpt-4o-mini');
     assert.ok(!JSON.stringify(seen?.headers).includes(BASE_KEY));
     assert.equal(await gw.envoyReady(), 200, 'Envoy /ready through the chart health listener');
+  });
+
+  it('writes month-to-date usage and lineage into ApiKey status (kubectl get apikeys)', async () => {
+    for (let i = 0; i < 2; i++) await gw.client(BASE_KEY).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] });
+    const path = '{.status.usage.month}|{.status.usage.requests}|{.status.usage.totalTokens}|{.status.lineage}';
+    let out: string[] = [];
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      out = (await cp.kubectl(['get', 'apikey', 'base', '-n', NS, '-o', `jsonpath=${path}`])).stdout.split('|');
+      if (Number(out[1]) >= 2) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(out[0], new Date().toISOString().slice(0, 7));
+    assert.ok(Number(out[1]) >= 2, `requests in status: ${out.join('|')}`);
+    assert.ok(Number(out[2]) > 0, `tokens in status: ${out.join('|')}`);
+    assert.equal(out[3], '.base.');
   });
 
   it('applies a new global model mapping from the chart values (GatewayConfig ConfigMap) without a restart', async () => {
