@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { monthSpan } from './calendar.js';
+import { get_encoding } from 'tiktoken';
 import { CompletionHistory, encodingFor, estimatePromptTokens, PROMPT_EXACT_CHARS } from './estimate.js';
+
+function estimateExact(text: string): number {
+  const enc = get_encoding('o200k_base');
+  try {
+    return enc.encode_ordinary(text).length + 3;
+  } finally {
+    enc.free();
+  }
+}
 import { LocalLimiter } from './local.js';
 import { DAY_MS, DAY_SLOT_MS, formatDuration, MINUTE_MS, MINUTE_SLOT_MS, rateLimitHeaders, refusal } from './plan.js';
 import type { LimitCheck } from './types.js';
@@ -129,10 +139,11 @@ describe('token estimates', () => {
     assert.equal(estimatePromptTokens({ input: [[1, 2, 3]] }, 'text-embedding-3-small'), 3);
   });
 
-  it('estimates huge prompts cheaply and generously (bytes / 3)', () => {
-    const text = 'word '.repeat(PROMPT_EXACT_CHARS); // 5x the exact budget
-    const n = estimatePromptTokens({ messages: [{ role: 'user', content: text }] }, 'gpt-4o');
-    assert.equal(n, 3 + Math.ceil(text.length / 3) + 3);
+  it('estimates huge prompts cheaply: encodes the head, extrapolates the rest with a 10% margin', () => {
+    const text = 'The quick brown fox jumps over the lazy dog, again and again. '.repeat(Math.ceil((PROMPT_EXACT_CHARS * 5) / 62));
+    const n = estimatePromptTokens({ messages: [{ role: 'user', content: 'x'.repeat(2000) }, { role: 'user', content: text }] }, 'gpt-4o');
+    const exact = estimatePromptTokens({ messages: [{ role: 'user', content: 'x'.repeat(2000) }] }, 'gpt-4o') - 3 + estimateExact(text);
+    assert.ok(n >= exact && n <= exact * 1.25, `estimate ${n}, exact ${exact}`);
   });
 
   it('reserves p95 of recent completions, capped by max_tokens, not all of max_tokens', () => {
