@@ -1,5 +1,5 @@
 /** Per-process CPU and memory from /proc (Linux), for the processes the bench starts. */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 
 /** Clock ticks per second of /proc/<pid>/stat times (CLK_TCK; 100 on every Linux we run on). */
 export const CLOCK_TICKS = 100;
@@ -49,4 +49,28 @@ export async function machineTicks(): Promise<{ busy: number; total: number }> {
   const total = v.reduce((a, b) => a + b, 0);
   const idle = (v[3] ?? 0) + (v[4] ?? 0); // idle + iowait
   return { busy: total - idle, total };
+}
+
+/**
+ * Time a process's threads spent runnable but waiting for a CPU so far, in milliseconds
+ * (/proc/<pid>/task/<tid>/schedstat, second field). On a shared machine this is the cost of every
+ * wake-up: a request that crosses processes many times waits many times.
+ */
+export async function runQueueWaitMs(pid: number): Promise<number> {
+  const tids = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  let ns = 0;
+  await Promise.all(
+    tids.map(async (tid) => {
+      const fields = (await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').catch(() => '0 0 0')).trim().split(' ');
+      ns += Number(fields[1] ?? 0) || 0;
+    }),
+  );
+  return ns / 1e6;
+}
+
+/** Run-queue wait (ms) of several named processes at one moment. */
+export async function waitSnapshot(pids: Readonly<Record<string, number>>): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  await Promise.all(Object.entries(pids).map(async ([name, pid]) => (out[name] = await runQueueWaitMs(pid))));
+  return out;
 }

@@ -35,6 +35,14 @@ function gatewayCpuUs(cpuMs: Record<string, number>, requests: number): { envoy:
   return { envoy: ((cpuMs['envoy'] ?? 0) * 1000) / requests, extproc: ((cpuMs['extproc'] ?? 0) * 1000) / requests };
 }
 
+/** Run-queue wait of each process per second of run, e.g. `envoy 120`. */
+function waits(waitMs: Record<string, number> | undefined, wallS: number): string {
+  if (!waitMs) return '–';
+  return Object.entries(waitMs)
+    .map(([name, ms]) => `${name} ${Math.round(ms / wallS)}`)
+    .join(', ');
+}
+
 function requestTable(report: BenchReport, r: ScenarioResult): string[] {
   const rows = r.requests ?? [];
   const envoy = rows.find((x) => x.target === 'envoy');
@@ -42,8 +50,8 @@ function requestTable(report: BenchReport, r: ScenarioResult): string[] {
   const lowRate = rows.find((x) => x.low)?.low?.rate;
   const envoyCpu = envoy ? gatewayCpuUs(envoy.rateCpuMs, envoy.rate.sent) : undefined;
   const lines = [
-    `| target | max req/s | ÷ bare Envoy | p50 ms @${rate}/s | p99 ms @${rate}/s | added p50 / p99 ms vs bare Envoy | ${lowRate ? `p50 / p99 ms @${lowRate}/s (added vs bare Envoy)` : 'light rate'} | CPU µs/req @${rate}/s: Envoy + ext_proc (÷ bare Envoy) | ext_proc CPU µs/req @max | ext_proc streams / messages per request | failed (max / rate) | CPU per process at max (100% = 1 core) |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    `| target | max req/s | ÷ bare Envoy | p50 ms @${rate}/s | p99 ms @${rate}/s | added p50 / p99 ms vs bare Envoy | ${lowRate ? `p50 / p99 ms @${lowRate}/s (added vs bare Envoy)` : 'light rate'} | CPU µs/req @${rate}/s: Envoy + ext_proc (÷ bare Envoy) | ext_proc CPU µs/req @max | ext_proc streams / messages per request | failed (max / rate) | CPU per process at max (100% = 1 core) | waiting for a CPU at max (ms per s) |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
   ];
   for (const x of rows) {
     const lowCell = x.low
@@ -60,7 +68,7 @@ function requestTable(report: BenchReport, r: ScenarioResult): string[] {
       ? `${int(cpu.envoy)} + ${int(cpu.extproc)}${envoyCpu && envoyCpu.envoy > 0 ? ` (${f((cpu.envoy + cpu.extproc) / envoyCpu.envoy, 1)}×)` : ''}`
       : '–';
     lines.push(
-      `| ${TARGET_TITLES[x.target]} | ${int(x.max.requestsPerS)} | ${f(ratio)} | ${f(lat.p50)} | ${f(lat.p99)} | ${x.target === 'envoy' || x.target === 'direct' ? '–' : added} | ${lowCell} | ${cpuCell} | ${int(x.extprocCpuUsPerReqMax)} | ${x.extprocPerRequest ? `${f(x.extprocPerRequest.streams, 1)} / ${f(x.extprocPerRequest.messages, 1)}` : '–'} | ${x.max.errors} / ${x.rate.failed} | ${cpuShares(x.maxCpuMs, x.max.durationS)} |`,
+      `| ${TARGET_TITLES[x.target]} | ${int(x.max.requestsPerS)} | ${f(ratio)} | ${f(lat.p50)} | ${f(lat.p99)} | ${x.target === 'envoy' || x.target === 'direct' ? '–' : added} | ${lowCell} | ${cpuCell} | ${int(x.extprocCpuUsPerReqMax)} | ${x.extprocPerRequest ? `${f(x.extprocPerRequest.streams, 1)} / ${f(x.extprocPerRequest.messages, 1)}` : '–'} | ${x.max.errors} / ${x.rate.failed} | ${cpuShares(x.maxCpuMs, x.max.durationS)} | ${waits(x.maxWaitMs, x.max.durationS)} |`,
     );
   }
   return lines;
@@ -68,14 +76,14 @@ function requestTable(report: BenchReport, r: ScenarioResult): string[] {
 
 function streamsTable(r: ScenarioResult): string[] {
   const lines = [
-    '| target | streams ok / opened | TTFB p50 / p99 ms | duration p50 / p99 / max ms | ext_proc RSS per open stream | ext_proc live memory per open stream (heap + external after full GC) | Envoy RSS per open stream | ext_proc CPU (cores) | CPU per process (100% = 1 core) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| target | streams ok / opened | TTFB p50 / p99 ms | duration p50 / p99 / max ms | ext_proc RSS per open stream | ext_proc live memory per open stream (heap + external after full GC) | Envoy RSS per open stream | ext_proc CPU (cores) | CPU per process (100% = 1 core) | waiting for a CPU (ms per s) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---|---|',
   ];
   for (const x of r.streams ?? []) {
     const l = x.load;
     const kib = (b: number | undefined): string => (b === undefined ? '–' : `${f(b / 1024, 1)} KiB${x.allOpenAtSample ? '' : ' (not all open)'}`);
     lines.push(
-      `| ${TARGET_TITLES[x.target]} | ${l.ok} / ${l.sent} | ${f(l.ttfbMs.p50)} / ${f(l.ttfbMs.p99)} | ${int(l.latencyMs.p50)} / ${int(l.latencyMs.p99)} / ${int(l.latencyMs.max)} | ${kib(x.extprocBytesPerStream)} | ${kib(x.extprocLivePerStream)} | ${kib(x.envoyBytesPerStream)} | ${f(x.extprocCores)} | ${cpuShares(x.cpuMs, l.elapsedS)} |`,
+      `| ${TARGET_TITLES[x.target]} | ${l.ok} / ${l.sent} | ${f(l.ttfbMs.p50)} / ${f(l.ttfbMs.p99)} | ${int(l.latencyMs.p50)} / ${int(l.latencyMs.p99)} / ${int(l.latencyMs.max)} | ${kib(x.extprocBytesPerStream)} | ${kib(x.extprocLivePerStream)} | ${kib(x.envoyBytesPerStream)} | ${f(x.extprocCores)} | ${cpuShares(x.cpuMs, l.elapsedS)} | ${waits(x.waitMs, l.elapsedS)} |`,
     );
   }
   return lines;

@@ -29,7 +29,7 @@ import { bareEnvoyConfig } from './envoy-bare.js';
 import { BENCH_KEY, PROBE_KEY, basicFiles, limitsFiles, writeConfigDir } from './gateway-config.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
 import { liveMemory, type LiveMemory } from './inspect.js';
-import { cpuDelta, cpuMs, cpuSnapshot, loadAverage, machineTicks, rssBytes } from './proc.js';
+import { cpuDelta, cpuMs, cpuSnapshot, loadAverage, machineTicks, rssBytes, waitSnapshot } from './proc.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { renderMarkdown, writeDocs } from './report.js';
 import { FULL, QUICK, TARGETS, scenarios, type RequestScenario, type Scenario, type ScenarioName, type StreamsScenario, type TargetName } from './scenarios.js';
@@ -83,6 +83,8 @@ export interface RequestRow {
   readonly fixedRate: number;
   readonly max: WrkResult;
   readonly maxCpuMs: Record<string, number>;
+  /** Time each process waited for a CPU during the max run (ms). */
+  readonly maxWaitMs: Record<string, number>;
   readonly rate: LoadResult;
   readonly rateCpuMs: Record<string, number>;
   /** The same at the light rate (--low-rate), when it is below the fixed rate. */
@@ -98,6 +100,8 @@ export interface StreamsRow {
   readonly target: TargetName;
   readonly load: LoadResult;
   readonly cpuMs: Record<string, number>;
+  /** Time each process waited for a CPU during the run (ms). */
+  readonly waitMs: Record<string, number>;
   /** Whether all streams were open (first byte received) when memory was sampled. */
   readonly allOpenAtSample: boolean;
   readonly extprocRssBefore?: number;
@@ -293,8 +297,10 @@ async function runRequestScenario(s: RequestScenario, target: Target, fake: Fake
   await runWrk(wrk, workDir, `${s.name}-${target.name}-warm`, { url, headers, body: s.body, connections: CONNECTIONS, durationS: durations.wrkWarmupS });
   const countersBefore = target.envoyAdmin ? await extprocCounters(target.envoyAdmin) : undefined;
   let before = await cpuSnapshot(pids);
+  const waitBefore = await waitSnapshot(pids);
   const max = await runWrk(wrk, workDir, `${s.name}-${target.name}`, { url, headers, body: s.body, connections: CONNECTIONS, durationS: durations.wrkS });
   const maxCpuMs = cpuDelta(before, await cpuSnapshot(pids));
+  const maxWaitMs = cpuDelta(waitBefore, await waitSnapshot(pids));
   maxCpuMs['generator'] = max.cpuMs;
   const countersAfter = target.envoyAdmin ? await extprocCounters(target.envoyAdmin) : undefined;
   const extprocPerRequest =
@@ -310,7 +316,7 @@ async function runRequestScenario(s: RequestScenario, target: Target, fake: Fake
     LOW_RATE > 0 && LOW_RATE < fixedRate
       ? { rate: LOW_RATE, result: await runLoadgen({ mode: 'rate', url, headers, body: s.body, stream: s.stream, rate: LOW_RATE, durationS: durations.rateS, warmupS: durations.rateWarmupS }) }
       : undefined;
-  const row: RequestRow = { target: target.name, fixedRate, max, maxCpuMs, rate, rateCpuMs, ...(low ? { low } : {}), ...(extprocPerRequest ? { extprocPerRequest } : {}) };
+  const row: RequestRow = { target: target.name, fixedRate, max, maxCpuMs, maxWaitMs, rate, rateCpuMs, ...(low ? { low } : {}), ...(extprocPerRequest ? { extprocPerRequest } : {}) };
   if (target.extprocPid) {
     return {
       ...row,
@@ -329,6 +335,7 @@ async function runStreamsScenario(s: StreamsScenario, target: Target, fake: Fake
   const extprocRssBefore = target.extprocPid && measureMemory ? await rssBytes(target.extprocPid) : undefined;
   const envoyRssBefore = target.envoyPid && measureMemory ? await rssBytes(target.envoyPid) : undefined;
   const before = await cpuSnapshot(pids);
+  const waitBefore = await waitSnapshot(pids);
   let sampled: Promise<{ extproc?: number; envoy?: number; allOpen: boolean }> | undefined;
   let finished = false;
   const load = await runLoadgen(spec, () => {
@@ -342,6 +349,7 @@ async function runStreamsScenario(s: StreamsScenario, target: Target, fake: Fake
   });
   finished = true;
   const cpuMs = cpuDelta(before, await cpuSnapshot(pids));
+  const waitMs = cpuDelta(waitBefore, await waitSnapshot(pids));
   cpuMs['generator'] = load.cpuMs;
   const mem = (await sampled) ?? { allOpen: false };
   const perStream = (open: number | undefined, idle: number | undefined): number | undefined =>
@@ -353,6 +361,7 @@ async function runStreamsScenario(s: StreamsScenario, target: Target, fake: Fake
     target: target.name,
     load,
     cpuMs,
+    waitMs,
     allOpenAtSample: mem.allOpen,
     ...(extprocRssBefore !== undefined ? { extprocRssBefore } : {}),
     ...(mem.extproc !== undefined ? { extprocRssOpen: mem.extproc } : {}),
