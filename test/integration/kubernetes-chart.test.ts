@@ -82,6 +82,24 @@ describe('Helm chart', () => {
     assert.deepEqual(chart, local);
   });
 
+  it('graceful shutdown: Envoy preStop waits on Tollgate /drain, and the pod grace period outlasts the drain', async () => {
+    type Container = { name: string; args?: string[]; lifecycle?: { preStop?: { httpGet?: { path: string; port: number } } } };
+    for (const set of [[], ['tollgate.shutdownGraceSeconds=60', 'terminationGracePeriodSeconds=90']]) {
+      const docs = await template(...set);
+      const deploy = docs.find((d) => d['kind'] === 'Deployment') as { spec: { template: { spec: { terminationGracePeriodSeconds: number; containers: Container[] } } } };
+      const pod = deploy.spec.template.spec;
+      const tollgate = pod.containers.find((c) => c.name === 'tollgate')!;
+      const envoy = pod.containers.find((c) => c.name === 'envoy')!;
+      const arg = (c: Container, name: string): string | undefined => c.args?.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+      const grace = Number(arg(tollgate, 'shutdown-grace-seconds'));
+      assert.deepEqual(envoy.lifecycle?.preStop?.httpGet, { path: '/drain', port: Number(arg(tollgate, 'admin-port')) });
+      assert.equal(arg(tollgate, 'envoy-admin-url'), 'http://127.0.0.1:9901');
+      assert.ok(pod.terminationGracePeriodSeconds > grace, `terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} must exceed the drain grace ${grace}`);
+      assert.equal(envoy.args?.[envoy.args.indexOf('--drain-time-s') + 1], String(grace));
+    }
+    await assert.rejects(template('tollgate.shutdownGraceSeconds=60'), /terminationGracePeriodSeconds must exceed/);
+  });
+
   it('least-privilege Role, non-root read-only pod, probes and PDB', async () => {
     const docs = await template();
     const role = docs.find((d) => d['kind'] === 'Role') as { rules: { resources: string[]; verbs: string[] }[] };
