@@ -64,6 +64,8 @@ export class FakeProvider {
   readonly requests: RecordedRequest[] = [];
   /** Usage of every response that carried usage (bounded like `requests`). */
   readonly reported: ReportedUsage[] = [];
+  /** Streams the client (the gateway) closed before the fake had sent everything. */
+  abortedStreams = 0;
   readonly behaviour: FakeBehaviour;
   private server: Server | undefined;
   private portNumber = 0;
@@ -184,7 +186,10 @@ export class FakeProvider {
     const head = `data: ${JSON.stringify(base).slice(0, -1)},"choices":[{"index":0,"delta":{"content":`;
     let sent = 0;
     for (const piece of pieces) {
-      if (res.destroyed) return;
+      if (res.destroyed) {
+        this.abortedStreams++;
+        return;
+      }
       if (this.behaviour.resetAfterChunks !== undefined && sent >= this.behaviour.resetAfterChunks) {
         await pause(this.behaviour.chunkIntervalMs);
         res.socket?.destroy();

@@ -251,6 +251,8 @@ describe('limits, quotas and usage (2 gateways, 1 Redis)', () => {
     assert.ok(outcomes.some((o) => o === 'complete'), outcomes.join(','));
     assert.ok(outcomes.some((o) => o.startsWith('error') || o.startsWith('short')), `some streams must be stopped: ${outcomes.join(',')}`);
     assert.ok(!outcomes.includes('refused'), 'all 10 fit their (p95) reservation at admission');
+    // Cut streams are reset upstream too: the provider stops generating.
+    assert.ok((a.fakes['primary']?.abortedStreams ?? 0) >= 1, 'the upstream saw cut streams closed early');
   });
 
   it('overshoot (midStreamPolicy finish): every admitted stream completes; overshoot bounded by max_tokens minus reservation', async (t) => {
