@@ -161,6 +161,7 @@ export class FakeProvider {
     const pieces = Array.from({ length: n }, (_, i) => WORDS[i % WORDS.length] as string);
     const usage = { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n };
     const report = (stream: boolean): void => {
+      if (!this.behaviour.record) return; // the bench turns recording off
       if (this.reported.length >= RECORD_LIMIT) this.reported.shift();
       this.reported.push({ promptTokens, completionTokens: n, stream });
     };
