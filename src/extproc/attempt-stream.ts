@@ -118,9 +118,27 @@ export class AttemptStream {
     this.attempt = choice.attempt;
     this.rewrite = attemptRewrite(plan, choice.attempt.candidate);
     const gate = this.deps.limits?.admitAttempt(plan.id, choice.attempt.candidate.route);
-    if (gate instanceof Promise) return gate.then((refused) => (refused ? this.refuse(refused, plan.requestId) : this.proceed(choice)));
-    if (gate) return this.refuse(gate, plan.requestId);
+    if (gate instanceof Promise) return gate.then((refused) => (refused ? this.overLimit(refused, choice) : this.proceed(choice)));
+    if (gate) return this.overLimit(gate, choice);
     return this.proceed(choice);
+  }
+
+  /**
+   * The target's provider protection limit refused this attempt. With another provider for the
+   * model and attempts left, answer a retriable 429 (Envoy retries; the router prefers targets this
+   * request has not tried, so the next attempt goes elsewhere). Otherwise the 429 naming the limit
+   * is final.
+   */
+  private overLimit(error: GatewayError, choice: AttemptChoice): ProcessingResponse {
+    const plan = choice.plan;
+    const scope = choice.attempt.candidate.route.limitScopeId;
+    const elsewhere = plan.tiers.some((t) => t.routes.some((r) => r.limitScopeId !== scope));
+    if (!elsewhere || plan.attempts.length >= plan.config.maxAttempts) return this.refuse(error, plan.requestId);
+    // Recorded on the attempt (the router prefers untried targets next) but not in the health
+    // tracker: the limit is this model's at this provider, not the provider's health.
+    choice.attempt.result = { ok: false, reason: 'http_429', status: 429 };
+    this.phase = 'done';
+    return errorResponse(error, plan.requestId);
   }
 
   private proceed(choice: AttemptChoice): Answer {

@@ -33,6 +33,18 @@ spec:
       upstreamModel: upstream-renamed
     - name: protected
       limits: { requestsPerMinute: 3 }
+    - name: protected-shared
+      limits: { requestsPerMinute: 2 }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: secondary }
+spec:
+  type: openai
+  endpoint: "{{FAKE:secondary}}"
+  priority: 1
+  models:
+    - name: protected-shared
 `,
   'keys.yaml': [
     keyDoc('exact', '  limits: { tokensPerMinute: 3000 }', 'sk-exact-0001'),
@@ -70,7 +82,7 @@ describe('limits, quotas and usage (2 gateways, 1 Redis)', () => {
   before(async () => {
     redis = await startRedis();
     const common = ['--redis-url', redis.url, '--replicas', '2', '--usage-flush-ms', '200', '--redis-timeout-ms', '300'];
-    const fakes = { primary: { chunks: 5, chunkIntervalMs: 1 } };
+    const fakes = { primary: { chunks: 5, chunkIntervalMs: 1 }, secondary: { chunks: 5, chunkIntervalMs: 1 } };
     a = await startStack({ files: FILES, fakes, gatewayArgs: [...common, '--limiter-failure-policy', 'open'] });
     b = await startStack({ files: FILES, fakes, gatewayArgs: [...common, '--limiter-failure-policy', 'closed'] });
   });
@@ -138,7 +150,15 @@ describe('limits, quotas and usage (2 gateways, 1 Redis)', () => {
     assert.match(err.message, /requestsPerMinute of provider model default\/primary:protected/);
   });
 
-  it('headers: x-ratelimit-* on every response, remaining decreasing', async () => {
+  it('provider protection: a provider at its limit fails over to another provider of the model', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 4; i++) codes.push(await status(a.client('sk-prov-0001').chat.completions.create({ model: 'protected-shared', messages: PROMPT })));
+    assert.deepEqual(codes, [200, 200, 200, 200]);
+    assert.equal(a.fakes['primary']!.received('/chat/completions').filter((r) => (r.body as { model?: string }).model === 'protected-shared').length, 2);
+    assert.equal(a.fakes['secondary']!.received('/chat/completions').length, 2);
+  });
+
+    it('headers: x-ratelimit-* on every response, remaining decreasing', async () => {
     const client = a.client('sk-hdr-0001');
     // The first request of a key reserves the default completion estimate; later ones reserve the p95
     // of real completions. Warm it so remaining-tokens compares like with like.
@@ -317,7 +337,7 @@ describe('limits, quotas and usage (2 gateways, 1 Redis)', () => {
   it('SIGTERM flushes buffered usage records', async () => {
     const c = await startStack({
       files: FILES,
-      fakes: { primary: { chunks: 5, chunkIntervalMs: 1 } },
+      fakes: { primary: { chunks: 5, chunkIntervalMs: 1 }, secondary: { chunks: 5, chunkIntervalMs: 1 } },
       gatewayArgs: ['--redis-url', redis.url, '--usage-flush-ms', '600000', '--usage-flush-records', '100000'],
     });
     try {
