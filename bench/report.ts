@@ -160,7 +160,7 @@ export function renderMarkdown(report: BenchReport): string {
     '',
     `- Command: \`${report.command}\``,
     `- Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB memory; Node ${m.node}; Envoy ${m.envoy}`,
-    `- Machine CPU busy during the run: ${Math.round(m.busyDuringRun * 100)}% of ${m.cores} cores (the bench's own processes included; see the per-process CPU columns for theirs). Load average before / after: ${m.loadBefore} / ${m.loadAfter}. Busiest processes in the second before the run (% of one core, command): ${m.busiestBefore.map((b) => `\`${b.replace(/\s+/g, ' ')}\``).join(', ')}`,
+    `- Machine CPU busy during the run: ${Math.round(m.busyDuringRun * 100)}% of ${m.cores} cores (the bench's own processes included; see the per-process CPU columns for theirs). Load average before / after: ${m.loadBefore} / ${m.loadAfter}. Busiest other processes in the second before the run (% of one core): ${m.busiestBefore.length ? m.busiestBefore.map((b) => `\`${b.replace(/\s+/g, ' ')}\``).join(', ') : 'none above 0.5%'}`,
     `- Max throughput: wrk, 1 thread, ${report.connections} keep-alive connections, closed loop. Latency: open-loop generator at ${report.rate} req/s (latency counted from when each request was due).`,
     '',
   ];
