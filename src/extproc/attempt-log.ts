@@ -9,11 +9,10 @@
  * no request state has to live until the log arrives.
  */
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import type { ConfigStore } from '../config/store.js';
 import type { Logger } from '../observability/logger.js';
 import type { HealthTracker } from '../routing/health.js';
-import { protoIncludeDirs } from './protos.js';
+import { loadEnvoyProto } from './protos.js';
 
 /** Dynamic metadata namespace the attempt stage writes (envoy.yaml receiving_namespaces). */
 export const METADATA_NAMESPACE = 'tollgate';
@@ -59,15 +58,7 @@ export function brokenAfterFirstByte(entry: AttemptLogEntry): { target: string; 
 
 /** Registers the AccessLogService on the ext_proc gRPC server. */
 export function addAttemptLogService(server: grpc.Server, deps: { store: ConfigStore; health: HealthTracker; logger: Logger }): void {
-  const def = protoLoader.loadSync('envoy/service/accesslog/v3/als.proto', {
-    includeDirs: protoIncludeDirs(),
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: false,
-    oneofs: true,
-  });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+  const pkg = loadEnvoyProto('envoy/service/accesslog/v3/als.proto') as unknown as {
     envoy: { service: { accesslog: { v3: { AccessLogService: grpc.ServiceClientConstructor } } } };
   };
   server.addService(pkg.envoy.service.accesslog.v3.AccessLogService.service, {

@@ -5,6 +5,7 @@
  * (response headers, end of response) to the health tracker. A state machine like ExtProcStream:
  * answers in order, the attempt is ended exactly once.
  */
+import { AnswerChain } from './answer-chain.js';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
 import type { ProcessingRequest__Output } from '../generated/envoy/service/ext_proc/v3/ProcessingRequest.js';
@@ -37,7 +38,7 @@ export class AttemptStream {
   private attempt: AttemptRecord | undefined;
   private rewrite: UpstreamRewrite | undefined;
   private sentNs = 0n;
-  private pending: Promise<void> | undefined;
+  private readonly answers = new AnswerChain();
   private ended = false;
 
   constructor(
@@ -54,12 +55,7 @@ export class AttemptStream {
   }
 
   private receive(msg: ProcessingRequest__Output): void {
-    if (this.pending) {
-      this.pending = this.pending.then(() => this.answer(msg));
-      return;
-    }
-    const result = this.answer(msg);
-    if (result) this.pending = result.finally(() => (this.pending = undefined));
+    this.answers.run(() => this.answer(msg));
   }
 
   private answer(msg: ProcessingRequest__Output): Promise<void> | undefined {

@@ -3,12 +3,11 @@
  * loaded from the registry package @grpc/grpc-js-xds (its envoy-api tree), never copied.
  */
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import type { ProcessingRequest__Output } from '../generated/envoy/service/ext_proc/v3/ProcessingRequest.js';
 import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
 import { addAttemptLogService } from './attempt-log.js';
 import { AttemptStream } from './attempt-stream.js';
-import { protoIncludeDirs } from './protos.js';
+import { loadEnvoyProto } from './protos.js';
 import { ExtProcStream, type StreamDeps } from './stream.js';
 
 /** gRPC metadata Envoy sends (envoy/envoy.yaml initial_metadata): which filter stage this stream is. */
@@ -17,16 +16,7 @@ export const STAGE_METADATA = 'x-tollgate-stage';
 
 /** Loads the ExternalProcessor service definition. */
 export function loadExternalProcessorService(): grpc.ServiceDefinition {
-  const definition = protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', {
-    includeDirs: protoIncludeDirs(),
-    // Cheap decoding: no defaults materialised, enums as strings, 64-bit ints as strings, oneof name set.
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: false,
-    oneofs: true,
-  });
-  const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+  const pkg = loadEnvoyProto('envoy/service/ext_proc/v3/external_processor.proto') as unknown as {
     envoy: { service: { ext_proc: { v3: { ExternalProcessor: grpc.ServiceClientConstructor } } } };
   };
   return pkg.envoy.service.ext_proc.v3.ExternalProcessor.service;

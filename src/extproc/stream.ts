@@ -3,6 +3,7 @@
  * by the handler of the current phase, answers go back in order, and the request is finalised
  * exactly once (stream end, cancel and error can race).
  */
+import { AnswerChain } from './answer-chain.js';
 import { randomUUID } from 'node:crypto';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { ConfigStore } from '../config/store.js';
@@ -56,8 +57,7 @@ type Answer = ProcessingResponse | Promise<ProcessingResponse>;
 export class ExtProcStream {
   private phase: Phase = 'request_headers';
   private ctx: RequestContext | undefined;
-  /** Tail of the answer chain while an asynchronous step is running. */
-  private pending: Promise<void> | undefined;
+  private readonly answers = new AnswerChain();
   private finalized = false;
   private contentType: string | undefined;
   private readonly startedNs = process.hrtime.bigint();
@@ -78,20 +78,7 @@ export class ExtProcStream {
   }
 
   private receive(msg: ProcessingRequest__Output): void {
-    if (this.pending) {
-      this.track(this.pending.then(() => this.answer(msg)));
-      return;
-    }
-    const result = this.answer(msg);
-    if (result) this.track(result);
-  }
-
-  /** Makes `work` the tail of the answer chain; the chain clears only when its last link settles. */
-  private track(work: Promise<void>): void {
-    const tail: Promise<void> = work.finally(() => {
-      if (this.pending === tail) this.pending = undefined;
-    });
-    this.pending = tail;
+    this.answers.run(() => this.answer(msg));
   }
 
   /** Handles one message; returns a promise only when the answer is asynchronous. */
