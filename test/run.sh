@@ -8,17 +8,8 @@ CACHE="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}"
 export TOLLGATE_CACHE="$CACHE"
 log() { echo "[npm test] $*" >&2; }
 
-# Node >= 22: use the system Node when new enough, else the npm registry's node@24 package.
-major="$(node -p 'process.versions.node.split(".")[0]')"
-if [ "$major" -lt 22 ]; then
-  NODE24="$CACHE/node-24"
-  if [ ! -x "$NODE24/node_modules/node/bin/node" ]; then
-    log "system Node is $(node --version); installing node@24 from the npm registry into $NODE24"
-    mkdir -p "$NODE24"
-    npm install --no-save --no-audit --no-fund --prefix "$NODE24" node@24 >&2
-  fi
-  export PATH="$NODE24/node_modules/node/bin:$PATH"
-fi
+# Node >= 22: the system Node when new enough, else the npm registry's node@24 package.
+. src/dev/ensure-node.sh
 log "node $(node --version)"
 
 # Debian packages the tests start for real.

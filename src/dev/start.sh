@@ -8,16 +8,7 @@ CACHE="${TOLLGATE_CACHE:-$HOME/.cache/tollgate}"
 export TOLLGATE_CACHE="$CACHE"
 log() { echo "[npm start] $*" >&2; }
 
-major="$(node -p 'process.versions.node.split(".")[0]')"
-if [ "$major" -lt 22 ]; then
-  NODE24="$CACHE/node-24"
-  if [ ! -x "$NODE24/node_modules/node/bin/node" ]; then
-    log "system Node is $(node --version); installing node@24 from the npm registry into $NODE24"
-    mkdir -p "$NODE24"
-    npm install --no-save --no-audit --no-fund --prefix "$NODE24" node@24 >&2
-  fi
-  export PATH="$NODE24/node_modules/node/bin:$PATH"
-fi
+. src/dev/ensure-node.sh
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages"
   npm ci --no-audit --no-fund >&2

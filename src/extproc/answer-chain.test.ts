@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AnswerChain } from './answer-chain.js';
+import { AnswerChain, OrderedResponder } from './answer-chain.js';
 
 const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -24,5 +24,27 @@ describe('AnswerChain', () => {
     chain.run(() => void out.push(4));
     await tick(20);
     assert.deepEqual(out, [1, 2, 3, 4]);
+  });
+});
+
+describe('OrderedResponder', () => {
+  it('answers a throwing or rejecting step with the fail-closed answer, in order', async () => {
+    const written: string[] = [];
+    const sink = { writable: true, destroyed: false, write: (a: string) => written.push(a) };
+    const responder = new OrderedResponder<string, string>(
+      sink,
+      (msg) => {
+        if (msg === 'throw') throw new Error('bug');
+        if (msg === 'reject') return Promise.reject(new Error('bug'));
+        return msg === 'slow' ? tick(10).then(() => 'slow-answer') : `${msg}-answer`;
+      },
+      () => 'refused',
+    );
+    responder.receive('slow');
+    responder.receive('reject');
+    responder.receive('throw');
+    responder.receive('ok');
+    await tick(30);
+    assert.deepEqual(written, ['slow-answer', 'refused', 'refused', 'ok-answer']);
   });
 });

@@ -24,3 +24,51 @@ export class AnswerChain {
     this.pending = tail;
   }
 }
+
+/** The side of a gRPC duplex call the responder writes to. */
+export interface AnswerSink<R> {
+  readonly writable: boolean;
+  readonly destroyed: boolean;
+  write(answer: R): unknown;
+}
+
+/**
+ * Answers each message of one ext_proc stream in arrival order: `dispatch` computes the answer
+ * (synchronously or not); an exception or rejection becomes `failClosed`'s answer.
+ */
+export class OrderedResponder<M, R> {
+  private readonly chain = new AnswerChain();
+
+  constructor(
+    private readonly sink: AnswerSink<R>,
+    private readonly dispatch: (msg: M) => R | Promise<R>,
+    private readonly failClosed: (err: unknown) => R,
+  ) {}
+
+  receive(msg: M): void {
+    this.chain.run(() => this.answer(msg));
+  }
+
+  /** Handles one message; returns a promise only when the answer is asynchronous. */
+  private answer(msg: M): Promise<void> | undefined {
+    let answer: R | Promise<R>;
+    try {
+      answer = this.dispatch(msg);
+    } catch (err) {
+      answer = this.failClosed(err);
+    }
+    if (answer instanceof Promise) {
+      return answer.then(
+        (a) => this.write(a),
+        (err: unknown) => this.write(this.failClosed(err)),
+      );
+    }
+    this.write(answer);
+    return undefined;
+  }
+
+  private write(answer: R): void {
+    if (!this.sink.writable || this.sink.destroyed) return;
+    this.sink.write(answer);
+  }
+}

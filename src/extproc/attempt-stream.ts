@@ -5,7 +5,7 @@
  * (response headers, end of response) to the health tracker. A state machine like ExtProcStream:
  * answers in order, the attempt is ended exactly once.
  */
-import { AnswerChain } from './answer-chain.js';
+import { OrderedResponder } from './answer-chain.js';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
 import type { ProcessingRequest__Output } from '../generated/envoy/service/ext_proc/v3/ProcessingRequest.js';
@@ -38,46 +38,21 @@ export class AttemptStream {
   private attempt: AttemptRecord | undefined;
   private rewrite: UpstreamRewrite | undefined;
   private sentNs = 0n;
-  private readonly answers = new AnswerChain();
+  private readonly responder: OrderedResponder<ProcessingRequest__Output, ProcessingResponse>;
   private ended = false;
 
   constructor(
     private readonly deps: AttemptStreamDeps,
-    private readonly call: Duplex,
+    call: Duplex,
   ) {
-    call.on('data', (msg: ProcessingRequest__Output) => this.receive(msg));
+    this.responder = new OrderedResponder(call, (msg) => this.dispatch(msg), (err) => this.failClosed(err));
+    call.on('data', (msg: ProcessingRequest__Output) => this.responder.receive(msg));
     call.on('end', () => {
       this.end();
       call.end();
     });
     call.on('cancelled', () => this.end());
     call.on('error', () => this.end());
-  }
-
-  private receive(msg: ProcessingRequest__Output): void {
-    this.answers.run(() => this.answer(msg));
-  }
-
-  private answer(msg: ProcessingRequest__Output): Promise<void> | undefined {
-    let answer: Answer;
-    try {
-      answer = this.dispatch(msg);
-    } catch (err) {
-      answer = this.failClosed(err);
-    }
-    if (answer instanceof Promise) {
-      return answer.then(
-        (a) => this.write(a),
-        (err: unknown) => this.write(this.failClosed(err)),
-      );
-    }
-    this.write(answer);
-    return undefined;
-  }
-
-  private write(answer: ProcessingResponse): void {
-    if (!this.call.writable || this.call.destroyed) return;
-    this.call.write(answer);
   }
 
   private dispatch(msg: ProcessingRequest__Output): Answer {

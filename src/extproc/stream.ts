@@ -3,7 +3,7 @@
  * by the handler of the current phase, answers go back in order, and the request is finalised
  * exactly once (stream end, cancel and error can race).
  */
-import { AnswerChain } from './answer-chain.js';
+import { OrderedResponder } from './answer-chain.js';
 import { randomUUID } from 'node:crypto';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { ConfigStore } from '../config/store.js';
@@ -57,16 +57,17 @@ type Answer = ProcessingResponse | Promise<ProcessingResponse>;
 export class ExtProcStream {
   private phase: Phase = 'request_headers';
   private ctx: RequestContext | undefined;
-  private readonly answers = new AnswerChain();
+  private readonly responder: OrderedResponder<ProcessingRequest__Output, ProcessingResponse>;
   private finalized = false;
   private contentType: string | undefined;
   private readonly startedNs = process.hrtime.bigint();
 
   constructor(
     private readonly deps: StreamDeps,
-    private readonly call: Duplex,
+    call: Duplex,
   ) {
-    call.on('data', (msg: ProcessingRequest__Output) => this.receive(msg));
+    this.responder = new OrderedResponder(call, (msg) => this.dispatch(msg), (err) => this.failClosed(err));
+    call.on('data', (msg: ProcessingRequest__Output) => this.responder.receive(msg));
     call.on('end', () => {
       // Envoy half-closes (graceful close, see envoy.yaml) also when the client went away: if the
       // upstream response had not started yet, the request did not complete.
@@ -75,33 +76,6 @@ export class ExtProcStream {
     });
     call.on('cancelled', () => this.finalize('cancelled'));
     call.on('error', () => this.finalize('error'));
-  }
-
-  private receive(msg: ProcessingRequest__Output): void {
-    this.answers.run(() => this.answer(msg));
-  }
-
-  /** Handles one message; returns a promise only when the answer is asynchronous. */
-  private answer(msg: ProcessingRequest__Output): Promise<void> | undefined {
-    let answer: Answer;
-    try {
-      answer = this.dispatch(msg);
-    } catch (err) {
-      answer = this.failClosed(err);
-    }
-    if (answer instanceof Promise) {
-      return answer.then(
-        (a) => this.write(a),
-        (err: unknown) => this.write(this.failClosed(err)),
-      );
-    }
-    this.write(answer);
-    return undefined;
-  }
-
-  private write(answer: ProcessingResponse): void {
-    if (!this.call.writable || this.call.destroyed) return;
-    this.call.write(answer);
   }
 
   private dispatch(msg: ProcessingRequest__Output): Answer {
