@@ -14,12 +14,11 @@ import type { Logger } from '../observability/logger.js';
 import { attemptRewrite } from '../pipeline/attempt.js';
 import type { LimitsStep } from '../pipeline/limits.js';
 import type { UpstreamRewrite } from '../pipeline/rewrite.js';
-import { parseRetryAfter, type AttemptResult } from '../routing/health.js';
+import { classify } from '../routing/health.js';
 import { PLAN_HEADER, type AttemptRecord, type RequestPlan } from '../routing/plan.js';
 import type { AttemptChoice, ResilientRouter } from '../routing/router.js';
-import { METADATA_NAMESPACE } from './attempt-log.js';
 import { headerMap, setHeader } from './headers.js';
-import { continueResponseHeaders, errorResponse, forwardRequestBody } from './responses.js';
+import { continueResponseHeaders, errorResponse, forwardRequestBody, targetMetadata } from './responses.js';
 
 type Phase = 'request_headers' | 'request_body' | 'response_headers' | 'response' | 'done';
 type Duplex = ServerDuplexStream<ProcessingRequest__Output, ProcessingResponse>;
@@ -133,7 +132,7 @@ export class AttemptStream {
           },
         },
         modeOverride: { requestBodyMode: 'NONE', responseHeaderMode: 'SEND' },
-        dynamicMetadata: this.targetMetadata(),
+        dynamicMetadata: targetMetadata(this.attempt?.candidate.id ?? ''),
       };
     }
     this.phase = 'request_body';
@@ -144,13 +143,8 @@ export class AttemptStream {
     const rewrite = this.rewrite;
     if (!rewrite) throw new Error('attempt body before its headers were routed');
     this.phase = 'response_headers';
-    return { ...forwardRequestBody(rewrite.setHeaders, rewrite.removeHeaders, rewrite.body), dynamicMetadata: this.targetMetadata() };
-  }
-
-  /** Tags the attempt for Envoy's access log (src/extproc/attempt-log.ts): `tollgate.target`. */
-  private targetMetadata(): NonNullable<ProcessingResponse['dynamicMetadata']> {
-    const target = this.attempt?.candidate.id ?? '';
-    return { fields: { [METADATA_NAMESPACE]: { structValue: { fields: { target: { stringValue: target } } } } } };
+    // Tags the attempt for Envoy's access log (src/extproc/attempt-log.ts): `tollgate.target`.
+    return forwardRequestBody(rewrite.setHeaders, rewrite.removeHeaders, rewrite.body, targetMetadata(this.attempt?.candidate.id ?? ''));
   }
 
   private onResponseHeaders(msg: ProcessingRequest__Output): Answer {
@@ -197,15 +191,4 @@ export class AttemptStream {
     this.phase = 'done';
     if (this.attempt) this.deps.router.end(this.attempt);
   }
-}
-
-/** Maps an attempt's response status to its outcome for health and failover. */
-export function classify(status: number, retryAfter: string | undefined, ttfbMs: number): AttemptResult {
-  if (status === 429) {
-    const retryAfterMs = parseRetryAfter(retryAfter, Date.now());
-    return retryAfterMs === undefined ? { ok: false, reason: 'http_429', status } : { ok: false, reason: 'http_429', status, retryAfterMs };
-  }
-  if (status === 504 || status === 408) return { ok: false, reason: 'timeout', status };
-  if (status >= 500 || !Number.isFinite(status)) return { ok: false, reason: 'http_5xx', status };
-  return { ok: true, ttfbMs };
 }

@@ -2,6 +2,7 @@
 import { errorBody, statusOf, type GatewayError } from '../errors.js';
 import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
 import type { HeaderValueOption } from '../generated/envoy/config/core/v3/HeaderValueOption.js';
+import { METADATA_NAMESPACE } from './attempt-log.js';
 import { setHeader } from './headers.js';
 
 const CONTINUE_REQUEST_HEADERS: ProcessingResponse = { requestHeaders: {} };
@@ -46,8 +47,10 @@ export function forwardRequestBody(
   setHeaders: readonly (readonly [string, string])[],
   removeHeaders: readonly string[],
   body: Buffer | undefined,
+  dynamicMetadata?: ProcessingResponse['dynamicMetadata'],
 ): ProcessingResponse {
   return {
+    ...(dynamicMetadata ? { dynamicMetadata } : {}),
     requestBody: {
       response: {
         status: 'CONTINUE',
@@ -62,15 +65,21 @@ export function forwardRequestBody(
 const STREAMED_RESPONSE_BODY = { responseBodyMode: 'STREAMED' } as const;
 
 /**
- * Response headers answer with extra headers (x-ratelimit-*) and, when `inspectBody`, response body
- * processing switched on for this request only (`mode_override`; Envoy has allow_mode_override).
+ * Response headers answer with extra headers (x-ratelimit-*), headers to drop, and, when
+ * `inspectBody`, response body processing switched on for this request only (`mode_override`;
+ * Envoy has allow_mode_override).
  */
-export function responseHeadersWith(headers: Readonly<Record<string, string>> | undefined, inspectBody: boolean): ProcessingResponse {
-  if (!headers && !inspectBody) return CONTINUE_RESPONSE_HEADERS;
+export function responseHeadersWith(
+  headers: Readonly<Record<string, string>> | undefined,
+  inspectBody: boolean,
+  remove: readonly string[] = [],
+): ProcessingResponse {
+  if (!headers && !inspectBody && remove.length === 0) return CONTINUE_RESPONSE_HEADERS;
   const setHeaders: HeaderValueOption[] = [];
   if (headers) for (const k in headers) setHeaders.push(setHeader(k, headers[k] as string));
+  const mutation = setHeaders.length > 0 || remove.length > 0;
   return {
-    responseHeaders: setHeaders.length > 0 ? { response: { headerMutation: { setHeaders } } } : {},
+    responseHeaders: mutation ? { response: { headerMutation: { setHeaders, removeHeaders: [...remove] } } } : {},
     ...(inspectBody ? { modeOverride: STREAMED_RESPONSE_BODY } : {}),
   };
 }
@@ -78,4 +87,9 @@ export function responseHeadersWith(headers: Readonly<Record<string, string>> | 
 /** Replaces one streamed response body chunk. */
 export function replaceResponseBody(body: Buffer): ProcessingResponse {
   return { responseBody: { response: { bodyMutation: { body } } } };
+}
+
+/** Dynamic metadata `tollgate.target` naming an upstream attempt's target, read back from Envoy's access log (attempt-log.ts). */
+export function targetMetadata(target: string): NonNullable<ProcessingResponse['dynamicMetadata']> {
+  return { fields: { [METADATA_NAMESPACE]: { structValue: { fields: { target: { stringValue: target } } } } } };
 }

@@ -15,6 +15,8 @@ import { extprocErrorsTotal } from '../observability/metrics.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { planForward } from '../pipeline/forward.js';
 import type { BodyDecision, LimitsStep } from '../pipeline/limits.js';
+import { classify } from '../routing/health.js';
+import type { AttemptRecord } from '../routing/plan.js';
 import type { UpstreamRewrite } from '../pipeline/rewrite.js';
 import { admitHeaders } from '../pipeline/request-headers.js';
 import type { ResilientRouter } from '../routing/router.js';
@@ -22,12 +24,12 @@ import { headerMap } from './headers.js';
 import {
   continueRequestHeaders,
   continueResponseBody,
-  continueResponseHeaders,
   errorResponse,
   forwardRequestBody,
   jsonResponse,
   replaceResponseBody,
   responseHeadersWith,
+  targetMetadata,
 } from './responses.js';
 
 /** Where a request is in its life. */
@@ -50,6 +52,9 @@ export interface StreamDeps {
 export type StreamOutcome = 'completed' | 'cancelled' | 'error';
 
 const EMPTY_BODY = Buffer.alloc(0);
+/** Envoy's try count on a response (envoy.yaml include_attempt_count_in_response); not for clients. */
+const ATTEMPT_COUNT_HEADER = 'x-envoy-attempt-count';
+const DROP_ATTEMPT_COUNT: readonly string[] = [ATTEMPT_COUNT_HEADER];
 
 type Duplex = ServerDuplexStream<ProcessingRequest__Output, ProcessingResponse>;
 type Answer = ProcessingResponse | Promise<ProcessingResponse>;
@@ -131,14 +136,29 @@ export class ExtProcStream {
       return this.forward(plan);
     }
     const admitted = limits.admit(ctx, plan);
-    return admitted instanceof Promise ? admitted.then((a) => this.forward(a)) : this.forward(admitted);
+    if (!ctx.attempt) return admitted instanceof Promise ? admitted.then((a) => this.forward(a)) : this.forward(admitted);
+    return Promise.resolve(admitted).then((a) => this.admitDirect(limits, a));
+  }
+
+  /** A direct request passed the key's limits: its only target's provider limits come next. */
+  private admitDirect(limits: LimitsStep, rewrite: UpstreamRewrite | GatewayError): Answer {
+    const ctx = this.requireCtx();
+    const attempt = ctx.attempt;
+    if (isGatewayError(rewrite) || !attempt || ctx.planId === undefined) return this.forward(rewrite);
+    const gate = limits.admitAttempt(ctx.planId, attempt.candidate.route);
+    if (gate instanceof Promise) return gate.then((refused) => this.forward(refused ?? rewrite));
+    return this.forward(gate ?? rewrite);
   }
 
   private forward(plan: UpstreamRewrite | GatewayError): ProcessingResponse {
     const ctx = this.requireCtx();
     if (isGatewayError(plan)) return this.refuse(plan, ctx.requestId);
     this.phase = 'response_headers';
-    return forwardRequestBody(plan.setHeaders, plan.removeHeaders, plan.body);
+    if (!ctx.attempt) return forwardRequestBody(plan.setHeaders, plan.removeHeaders, plan.body);
+    ctx.sentNs = process.hrtime.bigint();
+    // Tags the request for Envoy's access log (attempt-log.ts): a stream that breaks after its
+    // first byte counts against this target.
+    return forwardRequestBody(plan.setHeaders, plan.removeHeaders, plan.body, targetMetadata(ctx.attempt.candidate.id));
   }
 
   private onResponseBody(msg: ProcessingRequest__Output): Answer {
@@ -161,14 +181,34 @@ export class ExtProcStream {
 
   private onResponseHeaders(msg: ProcessingRequest__Output): Answer {
     const ctx = this.requireCtx();
-    const status = Number(headerMap(msg.responseHeaders?.headers).get(':status'));
+    const headers = headerMap(msg.responseHeaders?.headers);
+    const status = Number(headers.get(':status'));
     ctx.status = Number.isFinite(status) ? status : 0;
     ctx.responseHeadersNs = process.hrtime.bigint();
+    const exhausted = ctx.attempt ? this.directResult(ctx, ctx.attempt, headers) : undefined;
     this.settleRouting(ctx);
+    if (exhausted) return this.refuse(exhausted, ctx.requestId);
     const endOfStream = msg.responseHeaders?.endOfStream ?? false;
     this.phase = endOfStream ? 'done' : 'response_body';
     const limits = this.deps.limits?.responseHeaders(ctx, ctx.status, endOfStream);
-    return limits ? responseHeadersWith(limits.headers, limits.inspectBody) : continueResponseHeaders();
+    return responseHeadersWith(limits?.headers, limits?.inspectBody ?? false, headers.has(ATTEMPT_COUNT_HEADER) ? DROP_ATTEMPT_COUNT : []);
+  }
+
+  /**
+   * A direct request's outcome (the attempt stage reports it for the others): health and balancing
+   * learn the result; when Envoy retried and every try failed, the client gets one summary error.
+   * Only the final try is seen here (the tries before it went to the same target).
+   */
+  private directResult(ctx: RequestContext, attempt: AttemptRecord, headers: ReadonlyMap<string, string>): GatewayError | undefined {
+    const plan = ctx.planId === undefined ? undefined : this.deps.router.plans.get(ctx.planId);
+    if (!plan) return undefined;
+    const ttfbMs = Number(process.hrtime.bigint() - (ctx.sentNs ?? ctx.startedNs)) / 1e6;
+    const result = classify(ctx.status ?? 0, headers.get('retry-after'), ttfbMs);
+    this.deps.router.result(plan, attempt, result);
+    const tries = Number(headers.get(ATTEMPT_COUNT_HEADER) ?? '1');
+    if (Number.isFinite(tries) && tries > 1) ctx.attempts = tries;
+    if (result.ok) return undefined;
+    return this.deps.router.exhaustedDirect(plan, tries, ctx.status ?? 0);
   }
 
   /** The response is going downstream: record which attempt won; no attempt can follow. */
@@ -176,7 +216,7 @@ export class ExtProcStream {
     const plan = ctx.planId === undefined ? undefined : this.deps.router.plans.get(ctx.planId);
     if (!plan) return;
     this.deps.router.settle(plan);
-    ctx.attempts = plan.attempts.length;
+    ctx.attempts ??= plan.attempts.length;
     const last = plan.winner ?? plan.attempts.at(-1)?.candidate;
     if (last) {
       ctx.chosen = last.route;
@@ -228,6 +268,7 @@ export class ExtProcStream {
       if (this.ctx.attempts === undefined) this.settleRouting(this.ctx);
       this.deps.router.close(this.ctx.planId);
     }
+    if (this.ctx?.attempt) this.deps.router.end(this.ctx.attempt);
     if (!this.ctx) return;
     try {
       this.deps.limits?.finalize(this.ctx, outcome !== 'completed');

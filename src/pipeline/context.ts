@@ -7,6 +7,7 @@ import type { GatewayErrorCode } from '../errors.js';
 import type { RequestAccounting } from './limits.js';
 import type { RequestBody } from './request-body.js';
 import type { ApiRoute } from './route.js';
+import type { AttemptRecord } from '../routing/plan.js';
 
 export interface RequestContext {
   readonly requestId: string;
@@ -27,6 +28,10 @@ export interface RequestContext {
   responseHeadersNs?: bigint;
   /** Routing plan shared with the attempt stage (src/routing/plan.ts). */
   planId?: string;
+  /** A direct request's attempt (one target, no attempt stage): the request stage reports it. */
+  attempt?: AttemptRecord;
+  /** process.hrtime.bigint() when a direct request was sent upstream. */
+  sentNs?: bigint;
   /** Upstream attempts made (1 = no failover). */
   attempts?: number;
   /** Routing target that answered (provider, or provider@ip:port). */

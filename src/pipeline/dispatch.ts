@@ -4,7 +4,8 @@
  * Envoy control headers the client sent are removed, so clients cannot steer retries or timeouts.
  */
 import { CREDENTIAL_HEADERS } from '../providers/types.js';
-import { PLAN_HEADER, type RequestPlan } from '../routing/plan.js';
+import { PLAN_HEADER, type Candidate, type RequestPlan } from '../routing/plan.js';
+import { attemptRewrite } from './attempt.js';
 import { ROUTE_HEADER, type UpstreamRewrite } from './rewrite.js';
 
 /** Route value that selects the attempt cluster (envoy/envoy.yaml). */
@@ -36,4 +37,16 @@ export function dispatchRewrite(plan: RequestPlan): UpstreamRewrite {
     removeHeaders: [...CREDENTIAL_HEADERS, ...ENVOY_CONTROL_HEADERS],
     body: undefined,
   };
+}
+
+/**
+ * Headers and body for a direct request (one target, RequestPlan.direct): the request stage sends it
+ * to the provider itself, with the attempt limit for Envoy's retries to that same target.
+ */
+export function directRewrite(plan: RequestPlan, candidate: Candidate): UpstreamRewrite {
+  const attempt = attemptRewrite(plan, candidate);
+  const setHeaders = [...attempt.setHeaders, ['x-envoy-max-retries', String(Math.max(0, plan.config.maxAttempts - 1))] as const];
+  const set = new Set(setHeaders.map(([name]) => name));
+  const removeHeaders = [...new Set([...attempt.removeHeaders, ...CREDENTIAL_HEADERS, ...ENVOY_CONTROL_HEADERS])].filter((h) => !set.has(h));
+  return { setHeaders, removeHeaders, body: attempt.body };
 }

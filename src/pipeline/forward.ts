@@ -1,11 +1,12 @@
 /**
  * Request-body step: read the body, resolve the model, open the routing plan (candidate providers,
- * failover) and hand the request to the attempt stage. Each attempt is rewritten there.
+ * failover) and hand the request to the attempt stage, where each attempt is rewritten. A request
+ * with a single target is rewritten here and goes straight to its provider (RequestPlan.direct).
  */
 import { isGatewayError, type GatewayError } from '../errors.js';
 import type { ResilientRouter } from '../routing/router.js';
 import type { RequestContext } from './context.js';
-import { dispatchRewrite } from './dispatch.js';
+import { directRewrite, dispatchRewrite } from './dispatch.js';
 import { resolveForKey } from './model.js';
 import { readRequestBody, type RequestBody } from './request-body.js';
 import type { UpstreamRewrite } from './rewrite.js';
@@ -44,5 +45,12 @@ export function planForward(
   });
   if (isGatewayError(plan)) return plan;
   ctx.planId = plan.id;
-  return dispatchRewrite(plan);
+  if (!plan.direct) return dispatchRewrite(plan);
+  // One target: no attempt stage. With a single candidate the router never asks a picker, so the
+  // choice is synchronous.
+  const choice = router.next(plan);
+  if (choice instanceof Promise) throw new Error('a single-target plan asked the endpoint picker');
+  if (isGatewayError(choice)) return choice;
+  ctx.attempt = choice.attempt;
+  return directRewrite(plan, choice.attempt.candidate);
 }

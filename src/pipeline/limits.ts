@@ -136,7 +136,8 @@ export class LimitsStep {
     const acc = ctx.accounting;
     if (!acc || !body || !ctx.model) return rewrite;
     if (ctx.planId !== undefined) this.byPlan.set(ctx.planId, acc);
-    const out = acc.injectedUsage ? withBody(rewrite, body.raw) : rewrite;
+    // A rewrite that carries a body already built it from the prepared body (direct requests).
+    const out = acc.injectedUsage && rewrite.body === undefined ? withBody(rewrite, body.raw) : rewrite;
     const checks = acc.checks;
     if (checks.length === 0) return out;
     const key = acc.key;

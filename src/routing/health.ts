@@ -334,3 +334,14 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
   const at = Date.parse(trimmed);
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
+
+/** Maps an attempt's response status to its outcome for health and failover. */
+export function classify(status: number, retryAfter: string | undefined, ttfbMs: number): AttemptResult {
+  if (status === 429) {
+    const retryAfterMs = parseRetryAfter(retryAfter, Date.now());
+    return retryAfterMs === undefined ? { ok: false, reason: 'http_429', status } : { ok: false, reason: 'http_429', status, retryAfterMs };
+  }
+  if (status === 504 || status === 408) return { ok: false, reason: 'timeout', status };
+  if (status >= 500 || !Number.isFinite(status)) return { ok: false, reason: 'http_5xx', status };
+  return { ok: true, ttfbMs };
+}

@@ -43,6 +43,11 @@ export interface RequestPlan {
   readonly createdMs: number;
   readonly attempts: AttemptRecord[];
   winner: Candidate | undefined;
+  /**
+   * The request can go to exactly one target: the request stage rewrites it itself and Envoy sends
+   * it straight to the provider (retries, if any, go to the same target), without the attempt stage.
+   */
+  direct?: boolean;
 }
 
 const DEFAULT_TTL_MS = 30 * 60_000;

@@ -93,6 +93,7 @@ export class ResilientRouter {
       createdMs: this.now(),
       attempts: [],
       winner: undefined,
+      direct: all.length === 1,
     };
     this.plans.put(plan);
     return plan;
@@ -153,9 +154,22 @@ export class ResilientRouter {
   exhausted(plan: RequestPlan, attempt: AttemptRecord): GatewayError | undefined {
     if (attempt.result?.ok !== false || attempt.number < plan.config.maxAttempts || attempt.number < 2) return undefined;
     const statuses = plan.attempts.map((a) => (a.result && !a.result.ok ? (a.result.status ?? a.result.reason) : 'no answer'));
+    return this.summary(plan, plan.attempts.length, `HTTP ${statuses.join(', ')}`);
+  }
+
+  /**
+   * A direct request (one target, see RequestPlan.direct) after Envoy retried it: the one error the
+   * client gets when every attempt failed. Only the last attempt's status is known here.
+   */
+  exhaustedDirect(plan: RequestPlan, attempts: number, lastStatus: number): GatewayError | undefined {
+    if (attempts < 2) return undefined;
+    return this.summary(plan, attempts, `last: HTTP ${lastStatus}`);
+  }
+
+  private summary(plan: RequestPlan, attempts: number, statuses: string): GatewayError {
     const waitMs = this.deps.health.msUntilAvailable(plan.tiers.flatMap((t) => this.candidatesOf(t)).map((c) => c.id));
-    const message = `All ${plan.attempts.length} upstream attempts for the model '${plan.model}' failed (HTTP ${statuses.join(', ')}). Retry later.`;
-    this.deps.logger.warn({ decision: 'exhausted', requestId: plan.requestId, attempts: plan.attempts.length, statuses }, 'routing decision');
+    const message = `All ${attempts} upstream attempts for the model '${plan.model}' failed (${statuses}). Retry later.`;
+    this.deps.logger.warn({ decision: 'exhausted', requestId: plan.requestId, attempts, statuses }, 'routing decision');
     return waitMs > 0
       ? gatewayError('provider_unavailable', message, { 'retry-after': String(Math.ceil(waitMs / 1000)) })
       : gatewayError('provider_unavailable', message);
