@@ -48,6 +48,8 @@ export interface FakeBehaviour {
   latencyJitterMs?: number | undefined;
   /** Send `usage` (body, or the stream usage chunk when asked for). Off = an engine without usage. */
   sendUsage?: boolean | undefined;
+  /** With `status`: only the next this-many requests get it, later ones are served (counts down). */
+  failNext?: number | undefined;
 }
 
 /** Usage the fake reported for one completed response (what a provider would bill). */
@@ -141,7 +143,9 @@ export class FakeProvider {
     }
     const latency = b.latencyMs + (b.latencyJitterMs ? Math.random() * b.latencyJitterMs : 0);
     if (latency > 0) await sleep(latency);
-    if (b.status !== undefined) {
+    const failing = b.status !== undefined && (b.failNext === undefined || b.failNext > 0);
+    if (b.failNext !== undefined && b.failNext > 0) b.failNext--;
+    if (failing && b.status !== undefined) {
       const extra = b.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(b.retryAfterSeconds) };
       return json(res, b.status, { error: { message: `fake provider answered ${b.status}`, type: 'api_error', code: 'fake' } }, extra);
     }

@@ -55,6 +55,7 @@ const EMPTY_BODY = Buffer.alloc(0);
 /** Envoy's try count on a response (envoy.yaml include_attempt_count_in_response); not for clients. */
 const ATTEMPT_COUNT_HEADER = 'x-envoy-attempt-count';
 const DROP_ATTEMPT_COUNT: readonly string[] = [ATTEMPT_COUNT_HEADER];
+const OWN_REPLY: NonNullable<ProcessingResponse['dynamicMetadata']> = { fields: { tollgate: { structValue: { fields: { reply: { boolValue: true } } } } } };
 
 type Duplex = ServerDuplexStream<ProcessingRequest__Output, ProcessingResponse>;
 type Answer = ProcessingResponse | Promise<ProcessingResponse>;
@@ -239,6 +240,8 @@ export class ExtProcStream {
     this.phase = 'done';
     const response = errorResponse(error, requestId);
     if (this.ctx) this.ctx.status = response.immediateResponse?.status?.code as number;
+    // Envoy's local reply mappers leave replies tagged like this alone (envoy.yaml).
+    response.dynamicMetadata = OWN_REPLY;
     return response;
   }
 

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RequestPlan } from '../routing/plan.js';
-import { config, provider, tiersOf } from '../routing/test-support.js';
+import { HealthTracker } from '../routing/health.js';
+import { ResilientRouter } from '../routing/router.js';
+import { capturingLogger, config, provider, tiersOf } from '../routing/test-support.js';
 import { attemptRewrite, PER_TRY_TIMEOUT_HEADER } from './attempt.js';
+import { directRewrite } from './dispatch.js';
 import type { RequestBody } from './request-body.js';
 
 const raw = Buffer.from('{"model":"llama","messages":[]}');
@@ -37,5 +40,34 @@ describe('attempt rewrite', () => {
     const p = plan();
     p.body = undefined;
     assert.throws(() => attemptRewrite(p, { id: 'a', route: p.tiers[0]!.routes[0]!, weight: 1, address: undefined }));
+  });
+});
+
+describe('direct rewrite (one target, no attempt stage)', () => {
+  it("carries the attempt's rewrite, the attempt limit for Envoy's retries, and strips client credentials and Envoy control headers", () => {
+    const p = plan();
+    const route = p.tiers[0]!.routes[0]!;
+    const rw = directRewrite(p, { id: 'ml/vllm', route, weight: 1, address: undefined });
+    const headers = new Map(rw.setHeaders);
+    assert.equal(headers.get('authorization'), 'Bearer cred-ml/vllm');
+    assert.equal(headers.get('x-envoy-max-retries'), String(p.config.maxAttempts - 1));
+    assert.equal(headers.get(PER_TRY_TIMEOUT_HEADER), '15000');
+    assert.equal(headers.has('x-tollgate-plan'), false, 'no plan header: nothing reads it');
+    for (const h of ['x-api-key', 'api-key', 'x-envoy-retry-on', 'x-envoy-upstream-rq-timeout-ms']) assert.ok(rw.removeHeaders.includes(h), `${h} not removed`);
+    for (const [name] of rw.setHeaders) assert.ok(!rw.removeHeaders.includes(name), `${name} is both set and removed`);
+    assert.equal(JSON.parse(rw.body!.toString()).model, 'ml/vllm-model');
+  });
+});
+
+describe('which plans go direct', () => {
+  const open = (...providers: ReturnType<typeof provider>[]): RequestPlan => {
+    const { logger } = capturingLogger();
+    const router = new ResilientRouter({ health: new HealthTracker({ logger }), logger });
+    return router.open({ requestId: 'r', model: 'llama', operation: 'chat/completions', body, tiers: tiersOf(...providers), config: config() }) as RequestPlan;
+  };
+  it('one target: direct; two targets (any tier): the attempt stage', () => {
+    assert.equal(open(provider('a')).direct, true);
+    assert.equal(open(provider('a'), provider('b')).direct, false);
+    assert.equal(open(provider('a'), provider('b', { priority: 1 })).direct, false);
   });
 });
