@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     picker: pickerPool(routingLogger),
     ...(endpoints ? { endpoints } : {}),
   });
-  const limits = await createLimits(settings.limits, logger);
+  const limits = await createLimits(settings.limits, logger, store);
   readKeyStatus = keyStatusReader(store, limits.accountant);
   const { server } = await startExtProcServer(settings.extprocAddress, {
     store,

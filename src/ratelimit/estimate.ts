@@ -14,7 +14,8 @@
  * the request's max_tokens (max_completion_tokens). With no history yet, min(max_tokens,
  * DEFAULT_COMPLETION_ESTIMATE). Reserving all of max_tokens is what causes false 429s elsewhere.
  */
-import { get_encoding, type Tiktoken, type TiktokenEncoding } from 'tiktoken';
+import { createRequire } from 'node:module';
+import type { Tiktoken, TiktokenEncoding } from 'tiktoken';
 
 export const PROMPT_EXACT_CHARS = 16 * 1024;
 /** Safety margin on the extrapolated part of a huge prompt. */
@@ -22,24 +23,45 @@ export const REST_MARGIN = 1.1;
 export const IMAGE_TOKENS = 1105;
 export const DEFAULT_COMPLETION_ESTIMATE = 256;
 
+/*
+ * tiktoken is loaded on first use, not at import: loading its WASM module and building a BPE table
+ * costs CPU and memory that a gateway without token limits should never pay. ratelimit/setup.ts
+ * builds the encodings a config needs before the gateway serves, or right after a config change
+ * adds token limits, so requests normally find them ready.
+ *
+ * Cold path, measured (2-core dev machine, Node 24, the first estimatePromptTokens call of a fresh
+ * process): the first estimate for a gpt-4o-family model (o200k_base) takes ~0.2 s wall / ~0.35 s
+ * CPU and adds ~75 MB RSS; for any other model (cl100k_base) ~0.15 s wall / ~0.25 s CPU and ~60 MB;
+ * up to ~1 s on a loaded machine. Later estimates of a short chat prompt: ~30 µs. A token-limited
+ * request that finds its encoding not built yet (a request racing a config change, or a caller
+ * without the warm-up) builds it synchronously inside admission: that request, and every other
+ * request of the process, waits for the build, once per encoding per process.
+ */
+type TiktokenModule = typeof import('tiktoken');
+let tiktoken: TiktokenModule | undefined;
 const encoders = new Map<TiktokenEncoding, Tiktoken>();
 
 function encoder(name: TiktokenEncoding): Tiktoken {
   let e = encoders.get(name);
   if (!e) {
-    e = get_encoding(name);
+    tiktoken ??= createRequire(import.meta.url)('tiktoken') as TiktokenModule;
+    e = tiktoken.get_encoding(name);
     encoders.set(name, e);
   }
   return e;
 }
 
+/** True once `name` is built (no request will pay for it). */
+export function encoderReady(name: TiktokenEncoding): boolean {
+  return encoders.has(name);
+}
+
 /**
- * Builds both encoders now. Loading a BPE table takes ~0.5-2 s of CPU; done at startup it never
- * stalls the first limited requests (Envoy's ext_proc message timeout would answer 504).
+ * Builds the given encodings now (synchronously: ~0.6 s of CPU for both, see above). Called before
+ * serving, or once after a config change, so that token-limited requests do not.
  */
-export function warmEncoders(): void {
-  encoder('o200k_base').encode_ordinary('warm');
-  encoder('cl100k_base').encode_ordinary('warm');
+export function warmEncoders(names: readonly TiktokenEncoding[] = ['o200k_base', 'cl100k_base']): void {
+  for (const name of names) encoder(name).encode_ordinary('warm');
 }
 
 const O200K = /^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o1|o3|o4|chatgpt-4o|gpt-oss)/;
