@@ -12,7 +12,8 @@
  * Input: a realistic 100-chunk OpenAI stream as Envoy delivers it at a few tens of chunks/s, one
  * event per body chunk (role chunk, 97 content chunks of a few tokens, finish chunk, the usage-only
  * chunk the gateway asked for, `[DONE]`), with `"usage":null` in every chunk as OpenAI sends it when
- * `stream_options.include_usage` is set. A second input splits every event in two chunks.
+ * `stream_options.include_usage` is set. Other inputs split every event in two chunks, or carry ten
+ * events per chunk.
  */
 import { pathToFileURL } from 'node:url';
 import type { KeyEntry } from '../src/config/snapshot.js';
@@ -46,6 +47,13 @@ export function openAiStream(contentChunks = 97): Buffer[] {
   out.push(event('"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null,"obfuscation":"p0"'));
   out.push(event('"choices":[],"usage":{"prompt_tokens":31,"completion_tokens":131,"total_tokens":162,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"obfuscation":"Ww"'));
   out.push(Buffer.from('data: [DONE]\n\n'));
+  return out;
+}
+
+/** Ten events per chunk (a fast upstream, or Envoy reading several writes at once). */
+function batched(chunks: readonly Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < chunks.length; i += 10) out.push(Buffer.concat(chunks.slice(i, i + 10)));
   return out;
 }
 
@@ -117,6 +125,7 @@ async function main(): Promise<void> {
   const seconds = Number(args.get('seconds') ?? 1);
   const chunks = openAiStream();
   const split = splitInTwo(chunks);
+  const tens = batched(chunks);
   const bytes = chunks.reduce((n, c) => n + c.length, 0);
   console.log(`stream: ${chunks.length} chunks, ${bytes} bytes (${Math.round(bytes / chunks.length)} per chunk); node ${process.version}; ${seconds} s per row`);
   const meters: [string, MeterClass][] = [['current', current.SseUsageMeter]];
@@ -129,7 +138,8 @@ async function main(): Promise<void> {
   for (const [name, Meter] of meters) {
     rows.push([`${name} meter, usage stripped (gateway injected it)`, measure(seconds, chunks.length, meterRun(Meter, chunks, true))]);
     rows.push([`${name} meter, usage passed through`, measure(seconds, chunks.length, meterRun(Meter, chunks, false))]);
-    rows.push([`${name} meter, every event split in two chunks (stripped)`, measure(seconds, split.length, meterRun(Meter, split, true))]);
+    rows.push([`${name} meter, every event split in two chunks (stripped; per half)`, measure(seconds, split.length, meterRun(Meter, split, true))]);
+    rows.push([`${name} meter, ten events per chunk (stripped; per event)`, measure(seconds, chunks.length, meterRun(Meter, tens, true))]);
   }
   rows.push(['current limits responseBody (token-limited, meter + reservation check)', measure(seconds, chunks.length, limitsRun(chunks))]);
   for (const [name, us] of rows) console.log(`${us.toFixed(3).padStart(8)} µs CPU/chunk  ${name}`);
