@@ -7,6 +7,7 @@ import type { ProcessingRequest__Output } from '../generated/envoy/service/ext_p
 import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
 import { addAttemptLogService } from './attempt-log.js';
 import { AttemptStream } from './attempt-stream.js';
+import { withStaticCodecs } from './codec/service.js';
 import { loadEnvoyProto } from './protos.js';
 import { ExtProcStream, type StreamDeps } from './stream.js';
 
@@ -53,7 +54,8 @@ export async function startExtProcServer(address: string, deps: StreamDeps): Pro
     // Envoy keeps one HTTP/2 connection open; keepalive pings detect a dead peer.
     'grpc.keepalive_time_ms': 30_000,
   });
-  server.addService(loadExternalProcessorService(), {
+  // Process uses the hand-written codecs in ./codec (hot path); the service shape is proto-loader's.
+  server.addService(withStaticCodecs(loadExternalProcessorService()), {
     Process: (call: grpc.ServerDuplexStream<ProcessingRequest__Output, ProcessingResponse>) => {
       if (call.metadata.get(STAGE_METADATA)[0] === 'attempt') new AttemptStream(deps, call);
       else {
