@@ -98,6 +98,7 @@ describe('ProcessingRequest decoder', () => {
             { key: 'x-string', value: 'grüße ✓ 𝄞' },
             { key: 'x-both', value: 'v', rawValue: Buffer.from('raw') },
             { key: 'x-empty' },
+            { key: 'x-ключ-with-a-long-non-ascii-name', value: 'é' },
             { key: 'x-dup', rawValue: Buffer.from('1') },
             { key: 'x-dup', rawValue: Buffer.from('2') },
           ],
@@ -109,7 +110,8 @@ describe('ProcessingRequest decoder', () => {
     assert.equal(headers.get('x-string'), 'grüße ✓ 𝄞');
     assert.equal(headers.get('x-both'), 'raw');
     assert.equal(headers.get('x-empty'), '');
-    assert.equal(msg.requestHeaders?.headers?.headers?.length, 6);
+    assert.equal(headers.get('x-ключ-with-a-long-non-ascii-name'), 'é');
+    assert.equal(msg.requestHeaders?.headers?.headers?.length, 7);
   });
 
   it('decodes headers messages without a header map and without any field', () => {
