@@ -16,6 +16,7 @@ import {
   jsonResponse,
   replaceResponseBody,
   responseHeadersWith,
+  targetMetadata,
 } from '../responses.js';
 import { loadExternalProcessorService } from '../server.js';
 import { encodeProcessingResponse } from './encode-response.js';
@@ -66,10 +67,6 @@ const ALL_CODES: Record<GatewayErrorCode, true> = {
   limiter_unavailable: true,
   internal_error: true,
 };
-
-const targetMetadata = (target: string): NonNullable<ProcessingResponse['dynamicMetadata']> => ({
-  fields: { [METADATA_NAMESPACE]: { structValue: { fields: { target: { stringValue: target } } } } },
-});
 
 describe('ProcessingResponse encoder: every answer the handlers build', () => {
   it('continue answers for each phase', () => {
@@ -142,6 +139,8 @@ describe('ProcessingResponse encoder: every answer the handlers build', () => {
     const wire = same(responseHeadersWith(undefined, true), 'inspect body');
     assert.deepStrictEqual(decode(wire).modeOverride, { responseBodyMode: 'STREAMED' });
     same(responseHeadersWith({ 'x-ratelimit-remaining-requests': '3' }, true), 'both');
+    same(responseHeadersWith(undefined, false, ['x-envoy-attempt-count']), 'remove only');
+    same(responseHeadersWith({ 'x-ratelimit-limit-requests': '5' }, true, ['x-envoy-attempt-count']), 'all three');
   });
 
   it('streamed response body replacement, empty and not', () => {
@@ -150,7 +149,8 @@ describe('ProcessingResponse encoder: every answer the handlers build', () => {
   });
 
   it("the attempt stage's answers: headers-only rewrite with mode override and target metadata, body rewrite, refusal", () => {
-    // The shapes src/extproc/attempt-stream.ts builds inline (afterHeaders, onRequestBody, refuse).
+    // Shapes src/extproc/attempt-stream.ts and stream.ts build inline (stream-answers.test.ts
+    // drives the real classes too).
     const headersOnly: ProcessingResponse = {
       requestHeaders: {
         response: {
@@ -175,10 +175,13 @@ describe('ProcessingResponse encoder: every answer the handlers build', () => {
       requestTrailerMode: 'DEFAULT',
       responseTrailerMode: 'DEFAULT',
     });
-    same({ ...forwardRequestBody([[':path', '/v1/x']], [], Buffer.from('{}')), dynamicMetadata: targetMetadata('') }, 'body rewrite + metadata');
+    same(forwardRequestBody([[':path', '/v1/x']], [], Buffer.from('{}'), targetMetadata('a@10.0.0.1:80')), 'body rewrite + metadata');
+    same(forwardRequestBody([[':path', '/v1/x']], [], undefined, targetMetadata('')), 'headers rewrite + metadata');
     const refusal = errorResponse(gatewayError('provider_unavailable', 'no provider'), 'req-5');
     refusal.immediateResponse?.headers?.setHeaders?.push(setHeader('x-envoy-ratelimited', 'true'));
     same(refusal, 'refusal');
+    // The request stage tags its own replies so Envoy's local reply mappers leave them alone.
+    same({ ...errorResponse(gatewayError('invalid_json', 'bad'), 'req-6'), dynamicMetadata: { fields: { tollgate: { structValue: { fields: { reply: { boolValue: true } } } } } } }, 'own reply');
   });
 });
 

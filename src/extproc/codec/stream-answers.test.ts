@@ -120,7 +120,13 @@ describe('every answer the stream state machines write encodes like proto-loader
     }
 
     // Whole requests, one per model: request stage, then attempt stages (failover on a 503).
-    for (const model of ['shared', 'only-a']) {
+    // The last one: the only provider's tries all failed (Envoy retried; the request stage answers
+    // the summary error on a direct request).
+    for (const [model, finalStatus] of [
+      ['shared', 200],
+      ['only-a', 200],
+      ['only-a', 503],
+    ] as const) {
       const call = requestStage();
       await exchange(call, headers('POST', '/v1/chat/completions', [auth]));
       const plan = planId(await exchange(call, body(`{"model":"${model}","messages":[{"role":"user","content":"hi ✓"}]}`)));
@@ -135,8 +141,8 @@ describe('every answer the stream state machines write encodes like proto-loader
         attempt.emit('end');
         all.push(...attempt.written);
       }
-      await exchange(call, responseHeaders(200, [['content-type', 'application/json']]));
-      await exchange(call, { responseBody: { body: Buffer.from('{"usage":{}}'), endOfStream: true } });
+      const final = await exchange(call, responseHeaders(finalStatus, [['content-type', 'application/json'], ['x-envoy-attempt-count', '3']]));
+      if (!final.immediateResponse) await exchange(call, { responseBody: { body: Buffer.from('{"usage":{}}'), endOfStream: true } });
       call.emit('end');
       all.push(...call.written);
     }
