@@ -8,7 +8,7 @@
  * encoded (tiktoken costs ~0.1-0.2 ms per KiB of CPU on the hot path); the rest is extrapolated
  * with the tokens-per-character ratio of the encoded part (at least 1/4; 1/3 when less than 1 KiB was
  * encoded) plus 10%, and corrected with the real usage afterwards. Images count a fixed
- * IMAGE_TOKENS each.
+ * IMAGE_TOKENS each. Counts of repeated texts come from a bounded cache (TokenCountCache).
  *
  * Completion: a high percentile (p95) of recent completion sizes for this key and model, capped by
  * the request's max_tokens (max_completion_tokens). With no history yet, min(max_tokens,
@@ -74,6 +74,59 @@ export function encodingFor(model: string): TiktokenEncoding {
   return 'cl100k_base';
 }
 
+/**
+ * Token counts of recently seen texts, per encoding. Chat requests re-send the same texts again and
+ * again (system prompts, tool definitions, every earlier turn of a conversation), and tiktoken costs
+ * ~0.1-0.2 ms of CPU per KiB, so a conversation of n turns would otherwise be tokenized O(n^2).
+ * Only texts of at least CACHE_MIN_CHARS are cached (shorter ones encode faster than they hash);
+ * bounded by the total characters held, oldest first out.
+ */
+export class TokenCountCache {
+  private readonly counts = new Map<string, number>();
+  private chars = 0;
+
+  constructor(private readonly maxChars: number) {}
+
+  get(text: string): number | undefined {
+    return this.counts.get(text);
+  }
+
+  set(text: string, tokens: number): void {
+    if (text.length > this.maxChars || this.counts.has(text)) return;
+    this.counts.set(text, tokens);
+    this.chars += text.length;
+    while (this.chars > this.maxChars) {
+      const oldest = this.counts.keys().next().value as string;
+      this.counts.delete(oldest);
+      this.chars -= oldest.length;
+    }
+  }
+
+  get size(): number {
+    return this.counts.size;
+  }
+}
+
+export const CACHE_MIN_CHARS = 64;
+/** About 8 MiB of strings per encoding. */
+const CACHE_MAX_CHARS = 4 * 1024 * 1024;
+const countCaches = new Map<TiktokenEncoding, TokenCountCache>();
+
+/** Tokens of one text, through the cache for texts long enough to be worth it. */
+export function countTokens(enc: TiktokenEncoding, text: string): number {
+  if (text.length < CACHE_MIN_CHARS) return encoder(enc).encode_ordinary(text).length;
+  let cache = countCaches.get(enc);
+  if (!cache) {
+    cache = new TokenCountCache(CACHE_MAX_CHARS);
+    countCaches.set(enc, cache);
+  }
+  const known = cache.get(text);
+  if (known !== undefined) return known;
+  const n = encoder(enc).encode_ordinary(text).length;
+  cache.set(text, n);
+  return n;
+}
+
 /** Counts tokens of texts with a shared budget of exactly-encoded characters. */
 class Counter {
   private exactLeft = PROMPT_EXACT_CHARS;
@@ -86,7 +139,7 @@ class Counter {
   text(s: string): void {
     if (s.length === 0) return;
     if (s.length <= this.exactLeft) {
-      const n = encoder(this.enc).encode_ordinary(s).length;
+      const n = countTokens(this.enc, s);
       this.exactLeft -= s.length;
       this.exactChars += s.length;
       this.exactTokens += n;
@@ -162,7 +215,7 @@ const HISTORY = 64;
 
 /** Recent completion sizes per key x model (bounded ring buffers, bounded number of entries). */
 export class CompletionHistory {
-  private readonly rings = new Map<string, { values: number[]; next: number }>();
+  private readonly rings = new Map<string, { values: number[]; next: number; p95: number | undefined }>();
 
   constructor(private readonly maxEntries = 10_000) {}
 
@@ -174,20 +227,25 @@ export class CompletionHistory {
         const oldest = this.rings.keys().next().value;
         if (oldest !== undefined) this.rings.delete(oldest);
       }
-      ring = { values: [], next: 0 };
+      ring = { values: [], next: 0, p95: undefined };
       this.rings.set(id, ring);
     }
     if (ring.values.length < HISTORY) ring.values.push(completionTokens);
     else ring.values[ring.next] = completionTokens;
     ring.next = (ring.next + 1) % HISTORY;
+    ring.p95 = undefined;
   }
 
   /** p95 of recent completions, or undefined with no history. */
   p95(key: string, model: string): number | undefined {
     const ring = this.rings.get(`${key}\u0000${model}`);
     if (!ring || ring.values.length === 0) return undefined;
-    const sorted = [...ring.values].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.95) - 1)];
+    if (ring.p95 === undefined) {
+      // Sorted only when asked after a change.
+      const sorted = [...ring.values].sort((a, b) => a - b);
+      ring.p95 = sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.95) - 1)];
+    }
+    return ring.p95;
   }
 
   /** Completion tokens to reserve: p95 of history (or the default), capped by max_tokens. */

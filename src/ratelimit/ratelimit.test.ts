@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { monthSpan } from './calendar.js';
 import { get_encoding } from 'tiktoken';
-import { CompletionHistory, encodingFor, estimatePromptTokens, PROMPT_EXACT_CHARS } from './estimate.js';
+import { CACHE_MIN_CHARS, CompletionHistory, countTokens, encodingFor, estimatePromptTokens, PROMPT_EXACT_CHARS, TokenCountCache } from './estimate.js';
 
 function estimateExact(text: string): number {
   const enc = get_encoding('o200k_base');
@@ -144,6 +144,31 @@ describe('token estimates', () => {
     const n = estimatePromptTokens({ messages: [{ role: 'user', content: 'x'.repeat(2000) }, { role: 'user', content: text }] }, 'gpt-4o');
     const exact = estimatePromptTokens({ messages: [{ role: 'user', content: 'x'.repeat(2000) }] }, 'gpt-4o') - 3 + estimateExact(text);
     assert.ok(n >= exact && n <= exact * 1.25, `estimate ${n}, exact ${exact}`);
+  });
+
+  it('repeated texts (system prompts, earlier turns) give the same counts from the cache as a fresh encode', () => {
+    const system = 'You are a careful assistant. Answer in the language of the question and cite sources. '.repeat(3);
+    assert.ok(system.length >= CACHE_MIN_CHARS);
+    const first = countTokens('o200k_base', system);
+    assert.equal(first, estimateExact(system) - 3);
+    // A different string instance with the same text (what JSON.parse gives every request).
+    const again = JSON.parse(JSON.stringify(system)) as string;
+    assert.equal(countTokens('o200k_base', again), first);
+    assert.notEqual(countTokens('cl100k_base', system), 0, 'caches are per encoding');
+    const body = { messages: [{ role: 'system', content: system }, { role: 'user', content: 'Hello world' }] };
+    assert.equal(estimatePromptTokens(body, 'gpt-4o'), first + 2 + 3 * 2 + 3);
+  });
+
+  it('the count cache is bounded by the characters it holds, oldest out first', () => {
+    const cache = new TokenCountCache(100);
+    cache.set('a'.repeat(40), 1);
+    cache.set('b'.repeat(40), 2);
+    cache.set('c'.repeat(40), 3);
+    assert.equal(cache.size, 2);
+    assert.equal(cache.get('a'.repeat(40)), undefined);
+    assert.equal(cache.get('c'.repeat(40)), 3);
+    cache.set('d'.repeat(101), 4);
+    assert.equal(cache.get('d'.repeat(101)), undefined, 'a text larger than the cache is not kept');
   });
 
   it('reserves p95 of recent completions, capped by max_tokens, not all of max_tokens', () => {
