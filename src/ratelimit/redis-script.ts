@@ -8,7 +8,8 @@
  * KEYS: one storage key per check.
  * admit:  ARGV = now, 'admit', requestCost, tokenCost, then per check: windowMs, slotMs, resetAtMs, limit, unit(1=requests,2=tokens)
  *   -> {1, -1, 0, slot1, used1, reset1, ...}  or  {0, deniedIndex, retryAfterMs, slot, used, reset (for checks up to the denied one)}
- * adjust: ARGV = now, 'adjust', delta, then per check: windowMs, slotMs, resetAtMs, slot
+ * adjust: ARGV = now, 'adjust', then per key: windowMs, slotMs, resetAtMs, slot, delta (corrections of
+ *   many requests, summed per key and slot; a key may appear once per slot)
  */
 export const LIMIT_SCRIPT = `
 local now = tonumber(ARGV[1])
@@ -128,13 +129,13 @@ if op == 'admit' then
 end
 
 if op == 'adjust' then
-  local delta = tonumber(ARGV[3])
   for i = 1, #KEYS do
-    local b = 3 + (i - 1) * 4
+    local b = 2 + (i - 1) * 5
     local win = tonumber(ARGV[b + 1])
     local slotMs = tonumber(ARGV[b + 2])
     local resetAt = tonumber(ARGV[b + 3])
     local slot = ARGV[b + 4]
+    local delta = tonumber(ARGV[b + 5])
     if win == 0 then
       local v = redis.call('INCRBY', KEYS[i], delta)
       if v < 0 then redis.call('SET', KEYS[i], 0, 'KEEPTTL') end

@@ -126,6 +126,7 @@ export class ResilientLimiter implements Limiter {
   async close(): Promise<void> {
     this.closed = true;
     if (this.probe) clearInterval(this.probe);
+    await this.redis.close();
     await this.local.close();
   }
 }

@@ -69,6 +69,37 @@ describe('Redis limiter (real redis-server)', () => {
     await local.close();
   });
 
+  it('corrections of one event-loop turn go to Redis in one script call, with the same result as one by one', async () => {
+    const client = createRedisClient({ url: redis.url, mode: 'standalone', commandTimeoutMs: 2000, prefix: 'batch:' });
+    assert.equal(await whenReady(client, 5000), true);
+    const remote = new RedisLimiter(client, 'batch:');
+    const local = new LocalLimiter();
+    const checks = [check('b|rpm', 'requests', 100, 'minute'), check('b|tpm', 'tokens', 10_000, 'minute'), check('b|tpd', 'tokens', 50_000, 'day')];
+    const t = 1_764_000_000_000;
+    const pairs: [Reservation, Reservation][] = [];
+    for (let i = 0; i < 6; i++) {
+      const now = t + i * 1500; // different one-second slots of the minute window
+      const r = await remote.admit(checks, { requests: 1, tokens: 500 }, now);
+      const l = local.admitSync(checks, { requests: 1, tokens: 500 }, now);
+      assert.ok(r.allowed && l.allowed);
+      pairs.push([r.reservation, l.reservation]);
+    }
+    const calls = async (): Promise<number> => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+    const before = await calls();
+    const end = t + 9000;
+    await Promise.all(pairs.map(([r, l], i) => {
+      const delta = i % 2 === 0 ? -300 : 120;
+      local.adjustSync(l, delta, end);
+      return remote.adjust(r, delta, end);
+    }));
+    assert.equal((await calls()) - before, 1, 'six corrections, one EVALSHA');
+    const r = await remote.admit(checks, { requests: 1, tokens: 1 }, end);
+    const l = local.admitSync(checks, { requests: 1, tokens: 1 }, end);
+    assert.deepEqual(summary(r), summary(l));
+    await client.quit();
+    await local.close();
+  });
+
   it('refuses a monthly budget once crossed and resets at the month boundary of the key time zone (injected clock)', async () => {
     const docs = [
       { apiVersion: 'tollgate.dev/v1alpha1', kind: 'ApiKey', metadata: { name: 'org' }, spec: { accountOnly: true, limits: { tokensPerMonth: 1000, monthTimeZone: 'Europe/Berlin' } } },
