@@ -1,6 +1,7 @@
 /**
- * Envoy's gRPC access log of the attempt listener (envoy.service.accesslog.v3.AccessLogService),
- * received once per finished attempt, in batches. It tells what the attempt stage cannot see: how
+ * Envoy's gRPC access log (envoy.service.accesslog.v3.AccessLogService), received in batches: one
+ * entry per finished request on the direct path (`tollgate_direct`) and one per attempt on the
+ * failover path (`tollgate_attempts`). It tells what the attempt stage cannot see: how
  * an attempt whose response had started ended (response flags). A break after the first byte on
  * the provider's side (reset, connection closed, protocol error, idle timeout) counts as a failure
  * of that target; a client that hung up does not.
@@ -12,41 +13,35 @@ import * as grpc from '@grpc/grpc-js';
 import type { ConfigStore } from '../config/store.js';
 import type { Logger } from '../observability/logger.js';
 import type { HealthTracker } from '../routing/health.js';
+import { accessLogDecoder, ResponseFlag, type AccessLogEntrySummary, type ResponseFlagName } from './codec/decode-access-log.js';
 import { loadEnvoyProto } from './protos.js';
 
 /** Dynamic metadata namespace the attempt stage writes (envoy.yaml receiving_namespaces). */
 export const METADATA_NAMESPACE = 'tollgate';
 
-/** The parts of an HTTPAccessLogEntry this module reads (proto-loader object form). */
-export interface AttemptLogEntry {
-  commonProperties?: {
-    responseFlags?: Partial<Record<ResponseFlag, boolean>>;
-    metadata?: { filterMetadata?: Record<string, { fields?: Record<string, { stringValue?: string }> }> };
-  };
-  response?: { responseCode?: { value?: number } };
-}
+/**
+ * The parts of an HTTPAccessLogEntry this module reads, as the static decoder
+ * (codec/decode-access-log.ts) extracts them: response code, response flag bits, `tollgate.target`.
+ */
+export type AttemptLogEntry = AccessLogEntrySummary;
 
-type ResponseFlag =
-  | 'upstreamRemoteReset'
-  | 'upstreamConnectionTermination'
-  | 'upstreamProtocolError'
-  | 'streamIdleTimeout'
-  | 'upstreamRequestTimeout'
-  | 'downstreamConnectionTermination'
-  | 'downstreamRemoteReset';
+/** Decodes StreamAccessLogsMessage bytes into one AttemptLogEntry per HTTP log entry. */
+export const decodeAttemptLogs = accessLogDecoder(METADATA_NAMESPACE, 'target');
 
-const UPSTREAM_BREAK: readonly ResponseFlag[] = ['upstreamRemoteReset', 'upstreamConnectionTermination', 'upstreamProtocolError', 'streamIdleTimeout', 'upstreamRequestTimeout'];
-const CLIENT_GONE: readonly ResponseFlag[] = ['downstreamConnectionTermination', 'downstreamRemoteReset'];
+/** Flags of a break on the provider's side, in the order the reported reason is picked. */
+const UPSTREAM_BREAK: readonly ResponseFlagName[] = ['upstreamRemoteReset', 'upstreamConnectionTermination', 'upstreamProtocolError', 'streamIdleTimeout', 'upstreamRequestTimeout'];
+const CLIENT_GONE = ResponseFlag.downstreamConnectionTermination | ResponseFlag.downstreamRemoteReset;
 
 /** How a 2xx attempt ended, by target; undefined for other statuses, client hang-ups and untagged entries. */
 export function streamEnd(entry: AttemptLogEntry): { target: string; broken: false } | { target: string; broken: true; reason: string } | undefined {
-  const status = entry.response?.responseCode?.value ?? 0;
+  const status = entry.responseCode;
   if (status < 200 || status >= 300) return undefined;
-  const target = entry.commonProperties?.metadata?.filterMetadata?.[METADATA_NAMESPACE]?.fields?.['target']?.stringValue;
+  const target = entry.target;
   if (!target) return undefined;
-  const flags = entry.commonProperties?.responseFlags ?? {};
-  if (CLIENT_GONE.some((f) => flags[f])) return undefined;
-  const reason = UPSTREAM_BREAK.find((f) => flags[f]);
+  const flags = entry.flags;
+  if ((flags & CLIENT_GONE) !== 0) return undefined;
+  if (flags === 0) return { target, broken: false };
+  const reason = UPSTREAM_BREAK.find((f) => (flags & ResponseFlag[f]) !== 0);
   return reason ? { target, broken: true, reason } : { target, broken: false };
 }
 
@@ -56,20 +51,33 @@ export function brokenAfterFirstByte(entry: AttemptLogEntry): { target: string; 
   return end?.broken ? { target: end.target, reason: end.reason } : undefined;
 }
 
-/** Registers the AccessLogService on the ext_proc gRPC server. */
-export function addAttemptLogService(server: grpc.Server, deps: { store: ConfigStore; health: HealthTracker; logger: Logger }): void {
+/** proto-loader's AccessLogService definition, as loaded (the codec tests encode with it). */
+export function loadAccessLogService(): grpc.ServiceDefinition {
   const pkg = loadEnvoyProto('envoy/service/accesslog/v3/als.proto') as unknown as {
     envoy: { service: { accesslog: { v3: { AccessLogService: grpc.ServiceClientConstructor } } } };
   };
-  server.addService(pkg.envoy.service.accesslog.v3.AccessLogService.service, {
-    StreamAccessLogs: (
-      call: grpc.ServerReadableStream<{ httpLogs?: { logEntry?: AttemptLogEntry[] } }, Record<string, never>>,
-      callback: grpc.sendUnaryData<Record<string, never>>,
-    ) => {
-      call.on('data', (msg: { httpLogs?: { logEntry?: AttemptLogEntry[] } }) => {
+  return pkg.envoy.service.accesslog.v3.AccessLogService.service;
+}
+
+/**
+ * A copy of the AccessLogService definition whose StreamAccessLogs decodes with the static
+ * decoder (only what streamEnd reads). The service shape, client-side functions and the (empty)
+ * response's serializer stay proto-loader's.
+ */
+export function withAccessLogDecoder(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const method = service['StreamAccessLogs'];
+  if (!method) throw new Error('AccessLogService definition has no StreamAccessLogs method');
+  return { ...service, StreamAccessLogs: { ...method, requestDeserialize: decodeAttemptLogs } };
+}
+
+/** Registers the AccessLogService on the ext_proc gRPC server. */
+export function addAttemptLogService(server: grpc.Server, deps: { store: ConfigStore; health: HealthTracker; logger: Logger }): void {
+  server.addService(withAccessLogDecoder(loadAccessLogService()), {
+    StreamAccessLogs: (call: grpc.ServerReadableStream<AttemptLogEntry[], Record<string, never>>, callback: grpc.sendUnaryData<Record<string, never>>) => {
+      call.on('data', (entries: AttemptLogEntry[]) => {
         const config = deps.store.current()?.resilience;
         if (!config) return;
-        for (const entry of msg.httpLogs?.logEntry ?? []) {
+        for (const entry of entries) {
           const end = streamEnd(entry);
           if (!end) continue;
           if (end.broken) deps.health.onBrokenStream(end.target, end.reason, config);
