@@ -3,12 +3,14 @@
  * proto-loader's path exactly as grpc-js calls it (requestDeserialize = toObject(decode()),
  * responseSerialize = encode(fromObject()).finish()). A few seconds, one core:
  *
- *   npx tsc -p . && node dist/bench/codec-micro.js [--ms=100]
+ *   npx tsc -p . && node dist/bench/codec-micro.js [--ms=100] [--only=<substring of a row name>]
  *
- * Reports ns per call (median of 5 timed rounds) and young-generation GCs per 100k calls (a proxy
+ * Reports ns per call (per entry for access log batches; median of 5 timed rounds) and young-generation GCs per 100k calls (a proxy
  * for allocation). Numbers from a shared machine: compare the two columns, not across runs.
  */
 import { PerformanceObserver } from 'node:perf_hooks';
+import { decodeAttemptLogs, loadAccessLogService } from '../src/extproc/attempt-log.js';
+import { httpEntry, httpLogsMessage, taggedMetadata } from '../src/extproc/codec/access-log-samples.js';
 import { decodeProcessingRequest } from '../src/extproc/codec/decode-request.js';
 import { encodeProcessingResponse } from '../src/extproc/codec/encode-response.js';
 import { requestBodyMessage, requestHeadersMessage, responseHeadersMessage } from '../src/extproc/codec/samples.js';
@@ -83,22 +85,35 @@ const forward = forwardRequestBody(
 );
 const refusal = errorResponse(gatewayError('rate_limit_exceeded', 'Rate limit reached for requests per minute.', { 'retry-after': '12' }), '5f0c1c9e-8a53-4f57-9d0f-2b7c7f4f9a11');
 
-const cases: [string, () => unknown, () => unknown][] = [
+// Envoy's gRPC access log: realistic full HTTP entries (~1 KiB each), as one entry per message and
+// as a batch (Envoy flushes every 0.25 s); rows are per entry.
+const accessLog = loadAccessLogService()['StreamAccessLogs'];
+if (!accessLog) throw new Error('no StreamAccessLogs method');
+const logEntry = (i: number): ReturnType<typeof httpEntry> => httpEntry({ status: 200, ...(i % 8 === 7 ? { flags: ['upstreamRemoteReset'] } : {}), filterMetadata: taggedMetadata(`default/provider-${i % 3}`) });
+const logOne = accessLog.requestSerialize(httpLogsMessage([logEntry(0)], false));
+const BATCH = 16;
+const logBatch = accessLog.requestSerialize(httpLogsMessage(Array.from({ length: BATCH }, (_, i) => logEntry(i)), false));
+
+const cases: [string, () => unknown, () => unknown, number?][] = [
   ['decode request headers (15 headers)', () => decodeProcessingRequest(headersWire), () => protoLoader.requestDeserialize(headersWire)],
   ['decode response headers (4 headers)', () => decodeProcessingRequest(responseHeadersWire), () => protoLoader.requestDeserialize(responseHeadersWire)],
   ['decode request body (1 KiB)', () => decodeProcessingRequest(bodyWire), () => protoLoader.requestDeserialize(bodyWire)],
   ['encode forward answer (6 headers, 1 KiB body)', () => encodeProcessingResponse(forward), () => protoLoader.responseSerialize(forward)],
   ['encode {responseBody:{}} continue', () => encodeProcessingResponse(continueResponseBody()), () => protoLoader.responseSerialize(continueResponseBody())],
   ['encode 429 immediate response', () => encodeProcessingResponse(refusal), () => protoLoader.responseSerialize(refusal)],
+  [`decode access log, 1 entry per message (${logOne.length} B), per entry`, () => decodeAttemptLogs(logOne), () => accessLog.requestDeserialize(logOne)],
+  [`decode access log, ${BATCH} entries per message (${logBatch.length} B), per entry`, () => decodeAttemptLogs(logBatch), () => accessLog.requestDeserialize(logBatch), BATCH],
 ];
 
 const rows: string[] = [];
 rows.push(`| operation | static codec ns | proto-loader ns | speed-up | minor GCs /100k (static / proto-loader) |`);
 rows.push(`|---|---:|---:|---:|---:|`);
-for (const [name, ours, theirs] of cases) {
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7);
+for (const [name, ours, theirs, per = 1] of cases) {
+  if (only && !name.includes(only)) continue;
   const a = await measure(ours);
   const b = await measure(theirs);
-  rows.push(`| ${name} | ${a.ns.toFixed(0)} | ${b.ns.toFixed(0)} | ${(b.ns / a.ns).toFixed(1)}x | ${a.gcPer100k.toFixed(1)} / ${b.gcPer100k.toFixed(1)} |`);
+  rows.push(`| ${name} | ${(a.ns / per).toFixed(0)} | ${(b.ns / per).toFixed(0)} | ${(b.ns / a.ns).toFixed(1)}x | ${a.gcPer100k.toFixed(1)} / ${b.gcPer100k.toFixed(1)} |`);
 }
 if (sink === undefined) throw new Error('unreachable');
 process.stdout.write(`Node ${process.version}, ${roundMs} ms x ${ROUNDS} rounds per cell (median)\n${rows.join('\n')}\n`);

@@ -260,7 +260,7 @@ export function accessLogDecoder(namespace: string, key: string): (buf: Buffer) 
         case 1: {
           expectWireType(t, LEN, 'map key');
           const keyEnd = r.lengthEnd();
-          keyMatches = keyEnd - r.pos === want.length && r.buf.compare(want, 0, want.length, r.pos, keyEnd) === 0;
+          keyMatches = keyEnd - r.pos === want.length && sameBytes(r.buf, r.pos, want);
           r.pos = keyEnd;
           break;
         }
@@ -279,6 +279,12 @@ export function accessLogDecoder(namespace: string, key: string): (buf: Buffer) 
   }
 
   return decode;
+}
+
+/** Whether buf[start, start + want.length) equals want (a loop: short keys, cheaper than a native call). */
+function sameBytes(buf: Buffer, start: number, want: Buffer): boolean {
+  for (let i = 0; i < want.length; i++) if (buf[start + i] !== want[i]) return false;
+  return true;
 }
 
 /** mapEntry results. */
