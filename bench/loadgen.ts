@@ -11,6 +11,7 @@
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { summarize, type Summary } from './stats.js';
+import { bodyMaker } from './unique-body.js';
 
 export interface RequestSpec {
   readonly url: string;
@@ -97,7 +98,7 @@ function cpuNow(): number {
 }
 
 async function runRate(spec: RateSpec): Promise<LoadResult> {
-  const body = Buffer.from(spec.body);
+  const body = bodyMaker(spec.body);
   const totalS = spec.warmupS + spec.durationS;
   const total = Math.round(spec.rate * totalS);
   const warmupCount = Math.round(spec.rate * spec.warmupS);
@@ -122,7 +123,7 @@ async function runRate(spec: RateSpec): Promise<LoadResult> {
           measureStart = due;
         }
         inflight.push(
-          fire(spec, due, body).then(({ outcome, sample }) => {
+          fire(spec, due, body(index)).then(({ outcome, sample }) => {
             if (index < warmupCount) return;
             outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
             if (outcome === '200') samples.push(sample);
@@ -141,7 +142,7 @@ async function runRate(spec: RateSpec): Promise<LoadResult> {
 }
 
 async function runStreams(spec: StreamsSpec): Promise<LoadResult> {
-  const body = Buffer.from(spec.body);
+  const body = bodyMaker(spec.body);
   const samples: Sample[] = [];
   const outcomes: Record<string, number> = {};
   const cpuStart = cpuNow();
@@ -165,7 +166,7 @@ async function runStreams(spec: StreamsSpec): Promise<LoadResult> {
       // The first byte of each slot's first stream counts towards "all open".
       const onFirst = first ? (): void => void (++firstRoundOpen === spec.concurrency && announce()) : undefined;
       first = false;
-      const { outcome, sample } = await fire(spec, t0, body, onFirst);
+      const { outcome, sample } = await fire(spec, t0, body(sent), onFirst);
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
       if (outcome === '200') samples.push(sample);
       if (spec.durationS === 0 || performance.now() >= deadline) return;

@@ -1,5 +1,6 @@
 /** What the bench runs: the scenarios, their request bodies and fake-provider behaviour, and durations. */
 import type { FakeBehaviour } from '../src/dev/fake-provider.js';
+import { UNIQUE_MARK } from './unique-body.js';
 
 export type ScenarioName = 'chat' | 'stream100' | 'embeddings' | 'slow1000' | 'streams500';
 export type TargetName = 'direct' | 'envoy' | 'tollgate' | 'tollgate-limits';
@@ -41,6 +42,7 @@ export interface StreamsScenario extends ScenarioBase {
 export type Scenario = RequestScenario | StreamsScenario;
 
 const PROMPT =
+  `Note ${UNIQUE_MARK}. ` +
   'Summarise the following note for a busy engineer in three bullet points, keeping every number exact. ' +
   'The gateway sits between in-cluster services and several model providers; it checks the key, maps the ' +
   'model name, picks a provider by priority and weight, rewrites the upstream headers and forwards the ' +

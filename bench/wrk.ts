@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CLOCK_TICKS } from './proc.js';
+import { UNIQUE_MARK, uniqueBase } from './unique-body.js';
 
 const run = promisify(execFile);
 
@@ -54,8 +55,21 @@ export function wrkScript(spec: Pick<WrkSpec, 'headers' | 'body'>): string {
   const headers = Object.entries(spec.headers)
     .map(([k, v]) => `wrk.headers[ ${luaString(k)} ] = ${luaString(v)}`)
     .join('\n');
+  const marked = spec.body.indexOf(UNIQUE_MARK);
+  // A body with UNIQUE_MARK gets a fresh number per request, starting from a per-run base so runs
+  // (warm-up, measured) never repeat a body.
+  const body =
+    marked < 0
+      ? `wrk.body = ${luaString(spec.body)}`
+      : `local prefix = ${luaString(spec.body.slice(0, marked))}
+local suffix = ${luaString(spec.body.slice(marked + UNIQUE_MARK.length))}
+local counter = ${uniqueBase()}
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, prefix .. counter .. suffix)
+end`;
   return `wrk.method = "POST"
-wrk.body = ${luaString(spec.body)}
+${body}
 ${headers}
 done = function(summary, latency, requests)
   local e = summary.errors
