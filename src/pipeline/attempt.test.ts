@@ -60,14 +60,22 @@ describe('direct rewrite (one target, no attempt stage)', () => {
 });
 
 describe('which plans go direct', () => {
-  const open = (...providers: ReturnType<typeof provider>[]): RequestPlan => {
-    const { logger } = capturingLogger();
-    const router = new ResilientRouter({ health: new HealthTracker({ logger }), logger });
-    return router.open({ requestId: 'r', model: 'llama', operation: 'chat/completions', body, tiers: tiersOf(...providers), config: config() }) as RequestPlan;
-  };
+  const { logger } = capturingLogger();
+  const router = new ResilientRouter({ health: new HealthTracker({ logger }), logger });
+  const open = (...providers: ReturnType<typeof provider>[]): RequestPlan =>
+    router.open({ requestId: 'r', model: 'llama', operation: 'chat/completions', body, tiers: tiersOf(...providers), config: config() }) as RequestPlan;
   it('one target: direct; two targets (any tier): the attempt stage', () => {
     assert.equal(open(provider('a')).direct, true);
     assert.equal(open(provider('a'), provider('b')).direct, false);
     assert.equal(open(provider('a'), provider('b', { priority: 1 })).direct, false);
+  });
+  it("a direct plan's one attempt goes to its only target and is recorded on the plan", () => {
+    const plan = open(provider('a'));
+    const choice = router.beginDirect(plan);
+    assert.equal(choice.attempt.candidate.id, 'a');
+    assert.equal(choice.attempt.number, 1);
+    assert.equal(choice.backoffMs, 0);
+    assert.deepEqual(plan.attempts, [choice.attempt]);
+    assert.throws(() => router.beginDirect(open(provider('a'), provider('b'))));
   });
 });

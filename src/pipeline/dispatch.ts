@@ -46,7 +46,10 @@ export function dispatchRewrite(plan: RequestPlan): UpstreamRewrite {
 export function directRewrite(plan: RequestPlan, candidate: Candidate): UpstreamRewrite {
   const attempt = attemptRewrite(plan, candidate);
   const setHeaders = [...attempt.setHeaders, ['x-envoy-max-retries', String(Math.max(0, plan.config.maxAttempts - 1))] as const];
-  const set = new Set(setHeaders.map(([name]) => name));
-  const removeHeaders = [...new Set([...attempt.removeHeaders, ...CREDENTIAL_HEADERS, ...ENVOY_CONTROL_HEADERS])].filter((h) => !set.has(h));
+  // Everything the client may not send upstream, minus what this rewrite sets (the provider's own
+  // credential header, the per-try timeout).
+  const removeHeaders = NEVER_FROM_CLIENT.filter((h) => !setHeaders.some(([name]) => name === h));
   return { setHeaders, removeHeaders, body: attempt.body };
 }
+
+const NEVER_FROM_CLIENT: readonly string[] = [...new Set([...CREDENTIAL_HEADERS, ...ENVOY_CONTROL_HEADERS])];

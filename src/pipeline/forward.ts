@@ -46,11 +46,8 @@ export function planForward(
   if (isGatewayError(plan)) return plan;
   ctx.planId = plan.id;
   if (!plan.direct) return dispatchRewrite(plan);
-  // One target: no attempt stage. With a single candidate the router never asks a picker, so the
-  // choice is synchronous.
-  const choice = router.next(plan);
-  if (choice instanceof Promise) throw new Error('a single-target plan asked the endpoint picker');
-  if (isGatewayError(choice)) return choice;
+  // One target: no attempt stage, no choice to make.
+  const choice = router.beginDirect(plan);
   ctx.attempt = choice.attempt;
   return directRewrite(plan, choice.attempt.candidate);
 }

@@ -48,6 +48,8 @@ export interface RequestPlan {
    * it straight to the provider (retries, if any, go to the same target), without the attempt stage.
    */
   direct?: boolean;
+  /** The one target of a direct plan. */
+  sole?: Candidate;
 }
 
 const DEFAULT_TTL_MS = 30 * 60_000;

@@ -51,6 +51,7 @@ export interface RouterDeps {
 }
 
 const MAX_TURN_KEYS = 10_000;
+const NOTHING_TRIED: ReadonlyMap<string, number> = new Map();
 
 export class ResilientRouter {
   readonly plans: PlanRegistry;
@@ -94,6 +95,7 @@ export class ResilientRouter {
       attempts: [],
       winner: undefined,
       direct: all.length === 1,
+      ...(all.length === 1 ? { sole: all[0] } : {}),
     };
     this.plans.put(plan);
     return plan;
@@ -135,6 +137,16 @@ export class ResilientRouter {
       },
       () => this.begin(plan, pool, this.builtIn(plan, pool), tried),
     );
+  }
+
+  /**
+   * A direct plan's one attempt (RequestPlan.direct): its only target, which open() found available.
+   * Envoy retries it on the same target; no further choice is made.
+   */
+  beginDirect(plan: RequestPlan): AttemptChoice {
+    const sole = plan.sole;
+    if (!plan.direct || !sole) throw new Error('beginDirect on a plan with several targets');
+    return this.begin(plan, [sole], sole, NOTHING_TRIED);
   }
 
   /** The attempt's outcome is known (its response headers, or a failure before them). */
