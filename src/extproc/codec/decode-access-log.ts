@@ -95,7 +95,7 @@ export function accessLogDecoder(namespace: string, key: string): (buf: Buffer) 
             if (e >>> 3 === 1) {
               expectWireType(e, LEN, 'HTTPAccessLogEntries.log_entry');
               entries.push(entry(r, r.lengthEnd()));
-            } else r.skip(e & 7);
+            } else r.skipField(e & 7);
           }
           r.end = outerEnd;
           break;
@@ -108,7 +108,7 @@ export function accessLogDecoder(namespace: string, key: string): (buf: Buffer) 
           break;
         default:
           // identifier (1) and unknown fields.
-          r.skip(t & 7);
+          r.skipField(t & 7);
       }
     }
     return entries;
@@ -132,7 +132,7 @@ export function accessLogDecoder(namespace: string, key: string): (buf: Buffer) 
           break;
         default:
           // protocol_version (2), request (3) and unknown fields.
-          r.skip(t & 7);
+          r.skipField(t & 7);
       }
     }
     r.end = outerEnd;
@@ -155,7 +155,7 @@ export function accessLogDecoder(namespace: string, key: string): (buf: Buffer) 
           metadata(r, r.lengthEnd(), out);
           break;
         default:
-          r.skip(t & 7);
+          r.skipField(t & 7);
       }
     }
     r.end = outerEnd;
@@ -171,7 +171,7 @@ export function accessLogDecoder(namespace: string, key: string): (buf: Buffer) 
       if (bit !== 0) {
         expectWireType(t, VARINT, 'ResponseFlags flag');
         flags = r.bool() ? flags | bit : flags & ~bit;
-      } else r.skip(t & 7);
+      } else r.skipField(t & 7);
     }
     r.end = outerEnd;
     return flags;
@@ -192,10 +192,10 @@ export function accessLogDecoder(namespace: string, key: string): (buf: Buffer) 
           if (v >>> 3 === 1) {
             expectWireType(v, VARINT, 'UInt32Value.value');
             out.responseCode = uint32Varint(r);
-          } else r.skip(v & 7);
+          } else r.skipField(v & 7);
         }
         r.end = end;
-      } else r.skip(t & 7);
+      } else r.skipField(t & 7);
     }
     r.end = outerEnd;
   }
@@ -215,7 +215,7 @@ export function accessLogDecoder(namespace: string, key: string): (buf: Buffer) 
         else if (found === VALUE) out.target = structString(r, valueStart, valueEnd);
         r.pos = entryEnd;
         r.end = end;
-      } else r.skip(t & 7);
+      } else r.skipField(t & 7);
     }
     r.end = outerEnd;
   }
@@ -235,7 +235,7 @@ export function accessLogDecoder(namespace: string, key: string): (buf: Buffer) 
         else if (found === VALUE) result = valueString(r, valueStart, valueEnd);
         r.pos = entryEnd;
         r.end = end;
-      } else r.skip(t & 7);
+      } else r.skipField(t & 7);
     }
     return result;
   }
@@ -272,7 +272,7 @@ export function accessLogDecoder(namespace: string, key: string): (buf: Buffer) 
           found = VALUE;
           break;
         default:
-          r.skip(t & 7);
+          r.skipField(t & 7);
       }
     }
     return keyMatches ? found : OTHER_KEY;
@@ -306,7 +306,7 @@ function valueString(r: WireReader, start: number, end: number): string | undefi
     } else {
       // null/number/bool/struct/list (1, 2, 4, 5, 6) replace a string (oneof); unknown fields do not.
       if (field <= 6) result = undefined;
-      r.skip(t & 7);
+      r.skipField(t & 7);
     }
   }
   return result;

@@ -71,7 +71,7 @@ export function decodeProcessingRequest(buf: Buffer): ProcessingRequest__Output 
         break;
       default:
         // metadata_context (8), attributes (9), observability_mode (10) and unknown fields.
-        r.skip(t & 7);
+        r.skipField(t & 7);
     }
   }
   return out;
@@ -101,7 +101,7 @@ function decodeHttpHeaders(r: WireReader, end: number): HttpHeaders__Output {
         break;
       default:
         // attributes (2, deprecated) and unknown fields.
-        r.skip(t & 7);
+        r.skipField(t & 7);
     }
   }
   r.end = outerEnd;
@@ -125,7 +125,7 @@ function decodeHttpBody(r: WireReader, end: number): HttpBody__Output {
         endOfStream = r.bool();
         break;
       default:
-        r.skip(t & 7);
+        r.skipField(t & 7);
     }
   }
   r.end = outerEnd;
@@ -141,7 +141,7 @@ function decodeHttpTrailers(r: WireReader, end: number): HttpTrailers__Output {
     if (t >>> 3 === 1) {
       expectWireType(t, LEN, 'HttpTrailers.trailers');
       trailers = decodeHeaderMap(r, r.lengthEnd());
-    } else r.skip(t & 7);
+    } else r.skipField(t & 7);
   }
   r.end = outerEnd;
   return { trailers: trailers ?? { headers: [] } };
@@ -163,7 +163,7 @@ function decodeHeaderMap(r: WireReader, end: number): HeaderMap__Output {
     if (t >>> 3 === 1) {
       expectWireType(t, LEN, 'HeaderMap.headers');
       headers.push(decodeHeaderValue(r, r.lengthEnd(), text, base));
-    } else r.skip(t & 7);
+    } else r.skipField(t & 7);
   }
   r.end = outerEnd;
   return { headers };
@@ -192,7 +192,7 @@ function decodeHeaderValue(r: WireReader, end: number, text: string, base: numbe
         rawValue = r.bytesView();
         break;
       default:
-        r.skip(t & 7);
+        r.skipField(t & 7);
     }
   }
   r.end = outerEnd;

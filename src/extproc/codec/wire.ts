@@ -134,7 +134,7 @@ export class WireReader {
   }
 
   /** Skips the payload of a field whose tag has just been read. */
-  skip(wireType: number): void {
+  skipField(wireType: number): void {
     switch (wireType) {
       case VARINT:
         this.bool();
