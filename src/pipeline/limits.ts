@@ -121,13 +121,13 @@ export class LimitsStep {
     acc.injectedUsage = true;
     acc.meter = new SseUsageMeter(true);
     const patched = withStreamUsage(body.raw);
-    const next: RequestBody = { ...body, raw: patched };
+    const next: RequestBody = { ...body, raw: patched, rewritten: true };
     ctx.body = next;
     return next;
   };
 
   /**
-   * Admission. Returns the rewrite to send (carrying the prepared body) or the refusal. Synchronous
+   * Admission. Returns the rewrite to send (unchanged) or the refusal. Synchronous
    * when the request has no limits.
    */
   admit(ctx: RequestContext, rewrite: UpstreamRewrite): UpstreamRewrite | GatewayError | Promise<UpstreamRewrite | GatewayError> {
@@ -136,10 +136,8 @@ export class LimitsStep {
     const acc = ctx.accounting;
     if (!acc || !body || !ctx.model) return rewrite;
     if (ctx.planId !== undefined) this.byPlan.set(ctx.planId, acc);
-    // A rewrite that carries a body already built it from the prepared body (direct requests).
-    const out = acc.injectedUsage && rewrite.body === undefined ? withBody(rewrite, body.raw) : rewrite;
     const checks = acc.checks;
-    if (checks.length === 0) return out;
+    if (checks.length === 0) return rewrite;
     const key = acc.key;
     const started = process.hrtime.bigint();
     if (acc.tokenLimited) {
@@ -160,7 +158,7 @@ export class LimitsStep {
         }
         acc.reservation = result.reservation;
         acc.headers = rateLimitHeaders(checks, result.states);
-        return out;
+        return rewrite;
       },
       (err: unknown) => {
         if (ctx.planId !== undefined) this.byPlan.delete(ctx.planId);
@@ -312,11 +310,4 @@ export function withStreamUsage(raw: Buffer): Buffer {
   const open = raw.indexOf(0x7b);
   if (open < 0) return raw;
   return Buffer.concat([raw.subarray(0, open + 1), STREAM_OPTIONS, raw.subarray(open + 1)]);
-}
-
-/** The rewrite with `body` as the request body (content-length follows). */
-function withBody(rewrite: UpstreamRewrite, body: Buffer): UpstreamRewrite {
-  const setHeaders = rewrite.setHeaders.filter(([k]) => k !== 'content-length');
-  setHeaders.push(['content-length', String(body.length)]);
-  return { ...rewrite, setHeaders, body };
 }

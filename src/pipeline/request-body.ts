@@ -10,6 +10,11 @@ export interface RequestBody {
   readonly json: Readonly<Record<string, unknown>>;
   readonly model: string;
   readonly stream: boolean;
+  /**
+   * `raw` is no longer what the client sent (Envoy holds the client's bytes): a step changed it, for
+   * example the limits step adding `stream_options`, so every upstream rewrite must send it.
+   */
+  readonly rewritten?: boolean;
 }
 
 const MODEL_NAME = /^[A-Za-z0-9._:/@+-]{1,256}$/;

@@ -57,6 +57,13 @@ describe('upstream rewrite: openai', () => {
     assert.equal(r.body, undefined);
     assert.equal(headersOf(r)['content-length'], undefined);
   });
+  it('sends a body a pipeline step rewrote (stream_options added) even when the model name is the same upstream', () => {
+    const b = body('{"model":"gpt-4o","stream":true}');
+    const raw = Buffer.from('{"stream_options":{"include_usage":true},"model":"gpt-4o","stream":true}');
+    const r = buildRewrite(routeFor('gpt-4o'), 'chat/completions', { ...b, raw, rewritten: true }, 'req-1');
+    assert.deepEqual(r.body, raw);
+    assert.equal(headersOf(r)['content-length'], String(raw.length));
+  });
   it('patches the upstream model name into the body bytes and sets content-length', () => {
     const text = '{"model":"fast","messages":[{"role":"user","content":"héllo"}]}';
     const r = rewrite('fast', text);

@@ -22,7 +22,11 @@ export interface UpstreamRewrite {
 export function buildRewrite(route: ModelRoute, operation: Operation, body: RequestBody, requestId: string): UpstreamRewrite {
   const target = adapterFor(route.provider.type).target(route.provider, operation, route.upstreamModel);
   const newBody =
-    route.upstreamModel === body.model ? undefined : replaceTopLevelString(body.raw, body.json, 'model', route.upstreamModel);
+    route.upstreamModel !== body.model
+      ? replaceTopLevelString(body.raw, body.json, 'model', route.upstreamModel)
+      : body.rewritten
+        ? body.raw
+        : undefined;
   const setHeaders: (readonly [string, string])[] = [
     [':authority', target.authority],
     [':path', target.path],
