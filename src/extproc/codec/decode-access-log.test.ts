@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { loadAccessLogService } from '../attempt-log.js';
 import { httpEntry, httpLogsMessage, stringStruct, taggedMetadata, type ProtoObject } from './access-log-samples.js';
 import { accessLogDecoder, RESPONSE_FLAG_FIELDS, ResponseFlag, type AccessLogEntrySummary, type ResponseFlagName } from './decode-access-log.js';
+import { key, len, varint, vint } from './test-support.js';
 import { CodecError } from './wire.js';
 
 /** proto-loader's codec for StreamAccessLogs, exactly as grpc-js called it before. */
@@ -66,22 +67,6 @@ function roundTrip(m: ProtoObject): AccessLogEntrySummary[] {
 }
 
 // Hand-built wire fragments (unknown fields, odd orders, duplicates, corruption).
-function varint(n: number | bigint): Buffer {
-  const out: number[] = [];
-  let v = BigInt(n);
-  while (v > 0x7fn) {
-    out.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
-  }
-  out.push(Number(v));
-  return Buffer.from(out);
-}
-const key = (field: number, wireType: number): Buffer => varint(BigInt(field) * 8n + BigInt(wireType));
-const len = (field: number, payload: Buffer | string): Buffer => {
-  const b = typeof payload === 'string' ? Buffer.from(payload) : payload;
-  return Buffer.concat([key(field, 2), varint(b.length), b]);
-};
-const vint = (field: number, n: number | bigint): Buffer => Buffer.concat([key(field, 0), varint(n)]);
 const unknowns = (): Buffer =>
   Buffer.concat([vint(90, 2n ** 64n - 1n), Buffer.concat([key(91, 1), Buffer.alloc(8, 1)]), len(92, 'ignored'), Buffer.concat([key(93, 5), Buffer.alloc(4, 9)]), len(15_000, Buffer.alloc(300, 7))]);
 /** Wire builders for the path message -> http_logs -> entry -> common -> metadata -> Struct -> Value. */

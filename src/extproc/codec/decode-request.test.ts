@@ -3,13 +3,12 @@ import { describe, it } from 'node:test';
 import type { HeaderValue__Output } from '../../generated/envoy/config/core/v3/HeaderValue.js';
 import type { ProcessingRequest, ProcessingRequest__Output } from '../../generated/envoy/service/ext_proc/v3/ProcessingRequest.js';
 import { headerMap } from '../headers.js';
-import { loadExternalProcessorService } from '../server.js';
 import { decodeProcessingRequest } from './decode-request.js';
 import { CLIENT_REQUEST_HEADERS, rawHeaders, requestBodyMessage, requestHeadersMessage, responseHeadersMessage } from './samples.js';
+import { fixed32, fixed64, key, len, protoLoaderProcess, varint, vint } from './test-support.js';
 import { CodecError } from './wire.js';
 
 /** proto-loader's codec for Process, exactly as grpc-js called it before the static codecs. */
-const protoLoaderProcess = loadExternalProcessorService()['Process']!;
 const serialize = (m: ProcessingRequest): Buffer => protoLoaderProcess.requestSerialize(m);
 const protoLoaderDecode = (b: Buffer): ProcessingRequest__Output => protoLoaderProcess.requestDeserialize(b) as ProcessingRequest__Output;
 
@@ -54,25 +53,6 @@ function roundTrip(m: ProcessingRequest): ProcessingRequest__Output {
 }
 
 // Hand-built wire fragments (for unknown fields, odd orders and corruption).
-function varint(n: number | bigint): Buffer {
-  const out: number[] = [];
-  let v = BigInt(n);
-  while (v > 0x7fn) {
-    out.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
-  }
-  out.push(Number(v));
-  return Buffer.from(out);
-}
-const key = (field: number, wireType: number): Buffer => varint(BigInt(field) * 8n + BigInt(wireType));
-const len = (field: number, payload: Buffer | string): Buffer => {
-  const b = typeof payload === 'string' ? Buffer.from(payload) : payload;
-  return Buffer.concat([key(field, 2), varint(b.length), b]);
-};
-const vint = (field: number, n: number | bigint): Buffer => Buffer.concat([key(field, 0), varint(n)]);
-const fixed64 = (field: number): Buffer => Buffer.concat([key(field, 1), Buffer.from([1, 2, 3, 4, 5, 6, 7, 8])]);
-const fixed32 = (field: number): Buffer => Buffer.concat([key(field, 5), Buffer.from([9, 9, 9, 9])]);
-/** One unknown field of every proto3 wire type, with small and large field numbers. */
 const unknowns = (): Buffer => Buffer.concat([vint(90, 2n ** 64n - 1n), fixed64(91), len(92, 'ignored'), fixed32(93), vint(536_870_911, 1), len(15, Buffer.alloc(300, 7))]);
 
 describe('ProcessingRequest decoder', () => {

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import * as protoLoader from '@grpc/proto-loader';
 import { gatewayError, type GatewayErrorCode } from '../../errors.js';
 import type { ProcessingResponse, ProcessingResponse__Output } from '../../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
 import { METADATA_NAMESPACE } from '../attempt-log.js';
 import { setHeader } from '../headers.js';
-import { protoIncludeDirs } from '../protos.js';
 import {
   continueRequestBody,
   continueRequestHeaders,
@@ -18,20 +16,10 @@ import {
   responseHeadersWith,
   targetMetadata,
 } from '../responses.js';
-import { loadExternalProcessorService } from '../server.js';
 import { encodeProcessingResponse } from './encode-response.js';
+import { decodeAnswerFull as decodeFull, protoLoaderProcess } from './test-support.js';
 import { CodecError } from './wire.js';
 
-/** proto-loader's codec as grpc-js used it (defaults off), and one with defaults on to compare. */
-const protoLoaderProcess = loadExternalProcessorService()['Process']!;
-const withDefaults = protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', {
-  includeDirs: protoIncludeDirs(),
-  longs: String,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-})['envoy.service.ext_proc.v3.ExternalProcessor'] as protoLoader.ServiceDefinition;
-const decodeFull = (b: Buffer): ProcessingResponse__Output => withDefaults['Process']!.responseDeserialize(b) as ProcessingResponse__Output;
 const decode = (b: Buffer): ProcessingResponse__Output => protoLoaderProcess.responseDeserialize(b) as ProcessingResponse__Output;
 
 /**

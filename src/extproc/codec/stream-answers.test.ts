@@ -9,32 +9,20 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { apiKeyYaml, providerYaml, secretYaml, validSnapshot } from '../../config/test-fixtures.js';
 import { ConfigStore } from '../../config/store.js';
 import type { ProcessingRequest, ProcessingRequest__Output } from '../../generated/envoy/service/ext_proc/v3/ProcessingRequest.js';
-import type { ProcessingResponse, ProcessingResponse__Output } from '../../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
+import type { ProcessingResponse } from '../../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
 import { HealthTracker } from '../../routing/health.js';
 import { PLAN_HEADER } from '../../routing/plan.js';
 import { ResilientRouter } from '../../routing/router.js';
 import { capturingLogger } from '../../routing/test-support.js';
 import { AttemptStream } from '../attempt-stream.js';
-import { protoIncludeDirs } from '../protos.js';
-import { loadExternalProcessorService } from '../server.js';
 import { ExtProcStream } from '../stream.js';
 import { decodeProcessingRequest } from './decode-request.js';
 import { encodeProcessingResponse } from './encode-response.js';
 import { rawHeaders } from './samples.js';
-
-const protoLoaderProcess = loadExternalProcessorService()['Process']!;
-const withDefaults = protoLoader.loadSync('envoy/service/ext_proc/v3/external_processor.proto', {
-  includeDirs: protoIncludeDirs(),
-  longs: String,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-})['envoy.service.ext_proc.v3.ExternalProcessor'] as protoLoader.ServiceDefinition;
-const decodeFull = (b: Buffer): ProcessingResponse__Output => withDefaults['Process']!.responseDeserialize(b) as ProcessingResponse__Output;
+import { decodeAnswerFull as decodeFull, protoLoaderProcess } from './test-support.js';
 
 const KEY = 'tg-codec-test-key';
 const snapshot = validSnapshot(
