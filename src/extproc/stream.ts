@@ -137,8 +137,9 @@ export class ExtProcStream {
       return this.forward(plan);
     }
     const admitted = limits.admit(ctx, plan);
-    if (!ctx.attempt) return admitted instanceof Promise ? admitted.then((a) => this.forward(a)) : this.forward(admitted);
-    return Promise.resolve(admitted).then((a) => this.admitDirect(limits, a));
+    // A direct request also passes its one target's provider limits (the attempt stage's job otherwise).
+    const next = (a: UpstreamRewrite | GatewayError): Answer => (ctx.attempt ? this.admitDirect(limits, a) : this.forward(a));
+    return admitted instanceof Promise ? admitted.then(next) : next(admitted);
   }
 
   /** A direct request passed the key's limits: its only target's provider limits come next. */
@@ -155,11 +156,10 @@ export class ExtProcStream {
     const ctx = this.requireCtx();
     if (isGatewayError(plan)) return this.refuse(plan, ctx.requestId);
     this.phase = 'response_headers';
-    if (!ctx.attempt) return forwardRequestBody(plan.setHeaders, plan.removeHeaders, plan.body);
-    ctx.sentNs = process.hrtime.bigint();
-    // Tags the request for Envoy's access log (attempt-log.ts): a stream that breaks after its
-    // first byte counts against this target.
-    return forwardRequestBody(plan.setHeaders, plan.removeHeaders, plan.body, targetMetadata(ctx.attempt.candidate.id));
+    if (ctx.attempt) ctx.sentNs = process.hrtime.bigint();
+    // A direct request is tagged for Envoy's access log (attempt-log.ts): a stream that breaks after
+    // its first byte counts against its target.
+    return forwardRequestBody(plan.setHeaders, plan.removeHeaders, plan.body, ctx.attempt ? targetMetadata(ctx.attempt.candidate.id) : undefined);
   }
 
   private onResponseBody(msg: ProcessingRequest__Output): Answer {
