@@ -16,6 +16,8 @@
  *   --gateway-node-options=  NODE_OPTIONS of the Tollgate processes (A/B runs)
  *   --no-docs                do not touch docs/benchmarks.md
  *   --keep                   keep the work directory with every process's log
+ *   --envoy-stats=REGEX      print Envoy's non-zero stats matching REGEX every second while load
+ *                            runs (e.g. 'tollgate_extproc.*pending_send' for HTTP/2 flow control)
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -45,6 +47,7 @@ const { values: flags } = parseArgs({
     'gateway-node-options': { type: 'string', default: '' },
     'no-docs': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    'envoy-stats': { type: 'string' },
     scenarios: { type: 'string' },
     targets: { type: 'string' },
     rate: { type: 'string', default: '500' },
@@ -298,7 +301,9 @@ async function runRequestScenario(s: RequestScenario, target: Target, fake: Fake
   const countersBefore = target.envoyAdmin ? await extprocCounters(target.envoyAdmin) : undefined;
   let before = await cpuSnapshot(pids);
   const waitBefore = await waitSnapshot(pids);
+  const stopStats = sampleEnvoyStats(target, `${s.name} max`);
   const max = await runWrk(wrk, workDir, `${s.name}-${target.name}`, { url, headers, body: s.body, connections: CONNECTIONS, durationS: durations.wrkS });
+  stopStats();
   const maxCpuMs = cpuDelta(before, await cpuSnapshot(pids));
   const maxWaitMs = cpuDelta(waitBefore, await waitSnapshot(pids));
   maxCpuMs['generator'] = max.cpuMs;
@@ -338,6 +343,7 @@ async function runStreamsScenario(s: StreamsScenario, target: Target, fake: Fake
   const waitBefore = await waitSnapshot(pids);
   let sampled: Promise<{ extproc?: number; envoy?: number; allOpen: boolean }> | undefined;
   let finished = false;
+  const stopStats = sampleEnvoyStats(target, s.name);
   const load = await runLoadgen(spec, () => {
     // All streams have their first byte: let them settle, then read memory while they are open.
     const allOpen = !finished;
@@ -348,6 +354,7 @@ async function runStreamsScenario(s: StreamsScenario, target: Target, fake: Fake
     }));
   });
   finished = true;
+  stopStats();
   const cpuMs = cpuDelta(before, await cpuSnapshot(pids));
   const waitMs = cpuDelta(waitBefore, await waitSnapshot(pids));
   cpuMs['generator'] = load.cpuMs;
@@ -389,6 +396,20 @@ async function livePerStream(spec: LoadSpec, inspectPort: number): Promise<numbe
 }
 
 /** Sums of Envoy's ext_proc counters over all ext_proc filters: side streams started, messages sent. */
+/** `--envoy-stats`: Envoy's non-zero stats matching the flag, printed every second until stopped. */
+function sampleEnvoyStats(target: Target, label: string): () => void {
+  const filter = flags['envoy-stats'];
+  const admin = target.envoyAdmin;
+  if (!filter || !admin) return () => undefined;
+  const timer = setInterval(() => {
+    fetch(`${admin}/stats?filter=${encodeURIComponent(filter)}`)
+      .then((res) => res.text())
+      .then((text) => log(`  ${label} ${target.name} stats: ${text.split('\n').filter((l) => l.trim() && !/: (0|No recorded values)$/.test(l)).join(' | ') || '(all zero)'}`))
+      .catch(() => undefined);
+  }, 1000);
+  return () => clearInterval(timer);
+}
+
 async function extprocCounters(adminUrl: string): Promise<{ streams: number; messages: number }> {
   const text = await (await fetch(`${adminUrl}/stats?filter=ext_proc`)).text();
   let streams = 0;

@@ -8,6 +8,7 @@ import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/
 import { addAttemptLogService } from './attempt-log.js';
 import { AttemptStream } from './attempt-stream.js';
 import { withStaticCodecs } from './codec/service.js';
+import { EXTPROC_WINDOWS, widenFlowControlWindows } from './flow-control.js';
 import { loadEnvoyProto } from './protos.js';
 import { ExtProcStream, type StreamDeps } from './stream.js';
 
@@ -68,6 +69,7 @@ export async function startExtProcServer(address: string, deps: StreamDeps): Pro
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
   });
+  widenFlowControlWindows(server, EXTPROC_WINDOWS);
   return { server, port };
 }
 
