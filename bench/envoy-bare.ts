@@ -21,9 +21,27 @@ function arr(value: unknown, what: string): unknown[] {
 
 const NO_LIMITS = { thresholds: [{ max_connections: 100000, max_pending_requests: 100000, max_requests: 100000 }] };
 
-/** Renders the bare-Envoy config routing everything to 127.0.0.1:`upstreamPort`. */
-export async function bareEnvoyConfig(listenPort: number, adminPort: number, upstreamPort: number): Promise<string> {
-  const rendered = await renderEnvoyConfig({ listenPort, adminPort, extprocSocket: '/nonexistent/bench.sock' });
+/**
+ * What the do-nothing ext_proc (bench/echo-extproc.ts) is sent: the same messages a Tollgate request
+ * with usage accounting exchanges (request headers, buffered request body, response headers, every
+ * response body chunk), set statically since the echo never overrides modes.
+ */
+const ECHO_PROCESSING_MODE = {
+  request_header_mode: 'SEND',
+  request_body_mode: 'BUFFERED',
+  request_trailer_mode: 'SKIP',
+  response_header_mode: 'SEND',
+  response_body_mode: 'STREAMED',
+  response_trailer_mode: 'SKIP',
+};
+
+/**
+ * Renders the bare-Envoy config routing everything to 127.0.0.1:`upstreamPort`. With
+ * `echoExtprocSocket`, Tollgate's ext_proc filter and cluster stay, pointed at that socket (the
+ * do-nothing ext_proc floor).
+ */
+export async function bareEnvoyConfig(listenPort: number, adminPort: number, upstreamPort: number, echoExtprocSocket?: string): Promise<string> {
+  const rendered = await renderEnvoyConfig({ listenPort, adminPort, extprocSocket: echoExtprocSocket ?? '/nonexistent/bench.sock' });
   const config = obj(parse(rendered, { maxAliasCount: -1 }), 'root');
   const resources = obj(config['static_resources'], 'static_resources');
   // Internal listeners (the per-attempt stage) only serve Tollgate's routing: the baseline has none.
@@ -34,7 +52,12 @@ export async function bareEnvoyConfig(listenPort: number, adminPort: number, ups
         const hcm = obj(obj(filter, 'filter')['typed_config'], 'typed_config');
         if (!Array.isArray(hcm['http_filters'])) continue;
         hcm['http_filters'] = arr(hcm['http_filters'], 'http_filters').filter((f) => {
-          const name = String(obj(f, 'http_filter')['name']);
+          const filter = obj(f, 'http_filter');
+          const name = String(filter['name']);
+          if (name === 'envoy.filters.http.ext_proc' && echoExtprocSocket !== undefined) {
+            obj(filter['typed_config'], 'ext_proc typed_config')['processing_mode'] = ECHO_PROCESSING_MODE;
+            return true;
+          }
           return name !== 'envoy.filters.http.ext_proc' && name !== 'envoy.filters.http.dynamic_forward_proxy';
         });
         const routeConfig = obj(hcm['route_config'], 'route_config');
@@ -44,8 +67,12 @@ export async function bareEnvoyConfig(listenPort: number, adminPort: number, ups
       }
     }
   }
-  // Only the upstream the baseline uses: the ext_proc and DFP clusters have no filter left to use them.
+  // Only the upstream the baseline uses (and the ext_proc cluster for the echo): the DFP clusters
+  // have no filter left to use them.
+  const extprocCluster = arr(resources['clusters'], 'clusters').find((c) => obj(c, 'cluster')['name'] === 'tollgate_extproc');
+  if (echoExtprocSocket !== undefined && !extprocCluster) throw new Error('envoy.yaml: no tollgate_extproc cluster');
   resources['clusters'] = [
+    ...(echoExtprocSocket !== undefined ? [extprocCluster] : []),
     {
       name: 'bench_upstream',
       type: 'STATIC',

@@ -128,6 +128,26 @@ function targetsTable(report: BenchReport): string[] {
   return lines;
 }
 
+/** What a do-nothing ext_proc with the same exchanges reaches: the ceiling for any Node ext_proc here. */
+function floorLines(report: BenchReport): string[] {
+  const parts: string[] = [];
+  const echo = reqRow(report, 'chat', 'envoy-echo');
+  const envoy = reqRow(report, 'chat', 'envoy');
+  if (echo && envoy) {
+    parts.push(
+      `non-streaming (${f(echo.extprocPerRequest?.messages, 1)} messages per request) max ${Math.round((echo.max.requestsPerS / envoy.max.requestsPerS) * 100)}% of bare Envoy ` +
+        `(${int(echo.max.requestsPerS)} req/s), added p99 at ${echo.fixedRate} req/s ${signed(echo.rate.latencyMs.p99 - envoy.rate.latencyMs.p99)} ms`,
+    );
+  }
+  const echoS5 = streamRow(report, 'streams500', 'envoy-echo');
+  const envoyS5 = streamRow(report, 'streams500', 'envoy');
+  if (echoS5 && envoyS5) {
+    parts.push(`500 streams × 50 chunks/s with every chunk answered: TTFT p99 ${signed(echoS5.load.ttfbMs.p99 - envoyS5.load.ttfbMs.p99)} ms over bare Envoy, ${f(echoS5.extprocCores)} cores`);
+  }
+  if (parts.length === 0) return [];
+  return [`**Floor** (${TARGET_TITLES['envoy-echo']}): ${parts.join('; ')}. No Node ext_proc exchanging these messages does better on this machine.`, ''];
+}
+
 function headline(report: BenchReport): string[] {
   const lines = [
     '| scenario | Tollgate ÷ bare Envoy (max req/s) | Tollgate + limits ÷ bare Envoy | fixed rate | added p99 at that rate, Tollgate | added p99, + limits | gateway CPU per request at that rate, Tollgate ÷ bare Envoy |',
@@ -166,7 +186,7 @@ export function renderMarkdown(report: BenchReport): string {
   ];
   for (const [t, why] of Object.entries(report.unavailable)) out.push(`**${TARGET_TITLES[t as TargetName]}: ${why}.**`, '');
   for (const failure of report.failures ?? []) out.push(`**Not measured: ${failure}.**`, '');
-  out.push('### Headline: ratios against bare Envoy', '', ...headline(report), '', '### Targets (issue 7)', '', ...targetsTable(report), '');
+  out.push('### Headline: ratios against bare Envoy', '', ...headline(report), '', '### Targets (issue 7)', '', ...targetsTable(report), '', ...floorLines(report));
   for (const r of report.results) {
     out.push(`### ${r.scenario.title}`, '');
     out.push(...(r.requests ? requestTable(report, r) : streamsTable(r)), '');

@@ -9,7 +9,7 @@
  *   --profile                CPU profile of each Tollgate process; top frames in the report
  *   --heap-profile           sampling heap profile of each Tollgate process (raw files only)
  *   --scenarios=a,b          chat, stream100, embeddings, slow1000, streams500
- *   --targets=a,b            direct, envoy, tollgate, tollgate-limits
+ *   --targets=a,b            direct, envoy, envoy-echo, tollgate, tollgate-limits
  *   --rate=500               fixed rate of the latency runs
  *   --low-rate=100           a second, light fixed rate (0 = off)
  *   --connections=64         wrk connections for max throughput
@@ -437,6 +437,19 @@ async function lastError(logFile: string): Promise<string | undefined> {
   return undefined;
 }
 
+/** Starts the do-nothing ext_proc (bench/echo-extproc.ts) on a Unix socket; resolves when it serves. */
+async function startEcho(socket: string, logFile: string): Promise<ChildProcess> {
+  const { openSync, closeSync } = await import('node:fs');
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/echo-extproc.js'), `unix:${socket}`], { stdio: ['ignore', 'pipe', fd] });
+  closeSync(fd);
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`echo ext_proc exited (${String(code)}); see ${logFile}`)));
+  });
+  return child;
+}
+
 /** Starts redis-server on a free port (Debian package; fails loudly when missing). */
 async function startRedis(workDir: string): Promise<{ proc: ChildProcess; url: string }> {
   const port = await freePort();
@@ -508,6 +521,24 @@ async function main(): Promise<void> {
       const envoy = await startEnvoy({ workDir: dir, extprocSocket: '', listenPort: port, adminPort, configText: await bareEnvoyConfig(port, adminPort, fake.port) });
       stops.push(() => envoy.process.stop());
       targets.push({ name: 'envoy', baseUrl: `http://127.0.0.1:${envoy.port}`, envoyPid: envoy.process.child.pid as number });
+    }
+    if (wantTargets.includes('envoy-echo')) {
+      const dir = join(workDir, 'envoy-echo');
+      await mkdir(dir, { recursive: true });
+      const echo = await startEcho(join(dir, 'echo.sock'), join(dir, 'echo.log'));
+      stops.push(() => void echo.kill('SIGTERM'));
+      const port = await freePort();
+      const adminPort = await freePort();
+      const configText = await bareEnvoyConfig(port, adminPort, fake.port, join(dir, 'echo.sock'));
+      const envoy = await startEnvoy({ workDir: dir, extprocSocket: '', listenPort: port, adminPort, configText });
+      stops.push(() => envoy.process.stop());
+      targets.push({
+        name: 'envoy-echo',
+        baseUrl: `http://127.0.0.1:${envoy.port}`,
+        extprocPid: echo.pid as number,
+        envoyPid: envoy.process.child.pid as number,
+        envoyAdmin: `http://127.0.0.1:${adminPort}`,
+      });
     }
     /** Tollgate + its Envoy; one retry, since a free port can be taken by another process in between. */
     const startTollgate = async (name: TargetName, files: Record<string, string>, extraArgs: readonly string[]): Promise<Target> => {

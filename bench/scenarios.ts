@@ -3,13 +3,14 @@ import type { FakeBehaviour } from '../src/dev/fake-provider.js';
 import { UNIQUE_MARK } from './unique-body.js';
 
 export type ScenarioName = 'chat' | 'stream100' | 'embeddings' | 'slow1000' | 'streams500';
-export type TargetName = 'direct' | 'envoy' | 'tollgate' | 'tollgate-limits';
+export type TargetName = 'direct' | 'envoy' | 'envoy-echo' | 'tollgate' | 'tollgate-limits';
 
-export const TARGETS: readonly TargetName[] = ['direct', 'envoy', 'tollgate', 'tollgate-limits'];
+export const TARGETS: readonly TargetName[] = ['direct', 'envoy', 'envoy-echo', 'tollgate', 'tollgate-limits'];
 
 export const TARGET_TITLES: Readonly<Record<TargetName, string>> = {
   direct: 'direct to fake upstream (floor)',
   envoy: 'bare Envoy (no ext_proc)',
+  'envoy-echo': 'Envoy + do-nothing ext_proc (floor: the same exchanges, no work)',
   tollgate: 'Tollgate: auth + mapping + rewrite',
   'tollgate-limits': 'Tollgate + limits + usage (Redis)',
 };
