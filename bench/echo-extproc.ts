@@ -6,7 +6,7 @@
  * work, and what this row costs above bare Envoy is the exchange itself (Envoy's gRPC client,
  * HTTP/2, grpc-js, the wake-ups on both sides).
  *
- * Usage: node dist/bench/echo-extproc.js unix:/path/to.sock   (prints {"ready":true} when serving)
+ * Usage: node dist/bench/echo-extproc.js unix:/path/to.sock   (serving once the socket exists)
  */
 import * as grpc from '@grpc/grpc-js';
 import { WireReader, readTag } from '../src/extproc/codec/wire.js';
@@ -65,7 +65,6 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve, reject) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
   widenFlowControlWindows(server, EXTPROC_WINDOWS);
   process.on('SIGTERM', () => server.forceShutdown());
-  process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 }
 
 if (process.argv[1]?.endsWith('echo-extproc.js')) {

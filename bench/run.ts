@@ -13,7 +13,7 @@
  *   --rate=500               fixed rate of the latency runs
  *   --low-rate=100           a second, light fixed rate (0 = off)
  *   --connections=64         wrk connections for max throughput
- *   --gateway-node-options=  NODE_OPTIONS of the Tollgate processes (A/B runs)
+ *   --gateway-node-options=  NODE_OPTIONS of the Tollgate and echo ext_proc processes (A/B runs)
  *   --no-docs                do not touch docs/benchmarks.md
  *   --keep                   keep the work directory with every process's log
  *   --envoy-stats=REGEX      print Envoy's non-zero stats matching REGEX every second while load
@@ -439,14 +439,15 @@ async function lastError(logFile: string): Promise<string | undefined> {
 
 /** Starts the do-nothing ext_proc (bench/echo-extproc.ts) on a Unix socket; resolves when it serves. */
 async function startEcho(socket: string, logFile: string): Promise<ChildProcess> {
-  const { openSync, closeSync } = await import('node:fs');
+  const { openSync, closeSync, existsSync } = await import('node:fs');
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/echo-extproc.js'), `unix:${socket}`], { stdio: ['ignore', 'pipe', fd] });
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/echo-extproc.js'), `unix:${socket}`], { stdio: ['ignore', fd, fd], env: { ...process.env, ...(flags['gateway-node-options'] ? { NODE_OPTIONS: flags['gateway-node-options'] } : {}) } });
   closeSync(fd);
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.once('data', () => resolve());
-    child.once('exit', (code) => reject(new Error(`echo ext_proc exited (${String(code)}); see ${logFile}`)));
-  });
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  // The socket exists once the server listens.
+  await waitFor('echo ext_proc', async () => exited || existsSync(socket));
+  if (exited) throw new Error(`echo ext_proc exited at start; see ${logFile}`);
   return child;
 }
 
