@@ -202,8 +202,15 @@ function result(
   };
 }
 
+/** The spec arrives on stdin: a body of a few MiB does not fit in a command line. */
+async function readSpec(): Promise<LoadSpec> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as LoadSpec;
+}
+
 async function main(): Promise<void> {
-  const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;
+  const spec = await readSpec();
   const res = spec.mode === 'rate' ? await runRate(spec) : await runStreams(spec);
   process.stdout.write(`${JSON.stringify(res)}\n`);
   agent.destroy();

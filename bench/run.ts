@@ -8,7 +8,7 @@
  *   --quick                  short runs (about 3 minutes instead of about 8)
  *   --profile                CPU profile of each Tollgate process; top frames in the report
  *   --heap-profile           sampling heap profile of each Tollgate process (raw files only)
- *   --scenarios=a,b          chat, stream100, embeddings, slow1000, streams500
+ *   --scenarios=a,b          chat, stream100, embeddings, prompt1m, slow1000, streams500
  *   --targets=a,b            direct, envoy, envoy-echo, tollgate, tollgate-limits
  *   --rate=500               fixed rate of the latency runs
  *   --low-rate=100           a second, light fixed rate (0 = off)
@@ -192,7 +192,8 @@ class FakeProcess {
 /** Runs the load generator process with `spec`; `onOpen` fires when all streams are open. */
 function runLoadgen(spec: LoadSpec, onOpen?: () => void): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/loadgen.js'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/loadgen.js')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end(JSON.stringify(spec));
     let out = '';
     let err = '';
     let result: LoadResult | undefined;
@@ -297,12 +298,13 @@ async function runRequestScenario(s: RequestScenario, target: Target, fake: Fake
   const headers = requestHeaders(target);
   const pids = pidsOf(target, fake);
   await warm(target, s);
-  await runWrk(wrk, workDir, `${s.name}-${target.name}-warm`, { url, headers, body: s.body, connections: CONNECTIONS, durationS: durations.wrkWarmupS });
+  const connections = s.connections ?? CONNECTIONS;
+  await runWrk(wrk, workDir, `${s.name}-${target.name}-warm`, { url, headers, body: s.body, connections, durationS: durations.wrkWarmupS });
   const countersBefore = target.envoyAdmin ? await extprocCounters(target.envoyAdmin) : undefined;
   let before = await cpuSnapshot(pids);
   const waitBefore = await waitSnapshot(pids);
   const stopStats = sampleEnvoyStats(target, `${s.name} max`);
-  const max = await runWrk(wrk, workDir, `${s.name}-${target.name}`, { url, headers, body: s.body, connections: CONNECTIONS, durationS: durations.wrkS });
+  const max = await runWrk(wrk, workDir, `${s.name}-${target.name}`, { url, headers, body: s.body, connections, durationS: durations.wrkS });
   stopStats();
   const maxCpuMs = cpuDelta(before, await cpuSnapshot(pids));
   const maxWaitMs = cpuDelta(waitBefore, await waitSnapshot(pids));

@@ -2,7 +2,7 @@
 import type { FakeBehaviour } from '../src/dev/fake-provider.js';
 import { UNIQUE_MARK } from './unique-body.js';
 
-export type ScenarioName = 'chat' | 'stream100' | 'embeddings' | 'slow1000' | 'streams500';
+export type ScenarioName = 'chat' | 'stream100' | 'embeddings' | 'prompt1m' | 'slow1000' | 'streams500';
 export type TargetName = 'direct' | 'envoy' | 'envoy-echo' | 'tollgate' | 'tollgate-limits';
 
 export const TARGETS: readonly TargetName[] = ['direct', 'envoy', 'envoy-echo', 'tollgate', 'tollgate-limits'];
@@ -29,6 +29,8 @@ export interface RequestScenario extends ScenarioBase {
   readonly kind: 'request';
   /** Fixed rate for the latency run when it differs from `--rate` (streams cost far more per request). */
   readonly rate?: number;
+  /** wrk connections for max throughput when they differ from `--connections`. */
+  readonly connections?: number;
 }
 
 /** Many concurrent slow streams: time to first byte, durations, memory per open stream, CPU. */
@@ -48,6 +50,9 @@ const PROMPT =
   'The gateway sits between in-cluster services and several model providers; it checks the key, maps the ' +
   'model name, picks a provider by priority and weight, rewrites the upstream headers and forwards the ' +
   'body. Streams pass through without buffering. Limits are enforced per key across all replicas.';
+
+/** About 1 MiB of prose: prompts of several MiB are normal (documents, long conversations, code). */
+const LONG_PROMPT = `Note ${UNIQUE_MARK}. Summarise this document. ` + 'The gateway forwards the body unchanged except for the model name. '.repeat(15_600);
 
 function chatBody(stream: boolean): string {
   return JSON.stringify({
@@ -117,6 +122,17 @@ export function scenarios(d: Durations): Scenario[] {
       body: JSON.stringify({ model: 'text-embedding-3-small', input: ['The quick brown fox jumps over the lazy dog.', PROMPT] }),
       stream: false,
       fake: { latencyMs: 0 },
+    },
+    {
+      kind: 'request',
+      name: 'prompt1m',
+      title: 'Chat completion with a 1 MiB prompt (wrk: 8 connections)',
+      path: '/v1/chat/completions',
+      body: JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: LONG_PROMPT }], max_tokens: 256 }),
+      stream: false,
+      fake: { latencyMs: 0, chunks: 20 },
+      rate: 20,
+      connections: 8,
     },
     {
       kind: 'streams',

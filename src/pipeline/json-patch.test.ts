@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { findTopLevelValues, replaceTopLevelString } from './json-patch.js';
+import { findTopLevelValues, replaceTopLevelString, stringEnd } from './json-patch.js';
 
 function patch(text: string, value: string): string {
   const raw = Buffer.from(text);
@@ -55,5 +55,32 @@ describe('json-patch: replace the top-level model in place', () => {
   });
   it('adds the key when the body has none', () => {
     assert.deepEqual(JSON.parse(patch('{"input":"x"}', 'up')), { input: 'x', model: 'up' });
+  });
+});
+
+describe('json-patch: the end of a string', () => {
+  const end = (text: string): number => stringEnd(Buffer.from(text), 0);
+  it('finds the closing quote of short and long strings, escaped quotes and backslashes included', () => {
+    for (const inner of ['', 'a', 'x\\"y', 'x\\\\', 'x\\\\\\"y', '\\\\\\\\']) {
+      for (const pad of [0, 60, 63, 64, 65, 5000]) {
+        const text = `"${'p'.repeat(pad)}${inner}"` + ',"after":"z"';
+        const expected = JSON.stringify(JSON.parse(text.slice(0, text.indexOf(',"after"')))).length;
+        assert.equal(end(text), expected, `pad ${pad}, inner ${inner}`);
+      }
+    }
+  });
+  it('an escaped quote right after a long run of backslashes pairs correctly', () => {
+    const text = `"${'a'.repeat(100)}${'\\\\'.repeat(10)}\\"${'b'.repeat(100)}" tail`;
+    assert.equal(end(text), text.indexOf('" tail') + 1);
+  });
+  it('an unterminated string ends at the end of the body', () => {
+    assert.equal(end(`"${'a'.repeat(200)}`), 201);
+    assert.equal(end(`"${'a'.repeat(200)}\\"`), 203);
+  });
+  it('a multi-MiB prompt with the model after it is still patched', () => {
+    const text = JSON.stringify({ messages: [{ role: 'user', content: 'say "hi" \\ '.repeat(200_000) }], model: 'alias' });
+    const out = JSON.parse(patch(text, 'up')) as { model: string; messages: { content: string }[] };
+    assert.equal(out.model, 'up');
+    assert.equal(out.messages[0]!.content.length, 'say "hi" \\ '.repeat(200_000).length);
   });
 });

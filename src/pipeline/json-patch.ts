@@ -79,16 +79,36 @@ function keyEquals(body: Buffer, start: number, end: number, keyBytes: Buffer, k
   }
 }
 
-/** Index just past the closing quote of the string starting at `start`. */
-function stringEnd(body: Buffer, start: number): number {
+/** Strings up to this long are scanned byte by byte; beyond it, quote to quote (see stringEnd). */
+const SHORT_STRING = 64;
+
+/**
+ * Index just past the closing quote of the string starting at `start`. Keys and short values are
+ * scanned in JS; a long value (a prompt of several MiB) jumps from quote to quote with the native
+ * `indexOf` (memchr), and a quote is the end when an even number of backslashes precedes it. The
+ * byte loop alone cost ~5 ms of CPU per MiB of prompt.
+ */
+export function stringEnd(body: Buffer, start: number): number {
+  const n = body.length;
+  const shortEnd = Math.min(n, start + SHORT_STRING);
   let i = start + 1;
-  while (i < body.length) {
+  while (i < shortEnd) {
     const c = body[i];
     if (c === BACKSLASH) i += 2;
     else if (c === QUOTE) return i + 1;
     else i++;
   }
-  return body.length;
+  if (i >= n) return n;
+  for (;;) {
+    const q = body.indexOf(QUOTE, i);
+    if (q < 0) return n;
+    let b = q - 1;
+    while (body[b] === BACKSLASH) b--;
+    // q - 1 - b backslashes right before the quote; an odd count escapes it. b >= start always
+    // holds: body[start] is the opening quote, not a backslash.
+    if ((q - 1 - b) % 2 === 0) return q + 1;
+    i = q + 1;
+  }
 }
 
 function skipSpace(body: Buffer, i: number): number {
