@@ -197,17 +197,20 @@ export class ExtProcStream {
 
   /**
    * A direct request's outcome (the attempt stage reports it for the others): health and balancing
-   * learn the result; when Envoy retried and every try failed, the client gets one summary error.
-   * Only the final try is seen here (the tries before it went to the same target).
+   * learn the result, and every try Envoy retried before it counts as a failure of the same target;
+   * when every try failed, the client gets one summary error.
    */
   private directResult(ctx: RequestContext, attempt: AttemptRecord, headers: ReadonlyMap<string, string>): GatewayError | undefined {
     const plan = ctx.planId === undefined ? undefined : this.deps.router.plans.get(ctx.planId);
     if (!plan) return undefined;
     const ttfbMs = Number(process.hrtime.bigint() - (ctx.sentNs ?? ctx.startedNs)) / 1e6;
     const result = classify(ctx.status ?? 0, headers.get('retry-after'), ttfbMs);
-    this.deps.router.result(plan, attempt, result);
     const tries = Number(headers.get(ATTEMPT_COUNT_HEADER) ?? '1');
-    if (Number.isFinite(tries) && tries > 1) ctx.attempts = tries;
+    if (Number.isFinite(tries) && tries > 1) {
+      ctx.attempts = tries;
+      this.deps.router.retried(plan, attempt, tries - 1, result.ok);
+    }
+    this.deps.router.result(plan, attempt, result);
     if (result.ok) return undefined;
     return this.deps.router.exhaustedDirect(plan, tries, ctx.status ?? 0);
   }

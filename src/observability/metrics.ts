@@ -49,7 +49,7 @@ export const configReloadsTotal = new Counter({
 
 export const upstreamAttemptsTotal = new Counter({
   name: 'tollgate_upstream_attempts_total',
-  help: 'Upstream attempts by provider and result (success, http_429, http_5xx, timeout).',
+  help: 'Upstream attempts by provider and result (success, http_429, http_5xx, timeout, reset, retried: a try Envoy retried on the same provider, broken_after_first_byte).',
   labelNames: ['provider', 'result'] as const,
   registers: [registry],
 });

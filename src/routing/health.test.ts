@@ -152,6 +152,43 @@ describe('failure-rate ejection', () => {
   });
 });
 
+describe('tries Envoy retried on the same target (direct path)', () => {
+  /** One direct request: `retried` tries failed before the final one, which has `finalOk`. */
+  const direct = (h: HealthTracker, retried: number, finalOk: boolean, c = cfg): void => {
+    h.onAttemptStart('p', 'p', 'r');
+    h.onRetriedTries('p', retried, finalOk, c, 'r');
+    h.onAttemptResult('p', finalOk ? { ok: true, ttfbMs: 1 } : { ok: false, reason: 'http_5xx', status: 500 }, c, 'r');
+    h.onAttemptEnd('p', { hadResponse: true });
+  };
+
+  it('every try of a request whose tries all failed counts towards consecutive failures', () => {
+    const { logger, lines } = capturingLogger();
+    const h = new HealthTracker({ logger, now: clock().now });
+    direct(h, 1, false); // 2 failures
+    assert.equal(h.circuit('p'), 'closed');
+    direct(h, 2, false); // 3rd failure is the first retried try of this request
+    assert.equal(h.circuit('p'), 'open');
+    const ejected = lines.find((l) => l['decision'] === 'ejected')!;
+    assert.equal(ejected['reason'], 'retried');
+    assert.equal(ejected['consecutiveFailures'], 3);
+  });
+
+  it('a request that succeeded after retries does not eject, but its failed tries count in the failure rate', () => {
+    const rateCfg = config({ circuitBreaker: { consecutiveFailures: 1000, failureRatePercent: 50, window: 10, minRequests: 6 } });
+    const h = new HealthTracker({ logger: capturingLogger().logger, now: clock().now });
+    direct(h, 2, true, rateCfg); // tries: fail, fail, ok
+    direct(h, 2, true, rateCfg); // 4 of 6 failed, but the final tries succeeded
+    assert.equal(h.circuit('p'), 'closed', 'a target that answered in the end is not ejected by its retried tries alone');
+    // The next real failure sees the window: 5 of 7 failed.
+    direct(h, 0, false, rateCfg);
+    assert.equal(h.circuit('p'), 'open');
+    // Seen only from the final try, the window would hold 1 failure in 3 requests (below minRequests).
+    const blind = new HealthTracker({ logger: capturingLogger().logger, now: clock().now });
+    for (const finalOk of [true, true, false]) direct(blind, 0, finalOk, rateCfg);
+    assert.equal(blind.circuit('p'), 'closed');
+  });
+});
+
 describe('streams that break after the first byte', () => {
   it('N breaks in a row eject the target even though each response started fine; a clean end resets the count', () => {
     const { logger, lines } = capturingLogger();

@@ -11,7 +11,8 @@ import type { Logger } from '../observability/logger.js';
 import { circuitOpenTargets, circuitTransitionsTotal, upstreamAttemptsTotal, upstreamOutstanding } from '../observability/metrics.js';
 
 /** Why an attempt failed. */
-export type FailureReason = 'http_429' | 'http_5xx' | 'timeout' | 'reset' | 'broken_stream';
+/** `retried`: a try Envoy retried on the same target (direct path); its kind (5xx, reset, connect failure, timeout) is not reported. */
+export type FailureReason = 'http_429' | 'http_5xx' | 'timeout' | 'reset' | 'broken_stream' | 'retried';
 
 export type AttemptResult =
   | { readonly ok: true; readonly ttfbMs: number }
@@ -148,6 +149,23 @@ export class HealthTracker {
       return;
     }
     this.recordFailure(t, result.reason, config, requestId);
+  }
+
+  /**
+   * Tries of a direct request that Envoy retried on the same target before the final one (known
+   * from the final response's try count). Call before onAttemptResult of the final try. Each is a
+   * failure in the failure-rate window; when the final try failed too they also count towards
+   * consecutive failures (as every try of a failover request does). When the final try succeeded
+   * they do not eject by themselves: the target answered, and it was the only one.
+   */
+  onRetriedTries(id: string, count: number, finalOk: boolean, config: ResilienceConfig, requestId: string): void {
+    const t = this.targets.get(id);
+    if (!t || count <= 0) return;
+    upstreamAttemptsTotal.inc({ provider: t.provider, result: 'retried' }, count);
+    for (let i = 0; i < count; i++) {
+      this.remember(t, true, config);
+      if (!finalOk) this.recordFailure(t, 'retried', config, requestId);
+    }
   }
 
   /** The attempt's stream is over; `hadResponse` is false when it ended before any answer. */

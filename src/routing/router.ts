@@ -159,6 +159,14 @@ export class ResilientRouter {
   }
 
   /**
+   * A direct request's tries that Envoy retried on its target before `attempt`'s final try (whose
+   * result is recorded next): health counts each of them.
+   */
+  retried(plan: RequestPlan, attempt: AttemptRecord, count: number, finalOk: boolean): void {
+    if (count > 0) this.deps.health.onRetriedTries(attempt.candidate.id, count, finalOk, plan.config, plan.requestId);
+  }
+
+  /**
    * After a failed attempt: when it was the last one allowed and there was more than one, the one
    * error the client gets (a summary of every attempt, no provider names or addresses). Undefined
    * while attempts remain, and for a single attempt (its own error goes through unchanged).

@@ -27,6 +27,13 @@ spec:
   };
 }
 
+/** tollgate_upstream_attempts_total of the primary provider with `result`. */
+async function attemptsCounted(stack: Stack, result: string): Promise<number> {
+  const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
+  const m = new RegExp(`^tollgate_upstream_attempts_total\\{provider="default/primary",result="${result}"\\} (\\d+)`, 'm').exec(metrics);
+  return m ? Number(m[1]) : 0;
+}
+
 async function envoyStat(stack: Stack, name: string): Promise<number> {
   const text = await (await fetch(`${stack.envoyAdminUrl}/stats?filter=^${name.replace(/\./g, '\\.')}$`)).text();
   const m = new RegExp(`${name.replace(/\./g, '\\.')}: (\\d+)`).exec(text);
@@ -66,7 +73,9 @@ describe('one provider: the direct path', () => {
     }
   });
 
-  it('a failing try is retried on the same provider: the client gets the 200 and the access log counts the tries', async () => {
+  it('a failing try is retried on the same provider: the client gets the 200, the access log and health count the tries', async () => {
+    const retriedBefore = await attemptsCounted(stack, 'retried');
+    const successBefore = await attemptsCounted(stack, 'success');
     Object.assign(stack.fakes['primary']!.behaviour, { status: 500, failNext: 2 });
     const { data, response } = await stack.client().chat.completions.create(ASK).withResponse();
     assert.equal(data.choices[0]?.message.content, 'Hello from the');
@@ -80,6 +89,9 @@ describe('one provider: the direct path', () => {
     });
     assert.equal(access?.['attempts'], 3);
     assert.equal(access?.['status'], 200);
+    // Health saw every try: the two Envoy retried, then the success.
+    assert.equal(await attemptsCounted(stack, 'retried'), retriedBefore + 2);
+    assert.equal(await attemptsCounted(stack, 'success'), successBefore + 1);
   });
 
   it('every try failing: one OpenAI-shaped error after the attempt limit; a client cannot raise it', async () => {
