@@ -5,7 +5,7 @@
  * bench/results/ and the tables to docs/benchmarks.md.
  *
  * Flags:
- *   --quick                  short runs (about 3 minutes instead of about 8)
+ *   --quick                  short runs (about 5 minutes instead of about 11)
  *   --profile                CPU profile of each Tollgate process; top frames in the report
  *   --heap-profile           sampling heap profile of each Tollgate process (raw files only)
  *   --scenarios=a,b          chat, stream100, embeddings, prompt1m, slow1000, streams500
