@@ -246,9 +246,22 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
       })();
       await waitFor('stream started', async () => chunks > 2);
       const versionBefore = (await gw.logs()).filter((l) => l['msg'] === 'config applied').length;
+      const keyBefore = (await ready('apikey', 'base')).generation;
+      const providerBefore = (await ready('modelprovider', 'primary')).generation;
       await cp.kubectl(['patch', 'apikey', 'base', '-n', NS, '--type=merge', '-p', '{"spec":{"description":"updated mid-stream","models":["gpt-4o*"]}}']);
       await cp.kubectl(['patch', 'modelprovider', 'primary', '-n', NS, '--type=merge', '-p', '{"spec":{"weight":5}}']);
-      await waitFor('both updates applied', async () => (await gw.logs()).filter((l) => l['msg'] === 'config applied').length >= versionBefore + 2, 5000);
+      // The controller debounces events: both patches may land in one rebuild or in two. Applied =
+      // a new snapshot, and both resources' status written for their new generation after it.
+      await waitFor(
+        'both updates applied',
+        async () => {
+          if ((await gw.logs()).filter((l) => l['msg'] === 'config applied').length <= versionBefore) return false;
+          const key = await ready('apikey', 'base');
+          const provider = await ready('modelprovider', 'primary');
+          return key.generation !== keyBefore && key.observed === key.generation && provider.generation !== providerBefore && provider.observed === provider.generation;
+        },
+        5000,
+      );
       assert.ok(chunks < 80, 'the updates landed while the stream was still open');
       await consumed;
       assert.ok(chunks >= 80, `all content chunks arrived (${chunks})`);
