@@ -397,7 +397,6 @@ async function livePerStream(spec: LoadSpec, inspectPort: number): Promise<numbe
   return value === undefined || spec.mode !== 'streams' ? undefined : (value - idle) / spec.concurrency;
 }
 
-/** Sums of Envoy's ext_proc counters over all ext_proc filters: side streams started, messages sent. */
 /** `--envoy-stats`: Envoy's non-zero stats matching the flag, printed every second until stopped. */
 function sampleEnvoyStats(target: Target, label: string): () => void {
   const filter = flags['envoy-stats'];
@@ -412,6 +411,7 @@ function sampleEnvoyStats(target: Target, label: string): () => void {
   return () => clearInterval(timer);
 }
 
+/** Sums of Envoy's ext_proc counters over all ext_proc filters: side streams started, messages sent. */
 async function extprocCounters(adminUrl: string): Promise<{ streams: number; messages: number }> {
   const text = await (await fetch(`${adminUrl}/stats?filter=ext_proc`)).text();
   let streams = 0;

@@ -128,3 +128,16 @@ describe('failover order', () => {
     assert.equal(router.plans.get(old.id), undefined);
   });
 });
+
+describe('direct plans: tries Envoy retried', () => {
+  it('count as failures of the one target, capped at the attempt limit whatever the try count says', () => {
+    const { router, health, cfg } = setup({ maxAttempts: 3, circuitBreaker: { consecutiveFailures: 3 } });
+    const plan = router.open({ requestId: 'r', model: 'm', operation: 'chat/completions', body, tiers: tiersOf(provider('a')), config: cfg }) as RequestPlan;
+    assert.equal(plan.direct, true);
+    const { attempt } = choice(router.beginDirect(plan));
+    router.retried(plan, attempt, 1_000_000, false); // counted as 2: Envoy makes at most 3 tries
+    assert.equal(health.circuit('a'), 'closed');
+    router.result(plan, attempt, { ok: false, reason: 'http_5xx', status: 500 });
+    assert.equal(health.circuit('a'), 'open', 'the two retried tries and the final one: 3 consecutive failures');
+  });
+});

@@ -163,7 +163,9 @@ export class ResilientRouter {
    * result is recorded next): health counts each of them.
    */
   retried(plan: RequestPlan, attempt: AttemptRecord, count: number, finalOk: boolean): void {
-    if (count > 0) this.deps.health.onRetriedTries(attempt.candidate.id, count, finalOk, plan.config, plan.requestId);
+    // Envoy never makes more than maxAttempts tries; a bigger count is not Envoy's and is capped.
+    const tries = Math.min(count, plan.config.maxAttempts - 1);
+    if (tries > 0) this.deps.health.onRetriedTries(attempt.candidate.id, tries, finalOk, plan.config, plan.requestId);
   }
 
   /**
