@@ -11,7 +11,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { WireReader, readTag } from '../src/extproc/codec/wire.js';
 import { EXTPROC_WINDOWS, widenFlowControlWindows } from '../src/extproc/flow-control.js';
-import { loadExternalProcessorService } from '../src/extproc/server.js';
+import { EXTPROC_SERVER_OPTIONS, loadExternalProcessorService } from '../src/extproc/server.js';
 
 /** ProcessingRequest fields 2..7 (request_headers .. response_trailers) are answered by field n - 1. */
 const FIRST_PHASE = 2;
@@ -43,12 +43,7 @@ export function answerFor(phase: number): Buffer {
 async function main(): Promise<void> {
   const address = process.argv[2];
   if (!address) throw new Error('usage: echo-extproc.js unix:/path/to.sock');
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': 64 * 1024 * 1024,
-    'grpc.max_send_message_length': 64 * 1024 * 1024,
-    'grpc.enable_channelz': 0,
-    'grpc.keepalive_time_ms': 30_000,
-  });
+  const server = new grpc.Server(EXTPROC_SERVER_OPTIONS);
   const service = loadExternalProcessorService();
   const process_ = service['Process'];
   if (!process_) throw new Error('ExternalProcessor has no Process method');

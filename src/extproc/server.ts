@@ -24,6 +24,15 @@ export function loadExternalProcessorService(): grpc.ServiceDefinition {
   return pkg.envoy.service.ext_proc.v3.ExternalProcessor.service;
 }
 
+/** grpc-js options of the ext_proc server (the bench's do-nothing floor uses the same). */
+export const EXTPROC_SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  'grpc.max_send_message_length': 64 * 1024 * 1024,
+  'grpc.enable_channelz': 0,
+  // Envoy keeps one HTTP/2 connection open; keepalive pings detect a dead peer.
+  'grpc.keepalive_time_ms': 30_000,
+};
+
 let requestsInFlight = 0;
 
 /** Requests in flight in this process: open request-stage ext_proc streams (drain on shutdown). */
@@ -48,13 +57,7 @@ function track(call: grpc.ServerDuplexStream<ProcessingRequest__Output, Processi
 
 /** Starts the ext_proc server on `address` (`unix:/path` or `host:port`); resolves the bound port. */
 export async function startExtProcServer(address: string, deps: StreamDeps): Promise<{ server: grpc.Server; port: number }> {
-  const server = new grpc.Server({
-    'grpc.max_receive_message_length': 64 * 1024 * 1024,
-    'grpc.max_send_message_length': 64 * 1024 * 1024,
-    'grpc.enable_channelz': 0,
-    // Envoy keeps one HTTP/2 connection open; keepalive pings detect a dead peer.
-    'grpc.keepalive_time_ms': 30_000,
-  });
+  const server = new grpc.Server(EXTPROC_SERVER_OPTIONS);
   // Process uses the hand-written codecs in ./codec (hot path); the service shape is proto-loader's.
   server.addService(withStaticCodecs(loadExternalProcessorService()), {
     Process: (call: grpc.ServerDuplexStream<ProcessingRequest__Output, ProcessingResponse>) => {

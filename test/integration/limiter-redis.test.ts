@@ -6,7 +6,7 @@ import { buildSnapshot, hashKey } from '../../src/config/snapshot.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { LocalLimiter } from '../../src/ratelimit/local.js';
 import { buildChecks, DAY_MS, DAY_SLOT_MS, MINUTE_MS, MINUTE_SLOT_MS } from '../../src/ratelimit/plan.js';
-import { createRedisClient, RedisLimiter, whenReady } from '../../src/ratelimit/redis.js';
+import { createRedisClient, RedisLimiter, whenReady, type RedisClient } from '../../src/ratelimit/redis.js';
 import { ResilientLimiter } from '../../src/ratelimit/resilient.js';
 import { LimiterUnavailableError, type AdmitResult, type LimitCheck, type Reservation } from '../../src/ratelimit/types.js';
 import { UsageAccountant } from '../../src/usage/accountant.js';
@@ -40,10 +40,15 @@ describe('Redis limiter (real redis-server)', () => {
   });
   after(() => redis?.stop());
 
-  it('makes exactly the decisions of the in-process limiter (same algorithm), admissions and corrections', async () => {
-    const client = createRedisClient({ url: redis.url, mode: 'standalone', commandTimeoutMs: 2000, prefix: 'conf:' });
+  /** A connected client and a Redis limiter on it, keys under `prefix`. */
+  const connectLimiter = async (prefix: string): Promise<{ client: RedisClient; limiter: RedisLimiter }> => {
+    const client = createRedisClient({ url: redis.url, mode: 'standalone', commandTimeoutMs: 2000, prefix });
     assert.equal(await whenReady(client, 5000), true);
-    const remote = new RedisLimiter(client, 'conf:');
+    return { client, limiter: new RedisLimiter(client, prefix) };
+  };
+
+  it('makes exactly the decisions of the in-process limiter (same algorithm), admissions and corrections', async () => {
+    const { client, limiter: remote } = await connectLimiter('conf:');
     const local = new LocalLimiter();
     const checks = [check('a|rpm', 'requests', 30, 'minute'), check('a|tpm', 'tokens', 2000, 'minute'), check('org|tpd', 'tokens', 5000, 'day')];
     let t = 1_764_000_000_000;
@@ -70,9 +75,7 @@ describe('Redis limiter (real redis-server)', () => {
   });
 
   it('corrections of one event-loop turn go to Redis in one script call, with the same result as one by one', async () => {
-    const client = createRedisClient({ url: redis.url, mode: 'standalone', commandTimeoutMs: 2000, prefix: 'batch:' });
-    assert.equal(await whenReady(client, 5000), true);
-    const remote = new RedisLimiter(client, 'batch:');
+    const { client, limiter: remote } = await connectLimiter('batch:');
     const local = new LocalLimiter();
     const checks = [check('b|rpm', 'requests', 100, 'minute'), check('b|tpm', 'tokens', 10_000, 'minute'), check('b|tpd', 'tokens', 50_000, 'day')];
     const t = 1_764_000_000_000;
@@ -108,9 +111,7 @@ describe('Redis limiter (real redis-server)', () => {
     const { snapshot } = buildSnapshot(parseResources(docs.map((doc) => ({ source: 't', doc }))).resources, 1);
     const key = snapshot.keysByHash.get(hashKey('k'));
     assert.ok(key);
-    const client = createRedisClient({ url: redis.url, mode: 'standalone', commandTimeoutMs: 2000, prefix: 'month:' });
-    assert.equal(await whenReady(client, 5000), true);
-    const limiter = new RedisLimiter(client, 'month:');
+    const { client, limiter } = await connectLimiter('month:');
     const lastEvening = Date.parse('2026-11-30T22:30:00Z'); // 23:30 in Berlin, November
     const admit = (now: number, tokens: number) => limiter.admit(buildChecks(key, 'm', undefined, now), { requests: 1, tokens }, now);
     assert.equal((await admit(lastEvening, 600)).allowed, true);

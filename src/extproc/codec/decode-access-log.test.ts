@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { loadAccessLogService } from '../attempt-log.js';
 import { httpEntry, httpLogsMessage, stringStruct, taggedMetadata, type ProtoObject } from './access-log-samples.js';
 import { accessLogDecoder, RESPONSE_FLAG_FIELDS, ResponseFlag, type AccessLogEntrySummary, type ResponseFlagName } from './decode-access-log.js';
-import { key, len, varint, vint } from './test-support.js';
+import { fuzzCorrupted, key, len, varint, vint } from './test-support.js';
 import { CodecError } from './wire.js';
 
 /** proto-loader's codec for StreamAccessLogs, exactly as grpc-js called it before. */
@@ -251,24 +251,7 @@ describe('StreamAccessLogsMessage decoder on truncated or corrupt input', () => 
   });
 
   it('never hangs or throws anything but CodecError on randomly corrupted messages', () => {
-    let seed = 0x2545f491;
-    const rand = (n: number): number => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) % n;
-    };
-    let threw = 0;
-    for (let i = 0; i < 3000; i++) {
-      const wire = Buffer.from(samples[i % samples.length]!);
-      for (let flips = 1 + rand(4); flips > 0; flips--) wire[rand(wire.length)] = rand(256);
-      try {
-        decode(wire.subarray(0, wire.length - rand(3)));
-      } catch (err) {
-        assert.ok(err instanceof CodecError, `unexpected ${String(err)}`);
-        threw++;
-      }
-    }
+    const threw = fuzzCorrupted(samples, decode);
     assert.ok(threw > 100, `corruption must be detected often, detected ${threw} of 3000`);
   });
 });
