@@ -3,7 +3,7 @@
  * (key, ancestors, per-model, provider model) atomically, however deep the lineage. It is the same
  * algorithm as local.ts, line for line: sliding-window counters with sub-slots kept in one hash per
  * (scope, rule) — fields `<slot>` -> amount, `s` running sum, `lo`/`hi` lowest/highest slot — and a
- * plain counter per calendar month. Expired slots are dropped when touched (amortised O(1)).
+ * plain counter per calendar month (TTL relative to the gateway's now). Expired slots are dropped when touched (amortised O(1)).
  *
  * KEYS: one storage key per check.
  * admit:  ARGV = now, 'admit', requestCost, tokenCost, then per check: windowMs, slotMs, resetAtMs, limit, unit(1=requests,2=tokens)
@@ -49,6 +49,13 @@ local function charge(key, win, slotMs, amount)
   redis.call('HSET', key, 'hi', cur)
   redis.call('PEXPIRE', key, win + 2 * slotMs)
   return cur
+end
+
+-- A month counter lives until a day after its month ends, counted from the gateway's now, never
+-- from Redis's wall clock: the two clocks may disagree (skew, or a test's injected time), and an
+-- absolute PEXPIREAT in Redis's past would drop the counter at once.
+local function monthTtl(resetAt)
+  return math.max(1, resetAt + 86400000 - now)
 end
 
 local function resetOf(key, win, slotMs, resetAt)
@@ -114,7 +121,7 @@ if op == 'admit' then
     if win == 0 then
       if amount > 0 then
         redis.call('INCRBY', KEYS[i], amount)
-        redis.call('PEXPIREAT', KEYS[i], resetAt + 86400000)
+        redis.call('PEXPIRE', KEYS[i], monthTtl(resetAt))
       end
     elseif amount > 0 then
       slot = charge(KEYS[i], win, slotMs, amount)
@@ -139,7 +146,7 @@ if op == 'adjust' then
     if win == 0 then
       local v = redis.call('INCRBY', KEYS[i], delta)
       if v < 0 then redis.call('SET', KEYS[i], 0, 'KEEPTTL') end
-      if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIREAT', KEYS[i], resetAt + 86400000) end
+      if redis.call('PTTL', KEYS[i]) < 0 then redis.call('PEXPIRE', KEYS[i], monthTtl(resetAt)) end
     else
       slide(KEYS[i], win, slotMs)
       local v = redis.call('HGET', KEYS[i], slot)

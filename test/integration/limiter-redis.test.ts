@@ -1,9 +1,10 @@
 /** The Redis limiter against a real redis-server: same decisions as the local one, months, degraded mode. */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { parseResources } from '../../src/config/parse.js';
 import { buildSnapshot, hashKey } from '../../src/config/snapshot.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { monthSpan } from '../../src/ratelimit/calendar.js';
 import { LocalLimiter } from '../../src/ratelimit/local.js';
 import { buildChecks, DAY_MS, DAY_SLOT_MS, MINUTE_MS, MINUTE_SLOT_MS } from '../../src/ratelimit/plan.js';
 import { createRedisClient, RedisLimiter, whenReady, type RedisClient } from '../../src/ratelimit/redis.js';
@@ -41,17 +42,20 @@ describe('Redis limiter (real redis-server)', () => {
   after(() => redis?.stop());
 
   /** A connected client and a Redis limiter on it, keys under `prefix`. */
-  const connectLimiter = async (prefix: string): Promise<{ client: RedisClient; limiter: RedisLimiter }> => {
+  /** A limiter on its own client; the client is closed when the test ends, passed or failed. */
+  const connectLimiter = async (t: TestContext, prefix: string): Promise<{ client: RedisClient; limiter: RedisLimiter }> => {
     const client = createRedisClient({ url: redis.url, mode: 'standalone', commandTimeoutMs: 2000, prefix });
+    t.after(() => client.disconnect());
     assert.equal(await whenReady(client, 5000), true);
     return { client, limiter: new RedisLimiter(client, prefix) };
   };
 
-  it('makes exactly the decisions of the in-process limiter (same algorithm), admissions and corrections', async () => {
-    const { client, limiter: remote } = await connectLimiter('conf:');
+  it('makes exactly the decisions of the in-process limiter (same algorithm), admissions and corrections', async (ctx) => {
+    const { limiter: remote } = await connectLimiter(ctx, 'conf:');
     const local = new LocalLimiter();
+    ctx.after(() => local.close());
     const checks = [check('a|rpm', 'requests', 30, 'minute'), check('a|tpm', 'tokens', 2000, 'minute'), check('org|tpd', 'tokens', 5000, 'day')];
-    let t = 1_764_000_000_000;
+    let t = Date.now();
     let seed = 42;
     const open: [Reservation, Reservation][] = [];
     for (let i = 0; i < 400; i++) {
@@ -70,15 +74,14 @@ describe('Redis limiter (real redis-server)', () => {
       assert.deepEqual(summary(r), summary(l), `step ${i}`);
       if (r.allowed && l.allowed) open.push([r.reservation, l.reservation]);
     }
-    await client.quit();
-    await local.close();
   });
 
-  it('corrections of one event-loop turn go to Redis in one script call, with the same result as one by one', async () => {
-    const { client, limiter: remote } = await connectLimiter('batch:');
+  it('corrections of one event-loop turn go to Redis in one script call, with the same result as one by one', async (ctx) => {
+    const { client, limiter: remote } = await connectLimiter(ctx, 'batch:');
     const local = new LocalLimiter();
+    ctx.after(() => local.close());
     const checks = [check('b|rpm', 'requests', 100, 'minute'), check('b|tpm', 'tokens', 10_000, 'minute'), check('b|tpd', 'tokens', 50_000, 'day')];
-    const t = 1_764_000_000_000;
+    const t = Date.now();
     const pairs: [Reservation, Reservation][] = [];
     for (let i = 0; i < 6; i++) {
       const now = t + i * 1500; // different one-second slots of the minute window
@@ -99,11 +102,9 @@ describe('Redis limiter (real redis-server)', () => {
     const r = await remote.admit(checks, { requests: 1, tokens: 1 }, end);
     const l = local.admitSync(checks, { requests: 1, tokens: 1 }, end);
     assert.deepEqual(summary(r), summary(l));
-    await client.quit();
-    await local.close();
   });
 
-  it('refuses a monthly budget once crossed and resets at the month boundary of the key time zone (injected clock)', async () => {
+  it('refuses a monthly budget once crossed and resets at the month boundary of the key time zone (injected clock)', async (t) => {
     const docs = [
       { apiVersion: 'tollgate.dev/v1alpha1', kind: 'ApiKey', metadata: { name: 'org' }, spec: { accountOnly: true, limits: { tokensPerMonth: 1000, monthTimeZone: 'Europe/Berlin' } } },
       { apiVersion: 'tollgate.dev/v1alpha1', kind: 'ApiKey', metadata: { name: 'k' }, spec: { keyHash: hashKey('k'), parent: 'org' } },
@@ -111,8 +112,11 @@ describe('Redis limiter (real redis-server)', () => {
     const { snapshot } = buildSnapshot(parseResources(docs.map((doc) => ({ source: 't', doc }))).resources, 1);
     const key = snapshot.keysByHash.get(hashKey('k'));
     assert.ok(key);
-    const { client, limiter } = await connectLimiter('month:');
-    const lastEvening = Date.parse('2026-11-30T22:30:00Z'); // 23:30 in Berlin, November
+    const { limiter } = await connectLimiter(t, 'month:');
+    // The injected clock starts from the real now: half an hour before the current Berlin month ends.
+    const month = monthSpan(Date.now(), 'Europe/Berlin');
+    const next = monthSpan(month.endMs, 'Europe/Berlin');
+    const lastEvening = month.endMs - 30 * 60_000;
     const admit = (now: number, tokens: number) => limiter.admit(buildChecks(key, 'm', undefined, now), { requests: 1, tokens }, now);
     assert.equal((await admit(lastEvening, 600)).allowed, true);
     const second = await admit(lastEvening + 1000, 400);
@@ -120,23 +124,37 @@ describe('Redis limiter (real redis-server)', () => {
     const over = await admit(lastEvening + 2000, 1);
     assert.equal(over.allowed, false);
     if (!over.allowed) {
-      // Retry when the Berlin month ends: 2026-12-01T00:00 +01:00.
-      assert.equal(lastEvening + 2000 + over.retryAfterMs, Date.parse('2026-11-30T23:00:00Z'));
+      // Retry when the Berlin month ends.
+      assert.equal(lastEvening + 2000 + over.retryAfterMs, month.endMs);
     }
-    // Corrections after the crossing still land on November.
+    // Corrections after the crossing still land on the old month.
     if (second.allowed) await limiter.adjust(second.reservation, -100, lastEvening + 3000);
     assert.equal((await admit(lastEvening + 4000, 100)).allowed, true);
     assert.equal((await admit(lastEvening + 5000, 1)).allowed, false);
-    // December in Berlin starts at 23:00 UTC: a fresh budget.
-    const december = Date.parse('2026-11-30T23:00:01Z');
-    const fresh = await admit(december, 1000);
+    // The next Berlin month: a fresh budget.
+    const fresh = await admit(month.endMs + 1000, 1000);
     assert.equal(fresh.allowed, true);
-    assert.equal(await redis.client.get('month:{tollgate}:rl:default/org|tokensPerMonth|2026-11'), '1000');
-    assert.equal(await redis.client.get('month:{tollgate}:rl:default/org|tokensPerMonth|2026-12'), '1000');
-    await client.quit();
+    assert.equal(await redis.client.get(`month:{tollgate}:rl:default/org|tokensPerMonth|${month.id}`), '1000');
+    assert.equal(await redis.client.get(`month:{tollgate}:rl:default/org|tokensPerMonth|${next.id}`), '1000');
+    // Both counters expire a day after their month ends, counted from the gateway's clock.
+    const ttl = await redis.client.pttl(`month:{tollgate}:rl:default/org|tokensPerMonth|${month.id}`);
+    assert.ok(ttl > 0 && ttl <= 30 * 60_000 + 86_400_000, `ttl ${ttl}`);
   });
 
-  it('degraded mode: fail-open uses local limits / replicas, fail-closed refuses, both recover when Redis returns; batches survive', async () => {
+  it('keeps month counters when the gateway clock is far from Redis clock (skew both ways)', async (t) => {
+    const { limiter } = await connectLimiter(t, 'skew:');
+    const budget = (now: number): LimitCheck[] => {
+      const span = monthSpan(now, 'UTC');
+      return [{ ...check('skew|tpm', 'tokens', 100, 'minute'), name: 'tokensPerMonth', windowMs: 0, slotMs: 0, resetAtMs: span.endMs, key: `skew|${span.id}` }];
+    };
+    for (const shift of [-400 * 86_400_000, 400 * 86_400_000]) {
+      const now = Date.now() + shift;
+      assert.equal((await limiter.admit(budget(now), { requests: 1, tokens: 100 }, now)).allowed, true);
+      assert.equal((await limiter.admit(budget(now + 1000), { requests: 1, tokens: 1 }, now + 1000)).allowed, false, `shift ${shift}: budget kept`);
+    }
+  });
+
+  it('degraded mode: fail-open uses local limits / replicas, fail-closed refuses, both recover when Redis returns; batches survive', async (t) => {
     const mk = (policy: 'open' | 'closed') => {
       const client = createRedisClient({ url: redis.url, mode: 'standalone', commandTimeoutMs: 300, prefix: `deg-${policy}:` });
       client.on('error', () => undefined);
@@ -144,6 +162,14 @@ describe('Redis limiter (real redis-server)', () => {
     };
     const open = mk('open');
     const closed = mk('closed');
+    t.after(async () => {
+      await open.limiter.close();
+      await closed.limiter.close();
+      open.client.disconnect();
+      closed.client.disconnect();
+    });
+    // Usage months are labels the sink stores as given; the current one, like a live gateway's.
+    const month = monthSpan(Date.now(), 'UTC').id;
     assert.equal(await whenReady(open.client, 5000), true);
     assert.equal(await whenReady(closed.client, 5000), true);
     const modeOf = (l: ResilientLimiter): string => l.mode;
@@ -154,7 +180,7 @@ describe('Redis limiter (real redis-server)', () => {
     await waitNormal();
     const sink = new RedisUsageSink(open.client, 'deg-open:');
     const accountant = new UsageAccountant({ sink, logger: silent, maxRecords: 1_000_000 });
-    const rec = (i: number) => ({ key: 'ns/k', lineage: '.k.', model: 'm', upstreamModel: 'm', provider: 'p', promptTokens: 10, completionTokens: i, latencyMs: 1, status: 200, month: '2026-11', reported: true });
+    const rec = (i: number) => ({ key: 'ns/k', lineage: '.k.', model: 'm', upstreamModel: 'm', provider: 'p', promptTokens: 10, completionTokens: i, latencyMs: 1, status: 200, month, reported: true });
     const rpm = [check('deg|rpm', 'requests', 40, 'minute')];
     assert.equal((await open.limiter.admit(rpm, { requests: 1, tokens: 0 }, Date.now())).allowed, true);
     assert.equal(open.limiter.mode, 'normal');
@@ -180,18 +206,14 @@ describe('Redis limiter (real redis-server)', () => {
     assert.equal((await closed.limiter.admit(rpm, { requests: 1, tokens: 0 }, Date.now())).allowed, true);
     await accountant.stop();
     assert.equal(accountant.pendingRecords, 0);
-    const totals = await redis.client.hgetall('deg-open:{tollgate}:usage:2026-11:ns/k');
+    const totals = await redis.client.hgetall(`deg-open:{tollgate}:usage:${month}:ns/k`);
     assert.equal(totals['requests'], '3');
     assert.equal(totals['completion_tokens'], '6');
     assert.equal(totals['prompt_tokens'], '30');
     // A batch id applied twice counts once.
-    const batch = { id: 'fixed-batch', records: 1, rows: [{ month: '2026-11', key: 'ns/k', lineage: '.k.', model: 'm', upstreamModel: 'm', provider: 'p', statusClass: '2xx', requests: 1, promptTokens: 1, completionTokens: 1, latencyMs: 1, estimated: 0 }] };
+    const batch = { id: 'fixed-batch', records: 1, rows: [{ month, key: 'ns/k', lineage: '.k.', model: 'm', upstreamModel: 'm', provider: 'p', statusClass: '2xx', requests: 1, promptTokens: 1, completionTokens: 1, latencyMs: 1, estimated: 0 }] };
     assert.equal(await sink.apply(batch), 'applied');
     assert.equal(await sink.apply(batch), 'duplicate');
-    assert.equal((await sink.monthToDate('ns/k', '2026-11')).requests, 4);
-    await open.limiter.close();
-    await closed.limiter.close();
-    open.client.disconnect();
-    closed.client.disconnect();
+    assert.equal((await sink.monthToDate('ns/k', month)).requests, 4);
   });
 });
