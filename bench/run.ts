@@ -6,6 +6,8 @@
  *
  * Flags:
  *   --quick                  short runs (about 5 minutes instead of about 11)
+ *   --smoke                  CI smoke: a second or two per target, chat and stream100 only, no docs;
+ *                            exits non-zero when any measurement failed or a target is unavailable
  *   --profile                CPU profile of each Tollgate process; top frames in the report
  *   --heap-profile           sampling heap profile of each Tollgate process (raw files only)
  *   --scenarios=a,b          chat, stream100, embeddings, prompt1m, slow1000, streams500
@@ -34,7 +36,7 @@ import { liveMemory, type LiveMemory } from './inspect.js';
 import { cpuDelta, cpuMs, cpuSnapshot, loadAverage, machineTicks, rssBytes, waitSnapshot } from './proc.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { renderMarkdown, writeDocs } from './report.js';
-import { FULL, QUICK, TARGETS, scenarios, type RequestScenario, type Scenario, type ScenarioName, type StreamsScenario, type TargetName } from './scenarios.js';
+import { FULL, QUICK, SMOKE, SMOKE_SCENARIOS, TARGETS, scenarios, type RequestScenario, type Scenario, type ScenarioName, type StreamsScenario, type TargetName } from './scenarios.js';
 import { ensureWrk, runWrk, type WrkResult } from './wrk.js';
 
 const exec = promisify(execFile);
@@ -42,6 +44,7 @@ const exec = promisify(execFile);
 const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    smoke: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     'heap-profile': { type: 'boolean', default: false },
     'gateway-node-options': { type: 'string', default: '' },
@@ -57,7 +60,9 @@ const { values: flags } = parseArgs({
   strict: true,
 });
 
-const durations = flags.quick ? QUICK : FULL;
+const durations = flags.smoke ? SMOKE : flags.quick ? QUICK : FULL;
+/** A smoke run never rewrites docs/benchmarks.md: its numbers are too short to publish. */
+const writeDocsToo = !flags['no-docs'] && !flags.smoke;
 const RATE = Number(flags.rate);
 /** A second, light fixed rate: added latency when nothing queues (0 turns it off). */
 const LOW_RATE = Number(flags['low-rate']);
@@ -484,7 +489,7 @@ async function probeLimits(baseUrl: string, body: string): Promise<string | unde
 async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-  const wantScenarios = flags.scenarios?.split(',') as ScenarioName[] | undefined;
+  const wantScenarios = (flags.scenarios?.split(',') as ScenarioName[] | undefined) ?? (flags.smoke ? [...SMOKE_SCENARIOS] : undefined);
   const wantTargets = (flags.targets?.split(',') as TargetName[] | undefined) ?? [...TARGETS];
   const plan = scenarios(durations).filter((s) => !wantScenarios || wantScenarios.includes(s.name));
   const wrk = await ensureWrk();
@@ -653,11 +658,18 @@ async function main(): Promise<void> {
     await exec('cp', ['-r', profileDir, join(resultsDir, `profiles-${stamp}`)]).catch(() => undefined);
   }
   const markdown = renderMarkdown(report);
-  if (!flags['no-docs']) await writeDocs(join(REPO_ROOT, 'docs/benchmarks.md'), markdown);
+  if (writeDocsToo) await writeDocs(join(REPO_ROOT, 'docs/benchmarks.md'), markdown);
   process.stdout.write(markdown);
-  log(`results: bench/results/bench-${stamp}.json${flags['no-docs'] ? '' : ', docs/benchmarks.md'}`);
+  log(`results: bench/results/bench-${stamp}.json${writeDocsToo ? ', docs/benchmarks.md' : ''}`);
   if (flags.keep) log(`kept ${workDir} (logs of every process)`);
   else await rm(workDir, { recursive: true, force: true });
+  if (flags.smoke) {
+    const broken = [...failures, ...Object.entries(unavailable).map(([name, why]) => `${name}: ${why}`)];
+    if (broken.length > 0) {
+      log(`smoke FAILED:\n  ${broken.join('\n  ')}`);
+      process.exitCode = 1;
+    } else log('smoke passed: every target started and answered');
+  }
 }
 
 main().catch((err: unknown) => {

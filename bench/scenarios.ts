@@ -67,7 +67,7 @@ function chatBody(stream: boolean): string {
   });
 }
 
-/** Durations in seconds; `--quick` shortens all of them. */
+/** Durations in seconds; `--quick` and `--smoke` shorten all of them. */
 export interface Durations {
   readonly wrkWarmupS: number;
   readonly wrkS: number;
@@ -79,6 +79,10 @@ export interface Durations {
 
 export const FULL: Durations = { wrkWarmupS: 1, wrkS: 8, rateWarmupS: 2, rateS: 10, slowChunks: 30, streams500S: 10 };
 export const QUICK: Durations = { wrkWarmupS: 1, wrkS: 3, rateWarmupS: 1, rateS: 4, slowChunks: 10, streams500S: 4 };
+/** `--smoke` (CI): a second or two per target, enough to prove every target starts and answers. */
+export const SMOKE: Durations = { wrkWarmupS: 1, wrkS: 1, rateWarmupS: 1, rateS: 1, slowChunks: 3, streams500S: 1 };
+/** The scenarios a smoke run covers unless --scenarios names others. */
+export const SMOKE_SCENARIOS: readonly ScenarioName[] = ['chat', 'stream100'];
 
 /** The scenarios in the order they run (memory per stream first, while processes are fresh). */
 export function scenarios(d: Durations): Scenario[] {

@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT, renderEnvoyConfig, type EnvoyConfigValues } from './envoy-config.js';
+import { realClockEnv } from './real-clock.js';
 
 const run = promisify(execFile);
 
@@ -87,12 +88,12 @@ export class ManagedProcess {
   }
 }
 
-function launch(name: string, command: string, args: readonly string[], logFile: string, env?: NodeJS.ProcessEnv): ManagedProcess {
+function launch(name: string, command: string, args: readonly string[], logFile: string, env?: NodeJS.ProcessEnv, base: NodeJS.ProcessEnv = process.env): ManagedProcess {
   // The child writes its log file itself: piping through this process would cost its CPU (the bench
   // measures per-process CPU) and lose lines if this process stalls.
   const fd = openSync(logFile, 'a');
   try {
-    const child = spawn(command, [...args], { env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+    const child = spawn(command, [...args], { env: { ...base, ...env }, stdio: ['ignore', fd, fd] });
     return new ManagedProcess(name, child, logFile);
   } finally {
     closeSync(fd);
@@ -159,6 +160,8 @@ export async function startEnvoy(options: EnvoyProcessOptions): Promise<{ proces
     binary,
     ['-c', configFile, '--disable-hot-restart', '--log-level', process.env['ENVOY_LOG_LEVEL'] ?? 'warn', '--concurrency', process.env['ENVOY_CONCURRENCY'] ?? '2'],
     join(options.workDir, 'envoy.log'),
+    undefined,
+    realClockEnv(), // Envoy hangs under libfaketime (shifted-clock CI runs); its clock is not under test
   );
   await waitFor('envoy to be LIVE', async () => {
     if (!proc.running) throw new Error(`envoy exited early; see ${proc.logFile}`);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, waitFor } from '../../src/dev/local-stack.js';
+import { realClockEnv } from '../../src/dev/real-clock.js';
 
 export interface RedisServer {
   readonly port: number;
@@ -41,7 +42,9 @@ export async function startRedis(): Promise<RedisServer> {
     const proc = spawn(
       bin,
       ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'no', '--daemonize', 'no'],
-      { stdio: 'ignore' },
+      // Redis keeps the real clock when the tests run under faketime (it hangs under libfaketime,
+      // and a gateway whose clock disagrees with Redis's is a case the limiter must handle).
+      { stdio: 'ignore', env: realClockEnv() },
     );
     child = proc;
     await waitFor('redis-server to answer PING', async () => {

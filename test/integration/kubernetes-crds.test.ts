@@ -35,9 +35,11 @@ describe('CRDs in a real API server', () => {
   };
 
   it('accepts valid resources and shows them with printer columns and short names', async () => {
+    // An expiry a year from the real now: the test never turns into a time bomb.
+    const NEXT_YEAR = new Date(Date.now() + 365 * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z');
     await cp.kubectl(['apply', '-f', '-'], {
       input:
-        apiKey('ok', `{ keyHash: "${HASH}", models: ["gpt-4*"], expiresAt: "2030-01-01T00:00:00Z" }`) +
+        apiKey('ok', `{ keyHash: "${HASH}", models: ["gpt-4*"], expiresAt: "${NEXT_YEAR}" }`) +
         '---\n' +
         provider('ok', '{ type: openai, endpoint: "https://api.example.test/v1", models: [{ name: gpt-4o }] }'),
     });
