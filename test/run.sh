@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm test`: installs what the tests need (Node >= 22, npm packages, Envoy, Redis, etcd, faketime,
-# kube-apiserver/kubectl/helm built from source and cached), builds, then runs
+# PostgreSQL, kube-apiserver/kubectl/helm built from source and cached), builds, then runs
 #   1. unit tests,
 #   2. integration tests, one file at a time, each under a time limit (a file that hangs fails
 #      alone, with its name, instead of stalling the run),
@@ -36,6 +36,7 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v etcd >/dev/null || need_apt+=(etcd-server)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v faketime >/dev/null || need_apt+=(faketime)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   log "installing ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then
