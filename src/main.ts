@@ -1,4 +1,5 @@
 /** Wires the processes together: config source -> store -> ext_proc server, plus admin server. */
+import { AdminAuthorizer, createPodCredential } from './admin/authorizer.js';
 import { FileConfigSource } from './config/file-source.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { EndpointSliceDiscovery } from './controller/endpoint-slices.js';
@@ -6,8 +7,9 @@ import { KubernetesConfigSource } from './controller/source.js';
 import { ConfigStore } from './config/store.js';
 import { inflightRequests, startExtProcServer, stopExtProcServer } from './extproc/server.js';
 import { Drainer } from './lifecycle/drain.js';
+import { Shutdown } from './lifecycle/shutdown.js';
 import { recordRequest } from './observability/access-log.js';
-import { startAdminServer } from './observability/http-server.js';
+import { closeAdminServer, startAdminServer } from './observability/http-server.js';
 import { createLogger } from './observability/logger.js';
 import { HealthTracker } from './routing/health.js';
 import { pickerPool } from './routing/picker.js';
@@ -45,17 +47,24 @@ async function main(): Promise<void> {
       : new FileConfigSource({ directory: src.configDir, store, logger: configLogger });
   // Admin first: liveness answers while the first config load (or Kubernetes sync) is pending.
   let serving = false;
+  const lifecycleLogger = logger.child({ component: 'lifecycle' });
   const drainer = new Drainer({
-    logger: logger.child({ component: 'lifecycle' }),
+    logger: lifecycleLogger,
     inflight: inflightRequests,
     envoyAdminUrl: settings.envoyAdminUrl,
     graceMs: settings.shutdownGraceMs,
   });
+  // Set once everything is up; until then SIGTERM ends the process at once (nothing is served yet)
+  // and POST /drain answers 500.
+  let shutdown: Shutdown | undefined;
+  const authorizer = new AdminAuthorizer(settings.podTokenFile ? [await createPodCredential(settings.podTokenFile)] : []);
   const admin = await startAdminServer({
     host: settings.adminHost,
     port: settings.adminPort,
-    ready: () => serving && store.ready && !drainer.draining,
-    drain: () => drainer.drain('preStop /drain'),
+    readiness: () => (drainer.draining ? { ready: false, reason: 'draining' } : serving && store.ready ? { ready: true } : { ready: false, reason: 'starting' }),
+    authorizer,
+    drain: (reason) => (shutdown ? shutdown.begin(reason) : Promise.reject(new Error('not started yet'))),
+    logger: logger.child({ component: 'admin' }),
   });
   await Promise.all([source.start(), endpoints?.start()]).catch((err: unknown) => {
     admin.server.close();
@@ -82,28 +91,26 @@ async function main(): Promise<void> {
   serving = true;
   logger.info({ extproc: settings.extprocAddress, admin: `${settings.adminHost}:${admin.port}` }, 'tollgate ready');
 
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal, graceMs: settings.shutdownGraceMs }, 'shutting down; letting open streams finish');
+  let sourceStopped: Promise<unknown> = Promise.resolve();
+  shutdown = new Shutdown({
+    logger: lifecycleLogger,
+    drainer,
     // Stop watching config now (the last snapshot keeps serving) and hand the status Lease to
     // another replica; bounded, so an unreachable API server cannot hold up the exit.
-    const sourceStopped = Promise.race([Promise.resolve(source.stop()), new Promise((r) => setTimeout(r, 3000).unref())]);
-    // Keep serving while Envoy drains (late requests still get answers), then close.
-    void drainer
-      .drain(signal)
-      .then(() => Promise.all([stopExtProcServer(server, 1000), sourceStopped, endpoints?.stop()]))
-      .then(() => limits.close()) // flushes buffered usage records
-      .then(() => {
-      admin.server.close();
-      logger.info('stopped');
-      logger.flush();
-      process.exit(0);
-    });
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+    onBegin: () => {
+      sourceStopped = Promise.race([Promise.resolve(source.stop()), new Promise((r) => setTimeout(r, 3000).unref())]);
+    },
+    // Keep serving while Envoy drains (late requests still get answers), then close, flush buffered
+    // usage records, and answer the preStop caller before the admin port closes.
+    stop: async () => {
+      await Promise.all([stopExtProcServer(server, 1000), sourceStopped, endpoints?.stop()]);
+      await limits.close();
+      await closeAdminServer(admin.server, 2000);
+    },
+    exit: (code) => process.exit(code),
+  });
+  process.on('SIGTERM', () => void shutdown?.begin('SIGTERM'));
+  process.on('SIGINT', () => void shutdown?.begin('SIGINT'));
 }
 
 function loadKubeConfig(): KubeConfig {

@@ -19,6 +19,11 @@ describe('settings', () => {
     });
   });
 
+  it('admin actions are off unless a pod token file is named', () => {
+    assert.equal(readSettings(['--config-dir', '/cfg']).podTokenFile, undefined);
+    assert.equal(readSettings(['--config-dir', '/cfg', '--pod-token-file', '/run/tollgate/pod-token']).podTokenFile, '/run/tollgate/pod-token');
+  });
+
   it('refuses an unknown source', () => {
     assert.throws(() => readSettings(['--source', 'etcd']), /--source must be file or kubernetes/);
   });

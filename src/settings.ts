@@ -23,6 +23,11 @@ export interface Settings {
   readonly extprocAddress: string;
   readonly adminHost: string;
   readonly adminPort: number;
+  /**
+   * Where Tollgate writes a fresh random token at start (the pod credential, src/admin/authorizer.ts);
+   * a bearer of it may call admin actions (POST /drain). Undefined = admin actions are off.
+   */
+  readonly podTokenFile: string | undefined;
   /** Time given to open streams on shutdown. */
   readonly shutdownGraceMs: number;
   /** Envoy admin URL, drained on shutdown (src/lifecycle/drain.ts); undefined = none. */
@@ -67,6 +72,7 @@ export function readSettings(argv: readonly string[]): Settings {
       'extproc-address': { type: 'string' },
       'admin-host': { type: 'string' },
       'admin-port': { type: 'string' },
+      'pod-token-file': { type: 'string' },
       'shutdown-grace-seconds': { type: 'string' },
       'envoy-admin-url': { type: 'string' },
       'redis-url': { type: 'string' },
@@ -89,6 +95,7 @@ export function readSettings(argv: readonly string[]): Settings {
     extprocAddress: values['extproc-address'] ?? env['TOLLGATE_EXTPROC_ADDRESS'] ?? '127.0.0.1:9002',
     adminHost: values['admin-host'] ?? env['TOLLGATE_ADMIN_HOST'] ?? '0.0.0.0',
     adminPort: toInt('admin-port', values['admin-port'] ?? env['TOLLGATE_ADMIN_PORT'] ?? '9090'),
+    podTokenFile: values['pod-token-file'] || env['TOLLGATE_POD_TOKEN_FILE'] || undefined,
     shutdownGraceMs: 1000 * toInt('shutdown-grace-seconds', values['shutdown-grace-seconds'] ?? env['TOLLGATE_SHUTDOWN_GRACE_SECONDS'] ?? '30'),
     envoyAdminUrl: values['envoy-admin-url'] ?? env['TOLLGATE_ENVOY_ADMIN_URL'],
     limits: readLimitSettings(values),

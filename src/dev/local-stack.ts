@@ -109,10 +109,22 @@ export interface GatewayProcessOptions {
   readonly extraArgs?: readonly string[];
 }
 
+/** A started Tollgate process. */
+export interface GatewayProcess {
+  readonly process: ManagedProcess;
+  /** Its ext_proc socket. */
+  readonly socket: string;
+  readonly adminPort: number;
+  /** The pod token file it wrote at start (bearer for admin actions such as POST /drain). */
+  readonly podTokenFile: string;
+}
+
 /** Starts the Tollgate process (compiled dist/src/main.js) and waits until it is ready. */
-export async function startGateway(options: GatewayProcessOptions): Promise<{ process: ManagedProcess; socket: string; adminPort: number }> {
+export async function startGateway(options: GatewayProcessOptions): Promise<GatewayProcess> {
   await mkdir(options.workDir, { recursive: true });
   const socket = join(options.workDir, 'extproc.sock');
+  // As in a pod: the token goes next to the ext_proc socket, readable only by this user.
+  const podTokenFile = join(options.workDir, 'pod-token');
   const adminPort = options.adminPort ?? (await freePort());
   const proc = launch(
     'tollgate',
@@ -123,6 +135,7 @@ export async function startGateway(options: GatewayProcessOptions): Promise<{ pr
       '--extproc-address', `unix:${socket}`,
       '--admin-host', '127.0.0.1',
       '--admin-port', String(adminPort),
+      '--pod-token-file', podTokenFile,
       ...(options.extraArgs ?? []),
     ],
     join(options.workDir, 'tollgate.log'),
@@ -135,7 +148,7 @@ export async function startGateway(options: GatewayProcessOptions): Promise<{ pr
     await proc.stop('SIGKILL');
     throw err;
   });
-  return { process: proc, socket, adminPort };
+  return { process: proc, socket, adminPort, podTokenFile };
 }
 
 export interface EnvoyProcessOptions extends Omit<EnvoyConfigValues, 'listenPort' | 'adminPort'> {

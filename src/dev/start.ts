@@ -22,7 +22,9 @@ async function main(): Promise<void> {
   const base = `http://127.0.0.1:${envoy.port}`;
   process.stdout.write(`
 Tollgate is running (Envoy on ${base}, config from ${configDir}).
-Logs: ${gateway.process.logFile} and ${envoy.process.logFile}; metrics: http://127.0.0.1:${gateway.adminPort}/metrics
+Logs: ${gateway.process.logFile} and ${envoy.process.logFile}
+Admin (this machine only): http://127.0.0.1:${gateway.adminPort}/metrics, /healthz, /readyz; actions such as
+POST /drain (drains, then stops the gateway) need the bearer token in ${gateway.podTokenFile} (docs/security.md).
 
   curl ${base}/v1/chat/completions \\
     -H 'Authorization: Bearer sk-tollgate-example' -H 'Content-Type: application/json' \\
@@ -40,7 +42,9 @@ Logs: ${gateway.process.logFile} and ${envoy.process.logFile}; metrics: http://1
 
 Edit files in ${configDir} and they apply live. Ctrl-C to stop.
 `);
+  let stopping = false;
   const stop = async (): Promise<void> => {
+    stopping = true;
     await Promise.allSettled([envoy.process.stop(), gateway.process.stop()]);
     await fake.stop();
     process.exit(0);
@@ -48,7 +52,8 @@ Edit files in ${configDir} and they apply live. Ctrl-C to stop.
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
   void gateway.process.waitExit().then((code) => {
-    process.stderr.write(`tollgate exited (${String(code)}); see ${gateway.process.logFile}\n`);
+    if (stopping) return;
+    process.stderr.write(`tollgate exited (code ${String(code)}); stopping. See ${gateway.process.logFile}\n`);
     void stop();
   });
 }

@@ -1,14 +1,15 @@
 /**
  * Graceful shutdown of a gateway pod (Envoy + Tollgate). On SIGTERM, or when Envoy's preStop hook
- * calls the admin endpoint /drain, Tollgate:
+ * calls the admin action POST /drain (with the pod token, docs/security.md), Tollgate:
  *
- * 1. turns /readyz to 503, so the Service stops sending new connections to this pod;
+ * 1. turns /readyz to 503 `draining`, so the Service stops sending new connections to this pod;
  * 2. asks Envoy to drain (admin `POST /drain_listeners?graceful`): Envoy closes idle connections and
  *    asks clients to reconnect elsewhere (Connection: close, HTTP/2 GOAWAY), never cutting streams;
  * 3. keeps serving (late requests still get a full answer) until no request has been in flight for
  *    a quiet period, or the grace period is over;
- * then the caller exits. /drain answers only then, so Envoy's SIGTERM (after its preStop) comes
- * when nothing is open. The Helm chart's terminationGracePeriodSeconds covers the grace period.
+ * then the process exits (src/lifecycle/shutdown.ts). /drain answers only then, so Envoy's SIGTERM
+ * (after its preStop) comes when nothing is open. The chart's terminationGracePeriodSeconds covers
+ * the grace period.
  */
 import type { Logger } from '../observability/logger.js';
 

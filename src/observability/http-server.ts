@@ -1,66 +1,164 @@
 /**
- * The admin HTTP server: /metrics (Prometheus), /healthz (alive), /readyz (config loaded), and
- * /drain (Envoy's preStop hook: starts a graceful drain and answers when it is done).
+ * The admin HTTP server. One table (adminRoutes) lists every endpoint it serves, who may call it
+ * and what it does; docs/security.md lists the same and a test probes both against the running
+ * process. Read-only endpoints are open (probes, Prometheus); actions need a bearer token with the
+ * route's scope (src/admin/authorizer.ts). Anything not in the table is 404.
  */
-import { createServer, type Server } from 'node:http';
-import { registry } from './metrics.js';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AdminAuthorizer, AdminScope } from '../admin/authorizer.js';
+import type { Logger } from './logger.js';
+import { adminDeniedTotal, registry } from './metrics.js';
+
+/** Whether the process takes traffic, and why not. */
+export type Readiness = { readonly ready: true } | { readonly ready: false; readonly reason: 'starting' | 'draining' };
 
 export interface AdminServerOptions {
   readonly host: string;
   readonly port: number;
-  readonly ready: () => boolean;
-  /** Starts (or joins) the graceful drain; resolves when drained or the grace period ended. */
-  readonly drain?: () => Promise<unknown>;
+  readonly readiness: () => Readiness;
+  readonly authorizer: AdminAuthorizer;
+  /** Starts (or joins) the graceful drain, after which the process exits; resolves when drained. */
+  readonly drain: (reason: string) => Promise<unknown>;
+  readonly logger: Logger;
+}
+
+/** Who may call a route: anyone who reaches the port, or a bearer of a token with the scope. */
+export type RouteAccess = { readonly kind: 'open' } | { readonly kind: 'token'; readonly scope: AdminScope };
+
+export type AdminMethod = 'GET' | 'HEAD' | 'POST';
+
+/** One admin endpoint. */
+export interface AdminRoute {
+  readonly path: string;
+  readonly methods: readonly AdminMethod[];
+  readonly access: RouteAccess;
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+const READ: readonly AdminMethod[] = ['GET', 'HEAD'];
+const OPEN: RouteAccess = { kind: 'open' };
+
+const READINESS_TEXT = { starting: 'starting: config not loaded\n', draining: 'draining\n' } as const;
+
+function text(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers });
+  res.end(body);
+}
+
+/** Every endpoint of the admin server (the table docs/security.md documents). */
+export function adminRoutes(options: Pick<AdminServerOptions, 'readiness' | 'drain'>): readonly AdminRoute[] {
+  return [
+    {
+      path: '/healthz',
+      methods: READ,
+      access: OPEN,
+      handle: (_req, res) => text(res, 200, 'ok\n'),
+    },
+    {
+      path: '/readyz',
+      methods: READ,
+      access: OPEN,
+      handle: (_req, res) => {
+        const r = options.readiness();
+        if (r.ready) text(res, 200, 'ready\n');
+        else text(res, 503, READINESS_TEXT[r.reason]);
+      },
+    },
+    {
+      path: '/metrics',
+      methods: READ,
+      access: OPEN,
+      handle: (_req, res) => {
+        registry.metrics().then(
+          (body) => {
+            res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
+            res.end(body);
+          },
+          (err: unknown) => text(res, 500, `metrics failed: ${err instanceof Error ? err.message : String(err)}\n`),
+        );
+      },
+    },
+    {
+      // Envoy's preStop hook: starts the drain (or joins one SIGTERM started) and answers when
+      // nothing is in flight; the process then exits so Kubernetes replaces it.
+      path: '/drain',
+      methods: ['POST'],
+      access: { kind: 'token', scope: 'lifecycle' },
+      handle: (_req, res) => {
+        options.drain('POST /drain').then(
+          (result) => {
+            res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', connection: 'close' });
+            res.end(JSON.stringify(result));
+          },
+          () => text(res, 500, 'drain failed\n'),
+        );
+      },
+    },
+  ];
 }
 
 /** Starts the admin server; resolves with the bound port. */
 export async function startAdminServer(options: AdminServerOptions): Promise<{ server: Server; port: number }> {
+  const routes = new Map(adminRoutes(options).map((r) => [r.path, r]));
+  for (const r of routes.values()) {
+    if (r.access.kind === 'token' && !options.authorizer.grants(r.access.scope)) {
+      options.logger.info({ path: r.path, scope: r.access.scope }, 'admin action off: no credential grants its scope (see --pod-token-file)');
+    }
+  }
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/metrics') {
-      registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': registry.contentType });
-          res.end(text);
-        },
-        (err: unknown) => {
-          res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(String(err));
-        },
-      );
+    // The path only: the query string never selects a route, and no route reads it.
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const route = routes.get(q === -1 ? url : url.slice(0, q));
+    if (!route) {
+      text(res, 404, 'not found\n');
       return;
     }
-    if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
+    // An action answers 401/403 before anything else, so a caller without the token learns
+    // nothing about it (not even which methods it takes).
+    if (route.access.kind === 'token') {
+      const decision = options.authorizer.authorize(req.headers.authorization, route.access.scope);
+      if (!decision.allowed) {
+        adminDeniedTotal.inc({ path: route.path, reason: decision.reason });
+        options.logger.debug({ path: route.path, method: req.method, reason: decision.reason, remote: req.socket.remoteAddress }, 'admin action refused');
+        text(res, decision.status, decision.status === 401 ? 'unauthorized\n' : 'forbidden\n', decision.status === 401 ? { 'www-authenticate': 'Bearer realm="tollgate-admin"' } : {});
+        req.resume();
+        return;
+      }
+      options.logger.info({ path: route.path, method: req.method, caller: decision.credential }, 'admin action');
+    }
+    if (!(route.methods as readonly string[]).includes(req.method ?? '')) {
+      text(res, 405, 'method not allowed\n', { allow: route.methods.join(', ') });
+      req.resume();
       return;
     }
-    if (path === '/drain' && options.drain) {
-      options.drain().then(
-        (result) => {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(result));
-        },
-        () => {
-          res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end('drain failed\n');
-        },
-      );
-      return;
-    }
-    if (path === '/readyz') {
-      const ready = options.ready();
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(ready ? 'ready\n' : 'config not loaded\n');
-      return;
-    }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found\n');
+    req.resume(); // no route reads a body
+    route.handle(req, res);
   });
+  // Bounded request headers and idle sockets: the port may be reachable from the cluster network.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 0; // POST /drain legitimately waits for the whole grace period
+  server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());
   });
   const address = server.address();
   return { server, port: typeof address === 'object' && address ? address.port : options.port };
+}
+
+/** Stops accepting and waits (at most `ms`) for open admin requests, such as POST /drain, to finish. */
+export function closeAdminServer(server: Server, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+      resolve();
+    }, ms);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
 }

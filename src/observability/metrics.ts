@@ -160,3 +160,12 @@ export const usagePendingRecords = new Gauge({
   help: 'Usage records held in memory, not yet flushed.',
   registers: [registry],
 });
+
+// --- Admin port (issue 19): actions need a token; refusals are counted, not logged at info. ---
+
+export const adminDeniedTotal = new Counter({
+  name: 'tollgate_admin_denied_total',
+  help: 'Admin actions refused, by route and reason (missing or invalid token: 401; token without the scope: 403).',
+  labelNames: ['path', 'reason'] as const,
+  registers: [registry],
+});

@@ -469,7 +469,7 @@ export async function startChartGateway(
   await writeFile(gatewayFile, (await cp.kubectl(['get', 'configmap', `${fullname}-gateway`, '-n', ns, '-o', 'jsonpath={.data.gateway\\.yaml}'])).stdout);
   const ports = { listenPort: await freePort(), adminPort: await freePort(), healthPort: await freePort() };
   const args = container.args
-    .filter((a) => !a.startsWith('--extproc-address=') && !a.startsWith('--admin-port='))
+    .filter((a) => !a.startsWith('--extproc-address=') && !a.startsWith('--admin-port=') && !a.startsWith('--pod-token-file='))
     .map((a) => (a.startsWith('--gateway-config=') ? `--gateway-config=${gatewayFile}` : a))
     .map((a) => (a.startsWith('--envoy-admin-url=') ? `--envoy-admin-url=http://127.0.0.1:${ports.adminPort}` : a));
 

@@ -38,6 +38,8 @@ export interface Stack {
   readonly workDir: string;
   readonly configDir: string;
   readonly adminUrl: string;
+  /** Tollgate's pod token file (bearer for admin actions, as Envoy's preStop hook uses it). */
+  readonly podTokenFile: string;
   /** Envoy's admin API. */
   readonly envoyAdminUrl: string;
   readonly fakes: Readonly<Record<string, FakeProvider>>;
@@ -106,6 +108,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       workDir,
       configDir,
       adminUrl: `http://127.0.0.1:${gw.adminPort}`,
+      podTokenFile: gw.podTokenFile,
       envoyAdminUrl: `http://127.0.0.1:${envoyAdminPort}`,
       fakes,
       gateway: gw.process,

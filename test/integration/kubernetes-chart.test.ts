@@ -1,8 +1,8 @@
 /**
- * The Helm chart without a cluster: lint and template are clean, the Envoy bootstrap it renders is
- * envoy/envoy.yaml (same ext_proc filter, processing modes, routes and clusters) plus only the pod's
- * health listener, and the optional TLS listener really negotiates HTTP/2 and HTTP/1.1 by ALPN in a
- * real Envoy (h2c without TLS).
+ * The Helm chart: lint and template are clean, the Envoy bootstrap it renders is envoy/envoy.yaml
+ * (same ext_proc filter, processing modes, routes and clusters) plus only the pod's health listener,
+ * the optional TLS listener really negotiates HTTP/2 and HTTP/1.1 by ALPN in a real Envoy (h2c
+ * without TLS), and the optional NetworkPolicy is accepted by a real API server.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
 import { REPO_ROOT, renderEnvoyConfig } from '../../src/dev/envoy-config.js';
 import { freePort, startEnvoy, type ManagedProcess } from '../../src/dev/local-stack.js';
-import { adaptChartEnvoyConfig, controlPlaneBin, runTool } from '../harness/control-plane.js';
+import { adaptChartEnvoyConfig, controlPlaneBin, runTool, startControlPlane } from '../harness/control-plane.js';
 
 const CHART = join(REPO_ROOT, 'charts/tollgate');
 
@@ -46,8 +46,8 @@ describe('Helm chart', () => {
     return (cm?.['data'] as Record<string, string>)['envoy.yaml'] ?? '';
   };
 
-  it('lints clean (default values, and with TLS + ServiceMonitor)', async () => {
-    for (const set of [[], ['tls.enabled=true', 'tls.secretName=gw-tls', 'serviceMonitor.enabled=true']]) {
+  it('lints clean (default values, and with TLS + ServiceMonitor + NetworkPolicy)', async () => {
+    for (const set of [[], ['tls.enabled=true', 'tls.secretName=gw-tls', 'serviceMonitor.enabled=true', 'networkPolicy.enabled=true', 'networkPolicy.adminNamespaces={monitoring}']]) {
       const r = await runTool(helm, ['lint', CHART, '--strict', ...set.flatMap((s) => ['--set', s])], {});
       assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
       assert.doesNotMatch(r.stdout + r.stderr, /\[(WARNING|ERROR)\]/);
@@ -82,22 +82,96 @@ describe('Helm chart', () => {
     assert.deepEqual(chart, local);
   });
 
-  it('graceful shutdown: Envoy preStop waits on Tollgate /drain, and the pod grace period outlasts the drain', async () => {
-    type Container = { name: string; args?: string[]; lifecycle?: { preStop?: { httpGet?: { path: string; port: number } } } };
-    for (const set of [[], ['tollgate.shutdownGraceSeconds=60', 'terminationGracePeriodSeconds=90']]) {
+  it('graceful shutdown: Envoy preStop POSTs /drain with the pod token over loopback, and the pod grace period outlasts the drain', async () => {
+    type Container = {
+      name: string;
+      args?: string[];
+      lifecycle?: { preStop?: { exec?: { command: string[] }; httpGet?: unknown } };
+      volumeMounts?: { name: string; mountPath: string }[];
+    };
+    for (const set of [[], ['tollgate.shutdownGraceSeconds=60', 'terminationGracePeriodSeconds=90', 'tollgate.adminPort=9191']]) {
       const docs = await template(...set);
-      const deploy = docs.find((d) => d['kind'] === 'Deployment') as { spec: { template: { spec: { terminationGracePeriodSeconds: number; containers: Container[] } } } };
+      const deploy = docs.find((d) => d['kind'] === 'Deployment') as {
+        spec: { template: { spec: { terminationGracePeriodSeconds: number; containers: Container[]; volumes: { name: string; emptyDir?: { medium?: string } }[] } } };
+      };
       const pod = deploy.spec.template.spec;
       const tollgate = pod.containers.find((c) => c.name === 'tollgate')!;
       const envoy = pod.containers.find((c) => c.name === 'envoy')!;
       const arg = (c: Container, name: string): string | undefined => c.args?.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
       const grace = Number(arg(tollgate, 'shutdown-grace-seconds'));
-      assert.deepEqual(envoy.lifecycle?.preStop?.httpGet, { path: '/drain', port: Number(arg(tollgate, 'admin-port')) });
+      // No httpGet hook any more: the kubelet would call it from the node, unauthenticated.
+      assert.equal(envoy.lifecycle?.preStop?.httpGet, undefined);
+      const hook = envoy.lifecycle?.preStop?.exec?.command ?? [];
+      assert.equal(hook[0], '/bin/bash');
+      const tokenFile = arg(tollgate, 'pod-token-file')!;
+      assert.ok(hook[2]?.includes(`cat ${tokenFile}`), 'the hook reads the token Tollgate writes');
+      assert.ok(hook[2]?.includes(`/dev/tcp/127.0.0.1/${arg(tollgate, 'admin-port')}`), 'the hook calls the admin port on loopback');
+      assert.match(hook[2] ?? '', /POST \/drain HTTP\/1\.1/);
+      // The token lives on an in-memory volume that only this pod's two containers mount.
+      const mountOf = (c: Container): string | undefined => c.volumeMounts?.find((m) => tokenFile.startsWith(`${m.mountPath}/`))?.name;
+      assert.ok(mountOf(tollgate) && mountOf(tollgate) === mountOf(envoy));
+      assert.equal(pod.volumes.find((v) => v.name === mountOf(tollgate))?.emptyDir?.medium, 'Memory');
       assert.equal(arg(tollgate, 'envoy-admin-url'), 'http://127.0.0.1:9901');
       assert.ok(pod.terminationGracePeriodSeconds > grace, `terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} must exceed the drain grace ${grace}`);
       assert.equal(envoy.args?.[envoy.args.indexOf('--drain-time-s') + 1], String(grace));
     }
     await assert.rejects(template('tollgate.shutdownGraceSeconds=60'), /terminationGracePeriodSeconds must exceed/);
+  });
+
+  it('NetworkPolicy: none by default; when enabled the real API server accepts it, gateway port from anywhere, admin port only from the named namespaces', async (t) => {
+    assert.ok(!(await template()).some((d) => d['kind'] === 'NetworkPolicy'), 'off by default');
+    const cp = await startControlPlane();
+    t.after(() => cp.stop());
+    await cp.kubectl(['create', 'namespace', 'ai']);
+    type Policy = {
+      kind: string;
+      metadata: { name: string };
+      spec: {
+        podSelector: { matchLabels: Record<string, string> };
+        policyTypes: string[];
+        ingress: { ports: { port: number; protocol: string }[]; from?: Record<string, unknown>[] }[];
+      };
+    };
+    const render = async (...set: string[]): Promise<{ text: string; policy: Policy }> => {
+      const out = await runTool(helm, ['template', 't', CHART, '--namespace', 'ai', '-s', 'templates/networkpolicy.yaml', ...['networkPolicy.enabled=true', ...set].flatMap((s) => ['--set', s])], {});
+      return { text: out.stdout, policy: parse(out.stdout) as Policy };
+    };
+    const apply = async (text: string): Promise<Policy> => {
+      await cp.kubectl(['apply', '-n', 'ai', '-f', '-'], { input: text });
+      return JSON.parse((await cp.kubectl(['get', 'networkpolicy', 't-tollgate', '-n', 'ai', '-o', 'json'])).stdout) as Policy;
+    };
+
+    const deploy = (await template()).find((d) => d['kind'] === 'Deployment') as { spec: { selector: { matchLabels: Record<string, string> } } };
+    const named = await render('networkPolicy.adminNamespaces={monitoring,ops}');
+    const stored = await apply(named.text);
+    assert.deepEqual(stored.spec.podSelector.matchLabels, deploy.spec.selector.matchLabels, 'selects exactly the gateway pods');
+    assert.deepEqual(stored.spec.policyTypes, ['Ingress']);
+    assert.deepEqual(stored.spec.ingress, [
+      { ports: [{ port: 8080, protocol: 'TCP' }] },
+      {
+        ports: [{ port: 9090, protocol: 'TCP' }],
+        from: [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['monitoring', 'ops'] }] } }],
+      },
+    ]);
+
+    // No namespaces named: the admin port is reachable only from the node (kubelet probes).
+    const closed = await apply((await render()).text);
+    assert.deepEqual(closed.spec.ingress, [{ ports: [{ port: 8080, protocol: 'TCP' }] }]);
+
+    // Gateway clients narrowed by the user's own peers; the ports follow the values.
+    const narrowed = await apply(
+      (await render('networkPolicy.gatewayFrom[0].namespaceSelector.matchLabels.team=a', 'envoy.port=8443', 'tollgate.adminPort=9191', 'networkPolicy.adminNamespaces={monitoring}')).text,
+    );
+    assert.deepEqual(narrowed.spec.ingress.map((r) => r.ports[0]?.port), [8443, 9191]);
+    assert.deepEqual(narrowed.spec.ingress[0]?.from, [{ namespaceSelector: { matchLabels: { team: 'a' } } }]);
+
+    // A peer the API server cannot accept is refused there (the chart passes peers through as given).
+    const bad = await render('networkPolicy.gatewayFrom[0].ipBlock.cidr=not-a-cidr');
+    const refused = await cp.kubectl(['apply', '-n', 'ai', '-f', '-'], { input: bad.text, allowFail: true });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /cidr/i);
+    // A namespace name that cannot exist is refused by the chart's schema before any API call.
+    await assert.rejects(render('networkPolicy.adminNamespaces={Not_A_Namespace}'), /adminNamespaces/);
   });
 
   it('least-privilege Role, non-root read-only pod, probes and PDB', async () => {

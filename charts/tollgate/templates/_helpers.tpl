@@ -35,6 +35,21 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- printf "%s-status-writer" (include "tollgate.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/*
+Envoy's preStop hook: POST /drain on Tollgate's admin port over the pod's loopback, with the pod
+token, using only bash (no curl in the Envoy image). Blocks until Tollgate answers, which it does once
+drained. Tollgate already gone (connection refused): nothing left to drain.
+*/}}
+{{- define "tollgate.preStopDrain" -}}
+token=$(cat /run/tollgate/pod-token) || exit 1
+exec 3<>/dev/tcp/127.0.0.1/{{ .Values.tollgate.adminPort }} || exit 0
+printf 'POST /drain HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n' "$token" >&3
+response=$(cat <&3)
+case "$response" in "HTTP/1.1 200 "*) exit 0 ;; esac
+echo "POST /drain failed: ${response%%$'\r'*}" >&2
+exit 1
+{{- end -}}
+
 {{- define "tollgate.servicePort" -}}
 {{- if .Values.service.port -}}{{ .Values.service.port }}{{- else if .Values.tls.enabled -}}443{{- else -}}80{{- end -}}
 {{- end -}}
