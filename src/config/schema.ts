@@ -276,6 +276,14 @@ const resilience: Schema = {
         cooldownSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 30 },
         maxCooldownSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
         maxRetryAfterSeconds: { type: 'integer', minimum: 0, maximum: 86400, default: 300 },
+        probeBudgetPerSecond: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 10000,
+          default: 5,
+          description:
+            'Requests per second per (provider, model) target still sent to it while it is out, when no other target can serve the model (last resort). 0 = hard-open: 503 at once until the cool-down ends. A target resting after a 429 with Retry-After never gets any.',
+        },
       },
     },
     endpointPicker: {

@@ -81,6 +81,8 @@ export interface ResilienceConfig {
   readonly cooldownMs: number;
   readonly maxCooldownMs: number;
   readonly maxRetryAfterMs: number;
+  /** Last-resort requests per second per target that is out (0 = hard-open). */
+  readonly probeBudgetPerSecond: number;
   readonly endpointPicker: { readonly address: string; readonly timeoutMs: number } | undefined;
 }
 
@@ -100,6 +102,7 @@ export function resilienceConfig(spec: ResilienceSpec | undefined): ResilienceCo
     cooldownMs,
     maxCooldownMs: Math.max(cooldownMs, 1000 * (cb?.maxCooldownSeconds ?? 300)),
     maxRetryAfterMs: 1000 * (cb?.maxRetryAfterSeconds ?? 300),
+    probeBudgetPerSecond: cb?.probeBudgetPerSecond ?? 5,
     endpointPicker: spec?.endpointPicker
       ? { address: spec.endpointPicker.address, timeoutMs: spec.endpointPicker.timeoutMs ?? 50 }
       : undefined,

@@ -123,8 +123,13 @@ export interface ResilienceSpec {
     readonly cooldownSeconds?: number;
     /** Cool-down doubles on each failed probe, up to this. */
     readonly maxCooldownSeconds?: number;
-    /** Longest Retry-After honoured when resting a provider that answered 429. */
+    /** Longest Retry-After honoured when resting a target that answered 429. */
     readonly maxRetryAfterSeconds?: number;
+    /**
+     * Requests per second per target that may still go to a target that is out when no other
+     * target can serve the model (last resort); 0 = hard-open: refuse at once until the cool-down ends.
+     */
+    readonly probeBudgetPerSecond?: number;
   };
   /** External endpoint picker (gRPC tollgate.picker.v1.EndpointPicker); built-in choice on timeout. */
   readonly endpointPicker?: { readonly address: string; readonly timeoutMs?: number };

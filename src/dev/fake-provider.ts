@@ -50,6 +50,11 @@ export interface FakeBehaviour {
   sendUsage?: boolean | undefined;
   /** With `status`: only the next this-many requests get it, later ones are served (counts down). */
   failNext?: number | undefined;
+  /**
+   * Knobs for requests naming one model (the body's `model`), over the ones above: one provider
+   * serving several models of which one fails. `failNext` counts down in the override.
+   */
+  byModel?: Readonly<Record<string, Partial<Omit<FakeBehaviour, 'byModel' | 'record'>>>> | undefined;
 }
 
 /** Usage the fake reported for one completed response (what a provider would bill). */
@@ -135,7 +140,11 @@ export class FakeProvider {
       });
     }
 
-    const b = this.behaviour;
+    const model = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['model'] : undefined;
+    const override = typeof model === 'string' ? this.behaviour.byModel?.[model] : undefined;
+    const b: FakeBehaviour = override ? { ...this.behaviour, ...override } : this.behaviour;
+    // failNext counts down where it was set (the override, or the provider's knobs).
+    const counter: { failNext?: number | undefined } = override && 'failNext' in override ? (override as { failNext?: number | undefined }) : this.behaviour;
     if (b.hang) return; // the socket stays open and silent until the client gives up
     if (b.resetBeforeHeaders) {
       req.socket.destroy();
@@ -144,24 +153,24 @@ export class FakeProvider {
     const latency = b.latencyMs + (b.latencyJitterMs ? Math.random() * b.latencyJitterMs : 0);
     if (latency > 0) await sleep(latency);
     const failing = b.status !== undefined && (b.failNext === undefined || b.failNext > 0);
-    if (b.failNext !== undefined && b.failNext > 0) b.failNext--;
+    if (counter.failNext !== undefined && counter.failNext > 0) counter.failNext--;
     if (failing && b.status !== undefined) {
       const extra = b.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(b.retryAfterSeconds) };
       return json(res, b.status, { error: { message: `fake provider answered ${b.status}`, type: 'api_error', code: 'fake' } }, extra);
     }
     const request = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
     const route = path.split('?')[0] ?? '';
-    if (route.endsWith('/chat/completions')) return this.chat(request, res);
+    if (route.endsWith('/chat/completions')) return this.chat(request, res, b);
     if (route.endsWith('/embeddings')) return embeddings(request, res);
     json(res, 404, { error: { message: `fake provider has no ${path}`, type: 'invalid_request_error', code: 'unknown_url' } });
   }
 
-  private async chat(request: Record<string, unknown>, res: ServerResponse): Promise<void> {
+  private async chat(request: Record<string, unknown>, res: ServerResponse, b: FakeBehaviour): Promise<void> {
     const model = String(request['model'] ?? 'unknown');
     const id = `chatcmpl-${this.name}-${Date.now()}`;
     const created = Math.floor(Date.now() / 1000);
     const promptTokens = Math.max(1, Math.ceil(JSON.stringify(request['messages'] ?? '').length / 4));
-    const n = this.behaviour.chunks;
+    const n = b.chunks;
     const pieces = Array.from({ length: n }, (_, i) => WORDS[i % WORDS.length] as string);
     const usage = { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n };
     const report = (stream: boolean): void => {
@@ -170,14 +179,14 @@ export class FakeProvider {
       this.reported.push({ promptTokens, completionTokens: n, stream });
     };
     if (request['stream'] !== true) {
-      if (this.behaviour.sendUsage !== false) report(false);
+      if (b.sendUsage !== false) report(false);
       return json(res, 200, {
         id,
         object: 'chat.completion',
         created,
         model,
         choices: [{ index: 0, message: { role: 'assistant', content: pieces.join('') }, finish_reason: 'stop' }],
-        ...(this.behaviour.sendUsage !== false ? { usage } : {}),
+        ...(b.sendUsage !== false ? { usage } : {}),
       });
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -195,18 +204,18 @@ export class FakeProvider {
         this.abortedStreams++;
         return;
       }
-      if (this.behaviour.resetAfterChunks !== undefined && sent >= this.behaviour.resetAfterChunks) {
-        await pause(this.behaviour.chunkIntervalMs);
+      if (b.resetAfterChunks !== undefined && sent >= b.resetAfterChunks) {
+        await pause(b.chunkIntervalMs);
         res.socket?.destroy();
         return;
       }
       sent++;
-      await pause(this.behaviour.chunkIntervalMs);
+      await pause(b.chunkIntervalMs);
       res.write(`${head}${JSON.stringify(piece)}},"finish_reason":null}]}\n\n`);
     }
     send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
     const options = request['stream_options'] as { include_usage?: boolean } | undefined;
-    if (options?.include_usage && this.behaviour.sendUsage !== false) {
+    if (options?.include_usage && b.sendUsage !== false) {
       send({ ...base, choices: [], usage });
       report(true);
     }

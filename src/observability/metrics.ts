@@ -45,40 +45,41 @@ export const configReloadsTotal = new Counter({
   registers: [registry],
 });
 
-// --- Resilience (issue 6): failover, circuit breaking, balancing. Labels: provider names only. ---
+// --- Resilience (issue 6): failover, circuit breaking, balancing. Labels: the target's provider and
+// upstream model (both from config, so bounded); discovered endpoints are aggregated into their provider. ---
 
 export const upstreamAttemptsTotal = new Counter({
   name: 'tollgate_upstream_attempts_total',
-  help: 'Upstream attempts by provider and result (success, http_429, http_5xx, timeout, reset, retried: a try Envoy retried on the same provider, broken_after_first_byte).',
-  labelNames: ['provider', 'result'] as const,
+  help: 'Upstream attempts by target (provider, upstream model) and result (success, http_429, http_5xx, timeout, reset, retried: a try Envoy retried on the same target, broken_after_first_byte).',
+  labelNames: ['provider', 'model', 'result'] as const,
   registers: [registry],
 });
 
 export const failoversTotal = new Counter({
   name: 'tollgate_failovers_total',
-  help: 'Requests sent on to another attempt after a failed one, by the provider that failed and why.',
-  labelNames: ['provider', 'reason'] as const,
+  help: 'Requests sent on to another attempt after a failed one, by the target (provider, upstream model) that failed and why.',
+  labelNames: ['provider', 'model', 'reason'] as const,
   registers: [registry],
 });
 
 export const circuitTransitionsTotal = new Counter({
   name: 'tollgate_circuit_transitions_total',
-  help: 'Circuit decisions by provider: ejected, rested (429 Retry-After), probe, returned, reopened.',
-  labelNames: ['provider', 'decision'] as const,
+  help: 'Circuit decisions by target (provider, upstream model): ejected, rested (429 Retry-After), probe, returned, reopened, last-resort (sent to a target that is out because nothing else could serve the model).',
+  labelNames: ['provider', 'model', 'decision'] as const,
   registers: [registry],
 });
 
 export const circuitOpenTargets = new Gauge({
   name: 'tollgate_circuit_open_targets',
-  help: 'Provider targets (a provider, or one discovered endpoint of it) currently out of rotation (open or resting).',
-  labelNames: ['provider'] as const,
+  help: 'Targets (a model at a provider, or at one discovered endpoint of it) currently out of rotation (open or resting).',
+  labelNames: ['provider', 'model'] as const,
   registers: [registry],
 });
 
 export const upstreamOutstanding = new Gauge({
   name: 'tollgate_upstream_outstanding_requests',
-  help: 'Attempts in flight per provider (as seen by this replica).',
-  labelNames: ['provider'] as const,
+  help: 'Attempts in flight per target (provider, upstream model), as seen by this replica.',
+  labelNames: ['provider', 'model'] as const,
   registers: [registry],
 });
 

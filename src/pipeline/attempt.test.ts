@@ -72,7 +72,7 @@ describe('which plans go direct', () => {
   it("a direct plan's one attempt goes to its only target and is recorded on the plan", () => {
     const plan = open(provider('a'));
     const choice = router.beginDirect(plan);
-    assert.equal(choice.attempt.candidate.id, 'a');
+    assert.equal(choice.attempt.candidate.id, 'a#a-model');
     assert.equal(choice.attempt.number, 1);
     assert.equal(choice.backoffMs, 0);
     assert.deepEqual(plan.attempts, [choice.attempt]);

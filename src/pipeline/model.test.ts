@@ -41,6 +41,11 @@ describe('model resolution for a key', () => {
     assert.equal(resolve('nonexistent', all), 'model_not_found');
     assert.equal(resolve('ghost', all), 'model_not_found');
   });
+  it('an unknown name is 404 before the allow-list: even for a key that may use only some models', () => {
+    assert.equal(resolve('nonexistent'), 'model_not_found', 'not model_not_allowed');
+    assert.equal(resolve('ghost'), 'model_not_found', 'mapped to a name nobody serves');
+    assert.equal(resolve('llama-3'), 'model_not_allowed', 'served, but not for this key');
+  });
 });
 
 describe('/v1/models for a key', () => {

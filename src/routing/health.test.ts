@@ -1,17 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cooldownFor, HealthTracker, parseRetryAfter } from './health.js';
+import { cooldownFor, HealthTracker, parseRetryAfter, type TargetRef } from './health.js';
 import { capturingLogger, clock, config } from './test-support.js';
 
 const cfg = config({ circuitBreaker: { consecutiveFailures: 3, cooldownSeconds: 10, maxCooldownSeconds: 35 } });
+const ref = (id: string): TargetRef => ({ id, provider: id, model: 'm' });
 
 function fail(h: HealthTracker, id = 'p'): void {
-  h.onAttemptStart(id, 'p', 'r');
+  h.onAttemptStart(ref(id), 'r');
   h.onAttemptResult(id, { ok: false, reason: 'http_5xx', status: 500 }, cfg, 'r');
   h.onAttemptEnd(id, { hadResponse: true });
 }
 function succeed(h: HealthTracker, id = 'p', ttfbMs = 20): void {
-  h.onAttemptStart(id, 'p', 'r');
+  h.onAttemptStart(ref(id), 'r');
   h.onAttemptResult(id, { ok: true, ttfbMs }, cfg, 'r');
   h.onAttemptEnd(id, { hadResponse: true });
 }
@@ -33,7 +34,7 @@ describe('circuit breaker', () => {
     assert.equal(h.msUntilAvailable(['p']), 10_000);
     c.advance(10_000);
     assert.equal(h.isAvailable('p'), true, 'cool-down over: one probe may go');
-    h.onAttemptStart('p', 'p', 'probe-1');
+    h.onAttemptStart(ref('p'), 'probe-1');
     assert.equal(h.circuit('p'), 'half-open');
     assert.equal(h.isAvailable('p'), false, 'only one probe at a time');
     h.onAttemptResult('p', { ok: true, ttfbMs: 5 }, cfg, 'probe-1');
@@ -66,7 +67,7 @@ describe('circuit breaker', () => {
     const h = new HealthTracker({ logger: capturingLogger().logger, now: c.now });
     for (let i = 0; i < 3; i++) fail(h);
     c.advance(10_000);
-    h.onAttemptStart('p', 'p', 'r');
+    h.onAttemptStart(ref('p'), 'r');
     assert.equal(h.isAvailable('p'), false);
     h.onAttemptEnd('p', { hadResponse: false });
     assert.equal(h.isAvailable('p'), true);
@@ -76,7 +77,7 @@ describe('circuit breaker', () => {
     const { logger, lines } = capturingLogger();
     const c = clock();
     const h = new HealthTracker({ logger, now: c.now });
-    h.onAttemptStart('p', 'p', 'r');
+    h.onAttemptStart(ref('p'), 'r');
     h.onAttemptResult('p', { ok: false, reason: 'http_429', status: 429, retryAfterMs: 4000 }, cfg, 'r');
     assert.equal(h.isAvailable('p'), false);
     assert.equal(h.msUntilAvailable(['p']), 4000);
@@ -88,15 +89,15 @@ describe('circuit breaker', () => {
     h.isAvailable('p');
     assert.equal(lines.filter((l) => l['decision'] === 'returned').length, 1);
     const capped = new HealthTracker({ logger, now: c.now });
-    capped.onAttemptStart('q', 'q', 'r');
+    capped.onAttemptStart(ref('q'), 'r');
     capped.onAttemptResult('q', { ok: false, reason: 'http_429', status: 429, retryAfterMs: 10 * 3600_000 }, config({ circuitBreaker: { maxRetryAfterSeconds: 60 } }), 'r');
     assert.equal(capped.msUntilAvailable(['q']), 60_000);
   });
 
   it('tracks outstanding attempts and an EWMA of time to first byte', () => {
     const h = new HealthTracker({ logger: capturingLogger().logger });
-    h.onAttemptStart('p', 'p', 'r1');
-    h.onAttemptStart('p', 'p', 'r2');
+    h.onAttemptStart(ref('p'), 'r1');
+    h.onAttemptStart(ref('p'), 'r2');
     assert.equal(h.view('p').outstanding, 2);
     h.onAttemptResult('p', { ok: true, ttfbMs: 100 }, cfg, 'r1');
     h.onAttemptEnd('p', { hadResponse: true });
@@ -112,7 +113,7 @@ describe('circuit breaker', () => {
 describe('failure-rate ejection', () => {
   const rateCfg = config({ circuitBreaker: { consecutiveFailures: 1000, failureRatePercent: 50, window: 10, minRequests: 6 } });
   const outcome = (h: HealthTracker, ok: boolean): void => {
-    h.onAttemptStart('p', 'p', 'r');
+    h.onAttemptStart(ref('p'), 'r');
     h.onAttemptResult('p', ok ? { ok: true, ttfbMs: 1 } : { ok: false, reason: 'http_5xx', status: 502 }, rateCfg, 'r');
     h.onAttemptEnd('p', { hadResponse: true });
   };
@@ -145,7 +146,7 @@ describe('failure-rate ejection', () => {
     const h = new HealthTracker({ logger: capturingLogger().logger, now: clock().now });
     const cfg = config({ circuitBreaker: { consecutiveFailures: 1000 } });
     for (let i = 0; i < 50; i++) {
-      h.onAttemptStart('p', 'p', 'r');
+      h.onAttemptStart(ref('p'), 'r');
       h.onAttemptResult('p', { ok: i % 2 === 0, ttfbMs: 1, reason: 'http_5xx' } as never, cfg, 'r');
     }
     assert.equal(h.circuit('p'), 'closed');
@@ -155,7 +156,7 @@ describe('failure-rate ejection', () => {
 describe('tries Envoy retried on the same target (direct path)', () => {
   /** One direct request: `retried` tries failed before the final one, which has `finalOk`. */
   const direct = (h: HealthTracker, retried: number, finalOk: boolean, c = cfg): void => {
-    h.onAttemptStart('p', 'p', 'r');
+    h.onAttemptStart(ref('p'), 'r');
     h.onRetriedTries('p', retried, finalOk, c, 'r');
     h.onAttemptResult('p', finalOk ? { ok: true, ttfbMs: 1 } : { ok: false, reason: 'http_5xx', status: 500 }, c, 'r');
     h.onAttemptEnd('p', { hadResponse: true });
@@ -195,7 +196,7 @@ describe('streams that break after the first byte', () => {
     const h = new HealthTracker({ logger, now: clock().now });
     const cfg2 = config({ circuitBreaker: { consecutiveFailures: 2 } });
     const started = (): void => {
-      h.onAttemptStart('p', 'p', 'r');
+      h.onAttemptStart(ref('p'), 'r');
       h.onAttemptResult('p', { ok: true, ttfbMs: 5 }, cfg2, 'r');
       h.onAttemptEnd('p', { hadResponse: true });
     };
@@ -221,5 +222,72 @@ describe('Retry-After', () => {
     assert.equal(parseRetryAfter('Wed, 21 Oct 2015 07:28:10 GMT', Date.parse('Wed, 21 Oct 2015 07:28:00 GMT')), 10_000);
     assert.equal(parseRetryAfter('soon', 0), undefined);
     assert.equal(parseRetryAfter(undefined, 0), undefined);
+  });
+});
+
+describe('last resort while out (no other target)', () => {
+  const open = (budget: number) => {
+    const c = clock();
+    const { logger, lines } = capturingLogger();
+    const h = new HealthTracker({ logger, now: c.now });
+    const cb = config({ circuitBreaker: { consecutiveFailures: 1, cooldownSeconds: 30, probeBudgetPerSecond: budget } });
+    h.onAttemptStart(ref('p'), 'r');
+    h.onAttemptResult('p', { ok: false, reason: 'http_5xx', status: 500 }, cb, 'r');
+    h.onAttemptEnd('p', { hadResponse: true });
+    return { h, c, cb, lines };
+  };
+
+  it('a budget of N per second: N at once, then one every 1/N s', () => {
+    const { h, c, cb, lines } = open(4);
+    assert.equal(h.circuit('p'), 'open');
+    for (let i = 0; i < 4; i++) {
+      assert.equal(h.lastResortWaitMs('p', cb), 0);
+      h.takeLastResort('p', cb, `r${i}`);
+    }
+    assert.equal(h.lastResortWaitMs('p', cb), 250);
+    c.advance(250);
+    assert.equal(h.lastResortWaitMs('p', cb), 0);
+    h.takeLastResort('p', cb, 'r5');
+    assert.equal(h.circuit('p'), 'open', 'a last resort does not change the circuit');
+    assert.equal(lines.filter((l) => l['decision'] === 'last-resort').length, 5);
+    c.advance(10_000);
+    assert.equal(h.lastResortWaitMs('p', cb), 0, 'refilled');
+  });
+
+  it('budget 0 is hard-open: only the end of the cool-down', () => {
+    const { h, c, cb } = open(0);
+    assert.equal(h.lastResortWaitMs('p', cb), 30_000);
+    c.advance(29_000);
+    assert.equal(h.lastResortWaitMs('p', cb), 1000);
+  });
+
+  it('never while resting after a 429 with Retry-After, whatever the budget', () => {
+    const { h, c, cb } = open(100);
+    h.onAttemptStart(ref('p'), 'r');
+    h.onAttemptResult('p', { ok: false, reason: 'http_429', status: 429, retryAfterMs: 3000 }, cb, 'r');
+    assert.equal(h.lastResortWaitMs('p', cb), 3000);
+    c.advance(3000);
+    assert.equal(h.lastResortWaitMs('p', cb), 0);
+  });
+
+  it('remembers when each target failed last (the least recently failed is tried first)', () => {
+    const { h, c, cb } = open(1);
+    const failedAt = h.lastFailureMs('p');
+    assert.ok(failedAt > 0);
+    c.advance(5);
+    h.onAttemptStart(ref('q'), 'r');
+    h.onAttemptResult('q', { ok: false, reason: 'http_5xx', status: 500 }, cb, 'r');
+    assert.equal(h.lastFailureMs('q'), failedAt + 5);
+    assert.equal(h.lastFailureMs('never'), 0);
+  });
+
+  it('a success (of a last resort or anything) closes the circuit at once', () => {
+    const { h, cb, lines } = open(1);
+    h.takeLastResort('p', cb, 'r');
+    h.onAttemptStart(ref('p'), 'r');
+    h.onAttemptResult('p', { ok: true, ttfbMs: 3 }, cb, 'r');
+    assert.equal(h.circuit('p'), 'closed');
+    assert.equal(h.isAvailable('p'), true);
+    assert.equal(lines.find((l) => l['decision'] === 'returned')?.['reason'], 'last-resort attempt succeeded');
   });
 });

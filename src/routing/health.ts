@@ -2,9 +2,16 @@
  * Health of upstream targets, in this replica's memory: circuit breaker (consecutive failures ->
  * open for a cool-down -> one half-open probe -> closed again), Retry-After resting, outstanding
  * attempts and an EWMA of time to first byte. Fed by the attempt stage from each attempt's response
- * headers and end. A target is a provider, or one discovered endpoint of a provider.
+ * headers and end. A target is one model at one provider, (provider, upstream model), or at one
+ * discovered endpoint of a provider: one model failing or rate-limited says nothing about the
+ * provider's other models, so it takes only its own target out.
  *
- * Every state change is a decision: logged with its reason and counted in metrics.
+ * A target that is out can still take a request as a *last resort* when nothing else can serve the
+ * model (see lastResortWaitMs): at most `probeBudgetPerSecond` of them, never while it rests after a
+ * 429 with Retry-After, and never when the budget is 0 (hard-open).
+ *
+ * Every state change is a decision: logged with its reason and counted in metrics, labelled with
+ * the target's provider and upstream model (bounded by config; endpoints are not labels).
  */
 import type { ResilienceConfig } from '../config/snapshot.js';
 import type { Logger } from '../observability/logger.js';
@@ -20,6 +27,16 @@ export type AttemptResult =
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
+/** Which target an attempt goes to: its health key and the names that label its metrics. */
+export interface TargetRef {
+  /** Health key: see targetId() in plan.ts. */
+  readonly id: string;
+  /** Provider name (namespace/name). */
+  readonly provider: string;
+  /** The model as the provider knows it. */
+  readonly model: string;
+}
+
 /** What the balancer may read about a target. */
 export interface TargetView {
   readonly outstanding: number;
@@ -32,6 +49,12 @@ export interface TargetView {
 interface TargetState extends TargetView {
   readonly id: string;
   readonly provider: string;
+  readonly model: string;
+  /** now() of the last failed attempt (0 = never): the least recently failed is the last resort. */
+  lastFailureMs: number;
+  /** Last-resort budget: a token bucket of `probeBudgetPerSecond`, refilled continuously. */
+  probeTokens: number;
+  probeRefilledMs: number;
   circuit: CircuitState;
   consecutiveFailures: number;
   /** 2xx responses in a row that broke off after their first byte (from the access log). */
@@ -106,11 +129,42 @@ export class HealthTracker {
     return Number.isFinite(best) ? best : 0;
   }
 
+  /** now() of the target's last failed attempt; 0 when it never failed (or is unknown). */
+  lastFailureMs(id: string): number {
+    return this.targets.get(id)?.lastFailureMs ?? 0;
+  }
+
+  /**
+   * For a target that is out (isAvailable false): 0 when a client request may still be sent to it
+   * now as a last resort, else the milliseconds until one may (or until it is back). Never while it
+   * rests after a 429 with Retry-After (the provider asked for that wait); with a budget of 0
+   * (hard-open) only when its cool-down is over; otherwise when a token of the per-target budget
+   * `probeBudgetPerSecond` is left.
+   */
+  lastResortWaitMs(id: string, config: ResilienceConfig): number {
+    const t = this.targets.get(id);
+    if (!t) return 0;
+    const now = this.now();
+    if (t.restUntilMs > now) return t.restUntilMs - now;
+    const budget = config.probeBudgetPerSecond;
+    if (budget <= 0) return this.msUntilAvailable([id]);
+    const tokens = this.refill(t, budget, now);
+    return tokens >= 1 ? 0 : Math.ceil(((1 - tokens) * 1000) / budget);
+  }
+
+  /** Spends one token of the target's last-resort budget (the router checked lastResortWaitMs). */
+  takeLastResort(id: string, config: ResilienceConfig, requestId: string): void {
+    const t = this.targets.get(id);
+    if (!t) return;
+    t.probeTokens = this.refill(t, config.probeBudgetPerSecond, this.now()) - 1;
+    this.decide(t, 'last-resort', { requestId, circuit: t.circuit, reason: 'no other target can serve the model' });
+  }
+
   /** An attempt starts towards the target. */
-  onAttemptStart(id: string, provider: string, requestId: string): void {
-    const t = this.state(id, provider);
+  onAttemptStart(target: TargetRef, requestId: string): void {
+    const t = this.state(target);
     t.outstanding++;
-    upstreamOutstanding.inc({ provider });
+    upstreamOutstanding.inc({ provider: t.provider, model: t.model });
     t.lastUsedMs = this.now();
     if (t.circuit === 'open' && t.lastUsedMs >= t.openUntilMs) {
       t.circuit = 'half-open';
@@ -125,15 +179,17 @@ export class HealthTracker {
     if (!t) return;
     const now = this.now();
     this.remember(t, !result.ok && !(result.reason === 'http_429' && (result.retryAfterMs ?? 0) > 0), config);
+    if (!result.ok) t.lastFailureMs = now;
     if (result.ok) {
       t.ewmaTtfbMs = t.ewmaTtfbMs === undefined ? result.ttfbMs : t.ewmaTtfbMs + EWMA_ALPHA * (result.ttfbMs - t.ewmaTtfbMs);
       t.consecutiveFailures = 0;
       if (t.circuit !== 'closed') {
+        const reason = t.circuit === 'open' ? 'last-resort attempt succeeded' : 'probe succeeded';
         this.setCircuit(t, 'closed');
         this.forget(t);
         t.trips = 0;
         t.probeInFlight = false;
-        this.decide(t, 'returned', { requestId, reason: 'probe succeeded' });
+        this.decide(t, 'returned', { requestId, reason });
       }
       return;
     }
@@ -143,7 +199,7 @@ export class HealthTracker {
       t.restUntilMs = Math.max(t.restUntilMs, now + restMs);
       if (t.circuit === 'half-open') t.probeInFlight = false;
       if (!wasResting) {
-        circuitOpenTargets.inc({ provider: t.provider });
+        circuitOpenTargets.inc({ provider: t.provider, model: t.model });
         this.decide(t, 'rested', { requestId, reason: 'http_429 with Retry-After', restMs });
       }
       return;
@@ -161,7 +217,8 @@ export class HealthTracker {
   onRetriedTries(id: string, count: number, finalOk: boolean, config: ResilienceConfig, requestId: string): void {
     const t = this.targets.get(id);
     if (!t || count <= 0) return;
-    upstreamAttemptsTotal.inc({ provider: t.provider, result: 'retried' }, count);
+    upstreamAttemptsTotal.inc({ provider: t.provider, model: t.model, result: 'retried' }, count);
+    t.lastFailureMs = this.now();
     for (let i = 0; i < count; i++) {
       this.remember(t, true, config);
       if (!finalOk) this.recordFailure(t, 'retried', config, requestId);
@@ -173,7 +230,7 @@ export class HealthTracker {
     const t = this.targets.get(id);
     if (!t) return;
     t.outstanding = Math.max(0, t.outstanding - 1);
-    upstreamOutstanding.dec({ provider: t.provider });
+    upstreamOutstanding.dec({ provider: t.provider, model: t.model });
     // A probe abandoned without any answer (client gone) proves nothing: let the next request probe.
     if (t.circuit === 'half-open' && t.probeInFlight && !outcome.hadResponse) t.probeInFlight = false;
   }
@@ -186,8 +243,9 @@ export class HealthTracker {
     const t = this.targets.get(id);
     if (!t) return;
     t.consecutiveBroken++;
-    this.deps.logger.info({ decision: 'stream-broken', target: id, provider: t.provider, reason, consecutiveBroken: t.consecutiveBroken }, 'routing decision');
-    upstreamAttemptsTotal.inc({ provider: t.provider, result: 'broken_after_first_byte' });
+    t.lastFailureMs = this.now();
+    this.deps.logger.info({ decision: 'stream-broken', target: id, provider: t.provider, model: t.model, reason, consecutiveBroken: t.consecutiveBroken }, 'routing decision');
+    upstreamAttemptsTotal.inc({ provider: t.provider, model: t.model, result: 'broken_after_first_byte' });
     this.remember(t, true, config);
     // Its response headers were a success (which reset consecutiveFailures), so broken streams
     // have their own count, reset only by a stream that ended cleanly.
@@ -216,9 +274,16 @@ export class HealthTracker {
   private refreshRest(t: TargetState, now: number): void {
     if (t.restUntilMs !== 0 && t.restUntilMs <= now) {
       t.restUntilMs = 0;
-      circuitOpenTargets.dec({ provider: t.provider });
+      circuitOpenTargets.dec({ provider: t.provider, model: t.model });
       this.decide(t, 'returned', { reason: 'Retry-After elapsed' });
     }
+  }
+
+  /** Tokens of the last-resort budget left at `now` (capacity: one second's worth). */
+  private refill(t: TargetState, budget: number, now: number): number {
+    t.probeTokens = Math.min(budget, t.probeTokens + (Math.max(0, now - t.probeRefilledMs) * budget) / 1000);
+    t.probeRefilledMs = now;
+    return t.probeTokens;
   }
 
   private recordThroughput(t: TargetState, tokens: number, ms: number): void {
@@ -285,16 +350,16 @@ export class HealthTracker {
     const wasOut = t.circuit !== 'closed';
     const isOut = next !== 'closed';
     t.circuit = next;
-    if (!wasOut && isOut) circuitOpenTargets.inc({ provider: t.provider });
-    if (wasOut && !isOut) circuitOpenTargets.dec({ provider: t.provider });
+    if (!wasOut && isOut) circuitOpenTargets.inc({ provider: t.provider, model: t.model });
+    if (wasOut && !isOut) circuitOpenTargets.dec({ provider: t.provider, model: t.model });
   }
 
   private decide(t: TargetState, decision: string, fields: Record<string, unknown>): void {
-    circuitTransitionsTotal.inc({ provider: t.provider, decision });
-    this.deps.logger.info({ decision, target: t.id, provider: t.provider, ...fields }, 'routing decision');
+    circuitTransitionsTotal.inc({ provider: t.provider, model: t.model, decision });
+    this.deps.logger.info({ decision, target: t.id, provider: t.provider, model: t.model, ...fields }, 'routing decision');
   }
 
-  private state(id: string, provider: string): TargetState {
+  private state({ id, provider, model }: TargetRef): TargetState {
     let t = this.targets.get(id);
     if (t) {
       this.refreshRest(t, this.now());
@@ -304,6 +369,10 @@ export class HealthTracker {
     t = {
       id,
       provider,
+      model,
+      lastFailureMs: 0,
+      probeTokens: Number.POSITIVE_INFINITY,
+      probeRefilledMs: this.now(),
       circuit: 'closed',
       consecutiveFailures: 0,
       consecutiveBroken: 0,

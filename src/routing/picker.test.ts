@@ -52,17 +52,17 @@ describe('external endpoint picker over gRPC', () => {
   }
 
   it('sends the candidates, attempt and body, and routes where the picker says', async () => {
-    answer = () => ({ id: 'ns/b' });
+    answer = () => ({ id: 'ns/b#ns/b-model' });
     const { router, open, picker } = setup();
     for (let i = 0; i < 3; i++) {
       const choice = (await router.next(open())) as AttemptChoice;
-      assert.equal(choice.attempt.candidate.id, 'ns/b');
+      assert.equal(choice.attempt.candidate.id, 'ns/b#ns/b-model');
     }
     const req = seen.at(-1)!;
     assert.equal(req.requestId, 'req-7');
     assert.equal(req.model, 'm');
     assert.equal(req.attempt, 1);
-    assert.deepEqual(req.candidates.map((c) => [c.id, c.provider, c.upstreamModel, c.weight]), [['ns/a', 'ns/a', 'ns/a-model', 1], ['ns/b', 'ns/b', 'ns/b-model', 3]]);
+    assert.deepEqual(req.candidates.map((c) => [c.id, c.provider, c.upstreamModel, c.weight]), [['ns/a#ns/a-model', 'ns/a', 'ns/a-model', 1], ['ns/b#ns/b-model', 'ns/b', 'ns/b-model', 3]]);
     assert.match(req.body.toString(), /long shared prefix/);
     picker.close();
   });
@@ -73,7 +73,7 @@ describe('external endpoint picker over gRPC', () => {
       answer = () => (mode === 'unknown' ? { id: 'ns/zzz' } : mode);
       const started = Date.now();
       const choice = (await router.next(open())) as AttemptChoice;
-      assert.ok(['ns/a', 'ns/b'].includes(choice.attempt.candidate.id));
+      assert.ok(['ns/a#ns/a-model', 'ns/b#ns/b-model'].includes(choice.attempt.candidate.id));
       assert.ok(Date.now() - started < 1000, `${mode}: fell back within the timeout (${Date.now() - started} ms)`);
     }
     assert.equal(lines.filter((l) => l['decision'] === 'picker-fallback').length, 3);

@@ -10,19 +10,33 @@ import type { ModelRoute, ResilienceConfig, RouteTier } from '../config/snapshot
 import type { RequestBody } from '../pipeline/request-body.js';
 import type { Operation } from '../providers/types.js';
 import { routingPlans } from '../observability/metrics.js';
-import type { AttemptResult } from './health.js';
+import type { AttemptResult, TargetRef } from './health.js';
 
 /** Header carrying the plan id from the request stage to the attempt stage. */
 export const PLAN_HEADER = 'x-tollgate-plan';
 
-/** One place a request can go: a provider, or one discovered endpoint of it. */
+/** One place a request can go: a model at a provider, or at one discovered endpoint of it. */
 export interface Candidate {
-  /** Health key: the provider name, or `provider@ip:port` for a discovered endpoint. */
+  /** Health key, see targetId(): `provider#upstreamModel`, or `provider@ip:port#upstreamModel`. */
   readonly id: string;
   readonly route: ModelRoute;
   readonly weight: number;
   /** `ip:port` replacing the provider endpoint's authority (discovered endpoints only). */
   readonly address: string | undefined;
+}
+
+/**
+ * The health key of a model at a provider (`host` = the provider name) or at one discovered
+ * endpoint of it (`host` = `provider@ip:port`): circuit, cool-down and Retry-After rest are kept per
+ * (provider, upstream model), so one model failing never takes the provider's other models out.
+ */
+export function targetId(host: string, upstreamModel: string): string {
+  return `${host}#${upstreamModel}`;
+}
+
+/** The target of a candidate, for the health tracker (id and metric labels). */
+export function targetOf(c: Candidate): TargetRef {
+  return { id: c.id, provider: c.route.provider.name, model: c.route.upstreamModel };
 }
 
 export interface AttemptRecord {

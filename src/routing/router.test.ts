@@ -2,12 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isGatewayError } from '../errors.js';
 import type { RequestBody } from '../pipeline/request-body.js';
-import { HealthTracker } from './health.js';
+import { HealthTracker, type TargetRef } from './health.js';
 import type { Candidate, RequestPlan } from './plan.js';
 import { ResilientRouter, type AttemptChoice, type EndpointPicker } from './router.js';
 import { capturingLogger, clock, config, provider, seeded, tiersOf } from './test-support.js';
 
 const body: RequestBody = { raw: Buffer.from('{"model":"m"}'), json: { model: 'm' }, model: 'm', stream: false };
+
+/** The target of provider `name` in tiersOf(): its model is `${name}-model`. */
+const ref = (name: string): TargetRef => ({ id: `${name}#${name}-model`, provider: name, model: `${name}-model` });
 
 function setup(spec = {}, extra: Partial<ConstructorParameters<typeof ResilientRouter>[0]> = {}) {
   const { logger, lines } = capturingLogger();
@@ -29,21 +32,21 @@ describe('failover order', () => {
     const tiers = tiersOf(provider('a'), provider('b', { priority: 1 }));
     const plan = router.open({ requestId: 'r', model: 'm', operation: 'chat/completions', body, tiers, config: cfg }) as RequestPlan;
     const first = choice(router.next(plan));
-    assert.equal(first.attempt.candidate.id, 'a');
+    assert.equal(first.attempt.candidate.id, 'a#a-model');
     assert.equal(first.backoffMs, 0);
     router.result(plan, first.attempt, { ok: false, reason: 'http_429', status: 429 });
     router.end(first.attempt);
     const second = choice(router.next(plan));
-    assert.equal(second.attempt.candidate.id, 'b');
+    assert.equal(second.attempt.candidate.id, 'b#b-model');
     assert.equal(second.backoffMs, 0, 'no backoff towards another provider');
     router.result(plan, second.attempt, { ok: false, reason: 'timeout', status: 504 });
     const third = choice(router.next(plan));
-    assert.equal(third.attempt.candidate.id, 'a');
+    assert.equal(third.attempt.candidate.id, 'a#a-model');
     assert.ok(third.backoffMs >= 0 && third.backoffMs < 100, `backoff ${third.backoffMs}`);
     router.result(plan, third.attempt, { ok: true, ttfbMs: 5 });
-    assert.equal(plan.winner?.id, 'a');
+    assert.equal(plan.winner?.id, 'a#a-model');
     const failovers = lines.filter((l) => l['decision'] === 'failover');
-    assert.deepEqual(failovers.map((l) => [l['from'], l['to'], l['reason']]), [['a', 'b', 'http_429'], ['b', 'a', 'timeout']]);
+    assert.deepEqual(failovers.map((l) => [l['from'], l['to'], l['reason']]), [['a#a-model', 'b#b-model', 'http_429'], ['b#b-model', 'a#a-model', 'timeout']]);
   });
 
   it('after the last allowed attempt fails, one summary error (no provider names); a single attempt keeps its own', () => {
@@ -66,18 +69,91 @@ describe('failover order', () => {
     assert.equal(single.router.exhausted(p1, only.attempt), undefined);
   });
 
-  it('skips ejected providers and refuses with Retry-After when every provider is out', () => {
-    const { router, health, cfg } = setup({ circuitBreaker: { consecutiveFailures: 1, cooldownSeconds: 7 } });
+  it('skips ejected targets; hard-open (budget 0) refuses with Retry-After when every target is out', () => {
+    const { router, health, cfg } = setup({ circuitBreaker: { consecutiveFailures: 1, cooldownSeconds: 7, probeBudgetPerSecond: 0 } });
     const tiers = tiersOf(provider('a'), provider('b', { priority: 1 }));
-    health.onAttemptStart('a', 'a', 'x');
-    health.onAttemptResult('a', { ok: false, reason: 'http_5xx', status: 500 }, cfg, 'x');
+    health.onAttemptStart(ref('a'), 'x');
+    health.onAttemptResult('a#a-model', { ok: false, reason: 'http_5xx', status: 500 }, cfg, 'x');
     const plan = router.open({ requestId: 'r', model: 'm', operation: 'chat/completions', body, tiers, config: cfg }) as RequestPlan;
-    assert.equal(choice(router.next(plan)).attempt.candidate.id, 'b');
-    health.onAttemptResult('b', { ok: false, reason: 'http_5xx', status: 500 }, cfg, 'r');
+    assert.equal(choice(router.next(plan)).attempt.candidate.id, 'b#b-model');
+    health.onAttemptResult('b#b-model', { ok: false, reason: 'http_5xx', status: 500 }, cfg, 'r');
     const refused = router.open({ requestId: 'r2', model: 'm', operation: 'chat/completions', body, tiers, config: cfg });
     assert.ok(isGatewayError(refused));
     assert.equal(refused.code, 'provider_unavailable');
     assert.equal(refused.headers?.['retry-after'], '7');
+  });
+
+  it('with every target out, still sends to the least recently failed one within the probe budget', () => {
+    const { router, health, cfg, clock: c, lines } = setup({ circuitBreaker: { consecutiveFailures: 1, cooldownSeconds: 30, probeBudgetPerSecond: 2 } });
+    const tiers = tiersOf(provider('a'), provider('b', { priority: 1 }));
+    const failTarget = (id: string): void => {
+      const [host, model] = id.split('#') as [string, string];
+      health.onAttemptStart({ id, provider: host, model }, 'x');
+      health.onAttemptResult(id, { ok: false, reason: 'http_5xx', status: 500 }, cfg, 'x');
+      health.onAttemptEnd(id, { hadResponse: true });
+    };
+    failTarget('b#b-model');
+    c.advance(100);
+    failTarget('a#a-model'); // a failed last: b is the least recently failed
+    const open = (): RequestPlan | ReturnType<typeof router.open> => router.open({ requestId: 'r', model: 'm', operation: 'chat/completions', body, tiers, config: cfg });
+    const first = open() as RequestPlan;
+    assert.ok(!isGatewayError(first), 'not refused although both are cooling down');
+    const attempt = choice(router.next(first));
+    assert.equal(attempt.attempt.candidate.id, 'b#b-model');
+    assert.equal(health.circuit('b#b-model'), 'open', 'a last resort is not the half-open probe');
+    assert.ok(lines.some((l) => l['decision'] === 'last-resort' && l['target'] === 'b#b-model' && l['provider'] === 'b' && l['model'] === 'b-model'));
+    // The second token of b's budget (2 per second); then a's, whose budget is its own.
+    assert.equal(choice(router.next(open() as RequestPlan)).attempt.candidate.id, 'b#b-model');
+    assert.equal(choice(router.next(open() as RequestPlan)).attempt.candidate.id, 'a#a-model');
+    assert.equal(choice(router.next(open() as RequestPlan)).attempt.candidate.id, 'a#a-model');
+    const refused = open();
+    assert.ok(isGatewayError(refused), 'budget spent');
+    assert.equal(refused.headers?.['retry-after'], '1', 'the budget refills within a second');
+    c.advance(500);
+    const again = open() as RequestPlan;
+    assert.ok(!isGatewayError(again), 'one token refilled after 500 ms');
+    // It answers: the circuit closes at once, without waiting out the 30 s cool-down.
+    const ok = choice(router.next(again));
+    router.result(again, ok.attempt, { ok: true, ttfbMs: 3 });
+    assert.equal(health.circuit('b#b-model'), 'closed');
+    assert.ok(lines.some((l) => l['decision'] === 'returned' && l['reason'] === 'last-resort attempt succeeded'));
+  });
+
+  it('never sends to a target resting after a 429 with Retry-After: 503 with the provider\'s wait', () => {
+    const { router, health, cfg } = setup();
+    const tiers = tiersOf(provider('a'));
+    health.onAttemptStart(ref('a'), 'x');
+    health.onAttemptResult('a#a-model', { ok: false, reason: 'http_429', status: 429, retryAfterMs: 4000 }, cfg, 'x');
+    const refused = router.open({ requestId: 'r', model: 'm', operation: 'chat/completions', body, tiers, config: cfg });
+    assert.ok(isGatewayError(refused));
+    assert.equal(refused.headers?.['retry-after'], '4');
+  });
+
+  it('a single target that is out goes direct as a last resort, spending one token', () => {
+    const { router, health, cfg } = setup({ circuitBreaker: { consecutiveFailures: 1, probeBudgetPerSecond: 1 } });
+    const tiers = tiersOf(provider('a'));
+    health.onAttemptStart(ref('a'), 'x');
+    health.onAttemptResult('a#a-model', { ok: false, reason: 'http_5xx', status: 500 }, cfg, 'x');
+    const plan = router.open({ requestId: 'r', model: 'm', operation: 'chat/completions', body, tiers, config: cfg }) as RequestPlan;
+    assert.equal(plan.direct, true);
+    router.beginDirect(plan);
+    assert.ok(health.lastResortWaitMs('a#a-model', cfg) > 0, 'the token was spent');
+    assert.ok(isGatewayError(router.open({ requestId: 'r2', model: 'm', operation: 'chat/completions', body, tiers, config: cfg })));
+  });
+
+  it('targets are per (provider, model): one model of a provider failing leaves its other models in', () => {
+    const { router, health, cfg } = setup({ circuitBreaker: { consecutiveFailures: 1, probeBudgetPerSecond: 0 } });
+    const p = provider('p');
+    const tiersFor = (model: string) => [{ priority: 0, routes: [{ provider: p, upstreamModel: model, limits: [], limitScopeId: `provider:p:${model}` }], totalWeight: 1 }];
+    const planA = router.open({ requestId: 'r', model: 'a', operation: 'chat/completions', body, tiers: tiersFor('model-a'), config: cfg }) as RequestPlan;
+    const a = router.beginDirect(planA);
+    assert.equal(a.attempt.candidate.id, 'p#model-a');
+    router.result(planA, a.attempt, { ok: false, reason: 'http_429', status: 429, retryAfterMs: 60_000 });
+    const planA2 = router.open({ requestId: 'r', model: 'a', operation: 'chat/completions', body, tiers: tiersFor('model-a'), config: cfg });
+    assert.ok(isGatewayError(planA2), 'model-a rests');
+    assert.equal(health.isAvailable('p#model-b'), true);
+    const planB = router.open({ requestId: 'r', model: 'b', operation: 'chat/completions', body, tiers: tiersFor('model-b'), config: cfg });
+    assert.ok(!isGatewayError(planB), 'model-b of the same provider still served');
   });
 
   it('discovered endpoints are separate targets with the provider weight split between them', () => {
@@ -91,13 +167,13 @@ describe('failover order', () => {
     }
     assert.deepEqual(seen.map((c) => c.address).sort(), ['10.0.0.1:8000', '10.0.0.2:8000']);
     assert.equal(seen[0]?.weight, 2);
-    assert.equal(seen[0]?.id, `ml/vllm@${seen[0]?.address}`);
+    assert.equal(seen[0]?.id, `ml/vllm@${seen[0]?.address}#ml/vllm-model`);
     const none = router.open({ requestId: 'x', model: 'm', operation: 'chat/completions', body, tiers: tiersOf(provider('ml/empty', { service: { namespace: 'ml', name: 'empty', port: 1 } })), config: cfg });
     assert.ok(isGatewayError(none));
   });
 
   it('asks the external picker when configured and falls back to the built-in choice on failure', async () => {
-    let answer: string | undefined | Error = 'b';
+    let answer: string | undefined | Error = 'b#b-model';
     const picker: EndpointPicker = {
       pick: async () => {
         if (answer instanceof Error) throw answer;
@@ -107,14 +183,14 @@ describe('failover order', () => {
     const { router, cfg, lines } = setup({ strategy: 'round-robin', endpointPicker: { address: 'x:1' } }, { picker: () => picker });
     const tiers = tiersOf(provider('a'), provider('b'));
     const open = (): RequestPlan => router.open({ requestId: 'r', model: 'm', operation: 'chat/completions', body, tiers, config: cfg }) as RequestPlan;
-    assert.equal((await router.next(open()) as AttemptChoice).attempt.candidate.id, 'b');
-    assert.equal((await router.next(open()) as AttemptChoice).attempt.candidate.id, 'b');
+    assert.equal((await router.next(open()) as AttemptChoice).attempt.candidate.id, 'b#b-model');
+    assert.equal((await router.next(open()) as AttemptChoice).attempt.candidate.id, 'b#b-model');
     answer = 'not-a-candidate';
     const fallback = (await router.next(open())) as AttemptChoice;
-    assert.ok(['a', 'b'].includes(fallback.attempt.candidate.id));
+    assert.ok(['a#a-model', 'b#b-model'].includes(fallback.attempt.candidate.id));
     assert.ok(lines.some((l) => l['decision'] === 'picker-fallback'));
     answer = new Error('down');
-    assert.ok(['a', 'b'].includes(((await router.next(open())) as AttemptChoice).attempt.candidate.id));
+    assert.ok(['a#a-model', 'b#b-model'].includes(((await router.next(open())) as AttemptChoice).attempt.candidate.id));
   });
 
   it('plans are removed on close and bounded by a TTL', () => {
@@ -136,8 +212,8 @@ describe('direct plans: tries Envoy retried', () => {
     assert.equal(plan.direct, true);
     const { attempt } = choice(router.beginDirect(plan));
     router.retried(plan, attempt, 1_000_000, false); // counted as 2: Envoy makes at most 3 tries
-    assert.equal(health.circuit('a'), 'closed');
+    assert.equal(health.circuit('a#a-model'), 'closed');
     router.result(plan, attempt, { ok: false, reason: 'http_5xx', status: 500 });
-    assert.equal(health.circuit('a'), 'open', 'the two retried tries and the final one: 3 consecutive failures');
+    assert.equal(health.circuit('a#a-model'), 'open', 'the two retried tries and the final one: 3 consecutive failures');
   });
 });

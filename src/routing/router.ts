@@ -6,9 +6,14 @@
  *    balanced with the configured strategy (or the external endpoint picker, with fallback);
  * 2. when every available target was tried, the least-tried one again, after an exponential
  *    backoff with full jitter;
- * 3. when nothing is available (all ejected or resting), a 503 with Retry-After.
+ * 3. when nothing is available (every target ejected or resting), the least recently failed target
+ *    that may still take a request as a last resort (not resting after a 429 with Retry-After,
+ *    within its `probeBudgetPerSecond`, not hard-open): an outage of the only provider of a model
+ *    does not turn into a cool-down of refusals once the provider is back;
+ * 4. when not even that, a 503 with Retry-After.
  *
- * Availability comes from the HealthTracker (circuit breaker, Retry-After resting).
+ * Availability comes from the HealthTracker (circuit breaker, Retry-After resting), per target: a
+ * model at a provider (or at one discovered endpoint), see targetId() in plan.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { ResilienceConfig, RouteTier } from '../config/snapshot.js';
@@ -19,7 +24,7 @@ import type { RequestBody } from '../pipeline/request-body.js';
 import type { Operation } from '../providers/types.js';
 import { backoffMs, pickTarget } from './balancer.js';
 import type { AttemptResult, HealthTracker } from './health.js';
-import { PlanRegistry, type AttemptRecord, type Candidate, type RequestPlan } from './plan.js';
+import { PlanRegistry, targetId, targetOf, type AttemptRecord, type Candidate, type RequestPlan } from './plan.js';
 
 /** Ready endpoints of Services (EndpointSlice discovery). */
 export interface EndpointSource {
@@ -82,7 +87,9 @@ export class ResilientRouter {
     if (all.length === 0) {
       return gatewayError('provider_unavailable', `No ready endpoint serves the model '${input.model}' right now.`, { 'retry-after': '1' });
     }
-    if (!all.some((c) => this.deps.health.isAvailable(c.id))) return this.unavailable(input.model, all, input.requestId);
+    if (!all.some((c) => this.deps.health.isAvailable(c.id)) && !this.lastResort(all, input.config)) {
+      return this.unavailable(input.model, all, input.config, input.requestId);
+    }
     const plan: RequestPlan = {
       id: randomUUID(),
       requestId: input.requestId,
@@ -124,7 +131,11 @@ export class ResilientRouter {
       const least = Math.min(...fallback.map((c) => tried.get(c.id) ?? 0));
       pool = fallback.filter((c) => (tried.get(c.id) ?? 0) === least);
     }
-    if (pool.length === 0) return this.unavailable(plan.model, everything, plan.requestId);
+    if (pool.length === 0) {
+      const last = this.lastResort(everything, plan.config);
+      if (!last) return this.unavailable(plan.model, everything, plan.config, plan.requestId);
+      return this.begin(plan, [last], last, tried, true);
+    }
     const picker = plan.config.endpointPicker && this.deps.picker && pool.length > 1
       ? this.deps.picker(plan.config.endpointPicker.address, plan.config.endpointPicker.timeoutMs)
       : undefined;
@@ -140,20 +151,20 @@ export class ResilientRouter {
   }
 
   /**
-   * A direct plan's one attempt (RequestPlan.direct): its only target, which open() found available.
-   * Envoy retries it on the same target; no further choice is made.
+   * A direct plan's one attempt (RequestPlan.direct): its only target, which open() found available
+   * or allowed as a last resort. Envoy retries it on the same target; no further choice is made.
    */
   beginDirect(plan: RequestPlan): AttemptChoice {
     const sole = plan.sole;
     if (!plan.direct || !sole) throw new Error('beginDirect on a plan with several targets');
-    return this.begin(plan, [sole], sole, NOTHING_TRIED);
+    return this.begin(plan, [sole], sole, NOTHING_TRIED, !this.deps.health.isAvailable(sole.id));
   }
 
   /** The attempt's outcome is known (its response headers, or a failure before them). */
   result(plan: RequestPlan, attempt: AttemptRecord, result: AttemptResult): void {
     if (attempt.result) return;
     attempt.result = result;
-    upstreamAttemptsTotal.inc({ provider: attempt.candidate.route.provider.name, result: result.ok ? 'success' : result.reason });
+    upstreamAttemptsTotal.inc({ provider: attempt.candidate.route.provider.name, model: attempt.candidate.route.upstreamModel, result: result.ok ? 'success' : result.reason });
     this.deps.health.onAttemptResult(attempt.candidate.id, result, plan.config, plan.requestId);
     if (result.ok) plan.winner = attempt.candidate;
   }
@@ -189,7 +200,7 @@ export class ResilientRouter {
   }
 
   private summary(plan: RequestPlan, attempts: number, statuses: string): GatewayError {
-    const waitMs = this.deps.health.msUntilAvailable(plan.tiers.flatMap((t) => this.candidatesOf(t)).map((c) => c.id));
+    const waitMs = this.waitMs(plan.tiers.flatMap((t) => this.candidatesOf(t)), plan.config);
     const message = `All ${attempts} upstream attempts for the model '${plan.model}' failed (${statuses}). Retry later.`;
     this.deps.logger.warn({ decision: 'exhausted', requestId: plan.requestId, attempts, statuses }, 'routing decision');
     return waitMs > 0
@@ -211,14 +222,14 @@ export class ResilientRouter {
     this.plans.delete(planId);
   }
 
-  private begin(plan: RequestPlan, pool: readonly Candidate[], chosen: Candidate, tried: ReadonlyMap<string, number>): AttemptChoice {
+  private begin(plan: RequestPlan, pool: readonly Candidate[], chosen: Candidate, tried: ReadonlyMap<string, number>, lastResort = false): AttemptChoice {
     const previous = plan.attempts.at(-1);
     const number = plan.attempts.length + 1;
     const retriesOfTarget = tried.get(chosen.id) ?? 0;
     const wait = retriesOfTarget > 0 ? backoffMs(retriesOfTarget, plan.config.backoffBaseMs, plan.config.backoffMaxMs, this.random) : 0;
     if (previous) {
       const reason = previous.result ? (previous.result.ok ? 'unknown' : previous.result.reason) : 'no_response';
-      failoversTotal.inc({ provider: previous.candidate.route.provider.name, reason });
+      failoversTotal.inc({ provider: previous.candidate.route.provider.name, model: previous.candidate.route.upstreamModel, reason });
       this.deps.logger.info(
         {
           decision: 'failover',
@@ -236,7 +247,8 @@ export class ResilientRouter {
     }
     const attempt: AttemptRecord = { number, candidate: chosen, result: undefined };
     plan.attempts.push(attempt);
-    this.deps.health.onAttemptStart(chosen.id, chosen.route.provider.name, plan.requestId);
+    if (lastResort) this.deps.health.takeLastResort(chosen.id, plan.config, plan.requestId);
+    this.deps.health.onAttemptStart(targetOf(chosen), plan.requestId);
     return { plan, attempt, backoffMs: wait };
   }
 
@@ -253,24 +265,51 @@ export class ResilientRouter {
     for (const route of tier.routes) {
       const svc = route.provider.service;
       if (!svc) {
-        out.push({ id: route.provider.name, route, weight: route.provider.weight, address: undefined });
+        out.push({ id: targetId(route.provider.name, route.upstreamModel), route, weight: route.provider.weight, address: undefined });
         continue;
       }
       const addresses = this.deps.endpoints?.endpoints(svc.namespace, svc.name, svc.port) ?? [];
       for (const address of addresses) {
-        out.push({ id: `${route.provider.name}@${address}`, route, weight: route.provider.weight / addresses.length, address });
+        out.push({ id: targetId(`${route.provider.name}@${address}`, route.upstreamModel), route, weight: route.provider.weight / addresses.length, address });
       }
     }
     return out;
   }
 
-  private unavailable(model: string, all: readonly Candidate[], requestId: string): GatewayError {
-    const waitMs = this.deps.health.msUntilAvailable(all.map((c) => c.id));
-    const retryAfter = String(Math.max(1, Math.ceil(waitMs / 1000)));
-    this.deps.logger.warn({ decision: 'no-candidate', requestId, model, retryAfterSeconds: Number(retryAfter) }, 'routing decision');
+  /**
+   * Nothing available: the least recently failed target that may still take a request as a last
+   * resort (HealthTracker.lastResortWaitMs), or undefined.
+   */
+  private lastResort(all: readonly Candidate[], config: ResilienceConfig): Candidate | undefined {
+    let best: Candidate | undefined;
+    let bestFailedMs = Number.POSITIVE_INFINITY;
+    for (const c of all) {
+      if (this.deps.health.lastResortWaitMs(c.id, config) > 0) continue;
+      const failedMs = this.deps.health.lastFailureMs(c.id);
+      if (failedMs < bestFailedMs) {
+        best = c;
+        bestFailedMs = failedMs;
+      }
+    }
+    return best;
+  }
+
+  /** Milliseconds until some target of `all` may take a request again (available or last resort). */
+  private waitMs(all: readonly Candidate[], config: ResilienceConfig): number {
+    let best = Number.POSITIVE_INFINITY;
+    for (const c of all) {
+      best = Math.min(best, this.deps.health.isAvailable(c.id) ? 0 : this.deps.health.lastResortWaitMs(c.id, config));
+      if (best === 0) return 0;
+    }
+    return Number.isFinite(best) ? best : 0;
+  }
+
+  private unavailable(model: string, all: readonly Candidate[], config: ResilienceConfig, requestId: string): GatewayError {
+    const retryAfter = String(Math.max(1, Math.ceil(this.waitMs(all, config) / 1000)));
+    this.deps.logger.warn({ decision: 'no-candidate', requestId, model, targets: all.map((c) => c.id), retryAfterSeconds: Number(retryAfter) }, 'routing decision');
     return gatewayError(
       'provider_unavailable',
-      `Every provider of the model '${model}' is cooling down after failures; retry after ${retryAfter} s.`,
+      `Every provider of the model '${model}' is cooling down after failures or asked to wait (Retry-After); retry after ${retryAfter} s.`,
       { 'retry-after': retryAfter },
     );
   }

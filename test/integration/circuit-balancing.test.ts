@@ -39,7 +39,9 @@ describe('circuit breaker: cool-down and half-open probe', () => {
     const ejectedAt = Date.now();
     await waitFor('the ejection decision', async () => (await decisions(stack, 'ejected')).length === 1);
     const ejected = (await decisions(stack, 'ejected'))[0]!;
-    assert.equal(ejected['target'], 'default/primary');
+    assert.equal(ejected['target'], 'default/primary#primary-model');
+    assert.equal(ejected['provider'], 'default/primary');
+    assert.equal(ejected['model'], 'primary-model');
     assert.equal(ejected['reason'], 'http_5xx');
     assert.equal(ejected['consecutiveFailures'], 3);
 
@@ -57,9 +59,9 @@ describe('circuit breaker: cool-down and half-open probe', () => {
     await waitFor('probe and return decisions', async () => (await decisions(stack, 'returned')).length === 1);
     assert.equal((await decisions(stack, 'probe')).length, 1);
     const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
-    assert.match(metrics, /tollgate_circuit_transitions_total\{provider="default\/primary",decision="ejected"\} 1/);
-    assert.match(metrics, /tollgate_circuit_transitions_total\{provider="default\/primary",decision="returned"\} 1/);
-    assert.match(metrics, /tollgate_circuit_open_targets\{provider="default\/primary"\} 0/);
+    assert.match(metrics, /tollgate_circuit_transitions_total\{provider="default\/primary",model="primary-model",decision="ejected"\} 1/);
+    assert.match(metrics, /tollgate_circuit_transitions_total\{provider="default\/primary",model="primary-model",decision="returned"\} 1/);
+    assert.match(metrics, /tollgate_circuit_open_targets\{provider="default\/primary",model="primary-model"\} 0/);
   });
 });
 
@@ -161,7 +163,7 @@ describe('external endpoint picker (gRPC) with fallback', () => {
     picker.addService(pickerServiceDefinition(), {
       Pick: (call: grpc.ServerUnaryCall<{ candidates: { id: string }[] }, { id: string }>, cb: grpc.sendUnaryData<{ id: string }>) => {
         if (!up) return cb({ code: grpc.status.UNAVAILABLE, details: 'down' });
-        cb(null, { id: call.request.candidates.find((c) => c.id === 'default/secondary')?.id ?? '' });
+        cb(null, { id: call.request.candidates.find((c) => c.id === 'default/secondary#secondary-model')?.id ?? '' });
       },
     });
     const port = await new Promise<number>((resolve, reject) =>

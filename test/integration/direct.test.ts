@@ -30,7 +30,7 @@ spec:
 /** tollgate_upstream_attempts_total of the primary provider with `result`. */
 async function attemptsCounted(stack: Stack, result: string): Promise<number> {
   const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
-  const m = new RegExp(`^tollgate_upstream_attempts_total\\{provider="default/primary",result="${result}"\\} (\\d+)`, 'm').exec(metrics);
+  const m = new RegExp(`^tollgate_upstream_attempts_total\\{provider="default/primary",model="gpt-4o-mini",result="${result}"\\} (\\d+)`, 'm').exec(metrics);
   return m ? Number(m[1]) : 0;
 }
 
@@ -126,7 +126,7 @@ describe('one provider: the direct path', () => {
     })().then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof Error, 'the client sees the stream break');
     await waitFor('the break reported by the access log', async () =>
-      (await stack.logs()).some((l) => l['decision'] === 'stream-broken' && l['target'] === 'default/primary'), 5000);
+      (await stack.logs()).some((l) => l['decision'] === 'stream-broken' && l['target'] === 'default/primary#gpt-4o-mini'), 5000);
     assert.equal(stack.fakes['primary']!.received('/chat/completions').length, 1, 'no retry after the first byte');
   });
 });

@@ -117,6 +117,8 @@ describe('errors in the OpenAI shape, through real Envoy', () => {
 
   it('404 model_not_found for a model nobody serves', async () => {
     await assertSdkError(sdkChat(GOOD, 'no-such-model'), 404, 'model_not_found');
+    // Unknown comes before the allow-list: a restricted key gets 404 too, not 403.
+    await assertSdkError(sdkChat(LIMITED, 'no-such-model'), 404, 'model_not_found');
   });
 
   it('400 invalid_json for a malformed body, and missing_model without a model', async () => {

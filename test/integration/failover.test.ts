@@ -86,15 +86,15 @@ describe('failover to the next provider', () => {
     });
     const failover = logs.find((l) => l['decision'] === 'failover' && l['requestId'] === requestId);
     assert.ok(failover, 'a failover decision is logged');
-    assert.equal(failover['from'], 'default/primary');
-    assert.equal(failover['to'], 'default/secondary');
+    assert.equal(failover['from'], 'default/primary#primary-model');
+    assert.equal(failover['to'], 'default/secondary#secondary-model');
     assert.equal(failover['reason'], 'http_5xx');
     assert.equal(failover['status'], 503);
     const access = logs.find((l) => l['msg'] === 'request' && l['requestId'] === requestId)!;
     assert.equal(access['provider'], 'default/secondary');
     assert.equal(access['attempts'], 2);
     const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
-    assert.match(metrics, /tollgate_failovers_total\{provider="default\/primary",reason="http_5xx"\} [1-9]/);
+    assert.match(metrics, /tollgate_failovers_total\{provider="default\/primary",model="primary-model",reason="http_5xx"\} [1-9]/);
   });
 
   it('all providers failing: one OpenAI-shaped error after the attempt limit (3), within the time bound', async () => {
@@ -194,7 +194,7 @@ describe('shared state between the stages is released', () => {
     await waitFor('plans released', async () => /tollgate_routing_plans 0\n/.test(await (await fetch(`${stack.adminUrl}/metrics`)).text()), 5000);
     stack.fakes['secondary']!.behaviour.hang = undefined;
     const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
-    assert.match(metrics, /tollgate_upstream_outstanding_requests\{provider="default\/secondary"\} 0/);
+    assert.match(metrics, /tollgate_upstream_outstanding_requests\{provider="default\/secondary",model="secondary-model"\} 0/);
   });
 });
 
@@ -223,7 +223,7 @@ describe('streams that break after the first byte count against the provider', (
     stack.fakes['primary']!.behaviour.resetAfterChunks = 1;
     for (let i = 0; i < 2; i++) await stream().catch(() => undefined);
     await waitFor('both breaks reported by the access log', async () => (await broken()).length === 2, 5000);
-    assert.ok((await broken()).every((l) => l['target'] === 'default/primary'));
+    assert.ok((await broken()).every((l) => l['target'] === 'default/primary#primary-model'));
     await waitFor('the ejection', async () => (await stack.logs()).some((l) => l['decision'] === 'ejected' && l['reason'] === 'broken_stream'), 5000);
     stack.fakes['secondary']!.requests.length = 0;
     await stream();
