@@ -32,7 +32,7 @@ export interface Settings {
   readonly shutdownGraceMs: number;
   /** Envoy admin URL, drained on shutdown (src/lifecycle/drain.ts); undefined = none. */
   readonly envoyAdminUrl: string | undefined;
-  /** Limits, Redis and usage accounting (see README "Limits, quotas and usage"). */
+  /** Limits, Redis and usage accounting (see docs/limits.md). */
   readonly limits: LimitSettings;
 }
 

@@ -39,7 +39,7 @@ export interface ProviderModel {
   readonly limits?: RateLimits;
 }
 
-/** Rolling-window limits (sliding windows, see README "Limits, quotas and usage"). */
+/** Rolling-window limits (sliding windows, see docs/limits.md). */
 export interface RateLimits {
   readonly requestsPerMinute?: number;
   readonly requestsPerDay?: number;
@@ -69,7 +69,7 @@ export interface KeyLimits extends BudgetLimits {
   /** IANA time zone in which calendar months start for tokensPerMonth. Default `UTC`. */
   readonly monthTimeZone?: string;
   /**
-   * `finish` (default): a stream that is admitted always completes (bounded overshoot, see README).
+   * `finish` (default): a stream that is admitted always completes (bounded overshoot, see docs/limits.md).
    * `error`: the stream ends with an OpenAI-style error event as soon as the budget is exhausted.
    */
   readonly midStreamPolicy?: MidStreamPolicy;

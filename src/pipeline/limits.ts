@@ -11,7 +11,8 @@
  * request ends, cancelled or failed requests release what they did not use, and a stream that grows
  * past its reservation extends it in steps, so concurrent requests see real consumption while it
  * happens. When an extension is refused the key's midStreamPolicy applies (finish, or an error event).
- * See README "Limits, quotas and usage" for the overshoot bound this gives.
+ * See docs/limits.md ("Tokens: reservation, reconciliation and the overshoot bound") for the
+ * overshoot bound this gives.
  */
 import type { KeyEntry, ModelRoute } from '../config/snapshot.js';
 import { errorBody, gatewayError, type GatewayError } from '../errors.js';
