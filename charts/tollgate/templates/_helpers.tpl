@@ -125,8 +125,9 @@ filter_chains:
         virtual_hosts:
         - name: ready
           domains: ["*"]
+          # Exactly GET /ready (the kubelet's probes); everything else is 404 (docs/security.md).
           routes:
-          - match: { path: /ready }
+          - match: { path: /ready, headers: [{ name: ":method", string_match: { exact: GET } }] }
             route: { cluster: envoy_admin }
       http_filters:
       - name: envoy.filters.http.router
