@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createLogger } from '../observability/logger.js';
-import { FileConfigSource } from './file-source.js';
+import { FileConfigSource, splitDocuments } from './file-source.js';
 import { hashKey } from './snapshot.js';
 import { ConfigStore } from './store.js';
 import { apiKeyYaml, providerYaml, secretYaml } from './test-fixtures.js';
@@ -90,7 +90,7 @@ describe('file config source', () => {
     const outcome = await t.source.reload();
     assert.equal(outcome.kind, 'rejected');
     const issues = outcome.kind === 'rejected' ? outcome.issues : [];
-    assert.ok(issues[0]?.startsWith(`${join(t.dir, 'secrets.yaml')}: YAML: line 4, column 1: Flow map`), issues[0]);
+    assert.ok(issues[0]?.startsWith(`${join(t.dir, 'secrets.yaml')}: YAML: line 4, column 1: `), issues[0]);
     assert.ok(!JSON.stringify(t.lines).includes('sk-do-not-log'), 'the offending line (maybe a credential) is not logged');
   });
 
@@ -115,5 +115,74 @@ describe('file config source', () => {
     } finally {
       t.source.stop();
     }
+  });
+
+  it('applies a one-document edit of a large file by recomputing only that key, and a removal', async () => {
+    const t = await setup();
+    dirs.push(t.dir);
+    const keys = (disabled: number): string =>
+      Array.from({ length: 300 }, (_, i) => apiKeyYaml(`k${i}`, `keyHash: "${hashKey(`sk-${i}`)}"${i === disabled ? '\ndisabled: true' : ''}`)).join('');
+    await t.write('providers.yaml', PROVIDERS);
+    await t.write('keys.yaml', keys(-1));
+    await t.source.reload();
+    const first = t.store.current()!;
+    assert.equal(first.keysByHash.size, 300);
+    await t.write('keys.yaml', keys(7));
+    assert.deepEqual(await t.source.reload(), { kind: 'applied', version: 2 });
+    const applied = t.lines.filter((l) => l['msg'] === 'config applied').at(-1);
+    assert.equal(applied?.['recomputedKeys'], 1, 'only the edited key was recomputed');
+    assert.equal(t.store.current()!.keysByHash.get(hashKey('sk-7'))?.disabled, true);
+    assert.equal(first.keysByHash.get(hashKey('sk-7'))?.disabled, false, 'the old snapshot is untouched');
+    assert.equal(t.store.current()!.keysByHash.get(hashKey('sk-8')), first.keysByHash.get(hashKey('sk-8')), 'unchanged entries are shared');
+    await t.write('keys.yaml', keys(7).split('---\n').filter((d) => !d.includes('name: k9 ')).join('---\n'));
+    assert.equal((await t.source.reload()).kind, 'applied');
+    assert.equal(t.store.current()!.keysByHash.size, 299);
+    assert.equal(t.store.current()!.keysByHash.get(hashKey('sk-9')), undefined);
+  });
+
+  it('moves a resource between files, refuses it in two files at once, and applies the fix', async () => {
+    const t = await setup();
+    dirs.push(t.dir);
+    await t.write('providers.yaml', PROVIDERS);
+    await t.write('a.yaml', KEYS);
+    await t.source.reload();
+    await t.write('b.yaml', KEYS);
+    const outcome = await t.source.reload();
+    assert.deepEqual(outcome, {
+      kind: 'rejected',
+      issues: [`${join(t.dir, 'b.yaml')}: ApiKey default/team: metadata.name: duplicate resource; already defined in ${join(t.dir, 'a.yaml')}`],
+    });
+    await t.write('a.yaml', '');
+    assert.deepEqual(await t.source.reload(), { kind: 'applied', version: 2 });
+    assert.equal(t.store.current()!.keysByHash.get(hashKey('sk-1'))?.name, 'default/team');
+    await rm(join(t.dir, 'b.yaml'));
+    assert.equal((await t.source.reload()).kind, 'applied');
+    assert.equal(t.store.current()!.keysByHash.size, 0);
+  });
+
+  it('keeps a rejected change pending and applies it with the fix that follows', async () => {
+    const t = await setup();
+    dirs.push(t.dir);
+    await t.write('providers.yaml', PROVIDERS);
+    await t.source.reload();
+    await t.write('keys.yaml', KEYS + apiKeyYaml('other', 'secretRef: { name: late, key: k }'));
+    assert.equal((await t.source.reload()).kind, 'rejected');
+    assert.equal(t.store.current()!.keysByHash.size, 0, 'nothing of the rejected change is served');
+    await t.write('secrets.yaml', secretYaml('late', { k: 'sk-late' }));
+    assert.equal((await t.source.reload()).kind, 'applied');
+    assert.equal(t.store.current()!.keysByHash.size, 2);
+    assert.equal(t.store.current()!.keysByHash.get(hashKey('sk-late'))?.name, 'default/other');
+  });
+});
+
+describe('splitDocuments', () => {
+  const split = (text: string): string[] => [...splitDocuments(Buffer.from(text))].map(([a, b]) => Buffer.from(text).subarray(a, b).toString());
+  it('cuts at --- lines only', () => {
+    assert.deepEqual(split('a: 1\n---\nb: 2\n--- \nc: |\n  ---x\n----\n'), ['a: 1\n', '---\nb: 2\n', '--- \nc: |\n  ---x\n----\n']);
+    assert.deepEqual(split('---\na: 1\n---\n'), ['---\na: 1\n', '---\n']);
+  });
+  it('keeps a file with directives or document-end markers whole', () => {
+    assert.deepEqual(split('%YAML 1.2\n---\na: 1\n---\nb: 2\n'), ['%YAML 1.2\n---\na: 1\n---\nb: 2\n']);
+    assert.deepEqual(split('a: 1\n...\n---\nb: 2\n'), ['a: 1\n...\n---\nb: 2\n']);
   });
 });

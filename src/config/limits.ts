@@ -2,7 +2,7 @@
  * Compiled limits: the runtime form of ApiKey.spec.limits and ModelProvider model limits. Built once
  * per snapshot so a request only walks small arrays. Pure; knows nothing of Redis.
  */
-import type { BudgetLimits, KeyLimits, MidStreamPolicy } from './types.js';
+import type { BudgetLimits, KeyLimits, MidStreamPolicy, ModelLimits } from './types.js';
 import { compileWildcard, type WildcardPattern } from './wildcard.js';
 
 export type LimitUnit = 'requests' | 'tokens';
@@ -58,13 +58,14 @@ export function compileScope(id: string, limits: KeyLimits | undefined): LimitSc
   return {
     id,
     rules: compileRules(limits),
-    perModel: (limits?.perModel ?? []).map((m) => ({
-      pattern: m.model,
-      matcher: compileWildcard(m.model),
-      rules: compileRules(m),
-    })),
+    perModel: compileWildcardRules(limits?.perModel ?? []),
     monthTimeZone: limits?.monthTimeZone ?? 'UTC',
   };
+}
+
+/** Compiles per-model entries (first match applies, in the user's order). */
+export function compileWildcardRules(perModel: readonly ModelLimits[]): readonly ModelScopeRules[] {
+  return perModel.map((m) => ({ pattern: m.model, matcher: compileWildcard(m.model), rules: compileRules(m) }));
 }
 
 /** Rules of a scope that apply to `model`: the scope's own plus the first matching per-model entry. */
@@ -88,12 +89,16 @@ function isTokenRule(r: LimitRule): boolean {
 
 /** Checks an IANA time zone name with the runtime's ICU data. */
 export function isValidTimeZone(zone: string): boolean {
+  if (validZones.has(zone)) return true;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
   } catch {
     return false;
   }
+  // Bounded: zone names come from config, but a config could hold many distinct bad-but-valid ones.
+  if (validZones.size < 1000) validZones.add(zone);
+  return true;
 }
+const validZones = new Set<string>();
 
 export type { MidStreamPolicy };

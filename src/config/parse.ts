@@ -52,6 +52,59 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** One accepted resource of a document. */
+export type ParsedResource =
+  | { readonly kind: 'ModelProvider'; readonly value: ModelProvider }
+  | { readonly kind: 'ApiKey'; readonly value: ApiKey }
+  | { readonly kind: 'Secret'; readonly value: SecretData }
+  | { readonly kind: 'GatewayConfig'; readonly value: GatewayConfigSpec };
+
+/** One document, parsed and validated on its own (no cross-document checks). */
+export interface ParsedDocument {
+  /** `Kind namespace/name`, or a placeholder when the document has no usable identity. */
+  readonly label: string;
+  /** Set when the document is valid. */
+  readonly resource?: ParsedResource;
+  readonly issues: readonly ConfigIssue[];
+  /** True when the document has a usable identity (kind and metadata.name). */
+  readonly identified: boolean;
+}
+
+/**
+ * Parses and validates one document. `index` (1-based position) names documents without identity.
+ * Used per changed document by the incremental sources.
+ */
+export function parseDocument(source: string, doc: unknown, index: number): ParsedDocument | undefined {
+  if (doc === null || doc === undefined) return undefined; // empty YAML document
+  const issues: ConfigIssue[] = [];
+  const fail = (label: string, field: string, message: string, identified: boolean): ParsedDocument => {
+    issues.push({ source, resource: label, field, message });
+    return { label, issues, identified };
+  };
+  if (!isRecord(doc)) return fail(`document ${index}`, '', 'must be a mapping with apiVersion, kind, metadata', false);
+  const kind = typeof doc['kind'] === 'string' ? doc['kind'] : '';
+  const meta = readMeta(doc['metadata']);
+  const label = meta ? resourceLabel(kind, meta.namespace, meta.name) : `${kind || 'document'} #${index}`;
+  if (!meta) return fail(label, 'metadata.name', 'is required', false);
+  if (kind === 'Secret') {
+    const data = readSecretData(doc);
+    if (typeof data === 'string') return fail(label, 'data', data, true);
+    return { label, issues, identified: true, resource: { kind, value: { namespace: meta.namespace ?? 'default', name: meta.name, data } } };
+  }
+  const schema = SPEC_SCHEMAS[kind];
+  if (!schema) return fail(label, 'kind', `unknown kind "${kind}" (expected ModelProvider, ApiKey, Secret or GatewayConfig)`, true);
+  if (doc['apiVersion'] !== API_VERSION) return fail(label, 'apiVersion', `must be ${API_VERSION}`, true);
+  const specIssues = validate(doc['spec'], schema, 'spec');
+  if (specIssues.length > 0) {
+    for (const i of specIssues) issues.push({ source, resource: label, field: i.field, message: i.message });
+    return { label, issues, identified: true };
+  }
+  const spec = doc['spec'];
+  if (kind === 'ModelProvider') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec } as ModelProvider } };
+  if (kind === 'ApiKey') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec } as ApiKey } };
+  return { label, issues, identified: true, resource: { kind: 'GatewayConfig', value: spec as GatewayConfigSpec } };
+}
+
 /** Parses and validates documents. Invalid resources are left out of the set and reported. */
 export function parseResources(documents: readonly SourcedDocument[]): ParseResult {
   const providers: ModelProvider[] = [];
@@ -62,42 +115,29 @@ export function parseResources(documents: readonly SourcedDocument[]): ParseResu
   const origins = new Map<string, string>();
 
   documents.forEach(({ source, doc }, index) => {
-    if (doc === null || doc === undefined) return; // empty YAML document
-    const report = (resource: string, field: string, message: string): void => {
-      issues.push({ source, resource, field, message });
-    };
-    if (!isRecord(doc)) return report(`document ${index + 1}`, '', 'must be a mapping with apiVersion, kind, metadata');
-    const kind = typeof doc['kind'] === 'string' ? doc['kind'] : '';
-    const meta = readMeta(doc['metadata']);
-    const label = meta ? resourceLabel(kind, meta.namespace, meta.name) : `${kind || 'document'} #${index + 1}`;
-    if (!meta) return report(label, 'metadata.name', 'is required');
-    // Two files defining the same resource would make the result depend on file order: refuse.
-    const first = origins.get(label);
-    if (first !== undefined) return report(label, 'metadata.name', `duplicate resource; already defined in ${first}`);
-    if (kind === 'GatewayConfig' && gatewayConfig !== undefined) {
-      return report(label, 'kind', 'only one GatewayConfig is allowed');
+    const parsed = parseDocument(source, doc, index + 1);
+    if (!parsed) return;
+    const { label } = parsed;
+    if (parsed.identified) {
+      // Two files defining the same resource would make the result depend on file order: refuse.
+      const first = origins.get(label);
+      if (first !== undefined) {
+        issues.push({ source, resource: label, field: 'metadata.name', message: `duplicate resource; already defined in ${first}` });
+        return;
+      }
+      if (label.startsWith('GatewayConfig ') && gatewayConfig !== undefined) {
+        issues.push({ source, resource: label, field: 'kind', message: 'only one GatewayConfig is allowed' });
+        return;
+      }
     }
-
-    if (kind === 'Secret') {
-      const data = readSecretData(doc);
-      if (typeof data === 'string') return report(label, 'data', data);
-      secrets.push({ namespace: meta.namespace ?? 'default', name: meta.name, data });
-      origins.set(label, source);
-      return;
-    }
-    const schema = SPEC_SCHEMAS[kind];
-    if (!schema) return report(label, 'kind', `unknown kind "${kind}" (expected ModelProvider, ApiKey, Secret or GatewayConfig)`);
-    if (doc['apiVersion'] !== API_VERSION) return report(label, 'apiVersion', `must be ${API_VERSION}`);
-    const specIssues = validate(doc['spec'], schema, 'spec');
-    if (specIssues.length > 0) {
-      for (const i of specIssues) report(label, i.field, i.message);
-      return;
-    }
-    const spec = doc['spec'];
+    issues.push(...parsed.issues);
+    const r = parsed.resource;
+    if (!r) return;
     origins.set(label, source);
-    if (kind === 'ModelProvider') providers.push({ apiVersion: API_VERSION, kind, metadata: meta, spec } as ModelProvider);
-    else if (kind === 'ApiKey') apiKeys.push({ apiVersion: API_VERSION, kind, metadata: meta, spec } as ApiKey);
-    else gatewayConfig = spec as GatewayConfigSpec;
+    if (r.kind === 'ModelProvider') providers.push(r.value);
+    else if (r.kind === 'ApiKey') apiKeys.push(r.value);
+    else if (r.kind === 'Secret') secrets.push(r.value);
+    else gatewayConfig = r.value;
   });
 
   const resources: ResourceSet = gatewayConfig

@@ -144,6 +144,8 @@ export interface Snapshot {
   readonly version: number;
   readonly builtAt: string;
   readonly keysByHash: ReadonlyMap<string, KeyEntry>;
+  /** Served keys by `namespace/name` (status writers; never the request path). */
+  readonly keysByName: ReadonlyMap<string, KeyEntry>;
   /** Model name (after mapping) -> tiers in ascending priority. */
   readonly routesByModel: ReadonlyMap<string, readonly RouteTier[]>;
   readonly globalMapping: ModelMapping;
@@ -182,6 +184,7 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
     version,
     builtAt: now.toISOString(),
     keysByHash,
+    keysByName: new Map([...keysByHash.values()].map((k) => [k.name, k])),
     routesByModel,
     globalMapping: new ModelMapping(resources.gatewayConfig?.modelMappings),
     servedModels: [...routesByModel.keys()].sort(),
@@ -196,65 +199,95 @@ function indexSecrets(secrets: readonly SecretData[]): Map<string, ReadonlyMap<s
   return index;
 }
 
-type SecretReader = (meta: ObjectMeta, ref: SecretKeyRef) => string | undefined;
+export type SecretReader = (meta: ObjectMeta, ref: SecretKeyRef) => string | undefined;
 
 function buildKeys(apiKeys: readonly ApiKey[], readSecret: SecretReader, problems: ResourceProblem[]): Map<string, KeyEntry> {
   // Oldest first, so a newly created duplicate never takes over an existing key's identity.
-  const ordered = [...apiKeys].sort(
-    (a, b) =>
-      (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') ||
-      qualifiedName(a.metadata).localeCompare(qualifiedName(b.metadata)),
-  );
+  const ordered = [...apiKeys].sort(olderFirst);
   const byHash = new Map<string, KeyEntry>();
   const lineages = resolveLineages(apiKeys, problems);
   for (const key of ordered) {
     const name = qualifiedName(key.metadata);
     const chain = lineages.get(name);
     if (!chain || key.spec.accountOnly) continue; // problem reported, or an account (no key to serve)
-    let hash = key.spec.keyHash;
-    if (hash === undefined && key.spec.secretRef) {
-      const clear = readSecret(key.metadata, key.spec.secretRef)?.trim();
-      if (!clear) {
-        problems.push({
-          kind: 'ApiKey',
-          name,
-          reason: 'SecretNotFound',
-          field: 'spec.secretRef',
-          message: `Secret ${key.spec.secretRef.name} (key ${key.spec.secretRef.key}) not found or empty`,
-        });
-        continue;
-      }
-      hash = hashKey(clear);
-    }
-    if (hash === undefined) {
-      problems.push({ kind: 'ApiKey', name, reason: 'Invalid', field: 'spec', message: 'exactly one of keyHash and secretRef must be set' });
+    const hash = keyHashOf(key, name, readSecret);
+    if (typeof hash !== 'string') {
+      problems.push(hash);
       continue;
     }
     const holder = byHash.get(hash);
     if (holder) {
-      problems.push({
-        kind: 'ApiKey',
-        name,
-        reason: 'DuplicateKey',
-        field: key.spec.keyHash === undefined ? 'spec.secretRef' : 'spec.keyHash',
-        message: `same key as ApiKey ${holder.name}; the older ApiKey keeps it`,
-      });
+      problems.push(duplicateKeyProblem(key, name, holder.name));
       continue;
     }
-    byHash.set(hash, {
-      name,
-      disabled: key.spec.disabled ?? false,
-      expiresAtMs: key.spec.expiresAt === undefined ? undefined : Date.parse(key.spec.expiresAt),
-      allowedModels: new ModelMatcher(key.spec.models),
-      mapping: new ModelMapping(key.spec.modelMappings),
-      lineage: chain.lineage,
-      limitScopes: chain.scopes,
-      hasLimits: chainHasRules(chain.scopes),
-      hasTokenLimits: chainHasTokenRules(chain.scopes),
-      midStreamPolicy: key.spec.limits?.midStreamPolicy ?? 'finish',
-    });
+    byHash.set(hash, keyEntryOf(key, name, chain, PLAIN_COMPILER));
   }
   return byHash;
+}
+
+/** Order in which keys claim a hash: oldest first, then by name. */
+export function olderFirst(a: ApiKey, b: ApiKey): number {
+  return (
+    (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') ||
+    qualifiedName(a.metadata).localeCompare(qualifiedName(b.metadata))
+  );
+}
+
+/** The key's hash (from keyHash, or by hashing the referenced Secret), or why there is none. */
+export function keyHashOf(key: ApiKey, name: string, readSecret: SecretReader): string | ResourceProblem {
+  if (key.spec.keyHash !== undefined) return key.spec.keyHash;
+  if (key.spec.secretRef) {
+    const clear = readSecret(key.metadata, key.spec.secretRef)?.trim();
+    if (!clear) {
+      return {
+        kind: 'ApiKey',
+        name,
+        reason: 'SecretNotFound',
+        field: 'spec.secretRef',
+        message: `Secret ${key.spec.secretRef.name} (key ${key.spec.secretRef.key}) not found or empty`,
+      };
+    }
+    return hashKey(clear);
+  }
+  return { kind: 'ApiKey', name, reason: 'Invalid', field: 'spec', message: 'exactly one of keyHash and secretRef must be set' };
+}
+
+/** The problem of a key that holds the same key as an older ApiKey. */
+export function duplicateKeyProblem(key: ApiKey, name: string, holder: string): ResourceProblem {
+  return {
+    kind: 'ApiKey',
+    name,
+    reason: 'DuplicateKey',
+    field: key.spec.keyHash === undefined ? 'spec.secretRef' : 'spec.keyHash',
+    message: `same key as ApiKey ${holder}; the older ApiKey keeps it`,
+  };
+}
+
+/** How key entries get their matcher and mapping objects (the incremental builder shares equal ones). */
+export interface EntryCompiler {
+  readonly matcher: (models: readonly string[] | undefined) => ModelMatcher;
+  readonly mapping: (entries: Readonly<Record<string, string>> | undefined) => ModelMapping;
+}
+
+export const PLAIN_COMPILER: EntryCompiler = {
+  matcher: (models) => new ModelMatcher(models),
+  mapping: (entries) => new ModelMapping(entries),
+};
+
+/** The hot-path entry of a key whose lineage resolved. */
+export function keyEntryOf(key: ApiKey, name: string, chain: ResolvedLineage, compiler: EntryCompiler): KeyEntry {
+  return {
+    name,
+    disabled: key.spec.disabled ?? false,
+    expiresAtMs: key.spec.expiresAt === undefined ? undefined : Date.parse(key.spec.expiresAt),
+    allowedModels: compiler.matcher(key.spec.models),
+    mapping: compiler.mapping(key.spec.modelMappings),
+    lineage: chain.lineage,
+    limitScopes: chain.scopes,
+    hasLimits: chainHasRules(chain.scopes),
+    hasTokenLimits: chainHasTokenRules(chain.scopes),
+    midStreamPolicy: key.spec.limits?.midStreamPolicy ?? 'finish',
+  };
 }
 
 /** A key's resolved place in the hierarchy. */
@@ -277,56 +310,56 @@ export function resolveLineages(apiKeys: readonly ApiKey[], problems: ResourcePr
   const byName = new Map<string, ApiKey>();
   for (const k of apiKeys) byName.set(qualifiedName(k.metadata), k);
   const out = new Map<string, ResolvedLineage>();
+  const scopeOf = (k: ApiKey): LimitScope => compileScope(qualifiedName(k.metadata), k.spec.limits);
   for (const key of apiKeys) {
-    const name = qualifiedName(key.metadata);
-    const namespace = key.metadata.namespace ?? 'default';
-    const chain: ApiKey[] = [key];
-    const seen = new Set<string>([name]);
-    let problem: ResourceProblem | undefined;
-    for (let cur = key; cur.spec.parent !== undefined; ) {
-      const parentName = `${namespace}/${cur.spec.parent}`;
-      const parent = byName.get(parentName);
-      if (!parent) {
-        problem = { kind: 'ApiKey', name, reason: 'ParentNotFound', message: `parent ${parentName} does not exist (needed by ${qualifiedName(cur.metadata)})` };
-        break;
-      }
-      if (seen.has(parentName)) {
-        problem = { kind: 'ApiKey', name, reason: 'ParentCycle', message: `parent chain loops back to ${parentName}` };
-        break;
-      }
-      if (chain.length >= MAX_LINEAGE_DEPTH) {
-        problem = { kind: 'ApiKey', name, reason: 'Invalid', message: `hierarchy deeper than ${MAX_LINEAGE_DEPTH} levels` };
-        break;
-      }
-      seen.add(parentName);
-      chain.push(parent);
-      cur = parent;
-    }
-    if (!problem) {
-      const badZone = chain.find((k) => k.spec.limits?.monthTimeZone !== undefined && !isValidTimeZone(k.spec.limits.monthTimeZone));
-      if (badZone) {
-        problem = {
-          kind: 'ApiKey',
-          name,
-          reason: 'Invalid',
-          message: `unknown time zone "${badZone.spec.limits?.monthTimeZone ?? ''}" in ${qualifiedName(badZone.metadata)} (use an IANA name such as Europe/Berlin)`,
-        };
-      }
-    }
-    if (problem) {
-      problems.push(problem);
-      continue;
-    }
-    out.set(name, {
-      lineage: '.' + chain.map((k) => k.metadata.name).reverse().join('.') + '.',
-      scopes: chain.map((k) => compileScope(qualifiedName(k.metadata), k.spec.limits)),
-    });
+    const resolved = resolveLineage(key, (n) => byName.get(n), scopeOf);
+    if ('reason' in resolved) problems.push(resolved);
+    else out.set(qualifiedName(key.metadata), resolved);
   }
   return out;
 }
 
-function buildRoutes(
-  providers: readonly ModelProvider[],
+/** One key's lineage (see resolveLineages), with ancestors looked up by `namespace/name`. */
+export function resolveLineage(
+  key: ApiKey,
+  lookup: (qualified: string) => ApiKey | undefined,
+  scopeOf: (key: ApiKey) => LimitScope,
+): ResolvedLineage | ResourceProblem {
+  const name = qualifiedName(key.metadata);
+  const namespace = key.metadata.namespace ?? 'default';
+  const chain: ApiKey[] = [key];
+  const seen = new Set<string>([name]);
+  for (let cur = key; cur.spec.parent !== undefined; ) {
+    const parentName = `${namespace}/${cur.spec.parent}`;
+    const parent = lookup(parentName);
+    if (!parent) {
+      return { kind: 'ApiKey', name, reason: 'ParentNotFound', message: `parent ${parentName} does not exist (needed by ${qualifiedName(cur.metadata)})` };
+    }
+    if (seen.has(parentName)) return { kind: 'ApiKey', name, reason: 'ParentCycle', message: `parent chain loops back to ${parentName}` };
+    if (chain.length >= MAX_LINEAGE_DEPTH) {
+      return { kind: 'ApiKey', name, reason: 'Invalid', message: `hierarchy deeper than ${MAX_LINEAGE_DEPTH} levels` };
+    }
+    seen.add(parentName);
+    chain.push(parent);
+    cur = parent;
+  }
+  const badZone = chain.find((k) => k.spec.limits?.monthTimeZone !== undefined && !isValidTimeZone(k.spec.limits.monthTimeZone));
+  if (badZone) {
+    return {
+      kind: 'ApiKey',
+      name,
+      reason: 'Invalid',
+      message: `unknown time zone "${badZone.spec.limits?.monthTimeZone ?? ''}" in ${qualifiedName(badZone.metadata)} (use an IANA name such as Europe/Berlin)`,
+    };
+  }
+  let lineage = '.';
+  for (let i = chain.length - 1; i >= 0; i--) lineage += (chain[i] as ApiKey).metadata.name + '.';
+  return { lineage, scopes: chain.map(scopeOf) };
+}
+
+/** Model -> provider tiers for every provider whose credential resolves (others reported). */
+export function buildRoutes(
+  providers: Iterable<ModelProvider>,
   readSecret: SecretReader,
   problems: ResourceProblem[],
 ): Map<string, RouteTier[]> {

@@ -2,7 +2,6 @@
  * Month-to-date usage for ApiKey status (`kubectl get apikeys`): read on a slow timer by the
  * controller's status writer (leader only), never on the request path.
  */
-import type { KeyEntry } from '../config/snapshot.js';
 import type { ConfigStore } from '../config/store.js';
 import type { UsageStatus } from '../config/types.js';
 import { monthSpan } from '../ratelimit/calendar.js';
@@ -39,16 +38,8 @@ export function usageUpToDate(current: Partial<UsageStatus> | undefined, wanted:
 
 /** A reader for the status writer: `namespace/name` -> lineage and month-to-date usage. */
 export function keyStatusReader(store: ConfigStore, accountant: UsageAccountant): (name: string) => Promise<KeyStatusView | undefined> {
-  let indexed: { version: number; byName: Map<string, KeyEntry> } | undefined;
   return async (name) => {
-    const snapshot = store.current();
-    if (!snapshot) return undefined;
-    if (indexed?.version !== snapshot.version) {
-      const byName = new Map<string, KeyEntry>();
-      for (const k of snapshot.keysByHash.values()) byName.set(k.name, k);
-      indexed = { version: snapshot.version, byName };
-    }
-    const key = indexed.byName.get(name);
+    const key = store.current()?.keysByName.get(name);
     if (!key) return undefined; // accounts and keys not served carry no usage of their own
     const now = new Date();
     const month = monthSpan(now.getTime(), key.limitScopes[0]?.monthTimeZone ?? 'UTC').id;
