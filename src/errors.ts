@@ -33,6 +33,8 @@ const ERROR_TABLE = {
   provider_misconfigured: { status: 502, type: 'api_error' },
   limiter_unavailable: { status: 503, type: 'api_error' },
   internal_error: { status: 500, type: 'api_error' },
+  ip_not_allowed: { status: 403, type: 'permission_error' },
+  content_policy_violation: { status: 400, type: 'invalid_request_error' },
 } as const satisfies Record<string, { status: number; type: OpenAIErrorType }>;
 
 /** The closed set of error codes the gateway can return. */

@@ -45,6 +45,8 @@ const fullKey: Full<Omit<ApiKeySpec, 'secretRef'>> & Pick<Full<ApiKeySpec>, 'sec
   expiresAt: '2030-01-01T00:00:00Z',
   parent: 'team-a',
   accountOnly: false,
+  allowedCidrs: ['10.0.0.0/8', '2001:db8::/32', '192.0.2.7'],
+  guardrails: ['pii'],
   limits: { ...budget, perModel: [{ model: 'gpt-4*', ...budget }], monthTimeZone: 'Europe/Berlin', midStreamPolicy: 'finish' },
 };
 

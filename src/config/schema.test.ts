@@ -15,9 +15,9 @@ const providerFields = {
 const providerModelFields = { name: true, upstreamModel: true, limits: true } satisfies Record<keyof ProviderModel, true>;
 const apiKeyFields = {
   keyHash: true, secretRef: true, description: true, models: true, modelMappings: true, disabled: true, expiresAt: true,
-  limits: true, parent: true, accountOnly: true,
+  limits: true, parent: true, accountOnly: true, allowedCidrs: true, guardrails: true,
 } satisfies Record<keyof ApiKeySpec, true>;
-const gatewayConfigFields = { modelMappings: true, resilience: true } satisfies Record<keyof GatewayConfigSpec, true>;
+const gatewayConfigFields = { modelMappings: true, resilience: true, guardrails: true } satisfies Record<keyof GatewayConfigSpec, true>;
 const secretRefFields = { name: true, key: true } satisfies Record<keyof SecretKeyRef, true>;
 
 function props(schema: Schema | undefined): string[] {

@@ -35,6 +35,8 @@ export const MODEL_PATTERN = '^[A-Za-z0-9._:/@+*-]+$';
 /** A model name without wildcards. */
 export const MODEL_NAME_PATTERN = '^[A-Za-z0-9._:/@+-]+$';
 export const KEY_HASH_PATTERN = '^sha256:[0-9a-f]{64}$';
+/** Guardrail and rule names: DNS labels. */
+export const GUARDRAIL_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 export const ENDPOINT_PATTERN = '^https?://[^\\s/?#]+(/[^\\s?#]*)?$';
 
 const secretKeyRef: Schema = {
@@ -214,6 +216,10 @@ export const modelProviderSpecSchema: Schema = {
   },
 };
 
+/** CEL (Kubernetes IP/CIDR library): a CIDR without host bits below its prefix, or a single address. */
+export const CIDR_RULE = 'isIP(self) || (isCIDR(self) && cidr(self) == cidr(self).masked())';
+export const CIDR_MESSAGE = 'must be an IPv4 or IPv6 CIDR without host bits (10.0.0.0/8, 2001:db8::/32) or a single address';
+
 export const apiKeySpecSchema: Schema = {
   type: 'object',
   properties: {
@@ -238,6 +244,26 @@ export const apiKeySpecSchema: Schema = {
     },
     accountOnly: { type: 'boolean', default: false, description: 'A budget holder with no key of its own.' },
     limits: keyLimitsSchema,
+    allowedCidrs: {
+      type: 'array',
+      maxItems: 64,
+      description:
+        'Client addresses this key may be used from (IPv4/IPv6 CIDRs or single addresses). Absent means anywhere. ' +
+        "Ancestors' lists apply too (an intersection). The address is the one Envoy determines (see docs/safety.md).",
+      items: {
+        type: 'string',
+        minLength: 2,
+        maxLength: 64,
+        'x-kubernetes-validations': [{ rule: CIDR_RULE, message: CIDR_MESSAGE }],
+      },
+    },
+    guardrails: {
+      type: 'array',
+      maxItems: 32,
+      'x-kubernetes-list-type': 'set',
+      description: 'Guardrails (names in GatewayConfig spec.guardrails) for this key and every key below it. See docs/safety.md.',
+      items: { type: 'string', minLength: 1, maxLength: 63, pattern: GUARDRAIL_NAME_PATTERN },
+    },
   },
   'x-kubernetes-validations': [
     {
@@ -297,7 +323,73 @@ const resilience: Schema = {
   },
 };
 
+const guardrailAction: Schema = { type: 'string', enum: ['block', 'mask', 'log'] };
+
+/** A guardrail (GatewayConfig spec.guardrails[]). See docs/safety.md and src/guardrails/. */
+export const guardrailSchema: Schema = {
+  type: 'object',
+  required: ['name'],
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 63, pattern: GUARDRAIL_NAME_PATTERN },
+    global: { type: 'boolean', default: false, description: 'Applies to every key, not only to keys that reference it.' },
+    models: {
+      type: 'array',
+      maxItems: 100,
+      items: { type: 'string', minLength: 1, maxLength: 256, pattern: MODEL_PATTERN },
+      description: 'Only for these models (after mapping; wildcards). Absent: all models.',
+    },
+    request: { type: 'boolean', default: true, description: 'Check the text of every request message.' },
+    response: { type: 'boolean', default: true, description: 'Check the response (streamed or not).' },
+    mask: { type: 'string', maxLength: 64, default: '****', description: 'Replacement for keyword and pattern matches.' },
+    keywords: {
+      type: 'object',
+      required: ['action', 'words'],
+      properties: {
+        action: guardrailAction,
+        words: { type: 'array', minItems: 1, maxItems: 2000, items: { type: 'string', minLength: 1, maxLength: 256 } },
+      },
+    },
+    patterns: {
+      type: 'array',
+      maxItems: 100,
+      items: {
+        type: 'object',
+        required: ['name', 'regex', 'action'],
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 63, pattern: GUARDRAIL_NAME_PATTERN },
+          regex: { type: 'string', minLength: 1, maxLength: 1024 },
+          action: guardrailAction,
+          maxLength: { type: 'integer', minimum: 1, maximum: 4096, default: 64, description: 'Longest text the pattern can match (streaming window).' },
+        },
+      },
+    },
+    pii: {
+      type: 'object',
+      description: 'Built-in detectors, each with its action.',
+      properties: {
+        email: guardrailAction,
+        phone: guardrailAction,
+        paymentCard: guardrailAction,
+        iban: guardrailAction,
+        ipAddress: guardrailAction,
+        cnResidentId: guardrailAction,
+        usSsn: guardrailAction,
+      },
+    },
+  },
+};
+
 export const gatewayConfigSpecSchema: Schema = {
   type: 'object',
-  properties: { modelMappings, resilience },
+  properties: {
+    modelMappings,
+    resilience,
+    guardrails: {
+      type: 'array',
+      maxItems: 100,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+      items: guardrailSchema,
+    },
+  },
 };

@@ -21,6 +21,7 @@ import {
   type SecretKeyRef,
 } from './types.js';
 import { ModelMatcher } from './wildcard.js';
+import { buildSafety, type SafetyIndex } from '../guardrails/safety.js';
 
 /** A key as the hot path sees it. Never holds the clear key. */
 export interface KeyEntry {
@@ -152,6 +153,8 @@ export interface Snapshot {
   /** Served model names, sorted, for /v1/models. */
   readonly servedModels: readonly string[];
   readonly resilience: ResilienceConfig;
+  /** IP allow-lists and guardrails, compiled (src/guardrails/safety.ts). */
+  readonly safety: SafetyIndex;
 }
 
 export interface BuildResult {
@@ -189,6 +192,7 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
     globalMapping: new ModelMapping(resources.gatewayConfig?.modelMappings),
     servedModels: [...routesByModel.keys()].sort(),
     resilience: resilienceConfig(resources.gatewayConfig?.resilience),
+    safety: buildSafety(resources),
   };
   return { snapshot, problems };
 }

@@ -156,6 +156,13 @@ export interface ApiKeySpec {
   /** An account: a budget holder in the hierarchy with no key of its own (no keyHash, no secretRef). */
   readonly accountOnly?: boolean;
   readonly limits?: KeyLimits;
+  /**
+   * Client addresses (IPv4/IPv6 CIDRs or single addresses) this key may be used from; absent means
+   * anywhere. Every ancestor's list applies too (an intersection). See docs/safety.md.
+   */
+  readonly allowedCidrs?: readonly string[];
+  /** Guardrails (GatewayConfig.spec.guardrails names) for this key and every key below it. */
+  readonly guardrails?: readonly string[];
 }
 
 /** Condition as in Kubernetes status. */
@@ -211,6 +218,45 @@ export interface GatewayConfigSpec {
   /** Global model mapping, consulted after the per-key one. */
   readonly modelMappings?: Readonly<Record<string, string>>;
   readonly resilience?: ResilienceSpec;
+  /** Content guardrails, referenced by ApiKeys (or `global`); see docs/safety.md. */
+  readonly guardrails?: readonly GuardrailSpec[];
+}
+
+/** What a guardrail check does when it matches. */
+export type GuardrailAction = 'block' | 'mask' | 'log';
+export const GUARDRAIL_ACTIONS: readonly GuardrailAction[] = ['block', 'mask', 'log'];
+
+/** Built-in PII detectors. */
+export type PiiKind = 'email' | 'phone' | 'paymentCard' | 'iban' | 'ipAddress' | 'cnResidentId' | 'usSsn';
+export const PII_KINDS: readonly PiiKind[] = ['email', 'phone', 'paymentCard', 'iban', 'ipAddress', 'cnResidentId', 'usSsn'];
+
+/** A user regular expression. */
+export interface GuardrailPattern {
+  /** Rule name in logs and metrics. */
+  readonly name: string;
+  /** JavaScript regular expression, matched against normalised (NFKC, lower-case) text. */
+  readonly regex: string;
+  readonly action: GuardrailAction;
+  /** Longest text the pattern can match, for the streaming window (default 64). */
+  readonly maxLength?: number;
+}
+
+/** One guardrail: checks on request text and on the response, each with an action. */
+export interface GuardrailSpec {
+  readonly name: string;
+  /** Applies to every key (else only to keys that reference it, and their descendants). */
+  readonly global?: boolean;
+  /** Only for these models (after mapping; wildcards). Absent: all models. */
+  readonly models?: readonly string[];
+  /** Check the request (every message's text), default true. */
+  readonly request?: boolean;
+  /** Check the response (streamed or not), default true. */
+  readonly response?: boolean;
+  /** Replacement for keyword and pattern matches (PII use `[EMAIL]`, `[PHONE]`...). Default `****`. */
+  readonly mask?: string;
+  readonly keywords?: { readonly action: GuardrailAction; readonly words: readonly string[] };
+  readonly patterns?: readonly GuardrailPattern[];
+  readonly pii?: Readonly<Partial<Record<PiiKind, GuardrailAction>>>;
 }
 
 export interface GatewayConfig {

@@ -3,7 +3,8 @@
  * CEL rules (implemented here by hand with the same messages). Unknown fields are errors: the API
  * server would prune them silently, and config that silently does not apply is what we refuse.
  */
-import type { Schema } from './schema.js';
+import { isCidrOrAddress } from '../guardrails/cidr.js';
+import { CIDR_RULE, type Schema } from './schema.js';
 
 /** One problem, with a JSON-path-like field (`spec.models[0].name`). */
 export interface FieldIssue {
@@ -30,6 +31,7 @@ export const CEL_RULES: ReadonlyMap<string, CelCheck> = new Map<string, CelCheck
       return v['accountOnly'] === true ? !hasHash && !hasSecret : hasHash !== hasSecret;
     },
   ],
+  [CIDR_RULE, (v) => typeof v === 'string' && isCidrOrAddress(v)],
   [
     "isURL(self) && url(self).getScheme() in ['http', 'https']",
     (v) => typeof v === 'string' && isHttpUrl(v),

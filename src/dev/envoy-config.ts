@@ -27,6 +27,8 @@ export interface EnvoyConfigValues {
   /** Retries allowed as a share of active requests (Envoy retry budget). */
   readonly retryBudgetPercent?: number;
   readonly retryMinConcurrency?: number;
+  /** Trusted proxies in front of Envoy whose X-Forwarded-For entries decide the client address (0 = none). */
+  readonly xffNumTrustedHops?: number;
 }
 
 /** Fills the template's {{NAME}} placeholders; fails on any placeholder left unfilled. */
@@ -48,6 +50,7 @@ export async function renderEnvoyConfig(values: EnvoyConfigValues): Promise<stri
     RETRY_MAX_INTERVAL: values.retryMaxInterval ?? '0.25s',
     RETRY_BUDGET_PERCENT: String(values.retryBudgetPercent ?? 25),
     RETRY_MIN_CONCURRENCY: String(values.retryMinConcurrency ?? 10),
+    XFF_NUM_TRUSTED_HOPS: String(values.xffNumTrustedHops ?? 0),
   };
   const rendered = template.replace(/\{\{([A-Z_]+)\}\}/g, (whole, name: string) => vars[name] ?? whole);
   const left = /\{\{[A-Z_]+\}\}/.exec(rendered);

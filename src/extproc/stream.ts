@@ -19,6 +19,7 @@ import { classify } from '../routing/health.js';
 import type { AttemptRecord } from '../routing/plan.js';
 import type { UpstreamRewrite } from '../pipeline/rewrite.js';
 import { admitHeaders } from '../pipeline/request-headers.js';
+import { EXTPROC_ATTRIBUTES, SOURCE_ADDRESS } from '../pipeline/client-address.js';
 import type { ResilientRouter } from '../routing/router.js';
 import { headerMap } from './headers.js';
 import {
@@ -109,7 +110,8 @@ export class ExtProcStream {
     const ctx: RequestContext = { requestId, startedNs: this.startedNs, snapshot };
     this.ctx = ctx;
     this.contentType = headers.get('content-type');
-    const decision = admitHeaders(headers, snapshot, this.now());
+    const source = msg.attributes?.[EXTPROC_ATTRIBUTES]?.fields?.[SOURCE_ADDRESS]?.stringValue;
+    const decision = admitHeaders(headers, snapshot, this.now(), source);
     if (isGatewayError(decision)) return this.refuse(decision, requestId);
     ctx.key = decision.key;
     if (decision.kind === 'respond') {

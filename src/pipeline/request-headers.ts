@@ -3,6 +3,7 @@ import type { Snapshot } from '../config/snapshot.js';
 import type { KeyEntry } from '../config/snapshot.js';
 import { isGatewayError, type GatewayError } from '../errors.js';
 import { authenticate, extractKey } from './auth.js';
+import { checkClientAddress } from './client-address.js';
 import { listModelsForKey, modelsListBody } from './models-list.js';
 import { classifyRoute, type ApiRoute } from './route.js';
 
@@ -12,12 +13,14 @@ export type HeadersDecision =
   | GatewayError;
 
 /** Decides what to do with a request from its headers alone. */
-export function admitHeaders(headers: ReadonlyMap<string, string>, snapshot: Snapshot, nowMs: number): HeadersDecision {
+export function admitHeaders(headers: ReadonlyMap<string, string>, snapshot: Snapshot, nowMs: number, sourceAddress?: string): HeadersDecision {
   const route = classifyRoute(headers.get(':method') ?? '', headers.get(':path') ?? '');
   if (isGatewayError(route)) return route;
   const key = authenticate(extractKey(headers.get('authorization'), headers.get('x-api-key')), snapshot, nowMs);
   if (isGatewayError(key)) return key;
   const entry = key;
+  const denied = checkClientAddress(entry, snapshot, sourceAddress);
+  if (denied) return denied;
   if (route.kind === 'list-models') {
     const body = modelsListBody(listModelsForKey(entry, snapshot), Math.floor(Date.parse(snapshot.builtAt) / 1000));
     return { kind: 'respond', key: entry, status: 200, body };

@@ -59,6 +59,15 @@ describe('CRDs in a real API server', () => {
     await refused(apiKey('neither', '{ models: [gpt-4o] }'), 'exactly one of keyHash and secretRef must be set');
   });
 
+  it('accepts IPv4/IPv6 allow-lists and refuses a malformed CIDR or host bits below the prefix (CEL)', async () => {
+    await cp.kubectl(['apply', '-f', '-'], {
+      input: apiKey('cidrs', `{ keyHash: "${HASH.replace('ab', 'cd')}", allowedCidrs: ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7", "::1"], guardrails: [pii] }`),
+    });
+    for (const bad of ['10.0.0.1/8', 'example.com', '2001:db8::1/32', '10.0.0.0/33']) {
+      await refused(apiKey('badcidr', `{ keyHash: "${HASH}", allowedCidrs: ["${bad}"] }`), 'spec.allowedCidrs[0]', 'must be an IPv4 or IPv6 CIDR without host bits');
+    }
+  });
+
   it('refuses bad wildcards in allowed models and mapping keys', async () => {
     await refused(apiKey('badmodel', `{ keyHash: "${HASH}", models: ["gpt 4*"] }`), 'spec.models[0]', 'should match');
     await refused(

@@ -77,6 +77,7 @@ kubelet and, when enabled, TLS on the gateway listener.
 {{- $raw = $raw | replace "{{RETRY_MAX_INTERVAL}}" $v.retry.maxInterval -}}
 {{- $raw = $raw | replace "{{RETRY_BUDGET_PERCENT}}" (toString $v.retry.budgetPercent) -}}
 {{- $raw = $raw | replace "{{RETRY_MIN_CONCURRENCY}}" (toString $v.retry.minRetryConcurrency) -}}
+{{- $raw = $raw | replace "{{XFF_NUM_TRUSTED_HOPS}}" (toString (int $v.xffNumTrustedHops)) -}}
 {{- if regexMatch "[{][{][A-Z_]+[}][}]" $raw -}}
 {{- fail (printf "files/envoy.yaml has a placeholder the chart does not fill: %s" (regexFind "[{][{][A-Z_]+[}][}]" $raw)) -}}
 {{- end -}}

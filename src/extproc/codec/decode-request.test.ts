@@ -120,11 +120,20 @@ describe('ProcessingRequest decoder', () => {
     roundTrip({ responseTrailers: {} });
   });
 
-  it('skips metadata_context, attributes, observability_mode and HttpHeaders.attributes', () => {
+  it('decodes the string values of attributes (source.address) and skips the other kinds', () => {
+    const struct = { fields: { 'source.address': { stringValue: '[2001:db8::7]:4711' }, n: { numberValue: 1.5 }, l: { listValue: { values: [{ boolValue: true }] } } } };
+    const msg = decodeProcessingRequest(serialize({ ...requestHeadersMessage(), attributes: { 'envoy.filters.http.ext_proc': struct, other: { fields: { a: { stringValue: 'b' } } } } }));
+    assert.equal(msg.request, 'requestHeaders');
+    assert.deepStrictEqual(msg.attributes, {
+      'envoy.filters.http.ext_proc': { fields: { 'source.address': { stringValue: '[2001:db8::7]:4711', kind: 'stringValue' } } },
+      other: { fields: { a: { stringValue: 'b', kind: 'stringValue' } } },
+    });
+  });
+
+  it('skips metadata_context, observability_mode and HttpHeaders.attributes', () => {
     const struct = { fields: { 'request.path': { stringValue: '/v1/chat/completions' }, n: { numberValue: 1.5 }, l: { listValue: { values: [{ boolValue: true }, { nullValue: 'NULL_VALUE' as const }] } } } };
     const extras = {
       metadataContext: { filterMetadata: { 'envoy.filters.http.ext_proc': struct, other: { fields: { deep: { structValue: struct } } } } },
-      attributes: { 'envoy.filters.http.ext_proc': struct },
       observabilityMode: true,
     };
     const withExtras: ProcessingRequest = { ...requestHeadersMessage(), ...extras };

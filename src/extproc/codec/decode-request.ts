@@ -4,9 +4,10 @@
  * (ProcessingRequest__Output: `request` oneof name, camelCase fields, bytes as Buffer), with the
  * fields it decodes always present at their proto3 defaults (stable object shapes for V8).
  *
- * Decoded: the `request` oneof (request/response headers, bodies, trailers). Skipped without
- * decoding: metadata_context (8), attributes (9), observability_mode (10), HttpHeaders.attributes
- * (2) and any field unknown to this version. Field numbers are taken from
+ * Decoded: the `request` oneof (request/response headers, bodies, trailers) and the string values
+ * of `attributes` (9; Envoy's `request_attributes`, for example `source.address`). Skipped without
+ * decoding: metadata_context (8), observability_mode (10), HttpHeaders.attributes (2), attribute
+ * values other than strings and any field unknown to this version. Field numbers are taken from
  * envoy/service/ext_proc/v3/external_processor.proto and envoy/config/core/v3/base.proto of the
  * envoy-api tree in @grpc/grpc-js-xds (the same files proto-loader loads).
  *
@@ -22,6 +23,8 @@ import type { HttpBody__Output } from '../../generated/envoy/service/ext_proc/v3
 import type { HttpHeaders__Output } from '../../generated/envoy/service/ext_proc/v3/HttpHeaders.js';
 import type { HttpTrailers__Output } from '../../generated/envoy/service/ext_proc/v3/HttpTrailers.js';
 import type { ProcessingRequest__Output } from '../../generated/envoy/service/ext_proc/v3/ProcessingRequest.js';
+import type { Struct__Output } from '../../generated/google/protobuf/Struct.js';
+import type { Value__Output } from '../../generated/google/protobuf/Value.js';
 import { expectWireType, latin1Text, LEN, readTag, utf8Text, VARINT, WireReader } from './wire.js';
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -69,8 +72,12 @@ export function decodeProcessingRequest(buf: Buffer): ProcessingRequest__Output 
         out.request = 'responseTrailers';
         out.responseTrailers = decodeHttpTrailers(r, r.lengthEnd());
         break;
+      case 9:
+        expectWireType(t, LEN, 'attributes');
+        decodeAttributeEntry(r, r.lengthEnd(), (out.attributes ??= {}));
+        break;
       default:
-        // metadata_context (8), attributes (9), observability_mode (10) and unknown fields.
+        // metadata_context (8), observability_mode (10) and unknown fields.
         r.skipField(t & 7);
     }
   }
@@ -207,4 +214,72 @@ function headerString(r: WireReader, text: string, base: number): string {
   const buf = r.buf;
   for (let i = start; i < end; i++) if ((buf[i] as number) > 0x7f) return utf8Text(buf, start, end);
   return text.substring(start - base, end - base);
+}
+
+/** One `map<string, Struct> attributes` entry (key = 1, value = 2) into `out`. */
+function decodeAttributeEntry(r: WireReader, end: number, out: Record<string, Struct__Output>): void {
+  const outerEnd = r.end;
+  r.end = end;
+  let key = '';
+  let value: Struct__Output = { fields: {} };
+  while (r.pos < end) {
+    const t = readTag(r);
+    switch (t >>> 3) {
+      case 1:
+        expectWireType(t, LEN, 'attributes.key');
+        key = r.string();
+        break;
+      case 2:
+        expectWireType(t, LEN, 'attributes.value');
+        value = decodeStringStruct(r, r.lengthEnd());
+        break;
+      default:
+        r.skipField(t & 7);
+    }
+  }
+  r.end = outerEnd;
+  out[key] = value;
+}
+
+/** A Struct (fields = 1: map<string, Value>) keeping only string values (Value.string_value = 3). */
+function decodeStringStruct(r: WireReader, end: number): Struct__Output {
+  const outerEnd = r.end;
+  r.end = end;
+  const fields: Record<string, Value__Output> = {};
+  while (r.pos < end) {
+    const t = readTag(r);
+    if (t >>> 3 !== 1) {
+      r.skipField(t & 7);
+      continue;
+    }
+    expectWireType(t, LEN, 'Struct.fields');
+    const entryEnd = r.lengthEnd();
+    const entryOuter = r.end;
+    r.end = entryEnd;
+    let name = '';
+    let text: string | undefined;
+    while (r.pos < entryEnd) {
+      const et = readTag(r);
+      if (et >>> 3 === 1) {
+        expectWireType(et, LEN, 'Struct.fields.key');
+        name = r.string();
+      } else if (et >>> 3 === 2) {
+        expectWireType(et, LEN, 'Struct.fields.value');
+        const valueEnd = r.lengthEnd();
+        const valueOuter = r.end;
+        r.end = valueEnd;
+        text = undefined;
+        while (r.pos < valueEnd) {
+          const vt = readTag(r);
+          if (vt >>> 3 === 3 && (vt & 7) === LEN) text = r.string();
+          else r.skipField(vt & 7);
+        }
+        r.end = valueOuter;
+      } else r.skipField(et & 7);
+    }
+    r.end = entryOuter;
+    if (text !== undefined) fields[name] = { stringValue: text, kind: 'stringValue' };
+  }
+  r.end = outerEnd;
+  return { fields };
 }

@@ -54,6 +54,8 @@ const ALL_CODES: Record<GatewayErrorCode, true> = {
   provider_misconfigured: true,
   limiter_unavailable: true,
   internal_error: true,
+  ip_not_allowed: true,
+  content_policy_violation: true,
 };
 
 describe('ProcessingResponse encoder: every answer the handlers build', () => {
