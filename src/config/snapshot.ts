@@ -21,7 +21,8 @@ import {
   type SecretKeyRef,
 } from './types.js';
 import { ModelMatcher } from './wildcard.js';
-import { buildSafety, type SafetyIndex } from '../guardrails/safety.js';
+import type { AllowList } from '../guardrails/cidr.js';
+import { allowListOf, guardrailNamesOf } from '../guardrails/safety.js';
 
 /** A key as the hot path sees it. Never holds the clear key. */
 export interface KeyEntry {
@@ -41,6 +42,10 @@ export interface KeyEntry {
   /** Any token rule in the chain (else no token estimate or usage reconciliation is needed). */
   readonly hasTokenLimits: boolean;
   readonly midStreamPolicy: MidStreamPolicy;
+  /** Client address allow-lists of the key and its ancestors (all must allow); undefined = anywhere. */
+  readonly allowList: AllowList | undefined;
+  /** Guardrail names referenced by the key or an ancestor (GatewayConfig spec.guardrails). */
+  readonly guardrails: readonly string[];
 }
 
 /** Parsed provider endpoint. */
@@ -153,8 +158,6 @@ export interface Snapshot {
   /** Served model names, sorted, for /v1/models. */
   readonly servedModels: readonly string[];
   readonly resilience: ResilienceConfig;
-  /** IP allow-lists and guardrails, compiled (src/guardrails/safety.ts). */
-  readonly safety: SafetyIndex;
 }
 
 export interface BuildResult {
@@ -192,7 +195,6 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
     globalMapping: new ModelMapping(resources.gatewayConfig?.modelMappings),
     servedModels: [...routesByModel.keys()].sort(),
     resilience: resilienceConfig(resources.gatewayConfig?.resilience),
-    safety: buildSafety(resources),
   };
   return { snapshot, problems };
 }
@@ -291,6 +293,8 @@ export function keyEntryOf(key: ApiKey, name: string, chain: ResolvedLineage, co
     hasLimits: chainHasRules(chain.scopes),
     hasTokenLimits: chainHasTokenRules(chain.scopes),
     midStreamPolicy: key.spec.limits?.midStreamPolicy ?? 'finish',
+    allowList: chain.allowList,
+    guardrails: chain.guardrails,
   };
 }
 
@@ -299,6 +303,10 @@ export interface ResolvedLineage {
   readonly lineage: string;
   /** Self first, then ancestors up to the root. */
   readonly scopes: readonly LimitScope[];
+  /** allowedCidrs of the chain (src/guardrails/safety.ts). */
+  readonly allowList: AllowList | undefined;
+  /** Guardrail names referenced anywhere in the chain. */
+  readonly guardrails: readonly string[];
 }
 
 /** Deepest hierarchy accepted; deeper chains are reported (they would make every request slower). */
@@ -358,7 +366,7 @@ export function resolveLineage(
   }
   let lineage = '.';
   for (let i = chain.length - 1; i >= 0; i--) lineage += (chain[i] as ApiKey).metadata.name + '.';
-  return { lineage, scopes: chain.map(scopeOf) };
+  return { lineage, scopes: chain.map(scopeOf), allowList: allowListOf(chain), guardrails: guardrailNamesOf(chain) };
 }
 
 /** Model -> provider tiers for every provider whose credential resolves (others reported). */

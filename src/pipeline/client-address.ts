@@ -2,7 +2,7 @@
  * Request-headers step after authentication: the key's IP allow-list (and its ancestors') against
  * the client address Envoy determined (`source.address`, see envoy.yaml request_attributes).
  */
-import type { KeyEntry, Snapshot } from '../config/snapshot.js';
+import type { KeyEntry } from '../config/snapshot.js';
 import { gatewayError, type GatewayError } from '../errors.js';
 import { parseSourceAddress } from '../guardrails/cidr.js';
 
@@ -11,8 +11,8 @@ export const EXTPROC_ATTRIBUTES = 'envoy.filters.http.ext_proc';
 export const SOURCE_ADDRESS = 'source.address';
 
 /** undefined when the key may be used from `sourceAddress`, else a 403 ip_not_allowed. */
-export function checkClientAddress(key: KeyEntry, snapshot: Snapshot, sourceAddress: string | undefined): GatewayError | undefined {
-  const list = snapshot.safety.allowLists.get(key.name);
+export function checkClientAddress(key: KeyEntry, sourceAddress: string | undefined): GatewayError | undefined {
+  const list = key.allowList;
   if (!list) return undefined;
   const ip = sourceAddress === undefined ? undefined : parseSourceAddress(sourceAddress);
   const refusedBy = list.refusedBy(ip);

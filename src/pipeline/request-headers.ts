@@ -19,7 +19,7 @@ export function admitHeaders(headers: ReadonlyMap<string, string>, snapshot: Sna
   const key = authenticate(extractKey(headers.get('authorization'), headers.get('x-api-key')), snapshot, nowMs);
   if (isGatewayError(key)) return key;
   const entry = key;
-  const denied = checkClientAddress(entry, snapshot, sourceAddress);
+  const denied = checkClientAddress(entry, sourceAddress);
   if (denied) return denied;
   if (route.kind === 'list-models') {
     const body = modelsListBody(listModelsForKey(entry, snapshot), Math.floor(Date.parse(snapshot.builtAt) / 1000));
