@@ -29,12 +29,13 @@ const fullProvider: Full<ModelProviderSpec> = {
       name: 'gpt-4o',
       upstreamModel: 'prod-gpt-4o',
       limits: { requestsPerMinute: 1, requestsPerDay: 2, tokensPerMinute: 3, tokensPerDay: 4 },
+      pricing: { currency: 'USD', input: '2.50', output: '10', cachedInputRead: '1.25', cachedInputWrite: '3.125', reasoning: '10.000000' },
     },
   ],
   firstByteTimeoutSeconds: 30,
   service: { name: 'vllm', port: 8000 },
 };
-const budget = { requestsPerMinute: 1, requestsPerDay: 2, tokensPerMinute: 3, tokensPerDay: 4, tokensPerMonth: 5 };
+const budget = { requestsPerMinute: 1, requestsPerDay: 2, tokensPerMinute: 3, tokensPerDay: 4, tokensPerMonth: 5, costPerMonth: '500.00', costPerDay: '20' };
 const fullKey: Full<Omit<ApiKeySpec, 'secretRef'>> & Pick<Full<ApiKeySpec>, 'secretRef'> = {
   keyHash: `sha256:${'0'.repeat(64)}`,
   secretRef: { name: 'k', key: 'key' },

@@ -77,7 +77,10 @@ function randomChange(r: () => number): ResourceChange {
         priority: pick([0, 1]),
         weight: pick([1, 2]),
         ...(r() < 0.5 ? { credentialSecretRef: { name: pick(SECRET_NAMES), key: 'key' } } : {}),
-        models: r() < 0.5 ? [{ name: 'm1' }, { name: 'm2', upstreamModel: 'up-m2', limits: { requestsPerMinute: 5 } }] : [{ name: 'm1' }],
+        models:
+          r() < 0.5
+            ? [{ name: 'm1', ...(r() < 0.5 ? { pricing: { input: pick(['1', '2.5']), output: '4', ...(r() < 0.2 ? { currency: 'EUR' } : {}) } } : {}) }, { name: 'm2', upstreamModel: 'up-m2', limits: { requestsPerMinute: 5 } }]
+            : [{ name: 'm1' }],
       },
     };
     return { kind: 'ModelProvider', name: `${ns}/${name}`, value: remove ? undefined : provider };
@@ -85,7 +88,13 @@ function randomChange(r: () => number): ResourceChange {
   return {
     kind: 'GatewayConfig',
     name: 'gateway',
-    value: remove ? undefined : { modelMappings: { [pick(['fast', 'cheap'])]: 'm1' }, resilience: { maxAttempts: pick([1, 2, 3]) } },
+    value: remove
+      ? undefined
+      : {
+          modelMappings: { [pick(['fast', 'cheap'])]: 'm1' },
+          resilience: { maxAttempts: pick([1, 2, 3]) },
+          ...(r() < 0.5 ? { pricing: { ...(r() < 0.3 ? { currency: 'EUR' } : {}), models: [{ model: pick(['m*', 'up-*']), input: pick(['0.1', '3']), output: '1' }] } } : {}),
+        },
   };
 }
 
@@ -122,12 +131,14 @@ function snapshotView(s: Snapshot): unknown {
         tiers.map((t) => ({
           priority: t.priority,
           totalWeight: t.totalWeight,
-          routes: t.routes.map((r) => ({ p: r.provider, up: r.upstreamModel, limits: r.limits, scope: r.limitScopeId })),
+          routes: t.routes.map((r) => ({ p: r.provider, up: r.upstreamModel, limits: r.limits, scope: r.limitScopeId, price: r.price })),
         })),
       ]),
     servedModels: s.servedModels,
     mapping: [...s.globalMapping.exactEntries()],
     resilience: s.resilience,
+    currency: s.currency,
+    admissionPrice: [...s.admissionPrice.entries()].sort(([a], [b]) => (a < b ? -1 : 1)),
   };
 }
 

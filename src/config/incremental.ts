@@ -12,12 +12,16 @@
  * The result equals buildSnapshot (snapshot.ts, the reference definition) of the same resources;
  * incremental.test.ts checks that for random change sequences.
  */
+import type { CompiledPrice } from '../billing/pricing.js';
 import { compileRules, compileWildcardRules, type LimitRule, type LimitScope, type ModelScopeRules } from './limits.js';
 import { ModelMapping } from './mapping.js';
 import { PersistentMap } from './persistent-map.js';
 import { NO_SLICING, type Slicer } from './slicer.js';
 import {
+  admissionPrices,
   buildRoutes,
+  compileDefaultPrices,
+  type DefaultPrices,
   duplicateKeyProblem,
   keyEntryOf,
   keyHashOf,
@@ -81,6 +85,8 @@ export class IncrementalSnapshotBuilder {
   private readonly providers = new Map<string, ModelProvider>();
   private readonly secrets = new Map<string, SecretData>();
   private gatewayConfig: GatewayConfigSpec | undefined;
+  private pricing: DefaultPrices = compileDefaultPrices(undefined);
+  private admissionPrice: ReadonlyMap<string, CompiledPrice> = new Map();
 
   /** `namespace/parent` -> keys naming it as parent (whether or not it exists). */
   private readonly children = new Map<string, Set<string>>();
@@ -206,6 +212,9 @@ export class IncrementalSnapshotBuilder {
     if (this.globalDirty) {
       this.globalMapping = new ModelMapping(this.gatewayConfig?.modelMappings);
       this.resilience = resilienceConfig(this.gatewayConfig?.resilience);
+      // Route prices fall back to the default table: a GatewayConfig change re-prices every route.
+      this.pricing = compileDefaultPrices(this.gatewayConfig?.pricing);
+      this.routesDirty = true;
       this.globalDirty = false;
     }
     if (this.routesDirty) this.rebuildRoutes();
@@ -249,6 +258,8 @@ export class IncrementalSnapshotBuilder {
       globalMapping: this.globalMapping,
       servedModels: this.servedModels,
       resilience: this.resilience,
+      currency: this.pricing.currency,
+      admissionPrice: this.admissionPrice,
     };
     const changedProblems = new Set(this.changedProblems);
     this.changedProblems.clear();
@@ -257,7 +268,7 @@ export class IncrementalSnapshotBuilder {
 
   private rebuildRoutes(): void {
     const problems: ResourceProblem[] = [];
-    const routes = buildRoutes(this.providers.values(), this.readSecret, problems);
+    const routes = buildRoutes(this.providers.values(), this.readSecret, problems, this.pricing);
     for (const id of this.problems.keys()) if (id.startsWith('ModelProvider/')) this.setProblem(id, undefined);
     for (const p of problems) this.setProblem(problemId(p.kind, p.name), p);
     const secrets = new Set<string>();
@@ -266,6 +277,7 @@ export class IncrementalSnapshotBuilder {
     }
     this.providerSecrets = secrets;
     this.routesByModel = routes;
+    this.admissionPrice = admissionPrices(routes);
     this.servedModels = [...routes.keys()].sort();
     this.routesDirty = false;
   }

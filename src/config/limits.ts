@@ -2,14 +2,19 @@
  * Compiled limits: the runtime form of ApiKey.spec.limits and ModelProvider model limits. Built once
  * per snapshot so a request only walks small arrays. Pure; knows nothing of Redis.
  */
+import { parseMicros } from '../billing/money.js';
 import type { BudgetLimits, KeyLimits, MidStreamPolicy, ModelLimits } from './types.js';
 import { compileWildcard, type WildcardPattern } from './wildcard.js';
 
-export type LimitUnit = 'requests' | 'tokens';
-/** `minute` and `day` are rolling windows; `month` is the calendar month in the scope's time zone. */
-export type LimitWindow = 'minute' | 'day' | 'month';
+/** `cost` is counted in micro-units of the gateway currency. */
+export type LimitUnit = 'requests' | 'tokens' | 'cost';
+/**
+ * `minute` and `day` are rolling windows; `month` and `calendarDay` are calendar periods in the
+ * scope's time zone (plain counters that reset at the period's end).
+ */
+export type LimitWindow = 'minute' | 'day' | 'month' | 'calendarDay';
 /** The user-facing field a rule comes from; also the label of rejection metrics. */
-export type LimitName = 'requestsPerMinute' | 'requestsPerDay' | 'tokensPerMinute' | 'tokensPerDay' | 'tokensPerMonth';
+export type LimitName = 'requestsPerMinute' | 'requestsPerDay' | 'tokensPerMinute' | 'tokensPerDay' | 'tokensPerMonth' | 'costPerMonth' | 'costPerDay';
 
 export interface LimitRule {
   readonly name: LimitName;
@@ -24,7 +29,12 @@ const RULE_SHAPES: readonly { readonly name: LimitName; readonly unit: LimitUnit
   { name: 'tokensPerMinute', unit: 'tokens', window: 'minute' },
   { name: 'tokensPerDay', unit: 'tokens', window: 'day' },
   { name: 'tokensPerMonth', unit: 'tokens', window: 'month' },
+  { name: 'costPerMonth', unit: 'cost', window: 'month' },
+  { name: 'costPerDay', unit: 'cost', window: 'calendarDay' },
 ];
+
+/** Money budgets are enforced once the limiter counts cost (next step of issue 17). */
+const ENFORCE_MONEY_BUDGETS = false;
 
 /** Rules of one scope, compiled from the user's fields (absent fields = no rule). */
 export function compileRules(limits: BudgetLimits | undefined): readonly LimitRule[] {
@@ -33,6 +43,11 @@ export function compileRules(limits: BudgetLimits | undefined): readonly LimitRu
   for (const shape of RULE_SHAPES) {
     const value = limits[shape.name as keyof BudgetLimits];
     if (typeof value === 'number') rules.push({ ...shape, limit: value });
+    else if (typeof value === 'string' && ENFORCE_MONEY_BUDGETS) {
+      // Money budgets: micro-units (the schema pattern keeps them below 2^53).
+      const micros = parseMicros(value);
+      if (micros !== undefined) rules.push({ ...shape, limit: Number(micros) });
+    }
   }
   return rules;
 }
@@ -83,8 +98,14 @@ export function chainHasRules(scopes: readonly LimitScope[]): boolean {
   return scopes.some((s) => s.rules.length > 0 || s.perModel.some((m) => m.rules.length > 0));
 }
 
+/** Token and money rules both need the request's tokens estimated and reconciled. */
 function isTokenRule(r: LimitRule): boolean {
-  return r.unit === 'tokens';
+  return r.unit !== 'requests';
+}
+
+/** True if a scope chain has a money budget. */
+export function chainHasCostRules(scopes: readonly LimitScope[]): boolean {
+  return scopes.some((s) => s.rules.some((r) => r.unit === 'cost') || s.perModel.some((m) => m.rules.some((r) => r.unit === 'cost')));
 }
 
 /** Checks an IANA time zone name with the runtime's ICU data. */

@@ -6,18 +6,23 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { apiKeySpecSchema, gatewayConfigSpecSchema, modelProviderSpecSchema, type Schema } from './schema.js';
-import { PROVIDER_TYPES, type ApiKeySpec, type GatewayConfigSpec, type ModelProviderSpec, type ProviderModel, type SecretKeyRef } from './types.js';
+import { PROVIDER_TYPES, type ApiKeySpec, type ModelPricing, type KeyLimits, type GatewayConfigSpec, type ModelProviderSpec, type ProviderModel, type SecretKeyRef } from './types.js';
 
 const providerFields = {
   type: true, endpoint: true, credentialSecretRef: true, apiVersion: true, priority: true, weight: true, models: true,
   firstByteTimeoutSeconds: true, service: true,
 } satisfies Record<keyof ModelProviderSpec, true>;
-const providerModelFields = { name: true, upstreamModel: true, limits: true } satisfies Record<keyof ProviderModel, true>;
+const providerModelFields = { name: true, upstreamModel: true, limits: true, pricing: true } satisfies Record<keyof ProviderModel, true>;
 const apiKeyFields = {
   keyHash: true, secretRef: true, description: true, models: true, modelMappings: true, disabled: true, expiresAt: true,
   limits: true, parent: true, accountOnly: true, allowedCidrs: true, guardrails: true,
 } satisfies Record<keyof ApiKeySpec, true>;
-const gatewayConfigFields = { modelMappings: true, resilience: true, guardrails: true } satisfies Record<keyof GatewayConfigSpec, true>;
+const gatewayConfigFields = { modelMappings: true, resilience: true, guardrails: true, pricing: true } satisfies Record<keyof GatewayConfigSpec, true>;
+const pricingFields = { currency: true, input: true, output: true, cachedInputRead: true, cachedInputWrite: true, reasoning: true } satisfies Record<keyof ModelPricing, true>;
+const keyLimitFields = {
+  requestsPerMinute: true, requestsPerDay: true, tokensPerMinute: true, tokensPerDay: true, tokensPerMonth: true, costPerMonth: true, costPerDay: true,
+  perModel: true, monthTimeZone: true, midStreamPolicy: true,
+} satisfies Record<keyof KeyLimits, true>;
 const secretRefFields = { name: true, key: true } satisfies Record<keyof SecretKeyRef, true>;
 
 function props(schema: Schema | undefined): string[] {
@@ -30,6 +35,10 @@ describe('types.ts and schema.ts agree', () => {
     assert.deepEqual(props(modelProviderSpecSchema.properties?.['models']?.items), Object.keys(providerModelFields).sort());
     assert.deepEqual(props(modelProviderSpecSchema.properties?.['credentialSecretRef']), Object.keys(secretRefFields).sort());
     assert.deepEqual(modelProviderSpecSchema.properties?.['type']?.enum, PROVIDER_TYPES);
+    assert.deepEqual(props(modelProviderSpecSchema.properties?.['models']?.items?.properties?.['pricing']), Object.keys(pricingFields).sort());
+  });
+  it('ApiKey limits (token and money budgets)', () => {
+    assert.deepEqual(props(apiKeySpecSchema.properties?.['limits']), Object.keys(keyLimitFields).sort());
   });
   it('ApiKey spec', () => {
     assert.deepEqual(props(apiKeySpecSchema), Object.keys(apiKeyFields).sort());

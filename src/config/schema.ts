@@ -30,6 +30,8 @@ export interface Schema {
   readonly 'x-kubernetes-list-map-keys'?: readonly string[];
 }
 
+import { CURRENCY_PATTERN, DECIMAL_PATTERN } from '../billing/money.js';
+
 /** Model names and wildcard patterns: letters, digits and `._:/@+-`, with `*` as the only wildcard. */
 export const MODEL_PATTERN = '^[A-Za-z0-9._:/@+*-]+$';
 /** A model name without wildcards. */
@@ -97,9 +99,30 @@ const rateLimitProperties: Readonly<Record<string, Schema>> = {
   tokensPerDay: count('Tokens (prompt + completion) in any rolling 24 h window.'),
 };
 
+const money = (description: string): Schema => ({ type: 'string', pattern: DECIMAL_PATTERN, maxLength: 19, description });
+
 const budgetProperties: Readonly<Record<string, Schema>> = {
   ...rateLimitProperties,
   tokensPerMonth: count('Tokens (prompt + completion) per calendar month in monthTimeZone.'),
+  costPerMonth: money('Money per calendar month in monthTimeZone, in the gateway currency, for example "500.00".'),
+  costPerDay: money('Money per calendar day in monthTimeZone, in the gateway currency.'),
+};
+
+const priceProperties: Readonly<Record<string, Schema>> = {
+  currency: { type: 'string', pattern: CURRENCY_PATTERN, description: 'ISO 4217 code; default the GatewayConfig pricing.currency (USD).' },
+  input: money('Price of 1M prompt tokens, for example "2.50".'),
+  output: money('Price of 1M completion tokens.'),
+  cachedInputRead: money('Price of 1M prompt tokens read from the provider cache (default: input).'),
+  cachedInputWrite: money('Price of 1M prompt tokens written to the provider cache (default: input).'),
+  reasoning: money('Price of 1M reasoning tokens when billed apart (default: output).'),
+};
+
+/** ModelProvider models[].pricing. */
+export const pricingSchema: Schema = {
+  type: 'object',
+  required: ['input', 'output'],
+  description: 'What the provider charges for this model, per 1M tokens (decimal strings). See docs/billing.md.',
+  properties: priceProperties,
 };
 
 /** Provider protection on one ModelProvider model (all keys, all replicas). */
@@ -147,6 +170,8 @@ export const usageStatusSchema: Schema = {
     promptTokens: { type: 'integer', minimum: 0 },
     completionTokens: { type: 'integer', minimum: 0 },
     totalTokens: { type: 'integer', minimum: 0 },
+    cost: { type: 'string', maxLength: 40, description: 'Month-to-date cost in the currency (exact decimal).' },
+    currency: { type: 'string', maxLength: 3 },
     updatedAt: { type: 'string', format: 'date-time' },
   },
 };
@@ -195,6 +220,7 @@ export const modelProviderSpecSchema: Schema = {
           name: { type: 'string', minLength: 1, maxLength: 256, pattern: MODEL_NAME_PATTERN },
           upstreamModel: { type: 'string', minLength: 1, maxLength: 256 },
           limits: { ...rateLimitsSchema, description: 'Provider protection for this model: caps across all keys and replicas.' },
+          pricing: pricingSchema,
         },
       },
     },
@@ -379,11 +405,30 @@ export const guardrailSchema: Schema = {
   },
 };
 
+const pricing: Schema = {
+  type: 'object',
+  description: 'Currency of budgets and prices, and default prices for models whose provider sets none. See docs/billing.md.',
+  properties: {
+    currency: { type: 'string', pattern: CURRENCY_PATTERN, default: 'USD' },
+    models: {
+      type: 'array',
+      maxItems: 1000,
+      description: 'Default prices by model (served or upstream name, wildcards allowed); the first matching entry applies.',
+      items: {
+        type: 'object',
+        required: ['model', 'input', 'output'],
+        properties: { model: { type: 'string', minLength: 1, maxLength: 256, pattern: MODEL_PATTERN }, ...priceProperties },
+      },
+    },
+  },
+};
+
 export const gatewayConfigSpecSchema: Schema = {
   type: 'object',
   properties: {
     modelMappings,
     resilience,
+    pricing,
     guardrails: {
       type: 'array',
       maxItems: 100,

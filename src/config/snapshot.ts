@@ -5,6 +5,8 @@
  * meaning (missing Secret, duplicate key) are left out and reported as problems.
  */
 import { createHash } from 'node:crypto';
+import { DEFAULT_CURRENCY } from '../billing/money.js';
+import { compilePrice, maxPrice, type CompiledPrice } from '../billing/pricing.js';
 import { chainHasRules, chainHasTokenRules, compileRules, compileScope, isValidTimeZone, type LimitRule, type LimitScope } from './limits.js';
 import { ModelMapping } from './mapping.js';
 import {
@@ -15,12 +17,14 @@ import {
   type MidStreamPolicy,
   type ModelProvider,
   type ObjectMeta,
+  type ModelPricing,
+  type PricingSpec,
   type ProviderType,
   type ResourceSet,
   type SecretData,
   type SecretKeyRef,
 } from './types.js';
-import { ModelMatcher } from './wildcard.js';
+import { compileWildcard, ModelMatcher, type WildcardPattern } from './wildcard.js';
 import type { AllowList } from '../guardrails/cidr.js';
 import { allowListOf, guardrailNamesOf } from '../guardrails/safety.js';
 
@@ -123,6 +127,8 @@ export interface ModelRoute {
   readonly limits: readonly LimitRule[];
   /** Scope id of those rules: `provider:<namespace/name>:<model>`. */
   readonly limitScopeId: string;
+  /** What this provider charges for this model (its own pricing, else the default table); undefined = free. */
+  readonly price?: CompiledPrice;
 }
 
 /** Routes of one priority, with their total weight precomputed for weighted choice. */
@@ -158,6 +164,13 @@ export interface Snapshot {
   /** Served model names, sorted, for /v1/models. */
   readonly servedModels: readonly string[];
   readonly resilience: ResilienceConfig;
+  /** Currency of every price and money budget (GatewayConfig pricing.currency, default USD). */
+  readonly currency: string;
+  /**
+   * Per served model, the highest price among its routes, field by field: money budgets reserve at
+   * admission with it (the provider that will answer is not known yet; failover may pick any).
+   */
+  readonly admissionPrice: ReadonlyMap<string, CompiledPrice>;
 }
 
 export interface BuildResult {
@@ -185,7 +198,8 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
     secrets.get(`${meta.namespace ?? 'default'}/${ref.name}`)?.get(ref.key);
 
   const keysByHash = buildKeys(resources.apiKeys, readSecret, problems);
-  const routesByModel = buildRoutes(resources.providers, readSecret, problems);
+  const pricing = compileDefaultPrices(resources.gatewayConfig?.pricing);
+  const routesByModel = buildRoutes(resources.providers, readSecret, problems, pricing);
   const snapshot: Snapshot = {
     version,
     builtAt: now.toISOString(),
@@ -195,8 +209,66 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
     globalMapping: new ModelMapping(resources.gatewayConfig?.modelMappings),
     servedModels: [...routesByModel.keys()].sort(),
     resilience: resilienceConfig(resources.gatewayConfig?.resilience),
+    currency: pricing.currency,
+    admissionPrice: admissionPrices(routesByModel),
   };
   return { snapshot, problems };
+}
+
+/** GatewayConfig's currency and default price table, compiled. */
+export interface DefaultPrices {
+  readonly currency: string;
+  readonly table: readonly { readonly matcher: WildcardPattern; readonly price: CompiledPrice }[];
+}
+
+/** Compiles the default table; malformed entries cannot reach here (schema-validated) and are skipped. */
+export function compileDefaultPrices(spec: PricingSpec | undefined): DefaultPrices {
+  const currency = spec?.currency ?? DEFAULT_CURRENCY;
+  const table: { matcher: WildcardPattern; price: CompiledPrice }[] = [];
+  for (const entry of spec?.models ?? []) {
+    const price = compilePrice(entry, currency);
+    if ('error' in price || price.currency !== currency) continue;
+    table.push({ matcher: compileWildcard(entry.model), price });
+  }
+  return { currency, table };
+}
+
+/** The default price of a model: the first entry matching its served name, else its upstream name. */
+export function defaultPrice(prices: DefaultPrices, model: string, upstreamModel: string): CompiledPrice | undefined {
+  for (const e of prices.table) if (e.matcher.test(model)) return e.price;
+  for (const e of prices.table) if (e.matcher.test(upstreamModel)) return e.price;
+  return undefined;
+}
+
+export function admissionPrices(routesByModel: ReadonlyMap<string, readonly RouteTier[]>): Map<string, CompiledPrice> {
+  const out = new Map<string, CompiledPrice>();
+  for (const [model, tiers] of routesByModel) {
+    const prices = tiers.flatMap((t) => t.routes.map((r) => r.price)).filter((p): p is CompiledPrice => p !== undefined);
+    const max = maxPrice(prices);
+    if (max) out.set(model, max);
+  }
+  return out;
+}
+
+/**
+ * A provider model's price. A price in another currency than the gateway's cannot be added to its
+ * budgets: it is reported, and the default table's price (if any) applies instead.
+ */
+function routePrice(
+  pricing: ModelPricing | undefined,
+  defaults: DefaultPrices,
+  model: string,
+  upstreamModel: string,
+  report: (field: string, message: string) => void,
+): CompiledPrice | undefined {
+  if (pricing) {
+    const price = compilePrice(pricing, defaults.currency);
+    if ('error' in price) report(`pricing.${price.error}`, `price of model ${model} is not a decimal string with at most 6 decimals`);
+    else if (price.currency !== defaults.currency) {
+      report('pricing.currency', `price of model ${model} is in ${price.currency} but the gateway currency is ${defaults.currency}; the default price applies`);
+    } else return price;
+  }
+  return defaultPrice(defaults, model, upstreamModel);
 }
 
 function indexSecrets(secrets: readonly SecretData[]): Map<string, ReadonlyMap<string, string>> {
@@ -374,6 +446,7 @@ export function buildRoutes(
   providers: Iterable<ModelProvider>,
   readSecret: SecretReader,
   problems: ResourceProblem[],
+  defaults: DefaultPrices = compileDefaultPrices(undefined),
 ): Map<string, RouteTier[]> {
   const routes = new Map<string, ModelRoute[]>();
   for (const p of providers) {
@@ -405,9 +478,14 @@ export function buildRoutes(
         ? { namespace: p.metadata.namespace ?? 'default', name: p.spec.service.name, port: p.spec.service.port }
         : undefined,
     };
-    for (const m of p.spec.models) {
+    for (const [i, m] of p.spec.models.entries()) {
       const list = routes.get(m.name) ?? [];
-      list.push({ provider, upstreamModel: m.upstreamModel ?? m.name, limits: compileRules(m.limits), limitScopeId: `provider:${name}:${m.name}` });
+      const upstreamModel = m.upstreamModel ?? m.name;
+      // A price problem is reported but does not take the provider out of service.
+      const price = routePrice(m.pricing, defaults, m.name, upstreamModel, (field, message) =>
+        problems.push({ kind: 'ModelProvider', name, reason: 'Invalid', field: `spec.models[${i}].${field}`, message }),
+      );
+      list.push({ provider, upstreamModel, limits: compileRules(m.limits), limitScopeId: `provider:${name}:${m.name}`, ...(price ? { price } : {}) });
       routes.set(m.name, list);
     }
   }

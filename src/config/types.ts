@@ -37,6 +37,38 @@ export interface ProviderModel {
   readonly upstreamModel?: string;
   /** Provider protection: caps for this model at this provider, across all keys and replicas. */
   readonly limits?: RateLimits;
+  /** What this provider charges for the model (see docs/billing.md). */
+  readonly pricing?: ModelPricing;
+}
+
+/**
+ * Prices per 1M tokens as decimal strings (at most 6 decimals), for example `input: "2.50"`.
+ * Cached-input prices default to `input`, `reasoning` to `output`.
+ */
+export interface ModelPricing {
+  /** ISO 4217 code; default the GatewayConfig's `pricing.currency` (USD). */
+  readonly currency?: string;
+  readonly input: string;
+  readonly output: string;
+  /** Prompt tokens served from the provider's cache. */
+  readonly cachedInputRead?: string;
+  /** Prompt tokens written into the provider's cache. */
+  readonly cachedInputWrite?: string;
+  /** Reasoning tokens, when the provider bills them apart from output. */
+  readonly reasoning?: string;
+}
+
+/** A default price for the models (served or upstream name, wildcards allowed) whose provider sets none. */
+export interface DefaultModelPricing extends ModelPricing {
+  readonly model: string;
+}
+
+/** GatewayConfig.spec.pricing: the currency of every price and budget, and the default price table. */
+export interface PricingSpec {
+  /** Currency of budgets and of prices that name none. Default `USD`. */
+  readonly currency?: string;
+  /** First matching entry applies. */
+  readonly models?: readonly DefaultModelPricing[];
 }
 
 /** Rolling-window limits (sliding windows, see docs/limits.md). */
@@ -51,6 +83,10 @@ export interface RateLimits {
 export interface BudgetLimits extends RateLimits {
   /** Tokens (prompt + completion) per calendar month in `monthTimeZone`. */
   readonly tokensPerMonth?: number;
+  /** Money per calendar month in `monthTimeZone`, a decimal string in the gateway currency (`"500.00"`). */
+  readonly costPerMonth?: string;
+  /** Money per calendar day in `monthTimeZone`, a decimal string in the gateway currency. */
+  readonly costPerDay?: string;
 }
 
 /** Extra limits for one model (after mapping) on a key; they apply in addition to the key's own. */
@@ -196,6 +232,9 @@ export interface UsageStatus {
   readonly promptTokens: number;
   readonly completionTokens: number;
   readonly totalTokens: number;
+  /** Month-to-date cost, a decimal string of the currency (`"12.345678"`). */
+  readonly cost?: string;
+  readonly currency?: string;
   readonly updatedAt: string;
 }
 
@@ -220,6 +259,7 @@ export interface GatewayConfigSpec {
   readonly resilience?: ResilienceSpec;
   /** Content guardrails, referenced by ApiKeys (or `global`); see docs/safety.md. */
   readonly guardrails?: readonly GuardrailSpec[];
+  readonly pricing?: PricingSpec;
 }
 
 /** What a guardrail check does when it matches. */

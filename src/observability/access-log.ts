@@ -1,6 +1,7 @@
 /** The per-request access log line and request metrics, written once from finalize(). */
 import type { RequestContext } from '../pipeline/context.js';
 import type { StreamOutcome } from '../extproc/stream.js';
+import { formatPicos } from '../billing/money.js';
 import type { Logger } from './logger.js';
 import { requestDurationSeconds, requestsTotal, responseHeadersSeconds } from './metrics.js';
 
@@ -40,6 +41,10 @@ export function recordRequest(logger: Logger, ctx: RequestContext, outcome: Stre
       outcome,
       ttfbMs: ttfbS === undefined ? undefined : Math.round(ttfbS * 1e4) / 10,
       durationMs: Math.round(durationS * 1e4) / 10,
+      promptTokens: ctx.billed?.promptTokens,
+      completionTokens: ctx.billed?.completionTokens,
+      // Exact decimal of the gateway currency (ctx.snapshot.currency), e.g. "0.000135".
+      cost: ctx.billed ? formatPicos(ctx.billed.costPicos) : undefined,
       configVersion: ctx.snapshot.version,
     },
     'request',

@@ -170,3 +170,27 @@ export const adminDeniedTotal = new Counter({
   labelNames: ['path', 'reason'] as const,
   registers: [registry],
 });
+
+export const costTotal = new Counter({
+  name: 'tollgate_cost_total',
+  help: 'Cost of requests in MICRO-units of the gateway currency (1 USD = 1000000), by consumer (ApiKey), model and provider; exact: the sub-micro remainder is carried, never rounded away.',
+  labelNames: ['consumer', 'model', 'provider'] as const,
+  registers: [registry],
+});
+
+/** Sub-micro remainders per cost series (bounded like the series themselves: key x model x provider). */
+const costRemainders = new Map<string, bigint>();
+
+/**
+ * Adds an exact cost in picos to tollgate_cost_total: the counter moves by whole micro-units and the
+ * remainder waits for the next request of the same series, so the counter always equals
+ * floor(exact total in micros) however many requests are added.
+ */
+export function addCost(consumer: string, model: string, provider: string, picos: bigint): void {
+  if (picos <= 0n) return;
+  const id = `${consumer}\u0000${model}\u0000${provider}`;
+  const total = (costRemainders.get(id) ?? 0n) + picos;
+  const micros = total / 1_000_000n;
+  costRemainders.set(id, total - micros * 1_000_000n);
+  if (micros > 0n) costTotal.inc({ consumer, model, provider }, Number(micros));
+}

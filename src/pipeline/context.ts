@@ -40,4 +40,6 @@ export interface RequestContext {
   body?: RequestBody;
   /** Limits and usage state of this request (see pipeline/limits.ts). */
   accounting?: RequestAccounting;
+  /** What the request used and cost (set when its usage is recorded; for the access log). */
+  billed?: { readonly promptTokens: number; readonly completionTokens: number; readonly costPicos: bigint };
 }

@@ -22,6 +22,7 @@ import { monthSpan } from '../ratelimit/calendar.js';
 import { CompletionHistory, estimatePromptTokens, maxCompletionTokens } from '../ratelimit/estimate.js';
 import { buildChecks, hasTokenChecks, providerChecks, rateLimitHeaders, refusal } from '../ratelimit/plan.js';
 import { LimiterUnavailableError, type AdmitResult, type LimitCheck, type Limiter, type Reservation } from '../ratelimit/types.js';
+import { costOf } from '../billing/pricing.js';
 import type { UsageAccountant } from '../usage/accountant.js';
 import { JsonUsageTail, SseUsageMeter } from '../usage/response-usage.js';
 import type { RequestContext } from './context.js';
@@ -290,6 +291,10 @@ export class LimitsStep {
     if (!ctx.chosen) return; // never reached a provider: nothing was used
     if (reported && ok && !acc.embeddings) this.history.record(acc.key.name, ctx.model, completion);
     const zone = acc.key.limitScopes[0]?.monthTimeZone ?? 'UTC';
+    const billed = { ...reported, promptTokens: prompt, completionTokens: completion };
+    const costPicos = ctx.chosen.price ? costOf(ctx.chosen.price, billed) : 0n;
+    ctx.billed = { promptTokens: prompt, completionTokens: completion, costPicos };
+    const nowMs = this.now();
     this.deps.usage.record({
       key: acc.key.name,
       lineage: acc.key.lineage,
@@ -298,9 +303,14 @@ export class LimitsStep {
       provider: ctx.chosen.provider.name,
       promptTokens: prompt,
       completionTokens: completion,
+      ...(billed.cachedReadTokens ? { cachedReadTokens: billed.cachedReadTokens } : {}),
+      ...(billed.cachedWriteTokens ? { cachedWriteTokens: billed.cachedWriteTokens } : {}),
+      ...(billed.reasoningTokens ? { reasoningTokens: billed.reasoningTokens } : {}),
+      costPicos,
       latencyMs: Number(process.hrtime.bigint() - ctx.startedNs) / 1e6,
       status: ctx.status ?? (cancelled ? 499 : 0),
-      month: monthSpan(this.now(), zone).id,
+      month: monthSpan(nowMs, zone).id,
+      atMs: nowMs,
       reported: reported !== undefined,
     });
   }

@@ -56,9 +56,9 @@ function offsetAt(ms: number, zone: string): number {
   return asUtc - Math.floor(ms / 1000) * 1000;
 }
 
-/** The instant when wall clock in `zone` reads `y-mo-01T00:00:00`. */
-function monthStart(y: number, mo: number, zone: string): number {
-  const guess = Date.UTC(y, mo - 1, 1);
+/** The instant when wall clock in `zone` reads `y-mo-01T00:00:00` (or day `d`). */
+function monthStart(y: number, mo: number, zone: string, d = 1): number {
+  const guess = Date.UTC(y, mo - 1, d);
   let t = guess - offsetAt(guess, zone);
   t = guess - offsetAt(t, zone); // second pass settles DST changes near the boundary
   return t;
@@ -74,5 +74,22 @@ export function monthSpan(nowMs: number, zone: string): MonthSpan {
   const span = { id: `${f.y}-${String(f.mo).padStart(2, '0')}`, startMs, endMs };
   if (cache.size > 1000) cache.clear();
   cache.set(zone, span);
+  return span;
+}
+
+const dayCache = new Map<string, MonthSpan>();
+
+/** The calendar day containing `nowMs` in `zone`; `id` is `YYYY-MM-DD` (costPerDay budgets). */
+export function daySpan(nowMs: number, zone: string): MonthSpan {
+  const hit = dayCache.get(zone);
+  if (hit && nowMs >= hit.startMs && nowMs < hit.endMs) return hit;
+  const f = fields(nowMs, zone);
+  const startMs = monthStart(f.y, f.mo, zone, f.d);
+  // Date.UTC rolls day 32 etc. over into the next month, so d + 1 is always the next day.
+  const next = new Date(Date.UTC(f.y, f.mo - 1, f.d + 1));
+  const endMs = monthStart(next.getUTCFullYear(), next.getUTCMonth() + 1, zone, next.getUTCDate());
+  const span = { id: `${f.y}-${String(f.mo).padStart(2, '0')}-${String(f.d).padStart(2, '0')}`, startMs, endMs };
+  if (dayCache.size > 1000) dayCache.clear();
+  dayCache.set(zone, span);
   return span;
 }

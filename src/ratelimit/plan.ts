@@ -6,7 +6,7 @@ import type { LimitRule, LimitScope } from '../config/limits.js';
 import { modelRules } from '../config/limits.js';
 import type { KeyEntry, ModelRoute } from '../config/snapshot.js';
 import { gatewayError, type GatewayError } from '../errors.js';
-import { monthSpan } from './calendar.js';
+import { daySpan, monthSpan } from './calendar.js';
 import type { CheckState, LimitCheck, ScopeKind } from './types.js';
 
 export const MINUTE_MS = 60_000;
@@ -19,8 +19,8 @@ function toCheck(rule: LimitRule, storageScope: string, scope: ScopeKind, scopeI
   const base = { name: rule.name, unit: rule.unit, limit: rule.limit, scope, scopeId };
   if (rule.window === 'minute') return { ...base, key: `${storageScope}|${rule.name}`, windowMs: MINUTE_MS, slotMs: MINUTE_SLOT_MS, resetAtMs: 0 };
   if (rule.window === 'day') return { ...base, key: `${storageScope}|${rule.name}`, windowMs: DAY_MS, slotMs: DAY_SLOT_MS, resetAtMs: 0 };
-  const month = monthSpan(nowMs, zone);
-  return { ...base, key: `${storageScope}|${rule.name}|${month.id}`, windowMs: 0, slotMs: 0, resetAtMs: month.endMs };
+  const period = rule.window === 'month' ? monthSpan(nowMs, zone) : daySpan(nowMs, zone);
+  return { ...base, key: `${storageScope}|${rule.name}|${period.id}`, windowMs: 0, slotMs: 0, resetAtMs: period.endMs };
 }
 
 function addScope(out: LimitCheck[], scope: LimitScope, kind: ScopeKind, model: string, nowMs: number): void {

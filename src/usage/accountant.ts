@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
-import { tokensTotal, usageFlushesTotal, usagePendingRecords } from '../observability/metrics.js';
+import { addCost, tokensTotal, usageFlushesTotal, usagePendingRecords } from '../observability/metrics.js';
 
 /** One finished request. */
 export interface UsageRecord {
@@ -20,13 +20,23 @@ export interface UsageRecord {
   readonly provider: string;
   readonly promptTokens: number;
   readonly completionTokens: number;
+  /** Of the prompt: read from / written to the provider cache; of the completion: reasoning. */
+  readonly cachedReadTokens?: number;
+  readonly cachedWriteTokens?: number;
+  readonly reasoningTokens?: number;
+  /** Exact cost in picos (1e-12) of the gateway currency; 0 for an unpriced model. */
+  readonly costPicos: bigint;
   readonly latencyMs: number;
   readonly status: number;
   /** `YYYY-MM` in the key's month time zone. */
   readonly month: string;
+  /** Epoch ms when the request finished (rows are bucketed per UTC hour for reports). */
+  readonly atMs: number;
   /** True when the tokens came from the upstream's `usage`, false when counted by the gateway. */
   readonly reported: boolean;
 }
+
+export const HOUR_MS = 3_600_000;
 
 /** Aggregated usage of one (month, key, model, provider, upstream model, status class). */
 export interface UsageRow {
@@ -37,9 +47,16 @@ export interface UsageRow {
   readonly upstreamModel: string;
   readonly provider: string;
   readonly statusClass: string;
+  /** Epoch ms of the UTC hour the requests finished in. */
+  readonly hour: number;
   requests: number;
   promptTokens: number;
   completionTokens: number;
+  cachedReadTokens: number;
+  cachedWriteTokens: number;
+  reasoningTokens: number;
+  /** Exact cost in picos of the gateway currency. */
+  costPicos: bigint;
   latencyMs: number;
   /** Requests whose tokens were counted by the gateway (the upstream sent no usage). */
   estimated: number;
@@ -56,6 +73,28 @@ export interface UsageTotals {
   readonly requests: number;
   readonly promptTokens: number;
   readonly completionTokens: number;
+  readonly costPicos: bigint;
+}
+
+/** A row as JSON (the cost as a decimal string of picos: JSON has no 64-bit integers). */
+export type UsageRowJson = Omit<UsageRow, 'costPicos'> & { readonly costPicos: string };
+
+export function rowsToJson(rows: readonly UsageRow[]): string {
+  return JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+/** Parses rows written by rowsToJson; throws on anything else. */
+export function rowsFromJson(text: string): UsageRow[] {
+  const parsed = JSON.parse(text) as UsageRowJson[];
+  if (!Array.isArray(parsed)) throw new Error('usage rows: not an array');
+  return parsed.map((r) => ({
+    ...r,
+    cachedReadTokens: r.cachedReadTokens ?? 0,
+    cachedWriteTokens: r.cachedWriteTokens ?? 0,
+    reasoningTokens: r.reasoningTokens ?? 0,
+    hour: r.hour ?? 0,
+    costPicos: BigInt(r.costPicos ?? '0'),
+  }));
 }
 
 /** Where batches go (Redis, or memory when no Redis is configured). */
@@ -101,11 +140,13 @@ export class UsageAccountant {
   record(r: UsageRecord): void {
     tokensTotal.inc({ consumer: r.key, provider: r.provider, model: r.model, kind: 'prompt' }, r.promptTokens);
     tokensTotal.inc({ consumer: r.key, provider: r.provider, model: r.model, kind: 'completion' }, r.completionTokens);
+    addCost(r.key, r.model, r.provider, r.costPicos);
     const sc = statusClass(r.status);
-    let id = `${r.month}\u0000${r.key}\u0000${r.model}\u0000${r.provider}\u0000${r.upstreamModel}\u0000${sc}`;
+    const hour = r.atMs - (r.atMs % HOUR_MS);
+    let id = `${r.month}\u0000${hour}\u0000${r.key}\u0000${r.model}\u0000${r.provider}\u0000${r.upstreamModel}\u0000${sc}`;
     let row = this.rows.get(id);
     if (!row && this.rows.size >= this.maxRows) {
-      id = `${r.month}\u0000${r.key}\u0000*\u0000*\u0000*\u0000${sc}`;
+      id = `${r.month}\u0000${hour}\u0000${r.key}\u0000*\u0000*\u0000*\u0000${sc}`;
       row = this.rows.get(id);
     }
     if (!row) {
@@ -117,9 +158,14 @@ export class UsageAccountant {
         upstreamModel: this.rows.size >= this.maxRows ? '*' : r.upstreamModel,
         provider: this.rows.size >= this.maxRows ? '*' : r.provider,
         statusClass: sc,
+        hour,
         requests: 0,
         promptTokens: 0,
         completionTokens: 0,
+        cachedReadTokens: 0,
+        cachedWriteTokens: 0,
+        reasoningTokens: 0,
+        costPicos: 0n,
         latencyMs: 0,
         estimated: 0,
       };
@@ -128,6 +174,10 @@ export class UsageAccountant {
     row.requests += 1;
     row.promptTokens += r.promptTokens;
     row.completionTokens += r.completionTokens;
+    row.cachedReadTokens += r.cachedReadTokens ?? 0;
+    row.cachedWriteTokens += r.cachedWriteTokens ?? 0;
+    row.reasoningTokens += r.reasoningTokens ?? 0;
+    row.costPicos += r.costPicos;
     row.latencyMs += Math.round(r.latencyMs);
     if (!r.reported) row.estimated += 1;
     this.records += 1;
@@ -172,15 +222,16 @@ export class UsageAccountant {
   /** Month-to-date totals of a key: what the sink holds plus what is still in memory. */
   async monthToDate(key: string, month: string): Promise<UsageTotals> {
     const stored = await this.options.sink.monthToDate(key, month);
-    let { requests, promptTokens, completionTokens } = stored;
+    let { requests, promptTokens, completionTokens, costPicos } = stored;
     const rows = [...this.rows.values(), ...(this.pending?.rows ?? [])];
     for (const r of rows) {
       if (r.key !== key || r.month !== month) continue;
       requests += r.requests;
       promptTokens += r.promptTokens;
       completionTokens += r.completionTokens;
+      costPicos += r.costPicos;
     }
-    return { requests, promptTokens, completionTokens };
+    return { requests, promptTokens, completionTokens, costPicos };
   }
 
   /** Stops the timer and flushes, retrying for up to `timeoutMs`. */
@@ -202,7 +253,7 @@ export class UsageAccountant {
 /** The sink without Redis: totals in process memory (one replica; lost on restart, documented). */
 export class MemoryUsageSink implements UsageSink {
   private readonly applied = new Set<string>();
-  private readonly totals = new Map<string, { requests: number; promptTokens: number; completionTokens: number }>();
+  private readonly totals = new Map<string, { requests: number; promptTokens: number; completionTokens: number; costPicos: bigint }>();
 
   apply(batch: UsageBatch): Promise<'applied' | 'duplicate'> {
     if (this.applied.has(batch.id)) return Promise.resolve('duplicate');
@@ -210,16 +261,17 @@ export class MemoryUsageSink implements UsageSink {
     this.applied.add(batch.id);
     for (const r of batch.rows) {
       const id = `${r.month}\u0000${r.key}`;
-      const t = this.totals.get(id) ?? { requests: 0, promptTokens: 0, completionTokens: 0 };
+      const t = this.totals.get(id) ?? { requests: 0, promptTokens: 0, completionTokens: 0, costPicos: 0n };
       t.requests += r.requests;
       t.promptTokens += r.promptTokens;
       t.completionTokens += r.completionTokens;
+      t.costPicos += r.costPicos;
       this.totals.set(id, t);
     }
     return Promise.resolve('applied');
   }
 
   monthToDate(key: string, month: string): Promise<UsageTotals> {
-    return Promise.resolve(this.totals.get(`${month}\u0000${key}`) ?? { requests: 0, promptTokens: 0, completionTokens: 0 });
+    return Promise.resolve(this.totals.get(`${month}\u0000${key}`) ?? { requests: 0, promptTokens: 0, completionTokens: 0, costPicos: 0n });
   }
 }

@@ -3,11 +3,12 @@
  * batch to a Redis stream (for a durable store to consume), guarded by a per-batch marker key
  * (`SET NX`) so a retried batch id is a no-op. Layout (all keys share the `{tollgate}` hash tag):
  *   <prefix>{tollgate}:usage:<YYYY-MM>:<namespace/name>   hash: requests, prompt_tokens,
- *       completion_tokens, latency_ms, estimated, and the same per `model:<model>:...`
+ *       completion_tokens, cost_picos (int64: up to ~9.2M currency units per key and month),
+ *       latency_ms, estimated, and the same per `model:<model>:...`
  *   <prefix>{tollgate}:usage:batches                       stream: id, rows (JSON)
  */
 import { timed, type RedisClient } from '../ratelimit/redis.js';
-import type { UsageBatch, UsageSink, UsageTotals } from './accountant.js';
+import { rowsToJson, type UsageBatch, type UsageSink, type UsageTotals } from './accountant.js';
 
 const APPLY_SCRIPT = `
 if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
@@ -50,7 +51,7 @@ export class RedisUsageSink implements UsageSink {
   }
 
   async apply(batch: UsageBatch): Promise<'applied' | 'duplicate'> {
-    const byHash = new Map<string, [string, number][]>();
+    const byHash = new Map<string, [string, number | string][]>();
     for (const r of batch.rows) {
       const hash = this.monthKey(r.key, r.month);
       let fields = byHash.get(hash);
@@ -60,12 +61,14 @@ export class RedisUsageSink implements UsageSink {
         ['requests', r.requests],
         ['prompt_tokens', r.promptTokens],
         ['completion_tokens', r.completionTokens],
+        ['cost_picos', r.costPicos.toString()],
         ['latency_ms', r.latencyMs],
         ['estimated', r.estimated],
         [`status:${r.statusClass}`, r.requests],
         [m + 'requests', r.requests],
         [m + 'prompt_tokens', r.promptTokens],
         [m + 'completion_tokens', r.completionTokens],
+        [m + 'cost_picos', r.costPicos.toString()],
       );
     }
     const keys = [`${this.base}batch:${batch.id}`, `${this.base}batches`, ...byHash.keys()];
@@ -74,15 +77,15 @@ export class RedisUsageSink implements UsageSink {
       args.push(fields.length);
       for (const [f, v] of fields) args.push(f, v);
     }
-    args.push(JSON.stringify(batch.rows));
+    args.push(rowsToJson(batch.rows));
     const applied = await timed('usage_flush', () => this.script.tollgateUsage(keys.length, ...keys, ...args));
     return applied === 1 ? 'applied' : 'duplicate';
   }
 
   async monthToDate(key: string, month: string): Promise<UsageTotals> {
-    const [requests, prompt, completion] = await timed('usage_read', () =>
-      this.client.hmget(this.monthKey(key, month), 'requests', 'prompt_tokens', 'completion_tokens'),
+    const [requests, prompt, completion, cost] = await timed('usage_read', () =>
+      this.client.hmget(this.monthKey(key, month), 'requests', 'prompt_tokens', 'completion_tokens', 'cost_picos'),
     );
-    return { requests: Number(requests ?? 0), promptTokens: Number(prompt ?? 0), completionTokens: Number(completion ?? 0) };
+    return { requests: Number(requests ?? 0), promptTokens: Number(prompt ?? 0), completionTokens: Number(completion ?? 0), costPicos: BigInt(cost ?? '0') };
   }
 }

@@ -17,8 +17,24 @@
  */
 
 export interface TokenUsage {
+  /** All prompt tokens, cached ones included. */
   readonly promptTokens: number;
+  /** All completion tokens, reasoning included. */
   readonly completionTokens: number;
+  /** Of the prompt: read from the provider's cache (billed at the cached-input price). */
+  readonly cachedReadTokens?: number;
+  /** Of the prompt: written to the provider's cache. */
+  readonly cachedWriteTokens?: number;
+  /** Of the completion: reasoning tokens. */
+  readonly reasoningTokens?: number;
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
+}
+
+function sub(obj: unknown, field: string): unknown {
+  return typeof obj === 'object' && obj !== null ? (obj as Record<string, unknown>)[field] : undefined;
 }
 
 export const MAX_EVENT_BYTES = 64 * 1024;
@@ -35,7 +51,22 @@ function readUsage(value: unknown): TokenUsage | undefined {
   const p = u['prompt_tokens'] ?? u['input_tokens'];
   const c = u['completion_tokens'] ?? u['output_tokens'] ?? 0;
   if (typeof p !== 'number' || typeof c !== 'number') return undefined;
-  return { promptTokens: p, completionTokens: c };
+  // OpenAI: prompt_tokens_details.cached_tokens (part of prompt_tokens), completion_tokens_details.
+  // reasoning_tokens (part of completion_tokens); Responses API: input_tokens_details / output_tokens_details.
+  // Anthropic-shaped usage: cache_read_input_tokens / cache_creation_input_tokens are NOT part of input_tokens.
+  const anthropicRead = num(u['cache_read_input_tokens']);
+  const anthropicWrite = num(u['cache_creation_input_tokens']);
+  const read = num(sub(u['prompt_tokens_details'] ?? u['input_tokens_details'], 'cached_tokens')) ?? anthropicRead;
+  const write = num(sub(u['prompt_tokens_details'], 'cache_creation_tokens')) ?? anthropicWrite;
+  const reasoning = num(sub(u['completion_tokens_details'] ?? u['output_tokens_details'], 'reasoning_tokens'));
+  const separate = u['prompt_tokens'] === undefined ? (anthropicRead ?? 0) + (anthropicWrite ?? 0) : 0;
+  return {
+    promptTokens: p + separate,
+    completionTokens: c,
+    ...(read ? { cachedReadTokens: read } : {}),
+    ...(write ? { cachedWriteTokens: write } : {}),
+    ...(reasoning ? { reasoningTokens: reasoning } : {}),
+  };
 }
 
 /** Length in bytes of the JSON string whose content starts at `start` (just after the opening quote). */

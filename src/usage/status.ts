@@ -4,6 +4,7 @@
  */
 import type { ConfigStore } from '../config/store.js';
 import type { UsageStatus } from '../config/types.js';
+import { DEFAULT_CURRENCY, formatPicos } from '../billing/money.js';
 import { monthSpan } from '../ratelimit/calendar.js';
 import type { UsageAccountant, UsageTotals } from './accountant.js';
 
@@ -14,13 +15,15 @@ export interface KeyStatusView {
 }
 
 /** The status usage block for totals of `month`. */
-export function usageStatusOf(totals: UsageTotals, month: string, now: Date): UsageStatus {
+export function usageStatusOf(totals: UsageTotals, month: string, now: Date, currency = DEFAULT_CURRENCY): UsageStatus {
   return {
     month,
     requests: totals.requests,
     promptTokens: totals.promptTokens,
     completionTokens: totals.completionTokens,
     totalTokens: totals.promptTokens + totals.completionTokens,
+    cost: formatPicos(totals.costPicos),
+    currency,
     updatedAt: now.toISOString().replace(/\.\d+Z$/, 'Z'),
   };
 }
@@ -32,17 +35,20 @@ export function usageUpToDate(current: Partial<UsageStatus> | undefined, wanted:
     current.month === wanted.month &&
     current.requests === wanted.requests &&
     current.promptTokens === wanted.promptTokens &&
-    current.completionTokens === wanted.completionTokens
+    current.completionTokens === wanted.completionTokens &&
+    current.cost === wanted.cost &&
+    current.currency === wanted.currency
   );
 }
 
 /** A reader for the status writer: `namespace/name` -> lineage and month-to-date usage. */
 export function keyStatusReader(store: ConfigStore, accountant: UsageAccountant): (name: string) => Promise<KeyStatusView | undefined> {
   return async (name) => {
-    const key = store.current()?.keysByName.get(name);
-    if (!key) return undefined; // accounts and keys not served carry no usage of their own
+    const snapshot = store.current();
+    const key = snapshot?.keysByName.get(name);
+    if (!snapshot || !key) return undefined; // accounts and keys not served carry no usage of their own
     const now = new Date();
     const month = monthSpan(now.getTime(), key.limitScopes[0]?.monthTimeZone ?? 'UTC').id;
-    return { lineage: key.lineage, usage: usageStatusOf(await accountant.monthToDate(name, month), month, now) };
+    return { lineage: key.lineage, usage: usageStatusOf(await accountant.monthToDate(name, month), month, now, snapshot.currency) };
   };
 }

@@ -180,7 +180,7 @@ describe('Redis limiter (real redis-server)', () => {
     await waitNormal();
     const sink = new RedisUsageSink(open.client, 'deg-open:');
     const accountant = new UsageAccountant({ sink, logger: silent, maxRecords: 1_000_000 });
-    const rec = (i: number) => ({ key: 'ns/k', lineage: '.k.', model: 'm', upstreamModel: 'm', provider: 'p', promptTokens: 10, completionTokens: i, latencyMs: 1, status: 200, month, reported: true });
+    const rec = (i: number) => ({ key: 'ns/k', lineage: '.k.', model: 'm', upstreamModel: 'm', provider: 'p', promptTokens: 10, completionTokens: i, costPicos: 1_500_000n * BigInt(i), latencyMs: 1, status: 200, month, atMs: Date.now(), reported: true });
     const rpm = [check('deg|rpm', 'requests', 40, 'minute')];
     assert.equal((await open.limiter.admit(rpm, { requests: 1, tokens: 0 }, Date.now())).allowed, true);
     assert.equal(open.limiter.mode, 'normal');
@@ -210,8 +210,9 @@ describe('Redis limiter (real redis-server)', () => {
     assert.equal(totals['requests'], '3');
     assert.equal(totals['completion_tokens'], '6');
     assert.equal(totals['prompt_tokens'], '30');
+    assert.equal(totals['cost_picos'], '9000000', 'exact cost in picos (1.5 + 3 + 4.5 micro-units)');
     // A batch id applied twice counts once.
-    const batch = { id: 'fixed-batch', records: 1, rows: [{ month, key: 'ns/k', lineage: '.k.', model: 'm', upstreamModel: 'm', provider: 'p', statusClass: '2xx', requests: 1, promptTokens: 1, completionTokens: 1, latencyMs: 1, estimated: 0 }] };
+    const batch = { id: 'fixed-batch', records: 1, rows: [{ month, key: 'ns/k', lineage: '.k.', model: 'm', upstreamModel: 'm', provider: 'p', statusClass: '2xx', hour: 0, requests: 1, promptTokens: 1, completionTokens: 1, cachedReadTokens: 0, cachedWriteTokens: 0, reasoningTokens: 0, costPicos: 0n, latencyMs: 1, estimated: 0 }] };
     assert.equal(await sink.apply(batch), 'applied');
     assert.equal(await sink.apply(batch), 'duplicate');
     assert.equal((await sink.monthToDate('ns/k', month)).requests, 4);
