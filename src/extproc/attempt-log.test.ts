@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { brokenAfterFirstByte, decodeAttemptLogs, loadAccessLogService, streamEnd, withAccessLogDecoder, type AttemptLogEntry } from './attempt-log.js';
+import { brokenAfterFirstByte, connectionFailure, decodeAttemptLogs, loadAccessLogService, streamEnd, withAccessLogDecoder, type AttemptLogEntry } from './attempt-log.js';
 import { httpEntry, httpLogsMessage, stringStruct, taggedMetadata } from './codec/access-log-samples.js';
 
 const method = loadAccessLogService()['StreamAccessLogs']!;
@@ -40,6 +40,18 @@ describe('attempt access log', () => {
     assert.equal(streamEnd(entry(200, ['downstreamRemoteReset'])), undefined);
     const wire = method.requestSerialize(httpLogsMessage([httpEntry({ status: 200, filterMetadata: { tollgate: stringStruct({ reply: 'x' }) } })]));
     assert.equal(streamEnd(decodeAttemptLogs(wire)[0]!), undefined);
+  });
+  it('a 503 of Envoy for an unreachable provider (connect, TLS, DNS, reset before any byte) is a connection-level failure', () => {
+    assert.deepEqual(connectionFailure(entry(503, ['upstreamConnectionFailure'])), { target: 'default/a', reason: 'upstreamConnectionFailure' });
+    assert.deepEqual(connectionFailure(entry(503, ['dnsResolutionFailure'])), { target: 'default/a', reason: 'dnsResolutionFailure' });
+    assert.deepEqual(connectionFailure(entry(503, ['upstreamConnectionTermination'])), { target: 'default/a', reason: 'upstreamConnectionTermination' });
+    assert.deepEqual(connectionFailure(entry(503, ['upstreamRemoteReset', 'upstreamRetryLimitExceeded'])), { target: 'default/a', reason: 'upstreamRemoteReset' });
+    // Not: a provider's own answer, a break after the first byte, a client hang-up, an untagged request.
+    assert.equal(connectionFailure(entry(503, [])), undefined);
+    assert.equal(connectionFailure(entry(500, ['upstreamRemoteReset'])), undefined);
+    assert.equal(connectionFailure(entry(200, ['upstreamConnectionTermination'])), undefined);
+    assert.equal(connectionFailure(entry(503, ['upstreamConnectionFailure', 'downstreamRemoteReset'])), undefined);
+    assert.equal(connectionFailure(entry(503, ['upstreamConnectionFailure'], null)), undefined);
   });
   it("serves StreamAccessLogs with the static decoder and keeps the rest of proto-loader's definition", () => {
     const base = loadAccessLogService();

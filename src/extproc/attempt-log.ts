@@ -4,7 +4,8 @@
  * failover path (`tollgate_attempts`). It tells what the attempt stage cannot see: how
  * an attempt whose response had started ended (response flags). A break after the first byte on
  * the provider's side (reset, connection closed, protocol error, idle timeout) counts as a failure
- * of that target; a client that hung up does not.
+ * of that target; a client that hung up does not. A failure to reach the provider at all (connect,
+ * TLS, DNS, reset before any byte) counts against the whole provider (or discovered endpoint).
  *
  * The attempt stage tags each attempt with dynamic metadata `tollgate.target` (the target id), so
  * no request state has to live until the log arrives.
@@ -31,6 +32,26 @@ export const decodeAttemptLogs = accessLogDecoder(METADATA_NAMESPACE, 'target');
 /** Flags of a break on the provider's side, in the order the reported reason is picked. */
 const UPSTREAM_BREAK: readonly ResponseFlagName[] = ['upstreamRemoteReset', 'upstreamConnectionTermination', 'upstreamProtocolError', 'streamIdleTimeout', 'upstreamRequestTimeout'];
 const CLIENT_GONE = ResponseFlag.downstreamConnectionTermination | ResponseFlag.downstreamRemoteReset;
+
+/**
+ * Connection-level failures, in the order the reported reason is picked: the provider (or the
+ * discovered endpoint) could not be reached at all, whatever the model: connect refused or timed
+ * out, TLS handshake failed (both upstream_connection_failure), DNS failed, or the connection was
+ * reset or closed before any response byte.
+ */
+const CONNECTION_LEVEL: readonly ResponseFlagName[] = ['upstreamConnectionFailure', 'dnsResolutionFailure', 'upstreamConnectionTermination', 'upstreamRemoteReset'];
+
+/**
+ * A tagged attempt (or direct request) that failed at the connection level before any response
+ * byte: Envoy's own 503 with one of CONNECTION_LEVEL's flags. These count against the whole
+ * provider (HealthTracker.onConnectionFailure), not only the model the request named.
+ */
+export function connectionFailure(entry: AttemptLogEntry): { target: string; reason: string } | undefined {
+  const target = entry.target;
+  if (!target || entry.responseCode !== 503 || (entry.flags & CLIENT_GONE) !== 0) return undefined;
+  const reason = CONNECTION_LEVEL.find((f) => (entry.flags & ResponseFlag[f]) !== 0);
+  return reason ? { target, reason } : undefined;
+}
 
 /** How a 2xx attempt ended, by target; undefined for other statuses, client hang-ups and untagged entries. */
 export function streamEnd(entry: AttemptLogEntry): { target: string; broken: false } | { target: string; broken: true; reason: string } | undefined {
@@ -78,6 +99,8 @@ export function addAttemptLogService(server: grpc.Server, deps: { store: ConfigS
         const config = deps.store.current()?.resilience;
         if (!config) return;
         for (const entry of entries) {
+          const unreachable = connectionFailure(entry);
+          if (unreachable) deps.health.onConnectionFailure(unreachable.target, unreachable.reason, config);
           const end = streamEnd(entry);
           if (!end) continue;
           if (end.broken) deps.health.onBrokenStream(end.target, end.reason, config);

@@ -4,7 +4,7 @@ import { cooldownFor, HealthTracker, parseRetryAfter, type TargetRef } from './h
 import { capturingLogger, clock, config } from './test-support.js';
 
 const cfg = config({ circuitBreaker: { consecutiveFailures: 3, cooldownSeconds: 10, maxCooldownSeconds: 35 } });
-const ref = (id: string): TargetRef => ({ id, provider: id, model: 'm' });
+const ref = (id: string, host = id): TargetRef => ({ id, provider: host, model: 'm', host });
 
 function fail(h: HealthTracker, id = 'p'): void {
   h.onAttemptStart(ref(id), 'r');
@@ -289,5 +289,70 @@ describe('last resort while out (no other target)', () => {
     assert.equal(h.circuit('p'), 'closed');
     assert.equal(h.isAvailable('p'), true);
     assert.equal(lines.find((l) => l['decision'] === 'returned')?.['reason'], 'last-resort attempt succeeded');
+  });
+});
+
+describe('connection-level failures count against the whole provider', () => {
+  const cb = config({ circuitBreaker: { consecutiveFailures: 2, cooldownSeconds: 10 } });
+  const setup = () => {
+    const c = clock();
+    const { logger, lines } = capturingLogger();
+    const h = new HealthTracker({ logger, now: c.now });
+    const a = ref('p#a', 'p');
+    const b = ref('p#b', 'p');
+    const other = ref('q#a', 'q');
+    for (const t of [a, b, other]) {
+      h.onAttemptStart(t, 'r');
+      h.onAttemptResult(t.id, { ok: true, ttfbMs: 1 }, cb, 'r');
+      h.onAttemptEnd(t.id, { hadResponse: true });
+    }
+    return { h, c, lines, a, b };
+  };
+  /** An attempt to `id` that Envoy answered with its own 503, then the access log saying why. */
+  const unreachable = (h: HealthTracker, t: TargetRef): void => {
+    h.onAttemptStart(t, 'r');
+    h.onAttemptResult(t.id, { ok: false, reason: 'http_5xx', status: 503 }, cb, 'r');
+    h.onAttemptEnd(t.id, { hadResponse: true });
+    h.onConnectionFailure(t.id, 'upstreamConnectionFailure', cb);
+  };
+
+  it('N in a row, on any of its models, take every model of the provider out; other providers stay', () => {
+    const { h, c, lines, a, b } = setup();
+    unreachable(h, a);
+    assert.equal(h.isAvailable('p#b'), true);
+    unreachable(h, b);
+    assert.equal(h.isAvailable('p#a'), false);
+    assert.equal(h.isAvailable('p#b'), false, 'b is out too, though it failed once');
+    assert.equal(h.circuit('p#b'), 'closed', "b's own circuit is untouched");
+    assert.equal(h.isAvailable('p#never-asked'), false, 'a model of the provider not asked yet is out too');
+    assert.equal(h.msUntilAvailable(['p#never-asked']), 10_000);
+    assert.equal(h.isAvailable('q#a'), true);
+    assert.equal(h.msUntilAvailable(['p#a']), 10_000);
+    const ejected = lines.find((l) => l['decision'] === 'host-ejected')!;
+    assert.equal(ejected['host'], 'p');
+    assert.equal(ejected['reason'], 'upstreamConnectionFailure');
+    // After the cool-down it takes traffic; still unreachable: out again for twice as long.
+    c.advance(10_000);
+    assert.equal(h.isAvailable('p#b'), true);
+    unreachable(h, b);
+    assert.equal(h.msUntilAvailable(['p#a']), 20_000);
+    // It answers (any status): back for every model.
+    c.advance(20_000);
+    h.onAttemptStart(a, 'r');
+    h.onAttemptResult('p#a', { ok: false, reason: 'http_5xx', status: 500 }, cb, 'r');
+    assert.equal(h.isAvailable('p#b'), true);
+    assert.ok(lines.some((l) => l['decision'] === 'host-returned' && l['host'] === 'p'));
+    unreachable(h, b);
+    assert.equal(h.isAvailable('p#c'), true, 'the count started again: one failure does not take the provider out');
+    assert.equal(h.isAvailable('q#a'), true);
+  });
+
+  it('an answer in between resets the count: failures must be in a row', () => {
+    const { h, a, b } = setup();
+    unreachable(h, a);
+    h.onAttemptStart(b, 'r');
+    h.onAttemptResult('p#b', { ok: true, ttfbMs: 1 }, cb, 'r');
+    unreachable(h, a);
+    assert.equal(h.isAvailable('p#b'), true);
   });
 });

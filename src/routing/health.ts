@@ -10,8 +10,14 @@
  * model (see lastResortWaitMs): at most `probeBudgetPerSecond` of them, never while it rests after a
  * 429 with Retry-After, and never when the budget is 0 (hard-open).
  *
+ * Connection-level failures (connect refused or timed out, TLS, DNS, a reset before any byte, as
+ * Envoy's access log reports them) say the *host* (the provider, or one discovered endpoint) is
+ * unreachable for every model: `consecutiveFailures` of them in a row, on any of its models, take
+ * the host out for a cool-down (doubling while it keeps failing); any answer from it brings it back.
+ *
  * Every state change is a decision: logged with its reason and counted in metrics, labelled with
- * the target's provider and upstream model (bounded by config; endpoints are not labels).
+ * the target's provider and upstream model (bounded by config; endpoints are not labels; a whole
+ * host's decisions have model="*").
  */
 import type { ResilienceConfig } from '../config/snapshot.js';
 import type { Logger } from '../observability/logger.js';
@@ -35,6 +41,20 @@ export interface TargetRef {
   readonly provider: string;
   /** The model as the provider knows it. */
   readonly model: string;
+  /** The provider name, or `provider@ip:port` for a discovered endpoint: what connection failures count against. */
+  readonly host: string;
+}
+
+/** Connection health of a host (a provider, or one discovered endpoint), shared by its targets. */
+interface HostState {
+  readonly id: string;
+  readonly provider: string;
+  /** Connection-level failures in a row (any answer resets it). */
+  consecutive: number;
+  /** Cool-downs in a row: each doubles the next. */
+  trips: number;
+  /** Out until then (0 = never out). */
+  openUntilMs: number;
 }
 
 /** What the balancer may read about a target. */
@@ -50,6 +70,7 @@ interface TargetState extends TargetView {
   readonly id: string;
   readonly provider: string;
   readonly model: string;
+  readonly host: string;
   /** now() of the last failed attempt (0 = never): the least recently failed is the last resort. */
   lastFailureMs: number;
   /** Last-resort budget: a token bucket of `probeBudgetPerSecond`, refilled continuously. */
@@ -86,6 +107,7 @@ export interface HealthDeps {
 
 export class HealthTracker {
   private readonly targets = new Map<string, TargetState>();
+  private readonly hosts = new Map<string, HostState>();
   private readonly now: () => number;
 
   constructor(private readonly deps: HealthDeps) {
@@ -107,9 +129,10 @@ export class HealthTracker {
    */
   isAvailable(id: string): boolean {
     const t = this.targets.get(id);
-    if (!t) return true;
+    if (!t) return this.hosts.size === 0 || (this.hosts.get(hostOf(id))?.openUntilMs ?? 0) <= this.now();
     const now = this.now();
     if (t.restUntilMs > now) return false;
+    if (this.hosts.size !== 0 && (this.hosts.get(t.host)?.openUntilMs ?? 0) > now) return false;
     this.refreshRest(t, now);
     if (t.circuit === 'closed') return true;
     if (t.circuit === 'open') return now >= t.openUntilMs;
@@ -122,8 +145,11 @@ export class HealthTracker {
     let best = Number.POSITIVE_INFINITY;
     for (const id of ids) {
       const t = this.targets.get(id);
-      if (!t) return 0;
-      const until = Math.max(t.restUntilMs, t.circuit === 'open' ? t.openUntilMs : 0);
+      if (!t) {
+        best = Math.min(best, Math.max(0, (this.hosts.get(hostOf(id))?.openUntilMs ?? 0) - now));
+        continue;
+      }
+      const until = Math.max(t.restUntilMs, t.circuit === 'open' ? t.openUntilMs : 0, this.hosts.get(t.host)?.openUntilMs ?? 0);
       best = Math.min(best, Math.max(0, until - now));
     }
     return Number.isFinite(best) ? best : 0;
@@ -180,6 +206,9 @@ export class HealthTracker {
     const now = this.now();
     this.remember(t, !result.ok && !(result.reason === 'http_429' && (result.retryAfterMs ?? 0) > 0), config);
     if (!result.ok) t.lastFailureMs = now;
+    // Any answer (even an error status) proves the host is reachable. A connection-level failure
+    // also arrives here (Envoy's own 503) and resets nothing: it is counted from the access log.
+    if (result.ok || !(result.status === 503 || result.status === undefined)) this.hostAnswered(t.host, requestId);
     if (result.ok) {
       t.ewmaTtfbMs = t.ewmaTtfbMs === undefined ? result.ttfbMs : t.ewmaTtfbMs + EWMA_ALPHA * (result.ttfbMs - t.ewmaTtfbMs);
       t.consecutiveFailures = 0;
@@ -258,6 +287,31 @@ export class HealthTracker {
     }
   }
 
+  /**
+   * An attempt (or direct request) to `id` failed at the connection level, before any response byte
+   * (from Envoy's access log): counted against the target's host, for every model it serves.
+   */
+  onConnectionFailure(id: string, reason: string, config: ResilienceConfig): void {
+    const t = this.targets.get(id);
+    if (!t) return;
+    const now = this.now();
+    let h = this.hosts.get(t.host);
+    if (!h) {
+      if (this.hosts.size >= MAX_TARGETS) this.evictHosts(now);
+      h = { id: t.host, provider: t.provider, consecutive: 0, trips: 0, openUntilMs: 0 };
+      this.hosts.set(t.host, h);
+    }
+    h.consecutive++;
+    if (h.openUntilMs > now || h.consecutive < config.consecutiveFailures) return;
+    h.trips++;
+    h.openUntilMs = now + cooldownFor(h.trips, config);
+    circuitTransitionsTotal.inc({ provider: h.provider, model: '*', decision: 'host-ejected' });
+    this.deps.logger.info(
+      { decision: 'host-ejected', host: h.id, provider: h.provider, target: id, reason, consecutiveFailures: h.consecutive, cooldownMs: h.openUntilMs - now },
+      'routing decision',
+    );
+  }
+
   /** A 2xx response that reached its end (from Envoy's access log of the attempt). */
   onCleanStream(id: string): void {
     const t = this.targets.get(id);
@@ -268,6 +322,24 @@ export class HealthTracker {
   recordTokens(id: string, tokens: number, generationMs: number): void {
     const t = this.targets.get(id);
     if (t && generationMs > 0) this.recordThroughput(t, tokens, generationMs);
+  }
+
+  /** The host answered: its connection failures are forgiven, and a host that was out is back. */
+  private hostAnswered(hostId: string, requestId: string): void {
+    const h = this.hosts.get(hostId);
+    if (!h || h.consecutive === 0) return;
+    const wasOut = h.trips > 0;
+    h.consecutive = 0;
+    h.trips = 0;
+    h.openUntilMs = 0;
+    if (!wasOut) return;
+    circuitTransitionsTotal.inc({ provider: h.provider, model: '*', decision: 'host-returned' });
+    this.deps.logger.info({ decision: 'host-returned', host: h.id, provider: h.provider, requestId, reason: 'answered' }, 'routing decision');
+  }
+
+  private evictHosts(now: number): void {
+    for (const [id, h] of this.hosts) if (h.openUntilMs <= now && h.trips === 0) this.hosts.delete(id);
+    if (this.hosts.size >= MAX_TARGETS) this.hosts.clear();
   }
 
   /** Ends a rest whose time is up: logged once, and the open-targets gauge follows. */
@@ -359,7 +431,7 @@ export class HealthTracker {
     this.deps.logger.info({ decision, target: t.id, provider: t.provider, model: t.model, ...fields }, 'routing decision');
   }
 
-  private state({ id, provider, model }: TargetRef): TargetState {
+  private state({ id, provider, model, host }: TargetRef): TargetState {
     let t = this.targets.get(id);
     if (t) {
       this.refreshRest(t, this.now());
@@ -370,6 +442,7 @@ export class HealthTracker {
       id,
       provider,
       model,
+      host,
       lastFailureMs: 0,
       probeTokens: Number.POSITIVE_INFINITY,
       probeRefilledMs: this.now(),
@@ -403,6 +476,12 @@ export class HealthTracker {
       if (oldest !== undefined) this.targets.delete(oldest);
     }
   }
+}
+
+/** The host part of a target id (`host#model`, see targetId() in plan.ts; hosts contain no `#`). */
+function hostOf(id: string): string {
+  const i = id.indexOf('#');
+  return i === -1 ? id : id.slice(0, i);
 }
 
 const DELAY_SECONDS = /^\d+(\.\d+)?$/;

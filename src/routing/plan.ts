@@ -36,7 +36,8 @@ export function targetId(host: string, upstreamModel: string): string {
 
 /** The target of a candidate, for the health tracker (id and metric labels). */
 export function targetOf(c: Candidate): TargetRef {
-  return { id: c.id, provider: c.route.provider.name, model: c.route.upstreamModel };
+  const provider = c.route.provider.name;
+  return { id: c.id, provider, model: c.route.upstreamModel, host: c.address === undefined ? provider : `${provider}@${c.address}` };
 }
 
 export interface AttemptRecord {

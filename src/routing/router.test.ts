@@ -10,7 +10,7 @@ import { capturingLogger, clock, config, provider, seeded, tiersOf } from './tes
 const body: RequestBody = { raw: Buffer.from('{"model":"m"}'), json: { model: 'm' }, model: 'm', stream: false };
 
 /** The target of provider `name` in tiersOf(): its model is `${name}-model`. */
-const ref = (name: string): TargetRef => ({ id: `${name}#${name}-model`, provider: name, model: `${name}-model` });
+const ref = (name: string): TargetRef => ({ id: `${name}#${name}-model`, provider: name, model: `${name}-model`, host: name });
 
 function setup(spec = {}, extra: Partial<ConstructorParameters<typeof ResilientRouter>[0]> = {}) {
   const { logger, lines } = capturingLogger();
@@ -88,7 +88,7 @@ describe('failover order', () => {
     const tiers = tiersOf(provider('a'), provider('b', { priority: 1 }));
     const failTarget = (id: string): void => {
       const [host, model] = id.split('#') as [string, string];
-      health.onAttemptStart({ id, provider: host, model }, 'x');
+      health.onAttemptStart({ id, provider: host, model, host }, 'x');
       health.onAttemptResult(id, { ok: false, reason: 'http_5xx', status: 500 }, cfg, 'x');
       health.onAttemptEnd(id, { hadResponse: true });
     };

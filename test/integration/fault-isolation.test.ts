@@ -195,3 +195,49 @@ describe('fault isolation per (provider, model)', () => {
     assert.equal((await ask(stack, 'no-such-model')).status, 404);
   });
 });
+
+describe('connection-level failures count against the whole provider', () => {
+  let stack: Stack;
+  const provider = (name: string, priority: number): string => `apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: ${name} }
+spec:
+  type: openai
+  endpoint: "{{FAKE:${name}}}"
+  credentialSecretRef: { name: upstream, key: token }
+  priority: ${priority}
+  models:
+    - name: model-x
+    - name: model-y
+`;
+  before(async () => {
+    stack = await startStack({
+      files: {
+        'providers.yaml': `${provider('flaky', 0)}---\n${provider('backup', 1)}---\napiVersion: v1\nkind: Secret\nmetadata: { name: upstream }\nstringData: { token: sk-upstream }\n`,
+        'keys.yaml': FILES['keys.yaml']!,
+      },
+      fakes: { flaky: { chunks: 2 }, backup: { chunks: 2 } },
+    });
+  });
+  after(() => stack?.stop());
+
+  it('connection refused on one model takes the provider out for its other models too', async () => {
+    assert.equal((await ask(stack, 'model-y')).status, 200);
+    assert.equal(stack.fakes['flaky']!.received('/chat/completions').length, 1, 'model-y is served by the primary while it is up');
+    await stack.fakes['flaky']!.stop(); // connections refused from now on
+    for (let i = 0; i < 5; i++) assert.equal((await ask(stack, 'model-x')).status, 200, 'failover covers the client');
+    await waitFor('the provider ejected on connection failures', async () => (await decisions(stack, 'host-ejected')).some((l) => l['host'] === 'default/flaky'));
+    const ejected = (await decisions(stack, 'host-ejected'))[0]!;
+    assert.equal(ejected['reason'], 'upstreamConnectionFailure');
+    const failoversBefore = (await decisions(stack, 'failover')).length;
+    for (let i = 0; i < 3; i++) assert.equal((await ask(stack, 'model-y')).status, 200);
+    const yLines = (l: Record<string, unknown>): boolean => l['msg'] === 'request' && l['model'] === 'model-y';
+    await waitFor('the access log lines of the model-y requests', async () => (await stack.logs()).filter(yLines).length === 4);
+    const logs = await stack.logs();
+    assert.equal(logs.filter((l) => l['msg'] === 'routing decision' && l['decision'] === 'failover').length, failoversBefore, 'model-y went straight to the backup: the provider is out for every model');
+    const lastY = logs.filter(yLines).slice(-3);
+    assert.equal(lastY.length, 3);
+    assert.ok(lastY.every((l) => l['attempts'] === 1 && l['provider'] === 'default/backup'), JSON.stringify(lastY.map((l) => [l['attempts'], l['provider']])));
+    assert.match(await metrics(stack), /tollgate_circuit_transitions_total\{provider="default\/flaky",model="\*",decision="host-ejected"\} 1/);
+  });
+});

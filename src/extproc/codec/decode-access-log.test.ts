@@ -126,7 +126,7 @@ describe('StreamAccessLogsMessage decoder', () => {
         { responseCode: 200, flags: 0, target: undefined },
         { responseCode: 200, flags: 0, target: undefined },
         { responseCode: 200, flags: 0, target: undefined },
-        { responseCode: 503, flags: 0, target: 'default/a' },
+        { responseCode: 503, flags: ResponseFlag.upstreamConnectionFailure, target: 'default/a' },
         { responseCode: 429, flags: 0, target: 'default/b' },
         { responseCode: 0, flags: 0, target: 'default/c' },
         { responseCode: 200, flags: 0, target: '' },
@@ -144,7 +144,7 @@ describe('StreamAccessLogsMessage decoder', () => {
       if (bit !== undefined) assert.equal(RESPONSE_FLAG_FIELDS[name as ResponseFlagName], field, name);
     }
     const everything = roundTrip(httpLogsMessage([httpEntry({ status: 200, flags: ALL_FLAGS.map(([n]) => n) })]));
-    assert.equal(everything[0]?.flags, 0b111_1111);
+    assert.equal(everything[0]?.flags, 0b1_1111_1111);
     // unauthorized_details (13) is a message, not a bool: skipped.
     assert.equal(roundTrip(httpLogsMessage([httpEntry({ status: 200, flags: [] }), { commonProperties: { responseFlags: { unauthorizedDetails: { reason: 'EXTERNAL_SERVICE' } } } }]))[1]?.flags, 0);
   });

@@ -36,6 +36,8 @@ export const ResponseFlag = {
   streamIdleTimeout: 1 << 4,
   upstreamProtocolError: 1 << 5,
   downstreamRemoteReset: 1 << 6,
+  upstreamConnectionFailure: 1 << 7,
+  dnsResolutionFailure: 1 << 8,
 } as const;
 export type ResponseFlagName = keyof typeof ResponseFlag;
 
@@ -48,6 +50,8 @@ export const RESPONSE_FLAG_FIELDS: Readonly<Record<ResponseFlagName, number>> = 
   streamIdleTimeout: 17,
   upstreamProtocolError: 24,
   downstreamRemoteReset: 28,
+  upstreamConnectionFailure: 6,
+  dnsResolutionFailure: 27,
 };
 
 /** Bit of each ResponseFlags field number (0 for flags nobody reads). */
