@@ -26,6 +26,10 @@ const ERROR_TABLE = {
   missing_model: { status: 400, type: 'invalid_request_error' },
   invalid_model: { status: 400, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  /** A request parameter the model's provider API cannot honour (translated providers). */
+  unsupported_parameter: { status: 400, type: 'invalid_request_error' },
+  /** A parameter value that is malformed or out of the provider API's range (translated providers). */
+  invalid_value: { status: 400, type: 'invalid_request_error' },
   request_too_large: { status: 413, type: 'invalid_request_error' },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error' },
   insufficient_quota: { status: 429, type: 'rate_limit_error' },

@@ -190,7 +190,7 @@ export const modelProviderSpecSchema: Schema = {
   type: 'object',
   required: ['type', 'endpoint', 'models'],
   properties: {
-    type: { type: 'string', enum: ['openai', 'azure-openai', 'openai-compatible'], description: 'Upstream API style.' },
+    type: { type: 'string', enum: ['openai', 'azure-openai', 'openai-compatible', 'anthropic'], description: 'Upstream API style (see docs/providers.md).' },
     endpoint: {
       type: 'string',
       maxLength: 2048,
@@ -204,7 +204,7 @@ export const modelProviderSpecSchema: Schema = {
       ],
     },
     credentialSecretRef: { ...secretKeyRef, description: 'Secret key holding the provider credential.' },
-    apiVersion: { type: 'string', maxLength: 64, pattern: '^[0-9A-Za-z.-]+$', description: 'Azure OpenAI api-version.' },
+    apiVersion: { type: 'string', maxLength: 64, pattern: '^[0-9A-Za-z.-]+$', description: 'Azure OpenAI api-version query parameter, or the anthropic-version header (default 2023-06-01).' },
     priority: { type: 'integer', minimum: 0, maximum: 1000, default: 0, description: 'Lower is preferred.' },
     weight: { type: 'integer', minimum: 1, maximum: 10000, default: 1, description: 'Traffic share within a priority.' },
     models: {
@@ -221,6 +221,12 @@ export const modelProviderSpecSchema: Schema = {
           upstreamModel: { type: 'string', minLength: 1, maxLength: 256 },
           limits: { ...rateLimitsSchema, description: 'Provider protection for this model: caps across all keys and replicas.' },
           pricing: pricingSchema,
+          maxTokens: {
+            type: 'integer',
+            minimum: 1,
+            maximum: 1000000,
+            description: 'max_tokens sent upstream when the client gives none, for APIs that require one (anthropic). Default 4096.',
+          },
         },
       },
     },

@@ -129,6 +129,8 @@ export interface ModelRoute {
   readonly limitScopeId: string;
   /** What this provider charges for this model (its own pricing, else the default table); undefined = free. */
   readonly price?: CompiledPrice;
+  /** max_tokens for translated APIs that require one, when the client gave none (ProviderModel.maxTokens). */
+  readonly defaultMaxTokens?: number;
 }
 
 /** Routes of one priority, with their total weight precomputed for weighted choice. */
@@ -485,7 +487,14 @@ export function buildRoutes(
       const price = routePrice(m.pricing, defaults, m.name, upstreamModel, (field, message) =>
         problems.push({ kind: 'ModelProvider', name, reason: 'Invalid', field: `spec.models[${i}].${field}`, message }),
       );
-      list.push({ provider, upstreamModel, limits: compileRules(m.limits), limitScopeId: `provider:${name}:${m.name}`, ...(price ? { price } : {}) });
+      list.push({
+        provider,
+        upstreamModel,
+        limits: compileRules(m.limits),
+        limitScopeId: `provider:${name}:${m.name}`,
+        ...(price ? { price } : {}),
+        ...(m.maxTokens === undefined ? {} : { defaultMaxTokens: m.maxTokens }),
+      });
       routes.set(m.name, list);
     }
   }

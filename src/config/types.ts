@@ -26,8 +26,8 @@ export interface SecretKeyRef {
 }
 
 /** Supported upstream API styles. */
-export type ProviderType = 'openai' | 'azure-openai' | 'openai-compatible';
-export const PROVIDER_TYPES: readonly ProviderType[] = ['openai', 'azure-openai', 'openai-compatible'];
+export type ProviderType = 'openai' | 'azure-openai' | 'openai-compatible' | 'anthropic';
+export const PROVIDER_TYPES: readonly ProviderType[] = ['openai', 'azure-openai', 'openai-compatible', 'anthropic'];
 
 /** One model a provider serves. */
 export interface ProviderModel {
@@ -39,6 +39,11 @@ export interface ProviderModel {
   readonly limits?: RateLimits;
   /** What this provider charges for the model (see docs/billing.md). */
   readonly pricing?: ModelPricing;
+  /**
+   * `max_tokens` sent upstream when the client gave neither max_tokens nor max_completion_tokens, for
+   * provider APIs that require one (anthropic). Default 4096.
+   */
+  readonly maxTokens?: number;
 }
 
 /**
@@ -117,7 +122,7 @@ export interface ModelProviderSpec {
   readonly endpoint: string;
   /** Credential sent upstream; optional for self-hosted engines without auth. */
   readonly credentialSecretRef?: SecretKeyRef;
-  /** Azure OpenAI `api-version` query parameter. */
+  /** Azure OpenAI `api-version` query parameter; Anthropic `anthropic-version` header. */
   readonly apiVersion?: string;
   /** Lower is preferred; providers of the same priority share traffic by weight. */
   readonly priority?: number;

@@ -18,14 +18,14 @@ describe('schema validation', () => {
   });
   it('reports wrong types, enums, patterns and ranges with their path', () => {
     const got = issues({
-      type: 'anthropic',
+      type: 'palm',
       endpoint: 'ftp://x',
       priority: 1.5,
       weight: 0,
       models: [{ name: 'gpt 4' }, { name: 'ok', upstreamModel: 7 }],
     });
     assert.deepEqual(got, [
-      'spec.type: must be one of: openai, azure-openai, openai-compatible',
+      'spec.type: must be one of: openai, azure-openai, openai-compatible, anthropic',
       'spec.endpoint: must match ^https?://[^\\s/?#]+(/[^\\s?#]*)?$',
       'spec.endpoint: endpoint must be an absolute http:// or https:// URL',
       'spec.priority: must be an integer',

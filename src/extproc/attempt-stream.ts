@@ -14,11 +14,14 @@ import type { Logger } from '../observability/logger.js';
 import { attemptRewrite } from '../pipeline/attempt.js';
 import type { LimitsStep } from '../pipeline/limits.js';
 import type { UpstreamRewrite } from '../pipeline/rewrite.js';
+import { ResponseTranslation } from '../pipeline/translation.js';
 import { classify } from '../routing/health.js';
 import { PLAN_HEADER, type AttemptRecord, type RequestPlan } from '../routing/plan.js';
 import type { AttemptChoice, ResilientRouter } from '../routing/router.js';
 import { headerMap, setHeader } from './headers.js';
-import { continueResponseHeaders, errorResponse, forwardRequestBody, targetMetadata } from './responses.js';
+import { continueResponseHeaders, errorResponse, forwardRequestBody, replaceResponseBody, targetMetadata, translatedResponseHeaders } from './responses.js';
+
+const EMPTY_BODY = Buffer.alloc(0);
 
 type Phase = 'request_headers' | 'request_body' | 'response_headers' | 'response' | 'done';
 type Duplex = ServerDuplexStream<ProcessingRequest__Output, ProcessingResponse>;
@@ -36,6 +39,8 @@ export class AttemptStream {
   private plan: RequestPlan | undefined;
   private attempt: AttemptRecord | undefined;
   private rewrite: UpstreamRewrite | undefined;
+  /** Set when this attempt's provider API is translated (its response is rewritten chunk by chunk). */
+  private translation: ResponseTranslation | undefined;
   private sentNs = 0n;
   private readonly responder: OrderedResponder<ProcessingRequest__Output, ProcessingResponse>;
   private ended = false;
@@ -63,7 +68,7 @@ export class AttemptStream {
       case 'responseHeaders':
         return this.onResponseHeaders(msg);
       case 'responseBody':
-        return { responseBody: {} };
+        return this.onResponseBody(msg);
       default:
         throw new Error(`unexpected ext_proc message ${String(msg.request)} in attempt phase ${this.phase}`);
     }
@@ -86,7 +91,14 @@ export class AttemptStream {
     const plan = this.plan as RequestPlan;
     if (isGatewayError(choice)) return this.refuse(choice, plan.requestId);
     this.attempt = choice.attempt;
-    this.rewrite = attemptRewrite(plan, choice.attempt.candidate);
+    const rewrite = attemptRewrite(plan, choice.attempt.candidate);
+    // The provider's API cannot take this request (translated providers): a final 400, nothing sent.
+    if (isGatewayError(rewrite)) return this.refuse(rewrite, plan.requestId);
+    this.rewrite = rewrite;
+    if (rewrite.translation) {
+      const created = Math.floor(Date.now() / 1000);
+      this.translation = new ResponseTranslation(rewrite.translation, { created, includeUsage: rewrite.translation.includeUsage });
+    }
     const gate = this.deps.limits?.admitAttempt(plan.id, choice.attempt.candidate.route);
     if (gate instanceof Promise) return gate.then((refused) => (refused ? this.overLimit(refused, choice) : this.proceed(choice)));
     if (gate) return this.overLimit(gate, choice);
@@ -164,7 +176,18 @@ export class AttemptStream {
       }
     }
     this.phase = 'response';
-    return continueResponseHeaders();
+    if (!this.translation) return continueResponseHeaders();
+    const headers = headerMap(msg.responseHeaders?.headers);
+    const t = this.translation.headers(Number(headers.get(':status')), headers.get('content-type'));
+    return translatedResponseHeaders(t.status, t.setHeaders, t.removeHeaders);
+  }
+
+  /** Only translated attempts ask for their body (mode_override): each chunk is replaced by its translation. */
+  private onResponseBody(msg: ProcessingRequest__Output): ProcessingResponse {
+    const translation = this.translation;
+    if (!translation) return { responseBody: {} };
+    const body = msg.responseBody;
+    return replaceResponseBody(translation.body(body?.body ?? EMPTY_BODY, body?.endOfStream ?? false));
   }
 
   private refuse(error: GatewayError, requestId: string): ProcessingResponse {

@@ -84,6 +84,23 @@ export function responseHeadersWith(
   };
 }
 
+/**
+ * Response headers of a translated attempt: the client's status (when it differs from the
+ * provider's), the header changes, and the body streamed through ext_proc for translation.
+ */
+export function translatedResponseHeaders(
+  status: number | undefined,
+  set: readonly (readonly [string, string])[],
+  remove: readonly string[],
+): ProcessingResponse {
+  const setHeaders: HeaderValueOption[] = set.map(([k, v]) => setHeader(k, v));
+  if (status !== undefined) setHeaders.push(setHeader(':status', String(status)));
+  return {
+    responseHeaders: { response: { headerMutation: { setHeaders, removeHeaders: [...remove] } } },
+    modeOverride: STREAMED_RESPONSE_BODY,
+  };
+}
+
 /** Replaces one streamed response body chunk. */
 export function replaceResponseBody(body: Buffer): ProcessingResponse {
   return { responseBody: { response: { bodyMutation: { body } } } };

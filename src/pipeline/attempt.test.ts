@@ -4,12 +4,21 @@ import type { RequestPlan } from '../routing/plan.js';
 import { HealthTracker } from '../routing/health.js';
 import { ResilientRouter } from '../routing/router.js';
 import { capturingLogger, config, provider, tiersOf } from '../routing/test-support.js';
-import { attemptRewrite, PER_TRY_TIMEOUT_HEADER } from './attempt.js';
+import { isGatewayError } from '../errors.js';
+import type { Candidate } from '../routing/plan.js';
+import { attemptRewrite as attemptOrError, PER_TRY_TIMEOUT_HEADER } from './attempt.js';
+import type { UpstreamRewrite } from './rewrite.js';
 import { directRewrite } from './dispatch.js';
 import type { RequestBody } from './request-body.js';
 
 const raw = Buffer.from('{"model":"llama","messages":[]}');
 const body: RequestBody = { raw, json: JSON.parse(raw.toString()) as Record<string, unknown>, model: 'llama', stream: false };
+
+function attemptRewrite(p: RequestPlan, c: Candidate): UpstreamRewrite {
+  const rw = attemptOrError(p, c);
+  assert.ok(!isGatewayError(rw), 'an OpenAI-style provider takes any body');
+  return rw;
+}
 
 function plan(p = provider('ml/vllm', { firstByteTimeoutMs: 15_000 })): RequestPlan {
   return { id: 'x', requestId: 'req-1', model: 'llama', operation: 'chat/completions', body, tiers: tiersOf(p), config: config(), createdMs: 0, attempts: [], winner: undefined };

@@ -3,6 +3,7 @@
  * attempt cluster with the plan id and the attempt limit; the client's credential and any
  * Envoy control headers the client sent are removed, so clients cannot steer retries or timeouts.
  */
+import { isGatewayError } from '../errors.js';
 import { CREDENTIAL_HEADERS } from '../providers/types.js';
 import { PLAN_HEADER, type Candidate, type RequestPlan } from '../routing/plan.js';
 import { attemptRewrite } from './attempt.js';
@@ -45,6 +46,8 @@ export function dispatchRewrite(plan: RequestPlan): UpstreamRewrite {
  */
 export function directRewrite(plan: RequestPlan, candidate: Candidate): UpstreamRewrite {
   const attempt = attemptRewrite(plan, candidate);
+  // Translated providers always go through the attempt stage (ResilientRouter.open).
+  if (isGatewayError(attempt) || attempt.translation) throw new Error(`direct request to a translated provider (${candidate.id})`);
   const setHeaders = [...attempt.setHeaders, ['x-envoy-max-retries', String(Math.max(0, plan.config.maxAttempts - 1))] as const];
   // Everything the client may not send upstream, minus what this rewrite sets (the provider's own
   // credential header, the per-try timeout).

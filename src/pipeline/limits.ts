@@ -123,7 +123,7 @@ export class LimitsStep {
     acc.injectedUsage = true;
     acc.meter = new SseUsageMeter(true);
     const patched = withStreamUsage(body.raw);
-    const next: RequestBody = { ...body, raw: patched, rewritten: true };
+    const next: RequestBody = { ...body, raw: patched, rewritten: true, streamUsage: true };
     ctx.body = next;
     return next;
   };

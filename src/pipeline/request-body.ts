@@ -15,6 +15,11 @@ export interface RequestBody {
    * example the limits step adding `stream_options`, so every upstream rewrite must send it.
    */
   readonly rewritten?: boolean;
+  /**
+   * A step added `stream_options.include_usage` to `raw` (not reflected in `json`): translated
+   * providers must emit the usage chunk too.
+   */
+  readonly streamUsage?: boolean;
 }
 
 const MODEL_NAME = /^[A-Za-z0-9._:/@+-]{1,256}$/;

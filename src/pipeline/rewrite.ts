@@ -3,10 +3,13 @@
  * the provider's model name. Headers the gateway owns are always overwritten, never trusted.
  */
 import type { ModelRoute } from '../config/snapshot.js';
+import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
 import { adapterFor } from '../providers/registry.js';
-import { CREDENTIAL_HEADERS, type Operation } from '../providers/types.js';
+import type { ChatTranslator } from '../providers/translation.js';
+import { CREDENTIAL_HEADERS, type Operation, type UpstreamTarget } from '../providers/types.js';
 import { replaceTopLevelString } from './json-patch.js';
 import type { RequestBody } from './request-body.js';
+import type { TranslationPlan } from './translation.js';
 
 /** Header that selects Envoy's upstream cluster (see envoy/envoy.yaml). */
 export const ROUTE_HEADER = 'x-tollgate-route';
@@ -16,9 +19,49 @@ export interface UpstreamRewrite {
   readonly removeHeaders: readonly string[];
   /** Replacement body, or undefined when the body goes upstream unchanged. */
   readonly body: Buffer | undefined;
+  /** Set when the provider's API is not OpenAI's: how its response is translated back. */
+  readonly translation?: TranslationPlan;
 }
 
-/** Builds the rewrite for sending `body` to `route`. */
+/** True when requests to providers of this route's type are translated (not OpenAI's wire format). */
+export function isTranslated(route: ModelRoute): boolean {
+  return adapterFor(route.provider.type).chat !== undefined;
+}
+
+/**
+ * Builds the rewrite for sending `body` to `route`: the body passes through (model name patched)
+ * for OpenAI-style providers, or is translated for the others; a request the provider's API cannot
+ * take is a client error.
+ */
+export function upstreamRewrite(route: ModelRoute, operation: Operation, body: RequestBody, requestId: string): UpstreamRewrite | GatewayError {
+  const adapter = adapterFor(route.provider.type);
+  if (!adapter.chat) return buildRewrite(route, operation, body, requestId);
+  return translatedRewrite(adapter.chat, adapter.target(route.provider, operation, route.upstreamModel), route, operation, body, requestId);
+}
+
+function translatedRewrite(
+  chat: ChatTranslator,
+  target: UpstreamTarget,
+  route: ModelRoute,
+  operation: Operation,
+  body: RequestBody,
+  requestId: string,
+): UpstreamRewrite | GatewayError {
+  if (operation !== 'chat/completions') {
+    return gatewayError('unsupported_parameter', `The model '${body.model}' is served by a ${route.provider.type} provider, which has no ${operation} API in Tollgate.`);
+  }
+  const translated = chat.request(body.json, { upstreamModel: route.upstreamModel, defaultMaxTokens: route.defaultMaxTokens });
+  if (isGatewayError(translated)) return translated;
+  const options = body.json['stream_options'];
+  const includeUsage = body.streamUsage === true || (typeof options === 'object' && options !== null && (options as Record<string, unknown>)['include_usage'] === true);
+  return {
+    ...headersFor(target, requestId, translated),
+    body: translated,
+    translation: { translator: chat, stream: body.stream, includeUsage },
+  };
+}
+
+/** Builds the rewrite for sending `body` to `route`, an OpenAI-style provider (the body passes through). */
 export function buildRewrite(route: ModelRoute, operation: Operation, body: RequestBody, requestId: string): UpstreamRewrite {
   const target = adapterFor(route.provider.type).target(route.provider, operation, route.upstreamModel);
   const newBody =
@@ -27,6 +70,10 @@ export function buildRewrite(route: ModelRoute, operation: Operation, body: Requ
       : body.rewritten
         ? body.raw
         : undefined;
+  return { ...headersFor(target, requestId, newBody), body: newBody };
+}
+
+function headersFor(target: UpstreamTarget, requestId: string, newBody: Buffer | undefined): Pick<UpstreamRewrite, 'setHeaders' | 'removeHeaders'> {
   const setHeaders: (readonly [string, string])[] = [
     [':authority', target.authority],
     [':path', target.path],
@@ -36,5 +83,5 @@ export function buildRewrite(route: ModelRoute, operation: Operation, body: Requ
   ];
   if (newBody) setHeaders.push(['content-length', String(newBody.length)]);
   const owned = new Set(target.headers.map(([name]) => name));
-  return { setHeaders, removeHeaders: CREDENTIAL_HEADERS.filter((h) => !owned.has(h)), body: newBody };
+  return { setHeaders, removeHeaders: CREDENTIAL_HEADERS.filter((h) => !owned.has(h)) };
 }

@@ -1,5 +1,6 @@
 /** Maps a provider type to its adapter. Adding a provider is adding a folder and a line here. */
 import type { ProviderType } from '../config/types.js';
+import { anthropicAdapter } from './anthropic/api.js';
 import { azureOpenAIAdapter } from './azure-openai/api.js';
 import { openAICompatibleAdapter } from './openai-compatible/api.js';
 import { openAIAdapter } from './openai/api.js';
@@ -9,6 +10,7 @@ const ADAPTERS: Readonly<Record<ProviderType, ProviderAdapter>> = {
   openai: openAIAdapter,
   'azure-openai': azureOpenAIAdapter,
   'openai-compatible': openAICompatibleAdapter,
+  anthropic: anthropicAdapter,
 };
 
 export function adapterFor(type: ProviderType): ProviderAdapter {

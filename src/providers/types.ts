@@ -4,6 +4,7 @@
  */
 import type { ProviderEntry } from '../config/snapshot.js';
 import type { ProviderType } from '../config/types.js';
+import type { ChatTranslator } from './translation.js';
 
 /** The OpenAI-compatible operations Tollgate forwards. */
 export type Operation = 'chat/completions' | 'embeddings';
@@ -22,6 +23,11 @@ export interface ProviderAdapter {
   readonly type: ProviderType;
   /** Builds the upstream target for one attempt. */
   target(provider: ProviderEntry, operation: Operation, upstreamModel: string): UpstreamTarget;
+  /**
+   * Set for providers whose API is not OpenAI's: chat completions are translated (translation.ts).
+   * Absent = OpenAI wire format, bodies pass through.
+   */
+  readonly chat?: ChatTranslator;
 }
 
 /** Headers that may carry a client or provider credential; stripped before the provider's are set. */

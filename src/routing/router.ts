@@ -21,6 +21,7 @@ import { gatewayError, type GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { failoversTotal, upstreamAttemptsTotal } from '../observability/metrics.js';
 import type { RequestBody } from '../pipeline/request-body.js';
+import { adapterFor } from '../providers/registry.js';
 import type { Operation } from '../providers/types.js';
 import { backoffMs, pickTarget } from './balancer.js';
 import type { AttemptResult, HealthTracker } from './health.js';
@@ -90,6 +91,8 @@ export class ResilientRouter {
     if (!all.some((c) => this.deps.health.isAvailable(c.id)) && !this.lastResort(all, input.config)) {
       return this.unavailable(input.model, all, input.config, input.requestId);
     }
+    // A translated provider's response is translated by the attempt stage: never direct.
+    const direct = all.length === 1 && adapterFor((all[0] as Candidate).route.provider.type).chat === undefined;
     const plan: RequestPlan = {
       id: randomUUID(),
       requestId: input.requestId,
@@ -101,8 +104,8 @@ export class ResilientRouter {
       createdMs: this.now(),
       attempts: [],
       winner: undefined,
-      direct: all.length === 1,
-      ...(all.length === 1 ? { sole: all[0] } : {}),
+      direct,
+      ...(direct ? { sole: all[0] } : {}),
     };
     this.plans.put(plan);
     return plan;

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import type { EnvoyConfigValues } from '../../src/dev/envoy-config.js';
+import { FakeAnthropic, type AnthropicBehaviour } from '../../src/dev/fake-anthropic.js';
 import { FakeProvider, type FakeBehaviour, type FakeProviderTls } from '../../src/dev/fake-provider.js';
 import { freePort, startEnvoy, startGateway, waitFor, type ManagedProcess } from '../../src/dev/local-stack.js';
 
@@ -21,6 +22,8 @@ export interface StackOptions {
   readonly files: Readonly<Record<string, string>>;
   /** Fake providers to start, by name. */
   readonly fakes?: Readonly<Record<string, Partial<FakeBehaviour>>>;
+  /** Fake Anthropic Messages APIs to start, by name (`{{FAKE:<name>}}` works for them too). */
+  readonly anthropicFakes?: Readonly<Record<string, Partial<AnthropicBehaviour>>>;
   /** Fakes (by name, also listed in `fakes`) that serve HTTPS with this certificate. */
   readonly fakeTls?: Readonly<Record<string, FakeProviderTls>>;
   /** CA bundle Envoy trusts for HTTPS upstreams (defaults to the system bundle). */
@@ -43,6 +46,7 @@ export interface Stack {
   /** Envoy's admin API. */
   readonly envoyAdminUrl: string;
   readonly fakes: Readonly<Record<string, FakeProvider>>;
+  readonly anthropic: Readonly<Record<string, FakeAnthropic>>;
   readonly gateway: ManagedProcess;
   readonly envoy: ManagedProcess;
   /** An official OpenAI client pointed at the gateway. */
@@ -71,10 +75,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       fakes[name] = fake;
       started.push(fake);
     }
+    const anthropic: Record<string, FakeAnthropic> = {};
+    for (const [name, behaviour] of Object.entries(options.anthropicFakes ?? {})) {
+      const fake = new FakeAnthropic(behaviour);
+      await fake.start();
+      anthropic[name] = fake;
+      started.push(fake);
+    }
     // {{FAKE:x}} -> base URL with /v1; {{FAKE_ORIGIN:x}} -> scheme://host:port (Azure-style endpoints).
     const fill = (text: string): string =>
       text.replace(/\{\{FAKE(_ORIGIN)?:([a-z0-9-]+)\}\}/g, (_, origin: string | undefined, n: string) => {
-        const f = fakes[n];
+        const f = fakes[n] ?? anthropic[n];
         if (!f) throw new Error(`no fake provider named ${n}`);
         return origin ? new URL(f.url).origin : f.url;
       });
@@ -111,6 +122,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       podTokenFile: gw.podTokenFile,
       envoyAdminUrl: `http://127.0.0.1:${envoyAdminPort}`,
       fakes,
+      anthropic,
       gateway: gw.process,
       envoy: envoy.process,
       client: (apiKey = TEST_KEY) => new OpenAI({ baseURL: `${baseUrl}/v1`, apiKey, maxRetries: 0, timeout: 30_000 }),

@@ -47,6 +47,8 @@ const ALL_CODES: Record<GatewayErrorCode, true> = {
   missing_model: true,
   invalid_model: true,
   unsupported_media_type: true,
+  unsupported_parameter: true,
+  invalid_value: true,
   request_too_large: true,
   rate_limit_exceeded: true,
   insufficient_quota: true,

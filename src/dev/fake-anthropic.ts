@@ -1,0 +1,426 @@
+/**
+ * A fake Anthropic Messages API server for tests, the bench and `npm start`, built from Anthropic's
+ * published API reference (https://docs.anthropic.com/en/api/messages, .../messages-streaming,
+ * .../errors). It VERIFIES what it receives the way the real API does, and answers 400/401 with
+ * Anthropic's error shape when a request is wrong: the auth and version headers, required fields
+ * (model, max_tokens, messages), no unknown top-level fields, role and content block shapes, image
+ * sources and media types, tool definitions, tool_use/tool_result pairing by id, sampling ranges,
+ * thinking budgets. Streams use the real event types (message_start, content_block_*, message_delta,
+ * message_stop, ping) and are written in small pieces so events split across network chunks.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+/** Knobs; change them between requests. */
+export interface AnthropicBehaviour {
+  /** The x-api-key the fake accepts. */
+  apiKey: string;
+  /** Text of a plain answer. */
+  text: string;
+  /** Input of the tool call the fake makes when the request offers tools (JSON object). */
+  toolInput: Readonly<Record<string, unknown>>;
+  /** Parallel tool calls in one answer. */
+  toolCalls: number;
+  /** Thinking text sent when the request enables extended thinking. */
+  thinking: string;
+  /** Answer every request with this status and Anthropic's error body (529 = overloaded_error ...). */
+  status: number | undefined;
+  /** With `status`: only the next this-many requests fail (counts down). */
+  failNext: number | undefined;
+  retryAfterSeconds: number | undefined;
+  /** Streams: bytes per network write (0 = one write per event). */
+  writeBytes: number;
+  /** Streams: pause between writes. */
+  writeIntervalMs: number;
+  /** When set, the plain answer is this many text_delta events (bench), cycling through a word list. */
+  textChunks: number | undefined;
+  /** Reported as usage.cache_read_input_tokens. */
+  cacheReadTokens: number;
+  /** Streams: close the connection after this many events (a break mid-stream). */
+  resetAfterEvents: number | undefined;
+  /** Keep requests for inspection (the bench turns it off). */
+  record: boolean;
+}
+
+export interface AnthropicRecordedRequest {
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: unknown;
+  /** The status the fake answered. */
+  status: number;
+}
+
+/** Versions the fake knows (https://docs.anthropic.com/en/api/versioning). */
+const VERSIONS: ReadonlySet<string> = new Set(['2023-06-01', '2023-01-01']);
+const TOP_LEVEL: ReadonlySet<string> = new Set([
+  'model', 'messages', 'max_tokens', 'system', 'metadata', 'stop_sequences', 'stream', 'temperature', 'top_p', 'top_k',
+  'tools', 'tool_choice', 'thinking', 'service_tier',
+]);
+const MEDIA_TYPES: ReadonlySet<string> = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
+const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+const ERROR_TYPES: Readonly<Record<number, string>> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  529: 'overloaded_error',
+};
+const WORDS = ['Hello', ' from', ' the', ' fake', ' Anthropic', ' model', '.'];
+const RECORD_LIMIT = 1000;
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A request the real API would refuse: the fake answers 400 with this message. */
+class Invalid extends Error {}
+
+function check(cond: unknown, message: string): asserts cond {
+  if (!cond) throw new Invalid(message);
+}
+
+export class FakeAnthropic {
+  readonly requests: AnthropicRecordedRequest[] = [];
+  readonly behaviour: AnthropicBehaviour;
+  private server: Server | undefined;
+  private portNumber = 0;
+  private counter = 0;
+
+  constructor(behaviour: Partial<AnthropicBehaviour> = {}) {
+    this.behaviour = {
+      apiKey: 'sk-ant-fake',
+      text: 'Hello from the fake Anthropic model.',
+      toolInput: { city: 'Paris', unit: 'celsius' },
+      toolCalls: 1,
+      thinking: 'Let me think about this.',
+      status: undefined,
+      failNext: undefined,
+      retryAfterSeconds: undefined,
+      writeBytes: 7,
+      writeIntervalMs: 0,
+      textChunks: undefined,
+      cacheReadTokens: 0,
+      resetAfterEvents: undefined,
+      record: true,
+      ...behaviour,
+    };
+  }
+
+  get port(): number {
+    return this.portNumber;
+  }
+
+  /** Base URL with /v1, as a ModelProvider endpoint names it. */
+  get url(): string {
+    return `http://127.0.0.1:${this.portNumber}/v1`;
+  }
+
+  async start(port = 0, host = '127.0.0.1'): Promise<void> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    const address = server.address();
+    this.portNumber = typeof address === 'object' && address ? address.port : port;
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Requests that reached /v1/messages. */
+  received(): AnthropicRecordedRequest[] {
+    return this.requests.filter((r) => r.path.split('?')[0]?.endsWith('/messages'));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    let body: unknown;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      body = text;
+    }
+    const record: AnthropicRecordedRequest = { path: req.url ?? '/', headers: { ...req.headers }, body, status: 0 };
+    if (this.behaviour.record) {
+      if (this.requests.length >= RECORD_LIMIT) this.requests.shift();
+      this.requests.push(record);
+    }
+    const answer = (status: number, type: string, message: string, extra?: Record<string, string>): void => {
+      record.status = status;
+      sendJson(res, status, { type: 'error', error: { type, message } }, extra);
+    };
+    if (req.method !== 'POST' || !(req.url ?? '').split('?')[0]?.endsWith('/v1/messages')) {
+      return answer(404, 'not_found_error', `Not found: ${req.method} ${req.url}`);
+    }
+    const key = req.headers['x-api-key'];
+    if (key === undefined) return answer(401, 'authentication_error', 'x-api-key header is required');
+    if (key !== this.behaviour.apiKey) return answer(401, 'authentication_error', 'invalid x-api-key');
+    if (req.headers['authorization'] !== undefined) return answer(400, 'invalid_request_error', 'unexpected Authorization header (the gateway leaked a client credential)');
+    const version = req.headers['anthropic-version'];
+    if (typeof version !== 'string') return answer(400, 'invalid_request_error', 'anthropic-version: header is required');
+    if (!VERSIONS.has(version)) return answer(400, 'invalid_request_error', `anthropic-version: unknown version ${version}`);
+    if (!String(req.headers['content-type'] ?? '').includes('application/json')) return answer(400, 'invalid_request_error', 'content-type must be application/json');
+    const b = this.behaviour;
+    if (b.status !== undefined && (b.failNext === undefined || b.failNext > 0)) {
+      if (b.failNext !== undefined) b.failNext--;
+      const extra = b.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(b.retryAfterSeconds) };
+      const type = ERROR_TYPES[b.status] ?? 'api_error';
+      return answer(b.status, type, type === 'overloaded_error' ? 'Overloaded' : `fake Anthropic answered ${b.status}`, extra);
+    }
+    try {
+      check(isObj(body), 'request body must be a JSON object');
+      validate(body);
+    } catch (err) {
+      if (err instanceof Invalid) return answer(400, 'invalid_request_error', err.message);
+      throw err;
+    }
+    record.status = 200;
+    const message = this.reply(body, text.length);
+    if (body['stream'] === true) return this.stream(res, message);
+    sendJson(res, 200, message, { 'request-id': `req_fake_${this.counter}` });
+  }
+
+  /** The message the fake answers with (the non-streamed body; streams send the same content as events). */
+  private reply(body: Obj, bodyBytes: number): Obj {
+    const b = this.behaviour;
+    const messages = body['messages'] as Obj[];
+    const last = messages[messages.length - 1] as Obj;
+    const lastBlocks = Array.isArray(last['content']) ? (last['content'] as Obj[]) : [];
+    const results = lastBlocks.filter((x) => x['type'] === 'tool_result');
+    const tools = Array.isArray(body['tools']) ? (body['tools'] as Obj[]) : [];
+    const choice = isObj(body['tool_choice']) ? body['tool_choice'] : { type: 'auto' };
+    const forced = choice['type'] === 'any' || choice['type'] === 'tool';
+    const content: Obj[] = [];
+    if (isObj(body['thinking'])) content.push({ type: 'thinking', thinking: b.thinking, signature: 'sig-fake' });
+    let stop = 'end_turn';
+    let outputTokens = 0;
+    if (tools.length > 0 && choice['type'] !== 'none' && (forced || results.length === 0)) {
+      const name = choice['type'] === 'tool' ? String(choice['name']) : String((tools[0] as Obj)['name']);
+      const calls = choice['disable_parallel_tool_use'] === true ? 1 : b.toolCalls;
+      for (let i = 0; i < calls; i++) content.push({ type: 'tool_use', id: `toolu_fake_${i}`, name, input: b.toolInput });
+      stop = 'tool_use';
+      outputTokens = 10 * calls;
+    } else {
+      let pieces = b.textChunks === undefined ? splitWords(results.length > 0 ? `Tool said: ${results.map(resultText).join(' | ')}` : b.text) : Array.from({ length: b.textChunks }, (_, i) => WORDS[i % WORDS.length] as string);
+      const max = body['max_tokens'] as number;
+      if (pieces.length > max) {
+        pieces = pieces.slice(0, max);
+        stop = 'max_tokens';
+      }
+      let textOut = pieces.join('');
+      for (const s of Array.isArray(body['stop_sequences']) ? (body['stop_sequences'] as string[]) : []) {
+        const at = textOut.indexOf(s);
+        if (at >= 0) {
+          textOut = textOut.slice(0, at);
+          stop = 'stop_sequence';
+        }
+      }
+      outputTokens = pieces.length;
+      content.push({ type: 'text', text: textOut });
+    }
+    this.counter++;
+    return {
+      id: `msg_fake_${this.counter}`,
+      type: 'message',
+      role: 'assistant',
+      model: body['model'],
+      content,
+      stop_reason: stop,
+      stop_sequence: null,
+      usage: {
+        input_tokens: Math.max(1, Math.ceil(bodyBytes / 4)),
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: b.cacheReadTokens,
+        output_tokens: outputTokens,
+      },
+    };
+  }
+
+  private async stream(res: ServerResponse, message: Obj): Promise<void> {
+    const events: string[] = [];
+    const event = (type: string, data: Obj): void => {
+      events.push(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+    };
+    const usage = message['usage'] as Obj;
+    event('message_start', { message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } } });
+    event('ping', {});
+    (message['content'] as Obj[]).forEach((block, index) => {
+      if (block['type'] === 'text') {
+        event('content_block_start', { index, content_block: { type: 'text', text: '' } });
+        const n = this.behaviour.textChunks;
+        const pieces = n === undefined ? splitWords(String(block['text'])) : Array.from({ length: n }, (_, i) => WORDS[i % WORDS.length] as string);
+        for (const text of pieces) event('content_block_delta', { index, delta: { type: 'text_delta', text } });
+      } else if (block['type'] === 'tool_use') {
+        event('content_block_start', { index, content_block: { type: 'tool_use', id: block['id'], name: block['name'], input: {} } });
+        const json = JSON.stringify(block['input']);
+        const third = Math.ceil(json.length / 3);
+        for (const partial of ['', json.slice(0, third), json.slice(third, 2 * third), json.slice(2 * third)]) {
+          event('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: partial } });
+        }
+      } else if (block['type'] === 'thinking') {
+        event('content_block_start', { index, content_block: { type: 'thinking', thinking: '' } });
+        for (const thinking of splitWords(String(block['thinking']))) event('content_block_delta', { index, delta: { type: 'thinking_delta', thinking } });
+        event('content_block_delta', { index, delta: { type: 'signature_delta', signature: block['signature'] } });
+      }
+      event('content_block_stop', { index });
+    });
+    event('message_delta', { delta: { stop_reason: message['stop_reason'], stop_sequence: null }, usage: { output_tokens: usage['output_tokens'] } });
+    event('message_stop', {});
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': `req_fake_${this.counter}` });
+    const b = this.behaviour;
+    const cut = b.resetAfterEvents;
+    const sendable = cut === undefined ? events : events.slice(0, cut);
+    const writes = b.writeBytes > 0 ? splitBytes(sendable.join(''), b.writeBytes) : sendable;
+    for (const w of writes) {
+      if (res.destroyed) return;
+      res.write(w);
+      await pause(b.writeIntervalMs);
+    }
+    if (cut !== undefined) {
+      res.socket?.destroy();
+      return;
+    }
+    res.end();
+  }
+}
+
+function validate(body: Obj): void {
+  for (const k of Object.keys(body)) check(TOP_LEVEL.has(k), `${k}: Extra inputs are not permitted`);
+  check(typeof body['model'] === 'string' && body['model'] !== '', 'model: Field required');
+  const max = body['max_tokens'];
+  check(max !== undefined, 'max_tokens: Field required');
+  check(typeof max === 'number' && Number.isInteger(max) && max >= 1, 'max_tokens: must be a positive integer');
+  const messages = body['messages'];
+  check(Array.isArray(messages), 'messages: Field required');
+  check(messages.length > 0, 'messages: at least one message is required');
+  if (body['system'] !== undefined) {
+    const s = body['system'];
+    check(typeof s === 'string' || (Array.isArray(s) && s.every((x) => isObj(x) && x['type'] === 'text' && typeof x['text'] === 'string' && x['text'] !== '')), 'system: must be a string or a list of text blocks');
+  }
+  let previousToolIds: string[] = [];
+  messages.forEach((m: unknown, i: number) => {
+    check(isObj(m), `messages.${i}: must be an object`);
+    for (const k of Object.keys(m)) check(k === 'role' || k === 'content', `messages.${i}.${k}: Extra inputs are not permitted`);
+    const role = m['role'];
+    check(role === 'user' || role === 'assistant', `messages.${i}.role: Input should be 'user' or 'assistant'`);
+    const content = m['content'];
+    const blocks: Obj[] = typeof content === 'string' ? [{ type: 'text', text: content }] : Array.isArray(content) ? (content as Obj[]) : [];
+    check(typeof content === 'string' || Array.isArray(content), `messages.${i}.content: must be a string or a list of content blocks`);
+    check(blocks.length > 0, `messages.${i}: all messages must have non-empty content`);
+    const results: string[] = [];
+    const uses: string[] = [];
+    blocks.forEach((block, j) => {
+      const at = `messages.${i}.content.${j}`;
+      check(isObj(block), `${at}: must be an object`);
+      switch (block['type']) {
+        case 'text':
+          check(typeof block['text'] === 'string' && block['text'] !== '', `${at}.text: text content blocks must be non-empty`);
+          break;
+        case 'image': {
+          check(role === 'user', `${at}: image blocks are only allowed in user messages`);
+          const src = block['source'];
+          check(isObj(src), `${at}.source: Field required`);
+          if (src['type'] === 'base64') {
+            check(MEDIA_TYPES.has(String(src['media_type'])), `${at}.source.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'`);
+            check(typeof src['data'] === 'string' && /^[A-Za-z0-9+/]+={0,2}$/.test(src['data']), `${at}.source.data: invalid base64 data`);
+            check(Buffer.from(src['data'], 'base64').length <= 5 * 1024 * 1024, `${at}: image exceeds 5 MB maximum`);
+          } else {
+            check(src['type'] === 'url' && typeof src['url'] === 'string' && src['url'].startsWith('https://'), `${at}.source: expected a base64 or url source`);
+          }
+          break;
+        }
+        case 'tool_use':
+          check(role === 'assistant', `${at}: tool_use blocks are only allowed in assistant messages`);
+          check(typeof block['id'] === 'string' && /^[a-zA-Z0-9_-]+$/.test(block['id']), `${at}.id: String should match pattern '^[a-zA-Z0-9_-]+$'`);
+          check(typeof block['name'] === 'string' && TOOL_NAME.test(block['name']), `${at}.name: invalid tool name`);
+          check(isObj(block['input']), `${at}.input: Input should be a valid dictionary`);
+          uses.push(block['id']);
+          break;
+        case 'tool_result':
+          check(role === 'user', `${at}: tool_result blocks are only allowed in user messages`);
+          check(typeof block['tool_use_id'] === 'string', `${at}.tool_use_id: Field required`);
+          check(previousToolIds.includes(block['tool_use_id']), `messages.${i}.content.${j}: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${block['tool_use_id']}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.`);
+          results.push(block['tool_use_id']);
+          break;
+        case 'thinking':
+        case 'redacted_thinking':
+          check(role === 'assistant', `${at}: thinking blocks are only allowed in assistant messages`);
+          break;
+        default:
+          throw new Invalid(`${at}.type: Input tag '${String(block['type'])}' does not match any of the expected tags`);
+      }
+    });
+    const missing = previousToolIds.filter((id) => !results.includes(id));
+    check(missing.length === 0, `messages.${i}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${missing.join(', ')}. Each \`tool_use\` block must have a corresponding \`tool_result\` block in the next message.`);
+    previousToolIds = uses;
+  });
+  if (body['temperature'] !== undefined) check(typeof body['temperature'] === 'number' && body['temperature'] >= 0 && body['temperature'] <= 1, 'temperature: Input should be less than or equal to 1');
+  if (body['top_p'] !== undefined) check(typeof body['top_p'] === 'number' && body['top_p'] >= 0 && body['top_p'] <= 1, 'top_p: Input should be less than or equal to 1');
+  if (body['stop_sequences'] !== undefined) check(Array.isArray(body['stop_sequences']) && body['stop_sequences'].every((s) => typeof s === 'string'), 'stop_sequences: Input should be a valid list of strings');
+  if (body['stream'] !== undefined) check(typeof body['stream'] === 'boolean', 'stream: Input should be a valid boolean');
+  if (body['metadata'] !== undefined) check(isObj(body['metadata']) && Object.keys(body['metadata']).every((k) => k === 'user_id'), 'metadata: only user_id is permitted');
+  const names: string[] = [];
+  if (body['tools'] !== undefined) {
+    check(Array.isArray(body['tools']), 'tools: Input should be a valid list');
+    (body['tools'] as unknown[]).forEach((t, i) => {
+      check(isObj(t), `tools.${i}: must be an object`);
+      for (const k of Object.keys(t)) check(['name', 'description', 'input_schema', 'cache_control', 'type'].includes(k), `tools.${i}.${k}: Extra inputs are not permitted`);
+      check(typeof t['name'] === 'string' && TOOL_NAME.test(t['name']), `tools.${i}.name: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'`);
+      check(isObj(t['input_schema']) && t['input_schema']['type'] === 'object', `tools.${i}.input_schema: Input should be a JSON Schema with type 'object'`);
+      names.push(t['name']);
+    });
+  }
+  if (body['tool_choice'] !== undefined) {
+    const c = body['tool_choice'];
+    check(isObj(c) && ['auto', 'any', 'tool', 'none'].includes(String(c['type'])), 'tool_choice: Input tag does not match any of the expected tags');
+    if (c['type'] === 'tool') check(names.includes(String(c['name'])), `tool_choice.name: tool '${String(c['name'])}' not found in tools`);
+    check(c['type'] === 'none' || names.length > 0, 'tool_choice may only be specified while providing tools');
+  }
+  if (body['thinking'] !== undefined) {
+    const t = body['thinking'];
+    check(isObj(t) && t['type'] === 'enabled' && typeof t['budget_tokens'] === 'number', 'thinking: expected {type: enabled, budget_tokens}');
+    check((t['budget_tokens'] as number) >= 1024, 'thinking.budget_tokens: Input should be greater than or equal to 1024');
+    check((t['budget_tokens'] as number) < (max as number), '`max_tokens` must be greater than `thinking.budget_tokens`');
+    check(body['temperature'] === undefined || body['temperature'] === 1, 'temperature may only be set to 1 when thinking is enabled');
+  }
+}
+
+function resultText(block: Obj): string {
+  const c = block['content'];
+  if (typeof c === 'string') return c;
+  if (Array.isArray(c)) return (c as Obj[]).map((x) => String(x['text'] ?? '')).join('');
+  return '';
+}
+
+/** Splits text into words with their leading space (how models stream). */
+function splitWords(text: string): string[] {
+  return text.match(/\s*\S+/g) ?? [text];
+}
+
+function splitBytes(text: string, size: number): Buffer[] {
+  const bytes = Buffer.from(text);
+  const out: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += size) out.push(bytes.subarray(i, i + size));
+  return out;
+}
+
+function sendJson(res: ServerResponse, status: number, payload: unknown, extra?: Readonly<Record<string, string>>): void {
+  const text = JSON.stringify(payload);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extra });
+  res.end(text);
+}
+
+function pause(ms: number): Promise<void> {
+  if (ms <= 0) return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,105 @@
+/**
+ * Response translation of one upstream attempt to a provider whose API is not OpenAI's
+ * (providers/translation.ts). Decides at the response headers what the client will get (status,
+ * headers, whether the body is translated as a stream, as one JSON document, or as an error), then
+ * turns each body chunk into the bytes that replace it. Knows nothing of Envoy: the attempt stage
+ * builds its answers from what this returns.
+ */
+import type { ChatTranslator, ResponseOptions, StreamTranslator } from '../providers/translation.js';
+import { openAIErrorJson } from '../providers/translation.js';
+
+/** What the attempt stage needs to translate one attempt's response. */
+export interface TranslationPlan {
+  readonly translator: ChatTranslator;
+  /** The client asked for a stream. */
+  readonly stream: boolean;
+  /** The body the gateway sent asks for stream usage (the client or the limits step did). */
+  readonly includeUsage: boolean;
+}
+
+/** Largest non-streamed response (or error body) held for translation; above it the client gets a 502. */
+export const MAX_TRANSLATED_BODY_BYTES = 32 * 1024 * 1024;
+
+/** Header changes for the translated response. */
+export interface TranslatedHeaders {
+  /** Status for the client when it differs from the provider's (e.g. Anthropic 529 -> 503). */
+  readonly status: number | undefined;
+  readonly setHeaders: readonly (readonly [string, string])[];
+  readonly removeHeaders: readonly string[];
+}
+
+const EMPTY = Buffer.alloc(0);
+/** The body length changes; the provider's own framing and encoding headers no longer hold. */
+const REMOVE: readonly string[] = ['content-length', 'content-encoding'];
+const JSON_TYPE: readonly (readonly [string, string])[] = [['content-type', 'application/json']];
+
+type Mode = 'stream' | 'json' | 'error';
+
+export class ResponseTranslation {
+  private mode: Mode = 'json';
+  private status = 0;
+  private stream: StreamTranslator | undefined;
+  private readonly parts: Buffer[] = [];
+  private size = 0;
+  private tooLarge = false;
+
+  constructor(
+    private readonly plan: TranslationPlan,
+    private readonly options: ResponseOptions,
+  ) {}
+
+  /** The provider's response headers arrived. */
+  headers(status: number, contentType: string | undefined): TranslatedHeaders {
+    this.status = status;
+    const mapped = this.plan.translator.status(status);
+    const statusChange = mapped !== status ? mapped : undefined;
+    if (status < 200 || status >= 300) {
+      this.mode = 'error';
+      return { status: statusChange, setHeaders: JSON_TYPE, removeHeaders: REMOVE };
+    }
+    if (this.plan.stream && contentType !== undefined && contentType.includes('text/event-stream')) {
+      this.mode = 'stream';
+      this.stream = this.plan.translator.stream(this.options);
+      return { status: statusChange, setHeaders: [], removeHeaders: REMOVE };
+    }
+    this.mode = 'json';
+    return { status: statusChange, setHeaders: JSON_TYPE, removeHeaders: REMOVE };
+  }
+
+  /** One body chunk; returns the bytes the client gets in its place. */
+  body(chunk: Buffer, end: boolean): Buffer {
+    if (this.mode === 'stream') {
+      const s = this.stream as StreamTranslator;
+      const out = chunk.length > 0 ? s.push(chunk) : EMPTY;
+      return end ? concat(out, s.end()) : out;
+    }
+    this.hold(chunk);
+    if (!end) return EMPTY;
+    const whole = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.size);
+    this.parts.length = 0;
+    if (this.tooLarge) {
+      return Buffer.from(openAIErrorJson(`The provider's response exceeded ${MAX_TRANSLATED_BODY_BYTES} bytes.`, 'api_error', 'bad_upstream_response'));
+    }
+    if (this.mode === 'error') return this.plan.translator.error(this.status, whole);
+    // A status change for a malformed 200 cannot follow the headers any more: the body says it.
+    return this.plan.translator.response(whole, this.options).body;
+  }
+
+  private hold(chunk: Buffer): void {
+    if (this.tooLarge || chunk.length === 0) return;
+    this.size += chunk.length;
+    if (this.size > MAX_TRANSLATED_BODY_BYTES) {
+      this.tooLarge = true;
+      this.parts.length = 0;
+      return;
+    }
+    // Copied: the chunk's memory belongs to the caller.
+    this.parts.push(Buffer.from(chunk));
+  }
+}
+
+function concat(a: Buffer, b: Buffer): Buffer {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  return Buffer.concat([a, b]);
+}

@@ -1,0 +1,387 @@
+/**
+ * Provider type `anthropic` end to end: the official OpenAI SDK talks to real Envoy + Tollgate, which
+ * translates to the Anthropic Messages API served by a fake that verifies what it receives like the
+ * real API (headers, required fields, block shapes, tool_use/tool_result pairing) and streams real
+ * event types split across network chunks.
+ */
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type OpenAI from 'openai';
+import type { AnthropicBehaviour } from '../../src/dev/fake-anthropic.js';
+import { waitFor } from '../../src/dev/local-stack.js';
+import { assertOpenAIError, assertSdkError, rawRequest } from '../harness/http.js';
+import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
+
+const DEFAULTS: Partial<AnthropicBehaviour> = {
+  status: undefined,
+  failNext: undefined,
+  toolCalls: 1,
+  cacheReadTokens: 0,
+  apiKey: 'sk-ant-fake',
+  resetAfterEvents: undefined,
+  writeBytes: 7,
+};
+
+function files(): Record<string, string> {
+  return {
+    'keys.yaml': basicConfig()['keys.yaml'] as string,
+    'providers.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: claude }
+spec:
+  type: anthropic
+  endpoint: "{{FAKE:claude}}"
+  credentialSecretRef: { name: claude-cred, key: token }
+  models:
+    - name: claude
+      upstreamModel: claude-sonnet-4-5
+      maxTokens: 777
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: claude-cred }
+stringData: { token: sk-ant-fake }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: openai-primary }
+spec:
+  type: openai
+  endpoint: "{{FAKE:primary}}"
+  credentialSecretRef: { name: primary-cred, key: token }
+  priority: 0
+  models:
+    - name: chat
+      upstreamModel: gpt-4o
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: primary-cred }
+stringData: { token: sk-upstream-primary }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: claude-secondary }
+spec:
+  type: anthropic
+  endpoint: "{{FAKE:secondary}}"
+  credentialSecretRef: { name: claude-cred, key: token }
+  priority: 1
+  models:
+    - name: chat
+      upstreamModel: claude-haiku-4-5
+`,
+    'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: GatewayConfig
+metadata: { name: gateway }
+spec:
+  resilience:
+    circuitBreaker: { consecutiveFailures: 1000 }
+`,
+  };
+}
+
+const WEATHER_TOOL: OpenAI.Chat.Completions.ChatCompletionTool = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'Weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string' } }, required: ['city'] },
+  },
+};
+
+/** Drives the SDK's own stream accumulator and returns its final completion. */
+async function streamed(client: OpenAI, params: OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming): Promise<OpenAI.Chat.Completions.ChatCompletion> {
+  const runner = client.chat.completions.stream(params);
+  return runner.finalChatCompletion();
+}
+
+/** What a user compares between a streamed and a non-streamed answer (the SDK does not accumulate reasoning_content). */
+function essence(c: OpenAI.Chat.Completions.ChatCompletion): unknown {
+  const choice = c.choices[0]!;
+  const msg = choice.message;
+  return {
+    model: c.model,
+    content: msg.content ?? null,
+    finish: choice.finish_reason,
+    tools: (msg.tool_calls ?? []).map((t) => (t.type === 'function' ? { id: t.id, name: t.function.name, args: JSON.parse(t.function.arguments) as unknown } : t)),
+  };
+}
+
+describe('provider type anthropic (Messages API)', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ files: files(), fakes: { primary: {} }, anthropicFakes: { claude: DEFAULTS, secondary: DEFAULTS } });
+  });
+  after(() => stack?.stop());
+  beforeEach(() => {
+    for (const f of Object.values(stack.anthropic)) {
+      Object.assign(f.behaviour, DEFAULTS);
+      f.requests.length = 0;
+    }
+    for (const f of Object.values(stack.fakes)) {
+      Object.assign(f.behaviour, { status: undefined, failNext: undefined });
+      f.requests.length = 0;
+    }
+  });
+
+  it('non-streaming chat: system moved out, max_tokens from the model config, Anthropic headers, OpenAI-shaped answer with usage', async () => {
+    stack.anthropic['claude']!.behaviour.cacheReadTokens = 40;
+    const completion = await stack.client().chat.completions.create({
+      model: 'claude',
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'system', content: 'Answer in English.' },
+        { role: 'user', content: 'Hi' },
+      ],
+      temperature: 0.3,
+      top_p: 0.9,
+      user: 'user-42',
+    });
+    assert.equal(completion.object, 'chat.completion');
+    assert.equal(completion.model, 'claude-sonnet-4-5');
+    assert.equal(completion.choices[0]?.message.content, 'Hello from the fake Anthropic model.');
+    assert.equal(completion.choices[0]?.finish_reason, 'stop');
+    const got = stack.anthropic['claude']!.received();
+    assert.equal(got.length, 1);
+    const req = got[0]!;
+    assert.equal(req.status, 200, 'the fake accepted the translated request');
+    assert.equal(req.headers['x-api-key'], 'sk-ant-fake');
+    assert.equal(req.headers['anthropic-version'], '2023-06-01');
+    assert.equal(req.headers['authorization'], undefined);
+    assert.ok(!JSON.stringify(req.headers).includes(TEST_KEY), 'client key leaked upstream');
+    const body = req.body as Record<string, unknown>;
+    assert.deepEqual(body['system'], [{ type: 'text', text: 'Be brief.' }, { type: 'text', text: 'Answer in English.' }]);
+    assert.deepEqual(body['messages'], [{ role: 'user', content: 'Hi' }]);
+    assert.equal(body['max_tokens'], 777, "the model's maxTokens when the client gave none");
+    assert.equal(body['model'], 'claude-sonnet-4-5');
+    assert.deepEqual(body['metadata'], { user_id: 'user-42' });
+    assert.equal(body['temperature'], 0.3);
+    const usage = completion.usage!;
+    assert.ok(usage.prompt_tokens > 40, 'prompt tokens include the cached ones');
+    assert.equal(usage.prompt_tokens_details?.cached_tokens, 40);
+    assert.equal(usage.completion_tokens, 6);
+    assert.equal(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens);
+  });
+
+  it("streaming chat: the SDK's accumulated stream equals the non-streamed answer; include_usage gives the provider's usage", async () => {
+    const client = stack.client();
+    const params = { model: 'claude', messages: [{ role: 'user' as const, content: 'Hi' }], max_tokens: 50, stop: ['never'] };
+    const plain = await client.chat.completions.create(params);
+    const final = await streamed(client, { ...params, stream: true, stream_options: { include_usage: true } });
+    assert.deepEqual(essence(final), essence(plain));
+    assert.equal(final.usage?.completion_tokens, plain.usage?.completion_tokens);
+    assert.ok((final.usage?.prompt_tokens ?? 0) > 0);
+    const sent = stack.anthropic['claude']!.received().map((r) => r.body as Record<string, unknown>);
+    assert.equal(sent[1]?.['stream'], true);
+    assert.equal(sent[1]?.['max_tokens'], 50);
+    assert.deepEqual(sent[1]?.['stop_sequences'], ['never']);
+    assert.equal(sent[1]?.['stream_options'], undefined, 'no OpenAI-only fields reach Anthropic');
+  });
+
+  it('streaming chunk by chunk: raw SSE has the OpenAI chunk shape, ends with [DONE], and carries no usage the client did not ask for', async () => {
+    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude', stream: true, messages: [{ role: 'user', content: 'Hi' }] }),
+    });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+    const text = await res.text();
+    const events = text.split('\n\n').filter((e) => e !== '');
+    assert.equal(events.at(-1), 'data: [DONE]');
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.slice('data: '.length)) as { object: string; usage?: unknown; choices: { delta: { content?: string } }[] });
+    assert.ok(chunks.every((c) => c.object === 'chat.completion.chunk'));
+    assert.ok(chunks.every((c) => c.usage === undefined), 'the usage chunk the gateway asked for is not shown to the client');
+    assert.equal(chunks.map((c) => c.choices[0]?.delta.content ?? '').join(''), 'Hello from the fake Anthropic model.');
+    assert.ok(chunks.length >= 8, 'one chunk per Anthropic text delta (not buffered whole)');
+    // Accounting counts what Anthropic reported (the gateway asked for usage on the client's behalf):
+    // 6 words in this answer.
+    const counted = /tollgate_tokens_total\{consumer="default\/team-a",provider="default\/claude",model="claude",kind="completion"\} (\d+)/;
+    let metrics = '';
+    await waitFor('the usage record', async () => {
+      metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
+      return Number(counted.exec(metrics)?.[1] ?? 0) >= 6;
+    }).catch((err: unknown) => assert.fail(`${String(err)}: ${metrics.split('\n').filter((l) => l.startsWith('tollgate_tokens_total')).join('\n')}`));
+  });
+
+  it('tools: definitions and tool_choice translated, streamed argument deltas accumulate to the same call, and the tool result round-trips by id', async () => {
+    const client = stack.client();
+    stack.anthropic['claude']!.behaviour.toolCalls = 2;
+    const params = {
+      model: 'claude',
+      messages: [{ role: 'user' as const, content: 'Weather in Paris?' }],
+      tools: [WEATHER_TOOL],
+      tool_choice: 'required' as const,
+    };
+    const plain = await client.chat.completions.create(params);
+    const final = await streamed(client, { ...params, stream: true });
+    assert.deepEqual(essence(final), essence(plain));
+    assert.equal(plain.choices[0]?.finish_reason, 'tool_calls');
+    const calls = plain.choices[0]!.message.tool_calls!;
+    assert.equal(calls.length, 2, 'parallel tool calls');
+    const first = calls[0]!;
+    assert.ok(first.type === 'function');
+    assert.equal(first.function.name, 'get_weather');
+    assert.deepEqual(JSON.parse(first.function.arguments), { city: 'Paris', unit: 'celsius' });
+    const sent = stack.anthropic['claude']!.received()[0]!.body as Record<string, unknown>;
+    assert.deepEqual(sent['tools'], [{ name: 'get_weather', description: 'Weather in a city', input_schema: WEATHER_TOOL.function.parameters }]);
+    assert.deepEqual(sent['tool_choice'], { type: 'any' });
+
+    // The client answers both calls; Anthropic (the fake) checks every tool_use id got its result.
+    const answer = await client.chat.completions.create({
+      model: 'claude',
+      messages: [
+        { role: 'user', content: 'Weather in Paris?' },
+        plain.choices[0]!.message,
+        ...calls.map((c, i) => ({ role: 'tool' as const, tool_call_id: c.id, content: `sunny ${i}` })),
+      ],
+      tools: [WEATHER_TOOL],
+    });
+    assert.equal(answer.choices[0]?.message.content, 'Tool said: sunny 0 | sunny 1');
+    const third = stack.anthropic['claude']!.received()[2]!;
+    assert.equal(third.status, 200);
+    const msgs = (third.body as { messages: { role: string; content: { type: string; tool_use_id?: string; id?: string }[] }[] }).messages;
+    assert.deepEqual(msgs.map((m) => m.role), ['user', 'assistant', 'user'], 'both tool results in one user turn');
+    assert.deepEqual(msgs[2]!.content.map((b) => b.tool_use_id), calls.map((c) => c.id));
+    assert.deepEqual(msgs[1]!.content.map((b) => b.id), calls.map((c) => c.id));
+  });
+
+  it('parallel_tool_calls false and a named tool_choice reach Anthropic as disable_parallel_tool_use and {type: tool}', async () => {
+    stack.anthropic['claude']!.behaviour.toolCalls = 3;
+    const c = await stack.client().chat.completions.create({
+      model: 'claude',
+      messages: [{ role: 'user', content: 'Weather?' }],
+      tools: [WEATHER_TOOL],
+      tool_choice: { type: 'function', function: { name: 'get_weather' } },
+      parallel_tool_calls: false,
+    });
+    assert.equal(c.choices[0]?.message.tool_calls?.length, 1);
+    const sent = stack.anthropic['claude']!.received()[0]!.body as Record<string, unknown>;
+    assert.deepEqual(sent['tool_choice'], { type: 'tool', name: 'get_weather', disable_parallel_tool_use: true });
+  });
+
+  it('images: a data URL becomes a base64 image block and an https URL a url source', async () => {
+    const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex').toString('base64');
+    await stack.client().chat.completions.create({
+      model: 'claude',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is this?' },
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+            { type: 'image_url', image_url: { url: 'https://images.example/cat.jpg' } },
+          ],
+        },
+      ],
+    });
+    const req = stack.anthropic['claude']!.received()[0]!;
+    assert.equal(req.status, 200);
+    const content = (req.body as { messages: { content: unknown[] }[] }).messages[0]!.content;
+    assert.deepEqual(content, [
+      { type: 'text', text: 'What is this?' },
+      { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+      { type: 'image', source: { type: 'url', url: 'https://images.example/cat.jpg' } },
+    ]);
+  });
+
+  it('reasoning_effort: extended thinking comes back as reasoning_content, streamed and not', async () => {
+    const client = stack.client();
+    const params = { model: 'claude', messages: [{ role: 'user' as const, content: 'Think' }], reasoning_effort: 'low' as const };
+    const plain = await client.chat.completions.create(params);
+    const final = await streamed(client, { ...params, stream: true });
+    assert.deepEqual(essence(final), essence(plain));
+    assert.equal((plain.choices[0]!.message as { reasoning_content?: string }).reasoning_content, 'Let me think about this.');
+    let reasoning = '';
+    for await (const chunk of await client.chat.completions.create({ ...params, stream: true })) {
+      reasoning += (chunk.choices[0]?.delta as { reasoning_content?: string } | undefined)?.reasoning_content ?? '';
+    }
+    assert.equal(reasoning, 'Let me think about this.', 'reasoning_content deltas in the stream');
+    const sent = stack.anthropic['claude']!.received()[0]!.body as Record<string, unknown>;
+    assert.deepEqual(sent['thinking'], { type: 'enabled', budget_tokens: 2048 });
+    assert.ok((sent['max_tokens'] as number) > 2048, 'max_tokens above the thinking budget');
+  });
+
+  const badInputs: [string, Record<string, unknown>, string, RegExp][] = [
+    ['n > 1', { n: 2 }, 'unsupported_parameter', /'n'/],
+    ['temperature above 1', { temperature: 1.5 }, 'invalid_value', /temperature/],
+    ['an audio content part', { messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] }] }, 'unsupported_parameter', /input_audio/],
+    ['an image over 5 MB', { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${'A'.repeat(7_200_000)}` } }] }] }, 'invalid_value', /5242880 bytes/],
+    ['a tool schema that is not an object', { tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'string' } } }] }, 'invalid_value', /type 'object'/],
+    ['response_format json_schema', { response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object' } } } }, 'unsupported_parameter', /response_format/],
+    ['malformed tool call arguments', { messages: [{ role: 'user', content: 'x' }, { role: 'assistant', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{not json' } }] }] }, 'invalid_value', /arguments/],
+  ];
+  for (const [what, extra, code, message] of badInputs) {
+    it(`bad input (${what}): a clear OpenAI-shaped 400, nothing sent upstream`, async () => {
+      const res = await rawRequest(stack.baseUrl, '/v1/chat/completions', {
+        key: TEST_KEY,
+        body: JSON.stringify({ model: 'claude', messages: [{ role: 'user', content: 'Hi' }], ...extra }),
+      });
+      const err = assertOpenAIError(res, 400, code);
+      assert.equal(err.type, 'invalid_request_error');
+      assert.match(err.message, message);
+      assert.equal(stack.anthropic['claude']!.requests.length, 0, 'nothing reached the provider');
+    });
+  }
+
+  it('embeddings on an anthropic model: a clear 400', async () => {
+    await assertSdkError(stack.client().embeddings.create({ model: 'claude', input: 'x' }), 400, 'unsupported_parameter');
+    assert.equal(stack.anthropic['claude']!.requests.length, 0);
+  });
+
+  it('Anthropic errors become OpenAI errors: 401 with its message, and 529 overloaded retried then one 503', async () => {
+    stack.anthropic['claude']!.behaviour.apiKey = 'sk-ant-other';
+    const auth = await assertSdkError(stack.client().chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'Hi' }] }), 401, 'invalid_api_key');
+    assert.match(auth.message, /invalid x-api-key/);
+    assert.equal((auth.error as { type: string }).type, 'authentication_error');
+    Object.assign(stack.anthropic['claude']!.behaviour, { apiKey: 'sk-ant-fake', status: 529 });
+    stack.anthropic['claude']!.requests.length = 0;
+    const overloaded = await assertSdkError(stack.client().chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'Hi' }] }), 503, 'provider_unavailable');
+    assert.match(overloaded.message, /HTTP 529/);
+    assert.equal(stack.anthropic['claude']!.received().length, 3, 'retried up to the attempt limit');
+  });
+
+  it('529 overloaded once, then served: the retry is invisible to the client', async () => {
+    Object.assign(stack.anthropic['claude']!.behaviour, { status: 529, failNext: 1 });
+    const c = await stack.client().chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'Hi' }] });
+    assert.equal(c.choices[0]?.message.content, 'Hello from the fake Anthropic model.');
+    assert.equal(stack.anthropic['claude']!.received().length, 2);
+  });
+
+  it('a stream that breaks mid-way ends with an explicit error event, never a silent truncation', async () => {
+    stack.anthropic['claude']!.behaviour.resetAfterEvents = 5;
+    const stream = await stack.client().chat.completions.create({ model: 'claude', stream: true, messages: [{ role: 'user', content: 'Hi' }] });
+    let text = '';
+    const err = await (async () => {
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    })().then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof Error, `the SDK raised an error (text so far: ${text})`);
+  });
+
+  for (const streaming of [false, true]) {
+    it(`cross-type failover (${streaming ? 'streaming' : 'non-streaming'}): OpenAI answers 429, Anthropic serves, the client sees one answer`, async () => {
+      stack.fakes['primary']!.behaviour.status = 429;
+      const client = stack.client();
+      const params = { model: 'chat', messages: [{ role: 'user' as const, content: 'Hi' }] };
+      const c = streaming ? await streamed(client, { ...params, stream: true }) : await client.chat.completions.create(params);
+      assert.equal(c.model, 'claude-haiku-4-5');
+      assert.equal(c.choices[0]?.message.content, 'Hello from the fake Anthropic model.');
+      assert.equal(c.choices[0]?.finish_reason, 'stop');
+      assert.equal(stack.fakes['primary']!.received('/chat/completions').length, 1);
+      const second = stack.anthropic['secondary']!.received();
+      assert.equal(second.length, 1);
+      assert.equal(second[0]!.status, 200);
+      assert.equal((second[0]!.body as { model: string }).model, 'claude-haiku-4-5');
+    });
+  }
+
+  it('the OpenAI provider of the same model still gets the body untranslated', async () => {
+    const c = await stack.client().chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }], n: 1 });
+    assert.equal(c.model, 'gpt-4o');
+    assert.equal(stack.anthropic['secondary']!.requests.length, 0);
+    const body = stack.fakes['primary']!.received('/chat/completions')[0]!.body as Record<string, unknown>;
+    assert.equal(body['n'], 1);
+    assert.ok(Array.isArray(body['messages']));
+  });
+});
