@@ -6,16 +6,21 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './envoy-config.js';
+import { FakeAnthropic } from './fake-anthropic.js';
 import { FakeProvider } from './fake-provider.js';
 import { startEnvoy, startGateway } from './local-stack.js';
 
 const LISTEN_PORT = Number(process.env['TOLLGATE_PORT'] ?? 8080);
 const FAKE_PORT = 18081;
+/** The fake Anthropic Messages API behind examples/config's `local-anthropic` provider. */
+const FAKE_ANTHROPIC_PORT = 18082;
 
 async function main(): Promise<void> {
   const workDir = await mkdtemp(join(tmpdir(), 'tollgate-'));
   const fake = new FakeProvider({ chunkIntervalMs: 150 });
   await fake.start(FAKE_PORT);
+  const fakeAnthropic = new FakeAnthropic({ apiKey: 'sk-ant-fake-provider-credential', writeIntervalMs: 30, writeBytes: 64 });
+  await fakeAnthropic.start(FAKE_ANTHROPIC_PORT);
   const configDir = process.env['TOLLGATE_CONFIG_DIR'] ?? join(REPO_ROOT, 'examples/config');
   const gateway = await startGateway({ workDir, configDir, adminPort: Number(process.env['TOLLGATE_ADMIN_PORT'] ?? 9090) });
   const envoy = await startEnvoy({ workDir, extprocSocket: gateway.socket, listenPort: LISTEN_PORT, listenAddress: '127.0.0.1' });
@@ -29,6 +34,11 @@ POST /drain (drains, then stops the gateway) need the bearer token in ${gateway.
   curl ${base}/v1/chat/completions \\
     -H 'Authorization: Bearer sk-tollgate-example' -H 'Content-Type: application/json' \\
     -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'
+
+  # The same endpoint, translated to the Anthropic Messages API (a local fake of it):
+  curl ${base}/v1/chat/completions \\
+    -H 'Authorization: Bearer sk-tollgate-example' -H 'Content-Type: application/json' \\
+    -d '{"model":"claude-sonnet-4-5","stream":true,"messages":[{"role":"user","content":"Hello"}]}'
 
   # OpenAI SDK (Node):
   import OpenAI from 'openai';
@@ -47,6 +57,7 @@ Edit files in ${configDir} and they apply live. Ctrl-C to stop.
     stopping = true;
     await Promise.allSettled([envoy.process.stop(), gateway.process.stop()]);
     await fake.stop();
+    await fakeAnthropic.stop();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());
