@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { connect as http2Connect } from 'node:http2';
 import { tmpdir } from 'node:os';
@@ -116,6 +117,43 @@ describe('Helm chart', () => {
       assert.equal(envoy.args?.[envoy.args.indexOf('--drain-time-s') + 1], String(grace));
     }
     await assert.rejects(template('tollgate.shutdownGraceSeconds=60'), /terminationGracePeriodSeconds must exceed/);
+  });
+
+  it('the preStop hook sends exactly POST /drain with the pod token, fails on a refusal, and passes when Tollgate is already gone', async () => {
+    const deploy = (await template()).find((d) => d['kind'] === 'Deployment') as { spec: { template: { spec: { containers: { name: string; lifecycle?: { preStop?: { exec?: { command: string[] } } } }[] } } } };
+    const [shell = '', ...args] = deploy.spec.template.spec.containers.find((c) => c.name === 'envoy')?.lifecycle?.preStop?.exec?.command ?? [];
+    const tokenFile = join(work, 'pod-token');
+    await writeFile(tokenFile, 'the-pod-token-the-pod-token-the-pod-token\n');
+    const run = (port: number, file = tokenFile): Promise<{ code: number; stderr: string }> =>
+      new Promise((resolve) => {
+        const script = args.map((a) => a.replaceAll('/run/tollgate/pod-token', file).replaceAll('/dev/tcp/127.0.0.1/9090', `/dev/tcp/127.0.0.1/${port}`));
+        execFile(shell, script, (err, _stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }));
+      });
+    // A stand-in admin port that records what the hook sends and answers with `status`.
+    const seen: { method: string | undefined; url: string | undefined; authorization: string | undefined }[] = [];
+    let status = 401;
+    const server = createHttpServer((req, res) => {
+      seen.push({ method: req.method, url: req.url, authorization: req.headers.authorization });
+      req.resume();
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.end('x\n');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const refused = await run(port);
+      assert.equal(refused.code, 1, 'a refused drain fails the hook (the kubelet records it)');
+      assert.match(refused.stderr, /POST \/drain failed: HTTP\/1\.1 401 Unauthorized/);
+      status = 200;
+      assert.equal((await run(port)).code, 0);
+      assert.deepEqual(seen, [0, 1].map(() => ({ method: 'POST', url: '/drain', authorization: 'Bearer the-pod-token-the-pod-token-the-pod-token' })));
+      assert.equal((await run(port, join(work, 'no-such-token'))).code, 1, 'no token file: the hook fails without calling');
+      assert.equal(seen.length, 2);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    // Nothing listening (Tollgate already exited): nothing left to drain, Envoy may stop.
+    assert.equal((await run(await freePort())).code, 0);
   });
 
   it('NetworkPolicy: none by default; when enabled the real API server accepts it, gateway port from anywhere, admin port only from the named namespaces', async (t) => {
