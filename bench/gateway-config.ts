@@ -10,8 +10,23 @@ import { join } from 'node:path';
 /** Not shaped like a provider key on purpose. */
 export const BENCH_KEY = 'tg-bench-client-0001';
 export const PROBE_KEY = 'tg-bench-probe-0001';
+/** The fake Anthropic API's credential (bench/fake-server.ts checks it). */
+export const BENCH_ANTHROPIC_KEY = 'bench-anthropic-token';
 
-function base(fakePort: number): Record<string, string> {
+function base(fakePort: number, anthropicPort: number | undefined): Record<string, string> {
+  // The translated scenario's provider: the fake Anthropic Messages API (bench/fake-server.ts).
+  const anthropic = anthropicPort === undefined ? '' : `---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: bench-anthropic }
+spec:
+  type: anthropic
+  endpoint: http://127.0.0.1:${anthropicPort}/v1
+  credentialSecretRef: { name: bench-upstream, key: anthropic }
+  models:
+    - name: claude-bench
+      upstreamModel: claude-sonnet-4-5
+`;
   return {
     'providers.yaml': `apiVersion: tollgate.dev/v1alpha1
 kind: ModelProvider
@@ -28,8 +43,8 @@ spec:
 apiVersion: v1
 kind: Secret
 metadata: { name: bench-upstream }
-stringData: { token: bench-upstream-token }
-`,
+stringData: { token: bench-upstream-token, anthropic: ${BENCH_ANTHROPIC_KEY} }
+${anthropic}`,
     'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
 kind: GatewayConfig
 metadata: { name: gateway }
@@ -47,7 +62,7 @@ kind: ApiKey
 metadata: { name: ${name} }
 spec:
   secretRef: { name: ${name}-key, key: key }
-  models: ["gpt-4o*", "text-embedding-*"]
+  models: ["gpt-4o*", "text-embedding-*", "claude-*"]
 ${extraSpec}---
 apiVersion: v1
 kind: Secret
@@ -57,15 +72,15 @@ stringData: { key: ${clear} }
 }
 
 /** Auth + mapping + rewrite, no limits. */
-export function basicFiles(fakePort: number): Record<string, string> {
-  return { ...base(fakePort), 'keys.yaml': key('bench', BENCH_KEY) };
+export function basicFiles(fakePort: number, anthropicPort?: number): Record<string, string> {
+  return { ...base(fakePort, anthropicPort), 'keys.yaml': key('bench', BENCH_KEY) };
 }
 
 /**
  * Limits and usage accounting on. The shape of `limits` follows the ApiKey schema of the limits
  * feature (issue 5); `probeLimitedRequests` says how many requests the probe key may make per minute.
  */
-export function limitsFiles(fakePort: number, probeLimitedRequests: number): Record<string, string> {
+export function limitsFiles(fakePort: number, probeLimitedRequests: number, anthropicPort?: number): Record<string, string> {
   const generous = `  limits:
     requestsPerMinute: 100000000
     requestsPerDay: 1000000000
@@ -78,7 +93,7 @@ export function limitsFiles(fakePort: number, probeLimitedRequests: number): Rec
   const tiny = `  limits:
     requestsPerMinute: ${probeLimitedRequests}
 `;
-  return { ...base(fakePort), 'keys.yaml': `${key('bench', BENCH_KEY, generous)}---\n${key('bench-probe', PROBE_KEY, tiny)}` };
+  return { ...base(fakePort, anthropicPort), 'keys.yaml': `${key('bench', BENCH_KEY, generous)}---\n${key('bench-probe', PROBE_KEY, tiny)}` };
 }
 
 /** Writes config files into `dir`. */

@@ -10,7 +10,7 @@
  *                            exits non-zero when any measurement failed or a target is unavailable
  *   --profile                CPU profile of each Tollgate process; top frames in the report
  *   --heap-profile           sampling heap profile of each Tollgate process (raw files only)
- *   --scenarios=a,b          chat, stream100, embeddings, prompt1m, slow1000, streams500
+ *   --scenarios=a,b          chat, stream100, stream100-anthropic, embeddings, prompt1m, slow1000, streams500
  *   --targets=a,b            direct, envoy, envoy-echo, tollgate, tollgate-limits
  *   --rate=500               fixed rate of the latency runs
  *   --low-rate=100           a second, light fixed rate (0 = off)
@@ -27,7 +27,7 @@ import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { REPO_ROOT } from '../src/dev/envoy-config.js';
-import type { FakeBehaviour } from '../src/dev/fake-provider.js';
+import type { FakesBehaviour } from './fake-server.js';
 import { freePort, startEnvoy, startGateway, waitFor, type ManagedProcess } from '../src/dev/local-stack.js';
 import { bareEnvoyConfig } from './envoy-bare.js';
 import { BENCH_KEY, PROBE_KEY, basicFiles, limitsFiles, writeConfigDir } from './gateway-config.js';
@@ -159,6 +159,8 @@ class FakeProcess {
   private constructor(
     private readonly child: ChildProcess,
     readonly port: number,
+    /** The fake Anthropic Messages API (translated scenarios). */
+    readonly anthropicPort: number,
   ) {}
 
   get pid(): number {
@@ -170,19 +172,19 @@ class FakeProcess {
     const fd = openSync(logFile, 'a');
     const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/fake-server.js'), '{}'], { stdio: ['ignore', 'pipe', fd, 'ipc'] });
     closeSync(fd);
-    const port = await new Promise<number>((resolve, reject) => {
+    const ports = await new Promise<{ port: number; anthropicPort: number }>((resolve, reject) => {
       let text = '';
       child.stdout?.on('data', (c: Buffer) => {
         text += c.toString();
         const line = text.split('\n')[0];
-        if (text.includes('\n') && line) resolve((JSON.parse(line) as { port: number }).port);
+        if (text.includes('\n') && line) resolve(JSON.parse(line) as { port: number; anthropicPort: number });
       });
       child.once('exit', (code) => reject(new Error(`fake provider exited (${String(code)}); see ${logFile}`)));
     });
-    return new FakeProcess(child, port);
+    return new FakeProcess(child, ports.port, ports.anthropicPort);
   }
 
-  configure(behaviour: Partial<FakeBehaviour>): Promise<void> {
+  configure(behaviour: FakesBehaviour): Promise<void> {
     return new Promise((resolve) => {
       this.child.once('message', () => resolve());
       this.child.send(behaviour);
@@ -579,12 +581,12 @@ async function main(): Promise<void> {
     };
     // Auth + mapping + rewrite only: no limits, and streams are not metered for usage (the default
     // `--stream-usage=all` inspects every streamed chunk; the limits target keeps that default).
-    if (wantTargets.includes('tollgate')) targets.push(await startTollgate('tollgate', basicFiles(fake.port), ['--stream-usage', 'limited']));
+    if (wantTargets.includes('tollgate')) targets.push(await startTollgate('tollgate', basicFiles(fake.port, fake.anthropicPort), ['--stream-usage', 'limited']));
     if (wantTargets.includes('tollgate-limits')) {
       try {
         const redis = await startRedis(join(workDir, 'redis'));
         stops.push(() => void redis.proc.kill());
-        const target = await startTollgate('tollgate-limits', limitsFiles(fake.port, 2), ['--redis-url', redis.url]);
+        const target = await startTollgate('tollgate-limits', limitsFiles(fake.port, 2, fake.anthropicPort), ['--redis-url', redis.url]);
         const why = await probeLimits(target.baseUrl, plan[0]?.body ?? '{}');
         if (why) throw new Error(why);
         targets.push(target);
@@ -599,6 +601,8 @@ async function main(): Promise<void> {
       await fake.configure(s.fake);
       const result: ScenarioResult = s.kind === 'request' ? { scenario: s, requests: [] } : { scenario: s, streams: [] };
       for (const target of targets) {
+        // A scenario may concern some targets only (a translated provider means nothing to bare Envoy).
+        if (s.targets && !s.targets.includes(target.name)) continue;
         log(`${s.name} -> ${target.name}`);
         try {
           if (s.kind === 'request') {

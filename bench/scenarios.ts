@@ -1,8 +1,8 @@
 /** What the bench runs: the scenarios, their request bodies and fake-provider behaviour, and durations. */
-import type { FakeBehaviour } from '../src/dev/fake-provider.js';
+import type { FakesBehaviour } from './fake-server.js';
 import { UNIQUE_MARK } from './unique-body.js';
 
-export type ScenarioName = 'chat' | 'stream100' | 'embeddings' | 'prompt1m' | 'slow1000' | 'streams500';
+export type ScenarioName = 'chat' | 'stream100' | 'stream100-anthropic' | 'embeddings' | 'prompt1m' | 'slow1000' | 'streams500';
 export type TargetName = 'direct' | 'envoy' | 'envoy-echo' | 'tollgate' | 'tollgate-limits';
 
 export const TARGETS: readonly TargetName[] = ['direct', 'envoy', 'envoy-echo', 'tollgate', 'tollgate-limits'];
@@ -21,7 +21,9 @@ interface ScenarioBase {
   readonly path: string;
   readonly body: string;
   readonly stream: boolean;
-  readonly fake: Partial<FakeBehaviour>;
+  readonly fake: FakesBehaviour;
+  /** Only these targets run the scenario (default: all). */
+  readonly targets?: readonly TargetName[];
 }
 
 /** Max throughput (wrk) and latency at a fixed rate (open loop). */
@@ -54,9 +56,9 @@ const PROMPT =
 /** About 1 MiB of prose: prompts of several MiB are normal (documents, long conversations, code). */
 const LONG_PROMPT = `Note ${UNIQUE_MARK}. Summarise this document. ` + 'The gateway forwards the body unchanged except for the model name. '.repeat(15_600);
 
-function chatBody(stream: boolean): string {
+function chatBody(stream: boolean, model = 'fast'): string {
   return JSON.stringify({
-    model: 'fast',
+    model,
     messages: [
       { role: 'system', content: 'You are a concise assistant.' },
       { role: 'user', content: PROMPT },
@@ -117,6 +119,18 @@ export function scenarios(d: Durations): Scenario[] {
       stream: true,
       fake: { latencyMs: 0, chunks: 100, chunkIntervalMs: 0 },
       rate: 100,
+    },
+    {
+      kind: 'request',
+      name: 'stream100-anthropic',
+      title: 'Streaming chat completion translated from the Anthropic Messages API (100 text deltas, back to back)',
+      path: '/v1/chat/completions',
+      body: chatBody(true, 'claude-bench'),
+      stream: true,
+      // One network write per Anthropic event, as the real API sends them.
+      fake: { anthropic: { textChunks: 100, writeBytes: 0, writeIntervalMs: 0 } },
+      rate: 100,
+      targets: ['tollgate', 'tollgate-limits'],
     },
     {
       kind: 'request',
