@@ -15,6 +15,9 @@ import { HealthTracker } from './routing/health.js';
 import { pickerPool } from './routing/picker.js';
 import { ResilientRouter } from './routing/router.js';
 import { createLimits } from './ratelimit/setup.js';
+import { McpListener } from './mcp/listener.js';
+import { SessionSealer } from './mcp/session.js';
+import { UpstreamPool } from './mcp/upstreams.js';
 import { keyStatusReader, type KeyStatusView } from './usage/status.js';
 import { readSettings } from './settings.js';
 
@@ -88,8 +91,21 @@ async function main(): Promise<void> {
     onFinalize: (ctx, outcome) => recordRequest(accessLogger, ctx, outcome),
     router,
   });
+  // The MCP listener (Envoy routes /mcp to it): same store, key index, limiter and usage accountant.
+  const mcpLogger = logger.child({ component: 'mcp' });
+  if (!settings.mcp.sessionSecret) mcpLogger.warn('TOLLGATE_MCP_SESSION_SECRET is not set: MCP sessions are sealed with a per-process key and survive only on this replica');
+  const mcp = new McpListener({
+    store,
+    maxBodyBytes: settings.mcp.maxBodyBytes,
+    sessions: new SessionSealer(settings.mcp.sessionSecret),
+    upstreams: new UpstreamPool(mcpLogger),
+    limiter: limits.limiter,
+    accountant: limits.accountant,
+    logger: mcpLogger,
+  });
+  await mcp.start(settings.mcp.address);
   serving = true;
-  logger.info({ extproc: settings.extprocAddress, admin: `${settings.adminHost}:${admin.port}` }, 'tollgate ready');
+  logger.info({ extproc: settings.extprocAddress, mcp: settings.mcp.address, admin: `${settings.adminHost}:${admin.port}` }, 'tollgate ready');
 
   let sourceStopped: Promise<unknown> = Promise.resolve();
   shutdown = new Shutdown({
@@ -103,7 +119,7 @@ async function main(): Promise<void> {
     // Keep serving while Envoy drains (late requests still get answers), then close, flush buffered
     // usage records, and answer the preStop caller before the admin port closes.
     stop: async () => {
-      await Promise.all([stopExtProcServer(server, 1000), sourceStopped, endpoints?.stop()]);
+      await Promise.all([stopExtProcServer(server, 1000), mcp.stop(), sourceStopped, endpoints?.stop()]);
       await limits.close();
       await closeAdminServer(admin.server, 2000);
     },

@@ -34,6 +34,20 @@ export interface Settings {
   readonly envoyAdminUrl: string | undefined;
   /** Limits, Redis and usage accounting (see docs/limits.md). */
   readonly limits: LimitSettings;
+  /** The MCP listener (src/mcp/) that Envoy routes /mcp to. */
+  readonly mcp: McpSettings;
+}
+
+export interface McpSettings {
+  /** `unix:/path` or `host:port`. */
+  readonly address: string;
+  /** Largest JSON-RPC request body accepted (413 above it). */
+  readonly maxBodyBytes: number;
+  /**
+   * Secret that seals MCP session ids (AES-256-GCM). Every replica needs the same one so any replica
+   * can serve a session; when unset, a random one per process (sessions then live on one replica).
+   */
+  readonly sessionSecret: string | undefined;
 }
 
 export interface LimitSettings {
@@ -87,6 +101,8 @@ export function readSettings(argv: readonly string[]): Settings {
       'usage-flush-records': { type: 'string' },
       'stream-usage': { type: 'string' },
       'usage-status-seconds': { type: 'string' },
+      'mcp-address': { type: 'string' },
+      'mcp-max-body-bytes': { type: 'string' },
     },
     strict: true,
   });
@@ -99,6 +115,12 @@ export function readSettings(argv: readonly string[]): Settings {
     shutdownGraceMs: 1000 * toInt('shutdown-grace-seconds', values['shutdown-grace-seconds'] ?? env['TOLLGATE_SHUTDOWN_GRACE_SECONDS'] ?? '30'),
     envoyAdminUrl: values['envoy-admin-url'] ?? env['TOLLGATE_ENVOY_ADMIN_URL'],
     limits: readLimitSettings(values),
+    mcp: {
+      address: values['mcp-address'] ?? env['TOLLGATE_MCP_ADDRESS'] ?? '127.0.0.1:9003',
+      maxBodyBytes: toInt('mcp-max-body-bytes', values['mcp-max-body-bytes'] ?? env['TOLLGATE_MCP_MAX_BODY_BYTES'] ?? String(4 * 1024 * 1024)),
+      // Environment only: a secret on the command line would show in `ps`.
+      sessionSecret: env['TOLLGATE_MCP_SESSION_SECRET'] || undefined,
+    },
   };
 }
 

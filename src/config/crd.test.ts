@@ -5,8 +5,8 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CRD_SPECS, buildCrd, renderAllCrds } from './crd.js';
 import { CRD_DIRS } from './gen-crds.js';
-import { apiKeySpecSchema, modelProviderSpecSchema, type Schema } from './schema.js';
-import type { ApiKeySpec, ModelProviderSpec } from './types.js';
+import { apiKeySpecSchema, mcpServerSpecSchema, modelProviderSpecSchema, type Schema } from './schema.js';
+import type { ApiKeySpec, MCPServerSpec, ModelProviderSpec } from './types.js';
 import { validate } from './validate.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -49,7 +49,37 @@ const fullKey: Full<Omit<ApiKeySpec, 'secretRef'>> & Pick<Full<ApiKeySpec>, 'sec
   accountOnly: false,
   allowedCidrs: ['10.0.0.0/8', '2001:db8::/32', '192.0.2.7'],
   guardrails: ['pii'],
-  limits: { ...budget, perModel: [{ model: 'gpt-4*', ...budget }], monthTimeZone: 'Europe/Berlin', midStreamPolicy: 'finish' },
+  limits: {
+    ...budget,
+    perModel: [{ model: 'gpt-4*', ...budget }],
+    monthTimeZone: 'Europe/Berlin',
+    midStreamPolicy: 'finish',
+    toolCallsPerMinute: 6,
+  },
+  mcp: { servers: ['search', 'team-*'], tools: ['search__*', '*__get_*'] },
+};
+// Without url (exclusive with service); inputSchema and headers are free-form maps.
+const fullMcpServer: Full<Omit<MCPServerSpec, 'url'>> = {
+  service: { name: 'search', port: 8080, path: '/mcp' },
+  transport: 'sse',
+  credential: { secretRef: { name: 'search', key: 'token' }, header: 'X-Api-Key' },
+  timeoutSeconds: 10,
+  tools: { include: ['search'], includeRegex: ['^get_'], exclude: ['delete'], excludeRegex: ['^admin_'] },
+  httpTools: [
+    {
+      name: 'weather',
+      description: 'Weather for a city',
+      inputSchema: { type: 'object' },
+      method: 'POST',
+      url: 'http://weather.tools/api/{{city}}',
+      headers: { 'x-city': '{{city}}' },
+      body: '{"city": {{city}}}',
+      response: { format: 'json' },
+    },
+  ],
+  description: 'Web search',
+  owner: 'team-search',
+  tags: ['search'],
 };
 
 /** Paths of every property declared in a schema (objects and array items). */
@@ -108,6 +138,21 @@ describe('CRDs', () => {
     assert.ok(secretRef);
     const schemaFields = schemaPaths(apiKeySpecSchema, '', []).filter((p) => !p.startsWith('modelMappings.'));
     assert.deepEqual(schemaFields.sort(), [...valuePaths(fullKey, '', new Set())].filter((p) => !p.startsWith('modelMappings.')).sort());
+  });
+
+  it('MCPServer: the TypeScript type and the schema declare the same fields', () => {
+    assert.deepEqual(validate(fullMcpServer, mcpServerSpecSchema, 'spec'), []);
+    const schemaFields = schemaPaths(mcpServerSpecSchema, '', []).filter((p) => p !== 'url');
+    const free = (p: string): boolean => p.startsWith('httpTools.inputSchema.') || p.startsWith('httpTools.headers.');
+    assert.deepEqual(schemaFields.sort(), [...valuePaths(fullMcpServer, '', new Set())].filter((p) => !free(p)).sort());
+  });
+
+  it('MCPServer: url and service exclude each other, one upstream or httpTools is required, tool names have no "__"', () => {
+    const msgs = (spec: unknown): string[] => validate(spec, mcpServerSpecSchema, 'spec').map((i) => i.message);
+    assert.deepEqual(msgs({ url: 'http://a/mcp', service: { name: 'a', port: 1 } }), ['url and service are mutually exclusive']);
+    assert.deepEqual(msgs({ description: 'x' }), ['set url or service (an MCP upstream), or httpTools']);
+    assert.deepEqual(msgs({ httpTools: [{ name: 'a__b', url: 'http://x/' }] }), ['tool names must not contain "__" (the server__tool separator)']);
+    assert.deepEqual(msgs({ url: 'http://a/mcp', transport: 'websocket' }), ['must be one of: streamable-http, sse']);
   });
 
   it('file mode refuses a non-http endpoint with the same message as the CEL rule', () => {

@@ -5,7 +5,7 @@
  */
 import { stringify } from 'yaml';
 import { API_GROUP } from './types.js';
-import { apiKeySpecSchema, apiKeyStatusSchema, modelProviderSpecSchema, statusSchema, type Schema } from './schema.js';
+import { apiKeySpecSchema, apiKeyStatusSchema, mcpServerSpecSchema, mcpServerStatusSchema, modelProviderSpecSchema, statusSchema, type Schema } from './schema.js';
 
 export const CRD_VERSION = 'v1alpha1';
 
@@ -20,7 +20,7 @@ export interface PrinterColumn {
 
 /** What differs between our CRDs; everything else is shared. */
 export interface CrdSpec {
-  readonly kind: 'ModelProvider' | 'ApiKey';
+  readonly kind: 'ModelProvider' | 'ApiKey' | 'MCPServer';
   readonly plural: string;
   readonly singular: string;
   readonly shortNames: readonly string[];
@@ -88,7 +88,32 @@ export const API_KEY_CRD: CrdSpec = {
   ],
 };
 
-export const CRD_SPECS: readonly CrdSpec[] = [MODEL_PROVIDER_CRD, API_KEY_CRD];
+export const MCP_SERVER_CRD: CrdSpec = {
+  kind: 'MCPServer',
+  plural: 'mcpservers',
+  singular: 'mcpserver',
+  shortNames: ['mcp', 'tgmcp'],
+  description: 'An MCP server published through the gateway (an upstream MCP endpoint and/or plain HTTP APIs exposed as tools).',
+  specSchema: mcpServerSpecSchema,
+  statusSchema: mcpServerStatusSchema,
+  printerColumns: [
+    { name: 'URL', type: 'string', jsonPath: '.spec.url' },
+    { name: 'Service', type: 'string', jsonPath: '.spec.service.name', priority: 1 },
+    { name: 'Transport', type: 'string', jsonPath: '.spec.transport', priority: 1 },
+    { name: 'Tools', type: 'integer', jsonPath: '.status.tools', description: 'Tools published (after filters) when last discovered.' },
+    READY_COLUMN,
+    {
+      name: 'Reachable',
+      type: 'string',
+      jsonPath: '.status.conditions[?(@.type=="ToolsDiscovered")].status',
+      description: 'True when the last tool discovery reached the upstream.',
+    },
+    REASON_COLUMN,
+    AGE_COLUMN,
+  ],
+};
+
+export const CRD_SPECS: readonly CrdSpec[] = [MODEL_PROVIDER_CRD, API_KEY_CRD, MCP_SERVER_CRD];
 
 /** A JSON-ready copy of a schema (drops undefined, keeps key order). */
 function plain(schema: Schema): Record<string, unknown> {

@@ -170,6 +170,7 @@ export class FileConfigSource {
         recomputedKeys: built.recomputedKeys,
         ms: Math.round(performance.now() - startedAt),
         pauses: slicer.pauses,
+        mcpServers: snapshot.mcp.servers.size,
       },
       'config applied',
     );
@@ -313,6 +314,7 @@ function makeChange(p: ParsedDocument): ResourceChange {
   switch (r.kind) {
     case 'ApiKey':
     case 'ModelProvider':
+    case 'MCPServer':
       return { kind: r.kind, name: `${r.value.metadata.namespace ?? 'default'}/${r.value.metadata.name}`, value: r.value } as ResourceChange;
     case 'Secret':
       return { kind: 'Secret', name: `${r.value.namespace}/${r.value.name}`, value: r.value };

@@ -37,7 +37,8 @@ import {
   type SecretReader,
   type Snapshot,
 } from './snapshot.js';
-import { qualifiedName, type ApiKey, type GatewayConfigSpec, type KeyLimits, type ModelProvider, type SecretData } from './types.js';
+import { buildMcpConfig, EMPTY_MCP_CONFIG, type McpConfig, type McpProblem } from './mcp.js';
+import { qualifiedName, type ApiKey, type GatewayConfigSpec, type KeyLimits, type MCPServer, type ModelProvider, type SecretData } from './types.js';
 import { ModelMatcher } from './wildcard.js';
 
 /** One resource that changed; `value` undefined means deleted (or no longer valid). */
@@ -45,7 +46,8 @@ export type ResourceChange =
   | { readonly kind: 'ApiKey'; readonly name: string; readonly value: ApiKey | undefined }
   | { readonly kind: 'ModelProvider'; readonly name: string; readonly value: ModelProvider | undefined }
   | { readonly kind: 'Secret'; readonly name: string; readonly value: SecretData | undefined }
-  | { readonly kind: 'GatewayConfig'; readonly name: string; readonly value: GatewayConfigSpec | undefined };
+  | { readonly kind: 'GatewayConfig'; readonly name: string; readonly value: GatewayConfigSpec | undefined }
+  | { readonly kind: 'MCPServer'; readonly name: string; readonly value: MCPServer | undefined };
 
 export type ChangeKind = ResourceChange['kind'];
 
@@ -84,6 +86,11 @@ export class IncrementalSnapshotBuilder {
   private readonly keys = new Map<string, ApiKey>();
   private readonly providers = new Map<string, ModelProvider>();
   private readonly secrets = new Map<string, SecretData>();
+  /** MCP servers are few: any change to one (or to a Secret one uses) rebuilds the MCP part whole. */
+  private readonly mcpServers = new Map<string, MCPServer>();
+  private mcpSecrets = new Set<string>();
+  private mcpDirty = false;
+  private mcp: McpConfig = EMPTY_MCP_CONFIG;
   private gatewayConfig: GatewayConfigSpec | undefined;
   private pricing: DefaultPrices = compileDefaultPrices(undefined);
   private admissionPrice: ReadonlyMap<string, CompiledPrice> = new Map();
@@ -133,6 +140,8 @@ export class IncrementalSnapshotBuilder {
         return this.secrets.get(name);
       case 'GatewayConfig':
         return this.gatewayConfig;
+      case 'MCPServer':
+        return this.mcpServers.get(name);
     }
   }
 
@@ -165,8 +174,14 @@ export class IncrementalSnapshotBuilder {
         else this.secrets.delete(change.name);
         for (const user of this.secretUsers.get(change.name) ?? []) this.dirtyKeys.add(user);
         if (this.providerSecrets.has(change.name)) this.routesDirty = true;
+        if (this.mcpSecrets.has(change.name)) this.mcpDirty = true;
         return;
       }
+      case 'MCPServer':
+        if (change.value) this.mcpServers.set(change.name, change.value);
+        else this.mcpServers.delete(change.name);
+        this.mcpDirty = true;
+        return;
       case 'GatewayConfig':
         this.gatewayConfig = change.value;
         this.globalDirty = true;
@@ -218,6 +233,7 @@ export class IncrementalSnapshotBuilder {
       this.globalDirty = false;
     }
     if (this.routesDirty) this.rebuildRoutes();
+    if (this.mcpDirty) this.rebuildMcp();
 
     const affectedHashes = new Set<string>();
     const touched = new Set<string>();
@@ -260,10 +276,24 @@ export class IncrementalSnapshotBuilder {
       resilience: this.resilience,
       currency: this.pricing.currency,
       admissionPrice: this.admissionPrice,
+      mcp: this.mcp,
     };
     const changedProblems = new Set(this.changedProblems);
     this.changedProblems.clear();
     return { snapshot, problems: this.currentProblems(), changedProblems, recomputedKeys };
+  }
+
+  private rebuildMcp(): void {
+    const problems: McpProblem[] = [];
+    this.mcp = buildMcpConfig([...this.mcpServers.values()], this.readSecret, problems);
+    for (const id of this.problems.keys()) if (id.startsWith('MCPServer/')) this.setProblem(id, undefined);
+    for (const p of problems) this.setProblem(problemId(p.kind, p.name), p);
+    const secrets = new Set<string>();
+    for (const m of this.mcpServers.values()) {
+      if (m.spec.credential) secrets.add(`${m.metadata.namespace ?? 'default'}/${m.spec.credential.secretRef.name}`);
+    }
+    this.mcpSecrets = secrets;
+    this.mcpDirty = false;
   }
 
   private rebuildRoutes(): void {

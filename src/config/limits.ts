@@ -14,7 +14,16 @@ export type LimitUnit = 'requests' | 'tokens' | 'cost';
  */
 export type LimitWindow = 'minute' | 'day' | 'month' | 'calendarDay';
 /** The user-facing field a rule comes from; also the label of rejection metrics. */
-export type LimitName = 'requestsPerMinute' | 'requestsPerDay' | 'tokensPerMinute' | 'tokensPerDay' | 'tokensPerMonth' | 'costPerMonth' | 'costPerDay';
+export type LimitName =
+  | 'requestsPerMinute'
+  | 'requestsPerDay'
+  | 'tokensPerMinute'
+  | 'tokensPerDay'
+  | 'tokensPerMonth'
+  | 'costPerMonth'
+  | 'costPerDay'
+  /** MCP tool calls (src/mcp/); never part of a model request's checks. */
+  | 'toolCallsPerMinute';
 
 export interface LimitRule {
   readonly name: LimitName;

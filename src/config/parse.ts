@@ -3,11 +3,12 @@
  * ResourceSet, validating each against its schema. Every problem names its source, resource and
  * field so a user can find it.
  */
-import { apiKeySpecSchema, gatewayConfigSpecSchema, modelProviderSpecSchema, type Schema } from './schema.js';
+import { apiKeySpecSchema, gatewayConfigSpecSchema, mcpServerSpecSchema, modelProviderSpecSchema, type Schema } from './schema.js';
 import {
   API_VERSION,
   type ApiKey,
   type GatewayConfigSpec,
+  type MCPServer,
   type ModelProvider,
   type ObjectMeta,
   type ResourceSet,
@@ -45,6 +46,7 @@ export function resourceLabel(kind: string, namespace: string | undefined, name:
 const SPEC_SCHEMAS: Readonly<Record<string, Schema>> = {
   ModelProvider: modelProviderSpecSchema,
   ApiKey: apiKeySpecSchema,
+  MCPServer: mcpServerSpecSchema,
   GatewayConfig: gatewayConfigSpecSchema,
 };
 
@@ -56,6 +58,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 export type ParsedResource =
   | { readonly kind: 'ModelProvider'; readonly value: ModelProvider }
   | { readonly kind: 'ApiKey'; readonly value: ApiKey }
+  | { readonly kind: 'MCPServer'; readonly value: MCPServer }
   | { readonly kind: 'Secret'; readonly value: SecretData }
   | { readonly kind: 'GatewayConfig'; readonly value: GatewayConfigSpec };
 
@@ -92,7 +95,7 @@ export function parseDocument(source: string, doc: unknown, index: number): Pars
     return { label, issues, identified: true, resource: { kind, value: { namespace: meta.namespace ?? 'default', name: meta.name, data } } };
   }
   const schema = SPEC_SCHEMAS[kind];
-  if (!schema) return fail(label, 'kind', `unknown kind "${kind}" (expected ModelProvider, ApiKey, Secret or GatewayConfig)`, true);
+  if (!schema) return fail(label, 'kind', `unknown kind "${kind}" (expected ModelProvider, ApiKey, MCPServer, Secret or GatewayConfig)`, true);
   if (doc['apiVersion'] !== API_VERSION) return fail(label, 'apiVersion', `must be ${API_VERSION}`, true);
   const specIssues = validate(doc['spec'], schema, 'spec');
   if (specIssues.length > 0) {
@@ -102,6 +105,7 @@ export function parseDocument(source: string, doc: unknown, index: number): Pars
   const spec = doc['spec'];
   if (kind === 'ModelProvider') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec } as ModelProvider } };
   if (kind === 'ApiKey') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec } as ApiKey } };
+  if (kind === 'MCPServer') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec } as MCPServer } };
   return { label, issues, identified: true, resource: { kind: 'GatewayConfig', value: spec as GatewayConfigSpec } };
 }
 
@@ -110,6 +114,7 @@ export function parseResources(documents: readonly SourcedDocument[]): ParseResu
   const providers: ModelProvider[] = [];
   const apiKeys: ApiKey[] = [];
   const secrets: SecretData[] = [];
+  const mcpServers: MCPServer[] = [];
   let gatewayConfig: GatewayConfigSpec | undefined;
   const issues: ConfigIssue[] = [];
   const origins = new Map<string, string>();
@@ -137,12 +142,12 @@ export function parseResources(documents: readonly SourcedDocument[]): ParseResu
     if (r.kind === 'ModelProvider') providers.push(r.value);
     else if (r.kind === 'ApiKey') apiKeys.push(r.value);
     else if (r.kind === 'Secret') secrets.push(r.value);
+    else if (r.kind === 'MCPServer') mcpServers.push(r.value);
     else gatewayConfig = r.value;
   });
 
-  const resources: ResourceSet = gatewayConfig
-    ? { providers, apiKeys, secrets, gatewayConfig }
-    : { providers, apiKeys, secrets };
+  const base = { providers, apiKeys, secrets, ...(mcpServers.length > 0 ? { mcpServers } : {}) };
+  const resources: ResourceSet = gatewayConfig ? { ...base, gatewayConfig } : base;
   return { resources, issues, origins };
 }
 

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { apiKeySpecSchema, gatewayConfigSpecSchema, modelProviderSpecSchema, type Schema } from './schema.js';
-import { PROVIDER_TYPES, type ApiKeySpec, type ModelPricing, type KeyLimits, type GatewayConfigSpec, type ModelProviderSpec, type ProviderModel, type SecretKeyRef } from './types.js';
+import { apiKeySpecSchema, gatewayConfigSpecSchema, mcpServerSpecSchema, modelProviderSpecSchema, type Schema } from './schema.js';
+import { MCP_TRANSPORTS, PROVIDER_TYPES, type ApiKeySpec, type MCPServerSpec, type ModelPricing, type KeyLimits, type GatewayConfigSpec, type ModelProviderSpec, type ProviderModel, type SecretKeyRef } from './types.js';
 
 const providerFields = {
   type: true, endpoint: true, credentialSecretRef: true, apiVersion: true, priority: true, weight: true, models: true,
@@ -15,14 +15,18 @@ const providerFields = {
 const providerModelFields = { name: true, upstreamModel: true, limits: true, pricing: true, maxTokens: true } satisfies Record<keyof ProviderModel, true>;
 const apiKeyFields = {
   keyHash: true, secretRef: true, description: true, models: true, modelMappings: true, disabled: true, expiresAt: true,
-  limits: true, parent: true, accountOnly: true, allowedCidrs: true, guardrails: true,
+  limits: true, parent: true, accountOnly: true, allowedCidrs: true, guardrails: true, mcp: true,
 } satisfies Record<keyof ApiKeySpec, true>;
 const gatewayConfigFields = { modelMappings: true, resilience: true, guardrails: true, pricing: true } satisfies Record<keyof GatewayConfigSpec, true>;
 const pricingFields = { currency: true, input: true, output: true, cachedInputRead: true, cachedInputWrite: true, reasoning: true } satisfies Record<keyof ModelPricing, true>;
 const keyLimitFields = {
   requestsPerMinute: true, requestsPerDay: true, tokensPerMinute: true, tokensPerDay: true, tokensPerMonth: true, costPerMonth: true, costPerDay: true,
-  perModel: true, monthTimeZone: true, midStreamPolicy: true,
+  perModel: true, monthTimeZone: true, midStreamPolicy: true, toolCallsPerMinute: true,
 } satisfies Record<keyof KeyLimits, true>;
+const mcpServerFields = {
+  url: true, service: true, transport: true, credential: true, timeoutSeconds: true, tools: true, httpTools: true,
+  description: true, owner: true, tags: true,
+} satisfies Record<keyof MCPServerSpec, true>;
 const secretRefFields = { name: true, key: true } satisfies Record<keyof SecretKeyRef, true>;
 
 function props(schema: Schema | undefined): string[] {
@@ -43,6 +47,10 @@ describe('types.ts and schema.ts agree', () => {
   it('ApiKey spec', () => {
     assert.deepEqual(props(apiKeySpecSchema), Object.keys(apiKeyFields).sort());
     assert.deepEqual(props(apiKeySpecSchema.properties?.['secretRef']), Object.keys(secretRefFields).sort());
+  });
+  it('MCPServer spec', () => {
+    assert.deepEqual(props(mcpServerSpecSchema), Object.keys(mcpServerFields).sort());
+    assert.deepEqual(mcpServerSpecSchema.properties?.['transport']?.enum, MCP_TRANSPORTS);
   });
   it('GatewayConfig spec', () => {
     assert.deepEqual(props(gatewayConfigSpecSchema), Object.keys(gatewayConfigFields).sort());

@@ -39,6 +39,12 @@ export const MODEL_NAME_PATTERN = '^[A-Za-z0-9._:/@+-]+$';
 export const KEY_HASH_PATTERN = '^sha256:[0-9a-f]{64}$';
 /** Guardrail and rule names: DNS labels. */
 export const GUARDRAIL_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+/** MCPServer names (and `*` wildcards) in ApiKey.spec.mcp.servers. */
+export const MCP_NAME_PATTERN = '^[a-z0-9*]([-a-z0-9.*]*[a-z0-9*])?$';
+/** Tool patterns in ApiKey.spec.mcp.tools (`server__tool`, `*` wildcards). */
+export const MCP_TOOL_PATTERN = '^[A-Za-z0-9_.*/-]+$';
+/** Names of httpTools (MCP tool names; `__` is the aggregation separator and not allowed). */
+export const TOOL_NAME_PATTERN = '^[A-Za-z0-9_.-]{1,64}$';
 export const ENDPOINT_PATTERN = '^https?://[^\\s/?#]+(/[^\\s?#]*)?$';
 
 const secretKeyRef: Schema = {
@@ -159,6 +165,7 @@ export const keyLimitsSchema: Schema = {
       default: 'finish',
       description: 'When a token budget runs out during a stream: finish it (bounded overshoot) or end it with an error event.',
     },
+    toolCallsPerMinute: count('MCP tool calls (any server) in any rolling 60 s window.'),
   },
 };
 
@@ -295,6 +302,25 @@ export const apiKeySpecSchema: Schema = {
       'x-kubernetes-list-type': 'set',
       description: 'Guardrails (names in GatewayConfig spec.guardrails) for this key and every key below it. See docs/safety.md.',
       items: { type: 'string', minLength: 1, maxLength: 63, pattern: GUARDRAIL_NAME_PATTERN },
+    },
+    mcp: {
+      type: 'object',
+      required: ['servers'],
+      description: 'MCP servers and tools this key may use. Keys without it reach no MCP server.',
+      properties: {
+        servers: {
+          type: 'array',
+          maxItems: 1000,
+          items: { type: 'string', minLength: 1, maxLength: 253, pattern: MCP_NAME_PATTERN },
+          description: 'MCPServer names in the key\'s namespace; * wildcards allowed (* alone: every server).',
+        },
+        tools: {
+          type: 'array',
+          maxItems: 1000,
+          items: { type: 'string', minLength: 1, maxLength: 512, pattern: MCP_TOOL_PATTERN },
+          description: 'Tool patterns in server__tool form, * wildcards allowed. Absent: every tool of the allowed servers.',
+        },
+      },
     },
   },
   'x-kubernetes-validations': [
@@ -442,5 +468,132 @@ export const gatewayConfigSpecSchema: Schema = {
       'x-kubernetes-list-map-keys': ['name'],
       items: guardrailSchema,
     },
+  },
+};
+
+const toolList = (description: string): Schema => ({
+  type: 'array',
+  maxItems: 1000,
+  items: { type: 'string', minLength: 1, maxLength: 512 },
+  description,
+});
+
+const httpTool: Schema = {
+  type: 'object',
+  required: ['name', 'url'],
+  properties: {
+    name: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 64,
+      pattern: TOOL_NAME_PATTERN,
+      description: 'Tool name (letters, digits, _.-; no "__").',
+      'x-kubernetes-validations': [{ rule: "!self.contains('__')", message: 'tool names must not contain "__" (the server__tool separator)' }],
+    },
+    description: { type: 'string', maxLength: 4096 },
+    inputSchema: {
+      type: 'object',
+      'x-kubernetes-preserve-unknown-fields': true,
+      description: 'JSON Schema of the arguments (type: object). Default: an object with any properties.',
+    },
+    method: { type: 'string', enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], default: 'GET' },
+    url: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 4096,
+      pattern: '^https?://',
+      description: 'URL template; {{arg}} is replaced by the URI-encoded argument.',
+    },
+    headers: {
+      type: 'object',
+      maxProperties: 64,
+      additionalProperties: { type: 'string', maxLength: 4096 },
+      description: 'Header templates; {{arg}} is replaced by the argument as text.',
+    },
+    body: {
+      type: 'string',
+      maxLength: 65536,
+      description: 'Body template; {{arg}} is replaced by the argument as JSON. Absent: POST/PUT/PATCH send the arguments as JSON.',
+    },
+    response: {
+      type: 'object',
+      properties: { format: { type: 'string', enum: ['text', 'json'], default: 'json', description: 'json: the body must parse as JSON.' } },
+    },
+  },
+};
+
+export const mcpServerSpecSchema: Schema = {
+  type: 'object',
+  properties: {
+    url: {
+      type: 'string',
+      maxLength: 2048,
+      pattern: ENDPOINT_PATTERN,
+      description: 'Upstream MCP endpoint, for example http://search.tools:8080/mcp (or the /sse URL with transport: sse).',
+      'x-kubernetes-validations': [
+        {
+          rule: "isURL(self) && url(self).getScheme() in ['http', 'https']",
+          message: 'endpoint must be an absolute http:// or https:// URL',
+        },
+      ],
+    },
+    service: {
+      type: 'object',
+      required: ['name', 'port'],
+      description: 'Upstream as a Service in this namespace: http://<name>.<namespace>.svc:<port><path>.',
+      properties: {
+        name: { type: 'string', minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+        port: { type: 'integer', minimum: 1, maximum: 65535 },
+        path: { type: 'string', maxLength: 1024, pattern: '^/[^\\s?#]*$', default: '/mcp' },
+      },
+    },
+    transport: { type: 'string', enum: ['streamable-http', 'sse'], default: 'streamable-http' },
+    credential: {
+      type: 'object',
+      required: ['secretRef'],
+      description: 'Credential for the upstream (and httpTools): Authorization: Bearer <value>, or the value in `header`.',
+      properties: {
+        secretRef: secretKeyRef,
+        header: { type: 'string', minLength: 1, maxLength: 256, pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" },
+      },
+    },
+    timeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 30, description: 'Time one upstream call may take.' },
+    tools: {
+      type: 'object',
+      description: 'Which upstream tools are published (exclude wins).',
+      properties: {
+        include: toolList('Exact tool names to publish.'),
+        includeRegex: toolList('Regular expressions; a tool matching one is published.'),
+        exclude: toolList('Exact tool names never published.'),
+        excludeRegex: toolList('Regular expressions; a tool matching one is never published.'),
+      },
+    },
+    httpTools: {
+      type: 'array',
+      maxItems: 100,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+      description: 'Plain HTTP APIs exposed as MCP tools.',
+      items: httpTool,
+    },
+    description: { type: 'string', maxLength: 4096 },
+    owner: { type: 'string', maxLength: 256 },
+    tags: { type: 'array', maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 64 } },
+  },
+  'x-kubernetes-validations': [
+    { rule: '!(has(self.url) && has(self.service))', message: 'url and service are mutually exclusive' },
+    {
+      rule: 'has(self.url) || has(self.service) || (has(self.httpTools) && size(self.httpTools) > 0)',
+      message: 'set url or service (an MCP upstream), or httpTools',
+    },
+  ],
+};
+
+/** MCPServer status: the shared fields plus the number of tools discovered. */
+export const mcpServerStatusSchema: Schema = {
+  type: 'object',
+  properties: {
+    ...statusSchema.properties,
+    tools: { type: 'integer', minimum: 0, description: 'Tools published (after filters) when last discovered.' },
   },
 };

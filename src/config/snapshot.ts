@@ -9,6 +9,7 @@ import { DEFAULT_CURRENCY } from '../billing/money.js';
 import { compilePrice, maxPrice, type CompiledPrice } from '../billing/pricing.js';
 import { chainHasRules, chainHasTokenRules, compileRules, compileScope, isValidTimeZone, type LimitRule, type LimitScope } from './limits.js';
 import { ModelMapping } from './mapping.js';
+import { buildMcpConfig, mcpKeyPolicy, type McpConfig, type McpKeyPolicy, type McpProblem } from './mcp.js';
 import {
   qualifiedName,
   type BalancingStrategy,
@@ -50,6 +51,8 @@ export interface KeyEntry {
   readonly allowList: AllowList | undefined;
   /** Guardrail names referenced by the key or an ancestor (GatewayConfig spec.guardrails). */
   readonly guardrails: readonly string[];
+  /** MCP servers and tools the key may use; undefined = none (ApiKey.spec.mcp absent). */
+  readonly mcp: McpKeyPolicy | undefined;
 }
 
 /** Parsed provider endpoint. */
@@ -144,7 +147,7 @@ export interface RouteTier {
 export type ProblemReason = 'Invalid' | 'SecretNotFound' | 'DuplicateKey' | 'ParentNotFound' | 'ParentCycle';
 
 export interface ResourceProblem {
-  readonly kind: 'ModelProvider' | 'ApiKey';
+  readonly kind: 'ModelProvider' | 'ApiKey' | 'MCPServer';
   /** `namespace/name`. */
   readonly name: string;
   readonly reason: ProblemReason;
@@ -173,6 +176,8 @@ export interface Snapshot {
    * admission with it (the provider that will answer is not known yet; failover may pick any).
    */
   readonly admissionPrice: ReadonlyMap<string, CompiledPrice>;
+  /** MCP servers (src/config/mcp.ts). */
+  readonly mcp: McpConfig;
 }
 
 export interface BuildResult {
@@ -202,6 +207,9 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
   const keysByHash = buildKeys(resources.apiKeys, readSecret, problems);
   const pricing = compileDefaultPrices(resources.gatewayConfig?.pricing);
   const routesByModel = buildRoutes(resources.providers, readSecret, problems, pricing);
+  const mcpProblems: McpProblem[] = [];
+  const mcp = buildMcpConfig(resources.mcpServers ?? [], readSecret, mcpProblems);
+  problems.push(...mcpProblems);
   const snapshot: Snapshot = {
     version,
     builtAt: now.toISOString(),
@@ -213,6 +221,7 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
     resilience: resilienceConfig(resources.gatewayConfig?.resilience),
     currency: pricing.currency,
     admissionPrice: admissionPrices(routesByModel),
+    mcp,
   };
   return { snapshot, problems };
 }
@@ -369,6 +378,7 @@ export function keyEntryOf(key: ApiKey, name: string, chain: ResolvedLineage, co
     midStreamPolicy: key.spec.limits?.midStreamPolicy ?? 'finish',
     allowList: chain.allowList,
     guardrails: chain.guardrails,
+    mcp: mcpKeyPolicy(key),
   };
 }
 

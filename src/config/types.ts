@@ -114,6 +114,8 @@ export interface KeyLimits extends BudgetLimits {
    * `error`: the stream ends with an OpenAI-style error event as soon as the budget is exhausted.
    */
   readonly midStreamPolicy?: MidStreamPolicy;
+  /** MCP tool calls (any server) in any rolling 60 s window. */
+  readonly toolCallsPerMinute?: number;
 }
 
 export interface ModelProviderSpec {
@@ -204,6 +206,93 @@ export interface ApiKeySpec {
   readonly allowedCidrs?: readonly string[];
   /** Guardrails (GatewayConfig.spec.guardrails names) for this key and every key below it. */
   readonly guardrails?: readonly string[];
+  /** MCP servers and tools this key may use. Absent: no MCP server at all. */
+  readonly mcp?: KeyMcpAccess;
+}
+
+/** Which MCP servers and tools a key may use. */
+export interface KeyMcpAccess {
+  /** MCPServer names in the key's namespace; `*` wildcards allowed (`*` alone = every server). */
+  readonly servers: readonly string[];
+  /** Tool patterns in `server__tool` form, `*` wildcards allowed. Absent: every tool of the allowed servers. */
+  readonly tools?: readonly string[];
+}
+
+/** MCP transports an upstream MCP server may speak. */
+export type McpTransport = 'streamable-http' | 'sse';
+export const MCP_TRANSPORTS: readonly McpTransport[] = ['streamable-http', 'sse'];
+
+/** Credential sent to an upstream MCP server (and to httpTools). */
+export interface McpCredential {
+  readonly secretRef: SecretKeyRef;
+  /** Header carrying the value as is; absent = `Authorization: Bearer <value>`. */
+  readonly header?: string;
+}
+
+/** Tool include/exclude filters (exclude wins). */
+export interface McpToolFilter {
+  /** Exact tool names to publish; with includeRegex, a tool must match one of the two. */
+  readonly include?: readonly string[];
+  readonly includeRegex?: readonly string[];
+  readonly exclude?: readonly string[];
+  readonly excludeRegex?: readonly string[];
+}
+
+export type HttpToolMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export const HTTP_TOOL_METHODS: readonly HttpToolMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+/** A plain HTTP API exposed as an MCP tool. */
+export interface HttpToolSpec {
+  readonly name: string;
+  readonly description?: string;
+  /** JSON Schema of the tool's arguments (an object schema). */
+  readonly inputSchema?: Readonly<Record<string, unknown>>;
+  readonly method?: HttpToolMethod;
+  /** URL template: `{{arg}}` is replaced by the URI-encoded argument. */
+  readonly url: string;
+  /** Header templates: `{{arg}}` is replaced by the argument as text. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Body template: `{{arg}}` is replaced by the argument as JSON. Absent: POST/PUT/PATCH send the arguments as JSON. */
+  readonly body?: string;
+  /** How the HTTP response becomes the tool result. */
+  readonly response?: { readonly format?: 'text' | 'json' };
+}
+
+/** Service upstream (Kubernetes mode): `http://<name>.<namespace>.svc:<port><path>`. */
+export interface McpServiceRef {
+  readonly name: string;
+  readonly port: number;
+  readonly path?: string;
+}
+
+export interface MCPServerSpec {
+  /** Upstream MCP endpoint URL. */
+  readonly url?: string;
+  /** Upstream as a Service in the MCPServer's namespace (Kubernetes mode). */
+  readonly service?: McpServiceRef;
+  /** Default `streamable-http`; `sse` for the older HTTP+SSE transport. */
+  readonly transport?: McpTransport;
+  readonly credential?: McpCredential;
+  /** Time one upstream call (list or tool call) may take. Default 30. */
+  readonly timeoutSeconds?: number;
+  readonly tools?: McpToolFilter;
+  readonly httpTools?: readonly HttpToolSpec[];
+  readonly description?: string;
+  readonly owner?: string;
+  readonly tags?: readonly string[];
+}
+
+export interface MCPServer {
+  readonly apiVersion: typeof API_VERSION;
+  readonly kind: 'MCPServer';
+  readonly metadata: ObjectMeta;
+  readonly spec: MCPServerSpec;
+  readonly status?: MCPServerStatus;
+}
+
+export interface MCPServerStatus extends ResourceStatus {
+  /** Tools published (after filters) when last discovered. */
+  readonly tools?: number;
 }
 
 /** Condition as in Kubernetes status. */
@@ -324,6 +413,8 @@ export interface ResourceSet {
   readonly apiKeys: readonly ApiKey[];
   readonly secrets: readonly SecretData[];
   readonly gatewayConfig?: GatewayConfigSpec;
+  /** MCP servers (absent = none). */
+  readonly mcpServers?: readonly MCPServer[];
 }
 
 /** `namespace/name`, the identity used in logs, metrics and indexes. */

@@ -32,6 +32,12 @@ export const CEL_RULES: ReadonlyMap<string, CelCheck> = new Map<string, CelCheck
     },
   ],
   [CIDR_RULE, (v) => typeof v === 'string' && isCidrOrAddress(v)],
+  ["!self.contains('__')", (v) => typeof v === 'string' && !v.includes('__')],
+  ['!(has(self.url) && has(self.service))', (v) => isRecord(v) && !(v['url'] !== undefined && v['service'] !== undefined)],
+  [
+    'has(self.url) || has(self.service) || (has(self.httpTools) && size(self.httpTools) > 0)',
+    (v) => isRecord(v) && (v['url'] !== undefined || v['service'] !== undefined || (Array.isArray(v['httpTools']) && v['httpTools'].length > 0)),
+  ],
   [
     "isURL(self) && url(self).getScheme() in ['http', 'https']",
     (v) => typeof v === 'string' && isHttpUrl(v),

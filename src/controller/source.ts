@@ -58,14 +58,15 @@ export interface KubernetesSourceOptions {
 }
 
 type CustomObject = KubernetesObject & StatusView & { spec?: unknown };
-type Kind = 'ModelProvider' | 'ApiKey';
-const PLURAL: Readonly<Record<Kind, string>> = { ModelProvider: 'modelproviders', ApiKey: 'apikeys' };
+type Kind = 'ModelProvider' | 'ApiKey' | 'MCPServer';
+const PLURAL: Readonly<Record<Kind, string>> = { ModelProvider: 'modelproviders', ApiKey: 'apikeys', MCPServer: 'mcpservers' };
 
 export class KubernetesConfigSource {
   private readonly kc: KubeConfig;
   private readonly custom: CustomObjectsApi;
   private readonly providers: ResilientInformer<CustomObject>;
   private readonly keys: ResilientInformer<CustomObject>;
+  private readonly mcpServers: ResilientInformer<CustomObject>;
   private readonly secrets: ResilientInformer<V1Secret>;
   private readonly elector: LeaderElector | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -104,6 +105,7 @@ export class KubernetesConfigSource {
       });
     this.providers = customInformer('ModelProvider');
     this.keys = customInformer('ApiKey');
+    this.mcpServers = customInformer('MCPServer');
     const selector = options.secretSelector ?? DEFAULT_SECRET_SELECTOR;
     this.secrets = new ResilientInformer<V1Secret>({
       name: 'Secret',
@@ -136,7 +138,7 @@ export class KubernetesConfigSource {
       this.gatewayWatcher = watch(dirname(this.options.gatewayConfigFile), () => this.reloadGatewayConfig());
       this.gatewayWatcher.on('error', (err) => this.options.logger.warn({ err }, 'cannot watch the gateway config file'));
     }
-    await Promise.all([this.providers.start(), this.keys.start(), this.secrets.start()]);
+    await Promise.all([this.providers.start(), this.keys.start(), this.mcpServers.start(), this.secrets.start()]);
     this.started = true;
     this.rebuild();
     this.elector?.start();
@@ -156,12 +158,13 @@ export class KubernetesConfigSource {
     await this.elector?.stop();
     void this.providers.stop();
     void this.keys.stop();
+    void this.mcpServers.stop();
     void this.secrets.stop();
   }
 
   /** True while every watch is connected (the snapshot may be stale otherwise). */
   get watching(): boolean {
-    return this.providers.watching && this.keys.watching && this.secrets.watching;
+    return this.providers.watching && this.keys.watching && this.mcpServers.watching && this.secrets.watching;
   }
 
   get leading(): boolean {
@@ -208,12 +211,14 @@ export class KubernetesConfigSource {
     const { logger, store } = this.options;
     const providers = this.providers.list();
     const keys = this.keys.list();
+    const mcpServers = this.mcpServers.list();
     const secrets = this.secrets.list();
-    const fingerprint = fingerprintOf(providers, keys, secrets, this.gatewayConfig);
+    const fingerprint = fingerprintOf(providers, [...keys, ...mcpServers], secrets, this.gatewayConfig);
     if (fingerprint !== this.fingerprint) {
       const documents: SourcedDocument[] = [
         ...providers.map((o) => ({ source: 'kubernetes', doc: { ...o, kind: 'ModelProvider' } })),
         ...keys.map((o) => ({ source: 'kubernetes', doc: { ...o, kind: 'ApiKey' } })),
+        ...mcpServers.map((o) => ({ source: 'kubernetes', doc: { ...o, kind: 'MCPServer' } })),
         ...secrets.map((s) => ({ source: 'kubernetes', doc: { kind: 'Secret', metadata: s.metadata, data: s.data ?? {} } })),
       ];
       const parsed = parseResources(documents);
@@ -222,10 +227,11 @@ export class KubernetesConfigSource {
       const verdicts = new Map<string, Verdict | undefined>();
       for (const o of providers) verdicts.set(keyOf('ModelProvider', o), undefined);
       for (const o of keys) verdicts.set(keyOf('ApiKey', o), undefined);
+      for (const o of mcpServers) verdicts.set(keyOf('MCPServer', o), undefined);
       for (const issue of parsed.issues) {
         // resource is `Kind ns/name`; Secrets with bad data only affect who references them.
         const [kind, name] = issue.resource.split(' ');
-        if (kind === 'ModelProvider' || kind === 'ApiKey') {
+        if (kind === 'ModelProvider' || kind === 'ApiKey' || kind === 'MCPServer') {
           verdicts.set(`${kind}/${name}`, { reason: 'Invalid', message: `${issue.field ? issue.field + ': ' : ''}${issue.message}` });
         }
       }
@@ -299,7 +305,7 @@ export class KubernetesConfigSource {
   private async writeStatusesOnce(): Promise<void> {
     const now = new Date();
     let failed = false;
-    for (const [kind, informer] of [['ModelProvider', this.providers], ['ApiKey', this.keys]] as const) {
+    for (const [kind, informer] of [['ModelProvider', this.providers], ['ApiKey', this.keys], ['MCPServer', this.mcpServers]] as const) {
       for (const obj of informer.list()) {
         const key = keyOf(kind, obj);
         if (!this.verdicts.has(key)) continue; // created after the last rebuild; the next one covers it

@@ -1,5 +1,6 @@
 /** Renders envoy/envoy.yaml for local runs (npm start, tests, bench). */
 import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Repository root, from this file's place in dist/src/dev or src/dev. */
@@ -11,6 +12,8 @@ export interface EnvoyConfigValues {
   readonly adminPort: number;
   /** Unix socket path of the Tollgate ext_proc server. */
   readonly extprocSocket: string;
+  /** Unix socket path of the Tollgate MCP listener; defaults to mcp.sock beside the ext_proc socket. */
+  readonly mcpSocket?: string;
   readonly maxBodyBytes?: number;
   readonly messageTimeout?: string;
   readonly upstreamCaFile?: string;
@@ -39,6 +42,7 @@ export async function renderEnvoyConfig(values: EnvoyConfigValues): Promise<stri
     LISTEN_PORT: String(values.listenPort),
     ENVOY_ADMIN_PORT: String(values.adminPort),
     EXTPROC_SOCKET: values.extprocSocket,
+    MCP_SOCKET: values.mcpSocket ?? join(dirname(values.extprocSocket), 'mcp.sock'),
     MAX_BODY_BYTES: String(values.maxBodyBytes ?? 8 * 1024 * 1024),
     MESSAGE_TIMEOUT: values.messageTimeout ?? '2s',
     UPSTREAM_CA_FILE: values.upstreamCaFile ?? '/etc/ssl/certs/ca-certificates.crt',

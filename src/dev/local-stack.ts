@@ -133,6 +133,8 @@ export async function startGateway(options: GatewayProcessOptions): Promise<Gate
       join(REPO_ROOT, 'dist/src/main.js'),
       ...(options.configDir === undefined ? [] : ['--config-dir', options.configDir]),
       '--extproc-address', `unix:${socket}`,
+      // Envoy's template looks for the MCP listener's socket beside the ext_proc one.
+      '--mcp-address', `unix:${join(options.workDir, 'mcp.sock')}`,
       '--admin-host', '127.0.0.1',
       '--admin-port', String(adminPort),
       '--pod-token-file', podTokenFile,

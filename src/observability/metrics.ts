@@ -194,3 +194,33 @@ export function addCost(consumer: string, model: string, provider: string, picos
   costRemainders.set(id, total - micros * 1_000_000n);
   if (micros > 0n) costTotal.inc({ consumer, model, provider }, Number(micros));
 }
+// --- MCP gateway (issue 16). Labels: ApiKey names, MCPServer names, tool names the servers publish. ---
+
+export const mcpToolCallsTotal = new Counter({
+  name: 'tollgate_mcp_tool_calls_total',
+  help: 'MCP tool calls by consumer (ApiKey), server (MCPServer namespace/name), tool and outcome (ok, tool_error, denied, unknown_tool, rate_limited, timeout, unavailable, upstream_error, internal_error).',
+  labelNames: ['consumer', 'server', 'tool', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const mcpToolCallDurationSeconds = new Histogram({
+  name: 'tollgate_mcp_tool_call_duration_seconds',
+  help: 'Time of MCP tool calls that reached the upstream, by server and tool.',
+  labelNames: ['server', 'tool'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+  registers: [registry],
+});
+
+export const mcpUpstreamUp = new Gauge({
+  name: 'tollgate_mcp_upstream_up',
+  help: '1 when the last tool discovery of an MCP server (namespace/name) from this replica succeeded, else 0.',
+  labelNames: ['server'] as const,
+  registers: [registry],
+});
+
+export const mcpHttpRequestsTotal = new Counter({
+  name: 'tollgate_mcp_http_requests_total',
+  help: 'HTTP requests to the MCP listener by endpoint kind (aggregated, server, catalog, other) and status.',
+  labelNames: ['endpoint', 'status'] as const,
+  registers: [registry],
+});

@@ -389,6 +389,7 @@ export interface EnvoyLocalPorts {
 export function adaptChartEnvoyConfig(text: string, ports: EnvoyLocalPorts): string {
   let out = text
     .replaceAll('/run/tollgate/extproc.sock', ports.socket)
+    .replaceAll('/run/tollgate/mcp.sock', join(dirname(ports.socket), 'mcp.sock'))
     .replaceAll('/etc/tollgate/tls', ports.tlsDir ?? '/etc/tollgate/tls');
   const doc = parseYaml(out) as EnvoyBootstrap;
   doc.admin.address.socket_address.port_value = ports.adminPort;
@@ -469,7 +470,7 @@ export async function startChartGateway(
   await writeFile(gatewayFile, (await cp.kubectl(['get', 'configmap', `${fullname}-gateway`, '-n', ns, '-o', 'jsonpath={.data.gateway\\.yaml}'])).stdout);
   const ports = { listenPort: await freePort(), adminPort: await freePort(), healthPort: await freePort() };
   const args = container.args
-    .filter((a) => !a.startsWith('--extproc-address=') && !a.startsWith('--admin-port=') && !a.startsWith('--pod-token-file='))
+    .filter((a) => !a.startsWith('--extproc-address=') && !a.startsWith('--mcp-address=') && !a.startsWith('--admin-port=') && !a.startsWith('--pod-token-file='))
     .map((a) => (a.startsWith('--gateway-config=') ? `--gateway-config=${gatewayFile}` : a))
     .map((a) => (a.startsWith('--envoy-admin-url=') ? `--envoy-admin-url=http://127.0.0.1:${ports.adminPort}` : a));
 

@@ -13,6 +13,9 @@ const HASH = `sha256:${'ab'.repeat(32)}`;
 function apiKey(name: string, spec: string): string {
   return `apiVersion: tollgate.dev/v1alpha1\nkind: ApiKey\nmetadata: { name: ${name}, namespace: default }\nspec: ${spec}\n`;
 }
+function mcpServer(name: string, spec: string): string {
+  return `apiVersion: tollgate.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: ${name}, namespace: default }\nspec: ${spec}\n`;
+}
 function provider(name: string, spec: string): string {
   return `apiVersion: tollgate.dev/v1alpha1\nkind: ModelProvider\nmetadata: { name: ${name}, namespace: default }\nspec: ${spec}\n`;
 }
@@ -22,7 +25,7 @@ describe('CRDs in a real API server', () => {
   before(async () => {
     cp = await startControlPlane();
     await cp.kubectl(['apply', '-f', join(REPO_ROOT, 'crds')]);
-    await cp.kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/apikeys.tollgate.dev', 'crd/modelproviders.tollgate.dev']);
+    await cp.kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/apikeys.tollgate.dev', 'crd/modelproviders.tollgate.dev', 'crd/mcpservers.tollgate.dev']);
   });
   after(async () => {
     await cp?.stop();
@@ -90,5 +93,27 @@ describe('CRDs in a real API server', () => {
   it('refuses an unknown provider type and a malformed key hash', async () => {
     await refused(provider('type', '{ type: bogus, endpoint: "https://a.example.test", models: [{ name: m }] }'), 'spec.type', 'Unsupported value');
     await refused(apiKey('hash', '{ keyHash: "md5:1234" }'), 'spec.keyHash');
+  });
+
+  it('MCPServer: accepts an upstream, a Service or httpTools, shows tools and readiness columns, and refuses bad ones (CEL)', async () => {
+    await cp.kubectl(['apply', '-f', '-'], {
+      input:
+        mcpServer('search', '{ url: "http://search.tools:8080/mcp", tools: { exclude: [admin] }, owner: team-search, tags: [search] }') +
+        '---\n' +
+        mcpServer('weather', '{ httpTools: [{ name: get_weather, url: "http://weather.tools/api/{{city}}", inputSchema: { type: object, properties: { city: { type: string } } } }] }') +
+        '---\n' +
+        apiKey('mcpkey', `{ keyHash: "${HASH}", mcp: { servers: [search, "team-*"], tools: ["search__*"] }, limits: { toolCallsPerMinute: 10 } }`),
+    });
+    const list = (await cp.kubectl(['get', 'mcpservers', '-n', 'default'])).stdout;
+    assert.match(list, /NAME\s+URL\s+TOOLS\s+READY\s+REACHABLE\s+AGE/);
+    assert.match(list, /search\s+http:\/\/search\.tools:8080\/mcp/);
+    // Free-form inputSchema is kept as written (preserve-unknown-fields); defaults are applied.
+    const weather = (await cp.kubectl(['get', 'mcp', 'weather', '-n', 'default', '-o', 'jsonpath={.spec.httpTools[0].inputSchema.properties.city.type}/{.spec.httpTools[0].method}'])).stdout;
+    assert.equal(weather, 'string/GET');
+    await refused(mcpServer('both', '{ url: "http://a/mcp", service: { name: a, port: 80 } }'), 'url and service are mutually exclusive');
+    await refused(mcpServer('empty', '{ description: nothing }'), 'set url or service (an MCP upstream), or httpTools');
+    await refused(mcpServer('sep', '{ httpTools: [{ name: a__b, url: "http://x/" }] }'), 'tool names must not contain');
+    await refused(mcpServer('transport', '{ url: "http://a/mcp", transport: websocket }'), 'spec.transport', 'Unsupported value');
+    await refused(apiKey('mcpbad', `{ keyHash: "${HASH}", mcp: { tools: ["x"] } }`), 'spec.mcp.servers');
   });
 });

@@ -36,6 +36,7 @@ describe('Kubernetes mode readiness', () => {
         '--source=kubernetes',
         '--namespace=ready-test',
         `--extproc-address=unix:${join(cp.workDir, 'readiness.sock')}`,
+        `--mcp-address=unix:${join(cp.workDir, 'readiness-mcp.sock')}`,
         '--admin-host=127.0.0.1',
         `--admin-port=${adminPort}`,
       ],

@@ -38,6 +38,9 @@ function secret(name: string, data: Record<string, string>, labelled = true): st
 function apiKey(name: string, spec: string): string {
   return `apiVersion: tollgate.dev/v1alpha1\nkind: ApiKey\nmetadata: { name: ${name}, namespace: ${NS} }\nspec: ${spec}\n`;
 }
+function mcpServer(name: string, spec: string): string {
+  return `apiVersion: tollgate.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: ${name}, namespace: ${NS} }\nspec: ${spec}\n`;
+}
 function provider(name: string, spec: string): string {
   return `apiVersion: tollgate.dev/v1alpha1\nkind: ModelProvider\nmetadata: { name: ${name}, namespace: ${NS} }\nspec: ${spec}\n`;
 }
@@ -194,6 +197,9 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
       apiKey('unlabelled', '{ secretRef: { name: unlabelled, key: key } }'),
       // Matches the schema's pattern, but is no IANA time zone: Invalid, found when building the snapshot.
       apiKey('badzone', `{ keyHash: "${hashKey('tg-e2e-badzone-0005')}", limits: { tokensPerMonth: 1000, monthTimeZone: Mars/Olympus_Mons } }`),
+      // MCPServers go through the same path: served (Ready) or left out with the reason.
+      mcpServer('docs', '{ httpTools: [{ name: lookup, url: "http://127.0.0.1:9/lookup?q={{q}}" }] }'),
+      mcpServer('nocred', '{ url: "http://127.0.0.1:9/mcp", credential: { secretRef: { name: missing-mcp-cred, key: token } } }'),
     );
     await waitFor('status conditions written', async () => (await ready('apikey', 'dup')).reason === 'DuplicateKey', 10_000);
     const orphan = await ready('apikey', 'orphan');
@@ -225,6 +231,10 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
     assert.equal(await keyStatus('tg-e2e-unlabelled-0003'), 401);
     await cp.kubectl(['delete', 'apikey', 'orphan', 'dup', 'unlabelled', 'badzone', '-n', NS]);
     await cp.kubectl(['delete', 'modelprovider', 'broken', '-n', NS]);
+    await waitFor('MCPServer conditions', async () => (await ready('mcpserver', 'nocred')).reason === 'SecretNotFound', 5000);
+    assert.match((await ready('mcpserver', 'nocred')).message, /missing-mcp-cred/);
+    assert.equal((await ready('mcpserver', 'docs')).status, 'True');
+    await cp.kubectl(['delete', 'mcpserver', 'docs', 'nocred', '-n', NS]);
   });
 
   it('lets a long stream in flight finish unharmed while its ApiKey and ModelProvider are updated', async () => {

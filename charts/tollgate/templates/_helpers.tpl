@@ -66,6 +66,7 @@ kubelet and, when enabled, TLS on the gateway listener.
 {{- $raw = $raw | replace "{{LISTEN_PORT}}" (toString $v.port) -}}
 {{- $raw = $raw | replace "{{ENVOY_ADMIN_PORT}}" "9901" -}}
 {{- $raw = $raw | replace "{{EXTPROC_SOCKET}}" "/run/tollgate/extproc.sock" -}}
+{{- $raw = $raw | replace "{{MCP_SOCKET}}" "/run/tollgate/mcp.sock" -}}
 {{- $raw = $raw | replace "{{MAX_BODY_BYTES}}" (toString (int64 $v.maxBodyBytes)) -}}
 {{- $raw = $raw | replace "{{MESSAGE_TIMEOUT}}" $v.messageTimeout -}}
 {{- $raw = $raw | replace "{{UPSTREAM_CA_FILE}}" $v.upstreamCaFile -}}

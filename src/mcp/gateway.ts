@@ -1,0 +1,268 @@
+/**
+ * What an MCP endpoint serves for one request: an SDK Server (built per HTTP request; sessions are
+ * sealed ids, not server memory) whose tools/list and tools/call cover a *view*: one MCPServer (its
+ * own endpoint, tool names as published) or every server the key may use (the aggregated endpoint,
+ * names prefixed `server__tool`). Policy is checked before anything reaches an upstream: the key's
+ * server and tool allow-lists, the server's filters, the key's tool-call rate limit. Every tools/call
+ * is accounted once (metrics, usage record, access log) whatever its outcome.
+ */
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { serverAllowed, TOOL_SEPARATOR, toolAllowed, toolPublished, type McpServerEntry } from '../config/mcp.js';
+import type { KeyEntry, Snapshot } from '../config/snapshot.js';
+import type { Logger } from '../observability/logger.js';
+import { mcpToolCallDurationSeconds, mcpToolCallsTotal } from '../observability/metrics.js';
+import { monthSpan } from '../ratelimit/calendar.js';
+import { MINUTE_MS, MINUTE_SLOT_MS } from '../ratelimit/plan.js';
+import { LimiterUnavailableError, type Limiter, type LimitCheck } from '../ratelimit/types.js';
+import type { UsageAccountant } from '../usage/accountant.js';
+import { UpstreamError, type UpstreamPool } from './upstreams.js';
+
+/** JSON-RPC error codes of the gateway's own refusals (the -32000..-32099 server range). */
+export const MCP_ERRORS = {
+  /** The key may not use this tool (or it does not exist): never sent upstream. */
+  toolNotAllowed: ErrorCode.InvalidParams,
+  /** toolCallsPerMinute exhausted; data carries retryAfterSeconds. */
+  rateLimited: -32029,
+  /** The upstream MCP server is unreachable or broke the connection. */
+  upstreamUnavailable: -32010,
+  /** The upstream did not answer within the MCPServer's timeoutSeconds. */
+  upstreamTimeout: -32011,
+} as const;
+
+export type CallOutcome =
+  | 'ok'
+  | 'tool_error'
+  | 'denied'
+  | 'unknown_tool'
+  | 'rate_limited'
+  | 'timeout'
+  | 'unavailable'
+  | 'upstream_error'
+  | 'internal_error';
+
+/** Who is asking, over which view, with which shared services. */
+export interface RequestScope {
+  readonly snapshot: Snapshot;
+  readonly key: KeyEntry;
+  /** The servers of this endpoint (already filtered to those the key may use). */
+  readonly servers: readonly McpServerEntry[];
+  /** True on the aggregated endpoint: tool names are `server__tool`. */
+  readonly aggregated: boolean;
+  readonly requestId: string;
+}
+
+export interface GatewayDeps {
+  readonly upstreams: UpstreamPool;
+  readonly limiter: Limiter;
+  readonly accountant: UsageAccountant;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+/** The servers of the key's namespace the key may use. */
+export function allowedServers(snapshot: Snapshot, key: KeyEntry): McpServerEntry[] {
+  if (!key.mcp) return [];
+  const namespace = namespaceOf(key);
+  return (snapshot.mcp.byNamespace.get(namespace) ?? []).filter((s) => serverAllowed(key.mcp, s.name));
+}
+
+/** Namespace of a key (`namespace/name`). */
+export function namespaceOf(key: KeyEntry): string {
+  const slash = key.name.indexOf('/');
+  return slash < 0 ? 'default' : key.name.slice(0, slash);
+}
+
+/** Tool name as a view shows it. */
+function publicName(scope: RequestScope, server: McpServerEntry, tool: string): string {
+  return scope.aggregated ? server.name + TOOL_SEPARATOR + tool : tool;
+}
+
+/** The tools the key sees in this view. Aggregated: a server that fails is left out (others still list). */
+export async function listTools(deps: GatewayDeps, scope: RequestScope): Promise<Tool[]> {
+  const results = await Promise.allSettled(scope.servers.map((s) => deps.upstreams.tools(s)));
+  const out: Tool[] = [];
+  results.forEach((r, i) => {
+    const server = scope.servers[i] as McpServerEntry;
+    if (r.status === 'rejected') {
+      if (!scope.aggregated) throw toJsonRpcError(r.reason);
+      deps.logger.warn({ requestId: scope.requestId, server: server.id, err: String(r.reason) }, 'MCP server left out of tools/list');
+      return;
+    }
+    for (const t of r.value) {
+      if (toolAllowed(scope.key.mcp, server.name, t.name)) out.push({ ...t, name: publicName(scope, server, t.name) });
+    }
+  });
+  return out;
+}
+
+/** Resolves a tool name of this view to its server and upstream name. */
+function resolve(scope: RequestScope, name: string): { server: McpServerEntry; tool: string } | undefined {
+  if (!scope.aggregated) {
+    const server = scope.servers[0];
+    return server ? { server, tool: name } : undefined;
+  }
+  const sep = name.indexOf(TOOL_SEPARATOR);
+  if (sep <= 0) return undefined;
+  const serverName = name.slice(0, sep);
+  const server = scope.servers.find((s) => s.name === serverName);
+  return server ? { server, tool: name.slice(sep + TOOL_SEPARATOR.length) } : undefined;
+}
+
+function toJsonRpcError(err: unknown): McpError {
+  if (err instanceof McpError) return err;
+  if (err instanceof UpstreamError) {
+    if (err.kind === 'timeout') return new McpError(MCP_ERRORS.upstreamTimeout, err.message);
+    if (err.kind === 'unavailable') return new McpError(MCP_ERRORS.upstreamUnavailable, err.message);
+    return new McpError(err.code ?? ErrorCode.InternalError, err.message);
+  }
+  return new McpError(ErrorCode.InternalError, 'The gateway failed to process this request.');
+}
+
+function outcomeOf(err: unknown): CallOutcome {
+  if (err instanceof UpstreamError) return err.kind;
+  return 'internal_error';
+}
+
+/** The tool-call rate limit check of a key, or undefined when it has none. */
+function toolCallCheck(key: KeyEntry): LimitCheck | undefined {
+  const limit = key.mcp?.toolCallsPerMinute;
+  if (limit === undefined) return undefined;
+  return {
+    key: `${key.name}|toolCallsPerMinute`,
+    name: 'toolCallsPerMinute',
+    unit: 'requests',
+    limit,
+    windowMs: MINUTE_MS,
+    slotMs: MINUTE_SLOT_MS,
+    resetAtMs: 0,
+    scope: 'key',
+    scopeId: key.name,
+  };
+}
+
+/** Runs one tools/call: policy, limit, upstream, accounting (exactly once). */
+export async function callTool(deps: GatewayDeps, scope: RequestScope, name: string, args: Readonly<Record<string, unknown>>): Promise<CallToolResult> {
+  const now = deps.now ?? Date.now;
+  const started = performance.now();
+  const target = resolve(scope, name);
+  let outcome: CallOutcome = 'internal_error';
+  let toolLabel = '-';
+  let reachedUpstream = false;
+  try {
+    if (!target || !toolPublished(target.server.filter, target.tool)) {
+      outcome = 'unknown_tool';
+      throw new McpError(MCP_ERRORS.toolNotAllowed, `Unknown tool: ${name}`);
+    }
+    if (!toolAllowed(scope.key.mcp, target.server.name, target.tool)) {
+      outcome = 'denied';
+      throw new McpError(MCP_ERRORS.toolNotAllowed, `Tool ${name} is not allowed for API key ${scope.key.name}.`);
+    }
+    toolLabel = target.tool;
+    const check = toolCallCheck(scope.key);
+    if (check) {
+      let admitted;
+      try {
+        admitted = await deps.limiter.admit([check], { requests: 1, tokens: 0 }, now());
+      } catch (err) {
+        if (err instanceof LimiterUnavailableError) throw new McpError(ErrorCode.InternalError, 'Tool-call limits cannot be checked right now; try again shortly.');
+        throw err;
+      }
+      if (!admitted.allowed) {
+        outcome = 'rate_limited';
+        const retryAfterSeconds = Math.max(1, Math.ceil(admitted.retryAfterMs / 1000));
+        throw new McpError(
+          MCP_ERRORS.rateLimited,
+          `Rate limit exceeded: toolCallsPerMinute of API key ${scope.key.name} is ${check.limit}. Retry after ${retryAfterSeconds} s.`,
+          { status: 429, retryAfterSeconds },
+        );
+      }
+    }
+    reachedUpstream = true;
+    const result = await deps.upstreams.call(target.server, target.tool, args);
+    outcome = result.isError ? 'tool_error' : 'ok';
+    return result;
+  } catch (err) {
+    if (!(err instanceof McpError) || reachedUpstream) {
+      if (outcome === 'internal_error') outcome = err instanceof McpError ? 'upstream_error' : outcomeOf(err);
+      if (!(err instanceof McpError || err instanceof UpstreamError)) {
+        deps.logger.error({ requestId: scope.requestId, err }, 'unexpected error in MCP tools/call');
+      }
+    }
+    throw toJsonRpcError(err);
+  } finally {
+    record(deps, scope, target?.server, toolLabel, name, outcome, performance.now() - started, reachedUpstream, now());
+  }
+}
+
+const STATUS_OF: Readonly<Record<CallOutcome, number>> = {
+  ok: 200,
+  tool_error: 200,
+  denied: 403,
+  unknown_tool: 404,
+  rate_limited: 429,
+  timeout: 504,
+  unavailable: 502,
+  upstream_error: 502,
+  internal_error: 500,
+};
+
+function record(
+  deps: GatewayDeps,
+  scope: RequestScope,
+  server: McpServerEntry | undefined,
+  tool: string,
+  requestedName: string,
+  outcome: CallOutcome,
+  durationMs: number,
+  reachedUpstream: boolean,
+  nowMs: number,
+): void {
+  const serverLabel = server?.id ?? '-';
+  mcpToolCallsTotal.inc({ consumer: scope.key.name, server: serverLabel, tool, outcome });
+  if (reachedUpstream && server) mcpToolCallDurationSeconds.observe({ server: server.id, tool }, durationMs / 1000);
+  const zone = scope.key.limitScopes[0]?.monthTimeZone ?? 'UTC';
+  deps.accountant.record({
+    key: scope.key.name,
+    lineage: scope.key.lineage,
+    model: `mcp:${tool}`,
+    upstreamModel: tool,
+    provider: `mcp:${serverLabel}`,
+    promptTokens: 0,
+    completionTokens: 0,
+    costPicos: 0n,
+    latencyMs: Math.round(durationMs),
+    status: STATUS_OF[outcome],
+    month: monthSpan(nowMs, zone).id,
+    atMs: nowMs,
+    reported: true,
+  });
+  deps.logger.info(
+    {
+      requestId: scope.requestId,
+      consumer: scope.key.name,
+      server: serverLabel,
+      tool: requestedName,
+      endpoint: scope.aggregated ? 'aggregated' : 'server',
+      outcome,
+      durationMs: Math.round(durationMs * 10) / 10,
+      configVersion: scope.snapshot.version,
+    },
+    'mcp tool call',
+  );
+}
+
+/** The SDK Server for one HTTP request over `scope`. */
+export function buildMcpServer(deps: GatewayDeps, scope: RequestScope): Server {
+  const only = scope.aggregated ? undefined : scope.servers[0];
+  const server = new Server(
+    { name: only ? `tollgate/${only.id}` : 'tollgate', version: '0.1.0' },
+    {
+      capabilities: { tools: {} },
+      instructions: only?.description || 'Tollgate MCP gateway: the tools of every MCP server your API key may use, named server__tool.',
+    },
+  );
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: await listTools(deps, scope) }));
+  server.setRequestHandler(CallToolRequestSchema, async (req) => callTool(deps, scope, req.params.name, req.params.arguments ?? {}));
+  return server;
+}

@@ -1,0 +1,206 @@
+/**
+ * The MCP listener: an HTTP server in the Tollgate process that Envoy routes `/mcp` to.
+ *
+ *   POST|GET|DELETE /mcp                      aggregated endpoint (every server the key may use)
+ *   POST|GET|DELETE /mcp/<namespace>/<name>   one MCPServer
+ *   GET /mcp/catalog                          the servers and tools the calling key may use
+ *
+ * Each request: one snapshot, key auth (the same step and key index as model traffic), endpoint
+ * policy, then the official SDK's Streamable HTTP server transport answers the JSON-RPC. Sessions are
+ * sealed ids (session.ts): any replica serves any request. Refusals before the SDK sees the request
+ * (auth, size, JSON, session) are JSON-RPC error objects with the right HTTP status.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { rm } from 'node:fs/promises';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { ErrorCode, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { Snapshot, KeyEntry } from '../config/snapshot.js';
+import type { ConfigStore } from '../config/store.js';
+import { statusOf } from '../errors.js';
+import { mcpHttpRequestsTotal } from '../observability/metrics.js';
+import { authenticate, extractKey } from '../pipeline/auth.js';
+import { buildCatalog } from './catalog.js';
+import { allowedServers, buildMcpServer, namespaceOf, type GatewayDeps, type RequestScope } from './gateway.js';
+import { SessionSealer } from './session.js';
+
+export interface McpListenerOptions extends GatewayDeps {
+  readonly store: ConfigStore;
+  readonly maxBodyBytes: number;
+  readonly sessions: SessionSealer;
+}
+
+type EndpointKind = 'aggregated' | 'server' | 'catalog' | 'other';
+
+const SERVER_PATH = /^\/mcp\/([a-z0-9][-a-z0-9]*)\/([a-z0-9][-a-z0-9.]*)\/?$/;
+
+/** A JSON-RPC error response written by the gateway itself. */
+function sendError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+/** Reads the body up to `limit` bytes; 'too_large' beyond it (the rest is not read). */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too_large'> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return 'too_large';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return 'too_large';
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export class McpListener {
+  private server: HttpServer | undefined;
+  private socketPath: string | undefined;
+
+  constructor(private readonly options: McpListenerOptions) {}
+
+  /** Listens on `unix:/path` or `host:port`; resolves the bound TCP port (0 for a socket). */
+  async start(address: string): Promise<number> {
+    const server = createServer((req, res) => {
+      void this.handle(req, res).catch((err: unknown) => {
+        this.options.logger.error({ err, url: req.url }, 'unexpected error in the MCP listener');
+        sendError(res, 500, ErrorCode.InternalError, 'The gateway failed to process this request.');
+      });
+    });
+    // Long tool calls and SSE streams: Envoy owns the timeouts.
+    server.requestTimeout = 0;
+    server.headersTimeout = 60_000;
+    this.server = server;
+    const unsubscribe = this.options.store.onSwap((s) => this.options.upstreams.prune(s.mcp));
+    server.once('close', unsubscribe);
+    if (address.startsWith('unix:')) {
+      this.socketPath = address.slice('unix:'.length);
+      await rm(this.socketPath, { force: true });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.socketPath, () => resolve());
+      });
+      return 0;
+    }
+    const colon = address.lastIndexOf(':');
+    const host = address.slice(0, colon);
+    const port = Number(address.slice(colon + 1));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    const bound = server.address();
+    return typeof bound === 'object' && bound ? bound.port : port;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.closeIdleConnections();
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      setTimeout(() => {
+        server.closeAllConnections();
+        resolve();
+      }, 2000).unref();
+    });
+    await this.options.upstreams.close();
+    if (this.socketPath) await rm(this.socketPath, { force: true });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const kind: EndpointKind = path === '/mcp' || path === '/mcp/' ? 'aggregated' : path === '/mcp/catalog' ? 'catalog' : SERVER_PATH.test(path) ? 'server' : 'other';
+    res.once('finish', () => mcpHttpRequestsTotal.inc({ endpoint: kind, status: String(res.statusCode) }));
+    const snapshot = this.options.store.current();
+    if (!snapshot) return sendError(res, 503, ErrorCode.InternalError, 'The gateway has no configuration yet.');
+    if (kind === 'other') return sendError(res, 404, ErrorCode.InvalidRequest, `No MCP endpoint at ${path}. Use /mcp, /mcp/<namespace>/<name> or /mcp/catalog.`);
+
+    const key = authenticate(extractKey(header(req, 'authorization'), header(req, 'x-api-key')), snapshot, Date.now());
+    if ('kind' in key) {
+      const status = statusOf(key.code);
+      return sendError(res, status, ErrorCode.InvalidRequest, key.message, status === 401 ? { 'www-authenticate': 'Bearer realm="tollgate"' } : {});
+    }
+    if (!key.mcp) return sendError(res, 403, ErrorCode.InvalidRequest, `API key ${key.name} has no MCP access (spec.mcp is not set).`);
+    const requestId = header(req, 'x-request-id') ?? randomUUID();
+
+    if (kind === 'catalog') {
+      if (req.method !== 'GET') return sendError(res, 405, ErrorCode.InvalidRequest, 'Use GET for /mcp/catalog.', { allow: 'GET' });
+      const body = JSON.stringify(await buildCatalog(this.options.upstreams, snapshot, key));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    const scope = this.scopeFor(kind, path, snapshot, key, requestId);
+    if (typeof scope === 'string') return sendError(res, 404, ErrorCode.InvalidRequest, scope);
+    await this.serveMcp(req, res, scope, path);
+  }
+
+  private scopeFor(kind: 'aggregated' | 'server', path: string, snapshot: Snapshot, key: KeyEntry, requestId: string): RequestScope | string {
+    const servers = allowedServers(snapshot, key);
+    if (kind === 'aggregated') return { snapshot, key, servers, aggregated: true, requestId };
+    const m = SERVER_PATH.exec(path);
+    const id = `${m?.[1] ?? ''}/${m?.[2] ?? ''}`;
+    // Not found and not allowed read the same: a key learns nothing about servers it may not use.
+    const server = namespaceOf(key) === m?.[1] ? servers.find((s) => s.id === id) : undefined;
+    if (!server) return `No MCP server ${id} for API key ${key.name}.`;
+    return { snapshot, key, servers: [server], aggregated: false, requestId };
+  }
+
+  private async serveMcp(req: IncomingMessage, res: ServerResponse, scope: RequestScope, endpoint: string): Promise<void> {
+    const now = Date.now();
+    const sessionId = header(req, 'mcp-session-id');
+    if (sessionId !== undefined) {
+      const claims = this.options.sessions.open(sessionId, now);
+      if (!claims || claims.key !== scope.key.name || claims.endpoint !== endpoint) {
+        return sendError(res, 404, ErrorCode.InvalidRequest, 'Session not found: the session id is invalid, expired or belongs to another key or endpoint. Initialize a new session.');
+      }
+    }
+    if (req.method === 'GET') {
+      // No server-initiated stream: the spec lets a server answer 405 and clients carry on with POST.
+      return sendError(res, 405, ErrorCode.InvalidRequest, 'This gateway sends no server-initiated stream; use POST.', { allow: 'POST, DELETE' });
+    }
+    if (req.method === 'DELETE') {
+      // Sealed sessions hold no server state: ending one is a no-op that succeeds.
+      res.writeHead(200).end();
+      return;
+    }
+    if (req.method !== 'POST') return sendError(res, 405, ErrorCode.InvalidRequest, `Method ${req.method ?? ''} is not allowed.`, { allow: 'GET, POST, DELETE' });
+
+    const raw = await readBody(req, this.options.maxBodyBytes);
+    if (raw === 'too_large') {
+      res.setHeader('connection', 'close');
+      return sendError(res, 413, ErrorCode.InvalidRequest, `Request body too large (limit ${this.options.maxBodyBytes} bytes).`);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return sendError(res, 400, ErrorCode.ParseError, 'Parse error: the request body is not valid JSON.');
+    }
+    const initializing = Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body);
+    const transport = new StreamableHTTPServerTransport(
+      initializing
+        ? { sessionIdGenerator: () => this.options.sessions.seal({ key: scope.key.name, endpoint, issuedAtMs: now }), enableJsonResponse: true }
+        : { enableJsonResponse: true },
+    );
+    const server = buildMcpServer(this.options, scope);
+    res.once('close', () => {
+      void transport.close().catch(() => undefined);
+      void server.close().catch(() => undefined);
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, body);
+  }
+}

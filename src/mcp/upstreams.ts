@@ -1,0 +1,250 @@
+/**
+ * Connections to upstream MCP servers, one SDK Client per MCPServer per replica, shared by every
+ * client session (the upstream sees the gateway, with the MCPServer's own credential). Connections
+ * open lazily, reopen after a failure or a config change (URL, transport, credential), and their tool
+ * lists are cached (refreshed on the upstream's list-changed notification, or after TOOLS_TTL_MS).
+ * Errors come out as UpstreamError with a kind the listener maps to one JSON-RPC error each.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ErrorCode, McpError, ToolListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { toolPublished, type HttpToolEntry, type McpConfig, type McpServerEntry } from '../config/mcp.js';
+import type { Logger } from '../observability/logger.js';
+import { mcpUpstreamUp } from '../observability/metrics.js';
+import { callHttpTool } from './http-tools.js';
+
+/** How long a discovered tool list is trusted without a list-changed notification. */
+export const TOOLS_TTL_MS = 60_000;
+
+export type UpstreamErrorKind = 'timeout' | 'unavailable' | 'upstream_error';
+
+/** A failure talking to an upstream, classified for the client's JSON-RPC error. */
+export class UpstreamError extends Error {
+  constructor(
+    readonly kind: UpstreamErrorKind,
+    message: string,
+    /** The upstream's own JSON-RPC error code (kind upstream_error). */
+    readonly code?: number,
+  ) {
+    super(message);
+    this.name = 'UpstreamError';
+  }
+}
+
+/** Health of one server as last seen by this replica (catalogue, metrics, status). */
+export interface UpstreamHealth {
+  readonly state: 'up' | 'down' | 'unknown';
+  readonly message?: string;
+  /** Tools published (after filters) at the last successful discovery. */
+  readonly tools?: number;
+  readonly checkedAt?: string;
+}
+
+interface Connection {
+  readonly fingerprint: string;
+  client: Client | undefined;
+  connecting: Promise<Client> | undefined;
+  tools: { readonly list: readonly Tool[]; readonly atMs: number } | undefined;
+  listing: Promise<readonly Tool[]> | undefined;
+  health: UpstreamHealth;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as { cause?: unknown }).cause;
+    const detail = cause instanceof Error ? `: ${(cause as { code?: string }).code ?? cause.message}` : '';
+    return `${err.message}${detail}`;
+  }
+  return String(err);
+}
+
+/** Maps anything an SDK call threw to an UpstreamError. */
+function classify(err: unknown, server: McpServerEntry, what: string): UpstreamError {
+  if (err instanceof UpstreamError) return err;
+  if (err instanceof McpError) {
+    if (err.code === ErrorCode.RequestTimeout) {
+      return new UpstreamError('timeout', `MCP server ${server.id} did not answer ${what} within ${server.timeoutMs} ms`);
+    }
+    if (err.code === ErrorCode.ConnectionClosed) return new UpstreamError('unavailable', `MCP server ${server.id} closed the connection during ${what}`);
+    return new UpstreamError('upstream_error', `MCP server ${server.id}: ${err.message}`, err.code);
+  }
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
+    return new UpstreamError('timeout', `MCP server ${server.id} did not answer ${what} within ${server.timeoutMs} ms`);
+  }
+  return new UpstreamError('unavailable', `MCP server ${server.id} is unavailable (${what}): ${describe(err)}`);
+}
+
+/** The Tool an httpTools entry publishes. */
+export function httpToolDefinition(t: HttpToolEntry): Tool {
+  return { name: t.name, description: t.description, inputSchema: t.inputSchema as Tool['inputSchema'] };
+}
+
+export class UpstreamPool {
+  private readonly connections = new Map<string, Connection>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly clientInfo = { name: 'tollgate-mcp-gateway', version: '0.1.0' },
+  ) {}
+
+  private connection(server: McpServerEntry): Connection {
+    let c = this.connections.get(server.id);
+    if (c && c.fingerprint !== server.connectionFingerprint) {
+      this.drop(c);
+      c = undefined;
+    }
+    if (!c) {
+      c = { fingerprint: server.connectionFingerprint, client: undefined, connecting: undefined, tools: undefined, listing: undefined, health: { state: 'unknown' } };
+      this.connections.set(server.id, c);
+    }
+    return c;
+  }
+
+  /** Forgets the connection's client (closed in the background) and its tools; the next use reconnects. */
+  private drop(c: Connection): void {
+    const client = c.client;
+    c.client = undefined;
+    c.tools = undefined;
+    if (client) void client.close().catch(() => undefined);
+  }
+
+  private setHealth(server: McpServerEntry, c: Connection, health: UpstreamHealth): void {
+    c.health = health;
+    mcpUpstreamUp.set({ server: server.id }, health.state === 'up' ? 1 : 0);
+  }
+
+  private async client(server: McpServerEntry, c: Connection): Promise<Client> {
+    if (c.client) return c.client;
+    if (c.connecting) return c.connecting;
+    const upstream = server.upstream;
+    if (!upstream) throw new UpstreamError('unavailable', `MCP server ${server.id} has no upstream`);
+    const url = new URL(upstream.url);
+    const requestInit: RequestInit = { headers: { ...server.headers } };
+    const client = new Client(this.clientInfo, { capabilities: {} });
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      c.tools = undefined;
+    });
+    client.onclose = () => {
+      if (c.client === client) {
+        c.client = undefined;
+        c.tools = undefined;
+      }
+    };
+    const transport = upstream.transport === 'sse' ? new SSEClientTransport(url, { requestInit }) : new StreamableHTTPClientTransport(url, { requestInit });
+    c.connecting = client
+      .connect(transport, { timeout: server.timeoutMs })
+      .then(() => {
+        c.client = client;
+        return client;
+      })
+      .catch((err: unknown) => {
+        void client.close().catch(() => undefined);
+        throw classify(err, server, 'initialize');
+      })
+      .finally(() => {
+        c.connecting = undefined;
+      });
+    return c.connecting;
+  }
+
+  /** The tools the server publishes (after its filters; httpTools included), from cache when fresh. */
+  async tools(server: McpServerEntry, nowMs = Date.now()): Promise<readonly Tool[]> {
+    const http = server.httpTools.map(httpToolDefinition);
+    if (!server.upstream) {
+      return http;
+    }
+    const c = this.connection(server);
+    if (c.tools && nowMs - c.tools.atMs < TOOLS_TTL_MS) return c.tools.list;
+    c.listing ??= this.discover(server, c, http).finally(() => {
+      c.listing = undefined;
+    });
+    return c.listing;
+  }
+
+  private async discover(server: McpServerEntry, c: Connection, http: readonly Tool[]): Promise<readonly Tool[]> {
+    try {
+      const upstreamTools = await this.withReconnect(server, c, 'tools/list', async (client) => {
+        const all: Tool[] = [];
+        let cursor: string | undefined;
+        for (let page = 0; page < 100; page++) {
+          const r = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: server.timeoutMs });
+          all.push(...r.tools);
+          cursor = r.nextCursor;
+          if (!cursor) break;
+        }
+        return all;
+      });
+      const names = new Set(http.map((t) => t.name));
+      const list = [...upstreamTools.filter((t) => toolPublished(server.filter, t.name) && !names.has(t.name)), ...http];
+      c.tools = { list, atMs: Date.now() };
+      this.setHealth(server, c, { state: 'up', tools: list.length, checkedAt: new Date().toISOString() });
+      return list;
+    } catch (err) {
+      const e = classify(err, server, 'tools/list');
+      this.setHealth(server, c, { state: 'down', message: e.message, checkedAt: new Date().toISOString() });
+      this.logger.warn({ server: server.id, kind: e.kind, err: e.message }, 'MCP tool discovery failed');
+      throw e;
+    }
+  }
+
+  /**
+   * Runs `fn` on the server's client. A connection that failed (closed, upstream session expired:
+   * HTTP 404) is reopened once. Requests that may have reached the upstream are not retried.
+   */
+  private async withReconnect<T>(server: McpServerEntry, c: Connection, what: string, fn: (client: Client) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.client(server, c);
+      try {
+        return await fn(client);
+      } catch (err) {
+        const sessionGone = err instanceof StreamableHTTPError && err.code === 404;
+        const closed = err instanceof McpError && err.code === ErrorCode.ConnectionClosed;
+        if (!(err instanceof McpError) || sessionGone || closed) this.drop(c);
+        if ((sessionGone || closed) && attempt === 0) continue;
+        throw classify(err, server, what);
+      }
+    }
+  }
+
+  /** Calls a tool the server publishes (filters already checked by the caller). */
+  async call(server: McpServerEntry, tool: string, args: Readonly<Record<string, unknown>>): Promise<CallToolResult> {
+    const http = server.httpTools.find((t) => t.name === tool);
+    if (http) {
+      try {
+        return await callHttpTool(http, args, server.headers, server.timeoutMs);
+      } catch (err) {
+        throw classify(err, server, `${tool} (HTTP)`);
+      }
+    }
+    const c = this.connection(server);
+    const result = await this.withReconnect(server, c, `tools/call ${tool}`, (client) =>
+      client.callTool({ name: tool, arguments: { ...args } }, undefined, { timeout: server.timeoutMs }),
+    );
+    return result as CallToolResult;
+  }
+
+  /** Last known health of a server (unknown before its first discovery on this replica). */
+  health(server: McpServerEntry): UpstreamHealth {
+    if (!server.upstream) return { state: 'up', tools: server.httpTools.length };
+    return this.connections.get(server.id)?.health ?? { state: 'unknown' };
+  }
+
+  /** Closes connections of servers that left the config (called on every snapshot swap). */
+  prune(config: McpConfig): void {
+    for (const [id, c] of this.connections) {
+      const s = config.servers.get(id);
+      if (!s || s.connectionFingerprint !== c.fingerprint) {
+        this.connections.delete(id);
+        if (c.client) void c.client.close().catch(() => undefined);
+        mcpUpstreamUp.remove({ server: id });
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const clients = [...this.connections.values()].map((c) => c.client).filter((x): x is Client => x !== undefined);
+    this.connections.clear();
+    await Promise.allSettled(clients.map((c) => c.close()));
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * The MCP gateway end to end: a real Envoy routes /mcp to the real Tollgate process, which proxies
+ * two real MCP servers written with the official SDK (one Streamable HTTP with a bearer token, one
+ * HTTP+SSE) and a plain HTTP service exposed through httpTools. The official SDK client drives it.
+ * Tool-call limits go through Redis.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { FakeHttpService, FakeMcpServer } from '../../src/dev/fake-mcp.js';
+import { startRedis, type RedisServer } from '../harness/redis.js';
+import { startStack, type Stack } from '../harness/stack.js';
+
+const KEY_ALL = 'sk-test-mcp-all-0001';
+const KEY_LIMITED = 'sk-test-mcp-limited-0002';
+const KEY_NO_MCP = 'sk-test-mcp-none-0003';
+const KEY_RATE = 'sk-test-mcp-rate-0004';
+const UPSTREAM_TOKEN = 'upstream-search-token';
+
+function config(search: string, docs: string, api: string): Record<string, string> {
+  return {
+    'mcp.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: MCPServer
+metadata: { name: search, namespace: tools }
+spec:
+  url: "${search}"
+  credential: { secretRef: { name: mcp-creds, key: search } }
+  timeoutSeconds: 1
+  tools: { exclude: [admin_reset] }
+  description: Web search for everyone
+  owner: team-search
+  tags: [search, web]
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: MCPServer
+metadata: { name: docs, namespace: tools }
+spec:
+  url: "${docs}"
+  transport: sse
+  timeoutSeconds: 2
+  tools: { includeRegex: ["^(echo|add)$"] }
+  description: Docs over the older HTTP+SSE transport
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: MCPServer
+metadata: { name: weather, namespace: tools }
+spec:
+  description: A REST API exposed as MCP tools
+  httpTools:
+  - name: get_weather
+    description: Current weather for a city
+    inputSchema: { type: object, properties: { city: { type: string }, units: { type: string } }, required: [city] }
+    url: "${api}/weather/{{city}}?units={{units}}"
+    headers: { x-units: "{{units}}" }
+  - name: post_echo
+    method: POST
+    url: "${api}/echo"
+    body: '{"message": {{text}}, "n": {{n}}}'
+  - name: text_page
+    url: "${api}/text?q={{q}}"
+    response: { format: text }
+  - name: broken
+    url: "${api}/fail"
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: MCPServer
+metadata: { name: down, namespace: tools }
+spec:
+  url: "http://127.0.0.1:9/mcp"
+  timeoutSeconds: 1
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: mcp-creds, namespace: tools }
+stringData: { search: ${UPSTREAM_TOKEN} }
+`,
+    'keys.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: all, namespace: tools }
+spec:
+  secretRef: { name: keys, key: all }
+  mcp: { servers: ["*"] }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: limited, namespace: tools }
+spec:
+  secretRef: { name: keys, key: limited }
+  mcp: { servers: [search, weather], tools: ["search__echo", "weather__get_*"] }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: nomcp, namespace: tools }
+spec:
+  secretRef: { name: keys, key: nomcp }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: rate, namespace: tools }
+spec:
+  secretRef: { name: keys, key: rate }
+  mcp: { servers: [search] }
+  limits: { toolCallsPerMinute: 3 }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: keys, namespace: tools }
+stringData: { all: ${KEY_ALL}, limited: ${KEY_LIMITED}, nomcp: ${KEY_NO_MCP}, rate: ${KEY_RATE} }
+`,
+  };
+}
+
+describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
+  let stack: Stack;
+  let redis: RedisServer;
+  const search = new FakeMcpServer({ transport: 'streamable-http', name: 'search', token: UPSTREAM_TOKEN });
+  const docs = new FakeMcpServer({ transport: 'sse', name: 'docs' });
+  const api = new FakeHttpService();
+  const clients: Client[] = [];
+
+  before(async () => {
+    await Promise.all([search.start(), docs.start(), api.start()]);
+    redis = await startRedis();
+    stack = await startStack({
+      files: config(search.url, docs.url, api.url),
+      gatewayArgs: ['--redis-url', redis.url, '--mcp-max-body-bytes', '65536'],
+    });
+  });
+  after(async () => {
+    for (const c of clients) await c.close().catch(() => undefined);
+    await stack?.stop();
+    await redis?.stop();
+    await Promise.all([search.stop(), docs.stop(), api.stop()]);
+  });
+
+  async function connect(path: string, key: string): Promise<Client> {
+    const client = new Client({ name: 'test', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(stack.baseUrl + path), { requestInit: { headers: { authorization: `Bearer ${key}` } } });
+    await client.connect(transport);
+    clients.push(client);
+    return client;
+  }
+  const text = (r: unknown): string => ((r as CallToolResult).content[0] as { text: string }).text;
+  const rpc = (path: string, body: string, headers: Record<string, string> = {}): Promise<Response> =>
+    fetch(stack.baseUrl + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers },
+      body,
+    });
+
+  it('a server endpoint lists its tools after filters and calls them with the MCPServer credential, never the client key', async () => {
+    const client = await connect('/mcp/tools/search', KEY_ALL);
+    const names = (await client.listTools()).tools.map((t) => t.name).sort();
+    assert.deepEqual(names, ['add', 'echo', 'fail', 'slow'], 'admin_reset is excluded by the MCPServer filter');
+    assert.equal(text(await client.callTool({ name: 'echo', arguments: { text: 'hi' } })), 'search: hi');
+    const failed = (await client.callTool({ name: 'fail', arguments: {} })) as CallToolResult;
+    assert.equal(failed.isError, true);
+    assert.ok(search.authorizations.length > 0);
+    assert.ok(search.authorizations.every((a) => a === `Bearer ${UPSTREAM_TOKEN}`), 'upstream saw only its own credential');
+    // A filtered tool is refused at the gateway: it never reaches the upstream.
+    const before = search.calls.length;
+    await assert.rejects(client.callTool({ name: 'admin_reset', arguments: {} }), (e: unknown) => e instanceof McpError && /Unknown tool/.test(e.message));
+    assert.equal(search.calls.length, before);
+  });
+
+  it('proxies the older HTTP+SSE transport with its include filter', async () => {
+    const client = await connect('/mcp/tools/docs', KEY_ALL);
+    assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ['add', 'echo']);
+    assert.equal(text(await client.callTool({ name: 'add', arguments: { a: 2, b: 40 } })), '42');
+  });
+
+  it('the aggregated endpoint merges servers as server__tool and routes each call to its server; a down server is left out', async () => {
+    const client = await connect('/mcp', KEY_ALL);
+    const names = (await client.listTools()).tools.map((t) => t.name);
+    for (const n of ['search__echo', 'search__add', 'docs__echo', 'docs__add', 'weather__get_weather', 'weather__post_echo']) assert.ok(names.includes(n), `${n} in ${names.join(',')}`);
+    assert.ok(!names.includes('search__admin_reset'));
+    assert.ok(!names.some((n) => n.startsWith('down__')), 'the unreachable server is left out, the others still list');
+    assert.equal(text(await client.callTool({ name: 'docs__echo', arguments: { text: 'via sse' } })), 'docs: via sse');
+    assert.equal(text(await client.callTool({ name: 'search__echo', arguments: { text: 'via http' } })), 'search: via http');
+    // Calls to the down server fail with a clear JSON-RPC error while the others keep working.
+    await assert.rejects(client.callTool({ name: 'down__anything', arguments: {} }), (e: unknown) => e instanceof McpError && e.code === -32010 && /tools\/down is unavailable/.test(e.message));
+    assert.equal(text(await client.callTool({ name: 'search__add', arguments: { a: 1, b: 2 } })), '3');
+  });
+
+  it('httpTools: URL, header and body templates, JSON and text responses, HTTP errors as isError', async () => {
+    const client = await connect('/mcp/tools/weather', KEY_ALL);
+    const tools = (await client.listTools()).tools;
+    const weather = tools.find((t) => t.name === 'get_weather');
+    assert.deepEqual(weather?.inputSchema.required, ['city']);
+    const r = (await client.callTool({ name: 'get_weather', arguments: { city: 'São Paulo', units: 'imperial' } })) as CallToolResult;
+    assert.deepEqual(JSON.parse(text(r)), { city: 'São Paulo', units: 'imperial', temperature: 21, conditions: 'sunny' });
+    const got = api.received.at(-1);
+    assert.equal(got?.path, '/weather/S%C3%A3o%20Paulo?units=imperial');
+    assert.equal(got?.headers['x-units'], 'imperial');
+    const echoed = (await client.callTool({ name: 'post_echo', arguments: { text: 'he said "hi"', n: 3 } })) as CallToolResult;
+    assert.deepEqual(JSON.parse(text(echoed)), { received: { message: 'he said "hi"', n: 3 } });
+    assert.equal(text(await client.callTool({ name: 'text_page', arguments: { q: 'a&b' } })), 'plain text for a&b');
+    const broken = (await client.callTool({ name: 'broken', arguments: {} })) as CallToolResult;
+    assert.equal(broken.isError, true);
+    assert.match(text(broken), /^HTTP 500: .*backend exploded/);
+  });
+
+  it('per-key allow-lists: servers and server__tool patterns; a denied call never reaches the upstream', async () => {
+    const client = await connect('/mcp', KEY_LIMITED);
+    const names = (await client.listTools()).tools.map((t) => t.name).sort();
+    assert.deepEqual(names, ['search__echo', 'weather__get_weather']);
+    const before = search.calls.length;
+    await assert.rejects(client.callTool({ name: 'search__add', arguments: { a: 1, b: 1 } }), (e: unknown) => e instanceof McpError && /not allowed for API key tools\/limited/.test(e.message));
+    await assert.rejects(client.callTool({ name: 'docs__echo', arguments: { text: 'x' } }), (e: unknown) => e instanceof McpError && /Unknown tool/.test(e.message));
+    assert.equal(search.calls.length, before, 'nothing denied reached the upstream');
+    // The server endpoint of a server the key may not use does not exist for it.
+    await assert.rejects(connect('/mcp/tools/docs', KEY_LIMITED), (e: unknown) => e instanceof StreamableHTTPError && e.code === 404);
+  });
+
+  it('catalogue: the servers and tools of the calling key, with descriptions, owners, tags and health', async () => {
+    const res = await fetch(`${stack.baseUrl}/mcp/catalog`, { headers: { 'x-api-key': KEY_LIMITED } });
+    assert.equal(res.status, 200);
+    const cat = (await res.json()) as { servers: { name: string; owner: string; tags: string[]; endpoint: string; health: { state: string }; tools: { name: string; aggregatedName: string }[] }[] };
+    assert.deepEqual(cat.servers.map((s) => s.name), ['search', 'weather']);
+    const s = cat.servers[0];
+    assert.equal(s?.owner, 'team-search');
+    assert.deepEqual(s?.tags, ['search', 'web']);
+    assert.equal(s?.endpoint, '/mcp/tools/search');
+    assert.equal(s?.health.state, 'up');
+    assert.deepEqual(s?.tools.map((t) => t.aggregatedName), ['search__echo']);
+    const all = (await (await fetch(`${stack.baseUrl}/mcp/catalog`, { headers: { authorization: `Bearer ${KEY_ALL}` } })).json()) as { servers: { name: string; health: { state: string; message?: string } }[] };
+    const down = all.servers.find((x) => x.name === 'down');
+    assert.equal(down?.health.state, 'down');
+    assert.match(down?.health.message ?? '', /unavailable/);
+  });
+
+  it('tool-call rate limit (Redis): the 4th call in a minute is a JSON-RPC error with a retry hint, not sent upstream', async () => {
+    const client = await connect('/mcp/tools/search', KEY_RATE);
+    for (let i = 0; i < 3; i++) await client.callTool({ name: 'echo', arguments: { text: `n${i}` } });
+    const before = search.calls.length;
+    await assert.rejects(client.callTool({ name: 'echo', arguments: { text: 'too many' } }), (e: unknown) => {
+      assert.ok(e instanceof McpError);
+      assert.equal(e.code, -32029);
+      assert.match(e.message, /toolCallsPerMinute of API key tools\/rate is 3\. Retry after \d+ s/);
+      assert.equal((e.data as { status: number }).status, 429);
+      return true;
+    });
+    assert.equal(search.calls.length, before);
+    const keys = await redis.client.keys('*toolCallsPerMinute*');
+    assert.ok(keys.length > 0, 'the limit is kept in Redis (shared by replicas)');
+  });
+
+  it('a slow upstream times out with a clear JSON-RPC error; the server keeps serving', async () => {
+    const client = await connect('/mcp/tools/search', KEY_ALL);
+    await assert.rejects(client.callTool({ name: 'slow', arguments: { ms: 3000 } }), (e: unknown) => e instanceof McpError && e.code === -32011 && /did not answer tools\/call slow within 1000 ms/.test(e.message));
+    assert.equal(text(await client.callTool({ name: 'echo', arguments: { text: 'still here' } })), 'search: still here');
+  });
+
+  it('an upstream answering malformed JSON-RPC gives a clean error, and recovers', async () => {
+    const client = await connect('/mcp/tools/search', KEY_ALL);
+    search.malformed = true;
+    try {
+      await assert.rejects(client.callTool({ name: 'echo', arguments: { text: 'x' } }), (e: unknown) => e instanceof McpError && e.code === -32010);
+    } finally {
+      search.malformed = false;
+    }
+    assert.equal(text(await client.callTool({ name: 'echo', arguments: { text: 'ok again' } })), 'search: ok again');
+  });
+
+  it('an upstream that lost its sessions (restart) is re-initialised transparently', async () => {
+    const client = await connect('/mcp/tools/search', KEY_ALL);
+    search.dropSessions();
+    assert.equal(text(await client.callTool({ name: 'echo', arguments: { text: 'after restart' } })), 'search: after restart');
+  });
+
+  it('bad input: wrong key 401, no MCP access 403, malformed JSON, unknown method, oversized body 413, tampered session', async () => {
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const wrong = await rpc('/mcp', init, { authorization: 'Bearer sk-wrong' });
+    assert.equal(wrong.status, 401);
+    assert.equal(((await wrong.json()) as { error: { message: string } }).error.message, 'Incorrect API key provided.');
+    assert.equal((await rpc('/mcp', init)).status, 401);
+    const none = await rpc('/mcp', init, { authorization: `Bearer ${KEY_NO_MCP}` });
+    assert.equal(none.status, 403);
+    assert.match(((await none.json()) as { error: { message: string } }).error.message, /no MCP access/);
+
+    const auth = { authorization: `Bearer ${KEY_ALL}` };
+    const bad = await rpc('/mcp', '{"jsonrpc": "2.0", "id": 1, "method": ', auth);
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { error: { code: number } }).error.code, -32700);
+
+    const opened = await rpc('/mcp', init, auth);
+    assert.equal(opened.status, 200);
+    const session = opened.headers.get('mcp-session-id');
+    assert.ok(session && session.length > 20, 'a sealed session id');
+    const withSession = { ...auth, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' };
+    const unknown = await rpc('/mcp', JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/frobnicate', params: {} }), withSession);
+    assert.equal(unknown.status, 200);
+    assert.equal(((await unknown.json()) as { error: { code: number } }).error.code, -32601);
+
+    const big = await rpc('/mcp', JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list', params: { pad: 'x'.repeat(70_000) } }), withSession);
+    assert.equal(big.status, 413);
+
+    const flipped = session.slice(0, 10) + (session[10] === 'A' ? 'B' : 'A') + session.slice(11);
+    const tampered = await rpc('/mcp', JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/list' }), { ...withSession, 'mcp-session-id': flipped });
+    assert.equal(tampered.status, 404);
+    // The session belongs to its key: another key cannot use it.
+    const stolen = await rpc('/mcp', JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/list' }), { ...withSession, authorization: `Bearer ${KEY_LIMITED}` });
+    assert.equal(stolen.status, 404);
+    const listed = await rpc('/mcp', JSON.stringify({ jsonrpc: '2.0', id: 6, method: 'tools/list' }), withSession);
+    assert.equal(listed.status, 200);
+    assert.ok(((await listed.json()) as { result: { tools: unknown[] } }).result.tools.length > 0);
+    // The gateway is healthy after all that.
+    assert.equal((await fetch(`${stack.adminUrl}/readyz`)).status, 200);
+  });
+
+  it('one access-log line and metric sample per tool call, labelled by consumer, server and tool', async () => {
+    const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
+    assert.match(metrics, /tollgate_mcp_tool_calls_total\{consumer="tools\/all",server="tools\/docs",tool="add",outcome="ok"\} 1/);
+    assert.match(metrics, /tollgate_mcp_tool_calls_total\{consumer="tools\/limited",server="tools\/search",tool="-",outcome="denied"\} 1/);
+    assert.match(metrics, /tollgate_mcp_tool_calls_total\{consumer="tools\/rate",server="tools\/search",tool="echo",outcome="rate_limited"\} 1/);
+    const lines = (await stack.logs()).filter((l) => l['msg'] === 'mcp tool call');
+    assert.ok(lines.some((l) => l['consumer'] === 'tools/all' && l['server'] === 'tools/docs' && l['tool'] === 'docs__echo' && l['outcome'] === 'ok'));
+    const raw = JSON.stringify(await stack.logs());
+    for (const secret of [KEY_ALL, KEY_LIMITED, UPSTREAM_TOKEN]) assert.ok(!raw.includes(secret), 'no key or credential in the logs');
+  });
+});
