@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
 import { REPO_ROOT } from '../../src/dev/envoy-config.js';
@@ -161,6 +161,7 @@ describe('security inventory (docs/security.md) against the running processes', 
       ['Envoy admin', { address: sock(bootstrap.admin.address), process: 'Envoy', local: `tcp 127.0.0.1:${envoy.adminPort}` }],
       ['Tollgate admin', { address: `${settings.adminHost}:${settings.adminPort}`, process: 'Tollgate', local: `tcp 127.0.0.1:${gw.adminPort}` }],
       ['ext_proc socket', { address: settings.extprocAddress, process: 'Tollgate', local: `unix ${gw.socket}` }],
+      ['MCP socket', { address: settings.mcp.address, process: 'Tollgate', local: `unix ${join(dirname(gw.socket), 'mcp.sock')}` }],
     ]);
     // Every network listener in the bootstrap is one of the above (internal listeners have no address).
     assert.deepEqual(
@@ -171,6 +172,8 @@ describe('security inventory (docs/security.md) against the running processes', 
     // Envoy dials the same ext_proc socket Tollgate serves.
     const pipe = bootstrap.static_resources.clusters.find((c) => c.name === 'tollgate_extproc')?.load_assignment?.endpoints[0]?.lb_endpoints[0]?.endpoint.address.pipe?.path;
     assert.equal(`unix:${pipe}`, settings.extprocAddress);
+    const mcpPipe = bootstrap.static_resources.clusters.find((c) => c.name === 'tollgate_mcp')?.load_assignment?.endpoints[0]?.lb_endpoints[0]?.endpoint.address.pipe?.path;
+    assert.equal(`unix:${mcpPipe}`, settings.mcp.address);
 
     assert.deepEqual([...byName.keys()].sort(), [...rendered.keys()].sort(), 'the doc lists exactly the listeners the pod has');
     for (const [name, r] of rendered) {
