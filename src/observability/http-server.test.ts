@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { AdminAuthorizer, credentialFromToken } from '../admin/authorizer.js';
 import { adminRoutes, closeAdminServer, startAdminServer, type Readiness } from './http-server.js';
@@ -74,6 +75,35 @@ describe('admin server', () => {
     assert.match(metrics.body, /tollgate_process_/);
     assert.equal((await call('/metrics', { method: 'POST' })).status, 405);
     assert.equal((await call('/healthz', { method: 'HEAD' })).status, 200);
+  });
+
+  it('a client must send its request in time, but a drain may take longer than that to answer', async (t) => {
+    const admin = await startAdminServer({
+      host: '127.0.0.1',
+      port: 0,
+      readiness: () => ({ ready: true }),
+      authorizer: new AdminAuthorizer([credentialFromToken('pod', TOKEN, ['lifecycle'])]),
+      drain: () => new Promise((r) => setTimeout(() => r({ drained: true, waitedMs: 1500 }), 1500)),
+      logger,
+      requestTimeoutMs: 400,
+    });
+    t.after(() => closeAdminServer(admin.server, 1000));
+    const started = Date.now();
+    const res = await fetch(`http://127.0.0.1:${admin.port}/drain`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 200);
+    assert.deepEqual(JSON.parse(await res.text()), { drained: true, waitedMs: 1500 });
+    assert.ok(Date.now() - started >= 1400);
+
+    // Headers that never finish: the connection is closed, it is not held open.
+    const slowStart = Date.now();
+    const slow = connect(admin.port, '127.0.0.1');
+    slow.write('GET /readyz HTTP/1.1\r\nHost: x\r\n');
+    const closedAfter = await new Promise<number>((resolve) => {
+      slow.on('error', () => undefined);
+      slow.resume();
+      slow.on('close', () => resolve(Date.now() - slowStart));
+    });
+    assert.ok(closedAfter < 2000, `slow client held for ${closedAfter} ms`);
   });
 
   it('anything not in the route table is 404', async (t) => {

@@ -20,6 +20,8 @@ export interface AdminServerOptions {
   /** Starts (or joins) the graceful drain, after which the process exits; resolves when drained. */
   readonly drain: (reason: string) => Promise<unknown>;
   readonly logger: Logger;
+  /** Time a client has to send a whole request (not to get the answer); default 10 s. */
+  readonly requestTimeoutMs?: number;
 }
 
 /** Who may call a route: anyone who reaches the port, or a bearer of a token with the scope. */
@@ -105,7 +107,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<{ s
       options.logger.info({ path: r.path, scope: r.access.scope }, 'admin action off: no credential grants its scope (see --pod-token-file)');
     }
   }
-  const server = createServer((req, res) => {
+  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  const server = createServer({ connectionsCheckingInterval: Math.min(1000, Math.ceil(requestTimeoutMs / 2)) }, (req, res) => {
     // The path only: the query string never selects a route, and no route reads it.
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -135,9 +138,11 @@ export async function startAdminServer(options: AdminServerOptions): Promise<{ s
     req.resume(); // no route reads a body
     route.handle(req, res);
   });
-  // Bounded request headers and idle sockets: the port may be reachable from the cluster network.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 0; // POST /drain legitimately waits for the whole grace period
+  // The port may be reachable from the cluster network: a request must arrive whole in time (these
+  // limits cover receiving the request, not the answer, so POST /drain may still wait for the whole
+  // grace period), and idle sockets close after 5 s.
+  server.headersTimeout = requestTimeoutMs;
+  server.requestTimeout = requestTimeoutMs;
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
