@@ -16,7 +16,7 @@
  * model at a provider (or at one discovered endpoint), see targetId() in plan.ts.
  */
 import { randomUUID } from 'node:crypto';
-import type { ResilienceConfig, RouteTier } from '../config/snapshot.js';
+import type { ModelRoute, ResilienceConfig, RouteTier } from '../config/snapshot.js';
 import { gatewayError, type GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { failoversTotal, upstreamAttemptsTotal } from '../observability/metrics.js';
@@ -57,6 +57,20 @@ export interface RouterDeps {
 }
 
 const MAX_TURN_KEYS = 10_000;
+
+/**
+ * Target ids of routes (they live as long as their snapshot): one string per route, not one per
+ * request, so the health maps hash it once.
+ */
+const ROUTE_IDS = new WeakMap<ModelRoute, string>();
+function routeTargetId(route: ModelRoute): string {
+  let id = ROUTE_IDS.get(route);
+  if (id === undefined) {
+    id = targetId(route.provider.name, route.upstreamModel);
+    ROUTE_IDS.set(route, id);
+  }
+  return id;
+}
 const NOTHING_TRIED: ReadonlyMap<string, number> = new Map();
 
 export class ResilientRouter {
@@ -268,7 +282,7 @@ export class ResilientRouter {
     for (const route of tier.routes) {
       const svc = route.provider.service;
       if (!svc) {
-        out.push({ id: targetId(route.provider.name, route.upstreamModel), route, weight: route.provider.weight, address: undefined });
+        out.push({ id: routeTargetId(route), route, weight: route.provider.weight, address: undefined });
         continue;
       }
       const addresses = this.deps.endpoints?.endpoints(svc.namespace, svc.name, svc.port) ?? [];
