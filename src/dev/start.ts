@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './envoy-config.js';
 import { FakeAnthropic } from './fake-anthropic.js';
+import { FakeHttpService, FakeMcpServer } from './fake-mcp.js';
 import { FakeProvider } from './fake-provider.js';
 import { startEnvoy, startGateway } from './local-stack.js';
 
@@ -14,6 +15,9 @@ const LISTEN_PORT = Number(process.env['TOLLGATE_PORT'] ?? 8080);
 const FAKE_PORT = 18081;
 /** The fake Anthropic Messages API behind examples/config's `local-anthropic` provider. */
 const FAKE_ANTHROPIC_PORT = 18082;
+/** The example MCP server and the plain HTTP API behind examples/config/mcp.yaml. */
+const FAKE_MCP_PORT = 18083;
+const FAKE_HTTP_API_PORT = 18084;
 
 async function main(): Promise<void> {
   const workDir = await mkdtemp(join(tmpdir(), 'tollgate-'));
@@ -21,6 +25,10 @@ async function main(): Promise<void> {
   await fake.start(FAKE_PORT);
   const fakeAnthropic = new FakeAnthropic({ apiKey: 'sk-ant-fake-provider-credential', writeIntervalMs: 30, writeBytes: 64 });
   await fakeAnthropic.start(FAKE_ANTHROPIC_PORT);
+  const fakeMcp = new FakeMcpServer({ transport: 'streamable-http', name: 'demo', token: 'demo-mcp-upstream-token' });
+  await fakeMcp.start(FAKE_MCP_PORT);
+  const fakeApi = new FakeHttpService();
+  await fakeApi.start(FAKE_HTTP_API_PORT);
   const configDir = process.env['TOLLGATE_CONFIG_DIR'] ?? join(REPO_ROOT, 'examples/config');
   const gateway = await startGateway({ workDir, configDir, adminPort: Number(process.env['TOLLGATE_ADMIN_PORT'] ?? 9090) });
   const envoy = await startEnvoy({ workDir, extprocSocket: gateway.socket, listenPort: LISTEN_PORT, listenAddress: '127.0.0.1' });
@@ -50,6 +58,15 @@ POST /drain (drains, then stops the gateway) need the bearer token in ${gateway.
   client = OpenAI(base_url="${base}/v1", api_key="sk-tollgate-example")
   r = client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "Hi"}])
 
+  # MCP (docs/mcp.md): every tool of every MCP server the key may use, named server__tool
+  curl ${base}/mcp -H 'Authorization: Bearer sk-tollgate-example' -H 'Content-Type: application/json' \\
+    -H 'Accept: application/json, text/event-stream' -d '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+  curl ${base}/mcp -H 'Authorization: Bearer sk-tollgate-example' -H 'Content-Type: application/json' \\
+    -H 'Accept: application/json, text/event-stream' \\
+    -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"weather__get_weather","arguments":{"city":"Oslo"}}}'
+  curl ${base}/mcp/catalog -H 'Authorization: Bearer sk-tollgate-example'
+  claude mcp add --transport http tollgate ${base}/mcp --header "Authorization: Bearer sk-tollgate-example"
+
 Edit files in ${configDir} and they apply live. Ctrl-C to stop.
 `);
   let stopping = false;
@@ -58,6 +75,8 @@ Edit files in ${configDir} and they apply live. Ctrl-C to stop.
     await Promise.allSettled([envoy.process.stop(), gateway.process.stop()]);
     await fake.stop();
     await fakeAnthropic.stop();
+    await fakeMcp.stop();
+    await fakeApi.stop();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());
