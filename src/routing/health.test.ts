@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { cooldownFor, HealthTracker, parseRetryAfter, type TargetRef } from './health.js';
+import { gatewayConfigSpecSchema } from '../config/schema.js';
+import { validate } from '../config/validate.js';
 import { capturingLogger, clock, config } from './test-support.js';
 
 const cfg = config({ circuitBreaker: { consecutiveFailures: 3, cooldownSeconds: 10, maxCooldownSeconds: 35 } });
@@ -354,5 +356,30 @@ describe('connection-level failures count against the whole provider', () => {
     h.onAttemptResult('p#b', { ok: true, ttfbMs: 1 }, cb, 'r');
     unreachable(h, a);
     assert.equal(h.isAvailable('p#b'), true);
+  });
+});
+
+describe('hard-open and the probe budget setting', () => {
+  it('hard-open never lets a last resort through, also while the half-open probe is in flight', () => {
+    const c = clock();
+    const h = new HealthTracker({ logger: capturingLogger().logger, now: c.now });
+    const cb = config({ circuitBreaker: { consecutiveFailures: 1, cooldownSeconds: 5, probeBudgetPerSecond: 0 } });
+    h.onAttemptStart(ref('p'), 'r');
+    h.onAttemptResult('p', { ok: false, reason: 'http_5xx', status: 500 }, cb, 'r');
+    c.advance(5000);
+    h.onAttemptStart(ref('p'), 'probe'); // the one probe
+    assert.equal(h.circuit('p'), 'half-open');
+    assert.equal(h.isAvailable('p'), false);
+    assert.equal(h.lastResortWaitMs('p', cb), 1000);
+  });
+
+  it('defaults to 5 per second; 0 is accepted, negatives and fractions are not', () => {
+    assert.equal(config().probeBudgetPerSecond, 5);
+    assert.equal(config({ circuitBreaker: { probeBudgetPerSecond: 0 } }).probeBudgetPerSecond, 0);
+    const check = (v: unknown) => validate({ resilience: { circuitBreaker: { probeBudgetPerSecond: v } } }, gatewayConfigSpecSchema, 'spec');
+    assert.deepEqual(check(0), []);
+    assert.deepEqual(check(20), []);
+    assert.ok(check(-1).length > 0);
+    assert.ok(check(1.5).length > 0);
   });
 });

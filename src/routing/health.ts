@@ -98,6 +98,8 @@ interface TargetState extends TargetView {
 /** Smoothing of the EWMAs: weight of the newest sample. */
 export const EWMA_ALPHA = 0.3;
 const MAX_TARGETS = 10_000;
+/** Hard-open, a target whose half-open probe is in flight: try again in this long. */
+const HARD_OPEN_RETRY_MS = 1000;
 const IDLE_EVICT_MS = 60 * 60_000;
 
 export interface HealthDeps {
@@ -169,11 +171,12 @@ export class HealthTracker {
    */
   lastResortWaitMs(id: string, config: ResilienceConfig): number {
     const t = this.targets.get(id);
-    if (!t) return 0;
     const now = this.now();
-    if (t.restUntilMs > now) return t.restUntilMs - now;
+    if (t && t.restUntilMs > now) return t.restUntilMs - now;
     const budget = config.probeBudgetPerSecond;
-    if (budget <= 0) return this.msUntilAvailable([id]);
+    // Hard-open: only the end of the cool-down (a second when its probe is in flight right now).
+    if (budget <= 0) return this.msUntilAvailable([id]) || HARD_OPEN_RETRY_MS;
+    if (!t) return 0;
     const tokens = this.refill(t, budget, now);
     return tokens >= 1 ? 0 : Math.ceil(((1 - tokens) * 1000) / budget);
   }
