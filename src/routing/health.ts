@@ -13,7 +13,8 @@
  * Connection-level failures (connect refused or timed out, TLS, DNS, a reset before any byte, as
  * Envoy's access log reports them) say the *host* (the provider, or one discovered endpoint) is
  * unreachable for every model: `consecutiveFailures` of them in a row, on any of its models, take
- * the host out for a cool-down (doubling while it keeps failing); any answer from it brings it back.
+ * the host out for a cool-down (doubling while it keeps failing); any answer from it (a success or
+ * an error status other than 503, which may be Envoy's own) brings it back.
  *
  * Every state change is a decision: logged with its reason and counted in metrics, labelled with
  * the target's provider and upstream model (bounded by config; endpoints are not labels; a whole
