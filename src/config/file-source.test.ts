@@ -3,11 +3,12 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { parseAllDocuments } from 'yaml';
 import { createLogger } from '../observability/logger.js';
 import { FileConfigSource, splitDocuments } from './file-source.js';
 import { hashKey } from './snapshot.js';
 import { ConfigStore } from './store.js';
-import { apiKeyYaml, providerYaml, secretYaml } from './test-fixtures.js';
+import { apiKeyYaml, providerYaml, secretYaml, snapshotFromYaml } from './test-fixtures.js';
 
 const PROVIDERS = providerYaml('p', 'type: openai\nendpoint: https://x/v1\ncredentialSecretRef: { name: creds, key: k }\nmodels: [{ name: m1 }]') + secretYaml('creds', { k: 'v' });
 const KEYS = apiKeyYaml('team', `keyHash: "${hashKey('sk-1')}"`);
@@ -173,6 +174,58 @@ describe('file config source', () => {
     assert.equal(t.store.current()!.keysByHash.size, 2);
     assert.equal(t.store.current()!.keysByHash.get(hashKey('sk-late'))?.name, 'default/other');
   });
+});
+
+describe('file config source, random edits of one file', () => {
+  const dirs: string[] = [];
+  after(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  for (const seed of [11, 12, 13]) {
+    it(`serves what a full parse of the file gives, or keeps the last good config (seed ${seed})`, async () => {
+      let state = seed;
+      const r = (): number => {
+        state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+        return state / 4294967296;
+      };
+      const pick = <T>(list: readonly T[]): T => list[Math.floor(r() * list.length)] as T;
+      const keyDoc = (i: number): string =>
+        apiKeyYaml(`k${i}`, `keyHash: "${hashKey(`sk-${i % 7}`)}"${r() < 0.3 ? '\ndisabled: true' : ''}${r() < 0.3 ? '\nparent: k' + pick([0, 1, 2]) : ''}\nmodels: ["${pick(['m1', 'gpt-*'])}"]`);
+      let docs = Array.from({ length: 12 }, (_, i) => keyDoc(i));
+      const t = await setup();
+      dirs.push(t.dir);
+      await t.write('providers.yaml', PROVIDERS);
+      let good: string | undefined;
+      for (let step = 0; step < 60; step++) {
+        const op = r();
+        const i = Math.floor(r() * docs.length);
+        if (op < 0.35) docs[i] = keyDoc(Math.floor(r() * 15));
+        else if (op < 0.5) docs.splice(i, 1);
+        else if (op < 0.65) docs.splice(i, 0, keyDoc(Math.floor(r() * 15)));
+        else if (op < 0.72) docs[i] = (docs[i] ?? '').replace('spec:', 'spec: [');
+        else if (op < 0.8) docs[i] = (docs[i] ?? '').replace(/---\n$/, '');
+        else if (op < 0.9) docs[i] = '# comment\n' + (docs[i] ?? '');
+        else docs = docs.map((d) => d.replace('spec: [', 'spec:'));
+        const text = docs.join('');
+        await t.write('keys.yaml', text);
+        const outcome = await t.source.reload();
+        const full = snapshotFromYaml(PROVIDERS + text);
+        const yamlErrors = parseAllDocuments(PROVIDERS + text).some((d) => d.errors.length > 0);
+        const valid = !yamlErrors && full.issues.length === 0 && full.problems.length === 0;
+        const names = (s: { keysByName: ReadonlyMap<string, { disabled: boolean; lineage: string }> }): string[] =>
+          [...s.keysByName.entries()].map(([n, e]) => `${n}:${e.disabled}:${e.lineage}`).sort();
+        if (valid) {
+          assert.notEqual(outcome.kind, 'rejected', `step ${step}: ${JSON.stringify(outcome)}`);
+          assert.deepEqual(names(t.store.current()!), names(full.snapshot), `step ${step}`);
+          good = text;
+        } else {
+          assert.notEqual(outcome.kind, 'applied', `step ${step}: a config with issues is not applied`);
+          if (good !== undefined) assert.deepEqual(names(t.store.current()!), names(snapshotFromYaml(PROVIDERS + good).snapshot), `step ${step}: last good kept`);
+        }
+      }
+    });
+  }
 });
 
 describe('splitDocuments', () => {

@@ -59,10 +59,9 @@ export interface IncrementalBuildResult extends BuildResult {
   readonly recomputedKeys: number;
 }
 
-interface KeyResult {
-  /** The hash this key claims (no other problem); served if it is the oldest claimant. */
-  readonly claim?: string;
-  readonly entry?: KeyEntry;
+/** A key that claims a hash (it has no other problem); served if it is the oldest claimant. */
+interface Claim extends KeyEntry {
+  readonly claim: string;
 }
 
 /** Bounded intern table: equal values share one object; past `limit` entries it starts over. */
@@ -101,9 +100,10 @@ export class IncrementalSnapshotBuilder {
   private readonly secretUsers = new Map<string, Set<string>>();
   /** Secrets some provider references (a change rebuilds routes). */
   private providerSecrets = new Set<string>();
-  /** Hash -> keys claiming it. */
-  private readonly claims = new Map<string, Set<string>>();
-  private readonly results = new Map<string, KeyResult>();
+  /** Hash -> key claiming it, or the keys when several do (rare: a duplicated key). */
+  private readonly claims = new Map<string, string | Set<string>>();
+  /** Keys that claim a hash, with their entry (one object: the entry carries the hash it claims). */
+  private readonly results = new Map<string, Claim>();
   private readonly scopes = new Map<string, LimitScope>();
   private readonly problems = new Map<string, ResourceProblem>();
 
@@ -204,7 +204,8 @@ export class IncrementalSnapshotBuilder {
     } else {
       this.keys.delete(name);
     }
-    this.scopes.delete(name);
+    if (value) this.scopes.set(name, this.compileScope(name, value.spec.limits));
+    else this.scopes.delete(name);
     // The key and everything below it in the hierarchy (their lineage and limit scopes include it).
     // (A local visited set: a key may already be dirty for another reason, a Secret say, without
     // its descendants being marked.)
@@ -247,8 +248,8 @@ export class IncrementalSnapshotBuilder {
     const hashChanges = new Map<string, KeyEntry | undefined>();
     for (const hash of affectedHashes) {
       const holder = this.holderOf(hash);
-      hashChanges.set(hash, holder === undefined ? undefined : this.results.get(holder)?.entry);
-      for (const claimant of this.claims.get(hash) ?? []) {
+      hashChanges.set(hash, holder === undefined ? undefined : this.results.get(holder));
+      for (const claimant of this.claimants(hash)) {
         touched.add(claimant);
         const id = problemId('ApiKey', claimant);
         const key = this.keys.get(claimant);
@@ -260,7 +261,7 @@ export class IncrementalSnapshotBuilder {
     const nameChanges = new Map<string, KeyEntry | undefined>();
     for (const name of touched) {
       const r = this.results.get(name);
-      nameChanges.set(name, r?.claim !== undefined && this.holderOf(r.claim) === name ? r.entry : undefined);
+      nameChanges.set(name, r !== undefined && this.holderOf(r.claim) === name ? r : undefined);
     }
     this.keysByHash = await this.keysByHash.updateSliced(hashChanges, slicer);
     this.keysByName = await this.keysByName.updateSliced(nameChanges, slicer);
@@ -315,8 +316,8 @@ export class IncrementalSnapshotBuilder {
   private recomputeKey(name: string, affectedHashes: Set<string>, touched: Set<string>): void {
     touched.add(name);
     const old = this.results.get(name);
-    if (old?.claim !== undefined) {
-      removeFrom(this.claims, old.claim, name);
+    if (old !== undefined) {
+      this.unclaim(old.claim, name);
       affectedHashes.add(old.claim);
     }
     const id = problemId('ApiKey', name);
@@ -328,31 +329,53 @@ export class IncrementalSnapshotBuilder {
     }
     const chain = resolveLineage(key, (n) => this.keys.get(n), (k) => this.scopeOf(k));
     if ('reason' in chain) {
-      this.results.set(name, {});
+      this.results.delete(name);
       this.setProblem(id, chain);
       return;
     }
     if (key.spec.accountOnly) {
-      this.results.set(name, {});
+      this.results.delete(name);
       this.setProblem(id, undefined);
       return;
     }
     const hash = keyHashOf(key, name, this.readSecret);
     if (typeof hash !== 'string') {
-      this.results.set(name, {});
+      this.results.delete(name);
       this.setProblem(id, hash);
       return;
     }
     this.setProblem(id, undefined); // a DuplicateKey problem, if any, is decided per hash
-    this.results.set(name, { claim: hash, entry: keyEntryOf(key, name, chain, this.compiler) });
-    addTo(this.claims, hash, name);
+    this.results.set(name, { ...keyEntryOf(key, name, chain, this.compiler), claim: hash });
+    this.claim(hash, name);
     affectedHashes.add(hash);
+  }
+
+  private claimants(hash: string): Iterable<string> {
+    const c = this.claims.get(hash);
+    return c === undefined ? [] : typeof c === 'string' ? [c] : c;
+  }
+
+  private claim(hash: string, name: string): void {
+    const c = this.claims.get(hash);
+    if (c === undefined) this.claims.set(hash, name);
+    else if (typeof c === 'string') this.claims.set(hash, new Set([c, name]));
+    else c.add(name);
+  }
+
+  private unclaim(hash: string, name: string): void {
+    const c = this.claims.get(hash);
+    if (c === name) this.claims.delete(hash);
+    else if (typeof c === 'object') {
+      c.delete(name);
+      if (c.size === 1) this.claims.set(hash, c.values().next().value as string);
+    }
   }
 
   /** The oldest key claiming `hash` (the one served), or undefined when none does. */
   private holderOf(hash: string): string | undefined {
     const claimants = this.claims.get(hash);
-    if (!claimants || claimants.size === 0) return undefined;
+    if (claimants === undefined) return undefined;
+    if (typeof claimants === 'string') return claimants;
     let best: string | undefined;
     let bestKey: ApiKey | undefined;
     for (const c of claimants) {
@@ -366,14 +389,10 @@ export class IncrementalSnapshotBuilder {
     return best;
   }
 
+  /** Compiled in applyKey, under the key's own name string (shared by the entry and the maps). */
   private scopeOf(key: ApiKey): LimitScope {
     const id = qualifiedName(key.metadata);
-    let scope = this.scopes.get(id);
-    if (!scope) {
-      scope = this.compileScope(id, key.spec.limits);
-      this.scopes.set(id, scope);
-    }
-    return scope;
+    return this.scopes.get(id) ?? this.compileScope(id, key.spec.limits);
   }
 
   private compileScope(id: string, limits: KeyLimits | undefined): LimitScope {

@@ -104,7 +104,7 @@ export function parseDocument(source: string, doc: unknown, index: number): Pars
   }
   const spec = doc['spec'];
   if (kind === 'ModelProvider') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec } as ModelProvider } };
-  if (kind === 'ApiKey') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec } as ApiKey } };
+  if (kind === 'ApiKey') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec: compactKeySpec(spec) } as ApiKey } };
   if (kind === 'MCPServer') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec } as MCPServer } };
   return { label, issues, identified: true, resource: { kind: 'GatewayConfig', value: spec as GatewayConfigSpec } };
 }
@@ -151,10 +151,32 @@ export function parseResources(documents: readonly SourcedDocument[]): ParseResu
   return { resources, issues, origins };
 }
 
+/** Equal sub-objects of many keys (`models`, `limits`, `modelMappings`) shared: 100k keys, a few shapes. */
+const shared = new Map<string, unknown>();
+const SHARED_LIMIT = 20_000;
+
+function intern<T>(value: T): T {
+  if (value === undefined) return value;
+  const id = JSON.stringify(value);
+  const hit = shared.get(id);
+  if (hit !== undefined) return hit as T;
+  if (shared.size >= SHARED_LIMIT) shared.clear();
+  shared.set(id, value);
+  return value;
+}
+
+/** A validated ApiKey spec with its common parts shared (the spec is plain data, never mutated). */
+function compactKeySpec(spec: unknown): unknown {
+  if (!isRecord(spec)) return spec;
+  const out: Record<string, unknown> = { ...spec };
+  for (const field of ['models', 'limits', 'modelMappings'] as const) if (out[field] !== undefined) out[field] = intern(out[field]);
+  return out;
+}
+
 function readMeta(raw: unknown): ObjectMeta | undefined {
   if (!isRecord(raw) || typeof raw['name'] !== 'string' || raw['name'] === '') return undefined;
   const meta: { -readonly [K in keyof ObjectMeta]: ObjectMeta[K] } = { name: raw['name'] };
-  if (typeof raw['namespace'] === 'string') meta.namespace = raw['namespace'];
+  if (typeof raw['namespace'] === 'string') meta.namespace = intern(raw['namespace']);
   if (typeof raw['generation'] === 'number') meta.generation = raw['generation'];
   if (typeof raw['resourceVersion'] === 'string') meta.resourceVersion = raw['resourceVersion'];
   if (typeof raw['uid'] === 'string') meta.uid = raw['uid'];

@@ -448,9 +448,11 @@ export function resolveLineage(
       message: `unknown time zone "${badZone.spec.limits?.monthTimeZone ?? ''}" in ${qualifiedName(badZone.metadata)} (use an IANA name such as Europe/Berlin)`,
     };
   }
-  let lineage = '.';
-  for (let i = chain.length - 1; i >= 0; i--) lineage += (chain[i] as ApiKey).metadata.name + '.';
-  return { lineage, scopes: chain.map(scopeOf), allowList: allowListOf(chain), guardrails: guardrailNamesOf(chain) };
+  // join, not +=: a flat string instead of a chain of cons strings kept per key.
+  const names: string[] = [''];
+  for (let i = chain.length - 1; i >= 0; i--) names.push((chain[i] as ApiKey).metadata.name);
+  names.push('');
+  return { lineage: names.join('.'), scopes: chain.map(scopeOf), allowList: allowListOf(chain), guardrails: guardrailNamesOf(chain) };
 }
 
 /** Model -> provider tiers for every provider whose credential resolves (others reported). */
