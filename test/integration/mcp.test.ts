@@ -112,6 +112,8 @@ stringData: { all: ${KEY_ALL}, limited: ${KEY_LIMITED}, nomcp: ${KEY_NO_MCP}, ra
   };
 }
 
+const text = (r: unknown): string => ((r as CallToolResult).content[0] as { text: string }).text;
+
 describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
   let stack: Stack;
   let redis: RedisServer;
@@ -142,7 +144,6 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
     clients.push(client);
     return client;
   }
-  const text = (r: unknown): string => ((r as CallToolResult).content[0] as { text: string }).text;
   const rpc = (path: string, body: string, headers: Record<string, string> = {}): Promise<Response> =>
     fetch(stack.baseUrl + path, {
       method: 'POST',
@@ -321,3 +322,53 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
     for (const secret of [KEY_ALL, KEY_LIMITED, UPSTREAM_TOKEN]) assert.ok(!raw.includes(secret), 'no key or credential in the logs');
   });
 });
+
+describe('MCP sessions across two Tollgate replicas (sealed ids, no sticky routing)', () => {
+  const SECRET = 'test-shared-session-secret';
+  const up = new FakeMcpServer({ transport: 'streamable-http', name: 'search', token: UPSTREAM_TOKEN });
+  const api = new FakeHttpService();
+  let a: Stack;
+  let b: Stack;
+  let other: Stack;
+
+  before(async () => {
+    await Promise.all([up.start(), api.start()]);
+    const files = config(up.url, up.url.replace('/mcp', '/sse'), api.url);
+    a = await startStack({ files, env: { TOLLGATE_MCP_SESSION_SECRET: SECRET } });
+    b = await startStack({ files, env: { TOLLGATE_MCP_SESSION_SECRET: SECRET } });
+    other = await startStack({ files, env: { TOLLGATE_MCP_SESSION_SECRET: 'another-secret' } });
+  });
+  after(async () => {
+    await Promise.all([a?.stop(), b?.stop(), other?.stop()]);
+    await Promise.all([up.stop(), api.stop()]);
+  });
+
+  it('a session opened on one replica continues on another; a replica with another secret refuses it', async () => {
+    const client = new Client({ name: 'test', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(`${a.baseUrl}/mcp/tools/search`), { requestInit: { headers: { authorization: `Bearer ${KEY_ALL}` } } });
+    await client.connect(transport);
+    try {
+      const session = transport.sessionId;
+      assert.ok(session);
+      const headers = {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: `Bearer ${KEY_ALL}`,
+        'mcp-session-id': session,
+        'mcp-protocol-version': transport.protocolVersion ?? '2025-06-18',
+      };
+      const call = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo', arguments: { text: 'on replica b' } } });
+      const onB = await fetch(`${b.baseUrl}/mcp/tools/search`, { method: 'POST', headers, body: call });
+      assert.equal(onB.status, 200);
+      const body = (await onB.json()) as { result: { content: { text: string }[] } };
+      assert.equal(body.result.content[0]?.text, 'search: on replica b');
+      const onOther = await fetch(`${other.baseUrl}/mcp/tools/search`, { method: 'POST', headers, body: call });
+      assert.equal(onOther.status, 404, 'an id sealed with another secret is refused');
+      // Back on the first replica, the SDK client carries on with the same session.
+      assert.equal(text(await client.callTool({ name: 'echo', arguments: { text: 'back on a' } })), 'search: back on a');
+    } finally {
+      await client.close();
+    }
+  });
+});
+
