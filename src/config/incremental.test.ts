@@ -38,6 +38,8 @@ function randomChange(r: () => number): ResourceChange {
         ? {
             requestsPerMinute: pick([10, 20]),
             ...(r() < 0.3 ? { tokensPerMonth: 1000 } : {}),
+            ...(r() < 0.3 ? { costPerMonth: pick(['5', '0.5']) } : {}),
+            ...(r() < 0.2 ? { costPerDay: '1' } : {}),
             ...(r() < 0.2 ? { perModel: [{ model: pick(['gpt-*', 'm1']), tokensPerDay: 5 }] } : {}),
             ...(r() < 0.15 ? { monthTimeZone: pick(['Europe/Berlin', 'Mars/Olympus']) } : {}),
           }

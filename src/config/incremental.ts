@@ -397,7 +397,8 @@ export class IncrementalSnapshotBuilder {
 
   private compileScope(id: string, limits: KeyLimits | undefined): LimitScope {
     const rules = this.rules.get(
-      limits ? `${limits.requestsPerMinute},${limits.requestsPerDay},${limits.tokensPerMinute},${limits.tokensPerDay},${limits.tokensPerMonth}` : '',
+      // Every rule field is part of the cache key (a field left out would share another key's rules).
+      limits ? `${limits.requestsPerMinute},${limits.requestsPerDay},${limits.tokensPerMinute},${limits.tokensPerDay},${limits.tokensPerMonth},${limits.costPerMonth},${limits.costPerDay}` : '',
       () => compileRules(limits),
     );
     const perModel = limits?.perModel?.length

@@ -42,9 +42,6 @@ const RULE_SHAPES: readonly { readonly name: LimitName; readonly unit: LimitUnit
   { name: 'costPerDay', unit: 'cost', window: 'calendarDay' },
 ];
 
-/** Money budgets are enforced once the limiter counts cost (next step of issue 17). */
-const ENFORCE_MONEY_BUDGETS = false;
-
 /** Rules of one scope, compiled from the user's fields (absent fields = no rule). */
 export function compileRules(limits: BudgetLimits | undefined): readonly LimitRule[] {
   if (!limits) return [];
@@ -52,7 +49,7 @@ export function compileRules(limits: BudgetLimits | undefined): readonly LimitRu
   for (const shape of RULE_SHAPES) {
     const value = limits[shape.name as keyof BudgetLimits];
     if (typeof value === 'number') rules.push({ ...shape, limit: value });
-    else if (typeof value === 'string' && ENFORCE_MONEY_BUDGETS) {
+    else if (typeof value === 'string') {
       // Money budgets: micro-units (the schema pattern keeps them below 2^53).
       const micros = parseMicros(value);
       if (micros !== undefined) rules.push({ ...shape, limit: Number(micros) });

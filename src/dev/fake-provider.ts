@@ -170,7 +170,11 @@ export class FakeProvider {
     const id = `chatcmpl-${this.name}-${Date.now()}`;
     const created = Math.floor(Date.now() / 1000);
     const promptTokens = Math.max(1, Math.ceil(JSON.stringify(request['messages'] ?? '').length / 4));
-    const n = b.chunks;
+    // Like a real provider, the answer stops at max_completion_tokens (or max_tokens), one token per
+    // chunk, with finish_reason "length".
+    const cap = request['max_completion_tokens'] ?? request['max_tokens'];
+    const n = typeof cap === 'number' && cap >= 0 ? Math.min(b.chunks, Math.floor(cap)) : b.chunks;
+    const finish = n < b.chunks ? 'length' : 'stop';
     const pieces = Array.from({ length: n }, (_, i) => WORDS[i % WORDS.length] as string);
     const usage = { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n };
     const report = (stream: boolean): void => {
@@ -185,7 +189,7 @@ export class FakeProvider {
         object: 'chat.completion',
         created,
         model,
-        choices: [{ index: 0, message: { role: 'assistant', content: pieces.join('') }, finish_reason: 'stop' }],
+        choices: [{ index: 0, message: { role: 'assistant', content: pieces.join('') }, finish_reason: finish }],
         ...(b.sendUsage !== false ? { usage } : {}),
       });
     }
@@ -213,7 +217,7 @@ export class FakeProvider {
       await pause(b.chunkIntervalMs);
       res.write(`${head}${JSON.stringify(piece)}},"finish_reason":null}]}\n\n`);
     }
-    send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
+    send({ ...base, choices: [{ index: 0, delta: {}, finish_reason: finish }] });
     const options = request['stream_options'] as { include_usage?: boolean } | undefined;
     if (options?.include_usage && b.sendUsage !== false) {
       send({ ...base, choices: [], usage });

@@ -14,6 +14,7 @@ import type { Logger } from '../observability/logger.js';
 import { extprocErrorsTotal } from '../observability/metrics.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { planForward } from '../pipeline/forward.js';
+import { directRewrite } from '../pipeline/dispatch.js';
 import type { BodyDecision, LimitsStep } from '../pipeline/limits.js';
 import { classify } from '../routing/health.js';
 import type { AttemptRecord } from '../routing/plan.js';
@@ -140,8 +141,23 @@ export class ExtProcStream {
     }
     const admitted = limits.admit(ctx, plan);
     // A direct request also passes its one target's provider limits (the attempt stage's job otherwise).
-    const next = (a: UpstreamRewrite | GatewayError): Answer => (ctx.attempt ? this.admitDirect(limits, a) : this.forward(a));
+    const next = (a: UpstreamRewrite | GatewayError): Answer => {
+      const b = isGatewayError(a) ? a : this.withCappedBody(ctx, a);
+      return ctx.attempt ? this.admitDirect(limits, b) : this.forward(b);
+    };
     return admitted instanceof Promise ? admitted.then(next) : next(admitted);
+  }
+
+  /**
+   * Admitted at the edge of a budget with a capped answer (pipeline/limits.ts): every attempt sends
+   * the capped body (the plan's body), and a direct request's rewrite is rebuilt with it.
+   */
+  private withCappedBody(ctx: RequestContext, rewrite: UpstreamRewrite): UpstreamRewrite {
+    const capped = ctx.accounting?.cappedBody;
+    const plan = capped && ctx.planId !== undefined ? this.deps.router.plans.get(ctx.planId) : undefined;
+    if (!capped || !plan) return rewrite;
+    plan.body = capped;
+    return ctx.attempt ? directRewrite(plan, ctx.attempt.candidate) : rewrite;
   }
 
   /** A direct request passed the key's limits: its only target's provider limits come next. */

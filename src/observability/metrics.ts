@@ -224,3 +224,9 @@ export const mcpHttpRequestsTotal = new Counter({
   labelNames: ['endpoint', 'status'] as const,
   registers: [registry],
 });
+
+export const budgetCappedTotal = new Counter({
+  name: 'tollgate_budget_capped_total',
+  help: 'Requests admitted at the edge of a calendar budget (tokens or money) with their answer capped (max_tokens) to what was left.',
+  registers: [registry],
+});

@@ -14,15 +14,16 @@
  * See docs/limits.md ("Tokens: reservation, reconciliation and the overshoot bound") for the
  * overshoot bound this gives.
  */
-import type { KeyEntry, ModelRoute } from '../config/snapshot.js';
+import type { KeyEntry, ModelRoute, RouteTier } from '../config/snapshot.js';
 import { errorBody, gatewayError, type GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { limiterDurationSeconds, midStreamExhaustedTotal, rateLimitRejectionsTotal } from '../observability/metrics.js';
+import { budgetCappedTotal, limiterDurationSeconds, midStreamExhaustedTotal, rateLimitRejectionsTotal } from '../observability/metrics.js';
 import { monthSpan } from '../ratelimit/calendar.js';
 import { CompletionHistory, estimatePromptTokens, maxCompletionTokens } from '../ratelimit/estimate.js';
 import { buildChecks, hasTokenChecks, providerChecks, rateLimitHeaders, refusal } from '../ratelimit/plan.js';
-import { LimiterUnavailableError, type AdmitResult, type LimitCheck, type Limiter, type Reservation } from '../ratelimit/types.js';
-import { costOf } from '../billing/pricing.js';
+import { LimiterUnavailableError, type AdmitResult, type Cost, type LimitCheck, type Limiter, type Reservation } from '../ratelimit/types.js';
+import { picosToMicrosCeil } from '../billing/money.js';
+import { costOf, type CompiledPrice } from '../billing/pricing.js';
 import type { UsageAccountant } from '../usage/accountant.js';
 import { JsonUsageTail, SseUsageMeter } from '../usage/response-usage.js';
 import type { RequestContext } from './context.js';
@@ -41,7 +42,15 @@ export interface LimitsDeps {
   readonly now?: () => number;
   /** Smallest mid-stream extension, in tokens. */
   readonly minExtension?: number;
+  /** Smallest answer admitted at the edge of a budget (tokens; default MIN_ANSWER_TOKENS). */
+  readonly minAnswerTokens?: number;
 }
+
+/**
+ * At the edge of a calendar budget, a request is admitted with its answer capped (max_tokens) when
+ * what is left covers the prompt plus at least this many completion tokens; below it, refused.
+ */
+export const MIN_ANSWER_TOKENS = 16;
 
 /** What to do with one response body chunk (built into an Envoy answer by extproc). */
 export type BodyDecision =
@@ -71,6 +80,16 @@ export class RequestAccounting {
   state: 'ok' | 'exhausted' | 'cut' = 'ok';
   maxTokens: number | undefined;
   embeddings = false;
+  /** A money budget applies: reserve and reconcile cost too. */
+  costLimited = false;
+  /** Price used at admission (the dearest route of the model), if any. */
+  admissionPrice: CompiledPrice | undefined;
+  /** Micro-units per completion token at the admission price. */
+  completionRate = 0;
+  /** The answer was capped at the edge of a budget to this many tokens (max_tokens). */
+  cappedTo: number | undefined;
+  /** The request body with the cap written in, for the upstream (set with cappedTo). */
+  cappedBody: RequestBody | undefined;
   /** Provider protection reservations, one per attempt that passed them. */
   readonly providerReservations: { readonly scopeId: string; readonly reservation: Reservation }[] = [];
 
@@ -140,15 +159,10 @@ export class LimitsStep {
     if (ctx.planId !== undefined) this.byPlan.set(ctx.planId, acc);
     const checks = acc.checks;
     if (checks.length === 0) return rewrite;
-    const key = acc.key;
     const started = process.hrtime.bigint();
-    if (acc.tokenLimited) {
-      acc.promptEstimate = estimatePromptTokens(body.json, ctx.model);
-      acc.maxTokens = maxCompletionTokens(body.json);
-      acc.completionEstimate = this.history.estimate(key.name, ctx.model, acc.maxTokens, acc.embeddings);
-    }
-    const tokens = acc.tokenLimited ? acc.promptEstimate + acc.completionEstimate : 0;
-    return this.deps.limiter.admit(checks, { requests: 1, tokens }, this.now()).then(
+    const model = ctx.model;
+    const cost = this.admissionCost(model, acc, body, ctx.snapshot.admissionPrice.get(model));
+    return this.deps.limiter.admit(checks, cost, this.now()).then(
       (result) => {
         limiterDurationSeconds.observe({ backend: this.deps.limiter.mode === 'normal' ? 'primary' : 'degraded' }, Number(process.hrtime.bigint() - started) / 1e9);
         if (!result.allowed) {
@@ -156,10 +170,18 @@ export class LimitsStep {
           rateLimitRejectionsTotal.inc({ limit: denied.name, scope: denied.scope });
           if (ctx.planId !== undefined) this.byPlan.delete(ctx.planId);
           delete ctx.accounting;
-          return refusal(checks, result.states, result.denied, result.retryAfterMs, denied.unit === 'requests' ? 1 : tokens);
+          const asked = requested(cost, result.completion);
+          const amount = denied.unit === 'requests' ? 1 : denied.unit === 'tokens' ? asked.tokens : asked.cost;
+          return refusal(checks, result.states, result.denied, result.retryAfterMs, amount, ctx.snapshot.currency);
         }
         acc.reservation = result.reservation;
         acc.headers = rateLimitHeaders(checks, result.states);
+        const cap = result.completion < acc.completionEstimate ? result.completion : acc.maxTokens !== undefined && result.cap < acc.maxTokens ? result.cap : undefined;
+        if (cap !== undefined && !acc.embeddings) {
+          acc.cappedTo = cap;
+          acc.cappedBody = withMaxTokens(body, cap, acc.injectedUsage, maxTokensField(body, ctx.snapshot.routesByModel.get(model)));
+          budgetCappedTotal.inc();
+        }
         return rewrite;
       },
       (err: unknown) => {
@@ -169,6 +191,32 @@ export class LimitsStep {
         throw err;
       },
     );
+  }
+
+  /** What admission reserves: the estimates, and the Shrink parts for chat requests (edge of a budget). */
+  private admissionCost(model: string, acc: RequestAccounting, body: RequestBody, price: CompiledPrice | undefined): Cost {
+    if (!acc.tokenLimited) return { requests: 1, tokens: 0 };
+    acc.promptEstimate = estimatePromptTokens(body.json, model);
+    acc.maxTokens = maxCompletionTokens(body.json);
+    acc.completionEstimate = this.history.estimate(acc.key.name, model, acc.maxTokens, acc.embeddings);
+    acc.costLimited = acc.checks.some((c) => c.unit === 'cost');
+    const priced = acc.costLimited ? price : undefined;
+    acc.admissionPrice = priced;
+    acc.completionRate = priced ? priced.completionMicrosPerToken : 0;
+    const promptCost = priced ? picosToMicrosCeil(BigInt(acc.promptEstimate) * priced.input) : 0;
+    if (acc.embeddings) return { requests: 1, tokens: acc.promptEstimate, cost: promptCost };
+    return {
+      requests: 1,
+      tokens: acc.promptEstimate + acc.completionEstimate,
+      cost: promptCost + Math.ceil(acc.completionEstimate * acc.completionRate),
+      shrink: {
+        promptTokens: acc.promptEstimate,
+        promptCost,
+        completionTokens: acc.completionEstimate,
+        minCompletion: this.deps.minAnswerTokens ?? MIN_ANSWER_TOKENS,
+        completionRate: acc.completionRate,
+      },
+    };
   }
 
   /**
@@ -226,7 +274,7 @@ export class LimitsStep {
     const spent = acc.promptEstimate + (meter.usage?.completionTokens ?? meter.counted);
     if (spent <= res.tokens) return replaced ? { kind: 'replace', body: replaced } : CONTINUE;
     const step = Math.max(this.deps.minExtension ?? 64, acc.completionEstimate, spent - res.tokens);
-    return this.deps.limiter.extend(res, step, this.now()).then(
+    return this.deps.limiter.extend(res, { tokens: step, cost: Math.ceil(step * acc.completionRate) }, this.now()).then(
       (result) => this.afterExtend(ctx, acc, result, replaced ?? chunk, replaced !== undefined),
       () => (replaced ? { kind: 'replace', body: replaced } : CONTINUE),
     );
@@ -236,7 +284,7 @@ export class LimitsStep {
     if (result.allowed) return changed ? { kind: 'replace', body: bytes } : CONTINUE;
     const policy = acc.key.midStreamPolicy;
     midStreamExhaustedTotal.inc({ policy });
-    const denied = acc.checks.filter((c) => c.unit === 'tokens')[result.denied];
+    const denied = acc.checks.filter((c) => c.unit !== 'requests')[result.denied];
     this.deps.logger.info({ requestId: ctx.requestId, consumer: acc.key.name, limit: denied?.name, scope: denied?.scopeId, policy }, 'token budget exhausted mid-stream');
     if (policy === 'finish') {
       acc.state = 'exhausted';
@@ -244,8 +292,8 @@ export class LimitsStep {
     }
     acc.state = 'cut';
     const err: GatewayError = gatewayError(
-      denied?.name === 'tokensPerMonth' ? 'insufficient_quota' : 'rate_limit_exceeded',
-      `The token budget (${denied?.name ?? 'tokens'} of ${denied?.scopeId ?? acc.key.name}) ran out during this response; it was stopped.`,
+      denied !== undefined && isQuota(denied) ? 'insufficient_quota' : 'rate_limit_exceeded',
+      `The ${denied?.unit === 'cost' ? 'money' : 'token'} budget (${denied?.name ?? 'tokens'} of ${denied?.scopeId ?? acc.key.name}) ran out during this response; it was stopped.`,
     );
     return { kind: 'replace', body: Buffer.concat([bytes, Buffer.from(`data: ${errorBody(err)}\n\n`)]) };
   }
@@ -273,9 +321,13 @@ export class LimitsStep {
       prompt = 0;
       completion = 0; // the upstream failed or never answered: release the tokens
     }
+    // Money is reconciled at the price of the provider that answered (admission used the dearest).
+    const realPrice = ctx.chosen?.price ?? acc.admissionPrice;
+    const billed = { ...reported, promptTokens: prompt, completionTokens: completion };
+    const costPicos = realPrice ? costOf(realPrice, billed) : 0n;
     if (acc.reservation && acc.tokenLimited) {
-      const delta = prompt + completion - acc.reservation.tokens;
-      if (delta !== 0) {
+      const delta = { tokens: prompt + completion - acc.reservation.tokens, cost: acc.costLimited ? picosToMicrosCeil(costPicos) - acc.reservation.cost : 0 };
+      if (delta.tokens !== 0 || delta.cost !== 0) {
         this.deps.limiter.adjust(acc.reservation, delta, this.now()).catch((err: unknown) => {
           this.deps.logger.warn({ err: err instanceof Error ? err.message : String(err), requestId: ctx.requestId }, 'limit correction failed');
         });
@@ -286,13 +338,11 @@ export class LimitsStep {
       // The attempt that answered is charged its real usage; attempts that failed over release theirs.
       const used = ok && scopeId === ctx.chosen?.limitScopeId ? prompt + completion : 0;
       const delta = used - reservation.tokens;
-      if (delta !== 0) this.deps.limiter.adjust(reservation, delta, this.now()).catch(() => undefined);
+      if (delta !== 0) this.deps.limiter.adjust(reservation, { tokens: delta, cost: 0 }, this.now()).catch(() => undefined);
     }
     if (!ctx.chosen) return; // never reached a provider: nothing was used
     if (reported && ok && !acc.embeddings) this.history.record(acc.key.name, ctx.model, completion);
     const zone = acc.key.limitScopes[0]?.monthTimeZone ?? 'UTC';
-    const billed = { ...reported, promptTokens: prompt, completionTokens: completion };
-    const costPicos = ctx.chosen.price ? costOf(ctx.chosen.price, billed) : 0n;
     ctx.billed = { promptTokens: prompt, completionTokens: completion, costPicos };
     const nowMs = this.now();
     this.deps.usage.record({
@@ -321,4 +371,41 @@ export function withStreamUsage(raw: Buffer): Buffer {
   const open = raw.indexOf(0x7b);
   if (open < 0) return raw;
   return Buffer.concat([raw.subarray(0, open + 1), STREAM_OPTIONS, raw.subarray(open + 1)]);
+}
+
+/** Tokens and money a refused request asked for (with the completion the limiter tried). */
+function requested(cost: Cost, completion: number): { tokens: number; cost: number } {
+  const sh = cost.shrink;
+  if (!sh) return { tokens: cost.tokens, cost: cost.cost ?? 0 };
+  return { tokens: sh.promptTokens + completion, cost: sh.promptCost + Math.ceil(completion * sh.completionRate) };
+}
+
+/** Calendar budgets answer with OpenAI's quota error; rolling windows with the rate limit error. */
+export function isQuota(c: LimitCheck): boolean {
+  return c.windowMs === 0 && c.unit !== 'requests';
+}
+
+/**
+ * Which field caps the answer: the one(s) the client set, else `max_completion_tokens` when every
+ * provider of the model speaks OpenAI's own API (its reasoning models refuse `max_tokens`), else
+ * `max_tokens` (what OpenAI-compatible engines read).
+ */
+export function maxTokensField(body: RequestBody, tiers: readonly RouteTier[] | undefined): ('max_tokens' | 'max_completion_tokens')[] {
+  const set: ('max_tokens' | 'max_completion_tokens')[] = [];
+  if (body.json['max_completion_tokens'] !== undefined) set.push('max_completion_tokens');
+  if (body.json['max_tokens'] !== undefined) set.push('max_tokens');
+  if (set.length > 0) return set;
+  const openai = tiers !== undefined && tiers.every((t) => t.routes.every((r) => r.provider.type === 'openai' || r.provider.type === 'azure-openai'));
+  return [openai ? 'max_completion_tokens' : 'max_tokens'];
+}
+
+/**
+ * The body with its answer capped at `cap` tokens. Re-serialised from the parsed object (a capped
+ * request is rare: only at the edge of a budget), keeping the gateway's stream_options.
+ */
+export function withMaxTokens(body: RequestBody, cap: number, injectedUsage: boolean, fields: readonly string[]): RequestBody {
+  const json: Record<string, unknown> = { ...body.json };
+  if (injectedUsage) json['stream_options'] = { include_usage: true };
+  for (const f of fields) json[f] = cap;
+  return { ...body, json, raw: Buffer.from(JSON.stringify(json)), rewritten: true };
 }

@@ -3,7 +3,7 @@
  * script (redis-script.ts), for a single replica without Redis and for degraded mode. State is one
  * small object per (scope, rule); idle entries are swept so memory is bounded by configured scopes.
  */
-import type { AdmitResult, Backend, CheckState, Cost, LimitCheck, Limiter, Reservation } from './types.js';
+import { amountFor, NO_CAP, type AdmitResult, type Backend, type CheckState, type Cost, type LimitCheck, type Limiter, type Reservation, type Usage } from './types.js';
 
 /** A rolling window: slot index -> amount, with the running sum and the lowest/highest slot present. */
 export interface SlidingState {
@@ -135,17 +135,44 @@ export class LocalLimiter implements Limiter {
     return Promise.resolve(this.admitSync(checks, cost, nowMs));
   }
 
-  /** Synchronous core (the Redis script does the same in one EVALSHA). */
+  /** Synchronous core (the Redis script does the same in one EVALSHA, step for step). */
   admitSync(checks: readonly LimitCheck[], cost: Cost, nowMs: number): AdmitResult {
     const used: number[] = [];
+    for (const check of checks) used.push(this.usage(check, this.state(check, nowMs, false), nowMs));
+    let tokens = cost.tokens;
+    let money = cost.cost ?? 0;
+    let completion = 0;
+    let cap = NO_CAP;
+    const shrink = cost.shrink;
+    if (shrink) {
+      // Steps 1-3 of Shrink (types.ts): what still fits in every calendar budget.
+      for (let i = 0; i < checks.length; i++) {
+        const check = checks[i] as LimitCheck;
+        if (check.windowMs !== 0 || check.unit === 'requests') continue;
+        const fixed = check.unit === 'tokens' ? shrink.promptTokens : shrink.promptCost;
+        const rate = check.unit === 'tokens' ? 1 : shrink.completionRate;
+        const room = this.limitOf(check) - (used[i] ?? 0) - fixed;
+        let allow: number;
+        if (room < 0) allow = -1;
+        else if (rate <= 0) allow = NO_CAP;
+        else {
+          allow = Math.floor(room / rate);
+          if (allow > 0 && Math.ceil(allow * rate) > room) allow -= 1;
+        }
+        if (allow < cap) cap = allow;
+      }
+      completion = shrink.completionTokens;
+      if (cap < completion) completion = cap >= shrink.minCompletion ? cap : Math.min(completion, shrink.minCompletion);
+      tokens = shrink.promptTokens + completion;
+      money = shrink.promptCost + Math.ceil(completion * shrink.completionRate);
+    }
     for (let i = 0; i < checks.length; i++) {
       const check = checks[i] as LimitCheck;
-      const amount = check.unit === 'requests' ? cost.requests : cost.tokens;
-      const s = this.state(check, nowMs, false);
-      const u = this.usage(check, s, nowMs);
-      used.push(u);
+      const amount = amountFor(check.unit, cost.requests, tokens, money);
+      const u = used[i] ?? 0;
       const limit = this.limitOf(check);
       if (amount > 0 && u + amount > limit) {
+        const s = this.state(check, nowMs, false);
         let retryAfterMs: number;
         if (amount > limit) retryAfterMs = -1;
         else if (check.windowMs === 0) retryAfterMs = Math.max(1, check.resetAtMs - nowMs);
@@ -155,14 +182,14 @@ export class LocalLimiter implements Limiter {
           const c = checks[j] as LimitCheck;
           states.push({ used: Math.ceil(used[j] ?? 0), resetMs: resetOf(c, this.state(c, nowMs, false), nowMs) });
         }
-        return { allowed: false, denied: i, retryAfterMs, states };
+        return { allowed: false, denied: i, retryAfterMs, states, completion };
       }
     }
     const slots: number[] = [];
     const states: CheckState[] = [];
     for (let i = 0; i < checks.length; i++) {
       const check = checks[i] as LimitCheck;
-      const amount = check.unit === 'requests' ? cost.requests : cost.tokens;
+      const amount = amountFor(check.unit, cost.requests, tokens, money);
       const s = this.state(check, nowMs, true) as State;
       if (isSliding(s)) slots.push(amount > 0 ? slidingCharge(s, check.slotMs, nowMs, amount) : Math.floor(nowMs / check.slotMs));
       else {
@@ -171,32 +198,38 @@ export class LocalLimiter implements Limiter {
       }
       states.push({ used: Math.ceil((used[i] ?? 0) + amount), resetMs: resetOf(check, s, nowMs) });
     }
-    return { allowed: true, reservation: { backend: this.backend, checks, slots, tokens: cost.tokens }, states };
+    return { allowed: true, reservation: { backend: this.backend, checks, slots, tokens, cost: money }, states, completion, cap };
   }
 
-  async extend(reservation: Reservation, tokens: number, nowMs: number): Promise<AdmitResult> {
-    // Only token checks; the extension is charged to the current slot. Later corrections go to the
-    // admission slot (the window sum stays exact; only which second holds the tokens differs).
-    const result = this.admitSync(reservation.checks.filter((c) => c.unit === 'tokens'), { requests: 0, tokens }, nowMs);
-    if (result.allowed) reservation.tokens += tokens;
+  async extend(reservation: Reservation, more: Usage, nowMs: number): Promise<AdmitResult> {
+    // Only token and money checks; the extension is charged to the current slot. Later corrections
+    // go to the admission slot (the window sum stays exact; only which second holds the tokens differs).
+    const result = this.admitSync(reservation.checks.filter((c) => c.unit !== 'requests'), { requests: 0, tokens: more.tokens, cost: more.cost }, nowMs);
+    if (result.allowed) {
+      reservation.tokens += more.tokens;
+      reservation.cost += more.cost;
+    }
     return result;
   }
 
-  adjust(reservation: Reservation, delta: number, nowMs: number): Promise<void> {
+  adjust(reservation: Reservation, delta: Usage, nowMs: number): Promise<void> {
     this.adjustSync(reservation, delta, nowMs);
     return Promise.resolve();
   }
 
-  adjustSync(reservation: Reservation, delta: number, nowMs: number): void {
-    if (delta === 0) return;
+  adjustSync(reservation: Reservation, delta: Usage, nowMs: number): void {
+    if (delta.tokens === 0 && delta.cost === 0) return;
     reservation.checks.forEach((check, i) => {
-      if (check.unit !== 'tokens') return;
-      const s = this.state(check, nowMs, delta > 0);
+      if (check.unit === 'requests') return;
+      const d = check.unit === 'tokens' ? delta.tokens : delta.cost;
+      if (d === 0) return;
+      const s = this.state(check, nowMs, d > 0);
       if (!s) return;
-      if (isSliding(s)) slidingAdjust(s, check.windowMs, check.slotMs, nowMs, reservation.slots[i] ?? -1, delta);
-      else s.used = Math.max(0, s.used + delta);
+      if (isSliding(s)) slidingAdjust(s, check.windowMs, check.slotMs, nowMs, reservation.slots[i] ?? -1, d);
+      else s.used = Math.max(0, s.used + d);
     });
-    reservation.tokens += delta;
+    reservation.tokens += delta.tokens;
+    reservation.cost += delta.cost;
   }
 
   /** Forgets windows that are empty or expired (bounded memory). */

@@ -5,6 +5,7 @@
 import type { LimitRule, LimitScope } from '../config/limits.js';
 import { modelRules } from '../config/limits.js';
 import type { KeyEntry, ModelRoute } from '../config/snapshot.js';
+import { formatMicros } from '../billing/money.js';
 import { gatewayError, type GatewayError } from '../errors.js';
 import { daySpan, monthSpan } from './calendar.js';
 import type { CheckState, LimitCheck, ScopeKind } from './types.js';
@@ -44,9 +45,9 @@ export function providerChecks(route: ModelRoute, nowMs: number): LimitCheck[] {
   return route.limits.map((rule) => toCheck(rule, route.limitScopeId, 'provider', route.limitScopeId, 'UTC', nowMs));
 }
 
-/** True when any check counts tokens. */
+/** True when any check counts tokens or money (both need the tokens estimated and reconciled). */
 export function hasTokenChecks(checks: readonly LimitCheck[]): boolean {
-  return checks.some((c) => c.unit === 'tokens');
+  return checks.some((c) => c.unit !== 'requests');
 }
 
 /** OpenAI's duration format for reset headers: `20ms`, `1s`, `6m0s`, `1h2m3s`. */
@@ -94,16 +95,41 @@ function scopeLabel(c: LimitCheck): string {
   return `API key ${c.scopeId}`;
 }
 
-/** The 429 for a refused check, naming the limit, with Retry-After and x-ratelimit-* headers. */
-export function refusal(checks: readonly LimitCheck[], states: readonly CheckState[], denied: number, retryAfterMs: number, requested: number): GatewayError {
+/** Calendar budgets (tokensPerMonth, costPerMonth, costPerDay) answer with OpenAI's quota error. */
+function quota(c: LimitCheck): boolean {
+  return c.windowMs === 0 && c.unit !== 'requests';
+}
+
+/**
+ * The 429 for a refused check, naming the limit, with Retry-After and x-ratelimit-* headers.
+ * `requested` and the check's numbers are in the check's unit (micro-units for money, shown as
+ * decimals of `currency`).
+ */
+export function refusal(
+  checks: readonly LimitCheck[],
+  states: readonly CheckState[],
+  denied: number,
+  retryAfterMs: number,
+  requested: number,
+  currency = 'USD',
+): GatewayError {
   const c = checks[denied] as LimitCheck;
   const used = states[denied]?.used ?? 0;
   const headers = rateLimitHeaders(checks, states);
-  const what = c.unit === 'requests' ? 'requests' : 'tokens';
+  const what = c.unit === 'requests' ? 'requests' : c.unit === 'tokens' ? 'tokens' : currency;
+  const n = (v: number): string => (c.unit === 'cost' ? formatMicros(v) : String(v));
   if (retryAfterMs < 0) {
     return gatewayError(
-      c.name === 'tokensPerMonth' ? 'insufficient_quota' : 'rate_limit_exceeded',
-      `Request too large for ${c.name} of ${scopeLabel(c)}: limit ${c.limit} ${what}, requested ${requested}. Reduce the prompt or max_tokens.`,
+      quota(c) ? 'insufficient_quota' : 'rate_limit_exceeded',
+      `Request too large for ${c.name} of ${scopeLabel(c)}: limit ${n(c.limit)} ${what}, requested ${n(requested)}. Reduce the prompt or max_tokens.`,
+      headers,
+    );
+  }
+  if (c.unit === 'cost') {
+    headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+    return gatewayError(
+      'insufficient_quota',
+      `You exceeded the ${c.name === 'costPerMonth' ? 'monthly' : 'daily'} budget (${c.name}) of ${scopeLabel(c)}: limit ${n(c.limit)} ${currency}, used ${n(used)}, requested ${n(requested)}. It resets at ${new Date(c.resetAtMs).toISOString()}.`,
       headers,
     );
   }

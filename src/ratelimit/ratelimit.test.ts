@@ -71,7 +71,7 @@ describe('local limiter (sliding window counters)', () => {
     const r = l.admitSync([tpm(1000)], { requests: 1, tokens: 600 }, now);
     assert.ok(r.allowed);
     if (!r.allowed) return;
-    l.adjustSync(r.reservation, -500, now + 1000); // real usage 100
+    l.adjustSync(r.reservation, { tokens: -500, cost: 0 }, now + 1000); // real usage 100
     assert.equal(l.admitSync([tpm(1000)], { requests: 1, tokens: 900 }, now + 2000).allowed, true);
     assert.equal(l.admitSync([tpm(1000)], { requests: 1, tokens: 1 }, now + 2000).allowed, false);
     void l.close();

@@ -6,8 +6,12 @@
  * plain counter per calendar month (TTL relative to the gateway's now). Expired slots are dropped when touched (amortised O(1)).
  *
  * KEYS: one storage key per check.
- * admit:  ARGV = now, 'admit', requestCost, tokenCost, then per check: windowMs, slotMs, resetAtMs, limit, unit(1=requests,2=tokens)
- *   -> {1, -1, 0, slot1, used1, reset1, ...}  or  {0, deniedIndex, retryAfterMs, slot, used, reset (for checks up to the denied one)}
+ * admit:  ARGV = now, 'admit', requestCost, tokenCost, moneyCost, shrink(0/1), promptTokens, promptCost,
+ *   completionTokens, minCompletion, completionRate, then per check: windowMs, slotMs, resetAtMs, limit,
+ *   unit(1=requests,2=tokens,3=cost)
+ *   -> {1, -1, 0, completion, cap, slot1, used1, reset1, ...}  or
+ *      {0, deniedIndex, retryAfterMs, completion, cap, slot, used, reset (for checks up to the denied one)}
+ *   With shrink=1 the amounts come from the Shrink steps (types.ts), exactly as local.ts admitSync.
  * adjust: ARGV = now, 'adjust', then per key: windowMs, slotMs, resetAtMs, slot, delta (corrections of
  *   many requests, summed per key and slot; a key may appear once per slot)
  */
@@ -82,26 +86,66 @@ end
 if op == 'admit' then
   local reqCost = tonumber(ARGV[3])
   local tokCost = tonumber(ARGV[4])
+  local monCost = tonumber(ARGV[5])
+  local H = 11
+  local NO_CAP = 9007199254740991
+  local function amountOf(unit)
+    if unit == '1' then return reqCost elseif unit == '2' then return tokCost else return monCost end
+  end
   local used = {}
   for i = 1, #KEYS do
-    local b = 4 + (i - 1) * 5
+    local b = H + (i - 1) * 5
+    local win = tonumber(ARGV[b + 1])
+    if win == 0 then used[i] = tonumber(redis.call('GET', KEYS[i]) or '0') else used[i] = slide(KEYS[i], win, tonumber(ARGV[b + 2])) end
+  end
+  local completion = 0
+  local cap = NO_CAP
+  if ARGV[6] == '1' then
+    local pTok = tonumber(ARGV[7])
+    local pCost = tonumber(ARGV[8])
+    local rate = tonumber(ARGV[11])
+    for i = 1, #KEYS do
+      local b = H + (i - 1) * 5
+      local unit = ARGV[b + 5]
+      if tonumber(ARGV[b + 1]) == 0 and unit ~= '1' then
+        local fixed = pCost
+        local r = rate
+        if unit == '2' then fixed = pTok; r = 1 end
+        local room = tonumber(ARGV[b + 4]) - used[i] - fixed
+        local allow
+        if room < 0 then allow = -1
+        elseif r <= 0 then allow = NO_CAP
+        else
+          allow = math.floor(room / r)
+          if allow > 0 and math.ceil(allow * r) > room then allow = allow - 1 end
+        end
+        if allow < cap then cap = allow end
+      end
+    end
+    completion = tonumber(ARGV[9])
+    local minC = tonumber(ARGV[10])
+    if cap < completion then
+      if cap >= minC then completion = cap else completion = math.min(completion, minC) end
+    end
+    tokCost = pTok + completion
+    monCost = pCost + math.ceil(completion * rate)
+  end
+  for i = 1, #KEYS do
+    local b = H + (i - 1) * 5
     local win = tonumber(ARGV[b + 1])
     local slotMs = tonumber(ARGV[b + 2])
     local resetAt = tonumber(ARGV[b + 3])
     local limit = tonumber(ARGV[b + 4])
-    local amount = tokCost
-    if ARGV[b + 5] == '1' then amount = reqCost end
-    local u
-    if win == 0 then u = tonumber(redis.call('GET', KEYS[i]) or '0') else u = slide(KEYS[i], win, slotMs) end
-    used[i] = u
+    local amount = amountOf(ARGV[b + 5])
+    local u = used[i]
     if amount > 0 and u + amount > limit then
       local retry
       if amount > limit then retry = -1
       elseif win == 0 then retry = math.max(1, resetAt - now)
       else retry = retryAfter(KEYS[i], win, slotMs, u + amount - limit) end
-      local out = {0, i - 1, retry}
+      local out = {0, i - 1, retry, completion, cap}
       for j = 1, i do
-        local bj = 4 + (j - 1) * 5
+        local bj = H + (j - 1) * 5
         out[#out + 1] = -1
         out[#out + 1] = math.ceil(used[j])
         out[#out + 1] = resetOf(KEYS[j], tonumber(ARGV[bj + 1]), tonumber(ARGV[bj + 2]), tonumber(ARGV[bj + 3]))
@@ -109,14 +153,13 @@ if op == 'admit' then
       return out
     end
   end
-  local out = {1, -1, 0}
+  local out = {1, -1, 0, completion, cap}
   for i = 1, #KEYS do
-    local b = 4 + (i - 1) * 5
+    local b = H + (i - 1) * 5
     local win = tonumber(ARGV[b + 1])
     local slotMs = tonumber(ARGV[b + 2])
     local resetAt = tonumber(ARGV[b + 3])
-    local amount = tokCost
-    if ARGV[b + 5] == '1' then amount = reqCost end
+    local amount = amountOf(ARGV[b + 5])
     local slot = -1
     if win == 0 then
       if amount > 0 then

@@ -7,7 +7,9 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { redisDurationSeconds, redisErrorsTotal } from '../observability/metrics.js';
 import { LIMIT_SCRIPT } from './redis-script.js';
-import type { AdmitResult, CheckState, Cost, LimitCheck, Limiter, Reservation } from './types.js';
+import type { AdmitResult, CheckState, Cost, LimitCheck, Limiter, Reservation, Usage } from './types.js';
+
+const UNIT_CODE = { requests: 1, tokens: 2, cost: 3 } as const;
 
 export type RedisClient = Redis | Cluster;
 
@@ -119,29 +121,46 @@ export class RedisLimiter implements Limiter {
   }
 
   async admit(checks: readonly LimitCheck[], cost: Cost, nowMs: number): Promise<AdmitResult> {
-    if (checks.length === 0) return { allowed: true, reservation: { backend: 'redis', checks, slots: [], tokens: cost.tokens }, states: [] };
+    const sh = cost.shrink;
+    if (checks.length === 0) {
+      const completion = sh ? sh.completionTokens : 0;
+      const tokens = sh ? sh.promptTokens + completion : cost.tokens;
+      const money = sh ? sh.promptCost + Math.ceil(completion * sh.completionRate) : (cost.cost ?? 0);
+      return { allowed: true, reservation: { backend: 'redis', checks, slots: [], tokens, cost: money }, states: [], completion, cap: Number.MAX_SAFE_INTEGER };
+    }
     const args: (string | number)[] = [];
     for (const c of checks) args.push(this.keyPrefix + c.key);
-    args.push(nowMs, 'admit', cost.requests, cost.tokens);
-    for (const c of checks) args.push(c.windowMs, c.slotMs, c.resetAtMs, c.limit, c.unit === 'requests' ? 1 : 2);
+    args.push(nowMs, 'admit', cost.requests, cost.tokens, cost.cost ?? 0);
+    if (sh) args.push(1, sh.promptTokens, sh.promptCost, sh.completionTokens, sh.minCompletion, sh.completionRate);
+    else args.push(0, 0, 0, 0, 0, 0);
+    for (const c of checks) args.push(c.windowMs, c.slotMs, c.resetAtMs, c.limit, UNIT_CODE[c.unit]);
     const reply = await timed('admit', () => this.script.tollgateLimit(checks.length, ...args));
     const slots: number[] = [];
     const states: CheckState[] = [];
-    for (let i = 3; i + 2 < reply.length; i += 3) {
+    for (let i = 5; i + 2 < reply.length; i += 3) {
       slots.push(Number(reply[i]));
       states.push({ used: Number(reply[i + 1]), resetMs: Number(reply[i + 2]) });
     }
-    if (reply[0] === 1) return { allowed: true, reservation: { backend: 'redis', checks, slots, tokens: cost.tokens }, states };
-    return { allowed: false, denied: Number(reply[1]), retryAfterMs: Number(reply[2]), states };
+    const completion = Number(reply[3]);
+    const cap = Number(reply[4]);
+    if (reply[0] === 1) {
+      const tokens = sh ? sh.promptTokens + completion : cost.tokens;
+      const money = sh ? sh.promptCost + Math.ceil(completion * sh.completionRate) : (cost.cost ?? 0);
+      return { allowed: true, reservation: { backend: 'redis', checks, slots, tokens, cost: money }, states, completion, cap };
+    }
+    return { allowed: false, denied: Number(reply[1]), retryAfterMs: Number(reply[2]), states, completion };
   }
 
-  async extend(reservation: Reservation, tokens: number, nowMs: number): Promise<AdmitResult> {
+  async extend(reservation: Reservation, more: Usage, nowMs: number): Promise<AdmitResult> {
     const result = await this.admit(
-      reservation.checks.filter((c) => c.unit === 'tokens'),
-      { requests: 0, tokens },
+      reservation.checks.filter((c) => c.unit !== 'requests'),
+      { requests: 0, tokens: more.tokens, cost: more.cost },
       nowMs,
     );
-    if (result.allowed) reservation.tokens += tokens;
+    if (result.allowed) {
+      reservation.tokens += more.tokens;
+      reservation.cost += more.cost;
+    }
     return result;
   }
 
@@ -153,13 +172,15 @@ export class RedisLimiter implements Limiter {
    * 20 ms window gave sequential clients near their budget false 429s). Resolves (or fails) when its
    * batch was applied.
    */
-  adjust(reservation: Reservation, delta: number, nowMs: number): Promise<void> {
-    if (delta === 0) return Promise.resolve();
-    reservation.tokens += delta;
-    const rounded = Math.round(delta);
+  adjust(reservation: Reservation, delta: Usage, nowMs: number): Promise<void> {
+    if (delta.tokens === 0 && delta.cost === 0) return Promise.resolve();
+    reservation.tokens += delta.tokens;
+    reservation.cost += delta.cost;
     let batch: AdjustBatch | undefined;
     reservation.checks.forEach((c, i) => {
-      if (c.unit !== 'tokens') return;
+      if (c.unit === 'requests') return;
+      const rounded = Math.round(c.unit === 'tokens' ? delta.tokens : delta.cost);
+      if (rounded === 0) return;
       batch ??= this.openBatch();
       const key = this.keyPrefix + c.key;
       const slot = String(reservation.slots[i] ?? -1);

@@ -12,7 +12,7 @@ import type { Logger } from '../observability/logger.js';
 import { limiterMode } from '../observability/metrics.js';
 import { LocalLimiter } from './local.js';
 import { RedisLimiter, timed, type RedisClient } from './redis.js';
-import { LimiterUnavailableError, type AdmitResult, type Cost, type LimitCheck, type Limiter, type Reservation } from './types.js';
+import { LimiterUnavailableError, type AdmitResult, type Cost, type LimitCheck, type Limiter, type Reservation, type Usage } from './types.js';
 
 export type FailurePolicy = 'open' | 'closed';
 
@@ -96,24 +96,25 @@ export class ResilientLimiter implements Limiter {
     return this.local.admit(checks, cost, nowMs);
   }
 
-  async extend(reservation: Reservation, tokens: number, nowMs: number): Promise<AdmitResult> {
+  async extend(reservation: Reservation, more: Usage, nowMs: number): Promise<AdmitResult> {
     if (reservation.backend === 'redis' && this.current === 'normal') {
       try {
-        return await this.redis.extend(reservation, tokens, nowMs);
+        return await this.redis.extend(reservation, more, nowMs);
       } catch (err) {
         this.degrade(err);
       }
     }
     if (reservation.backend === 'redis' && this.options.policy === 'closed') this.unavailable();
-    return this.local.extend(reservation, tokens, nowMs);
+    return this.local.extend(reservation, more, nowMs);
   }
 
-  async adjust(reservation: Reservation, delta: number, nowMs: number): Promise<void> {
+  async adjust(reservation: Reservation, delta: Usage, nowMs: number): Promise<void> {
     if (reservation.backend === 'local') return this.local.adjust(reservation, delta, nowMs);
     if (this.current !== 'normal') {
       // Redis down: the correction is lost for the shared window (the usage record is not: it is
       // buffered by the usage accountant). Keep the local view honest meanwhile.
-      reservation.tokens += delta;
+      reservation.tokens += delta.tokens;
+      reservation.cost += delta.cost;
       return;
     }
     try {

@@ -37,6 +37,54 @@ export interface LimitCheck {
 export interface Cost {
   readonly requests: number;
   readonly tokens: number;
+  /** Money, in micro-units of the gateway currency (checks of unit `cost`). Default 0. */
+  readonly cost?: number;
+  /**
+   * Edge of a budget: lets calendar budgets (month, calendar day; tokens or money) shrink the
+   * completion part instead of refusing (see `Shrink`). With it, `tokens` and `cost` are ignored:
+   * the amounts come from the shrink fields.
+   */
+  readonly shrink?: Shrink;
+}
+
+/**
+ * The parts of a request's reservation, so a budget near its end can admit a shorter answer.
+ * Both limiter implementations run the same steps (local.ts admitSync, redis-script.ts admit):
+ *  1. For every calendar check (windowMs 0) of unit tokens or cost, the completion tokens that still
+ *     fit after the prompt: floor((limit - used - prompt part) / rate), where the rate is 1 for
+ *     tokens and `completionRate` micro-units per token for money (minus one token if rounding the
+ *     money up would not fit). The smallest of these is the `cap` (NO_CAP when no such check).
+ *  2. The completion reserved is `completionTokens`, or the cap when it is smaller and at least
+ *     `minCompletion` (a useful answer). Below the minimum the request asks for
+ *     min(completionTokens, minCompletion): the smallest useful answer, which does not fit, so it
+ *     is refused (and the refusal names that smallest amount).
+ *  3. Amounts: tokens = promptTokens + completion, cost = promptCost + ceil(completion x rate);
+ *     then every check is tested and charged as usual.
+ */
+export interface Shrink {
+  readonly promptTokens: number;
+  /** Micro-units (rounded up) of the prompt at the admission price. */
+  readonly promptCost: number;
+  /** The completion the gateway would reserve (estimate, capped by max_tokens). */
+  readonly completionTokens: number;
+  /** Smallest answer worth admitting; below it the request is refused. */
+  readonly minCompletion: number;
+  /** Micro-units per completion token (a double), 0 when the model has no price. */
+  readonly completionRate: number;
+}
+
+/** `cap` when no calendar budget limits the completion. */
+export const NO_CAP = Number.MAX_SAFE_INTEGER;
+
+/** Amount a check is charged for a cost. */
+export function amountFor(unit: LimitCheck['unit'], requests: number, tokens: number, cost: number): number {
+  return unit === 'requests' ? requests : unit === 'tokens' ? tokens : cost;
+}
+
+/** Tokens and money (micro-units) of a reservation change. */
+export interface Usage {
+  readonly tokens: number;
+  readonly cost: number;
 }
 
 /** State of one check after the call (for x-ratelimit-* headers). */
@@ -57,10 +105,20 @@ export interface Reservation {
   readonly slots: readonly number[];
   /** Tokens charged so far (admission + extensions). */
   tokens: number;
+  /** Money charged so far, micro-units. */
+  cost: number;
 }
 
 export type AdmitResult =
-  | { readonly allowed: true; readonly reservation: Reservation; readonly states: readonly CheckState[] }
+  | {
+      readonly allowed: true;
+      readonly reservation: Reservation;
+      readonly states: readonly CheckState[];
+      /** Completion tokens reserved (shrink only: may be less than asked). */
+      readonly completion: number;
+      /** Completion tokens that fit in every calendar budget (NO_CAP when none applies). */
+      readonly cap: number;
+    }
   | {
       readonly allowed: false;
       /** Index in the checks of the first limit that refused. */
@@ -68,6 +126,8 @@ export type AdmitResult =
       /** When retrying can succeed; -1 when the cost exceeds the limit itself (never). */
       readonly retryAfterMs: number;
       readonly states: readonly CheckState[];
+      /** Completion tokens the refused amounts were computed with (shrink). */
+      readonly completion: number;
     };
 
 /** Refusal because the limiter cannot decide (Redis down and the policy is fail-closed). */
@@ -82,12 +142,12 @@ export interface Limiter {
   /** Checks every limit and, if all allow, charges `cost` to all of them atomically. */
   admit(checks: readonly LimitCheck[], cost: Cost, nowMs: number): Promise<AdmitResult>;
   /**
-   * Reserves `tokens` more for an admitted request (a stream that outgrew its reservation). Only the
-   * token checks are consulted. On success `reservation.tokens` grows.
+   * Reserves `more` tokens and money for an admitted request (a stream that outgrew its
+   * reservation). Only the token and money checks are consulted. On success the reservation grows.
    */
-  extend(reservation: Reservation, tokens: number, nowMs: number): Promise<AdmitResult>;
-  /** Corrects a reservation's tokens by `delta` (real usage minus reserved; negative releases). */
-  adjust(reservation: Reservation, delta: number, nowMs: number): Promise<void>;
+  extend(reservation: Reservation, more: Usage, nowMs: number): Promise<AdmitResult>;
+  /** Corrects a reservation by `delta` (real usage minus reserved; negative releases). */
+  adjust(reservation: Reservation, delta: Usage, nowMs: number): Promise<void>;
   /** `normal` or `degraded` (Redis unreachable). */
   readonly mode: 'normal' | 'degraded';
   close(): Promise<void>;

@@ -30,8 +30,15 @@ function check(key: string, unit: 'requests' | 'tokens', limit: number, window: 
   };
 }
 
+/** A calendar budget (month counter): tokensPerMonth, or money (costPerMonth, micro-units). */
+function budget(key: string, unit: 'tokens' | 'cost', limit: number, resetAtMs: number): LimitCheck {
+  return { key, name: unit === 'tokens' ? 'tokensPerMonth' : 'costPerMonth', unit, limit, windowMs: 0, slotMs: 0, resetAtMs, scope: 'ancestor', scopeId: key };
+}
+
 function summary(r: AdmitResult): unknown {
-  return r.allowed ? { allowed: true, states: r.states } : { allowed: false, denied: r.denied, retry: r.retryAfterMs, states: r.states };
+  return r.allowed
+    ? { allowed: true, states: r.states, completion: r.completion, cap: r.cap, tokens: r.reservation.tokens, cost: r.reservation.cost }
+    : { allowed: false, denied: r.denied, retry: r.retryAfterMs, states: r.states, completion: r.completion };
 }
 
 describe('Redis limiter (real redis-server)', () => {
@@ -63,7 +70,7 @@ describe('Redis limiter (real redis-server)', () => {
       t += seed % 5 === 0 ? 7_000 : seed % 900;
       if (seed % 4 === 0 && open.length > 0) {
         const [rr, lr] = open.shift() as [Reservation, Reservation];
-        const delta = (seed % 300) - 200;
+        const delta = { tokens: (seed % 300) - 200, cost: 0 };
         await remote.adjust(rr, delta, t);
         local.adjustSync(lr, delta, t);
         continue;
@@ -74,6 +81,48 @@ describe('Redis limiter (real redis-server)', () => {
       assert.deepEqual(summary(r), summary(l), `step ${i}`);
       if (r.allowed && l.allowed) open.push([r.reservation, l.reservation]);
     }
+  });
+
+  it('money and calendar token budgets with edge-of-budget shrinking: exactly the decisions of the in-process limiter', async (ctx) => {
+    const { limiter: remote } = await connectLimiter(ctx, 'money:');
+    const local = new LocalLimiter();
+    ctx.after(() => local.close());
+    let t = Date.now();
+    const resetAt = t + 40 * 86_400_000;
+    // Key: tokens per minute; account: 20k tokens and 3.000000 currency units per month.
+    const checks = [check('m|tpm', 'tokens', 4000, 'minute'), budget('org|tpmo', 'tokens', 20_000, resetAt), budget('org|cpmo', 'cost', 3_000_000, resetAt)];
+    let seed = 7;
+    let shrunk = 0;
+    let refused = 0;
+    const open: [Reservation, Reservation][] = [];
+    for (let i = 0; i < 500; i++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      t += seed % 3 === 0 ? 20_000 : seed % 700;
+      if (seed % 3 === 0 && open.length > 0) {
+        const [rr, lr] = open.shift() as [Reservation, Reservation];
+        const delta = { tokens: -(seed % 40), cost: -(seed % 90) };
+        await remote.adjust(rr, delta, t);
+        local.adjustSync(lr, delta, t);
+        continue;
+      }
+      const promptTokens = 10 + (seed % 120);
+      const completionTokens = 40 + (seed % 300);
+      const completionRate = [0, 0.6, 10, 2.5][seed % 4] as number;
+      const promptCost = Math.ceil(promptTokens * 0.15);
+      const shrink = { promptTokens, promptCost, completionTokens, minCompletion: 16, completionRate };
+      const cost = { requests: 1, tokens: promptTokens + completionTokens, cost: promptCost + Math.ceil(completionTokens * completionRate), shrink };
+      const r = await remote.admit(checks, cost, t);
+      const l = local.admitSync(checks, cost, t);
+      assert.deepEqual(summary(r), summary(l), `step ${i}`);
+      if (r.allowed && l.allowed) {
+        if (r.completion < completionTokens) shrunk++;
+        // Never more than the budgets: what was charged fits.
+        assert.ok((r.states[1]?.used ?? 0) <= 20_000 && (r.states[2]?.used ?? 0) <= 3_000_000, `step ${i} overshoots`);
+        open.push([r.reservation, l.reservation]);
+      } else refused++;
+    }
+    assert.ok(shrunk > 0, 'some admissions were shrunk at the edge of a budget');
+    assert.ok(refused > 0, 'some were refused (budget spent)');
   });
 
   it('corrections of one event-loop turn go to Redis in one script call, with the same result as one by one', async (ctx) => {
@@ -94,7 +143,7 @@ describe('Redis limiter (real redis-server)', () => {
     const before = await calls();
     const end = t + 9000;
     await Promise.all(pairs.map(([r, l], i) => {
-      const delta = i % 2 === 0 ? -300 : 120;
+      const delta = { tokens: i % 2 === 0 ? -300 : 120, cost: 0 };
       local.adjustSync(l, delta, end);
       return remote.adjust(r, delta, end);
     }));
@@ -128,7 +177,7 @@ describe('Redis limiter (real redis-server)', () => {
       assert.equal(lastEvening + 2000 + over.retryAfterMs, month.endMs);
     }
     // Corrections after the crossing still land on the old month.
-    if (second.allowed) await limiter.adjust(second.reservation, -100, lastEvening + 3000);
+    if (second.allowed) await limiter.adjust(second.reservation, { tokens: -100, cost: 0 }, lastEvening + 3000);
     assert.equal((await admit(lastEvening + 4000, 100)).allowed, true);
     assert.equal((await admit(lastEvening + 5000, 1)).allowed, false);
     // The next Berlin month: a fresh budget.
