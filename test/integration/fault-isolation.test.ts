@@ -158,7 +158,7 @@ describe('fault isolation per (provider, model)', () => {
     assert.equal((await ask(stack, 'model-c')).status, 200, 'served again after the rest');
   });
 
-  it('the only provider of a model blipping for 2 s: served again within a second, not after the 30 s cool-down', async (t) => {
+  it('the only provider of a model blipping for 2 s: served again within 1.5 s, not after the 30 s cool-down', async (t) => {
     const solo = stack.fakes['solo']!;
     const answers: (Answer & { at: number })[] = [];
     solo.behaviour.status = 500;
@@ -176,9 +176,10 @@ describe('fault isolation per (provider, model)', () => {
     const firstOk = answers.find((a) => a.status === 200);
     assert.ok(firstOk, 'served again');
     t.diagnostic(`first 200 at ${firstOk.at} ms (blip ended at ${blipEnd} ms); ${answers.length} requests, ${answers.filter((a) => a.status === 503 && a.code === 'provider_unavailable' && a.ms < 100).length} refused at once`);
-    assert.ok(firstOk.at - blipEnd < 1000, `first 200 ${firstOk.at - blipEnd} ms after the blip ended`);
-    const late = answers.filter((a) => a.at > blipEnd + 1000);
-    assert.ok(late.length > 10);
+    // Measured: 40-110 ms. The bound leaves room for a loaded CI machine; the cool-down is 30 s.
+    assert.ok(firstOk.at - blipEnd < 1500, `first 200 ${firstOk.at - blipEnd} ms after the blip ended`);
+    const late = answers.filter((a) => a.at > blipEnd + 1500);
+    assert.ok(late.length >= 5, `${late.length} requests after recovery`);
     assert.ok(late.every((a) => a.status === 200), 'every request after recovery is served');
     assert.ok((await decisions(stack, 'last-resort')).some((l) => l['target'] === 'default/solo#model-solo'));
     assert.ok((await decisions(stack, 'returned')).some((l) => l['target'] === 'default/solo#model-solo' && l['reason'] === 'last-resort attempt succeeded'));
