@@ -7,6 +7,7 @@ import { KubernetesConfigSource } from './controller/source.js';
 import { ConfigStore } from './config/store.js';
 import { inflightRequests, startExtProcServer, stopExtProcServer } from './extproc/server.js';
 import { Drainer } from './lifecycle/drain.js';
+import { GuardrailStep } from './guardrails/step.js';
 import { Shutdown } from './lifecycle/shutdown.js';
 import { recordRequest } from './observability/access-log.js';
 import { closeAdminServer, startAdminServer } from './observability/http-server.js';
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
   const { server } = await startExtProcServer(settings.extprocAddress, {
     store,
     limits: limits.step,
+    guardrails: new GuardrailStep({ logger: logger.child({ component: 'guardrails' }) }),
     logger: logger.child({ component: 'extproc' }),
     onFinalize: (ctx, outcome) => recordRequest(accessLogger, ctx, outcome),
     router,

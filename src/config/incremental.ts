@@ -15,6 +15,7 @@
 import type { CompiledPrice } from '../billing/pricing.js';
 import { compileRules, compileWildcardRules, type LimitRule, type LimitScope, type ModelScopeRules } from './limits.js';
 import { ModelMapping } from './mapping.js';
+import { compileGuardrails, EMPTY_GUARDRAILS, type GuardrailIndex } from '../guardrails/compile.js';
 import { PersistentMap } from './persistent-map.js';
 import { NO_SLICING, type Slicer } from './slicer.js';
 import {
@@ -118,6 +119,7 @@ export class IncrementalSnapshotBuilder {
   private servedModels: readonly string[] = [];
   private globalMapping = new ModelMapping(undefined);
   private resilience: ResilienceConfig = resilienceConfig(undefined);
+  private guardrails: GuardrailIndex = EMPTY_GUARDRAILS;
 
   private readonly matchers = new Interner<ModelMatcher>();
   private readonly mappings = new Interner<ModelMapping>();
@@ -228,6 +230,7 @@ export class IncrementalSnapshotBuilder {
     if (this.globalDirty) {
       this.globalMapping = new ModelMapping(this.gatewayConfig?.modelMappings);
       this.resilience = resilienceConfig(this.gatewayConfig?.resilience);
+      this.guardrails = compileGuardrails(this.gatewayConfig?.guardrails);
       // Route prices fall back to the default table: a GatewayConfig change re-prices every route.
       this.pricing = compileDefaultPrices(this.gatewayConfig?.pricing);
       this.routesDirty = true;
@@ -275,6 +278,7 @@ export class IncrementalSnapshotBuilder {
       globalMapping: this.globalMapping,
       servedModels: this.servedModels,
       resilience: this.resilience,
+      guardrails: this.guardrails,
       currency: this.pricing.currency,
       admissionPrice: this.admissionPrice,
       mcp: this.mcp,

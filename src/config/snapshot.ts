@@ -28,6 +28,7 @@ import {
 import { compileWildcard, ModelMatcher, type WildcardPattern } from './wildcard.js';
 import type { AllowList } from '../guardrails/cidr.js';
 import { allowListOf, guardrailNamesOf } from '../guardrails/safety.js';
+import { compileGuardrails, type GuardrailIndex } from '../guardrails/compile.js';
 
 /** A key as the hot path sees it. Never holds the clear key. */
 export interface KeyEntry {
@@ -169,6 +170,8 @@ export interface Snapshot {
   /** Served model names, sorted, for /v1/models. */
   readonly servedModels: readonly string[];
   readonly resilience: ResilienceConfig;
+  /** Guardrails compiled from GatewayConfig spec.guardrails (src/guardrails/compile.ts). */
+  readonly guardrails: GuardrailIndex;
   /** Currency of every price and money budget (GatewayConfig pricing.currency, default USD). */
   readonly currency: string;
   /**
@@ -219,6 +222,7 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
     globalMapping: new ModelMapping(resources.gatewayConfig?.modelMappings),
     servedModels: [...routesByModel.keys()].sort(),
     resilience: resilienceConfig(resources.gatewayConfig?.resilience),
+    guardrails: compileGuardrails(resources.gatewayConfig?.guardrails),
     currency: pricing.currency,
     admissionPrice: admissionPrices(routesByModel),
     mcp,

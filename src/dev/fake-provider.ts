@@ -31,6 +31,8 @@ export interface FakeBehaviour {
   latencyMs: number;
   /** Content chunks in a streamed answer. */
   chunks: number;
+  /** Answer with exactly these content chunks (streamed) or their concatenation (not streamed), instead of `chunks` words. */
+  pieces?: readonly string[] | undefined;
   chunkIntervalMs: number;
   /** If set, answer every request with this status and an OpenAI error body. */
   status: number | undefined;
@@ -173,9 +175,10 @@ export class FakeProvider {
     // Like a real provider, the answer stops at max_completion_tokens (or max_tokens), one token per
     // chunk, with finish_reason "length".
     const cap = request['max_completion_tokens'] ?? request['max_tokens'];
-    const n = typeof cap === 'number' && cap >= 0 ? Math.min(b.chunks, Math.floor(cap)) : b.chunks;
-    const finish = n < b.chunks ? 'length' : 'stop';
-    const pieces = Array.from({ length: n }, (_, i) => WORDS[i % WORDS.length] as string);
+    const planned = b.pieces ? [...b.pieces] : Array.from({ length: b.chunks }, (_, i) => WORDS[i % WORDS.length] as string);
+    const n = typeof cap === 'number' && cap >= 0 ? Math.min(planned.length, Math.floor(cap)) : planned.length;
+    const finish = n < planned.length ? 'length' : 'stop';
+    const pieces = planned.slice(0, n);
     const usage = { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n };
     const report = (stream: boolean): void => {
       if (!this.behaviour.record) return; // the bench turns recording off

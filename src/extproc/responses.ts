@@ -63,6 +63,7 @@ export function forwardRequestBody(
 }
 
 const STREAMED_RESPONSE_BODY = { responseBodyMode: 'STREAMED' } as const;
+const BUFFERED_RESPONSE_BODY = { responseBodyMode: 'BUFFERED' } as const;
 
 /**
  * Response headers answer with extra headers (x-ratelimit-*), headers to drop, and, when
@@ -73,6 +74,8 @@ export function responseHeadersWith(
   headers: Readonly<Record<string, string>> | undefined,
   inspectBody: boolean,
   remove: readonly string[] = [],
+  /** How the body comes when inspected: chunk by chunk, or whole (the guardrails' non-streamed answers). */
+  mode: 'STREAMED' | 'BUFFERED' = 'STREAMED',
 ): ProcessingResponse {
   if (!headers && !inspectBody && remove.length === 0) return CONTINUE_RESPONSE_HEADERS;
   const setHeaders: HeaderValueOption[] = [];
@@ -80,7 +83,7 @@ export function responseHeadersWith(
   const mutation = setHeaders.length > 0 || remove.length > 0;
   return {
     responseHeaders: mutation ? { response: { headerMutation: { setHeaders, removeHeaders: [...remove] } } } : {},
-    ...(inspectBody ? { modeOverride: STREAMED_RESPONSE_BODY } : {}),
+    ...(inspectBody ? { modeOverride: mode === 'BUFFERED' ? BUFFERED_RESPONSE_BODY : STREAMED_RESPONSE_BODY } : {}),
   };
 }
 

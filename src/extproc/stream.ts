@@ -20,6 +20,7 @@ import { classify } from '../routing/health.js';
 import type { AttemptRecord } from '../routing/plan.js';
 import type { UpstreamRewrite } from '../pipeline/rewrite.js';
 import { admitHeaders } from '../pipeline/request-headers.js';
+import type { GuardrailStep } from '../guardrails/step.js';
 import { EXTPROC_ATTRIBUTES, SOURCE_ADDRESS } from '../pipeline/client-address.js';
 import type { ResilientRouter } from '../routing/router.js';
 import { headerMap } from './headers.js';
@@ -48,6 +49,8 @@ export interface StreamDeps {
   readonly now?: () => number;
   /** Limits, token accounting and usage records (pipeline/limits.ts); absent = none. */
   readonly limits?: LimitsStep;
+  /** Content guardrails (src/guardrails/step.ts); absent = none. */
+  readonly guardrails?: GuardrailStep;
 }
 
 /** How the stream ended, from our side. */
@@ -57,6 +60,9 @@ const EMPTY_BODY = Buffer.alloc(0);
 /** Envoy's try count on a response (envoy.yaml include_attempt_count_in_response); not for clients. */
 const ATTEMPT_COUNT_HEADER = 'x-envoy-attempt-count';
 const DROP_ATTEMPT_COUNT: readonly string[] = [ATTEMPT_COUNT_HEADER];
+const GUARDED_DROP: readonly string[] = ['content-length'];
+const GUARDED_DROP_WITH_COUNT: readonly string[] = [ATTEMPT_COUNT_HEADER, 'content-length'];
+const CONTINUE_BODY: BodyDecision = { kind: 'continue' };
 const OWN_REPLY: NonNullable<ProcessingResponse['dynamicMetadata']> = { fields: { tollgate: { structValue: { fields: { reply: { boolValue: true } } } } } };
 
 type Duplex = ServerDuplexStream<ProcessingRequest__Output, ProcessingResponse>;
@@ -132,7 +138,7 @@ export class ExtProcStream {
     const ctx = this.requireCtx();
     const body = msg.requestBody;
     if (!body?.endOfStream) throw new Error('request body must arrive buffered (processing mode BUFFERED)');
-    const plan = planForward(ctx, body.body ?? Buffer.alloc(0), this.contentType, this.deps.router, this.deps.limits?.prepare);
+    const plan = planForward(ctx, body.body ?? Buffer.alloc(0), this.contentType, this.deps.router, this.deps.limits?.prepare, this.deps.guardrails?.request);
     if (isGatewayError(plan)) return this.refuse(plan, ctx.requestId);
     const limits = this.deps.limits;
     if (!limits) {
@@ -183,10 +189,31 @@ export class ExtProcStream {
   private onResponseBody(msg: ProcessingRequest__Output): Answer {
     const ctx = this.ctx;
     const limits = this.deps.limits;
-    if (!ctx || !limits) return continueResponseBody();
+    const guarded = ctx?.guard?.inspector !== undefined;
+    if (!ctx || (!limits && !guarded)) return continueResponseBody();
     const body = msg.responseBody;
-    const decision = limits.responseBody(ctx, body?.body ?? EMPTY_BODY, body?.endOfStream ?? false);
-    return decision instanceof Promise ? decision.then((d) => this.bodyAnswer(d)) : this.bodyAnswer(decision);
+    const chunk = body?.body ?? EMPTY_BODY;
+    const end = body?.endOfStream ?? false;
+    const decision = limits ? limits.responseBody(ctx, chunk, end) : CONTINUE_BODY;
+    if (!guarded) return decision instanceof Promise ? decision.then((d) => this.bodyAnswer(d)) : this.bodyAnswer(decision);
+    return decision instanceof Promise ? decision.then((d) => this.guardedAnswer(ctx, d, chunk, end)) : this.guardedAnswer(ctx, decision, chunk, end);
+  }
+
+  /** The guardrails see what the limits step lets through (usage already metered on the upstream bytes). */
+  private guardedAnswer(ctx: RequestContext, d: BodyDecision, chunk: Buffer, end: boolean): ProcessingResponse {
+    const guardrails = this.deps.guardrails;
+    if (!guardrails || d.kind === 'abort') return this.bodyAnswer(d);
+    if (ctx.guard?.cut) {
+      // The client already has the error event: stop the upstream (an immediate response resets the stream).
+      return end ? replaceResponseBody(EMPTY_BODY) : errorResponse(gatewayError('content_policy_violation', 'The response was stopped by the content policy.'), ctx.requestId);
+    }
+    const out = guardrails.responseBody(ctx, d.kind === 'replace' ? d.body : chunk, end);
+    if (out === undefined) return replaceResponseBody(EMPTY_BODY); // held until the end of a non-streamed body
+    if (out.kind === 'bytes') return replaceResponseBody(out.body);
+    ctx.errorCode = out.error.code;
+    // A non-streamed body arrives buffered, before its headers went out: a proper 400 instead.
+    if (!ctx.stream) return this.refuse(out.error, ctx.requestId);
+    return replaceResponseBody(out.body);
   }
 
   private bodyAnswer(d: BodyDecision): ProcessingResponse {
@@ -210,6 +237,12 @@ export class ExtProcStream {
     const endOfStream = msg.responseHeaders?.endOfStream ?? false;
     this.phase = endOfStream ? 'done' : 'response_body';
     const limits = this.deps.limits?.responseHeaders(ctx, ctx.status, endOfStream);
+    const inspection = this.deps.guardrails?.responseHeaders(ctx, ctx.status, endOfStream) ?? 'none';
+    if (inspection !== 'none') {
+      // The guardrails may change the body's length: it goes out chunked.
+      const remove = headers.has(ATTEMPT_COUNT_HEADER) ? GUARDED_DROP_WITH_COUNT : GUARDED_DROP;
+      return responseHeadersWith(limits?.headers, true, remove, inspection === 'buffered' ? 'BUFFERED' : 'STREAMED');
+    }
     return responseHeadersWith(limits?.headers, limits?.inspectBody ?? false, headers.has(ATTEMPT_COUNT_HEADER) ? DROP_ATTEMPT_COUNT : []);
   }
 

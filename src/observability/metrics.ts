@@ -230,3 +230,12 @@ export const budgetCappedTotal = new Counter({
   help: 'Requests admitted at the edge of a calendar budget (tokens or money) with their answer capped (max_tokens) to what was left.',
   registers: [registry],
 });
+
+// --- Guardrails (issue 18). Labels: key names, guardrail and rule names from config; never text. ---
+
+export const guardrailDecisionsTotal = new Counter({
+  name: 'tollgate_guardrail_decisions_total',
+  help: 'Guardrail findings acted on, by consumer (ApiKey), guardrail, rule (keywords, a pattern name, pii:<kind>), action (block, mask, log) and phase (request, response).',
+  labelNames: ['consumer', 'guardrail', 'rule', 'action', 'phase'] as const,
+  registers: [registry],
+});

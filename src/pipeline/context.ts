@@ -6,6 +6,7 @@ import type { KeyEntry, ModelRoute, Snapshot } from '../config/snapshot.js';
 import type { GatewayErrorCode } from '../errors.js';
 import type { RequestAccounting } from './limits.js';
 import type { RequestBody } from './request-body.js';
+import type { RequestGuard } from '../guardrails/step.js';
 import type { ApiRoute } from './route.js';
 import type { AttemptRecord } from '../routing/plan.js';
 
@@ -42,4 +43,6 @@ export interface RequestContext {
   accounting?: RequestAccounting;
   /** What the request used and cost (set when its usage is recorded; for the access log). */
   billed?: { readonly promptTokens: number; readonly completionTokens: number; readonly costPicos: bigint };
+  /** Guardrails of this request's response (src/guardrails/step.ts); absent when none apply. */
+  guard?: RequestGuard;
 }

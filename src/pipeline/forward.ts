@@ -22,6 +22,8 @@ export function planForward(
   router: ResilientRouter,
   /** Limits step hook: may return the body with `stream_options` added (pipeline/limits.ts). */
   prepare?: (ctx: RequestContext, body: RequestBody) => RequestBody,
+  /** Guardrail step hook: may refuse the request or return it with text masked (src/guardrails/step.ts). */
+  guard?: (ctx: RequestContext, body: RequestBody) => RequestBody | GatewayError,
 ): UpstreamRewrite | GatewayError {
   const { key, route } = ctx;
   if (!key || route?.kind !== 'forward') throw new Error('planForward called before admission');
@@ -34,6 +36,12 @@ export function planForward(
   const resolved = resolveForKey(body.model, key, ctx.snapshot);
   if (isGatewayError(resolved)) return resolved;
   ctx.model = resolved.model;
+  if (guard) {
+    const guarded = guard(ctx, body);
+    if (isGatewayError(guarded)) return guarded;
+    body = guarded;
+    ctx.body = body;
+  }
   if (prepare) body = prepare(ctx, body);
   const plan = router.open({
     requestId: ctx.requestId,

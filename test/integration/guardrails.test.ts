@@ -1,0 +1,221 @@
+/**
+ * Content guardrails through real Envoy and Tollgate with the official openai client: keyword and
+ * pattern lists (with Unicode tricks), every PII detector, block and mask on requests and on
+ * answers (streamed and not), matches split across stream chunks at every position, inheritance
+ * down the account lineage, decisions in logs and metrics without the matched text.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import OpenAI, { APIError } from 'openai';
+import { hashKey } from '../../src/config/snapshot.js';
+import { assertSdkError } from '../harness/http.js';
+import { startStack, type Stack } from '../harness/stack.js';
+
+const KEYS = {
+  blocker: 'sk-guard-blocker-0001',
+  masker: 'sk-guard-masker-0002',
+  child: 'sk-guard-child-0003',
+  missing: 'sk-guard-missing-0004',
+  plain: 'sk-guard-plain-0005',
+  cards: 'sk-guard-cards-0006',
+} as const;
+
+const GATEWAY = `apiVersion: tollgate.dev/v1alpha1
+kind: GatewayConfig
+metadata: { name: gateway }
+spec:
+  guardrails:
+    - name: words-block
+      keywords: { action: block, words: ["forbidden topic", "badword"] }
+    - name: pii-mask
+      mask: "[MASKED]"
+      keywords: { action: mask, words: ["secret project"] }
+      patterns: [{ name: ticket, regex: "tkt-\\\\d{6}", action: mask, maxLength: 10 }]
+      pii: { email: mask, phone: mask, paymentCard: mask, iban: mask, ipAddress: mask, cnResidentId: mask, usSsn: mask }
+    - name: cards-block
+      request: false
+      pii: { paymentCard: block, email: log }
+`;
+
+function key(name: string, secret: string, extra: string): string {
+  return `apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: ${name} }
+spec:
+  keyHash: "${hashKey(secret)}"
+${extra}---
+`;
+}
+
+const FILES = {
+  'gateway.yaml': GATEWAY,
+  'providers.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: primary }
+spec:
+  type: openai
+  endpoint: "{{FAKE:primary}}"
+  models: [{ name: gpt-4o-mini }]
+`,
+  'keys.yaml':
+    key('blocker', KEYS.blocker, '  guardrails: [words-block]\n') +
+    key('masker', KEYS.masker, '  guardrails: [pii-mask]\n') +
+    `apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: account }
+spec:
+  accountOnly: true
+  guardrails: [words-block]
+---
+` +
+    key('child', KEYS.child, '  parent: account\n') +
+    key('missing', KEYS.missing, '  guardrails: [nope]\n') +
+    key('cards', KEYS.cards, '  guardrails: [cards-block]\n') +
+    key('plain', KEYS.plain, ''),
+};
+
+/** Every PII kind once, with what the upstream (or client) must see instead. */
+const PII_TEXT =
+  'Mail john.doe@example.com, call +49 30 1234567, card 4111 1111 1111 1111, IBAN DE89 3704 0044 0532 0130 00, ' +
+  'host 192.168.1.20 or 2001:db8::7, ID 11010519491231002X, SSN 123-45-6789.';
+const PII_MASKED = 'Mail [EMAIL], call [PHONE], card [CARD], IBAN [IBAN], host [IP] or [IP], ID [ID], SSN [SSN].';
+const SECRETS = ['john.doe@example.com', '1234567', '4111 1111', 'DE89', '192.168.1.20', '2001:db8::7', '11010519491231002X', '123-45-6789'];
+
+describe('guardrails through Envoy', () => {
+  let stack: Stack;
+  const client = (k: string): OpenAI => stack.client(k);
+  const fake = () => {
+    const f = stack.fakes.primary;
+    assert.ok(f);
+    return f;
+  };
+  const lastUpstreamBody = (): string => JSON.stringify(fake().received('/chat/completions').at(-1)?.body);
+  const ask = (k: string, content: string) => client(k).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }] });
+
+  /** Streams with the fake answering `pieces`; returns the text the client got, or the error. */
+  async function stream(k: string, pieces: readonly string[]): Promise<{ text: string; error: APIError | undefined }> {
+    fake().behaviour.pieces = pieces;
+    fake().behaviour.chunkIntervalMs = 0;
+    let text = '';
+    try {
+      const s = await client(k).chat.completions.create({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+      for await (const chunk of s) text += chunk.choices[0]?.delta?.content ?? '';
+      return { text, error: undefined };
+    } catch (err) {
+      if (err instanceof APIError) return { text, error: err };
+      throw err;
+    } finally {
+      fake().behaviour.pieces = undefined;
+    }
+  }
+
+  before(async () => {
+    stack = await startStack({ files: FILES, fakes: { primary: {} } });
+  });
+  after(() => stack?.stop());
+
+  it('blocks a request with a keyword, also written full-width, in capitals or with zero-width characters inside', async () => {
+    const before = fake().received('/chat/completions').length;
+    for (const text of ['tell me about the forbidden topic', 'the ＦＯＲＢＩＤＤＥＮ　ＴＯＰＩＣ please', 'a bad\u200bword', 'BadWord']) {
+      const err = await assertSdkError(ask(KEYS.blocker, text), 400, 'content_policy_violation');
+      assert.match(err.message, /words-block/);
+      assert.doesNotMatch(err.message, /forbidden|badword/i, 'the refusal does not echo the matched text');
+    }
+    assert.equal(fake().received('/chat/completions').length, before, 'blocked requests never reach the provider');
+    const ok = await ask(KEYS.blocker, 'a harmless question');
+    assert.ok(ok.choices[0]?.message.content);
+  });
+
+  it('checks tool results and system messages too, and inherits guardrails from the account', async () => {
+    await assertSdkError(
+      client(KEYS.blocker).chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [
+          { role: 'user', content: 'look it up' },
+          { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'search', arguments: '{}' } }] },
+          { role: 'tool', tool_call_id: 'c1', content: [{ type: 'text', text: 'result: badword' }] },
+        ],
+      }),
+      400,
+      'content_policy_violation',
+    );
+    await assertSdkError(ask(KEYS.child, 'the forbidden topic'), 400, 'content_policy_violation');
+    await ask(KEYS.plain, 'the forbidden topic'); // no guardrail on this key
+  });
+
+  it('masks every PII kind, keywords and patterns in the request before it goes upstream', async () => {
+    await client(KEYS.masker).chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [
+        { role: 'system', content: 'About the Secret Project, ticket TKT-123456.' },
+        { role: 'user', content: [{ type: 'text', text: PII_TEXT }] },
+      ],
+    });
+    const upstream = lastUpstreamBody();
+    assert.ok(upstream.includes('About the [MASKED], ticket [MASKED].'), upstream);
+    assert.ok(upstream.includes(PII_MASKED), upstream);
+    for (const s of SECRETS) assert.ok(!upstream.includes(s), `${s} reached the provider: ${upstream}`);
+  });
+
+  it('masks a non-streamed answer and blocks one with a 400', async () => {
+    fake().behaviour.pieces = [PII_TEXT];
+    try {
+      const res = await ask(KEYS.masker, 'hi');
+      assert.equal(res.choices[0]?.message.content, PII_MASKED);
+      fake().behaviour.pieces = ['here is a badword for you'];
+      await assertSdkError(ask(KEYS.blocker, 'hi'), 400, 'content_policy_violation');
+    } finally {
+      fake().behaviour.pieces = undefined;
+    }
+  });
+
+  it('masks a streamed answer whose matches are split across chunks at every position', async () => {
+    const text = 'Reach john.doe@example.com or card 4111 1111 1111 1111 now.';
+    const expected = 'Reach [EMAIL] or card [CARD] now.';
+    for (let p = 6; p < 55; p++) {
+      const r = await stream(KEYS.masker, [text.slice(0, p), text.slice(p)]);
+      assert.equal(r.error, undefined);
+      assert.equal(r.text, expected, `split at ${p}`);
+    }
+    // One character per chunk.
+    const r = await stream(KEYS.masker, [...text]);
+    assert.equal(r.text, expected);
+  });
+
+  it('ends a stream with an explicit error event when a split keyword or card appears; the client never sees it', async () => {
+    const r = await stream(KEYS.blocker, ['this is a bad', 'wo', 'rd indeed and more']);
+    assert.ok(r.error, 'the client got an error');
+    assert.equal(r.error.code, 'content_policy_violation');
+    assert.ok(!r.text.includes('badword') && !r.text.includes('bad'), r.text);
+    const c = await stream(KEYS.cards, ['pay with 4111 11', '11 1111 1111 thanks']);
+    assert.equal(c.error?.code, 'content_policy_violation');
+    assert.ok(!c.text.includes('4111'), c.text);
+    // Streams keep working afterwards.
+    const ok = await stream(KEYS.blocker, ['all ', 'fine']);
+    assert.equal(ok.text, 'all fine');
+  });
+
+  it('refuses a key that references a guardrail the gateway does not define (fails closed)', async () => {
+    await assertSdkError(ask(KEYS.missing, 'hi'), 500, 'internal_error');
+  });
+
+  it('logs and counts decisions by consumer, guardrail, rule and action, never the matched text', async () => {
+    await ask(KEYS.cards, 'mail me: jane@corp.example'); // cards-block logs e-mails on the response only
+    fake().behaviour.pieces = ['write to jane@corp.example'];
+    try {
+      await ask(KEYS.cards, 'hi');
+    } finally {
+      fake().behaviour.pieces = undefined;
+    }
+    const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
+    assert.match(metrics, /tollgate_guardrail_decisions_total\{consumer="default\/masker",guardrail="pii-mask",rule="pii:email",action="mask",phase="request"\} [1-9]/);
+    assert.match(metrics, /tollgate_guardrail_decisions_total\{consumer="default\/blocker",guardrail="words-block",rule="keywords",action="block",phase="response"\} [1-9]/);
+    assert.match(metrics, /tollgate_guardrail_decisions_total\{consumer="default\/cards",guardrail="cards-block",rule="pii:email",action="log",phase="response"\} 1\b/);
+    const logs = await stack.logs();
+    const decisions = logs.filter((l) => l['msg'] === 'guardrail decision');
+    assert.ok(decisions.some((l) => l['consumer'] === 'default/masker' && l['rule'] === 'pii:iban' && typeof l['requestId'] === 'string'));
+    const raw = await readFile(stack.gateway.logFile, 'utf8');
+    for (const s of [...SECRETS, 'jane@corp.example', 'badword', 'forbidden topic']) assert.ok(!raw.includes(s), `the log contains ${s}`);
+  });
+});
