@@ -19,6 +19,7 @@ import { createLimits } from './ratelimit/setup.js';
 import { McpListener } from './mcp/listener.js';
 import { SessionSealer } from './mcp/session.js';
 import { UpstreamPool } from './mcp/upstreams.js';
+import type { DiscoveryView } from './controller/mcp-status.js';
 import { keyStatusReader, type KeyStatusView } from './usage/status.js';
 import { readSettings } from './settings.js';
 
@@ -36,6 +37,8 @@ async function main(): Promise<void> {
       : undefined;
   // Set once the limits runtime exists (below); the status writer only runs after the first sync.
   let readKeyStatus: ((name: string) => Promise<KeyStatusView | undefined>) | undefined;
+  // Set once the MCP upstream pool exists (below).
+  let probeMcp: ((name: string) => Promise<DiscoveryView | undefined>) | undefined;
   const source =
     src.kind === 'kubernetes'
       ? new KubernetesConfigSource({
@@ -46,6 +49,7 @@ async function main(): Promise<void> {
           secretSelector: src.secretSelector,
           ...(src.gatewayConfigFile ? { gatewayConfigFile: src.gatewayConfigFile } : {}),
           ...(src.leaseName ? { leaseName: src.leaseName } : {}),
+          mcpStatus: { probe: (name: string) => (probeMcp ? probeMcp(name) : Promise.resolve(undefined)), intervalMs: 30_000 },
           usageStatus: { read: (name: string) => (readKeyStatus ? readKeyStatus(name) : Promise.resolve(undefined)), intervalMs: settings.limits.usageStatusMs },
         })
       : new FileConfigSource({ directory: src.configDir, store, logger: configLogger });
@@ -96,11 +100,18 @@ async function main(): Promise<void> {
   // The MCP listener (Envoy routes /mcp to it): same store, key index, limiter and usage accountant.
   const mcpLogger = logger.child({ component: 'mcp' });
   if (!settings.mcp.sessionSecret) mcpLogger.warn('TOLLGATE_MCP_SESSION_SECRET is not set: MCP sessions are sealed with a per-process key and survive only on this replica');
+  const upstreams = new UpstreamPool(mcpLogger);
+  probeMcp = async (name) => {
+    const server = store.current()?.mcp.servers.get(name);
+    if (!server) return undefined;
+    await upstreams.tools(server).catch(() => undefined); // the result is in health()
+    return upstreams.health(server);
+  };
   const mcp = new McpListener({
     store,
     maxBodyBytes: settings.mcp.maxBodyBytes,
     sessions: new SessionSealer(settings.mcp.sessionSecret),
-    upstreams: new UpstreamPool(mcpLogger),
+    upstreams,
     limiter: limits.limiter,
     accountant: limits.accountant,
     logger: mcpLogger,

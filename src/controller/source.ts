@@ -32,6 +32,7 @@ import { LeaderElector } from './leader.js';
 import { ResilientInformer } from './informer.js';
 import type { UsageStatus } from '../config/types.js';
 import { usageUpToDate, type KeyStatusView } from '../usage/status.js';
+import { discoveryPatch, discoveryUpToDate, toolsCondition, type DiscoveryView } from './mcp-status.js';
 import { readyCondition, statusPatch, statusUpToDate, type StatusView, type Verdict } from './status.js';
 
 const VERSION = 'v1alpha1';
@@ -55,6 +56,8 @@ export interface KubernetesSourceOptions {
   readonly kubeConfig?: KubeConfig;
   /** Month-to-date usage and lineage for ApiKey status, written on a slow timer by the leader. */
   readonly usageStatus?: { readonly read: (name: string) => Promise<KeyStatusView | undefined>; readonly intervalMs: number };
+  /** MCPServer discovery (tools published, upstream reachable) for MCPServer status, by `namespace/name`. */
+  readonly mcpStatus?: { readonly probe: (name: string) => Promise<DiscoveryView | undefined>; readonly intervalMs: number };
 }
 
 type CustomObject = KubernetesObject & StatusView & { spec?: unknown };
@@ -83,6 +86,9 @@ export class KubernetesConfigSource {
   private writeAgain = false;
   private usageTimer: NodeJS.Timeout | undefined;
   private usageWriting = false;
+  private mcpTimer: NodeJS.Timeout | undefined;
+  private mcpSoon: NodeJS.Timeout | undefined;
+  private mcpWriting = false;
 
   constructor(private readonly options: KubernetesSourceOptions) {
     this.kc = options.kubeConfig ?? loadKubeConfig();
@@ -124,7 +130,10 @@ export class KubernetesConfigSource {
         identity: options.identity ?? `${hostname()}-${randomBytes(4).toString('hex')}`,
         logger: log,
         onChange: (leading) => {
-          if (leading) this.writeStatuses();
+          if (leading) {
+            this.writeStatuses();
+            this.scheduleMcpStatus();
+          }
         },
       });
     }
@@ -142,6 +151,11 @@ export class KubernetesConfigSource {
     this.started = true;
     this.rebuild();
     this.elector?.start();
+    const mcp = this.options.mcpStatus;
+    if (mcp && this.elector) {
+      this.mcpTimer = setInterval(() => void this.writeMcpStatus(mcp.probe), mcp.intervalMs);
+      this.mcpTimer.unref();
+    }
     const usage = this.options.usageStatus;
     if (usage && this.elector) {
       this.usageTimer = setInterval(() => void this.writeUsage(usage.read), usage.intervalMs);
@@ -153,6 +167,8 @@ export class KubernetesConfigSource {
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     if (this.usageTimer) clearInterval(this.usageTimer);
+    if (this.mcpTimer) clearInterval(this.mcpTimer);
+    if (this.mcpSoon) clearTimeout(this.mcpSoon);
     this.gatewayWatcher?.close();
     if (this.gatewayTimer) clearTimeout(this.gatewayTimer);
     await this.elector?.stop();
@@ -247,6 +263,53 @@ export class KubernetesConfigSource {
       );
     }
     this.writeStatuses();
+    this.scheduleMcpStatus();
+  }
+
+  /** Soon after a config change: discovery status of new or changed MCPServers (leader only). */
+  private scheduleMcpStatus(): void {
+    const mcp = this.options.mcpStatus;
+    if (!mcp || !this.elector || this.mcpSoon) return;
+    this.mcpSoon = setTimeout(() => {
+      this.mcpSoon = undefined;
+      void this.writeMcpStatus(mcp.probe);
+    }, 1000);
+    this.mcpSoon.unref();
+  }
+
+  /** Writes status.tools and the ToolsDiscovered condition of every served MCPServer where they changed. */
+  private async writeMcpStatus(probe: (name: string) => Promise<DiscoveryView | undefined>): Promise<void> {
+    if (!this.elector?.leading || this.mcpWriting) return;
+    this.mcpWriting = true;
+    try {
+      await Promise.all(
+        this.mcpServers.list().map(async (obj) => {
+          const name = `${obj.metadata?.namespace ?? this.options.namespace}/${obj.metadata?.name ?? ''}`;
+          const view = await probe(name).catch(() => undefined);
+          if (!view) return; // not served (its Ready condition says why)
+          const wanted = toolsCondition(obj, view, new Date());
+          const tools = view.state === 'up' ? view.tools : undefined;
+          if (discoveryUpToDate(obj, wanted, tools)) return;
+          try {
+            await this.custom.patchNamespacedCustomObjectStatus(
+              {
+                group: API_GROUP,
+                version: VERSION,
+                namespace: obj.metadata?.namespace ?? this.options.namespace,
+                plural: PLURAL.MCPServer,
+                name: obj.metadata?.name ?? '',
+                body: discoveryPatch(obj, wanted, tools),
+              },
+              setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+            );
+          } catch (err) {
+            this.options.logger.warn({ resource: name, err: err instanceof Error ? err.message : String(err) }, 'MCPServer status update failed; will retry');
+          }
+        }),
+      );
+    } finally {
+      this.mcpWriting = false;
+    }
   }
 
   /** Writes month-to-date usage and lineage into ApiKey status where they changed (leader only). */

@@ -200,6 +200,7 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
       // MCPServers go through the same path: served (Ready) or left out with the reason.
       mcpServer('docs', '{ httpTools: [{ name: lookup, url: "http://127.0.0.1:9/lookup?q={{q}}" }] }'),
       mcpServer('nocred', '{ url: "http://127.0.0.1:9/mcp", credential: { secretRef: { name: missing-mcp-cred, key: token } } }'),
+      mcpServer('unreach', '{ url: "http://127.0.0.1:9/mcp", timeoutSeconds: 1 }'),
     );
     await waitFor('status conditions written', async () => (await ready('apikey', 'dup')).reason === 'DuplicateKey', 10_000);
     const orphan = await ready('apikey', 'orphan');
@@ -234,7 +235,14 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
     await waitFor('MCPServer conditions', async () => (await ready('mcpserver', 'nocred')).reason === 'SecretNotFound', 5000);
     assert.match((await ready('mcpserver', 'nocred')).message, /missing-mcp-cred/);
     assert.equal((await ready('mcpserver', 'docs')).status, 'True');
-    await cp.kubectl(['delete', 'mcpserver', 'docs', 'nocred', '-n', NS]);
+    // Discovery status, written by the leader: tools published, or why the upstream was not reached.
+    const discovery = async (name: string): Promise<string> =>
+      (await cp.kubectl(['get', 'mcpserver', name, '-n', NS, '-o', 'jsonpath={.status.tools}|{.status.conditions[?(@.type=="ToolsDiscovered")].status}|{.status.conditions[?(@.type=="ToolsDiscovered")].reason}'])).stdout;
+    await waitFor('MCPServer discovery status', async () => (await discovery('docs')) === '1|True|Discovered' && (await discovery('unreach')).endsWith('|False|UpstreamUnavailable'), 15_000);
+    const listed = (await cp.kubectl(['get', 'mcpservers', '-n', NS])).stdout;
+    assert.match(listed, /docs\s+1\s+True\s+True/);
+    assert.equal((await ready('mcpserver', 'unreach')).status, 'True', 'served (Ready) even while its upstream is down');
+    await cp.kubectl(['delete', 'mcpserver', 'docs', 'nocred', 'unreach', '-n', NS]);
   });
 
   it('lets a long stream in flight finish unharmed while its ApiKey and ModelProvider are updated', async () => {
