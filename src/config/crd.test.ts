@@ -22,6 +22,7 @@ const fullProvider: Full<ModelProviderSpec> = {
   endpoint: 'https://example.openai.azure.com/openai',
   credentialSecretRef: { name: 'azure', key: 'api-key' },
   apiVersion: '2024-10-21',
+  region: 'eu-central-1',
   priority: 1,
   weight: 2,
   models: [

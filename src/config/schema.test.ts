@@ -9,7 +9,7 @@ import { apiKeySpecSchema, gatewayConfigSpecSchema, mcpServerSpecSchema, modelPr
 import { MCP_TRANSPORTS, PROVIDER_TYPES, type ApiKeySpec, type MCPServerSpec, type ModelPricing, type KeyLimits, type GatewayConfigSpec, type ModelProviderSpec, type ProviderModel, type SecretKeyRef } from './types.js';
 
 const providerFields = {
-  type: true, endpoint: true, credentialSecretRef: true, apiVersion: true, priority: true, weight: true, models: true,
+  type: true, endpoint: true, credentialSecretRef: true, apiVersion: true, region: true, priority: true, weight: true, models: true,
   firstByteTimeoutSeconds: true, service: true,
 } satisfies Record<keyof ModelProviderSpec, true>;
 const providerModelFields = { name: true, upstreamModel: true, limits: true, pricing: true, maxTokens: true } satisfies Record<keyof ProviderModel, true>;

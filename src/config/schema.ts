@@ -197,7 +197,7 @@ export const modelProviderSpecSchema: Schema = {
   type: 'object',
   required: ['type', 'endpoint', 'models'],
   properties: {
-    type: { type: 'string', enum: ['openai', 'azure-openai', 'openai-compatible', 'anthropic'], description: 'Upstream API style (see docs/providers.md).' },
+    type: { type: 'string', enum: ['openai', 'azure-openai', 'openai-compatible', 'anthropic', 'aws-bedrock'], description: 'Upstream API style (see docs/providers.md).' },
     endpoint: {
       type: 'string',
       maxLength: 2048,
@@ -212,6 +212,12 @@ export const modelProviderSpecSchema: Schema = {
     },
     credentialSecretRef: { ...secretKeyRef, description: 'Secret key holding the provider credential.' },
     apiVersion: { type: 'string', maxLength: 64, pattern: '^[0-9A-Za-z.-]+$', description: 'Azure OpenAI api-version query parameter, or the anthropic-version header (default 2023-06-01).' },
+    region: {
+      type: 'string',
+      maxLength: 32,
+      pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]+$',
+      description: 'AWS region the requests are signed for (aws-bedrock); default: from the endpoint host bedrock-runtime.<region>.amazonaws.com.',
+    },
     priority: { type: 'integer', minimum: 0, maximum: 1000, default: 0, description: 'Lower is preferred.' },
     weight: { type: 'integer', minimum: 1, maximum: 10000, default: 1, description: 'Traffic share within a priority.' },
     models: {

@@ -73,6 +73,8 @@ export interface ProviderEntry {
   /** Credential from the referenced Secret; undefined when none is configured. */
   readonly credential: string | undefined;
   readonly apiVersion: string | undefined;
+  /** AWS region (aws-bedrock), when the ModelProvider sets one. */
+  readonly region?: string;
   readonly priority: number;
   readonly weight: number;
   /** Per-attempt time to first byte, or undefined for Envoy's default. */
@@ -489,6 +491,7 @@ export function buildRoutes(
       endpoint: parseEndpoint(p.spec.endpoint),
       credential,
       apiVersion: p.spec.apiVersion,
+      ...(p.spec.region === undefined ? {} : { region: p.spec.region }),
       priority: p.spec.priority ?? 0,
       weight: p.spec.weight ?? 1,
       firstByteTimeoutMs: p.spec.firstByteTimeoutSeconds === undefined ? undefined : 1000 * p.spec.firstByteTimeoutSeconds,

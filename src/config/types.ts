@@ -26,8 +26,8 @@ export interface SecretKeyRef {
 }
 
 /** Supported upstream API styles. */
-export type ProviderType = 'openai' | 'azure-openai' | 'openai-compatible' | 'anthropic';
-export const PROVIDER_TYPES: readonly ProviderType[] = ['openai', 'azure-openai', 'openai-compatible', 'anthropic'];
+export type ProviderType = 'openai' | 'azure-openai' | 'openai-compatible' | 'anthropic' | 'aws-bedrock';
+export const PROVIDER_TYPES: readonly ProviderType[] = ['openai', 'azure-openai', 'openai-compatible', 'anthropic', 'aws-bedrock'];
 
 /** One model a provider serves. */
 export interface ProviderModel {
@@ -126,6 +126,8 @@ export interface ModelProviderSpec {
   readonly credentialSecretRef?: SecretKeyRef;
   /** Azure OpenAI `api-version` query parameter; Anthropic `anthropic-version` header. */
   readonly apiVersion?: string;
+  /** AWS region for SigV4 (aws-bedrock); default: from the endpoint host (bedrock-runtime.<region>.amazonaws.com). */
+  readonly region?: string;
   /** Lower is preferred; providers of the same priority share traffic by weight. */
   readonly priority?: number;
   /** Relative share of traffic among providers of the same priority. */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from './envoy-config.js';
 import { FakeAnthropic } from './fake-anthropic.js';
 import { FakeHttpService, FakeMcpServer } from './fake-mcp.js';
+import { FakeBedrock } from './fake-bedrock.js';
 import { FakeProvider } from './fake-provider.js';
 import { startEnvoy, startGateway } from './local-stack.js';
 
@@ -18,6 +19,8 @@ const FAKE_ANTHROPIC_PORT = 18082;
 /** The example MCP server and the plain HTTP API behind examples/config/mcp.yaml. */
 const FAKE_MCP_PORT = 18083;
 const FAKE_HTTP_API_PORT = 18084;
+/** The fake AWS Bedrock runtime behind `local-bedrock` (credentials as in examples/config/secrets.yaml). */
+const FAKE_BEDROCK_PORT = 18085;
 
 async function main(): Promise<void> {
   const workDir = await mkdtemp(join(tmpdir(), 'tollgate-'));
@@ -29,6 +32,8 @@ async function main(): Promise<void> {
   await fakeMcp.start(FAKE_MCP_PORT);
   const fakeApi = new FakeHttpService();
   await fakeApi.start(FAKE_HTTP_API_PORT);
+  const fakeBedrock = new FakeBedrock({ accessKeyId: 'AKIDEXAMPLELOCAL', secretAccessKey: 'local-fake-secret', region: 'us-east-1' });
+  await fakeBedrock.start(FAKE_BEDROCK_PORT);
   const configDir = process.env['TOLLGATE_CONFIG_DIR'] ?? join(REPO_ROOT, 'examples/config');
   const gateway = await startGateway({ workDir, configDir, adminPort: Number(process.env['TOLLGATE_ADMIN_PORT'] ?? 9090) });
   const envoy = await startEnvoy({ workDir, extprocSocket: gateway.socket, listenPort: LISTEN_PORT, listenAddress: '127.0.0.1' });
@@ -47,6 +52,8 @@ POST /drain (drains, then stops the gateway) need the bearer token in ${gateway.
   curl ${base}/v1/chat/completions \\
     -H 'Authorization: Bearer sk-tollgate-example' -H 'Content-Type: application/json' \\
     -d '{"model":"claude-sonnet-4-5","stream":true,"messages":[{"role":"user","content":"Hello"}]}'
+
+  # ... and to AWS Bedrock Converse (a local fake that checks the SigV4 signature): "model":"nova-pro"
 
   # OpenAI SDK (Node):
   import OpenAI from 'openai';
@@ -77,6 +84,7 @@ Edit files in ${configDir} and they apply live. Ctrl-C to stop.
     await fakeAnthropic.stop();
     await fakeMcp.stop();
     await fakeApi.stop();
+    await fakeBedrock.stop();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());

@@ -92,12 +92,19 @@ export class AttemptStream {
     if (isGatewayError(choice)) return this.refuse(choice, plan.requestId);
     this.attempt = choice.attempt;
     const rewrite = attemptRewrite(plan, choice.attempt.candidate);
+    // Signed provider APIs (AWS SigV4) build their rewrite asynchronously.
+    if (rewrite instanceof Promise) return rewrite.then((r) => this.rewritten(choice, r));
+    return this.rewritten(choice, rewrite);
+  }
+
+  private rewritten(choice: AttemptChoice, rewrite: UpstreamRewrite | GatewayError): Answer {
+    const plan = choice.plan;
     // The provider's API cannot take this request (translated providers): a final 400, nothing sent.
     if (isGatewayError(rewrite)) return this.refuse(rewrite, plan.requestId);
     this.rewrite = rewrite;
     if (rewrite.translation) {
       const created = Math.floor(Date.now() / 1000);
-      this.translation = new ResponseTranslation(rewrite.translation, { created, includeUsage: rewrite.translation.includeUsage });
+      this.translation = new ResponseTranslation(rewrite.translation, { created, includeUsage: rewrite.translation.includeUsage, model: rewrite.translation.upstreamModel });
     }
     const gate = this.deps.limits?.admitAttempt(plan.id, choice.attempt.candidate.route);
     if (gate instanceof Promise) return gate.then((refused) => (refused ? this.overLimit(refused, choice) : this.proceed(choice)));

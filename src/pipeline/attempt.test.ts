@@ -16,7 +16,7 @@ const body: RequestBody = { raw, json: JSON.parse(raw.toString()) as Record<stri
 
 function attemptRewrite(p: RequestPlan, c: Candidate): UpstreamRewrite {
   const rw = attemptOrError(p, c);
-  assert.ok(!isGatewayError(rw), 'an OpenAI-style provider takes any body');
+  assert.ok(!(rw instanceof Promise) && !isGatewayError(rw), 'an OpenAI-style provider takes any body, synchronously');
   return rw;
 }
 

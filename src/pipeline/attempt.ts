@@ -14,10 +14,15 @@ export const PER_TRY_TIMEOUT_HEADER = 'x-envoy-upstream-rq-per-try-timeout-ms';
  * Builds the rewrite for sending `plan`'s request to `candidate`, or the client error when the
  * candidate's provider API cannot take this request (translated providers).
  */
-export function attemptRewrite(plan: RequestPlan, candidate: Candidate): UpstreamRewrite | GatewayError {
+export function attemptRewrite(plan: RequestPlan, candidate: Candidate): UpstreamRewrite | GatewayError | Promise<UpstreamRewrite | GatewayError> {
   const body = plan.body;
   if (!body) throw new Error('attempt after the response was settled');
   const base = upstreamRewrite(candidate.route, plan.operation, body, plan.requestId);
+  if (base instanceof Promise) return base.then((b) => withAttemptHeaders(b, candidate));
+  return withAttemptHeaders(base, candidate);
+}
+
+function withAttemptHeaders(base: UpstreamRewrite | GatewayError, candidate: Candidate): UpstreamRewrite | GatewayError {
   if (isGatewayError(base)) return base;
   const address = candidate.address;
   const setHeaders = address === undefined ? [...base.setHeaders] : base.setHeaders.map(([k, v]) => (k === ':authority' ? ([k, address] as const) : ([k, v] as const)));

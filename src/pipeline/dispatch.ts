@@ -47,7 +47,7 @@ export function dispatchRewrite(plan: RequestPlan): UpstreamRewrite {
 export function directRewrite(plan: RequestPlan, candidate: Candidate): UpstreamRewrite {
   const attempt = attemptRewrite(plan, candidate);
   // Translated providers always go through the attempt stage (ResilientRouter.open).
-  if (isGatewayError(attempt) || attempt.translation) throw new Error(`direct request to a translated provider (${candidate.id})`);
+  if (attempt instanceof Promise || isGatewayError(attempt) || attempt.translation) throw new Error(`direct request to a translated provider (${candidate.id})`);
   const setHeaders = [...attempt.setHeaders, ['x-envoy-max-retries', String(Math.max(0, plan.config.maxAttempts - 1))] as const];
   // Everything the client may not send upstream, minus what this rewrite sets (the provider's own
   // credential header, the per-try timeout).

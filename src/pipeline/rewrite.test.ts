@@ -50,7 +50,7 @@ describe('upstream rewrite: openai', () => {
     assert.equal(h[ROUTE_HEADER], 'https');
     assert.equal(h['authorization'], 'Bearer sk-provider-openai');
     assert.equal(h['x-request-id'], 'req-1');
-    assert.deepEqual([...r.removeHeaders].sort(), ['api-key', 'x-api-key'], 'other credential headers are stripped');
+    assert.deepEqual([...r.removeHeaders].sort(), ['api-key', 'x-amz-security-token', 'x-api-key', 'x-goog-api-key'], 'other credential headers are stripped');
   });
   it('sends the body unchanged (no content-length rewrite) when the model name is the same upstream', () => {
     const r = rewrite('gpt-4o', '{"model":"gpt-4o"}');
@@ -85,7 +85,7 @@ describe('upstream rewrite: azure-openai', () => {
     assert.equal(h[':path'], '/openai/deployments/prod-gpt4o/chat/completions?api-version=2024-06-01');
     assert.equal(h['api-key'], 'azure-provider-key');
     assert.equal(h['authorization'], undefined);
-    assert.deepEqual([...r.removeHeaders].sort(), ['authorization', 'x-api-key'], 'the client bearer token never goes to Azure');
+    assert.deepEqual([...r.removeHeaders].sort(), ['authorization', 'x-amz-security-token', 'x-api-key', 'x-goog-api-key'], 'the client bearer token never goes to Azure');
     assert.equal(JSON.parse(r.body!.toString()).model, 'prod-gpt4o');
   });
   it('defaults api-version and keeps the endpoint base path', () => {
@@ -102,7 +102,7 @@ describe('upstream rewrite: openai-compatible', () => {
     assert.equal(h[':path'], '/v1/chat/completions');
     assert.equal(h[ROUTE_HEADER], 'http');
     assert.equal(h['authorization'], undefined);
-    assert.deepEqual([...r.removeHeaders].sort(), ['api-key', 'authorization', 'x-api-key']);
+    assert.deepEqual([...r.removeHeaders].sort(), ['api-key', 'authorization', 'x-amz-security-token', 'x-api-key', 'x-goog-api-key']);
     assert.equal(JSON.parse(r.body!.toString()).model, 'meta-llama/Llama-3.1-8B-Instruct');
   });
 });

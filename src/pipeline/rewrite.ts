@@ -33,10 +33,22 @@ export function isTranslated(route: ModelRoute): boolean {
  * for OpenAI-style providers, or is translated for the others; a request the provider's API cannot
  * take is a client error.
  */
-export function upstreamRewrite(route: ModelRoute, operation: Operation, body: RequestBody, requestId: string): UpstreamRewrite | GatewayError {
+export function upstreamRewrite(
+  route: ModelRoute,
+  operation: Operation,
+  body: RequestBody,
+  requestId: string,
+): UpstreamRewrite | GatewayError | Promise<UpstreamRewrite | GatewayError> {
   const adapter = adapterFor(route.provider.type);
   if (!adapter.chat) return buildRewrite(route, operation, body, requestId);
-  return translatedRewrite(adapter.chat, adapter.target(route.provider, operation, route.upstreamModel), route, operation, body, requestId);
+  const target = adapter.target(route.provider, operation, route.upstreamModel, body.stream);
+  const rewrite = translatedRewrite(adapter.chat, target, route, operation, body, requestId);
+  if (isGatewayError(rewrite) || !adapter.sign) return rewrite;
+  // Signed APIs (AWS SigV4): the signature covers the final path, host and body.
+  return adapter.sign(route.provider, target, rewrite.body as Buffer).then(
+    (signed) => ({ ...rewrite, setHeaders: [...rewrite.setHeaders, ...signed] }),
+    (err: unknown) => gatewayError('provider_misconfigured', `The gateway could not sign the request for provider ${route.provider.name}: ${err instanceof Error ? err.message : String(err)}`),
+  );
 }
 
 function translatedRewrite(
@@ -57,13 +69,13 @@ function translatedRewrite(
   return {
     ...headersFor(target, requestId, translated),
     body: translated,
-    translation: { translator: chat, stream: body.stream, includeUsage },
+    translation: { translator: chat, stream: body.stream, includeUsage, upstreamModel: route.upstreamModel },
   };
 }
 
 /** Builds the rewrite for sending `body` to `route`, an OpenAI-style provider (the body passes through). */
 export function buildRewrite(route: ModelRoute, operation: Operation, body: RequestBody, requestId: string): UpstreamRewrite {
-  const target = adapterFor(route.provider.type).target(route.provider, operation, route.upstreamModel);
+  const target = adapterFor(route.provider.type).target(route.provider, operation, route.upstreamModel, body.stream);
   const newBody =
     route.upstreamModel !== body.model
       ? replaceTopLevelString(body.raw, body.json, 'model', route.upstreamModel)

@@ -15,6 +15,8 @@ export interface TranslationPlan {
   readonly stream: boolean;
   /** The body the gateway sent asks for stream usage (the client or the limits step did). */
   readonly includeUsage: boolean;
+  /** Model name sent upstream. */
+  readonly upstreamModel: string;
 }
 
 /** Largest non-streamed response (or error body) held for translation; above it the client gets a 502. */
@@ -32,6 +34,7 @@ const EMPTY = Buffer.alloc(0);
 /** The body length changes; the provider's own framing and encoding headers no longer hold. */
 const REMOVE: readonly string[] = ['content-length', 'content-encoding'];
 const JSON_TYPE: readonly (readonly [string, string])[] = [['content-type', 'application/json']];
+const SSE_TYPE: readonly (readonly [string, string])[] = [['content-type', 'text/event-stream']];
 
 type Mode = 'stream' | 'json' | 'error';
 
@@ -57,10 +60,10 @@ export class ResponseTranslation {
       this.mode = 'error';
       return { status: statusChange, setHeaders: JSON_TYPE, removeHeaders: REMOVE };
     }
-    if (this.plan.stream && contentType !== undefined && contentType.includes('text/event-stream')) {
+    if (this.plan.stream && contentType !== undefined && contentType.includes(this.plan.translator.streamContentType)) {
       this.mode = 'stream';
       this.stream = this.plan.translator.stream(this.options);
-      return { status: statusChange, setHeaders: [], removeHeaders: REMOVE };
+      return { status: statusChange, setHeaders: SSE_TYPE, removeHeaders: REMOVE };
     }
     this.mode = 'json';
     return { status: statusChange, setHeaders: JSON_TYPE, removeHeaders: REMOVE };

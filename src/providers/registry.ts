@@ -1,6 +1,7 @@
 /** Maps a provider type to its adapter. Adding a provider is adding a folder and a line here. */
 import type { ProviderType } from '../config/types.js';
 import { anthropicAdapter } from './anthropic/api.js';
+import { bedrockAdapter } from './aws-bedrock/api.js';
 import { azureOpenAIAdapter } from './azure-openai/api.js';
 import { openAICompatibleAdapter } from './openai-compatible/api.js';
 import { openAIAdapter } from './openai/api.js';
@@ -11,6 +12,7 @@ const ADAPTERS: Readonly<Record<ProviderType, ProviderAdapter>> = {
   'azure-openai': azureOpenAIAdapter,
   'openai-compatible': openAICompatibleAdapter,
   anthropic: anthropicAdapter,
+  'aws-bedrock': bedrockAdapter,
 };
 
 export function adapterFor(type: ProviderType): ProviderAdapter {

@@ -19,6 +19,8 @@ export interface TranslationContext {
 
 /** What the client asked for that shapes the translated response. */
 export interface ResponseOptions {
+  /** Model name sent upstream (for providers whose responses do not name it). */
+  readonly model: string;
   /** `created` of the OpenAI objects (Unix seconds): the caller's clock, so translators stay pure. */
   readonly created: number;
   /** The client asked for `stream_options.include_usage` (or the gateway did, to meter the stream). */
@@ -44,6 +46,8 @@ export interface StreamTranslator {
 
 /** OpenAI chat completions <-> one provider API. */
 export interface ChatTranslator {
+  /** Content type of the provider's streamed responses (`text/event-stream`, AWS event streams ...). */
+  readonly streamContentType: string;
   /** OpenAI chat request (parsed once by the pipeline) -> the provider's request body, or a client error (400). */
   request(body: Readonly<Record<string, unknown>>, ctx: TranslationContext): Buffer | GatewayError;
   /** Status the client sees for a provider status (before the body arrives: it goes out with the headers). */

@@ -21,8 +21,13 @@ export interface UpstreamTarget {
 
 export interface ProviderAdapter {
   readonly type: ProviderType;
-  /** Builds the upstream target for one attempt. */
-  target(provider: ProviderEntry, operation: Operation, upstreamModel: string): UpstreamTarget;
+  /** Builds the upstream target for one attempt (`stream`: the client asked for a stream). */
+  target(provider: ProviderEntry, operation: Operation, upstreamModel: string, stream: boolean): UpstreamTarget;
+  /**
+   * Signs a translated request (AWS SigV4): the headers to add for this exact target and body.
+   * Asynchronous (the signer hashes with WebCrypto); absent = the target's headers carry the credential.
+   */
+  sign?(provider: ProviderEntry, target: UpstreamTarget, body: Buffer): Promise<readonly (readonly [string, string])[]>;
   /**
    * Set for providers whose API is not OpenAI's: chat completions are translated (translation.ts).
    * Absent = OpenAI wire format, bodies pass through.
@@ -31,4 +36,4 @@ export interface ProviderAdapter {
 }
 
 /** Headers that may carry a client or provider credential; stripped before the provider's are set. */
-export const CREDENTIAL_HEADERS: readonly string[] = ['authorization', 'x-api-key', 'api-key'];
+export const CREDENTIAL_HEADERS: readonly string[] = ['authorization', 'x-api-key', 'api-key', 'x-amz-security-token', 'x-goog-api-key'];

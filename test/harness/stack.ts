@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import type { EnvoyConfigValues } from '../../src/dev/envoy-config.js';
 import { FakeAnthropic, type AnthropicBehaviour } from '../../src/dev/fake-anthropic.js';
+import { FakeBedrock, type BedrockBehaviour } from '../../src/dev/fake-bedrock.js';
 import { FakeProvider, type FakeBehaviour, type FakeProviderTls } from '../../src/dev/fake-provider.js';
 import { freePort, startEnvoy, startGateway, waitFor, type ManagedProcess } from '../../src/dev/local-stack.js';
 
@@ -24,6 +25,8 @@ export interface StackOptions {
   readonly fakes?: Readonly<Record<string, Partial<FakeBehaviour>>>;
   /** Fake Anthropic Messages APIs to start, by name (`{{FAKE:<name>}}` works for them too). */
   readonly anthropicFakes?: Readonly<Record<string, Partial<AnthropicBehaviour>>>;
+  /** Fake AWS Bedrock runtimes (Converse, SigV4-checked) to start, by name (`{{FAKE:<name>}}` too). */
+  readonly bedrockFakes?: Readonly<Record<string, Partial<BedrockBehaviour>>>;
   /** Fakes (by name, also listed in `fakes`) that serve HTTPS with this certificate. */
   readonly fakeTls?: Readonly<Record<string, FakeProviderTls>>;
   /** CA bundle Envoy trusts for HTTPS upstreams (defaults to the system bundle). */
@@ -47,6 +50,7 @@ export interface Stack {
   readonly envoyAdminUrl: string;
   readonly fakes: Readonly<Record<string, FakeProvider>>;
   readonly anthropic: Readonly<Record<string, FakeAnthropic>>;
+  readonly bedrock: Readonly<Record<string, FakeBedrock>>;
   readonly gateway: ManagedProcess;
   readonly envoy: ManagedProcess;
   /** An official OpenAI client pointed at the gateway. */
@@ -82,10 +86,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       anthropic[name] = fake;
       started.push(fake);
     }
+    const bedrock: Record<string, FakeBedrock> = {};
+    for (const [name, behaviour] of Object.entries(options.bedrockFakes ?? {})) {
+      const fake = new FakeBedrock(behaviour);
+      await fake.start();
+      bedrock[name] = fake;
+      started.push(fake);
+    }
     // {{FAKE:x}} -> base URL with /v1; {{FAKE_ORIGIN:x}} -> scheme://host:port (Azure-style endpoints).
     const fill = (text: string): string =>
       text.replace(/\{\{FAKE(_ORIGIN)?:([a-z0-9-]+)\}\}/g, (_, origin: string | undefined, n: string) => {
-        const f = fakes[n] ?? anthropic[n];
+        const f = fakes[n] ?? anthropic[n] ?? bedrock[n];
         if (!f) throw new Error(`no fake provider named ${n}`);
         return origin ? new URL(f.url).origin : f.url;
       });
@@ -123,6 +134,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       envoyAdminUrl: `http://127.0.0.1:${envoyAdminPort}`,
       fakes,
       anthropic,
+      bedrock,
       gateway: gw.process,
       envoy: envoy.process,
       client: (apiKey = TEST_KEY) => new OpenAI({ baseURL: `${baseUrl}/v1`, apiKey, maxRetries: 0, timeout: 30_000 }),

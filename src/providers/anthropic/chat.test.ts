@@ -170,7 +170,7 @@ describe('anthropic response translation', () => {
       stop_reason: 'tool_use',
       usage: { input_tokens: 25, cache_read_input_tokens: 10, cache_creation_input_tokens: 5, output_tokens: 42 },
     };
-    const out = anthropicChat.response(Buffer.from(JSON.stringify(msg)), { created: 1700000000, includeUsage: false });
+    const out = anthropicChat.response(Buffer.from(JSON.stringify(msg)), { created: 1700000000, includeUsage: false, model: 'claude-x' });
     assert.equal(out.status, 200);
     const body = JSON.parse(out.body.toString()) as Record<string, unknown>;
     assert.deepEqual(body, {
@@ -193,13 +193,13 @@ describe('anthropic response translation', () => {
 
   it('maps finish reasons', () => {
     for (const [stop, finish] of [['end_turn', 'stop'], ['stop_sequence', 'stop'], ['max_tokens', 'length'], ['tool_use', 'tool_calls'], ['refusal', 'content_filter']]) {
-      const out = anthropicChat.response(Buffer.from(JSON.stringify({ id: 'm', model: 'c', content: [{ type: 'text', text: 'x' }], stop_reason: stop, usage: { input_tokens: 1, output_tokens: 1 } })), { created: 1, includeUsage: false });
+      const out = anthropicChat.response(Buffer.from(JSON.stringify({ id: 'm', model: 'c', content: [{ type: 'text', text: 'x' }], stop_reason: stop, usage: { input_tokens: 1, output_tokens: 1 } })), { created: 1, includeUsage: false, model: 'claude-x' });
       assert.equal((JSON.parse(out.body.toString()) as { choices: { finish_reason: string }[] }).choices[0]?.finish_reason, finish);
     }
   });
 
   it('a malformed body is a 502 in OpenAI shape', () => {
-    const out = anthropicChat.response(Buffer.from('<html>'), { created: 1, includeUsage: false });
+    const out = anthropicChat.response(Buffer.from('<html>'), { created: 1, includeUsage: false, model: 'claude-x' });
     assert.equal(out.status, 502);
     assert.equal((JSON.parse(out.body.toString()) as { error: { type: string } }).error.type, 'api_error');
   });
@@ -231,18 +231,18 @@ describe('anthropic stream translation', () => {
 
   it('translates a recorded stream split at every byte boundary into the same OpenAI chunks', () => {
     const bytes = Buffer.from(RECORDED_TEXT);
-    const whole = anthropicChat.stream({ created: 1, includeUsage: true });
+    const whole = anthropicChat.stream({ created: 1, includeUsage: true, model: 'claude-x' });
     const reference = Buffer.concat([whole.push(bytes), whole.end()]).toString();
     const acc = accumulate(reference);
     expected(acc);
     assert.deepEqual(acc.usage, { prompt_tokens: 40, completion_tokens: 42, total_tokens: 82, prompt_tokens_details: { cached_tokens: 10 } });
     for (let cut = 1; cut < bytes.length; cut++) {
-      const t = anthropicChat.stream({ created: 1, includeUsage: true });
+      const t = anthropicChat.stream({ created: 1, includeUsage: true, model: 'claude-x' });
       const out = Buffer.concat([t.push(bytes.subarray(0, cut)), t.push(bytes.subarray(cut)), t.end()]).toString();
       assert.equal(out, reference, `split at byte ${cut}`);
     }
     // One byte at a time.
-    const t = anthropicChat.stream({ created: 1, includeUsage: true });
+    const t = anthropicChat.stream({ created: 1, includeUsage: true, model: 'claude-x' });
     const parts: Buffer[] = [];
     for (let i = 0; i < bytes.length; i++) parts.push(t.push(bytes.subarray(i, i + 1)));
     parts.push(t.end());
@@ -250,25 +250,25 @@ describe('anthropic stream translation', () => {
   });
 
   it('emits no usage chunk unless asked', () => {
-    const t = anthropicChat.stream({ created: 1, includeUsage: false });
+    const t = anthropicChat.stream({ created: 1, includeUsage: false, model: 'claude-x' });
     const acc = accumulate(Buffer.concat([t.push(Buffer.from(RECORDED_TEXT)), t.end()]).toString());
     expected(acc);
     assert.equal(acc.usage, undefined);
   });
 
   it('an error event or a stream that ends early becomes an OpenAI error event without [DONE]', () => {
-    const t = anthropicChat.stream({ created: 1, includeUsage: false });
+    const t = anthropicChat.stream({ created: 1, includeUsage: false, model: 'claude-x' });
     const head = RECORDED.slice(0, 8).map(([e, d]) => `event: ${e}\ndata: ${JSON.stringify(d)}\n\n`).join('');
     const out = Buffer.concat([t.push(Buffer.from(`${head}event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n`)), t.end()]).toString();
     assert.match(out, /data: \{"error":\{"message":"Overloaded","type":"api_error","param":null,"code":"overloaded_error"\}\}\n\n$/);
     assert.ok(!out.includes('[DONE]'));
-    const cut = anthropicChat.stream({ created: 1, includeUsage: false });
+    const cut = anthropicChat.stream({ created: 1, includeUsage: false, model: 'claude-x' });
     const early = Buffer.concat([cut.push(Buffer.from(head)), cut.end()]).toString();
     assert.match(early, /"code":"stream_interrupted"/);
   });
 
   it('keeps bounded state: a huge event without an end is refused, not buffered forever', () => {
-    const t = anthropicChat.stream({ created: 1, includeUsage: false });
+    const t = anthropicChat.stream({ created: 1, includeUsage: false, model: 'claude-x' });
     let out = '';
     const piece = Buffer.alloc(64 * 1024, 0x61);
     out += t.push(Buffer.from('event: content_block_delta\ndata: "')).toString();

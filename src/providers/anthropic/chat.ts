@@ -448,6 +448,7 @@ function translateError(status: number, raw: Buffer): Buffer {
 }
 
 export const anthropicChat: ChatTranslator = {
+  streamContentType: 'text/event-stream',
   request: translateRequest,
   status: clientStatus,
   response: translateResponse,

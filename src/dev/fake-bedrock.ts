@@ -1,0 +1,356 @@
+/**
+ * A fake AWS Bedrock runtime (Converse and ConverseStream) for tests, built from AWS's published API
+ * reference (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html,
+ * API_runtime_ConverseStream.html, CommonErrors.html). It VERIFIES what it receives like the real
+ * service: it recomputes the SigV4 signature with @smithy/signature-v4 from the request it got
+ * (403 InvalidSignatureException / UnrecognizedClientException otherwise, clock skew over 5 minutes
+ * refused) and validates the Converse body (ValidationException 400: unknown fields, roles, content
+ * block unions, image formats, toolUse/toolResult pairing, toolConfig, inferenceConfig ranges).
+ * ConverseStream answers in AWS event-stream binary frames (@smithy/eventstream-codec), written in
+ * small pieces so frames split across network chunks.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { EventStreamCodec } from '@smithy/eventstream-codec';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+
+export interface BedrockBehaviour {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string | undefined;
+  region: string;
+  text: string;
+  toolInput: Readonly<Record<string, unknown>>;
+  toolCalls: number;
+  /** Answer with this status and the matching AWS error (429 ThrottlingException ...). */
+  status: number | undefined;
+  failNext: number | undefined;
+  /** Stream: bytes per network write. */
+  writeBytes: number;
+  cacheReadTokens: number;
+  record: boolean;
+}
+
+export interface BedrockRecordedRequest {
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: unknown;
+  status: number;
+}
+
+const ERRORS: Readonly<Record<number, string>> = {
+  400: 'ValidationException',
+  403: 'AccessDeniedException',
+  404: 'ResourceNotFoundException',
+  408: 'ModelTimeoutException',
+  429: 'ThrottlingException',
+  500: 'InternalServerException',
+  503: 'ServiceUnavailableException',
+};
+const TOP_LEVEL: ReadonlySet<string> = new Set(['messages', 'system', 'inferenceConfig', 'toolConfig', 'guardrailConfig', 'additionalModelRequestFields', 'promptVariables', 'additionalModelResponseFieldPaths', 'requestMetadata', 'performanceConfig']);
+const BLOCK_KEYS: ReadonlySet<string> = new Set(['text', 'image', 'document', 'video', 'toolUse', 'toolResult', 'guardContent', 'reasoningContent', 'cachePoint']);
+const INFERENCE_KEYS: ReadonlySet<string> = new Set(['maxTokens', 'temperature', 'topP', 'stopSequences']);
+const codec = new EventStreamCodec(toUtf8, fromUtf8);
+const MAX_SKEW_MS = 5 * 60_000;
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function check(cond: unknown, message: string): asserts cond {
+  if (!cond) throw new Refusal(400, 'ValidationException', message);
+}
+
+export class FakeBedrock {
+  readonly requests: BedrockRecordedRequest[] = [];
+  readonly behaviour: BedrockBehaviour;
+  private server: Server | undefined;
+  private portNumber = 0;
+
+  constructor(behaviour: Partial<BedrockBehaviour> = {}) {
+    this.behaviour = {
+      accessKeyId: 'AKIDFAKEBEDROCK',
+      secretAccessKey: 'fake-secret-access-key',
+      sessionToken: undefined,
+      region: 'us-east-1',
+      text: 'Hello from the fake Bedrock model.',
+      toolInput: { city: 'Paris', unit: 'celsius' },
+      toolCalls: 1,
+      status: undefined,
+      failNext: undefined,
+      writeBytes: 9,
+      cacheReadTokens: 0,
+      record: true,
+      ...behaviour,
+    };
+  }
+
+  get port(): number {
+    return this.portNumber;
+  }
+
+  /** The endpoint a ModelProvider names (no path: Converse paths start at /model). */
+  get url(): string {
+    return `http://127.0.0.1:${this.portNumber}`;
+  }
+
+  /** The credential Secret value for this fake. */
+  credentialJson(): string {
+    const b = this.behaviour;
+    return JSON.stringify({ accessKeyId: b.accessKeyId, secretAccessKey: b.secretAccessKey, ...(b.sessionToken ? { sessionToken: b.sessionToken } : {}) });
+  }
+
+  async start(port = 0, host = '127.0.0.1'): Promise<void> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    const address = server.address();
+    this.portNumber = typeof address === 'object' && address ? address.port : port;
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  received(): BedrockRecordedRequest[] {
+    return this.requests.filter((r) => /\/converse(-stream)?$/.test(r.path));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks);
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      body = raw.toString('utf8');
+    }
+    const path = req.url ?? '/';
+    const record: BedrockRecordedRequest = { path, headers: { ...req.headers }, body, status: 0 };
+    if (this.behaviour.record) this.requests.push(record);
+    const refuse = (status: number, type: string, message: string): void => {
+      record.status = status;
+      const text = JSON.stringify({ message });
+      res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/`, 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    };
+    try {
+      const match = /^\/model\/([^/]+)\/(converse|converse-stream)$/.exec(path);
+      if (req.method !== 'POST' || !match) throw new Refusal(404, 'UnknownOperationException', `no operation at ${req.method} ${path}`);
+      await this.verifySignature(req, path, raw);
+      const b = this.behaviour;
+      if (b.status !== undefined && (b.failNext === undefined || b.failNext > 0)) {
+        if (b.failNext !== undefined) b.failNext--;
+        throw new Refusal(b.status, ERRORS[b.status] ?? 'InternalServerException', b.status === 429 ? 'Too many requests, please wait before trying again.' : `fake Bedrock answered ${b.status}`);
+      }
+      check(isObj(body), 'Malformed input request: request body must be a JSON object');
+      validate(body);
+      record.status = 200;
+      const message = this.reply(body, raw.length);
+      if (match[2] === 'converse-stream') return await this.stream(res, message);
+      const text = JSON.stringify(message);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    } catch (err) {
+      if (err instanceof Refusal) return refuse(err.status, err.type, err.message);
+      throw err;
+    }
+  }
+
+  /** Recomputes the SigV4 signature of what arrived (headers named in SignedHeaders, path, body). */
+  private async verifySignature(req: IncomingMessage, path: string, raw: Buffer): Promise<void> {
+    const b = this.behaviour;
+    const auth = req.headers['authorization'];
+    if (typeof auth !== 'string') throw new Refusal(403, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
+    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})$/.exec(auth);
+    if (!m) throw new Refusal(403, 'IncompleteSignatureException', 'Authorization header requires Credential, SignedHeaders and Signature');
+    const [, keyId, , region, service, signedHeaders] = m as unknown as [string, string, string, string, string, string];
+    if (keyId !== b.accessKeyId) throw new Refusal(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+    if (service !== 'bedrock' || region !== b.region) throw new Refusal(403, 'InvalidSignatureException', `Credential should be scoped to a valid region (${b.region}) and service (bedrock).`);
+    const amzDate = req.headers['x-amz-date'];
+    if (typeof amzDate !== 'string') throw new Refusal(403, 'IncompleteSignatureException', 'x-amz-date is required');
+    const at = Date.parse(amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'));
+    if (!Number.isFinite(at) || Math.abs(Date.now() - at) > MAX_SKEW_MS) throw new Refusal(403, 'InvalidSignatureException', 'Signature expired: the request time is too far from the server time.');
+    if (b.sessionToken !== undefined && req.headers['x-amz-security-token'] !== b.sessionToken) throw new Refusal(403, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+    const names = signedHeaders.split(';');
+    if (!names.includes('host') || !names.includes('x-amz-date')) throw new Refusal(403, 'InvalidSignatureException', 'host and x-amz-date must be signed');
+    const headers: Record<string, string> = {};
+    for (const name of names) {
+      const v = req.headers[name];
+      if (typeof v !== 'string') throw new Refusal(403, 'InvalidSignatureException', `signed header ${name} is missing`);
+      headers[name] = v;
+    }
+    const signer = new SignatureV4({
+      credentials: { accessKeyId: b.accessKeyId, secretAccessKey: b.secretAccessKey, ...(b.sessionToken ? { sessionToken: b.sessionToken } : {}) },
+      region: b.region,
+      service: 'bedrock',
+      sha256: Sha256,
+    });
+    const [hostname = '', port] = (headers['host'] ?? '').split(':');
+    const expected = await signer.sign(
+      { method: 'POST', protocol: 'http:', hostname, ...(port ? { port: Number(port) } : {}), path, query: {}, headers, body: raw },
+      { signingDate: new Date(at) },
+    );
+    if (expected.headers['authorization'] !== auth) {
+      throw new Refusal(403, 'InvalidSignatureException', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.');
+    }
+  }
+
+  private reply(body: Obj, bytes: number): Obj {
+    const b = this.behaviour;
+    const messages = body['messages'] as Obj[];
+    const last = (messages[messages.length - 1] as Obj)['content'] as Obj[];
+    const results = last.filter((x) => isObj(x['toolResult'])).map((x) => x['toolResult'] as Obj);
+    const config = isObj(body['toolConfig']) ? body['toolConfig'] : undefined;
+    const tools = (config?.['tools'] as Obj[] | undefined) ?? [];
+    const choice = isObj(config?.['toolChoice']) ? (config['toolChoice'] as Obj) : { auto: {} };
+    const content: Obj[] = [];
+    let stopReason = 'end_turn';
+    let output = 0;
+    if (tools.length > 0 && ('any' in choice || 'tool' in choice || results.length === 0)) {
+      const name = isObj(choice['tool']) ? String(choice['tool']['name']) : String(((tools[0] as Obj)['toolSpec'] as Obj)['name']);
+      for (let i = 0; i < b.toolCalls; i++) content.push({ toolUse: { toolUseId: `tooluse_fake_${i}`, name, input: b.toolInput } });
+      stopReason = 'tool_use';
+      output = 10 * b.toolCalls;
+    } else {
+      let text = results.length > 0 ? `Tool said: ${results.map((r) => ((r['content'] as Obj[])[0] as Obj)['text']).join(' | ')}` : b.text;
+      const inference = isObj(body['inferenceConfig']) ? body['inferenceConfig'] : {};
+      for (const s of (inference['stopSequences'] as string[] | undefined) ?? []) {
+        const i = text.indexOf(s);
+        if (i >= 0) {
+          text = text.slice(0, i);
+          stopReason = 'stop_sequence';
+        }
+      }
+      content.push({ text });
+      output = (text.match(/\S+/g) ?? []).length;
+    }
+    const input = Math.max(1, Math.ceil(bytes / 4));
+    return {
+      output: { message: { role: 'assistant', content } },
+      stopReason,
+      usage: { inputTokens: input, outputTokens: output, totalTokens: input + output + b.cacheReadTokens, cacheReadInputTokens: b.cacheReadTokens, cacheWriteInputTokens: 0 },
+      metrics: { latencyMs: 1 },
+    };
+  }
+
+  private async stream(res: ServerResponse, message: Obj): Promise<void> {
+    const frames: Uint8Array[] = [];
+    const event = (type: string, payload: Obj): void => {
+      frames.push(
+        codec.encode({
+          headers: {
+            ':event-type': { type: 'string', value: type },
+            ':content-type': { type: 'string', value: 'application/json' },
+            ':message-type': { type: 'string', value: 'event' },
+          },
+          body: fromUtf8(JSON.stringify({ ...payload, p: 'abcdefgh' })),
+        }),
+      );
+    };
+    event('messageStart', { role: 'assistant' });
+    const content = ((message['output'] as Obj)['message'] as Obj)['content'] as Obj[];
+    content.forEach((block, i) => {
+      if (typeof block['text'] === 'string') {
+        for (const piece of (block['text'] as string).match(/\s*\S+/g) ?? []) event('contentBlockDelta', { contentBlockIndex: i, delta: { text: piece } });
+      } else if (isObj(block['toolUse'])) {
+        const t = block['toolUse'];
+        event('contentBlockStart', { contentBlockIndex: i, start: { toolUse: { toolUseId: t['toolUseId'], name: t['name'] } } });
+        const json = JSON.stringify(t['input']);
+        const half = Math.ceil(json.length / 2);
+        for (const input of [json.slice(0, half), json.slice(half)]) event('contentBlockDelta', { contentBlockIndex: i, delta: { toolUse: { input } } });
+      }
+      event('contentBlockStop', { contentBlockIndex: i });
+    });
+    event('messageStop', { stopReason: message['stopReason'] });
+    event('metadata', { usage: message['usage'], metrics: { latencyMs: 1 } });
+    res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
+    const all = Buffer.concat(frames);
+    const size = this.behaviour.writeBytes > 0 ? this.behaviour.writeBytes : all.length;
+    for (let i = 0; i < all.length; i += size) {
+      if (res.destroyed) return;
+      res.write(all.subarray(i, i + size));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    res.end();
+  }
+}
+
+function validate(body: Obj): void {
+  for (const k of Object.keys(body)) check(TOP_LEVEL.has(k), `Malformed input request: extraneous key [${k}] is not permitted, please reformat your input and try again.`);
+  const messages = body['messages'];
+  check(Array.isArray(messages) && messages.length > 0, 'Malformed input request: messages is required and must not be empty');
+  if (body['system'] !== undefined) check(Array.isArray(body['system']) && body['system'].every((s) => isObj(s) && typeof s['text'] === 'string'), 'Malformed input request: system must be a list of text blocks');
+  let previousUses: string[] = [];
+  (messages as unknown[]).forEach((m, i) => {
+    check(isObj(m) && (m['role'] === 'user' || m['role'] === 'assistant'), `Malformed input request: messages.${i}.role must be user or assistant`);
+    for (const k of Object.keys(m)) check(k === 'role' || k === 'content', `Malformed input request: extraneous key [${k}] in messages.${i}`);
+    const content = m['content'];
+    check(Array.isArray(content) && content.length > 0, `Malformed input request: messages.${i}.content must be a non-empty list of content blocks`);
+    const uses: string[] = [];
+    const results: string[] = [];
+    (content as unknown[]).forEach((block, j) => {
+      check(isObj(block) && Object.keys(block).length === 1 && BLOCK_KEYS.has(Object.keys(block)[0] as string), `Malformed input request: messages.${i}.content.${j} must set exactly one of ${[...BLOCK_KEYS].join(', ')}`);
+      const b = block as Obj;
+      if ('text' in b) check(typeof b['text'] === 'string' && b['text'] !== '', `The text field in the ContentBlock object at messages.${i}.content.${j} is blank.`);
+      if ('image' in b) {
+        const img = b['image'];
+        check(m['role'] === 'user' && isObj(img) && ['png', 'jpeg', 'gif', 'webp'].includes(String(img['format'])) && isObj(img['source']) && typeof img['source']['bytes'] === 'string', `Malformed input request: messages.${i}.content.${j}.image needs format png|jpeg|gif|webp and source.bytes`);
+      }
+      if ('toolUse' in b) {
+        const t = b['toolUse'];
+        check(m['role'] === 'assistant' && isObj(t) && typeof t['toolUseId'] === 'string' && typeof t['name'] === 'string' && isObj(t['input']), `Malformed input request: messages.${i}.content.${j}.toolUse needs toolUseId, name and an input object`);
+        uses.push(t['toolUseId'] as string);
+      }
+      if ('toolResult' in b) {
+        const t = b['toolResult'];
+        check(m['role'] === 'user' && isObj(t) && typeof t['toolUseId'] === 'string' && Array.isArray(t['content']), `Malformed input request: messages.${i}.content.${j}.toolResult needs toolUseId and content`);
+        check(previousUses.includes(t['toolUseId'] as string), `The toolUseId ${String(t['toolUseId'])} in messages.${i} does not match a toolUse block in the previous turn.`);
+        results.push(t['toolUseId'] as string);
+      }
+    });
+    const missing = previousUses.filter((id) => !results.includes(id));
+    check(missing.length === 0, `Expected toolResult blocks at messages.${i}.content for the following Ids: ${missing.join(', ')}`);
+    previousUses = uses;
+  });
+  if (body['inferenceConfig'] !== undefined) {
+    const c = body['inferenceConfig'];
+    check(isObj(c) && Object.keys(c).every((k) => INFERENCE_KEYS.has(k)), 'Malformed input request: inferenceConfig allows maxTokens, temperature, topP, stopSequences');
+    if (c['maxTokens'] !== undefined) check(Number.isInteger(c['maxTokens']) && (c['maxTokens'] as number) >= 1, 'inferenceConfig.maxTokens must be >= 1');
+    if (c['temperature'] !== undefined) check(typeof c['temperature'] === 'number' && c['temperature'] >= 0 && c['temperature'] <= 1, 'inferenceConfig.temperature must be between 0 and 1');
+    if (c['topP'] !== undefined) check(typeof c['topP'] === 'number' && c['topP'] >= 0 && c['topP'] <= 1, 'inferenceConfig.topP must be between 0 and 1');
+    if (c['stopSequences'] !== undefined) check(Array.isArray(c['stopSequences']) && c['stopSequences'].every((s) => typeof s === 'string'), 'inferenceConfig.stopSequences must be a list of strings');
+  }
+  if (body['toolConfig'] !== undefined) {
+    const t = body['toolConfig'];
+    check(isObj(t) && Array.isArray(t['tools']) && t['tools'].length > 0, 'Malformed input request: toolConfig.tools must be a non-empty list');
+    const names: string[] = [];
+    for (const tool of t['tools'] as unknown[]) {
+      const spec = isObj(tool) ? tool['toolSpec'] : undefined;
+      check(isObj(spec) && typeof spec['name'] === 'string' && /^[a-zA-Z0-9_-]{1,64}$/.test(spec['name']) && isObj(spec['inputSchema']) && isObj(spec['inputSchema']['json']), 'Malformed input request: each tool needs toolSpec {name, inputSchema: {json}}');
+      names.push(spec['name'] as string);
+    }
+    if (t['toolChoice'] !== undefined) {
+      const c = t['toolChoice'];
+      check(isObj(c) && Object.keys(c).length === 1 && ['auto', 'any', 'tool'].includes(Object.keys(c)[0] as string), 'Malformed input request: toolChoice must set exactly one of auto, any, tool');
+      if (isObj(c['tool'])) check(names.includes(String(c['tool']['name'])), `toolChoice.tool.name ${String(c['tool']['name'])} is not among the tools`);
+    }
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The Bedrock translator on its own: request mapping, responses, errors, and the ConverseStream
+ * translator fed AWS event-stream frames split at every byte boundary, plus a corrupt frame.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { EventStreamCodec } from '@smithy/eventstream-codec';
+import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+import { isGatewayError } from '../../errors.js';
+import { parseAwsCredentials, regionOf } from './api.js';
+import { bedrockChat } from './chat.js';
+
+const codec = new EventStreamCodec(toUtf8, fromUtf8);
+const options = { created: 1, includeUsage: true, model: 'amazon.nova-pro-v1:0' };
+
+function frame(type: string, payload: unknown, kind = 'event'): Buffer {
+  const headers = kind === 'event'
+    ? { ':event-type': { type: 'string' as const, value: type }, ':message-type': { type: 'string' as const, value: 'event' } }
+    : { ':exception-type': { type: 'string' as const, value: type }, ':message-type': { type: 'string' as const, value: 'exception' } };
+  return Buffer.from(codec.encode({ headers, body: fromUtf8(JSON.stringify(payload)) }));
+}
+
+const STREAM = Buffer.concat([
+  frame('messageStart', { role: 'assistant' }),
+  frame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: 'Olá ' } }),
+  frame('contentBlockDelta', { contentBlockIndex: 0, delta: { text: 'mundo' } }),
+  frame('contentBlockStop', { contentBlockIndex: 0 }),
+  frame('contentBlockStart', { contentBlockIndex: 1, start: { toolUse: { toolUseId: 'tu_1', name: 'w' } } }),
+  frame('contentBlockDelta', { contentBlockIndex: 1, delta: { toolUse: { input: '{"city":' } } }),
+  frame('contentBlockDelta', { contentBlockIndex: 1, delta: { toolUse: { input: '"Paris"}' } } }),
+  frame('contentBlockStop', { contentBlockIndex: 1 }),
+  frame('messageStop', { stopReason: 'tool_use' }),
+  frame('metadata', { usage: { inputTokens: 10, outputTokens: 5, cacheReadInputTokens: 3 } }),
+]);
+
+function collect(sse: string): { content: string; args: string; finish: string | null; usage: unknown; done: boolean; error: boolean } {
+  const acc = { content: '', args: '', finish: null as string | null, usage: undefined as unknown, done: false, error: false };
+  for (const e of sse.split('\n\n').filter((x) => x !== '')) {
+    const data = e.slice(6);
+    if (data === '[DONE]') {
+      acc.done = true;
+      continue;
+    }
+    const c = JSON.parse(data) as { error?: unknown; usage?: unknown; choices?: { delta: { content?: string; tool_calls?: { function: { arguments?: string } }[] }; finish_reason: string | null }[] };
+    if (c.error) acc.error = true;
+    if (c.usage) acc.usage = c.usage;
+    const ch = c.choices?.[0];
+    if (!ch) continue;
+    acc.content += ch.delta.content ?? '';
+    for (const t of ch.delta.tool_calls ?? []) acc.args += t.function.arguments ?? '';
+    if (ch.finish_reason) acc.finish = ch.finish_reason;
+  }
+  return acc;
+}
+
+describe('bedrock stream translation', () => {
+  it('reassembles frames split at every byte boundary into the same OpenAI chunks', () => {
+    const whole = bedrockChat.stream(options);
+    const reference = Buffer.concat([whole.push(STREAM), whole.end()]).toString();
+    const acc = collect(reference);
+    assert.equal(acc.content, 'Olá mundo');
+    assert.equal(acc.args, '{"city":"Paris"}');
+    assert.equal(acc.finish, 'tool_calls');
+    assert.equal(acc.done, true);
+    assert.deepEqual(acc.usage, { prompt_tokens: 13, completion_tokens: 5, total_tokens: 18, prompt_tokens_details: { cached_tokens: 3 } });
+    for (let cut = 1; cut < STREAM.length; cut++) {
+      const t = bedrockChat.stream(options);
+      assert.equal(Buffer.concat([t.push(STREAM.subarray(0, cut)), t.push(STREAM.subarray(cut)), t.end()]).toString(), reference, `split at ${cut}`);
+    }
+  });
+
+  it('a corrupt frame, an exception frame or an early end become an OpenAI error event', () => {
+    const corrupt = Buffer.from(STREAM);
+    corrupt[40] = (corrupt[40] as number) ^ 0xff;
+    const t1 = bedrockChat.stream(options);
+    assert.ok(collect(Buffer.concat([t1.push(corrupt), t1.end()]).toString()).error);
+    const t2 = bedrockChat.stream(options);
+    const out = Buffer.concat([t2.push(frame('messageStart', { role: 'assistant' })), t2.push(frame('throttlingException', { message: 'slow down' }, 'exception')), t2.end()]).toString();
+    assert.match(out, /"message":"slow down","type":"rate_limit_error"/);
+    const t3 = bedrockChat.stream(options);
+    assert.match(Buffer.concat([t3.push(frame('messageStart', { role: 'assistant' })), t3.end()]).toString(), /stream_interrupted/);
+  });
+});
+
+describe('bedrock request and response translation', () => {
+  it('maps messages, tools and inference settings to Converse', () => {
+    const out = bedrockChat.request(
+      {
+        messages: [
+          { role: 'system', content: 'S' },
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: null, tool_calls: [{ id: 'tu_1', type: 'function', function: { name: 'w', arguments: '{"a":1}' } }] },
+          { role: 'tool', tool_call_id: 'tu_1', content: 'ok' },
+        ],
+        tools: [{ type: 'function', function: { name: 'w', parameters: { type: 'object', properties: {} } } }],
+        tool_choice: { type: 'function', function: { name: 'w' } },
+        max_completion_tokens: 50,
+        top_p: 0.5,
+      },
+      { upstreamModel: 'm', defaultMaxTokens: undefined },
+    );
+    assert.ok(!isGatewayError(out));
+    assert.deepEqual(JSON.parse(out.toString()), {
+      messages: [
+        { role: 'user', content: [{ text: 'Hi' }] },
+        { role: 'assistant', content: [{ toolUse: { toolUseId: 'tu_1', name: 'w', input: { a: 1 } } }] },
+        { role: 'user', content: [{ toolResult: { toolUseId: 'tu_1', content: [{ text: 'ok' }] } }] },
+      ],
+      system: [{ text: 'S' }],
+      inferenceConfig: { maxTokens: 50, topP: 0.5 },
+      toolConfig: { tools: [{ toolSpec: { name: 'w', inputSchema: { json: { type: 'object', properties: {} } } } }], toolChoice: { tool: { name: 'w' } } },
+    });
+  });
+
+  it('maps a Converse response and errors (408 -> 504, 429 rate limit)', () => {
+    const res = bedrockChat.response(Buffer.from(JSON.stringify({ output: { message: { role: 'assistant', content: [{ text: 'x' }] } }, stopReason: 'max_tokens', usage: { inputTokens: 2, outputTokens: 1 } })), options);
+    const body = JSON.parse(res.body.toString()) as { model: string; choices: { finish_reason: string }[] };
+    assert.equal(body.model, 'amazon.nova-pro-v1:0');
+    assert.equal(body.choices[0]?.finish_reason, 'length');
+    assert.equal(bedrockChat.status(408), 504);
+    const err = JSON.parse(bedrockChat.error(429, Buffer.from('{"message":"Too many requests"}')).toString()) as { error: Record<string, unknown> };
+    assert.deepEqual(err.error, { message: 'Too many requests', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' });
+  });
+
+  it('reads credentials JSON and the region from the host', () => {
+    assert.ok(parseAwsCredentials('not json') instanceof Error);
+    assert.ok(parseAwsCredentials('{"accessKeyId":"a"}') instanceof Error);
+    assert.deepEqual(parseAwsCredentials('{"accessKeyId":"a","secretAccessKey":"b"}'), { accessKeyId: 'a', secretAccessKey: 'b' });
+    const p = { name: 'x', type: 'aws-bedrock' as const, endpoint: { scheme: 'https' as const, authority: 'bedrock-runtime.eu-west-3.amazonaws.com', basePath: '' }, credential: undefined, apiVersion: undefined, priority: 0, weight: 1, firstByteTimeoutMs: undefined, service: undefined };
+    assert.equal(regionOf(p), 'eu-west-3');
+    assert.equal(regionOf({ ...p, region: 'ap-south-1' }), 'ap-south-1');
+  });
+});

@@ -1,0 +1,363 @@
+/**
+ * OpenAI chat completions <-> Bedrock Converse: the request and the non-streamed response (the
+ * stream part is stream.ts). References are listed in api.ts.
+ *
+ * Request: system/developer -> `system`; user/assistant turns -> content blocks (text, images as
+ * bytes from data URLs, toolUse from tool_calls); `tool` messages -> toolResult blocks in a user turn
+ * (ids round-trip unchanged); tools -> toolConfig (toolSpec.inputSchema.json); tool_choice auto /
+ * required / named -> auto / any / tool; max_tokens, temperature, top_p, stop -> inferenceConfig.
+ * What Converse cannot take (https image URLs, n > 1, logprobs, JSON response formats, reasoning
+ * effort for now ...) is a clear 400 before anything is sent.
+ */
+import { gatewayError, type GatewayError, isGatewayError } from '../../errors.js';
+import {
+  type ChatTranslator,
+  type FinishReason,
+  invalid,
+  isObject,
+  type JsonObject,
+  openAIErrorJson,
+  openAIErrorType,
+  openAIUsage,
+  optionalNumber,
+  optionalPositiveInt,
+  parseDataUrl,
+  type ProviderUsage,
+  type ResponseOptions,
+  type TranslatedResponse,
+  type TranslationContext,
+  unsupported,
+} from '../translation.js';
+import { BedrockStreamTranslator } from './stream.js';
+
+const PROVIDER = 'AWS Bedrock Converse';
+/** Converse's per-image limit: 3.75 MB. */
+export const MAX_IMAGE_BYTES = 3_750_000;
+const IMAGE_FORMATS: Readonly<Record<string, string>> = { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/gif': 'gif', 'image/webp': 'webp' };
+const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+const TOOL_ID = /^[a-zA-Z0-9_-]{1,64}$/;
+
+type Block = Record<string, unknown>;
+interface Turn {
+  role: 'user' | 'assistant';
+  content: Block[];
+}
+
+/** OpenAI finish_reason for a Converse stopReason. */
+export function finishReason(stop: unknown): FinishReason {
+  switch (stop) {
+    case 'max_tokens':
+    case 'model_context_window_exceeded':
+      return 'length';
+    case 'tool_use':
+      return 'tool_calls';
+    case 'guardrail_intervened':
+    case 'content_filtered':
+      return 'content_filter';
+    default:
+      return 'stop';
+  }
+}
+
+/** Converse usage (inputTokens excludes cache reads and writes) -> normalised usage. */
+export function readUsage(u: unknown): ProviderUsage | undefined {
+  if (!isObject(u)) return undefined;
+  const n = (k: string): number => (typeof u[k] === 'number' ? (u[k] as number) : 0);
+  return {
+    promptTokens: n('inputTokens') + n('cacheReadInputTokens') + n('cacheWriteInputTokens'),
+    completionTokens: n('outputTokens'),
+    cachedTokens: n('cacheReadInputTokens'),
+    reasoningTokens: undefined,
+  };
+}
+
+function textOf(content: unknown, where: string): string | GatewayError {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return invalid(`${where}.content`, 'expected a string or an array of text parts.');
+  let text = '';
+  for (const [i, part] of content.entries()) {
+    if (!isObject(part) || part['type'] !== 'text' || typeof part['text'] !== 'string') return invalid(`${where}.content[${i}]`, 'only text parts are allowed here.');
+    text += (text ? '\n' : '') + part['text'];
+  }
+  return text;
+}
+
+function userBlocks(content: unknown, where: string): Block[] | GatewayError {
+  if (typeof content === 'string') return [{ text: content }];
+  if (!Array.isArray(content) || content.length === 0) return invalid(`${where}.content`, 'expected a string or a non-empty array of content parts.');
+  const blocks: Block[] = [];
+  for (const [i, part] of content.entries()) {
+    const at = `${where}.content[${i}]`;
+    if (!isObject(part)) return invalid(at, 'expected a content part object.');
+    if (part['type'] === 'text' && typeof part['text'] === 'string') {
+      blocks.push({ text: part['text'] });
+    } else if (part['type'] === 'image_url') {
+      const image = part['image_url'];
+      const url = isObject(image) ? image['url'] : undefined;
+      if (typeof url !== 'string' || !url.startsWith('data:')) {
+        return unsupported(`${at}.image_url`, PROVIDER, 'images must be sent as data URLs (Converse takes image bytes, not URLs)');
+      }
+      const data = parseDataUrl(url);
+      const format = data ? IMAGE_FORMATS[data.mediaType] : undefined;
+      if (!data || !format) return invalid(`${at}.image_url.url`, `expected a base64 data URL of a png, jpeg, gif or webp image.`);
+      if (data.bytes > MAX_IMAGE_BYTES) return invalid(`${at}.image_url.url`, `the image is ${data.bytes} bytes; the ${PROVIDER} API accepts at most ${MAX_IMAGE_BYTES} bytes per image.`);
+      blocks.push({ image: { format, source: { bytes: data.base64 } } });
+    } else {
+      return gatewayError('unsupported_parameter', `Content part type '${String(part['type'])}' (${at}) is not supported for models served by the ${PROVIDER} API (text and image_url are).`);
+    }
+  }
+  return blocks;
+}
+
+function assistantBlocks(msg: JsonObject, where: string): Block[] | GatewayError {
+  const blocks: Block[] = [];
+  const content = msg['content'];
+  if (content !== undefined && content !== null) {
+    const text = textOf(content, where);
+    if (isGatewayError(text)) return text;
+    if (text !== '') blocks.push({ text });
+  }
+  const calls = msg['tool_calls'];
+  if (Array.isArray(calls)) {
+    for (const [i, call] of calls.entries()) {
+      const at = `${where}.tool_calls[${i}]`;
+      if (!isObject(call) || !isObject(call['function'])) return invalid(at, 'expected {id, type: "function", function: {name, arguments}}.');
+      const fn = call['function'];
+      const id = call['id'];
+      if (typeof id !== 'string' || !TOOL_ID.test(id)) return invalid(`${at}.id`, 'tool call ids must be 1-64 letters, digits, _ or -.');
+      if (typeof fn['name'] !== 'string' || !TOOL_NAME.test(fn['name'])) return invalid(`${at}.function.name`, 'expected a tool name (1-64 letters, digits, _ or -).');
+      let input: unknown = {};
+      const args = fn['arguments'];
+      if (typeof args === 'string' && args.trim() !== '') {
+        try {
+          input = JSON.parse(args);
+        } catch {
+          return invalid(`${at}.function.arguments`, 'expected a JSON object in a string.');
+        }
+      }
+      if (!isObject(input)) return invalid(`${at}.function.arguments`, 'expected a JSON object in a string.');
+      blocks.push({ toolUse: { toolUseId: id, name: fn['name'], input } });
+    }
+  } else if (calls !== undefined && calls !== null) {
+    return invalid(`${where}.tool_calls`, 'expected an array.');
+  }
+  if (blocks.length === 0) return invalid(where, 'an assistant message needs content or tool_calls.');
+  return blocks;
+}
+
+function pushTurn(turns: Turn[], role: 'user' | 'assistant', content: Block[]): void {
+  const last = turns[turns.length - 1];
+  if (last && last.role === role) last.content.push(...content);
+  else turns.push({ role, content });
+}
+
+function translateMessages(messages: unknown): { system: Block[]; turns: Turn[]; hasToolBlocks: boolean } | GatewayError {
+  if (!Array.isArray(messages) || messages.length === 0) return invalid('messages', 'expected a non-empty array of messages.');
+  const system: Block[] = [];
+  const turns: Turn[] = [];
+  let hasToolBlocks = false;
+  for (const [i, msg] of messages.entries()) {
+    const where = `messages[${i}]`;
+    if (!isObject(msg)) return invalid(where, 'expected a message object.');
+    const role = msg['role'];
+    if (role === 'system' || role === 'developer') {
+      const text = textOf(msg['content'], where);
+      if (isGatewayError(text)) return text;
+      if (text !== '') system.push({ text });
+    } else if (role === 'user') {
+      const blocks = userBlocks(msg['content'], where);
+      if (isGatewayError(blocks)) return blocks;
+      pushTurn(turns, 'user', blocks);
+    } else if (role === 'assistant') {
+      const blocks = assistantBlocks(msg, where);
+      if (isGatewayError(blocks)) return blocks;
+      hasToolBlocks ||= blocks.some((b) => 'toolUse' in b);
+      pushTurn(turns, 'assistant', blocks);
+    } else if (role === 'tool') {
+      const id = msg['tool_call_id'];
+      if (typeof id !== 'string' || !TOOL_ID.test(id)) return invalid(`${where}.tool_call_id`, 'expected the id of the tool call this answers.');
+      const text = textOf(msg['content'], where);
+      if (isGatewayError(text)) return text;
+      hasToolBlocks = true;
+      pushTurn(turns, 'user', [{ toolResult: { toolUseId: id, content: [{ text }] } }]);
+    } else if (role === 'function') {
+      return unsupported(`${where}.role`, PROVIDER, "the deprecated 'function' role; use tool messages");
+    } else {
+      return invalid(`${where}.role`, `unknown role '${String(role)}'.`);
+    }
+  }
+  if (turns.length === 0) return invalid('messages', 'at least one user or assistant message is required besides system messages.');
+  return { system, turns, hasToolBlocks };
+}
+
+function toolConfig(body: Readonly<Record<string, unknown>>, hasToolBlocks: boolean): Block | undefined | GatewayError {
+  const tools = body['tools'];
+  const choice = body['tool_choice'];
+  if (tools === undefined || tools === null || (Array.isArray(tools) && tools.length === 0)) {
+    if (choice !== undefined && choice !== null && choice !== 'none') return invalid('tool_choice', "tool_choice is only allowed when 'tools' are given.");
+    return undefined;
+  }
+  if (!Array.isArray(tools)) return invalid('tools', 'expected an array of tools.');
+  const specs: Block[] = [];
+  const names = new Set<string>();
+  for (const [i, tool] of tools.entries()) {
+    const at = `tools[${i}]`;
+    if (!isObject(tool)) return invalid(at, 'expected a tool object.');
+    if (tool['type'] !== 'function') return unsupported(`${at}.type`, PROVIDER, `tool type '${String(tool['type'])}' (only 'function' tools are translated)`);
+    const fn = tool['function'];
+    if (!isObject(fn) || typeof fn['name'] !== 'string' || !TOOL_NAME.test(fn['name'])) return invalid(`${at}.function.name`, 'expected a tool name of 1-64 letters, digits, _ or -.');
+    const params = fn['parameters'] ?? { type: 'object', properties: {} };
+    if (!isObject(params) || params['type'] !== 'object') return invalid(`${at}.function.parameters`, `the ${PROVIDER} API requires a JSON Schema of type 'object' for tool parameters.`);
+    names.add(fn['name']);
+    specs.push({ toolSpec: { name: fn['name'], ...(typeof fn['description'] === 'string' && fn['description'] !== '' ? { description: fn['description'] } : {}), inputSchema: { json: params } } });
+  }
+  if (choice === 'none') {
+    // Converse has no "none": without tools the model cannot call one, unless the history needs them.
+    if (hasToolBlocks) return unsupported('tool_choice', PROVIDER, "'none' while the conversation holds tool calls");
+    return undefined;
+  }
+  const config: Block = { tools: specs };
+  if (choice === undefined || choice === null || choice === 'auto') config['toolChoice'] = { auto: {} };
+  else if (choice === 'required') config['toolChoice'] = { any: {} };
+  else if (isObject(choice) && choice['type'] === 'function' && isObject(choice['function']) && typeof choice['function']['name'] === 'string') {
+    const name = choice['function']['name'];
+    if (!names.has(name)) return invalid('tool_choice', `the named function '${name}' is not among the tools.`);
+    config['toolChoice'] = { tool: { name } };
+  } else {
+    return unsupported('tool_choice', PROVIDER, "expected 'auto', 'none', 'required' or {type: 'function', function: {name}}");
+  }
+  return config;
+}
+
+function refuseUnsupported(body: Readonly<Record<string, unknown>>): GatewayError | undefined {
+  const n = body['n'];
+  if (n !== undefined && n !== null && n !== 1) return unsupported('n', PROVIDER, 'it returns one choice per request (n must be 1)');
+  if (body['logprobs'] === true || (body['top_logprobs'] !== undefined && body['top_logprobs'] !== null)) return unsupported('logprobs', PROVIDER);
+  for (const p of ['presence_penalty', 'frequency_penalty'] as const) {
+    const v = body[p];
+    if (v !== undefined && v !== null && v !== 0) return unsupported(p, PROVIDER);
+  }
+  const bias = body['logit_bias'];
+  if (isObject(bias) && Object.keys(bias).length > 0) return unsupported('logit_bias', PROVIDER);
+  const format = body['response_format'];
+  if (format !== undefined && format !== null && !(isObject(format) && format['type'] === 'text')) return unsupported('response_format', PROVIDER, 'JSON output modes are not translated for this provider type yet');
+  const effort = body['reasoning_effort'];
+  if (effort !== undefined && effort !== null && effort !== 'none') return unsupported('reasoning_effort', PROVIDER, 'reasoning budgets are model-specific on Bedrock and not translated yet');
+  if ((Array.isArray(body['modalities']) && (body['modalities'] as unknown[]).some((m) => m !== 'text')) || (body['audio'] !== undefined && body['audio'] !== null)) return unsupported('audio', PROVIDER);
+  if (body['parallel_tool_calls'] === false) return unsupported('parallel_tool_calls', PROVIDER, 'Converse cannot turn parallel tool calls off');
+  return undefined;
+}
+
+function translateRequest(body: Readonly<Record<string, unknown>>, ctx: TranslationContext): Buffer | GatewayError {
+  const refused = refuseUnsupported(body);
+  if (refused) return refused;
+  const messages = translateMessages(body['messages']);
+  if (isGatewayError(messages)) return messages;
+  const tools = toolConfig(body, messages.hasToolBlocks);
+  if (isGatewayError(tools)) return tools;
+  const temperature = optionalNumber(body, 'temperature', 0, 1);
+  if (isGatewayError(temperature)) return temperature;
+  const topP = optionalNumber(body, 'top_p', 0, 1);
+  if (isGatewayError(topP)) return topP;
+  const maxCompletion = optionalPositiveInt(body, 'max_completion_tokens');
+  if (isGatewayError(maxCompletion)) return maxCompletion;
+  const maxTokens = optionalPositiveInt(body, 'max_tokens');
+  if (isGatewayError(maxTokens)) return maxTokens;
+  const inference: Record<string, unknown> = {};
+  const max = maxCompletion ?? maxTokens ?? ctx.defaultMaxTokens;
+  if (max !== undefined) inference['maxTokens'] = max;
+  if (temperature !== undefined) inference['temperature'] = temperature;
+  if (topP !== undefined) inference['topP'] = topP;
+  const stop = body['stop'];
+  if (typeof stop === 'string') inference['stopSequences'] = [stop];
+  else if (Array.isArray(stop)) {
+    if (!stop.every((s) => typeof s === 'string' && s !== '')) return invalid('stop', 'expected a string or an array of non-empty strings.');
+    if (stop.length > 0) inference['stopSequences'] = stop;
+  } else if (stop !== undefined && stop !== null) return invalid('stop', 'expected a string or an array of strings.');
+  const out: Record<string, unknown> = { messages: messages.turns };
+  if (messages.system.length > 0) out['system'] = messages.system;
+  if (Object.keys(inference).length > 0) out['inferenceConfig'] = inference;
+  if (tools) out['toolConfig'] = tools;
+  return Buffer.from(JSON.stringify(out));
+}
+
+function translateResponse(raw: Buffer, options: ResponseOptions): TranslatedResponse {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(raw.toString('utf8'));
+  } catch {
+    msg = undefined;
+  }
+  const output = isObject(msg) && isObject(msg['output']) ? msg['output']['message'] : undefined;
+  if (!isObject(msg) || !isObject(output) || !Array.isArray(output['content'])) {
+    return { status: 502, body: Buffer.from(openAIErrorJson(`The provider (${PROVIDER} API) returned a malformed response.`, 'api_error', 'bad_upstream_response')) };
+  }
+  let text = '';
+  let reasoning = '';
+  const toolCalls: Record<string, unknown>[] = [];
+  for (const block of output['content']) {
+    if (!isObject(block)) continue;
+    if (typeof block['text'] === 'string') text += block['text'];
+    else if (isObject(block['toolUse'])) {
+      const t = block['toolUse'];
+      toolCalls.push({ id: t['toolUseId'], type: 'function', function: { name: t['name'], arguments: JSON.stringify(t['input'] ?? {}) } });
+    } else if (isObject(block['reasoningContent']) && isObject(block['reasoningContent']['reasoningText'])) {
+      const r = block['reasoningContent']['reasoningText']['text'];
+      if (typeof r === 'string') reasoning += r;
+    }
+  }
+  const message: Record<string, unknown> = { role: 'assistant', content: text === '' && toolCalls.length > 0 ? null : text, refusal: null };
+  if (reasoning) message['reasoning_content'] = reasoning;
+  if (toolCalls.length > 0) message['tool_calls'] = toolCalls;
+  const usage = readUsage(msg['usage']);
+  const out: Record<string, unknown> = {
+    id: `chatcmpl-bedrock-${options.created}`,
+    object: 'chat.completion',
+    created: options.created,
+    model: options.model,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason(msg['stopReason']) }],
+  };
+  if (usage) out['usage'] = openAIUsage(usage);
+  return { status: 200, body: Buffer.from(JSON.stringify(out)) };
+}
+
+/** Bedrock statuses OpenAI clients do not expect: model timeout (408) and model error (424). */
+function clientStatus(status: number): number {
+  if (status === 408) return 504;
+  if (status === 424) return 502;
+  return status;
+}
+
+const CODES: Readonly<Record<number, string>> = {
+  400: 'invalid_request_error',
+  403: 'permission_denied',
+  404: 'model_not_found',
+  429: 'rate_limit_exceeded',
+  502: 'provider_error',
+  503: 'provider_overloaded',
+  504: 'provider_timeout',
+};
+
+function translateError(status: number, raw: Buffer): Buffer {
+  let message = '';
+  try {
+    const parsed: unknown = JSON.parse(raw.toString('utf8'));
+    if (isObject(parsed)) {
+      const m = parsed['message'] ?? parsed['Message'];
+      if (typeof m === 'string') message = m;
+    }
+  } catch {
+    // Not JSON: the status says enough.
+  }
+  const mapped = clientStatus(status);
+  return Buffer.from(openAIErrorJson(message || `The provider (${PROVIDER} API) answered HTTP ${status}.`, openAIErrorType(mapped), CODES[mapped] ?? 'provider_error'));
+}
+
+export const bedrockChat: ChatTranslator = {
+  streamContentType: 'application/vnd.amazon.eventstream',
+  request: translateRequest,
+  status: clientStatus,
+  response: translateResponse,
+  error: translateError,
+  stream: (options) => new BedrockStreamTranslator(options),
+};

@@ -1,0 +1,162 @@
+/**
+ * Bedrock ConverseStream -> OpenAI chat.completion.chunk SSE, incrementally. The response body is AWS
+ * event-stream binary framing (a 4-byte total length, headers, a JSON payload, CRCs): frames split
+ * anywhere across network chunks are reassembled here and decoded (CRC-checked) with
+ * @smithy/eventstream-codec. Events (`:event-type`): messageStart, contentBlockStart (toolUse),
+ * contentBlockDelta (text, toolUse.input, reasoningContent.text), contentBlockStop, messageStop
+ * (stopReason), metadata (usage). Exceptions arrive as frames with `:message-type: exception`.
+ *
+ * Tool calls: each toolUse block becomes one OpenAI tool call with its own `index`; its first delta
+ * carries id and name, then every toolUse.input delta appends to `function.arguments` (how the
+ * OpenAI SDK accumulates it). Bounded state: one incomplete frame (capped), a per-block table.
+ */
+import { EventStreamCodec } from '@smithy/eventstream-codec';
+import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+import { isObject, openAIErrorJson, openAIErrorType, openAIUsage, type ProviderUsage, type ResponseOptions, SSE_DONE, type StreamTranslator } from '../translation.js';
+import { finishReason, readUsage } from './chat.js';
+
+/** Largest event-stream frame accepted (AWS caps frames at 16 MiB; Converse events are small). */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+const MAX_BLOCKS = 1024;
+const NOT_A_TOOL = -1;
+const EMPTY = Buffer.alloc(0);
+const codec = new EventStreamCodec(toUtf8, fromUtf8);
+
+type State = 'open' | 'stopped' | 'done' | 'failed';
+
+export class BedrockStreamTranslator implements StreamTranslator {
+  private pending: Buffer = EMPTY;
+  private out = '';
+  private readonly prefix: string;
+  private readonly toolIndex: number[] = [];
+  private tools = 0;
+  private usage: ProviderUsage | undefined;
+  /** `stopped` after messageStop (usage may follow in metadata), `done` once [DONE] went out. */
+  private state: State = 'open';
+
+  constructor(private readonly options: ResponseOptions) {
+    this.prefix = `data: {"id":"chatcmpl-bedrock-${options.created}","object":"chat.completion.chunk","created":${options.created},"model":${JSON.stringify(options.model)},`;
+  }
+
+  push(chunk: Buffer): Buffer {
+    if (this.state === 'done' || this.state === 'failed') return EMPTY;
+    let buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    while (buf.length >= 4 && (this.state === 'open' || this.state === 'stopped')) {
+      const total = buf.readUInt32BE(0);
+      if (total < 16 || total > MAX_FRAME_BYTES) {
+        this.fail('The provider sent an event-stream frame the gateway cannot read.', 'api_error', 'bad_upstream_response');
+        break;
+      }
+      if (buf.length < total) break;
+      this.frame(buf.subarray(0, total));
+      buf = buf.subarray(total);
+    }
+    // Copied: the chunk's memory belongs to the caller.
+    this.pending = buf.length > 0 && (this.state === 'open' || this.state === 'stopped') ? Buffer.from(buf) : EMPTY;
+    return this.flush();
+  }
+
+  end(): Buffer {
+    if (this.state === 'stopped') this.finish();
+    else if (this.state === 'open') this.fail('The provider ended the stream before the message was complete.', 'api_error', 'stream_interrupted');
+    return this.flush();
+  }
+
+  private frame(bytes: Buffer): void {
+    let message;
+    try {
+      message = codec.decode(bytes);
+    } catch {
+      this.fail('The provider sent a corrupt event-stream frame.', 'api_error', 'bad_upstream_response');
+      return;
+    }
+    const header = (name: string): string | undefined => {
+      const h = message.headers[name];
+      return h && h.type === 'string' ? h.value : undefined;
+    };
+    let payload: unknown;
+    try {
+      payload = JSON.parse(Buffer.from(message.body).toString('utf8'));
+    } catch {
+      payload = {};
+    }
+    const kind = header(':message-type');
+    if (kind === 'exception' || kind === 'error') {
+      const type = header(':exception-type') ?? header(':error-code') ?? 'internalServerException';
+      const text = isObject(payload) && typeof payload['message'] === 'string' ? payload['message'] : `The provider reported ${type} during the stream.`;
+      const status = type === 'throttlingException' ? 429 : type === 'validationException' ? 400 : 500;
+      this.fail(text, openAIErrorType(status), type);
+      return;
+    }
+    if (!isObject(payload)) return;
+    switch (header(':event-type')) {
+      case 'messageStart':
+        this.delta('{"role":"assistant"}');
+        return;
+      case 'contentBlockStart':
+        return this.onBlockStart(payload['contentBlockIndex'], payload['start']);
+      case 'contentBlockDelta':
+        return this.onBlockDelta(payload['contentBlockIndex'], payload['delta']);
+      case 'messageStop':
+        this.out += `${this.prefix}"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finishReason(payload['stopReason'])}"}]}\n\n`;
+        this.state = 'stopped';
+        return;
+      case 'metadata':
+        this.usage = readUsage(payload['usage']) ?? this.usage;
+        if (this.state === 'stopped') this.finish();
+        return;
+      default:
+        return; // contentBlockStop and later event types need no output
+    }
+  }
+
+  private onBlockStart(index: unknown, start: unknown): void {
+    if (typeof index !== 'number' || !isObject(start) || !isObject(start['toolUse'])) return;
+    const t = start['toolUse'];
+    const tool = this.tools++;
+    if (index >= 0 && index < MAX_BLOCKS) this.toolIndex[index] = tool;
+    this.delta(`{"tool_calls":[{"index":${tool},"id":${JSON.stringify(t['toolUseId'] ?? '')},"type":"function","function":{"name":${JSON.stringify(t['name'] ?? '')},"arguments":""}}]}`);
+  }
+
+  private onBlockDelta(index: unknown, delta: unknown): void {
+    if (!isObject(delta)) return;
+    if (typeof delta['text'] === 'string') {
+      if (delta['text'] !== '') this.delta(`{"content":${JSON.stringify(delta['text'])}}`);
+      return;
+    }
+    if (isObject(delta['toolUse'])) {
+      const input = delta['toolUse']['input'];
+      const tool = typeof index === 'number' ? this.toolIndex[index] : undefined;
+      if (typeof input === 'string' && input !== '' && tool !== undefined && tool !== NOT_A_TOOL) {
+        this.delta(`{"tool_calls":[{"index":${tool},"function":{"arguments":${JSON.stringify(input)}}}]}`);
+      }
+      return;
+    }
+    if (isObject(delta['reasoningContent']) && typeof delta['reasoningContent']['text'] === 'string' && delta['reasoningContent']['text'] !== '') {
+      this.delta(`{"reasoning_content":${JSON.stringify(delta['reasoningContent']['text'])}}`);
+    }
+  }
+
+  private finish(): void {
+    if (this.options.includeUsage && this.usage) this.out += `${this.prefix}"choices":[],"usage":${JSON.stringify(openAIUsage(this.usage))}}\n\n`;
+    this.out += SSE_DONE;
+    this.state = 'done';
+  }
+
+  private fail(message: string, type: string, code: string): void {
+    if (this.state === 'done' || this.state === 'failed') return;
+    this.state = 'failed';
+    this.out += `data: ${openAIErrorJson(message, type, code)}\n\n`;
+  }
+
+  private delta(json: string): void {
+    this.out += `${this.prefix}"choices":[{"index":0,"delta":${json},"logprobs":null,"finish_reason":null}]}\n\n`;
+  }
+
+  private flush(): Buffer {
+    if (this.out === '') return EMPTY;
+    const bytes = Buffer.from(this.out);
+    this.out = '';
+    return bytes;
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * Provider type `aws-bedrock` end to end: the official OpenAI SDK through real Envoy + Tollgate to a
+ * fake Bedrock runtime that recomputes every SigV4 signature, validates the Converse body like the
+ * real service, and streams ConverseStream answers as AWS event-stream frames split across chunks.
+ */
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type OpenAI from 'openai';
+import type { BedrockBehaviour } from '../../src/dev/fake-bedrock.js';
+import { assertOpenAIError, assertSdkError, rawRequest } from '../harness/http.js';
+import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
+
+const CREDENTIALS = { accessKeyId: 'AKIDFAKEBEDROCK', secretAccessKey: 'fake-secret-access-key', sessionToken: 'fake-session-token' };
+const DEFAULTS: Partial<BedrockBehaviour> = { ...CREDENTIALS, status: undefined, failNext: undefined, toolCalls: 1, region: 'eu-central-1', cacheReadTokens: 0 };
+const MODEL_ID = 'anthropic.claude-3-5-sonnet-20240620-v1:0';
+
+function files(): Record<string, string> {
+  return {
+    'keys.yaml': basicConfig()['keys.yaml'] as string,
+    'providers.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: bedrock }
+spec:
+  type: aws-bedrock
+  endpoint: "{{FAKE:bedrock}}"
+  region: eu-central-1
+  credentialSecretRef: { name: aws, key: credentials }
+  models:
+    - name: claude-bedrock
+      upstreamModel: ${MODEL_ID}
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: aws }
+stringData:
+  credentials: '${JSON.stringify(CREDENTIALS)}'
+  wrong: '${JSON.stringify({ ...CREDENTIALS, secretAccessKey: 'not-the-secret' })}'
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: openai-primary }
+spec:
+  type: openai
+  endpoint: "{{FAKE:primary}}"
+  credentialSecretRef: { name: primary-cred, key: token }
+  priority: 0
+  models:
+    - name: chat
+      upstreamModel: gpt-4o
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: primary-cred }
+stringData: { token: sk-upstream-primary }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: bedrock-secondary }
+spec:
+  type: aws-bedrock
+  endpoint: "{{FAKE:bedrock}}"
+  region: eu-central-1
+  credentialSecretRef: { name: aws, key: credentials }
+  priority: 1
+  models:
+    - name: chat
+      upstreamModel: amazon.nova-pro-v1:0
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: bedrock-wrong-secret }
+spec:
+  type: aws-bedrock
+  endpoint: "{{FAKE:bedrock}}"
+  region: eu-central-1
+  credentialSecretRef: { name: aws, key: wrong }
+  models:
+    - name: bedrock-bad-signature
+      upstreamModel: ${MODEL_ID}
+`,
+    'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: GatewayConfig
+metadata: { name: gateway }
+spec:
+  resilience:
+    circuitBreaker: { consecutiveFailures: 1000 }
+`,
+  };
+}
+
+const WEATHER_TOOL: OpenAI.Chat.Completions.ChatCompletionTool = {
+  type: 'function',
+  function: { name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+};
+
+function essence(c: OpenAI.Chat.Completions.ChatCompletion): unknown {
+  const choice = c.choices[0]!;
+  return {
+    model: c.model,
+    content: choice.message.content ?? null,
+    finish: choice.finish_reason,
+    tools: (choice.message.tool_calls ?? []).map((t) => (t.type === 'function' ? { id: t.id, name: t.function.name, args: JSON.parse(t.function.arguments) as unknown } : t)),
+  };
+}
+
+describe('provider type aws-bedrock (Converse / ConverseStream, SigV4)', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ files: files(), fakes: { primary: {} }, bedrockFakes: { bedrock: DEFAULTS } });
+  });
+  after(() => stack?.stop());
+  beforeEach(() => {
+    const fake = stack.bedrock['bedrock']!;
+    Object.assign(fake.behaviour, DEFAULTS);
+    fake.requests.length = 0;
+    Object.assign(stack.fakes['primary']!.behaviour, { status: undefined });
+    stack.fakes['primary']!.requests.length = 0;
+  });
+
+  it('non-streaming chat: a signed Converse request the fake verifies; an OpenAI-shaped answer with usage', async () => {
+    stack.bedrock['bedrock']!.behaviour.cacheReadTokens = 7;
+    const c = await stack.client().chat.completions.create({
+      model: 'claude-bedrock',
+      messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }],
+      max_tokens: 100,
+      temperature: 0.5,
+      stop: ['never'],
+    });
+    assert.equal(c.choices[0]?.message.content, 'Hello from the fake Bedrock model.');
+    assert.equal(c.choices[0]?.finish_reason, 'stop');
+    assert.equal(c.model, MODEL_ID);
+    assert.equal(c.usage?.prompt_tokens_details?.cached_tokens, 7);
+    assert.equal(c.usage?.completion_tokens, 6);
+    const req = stack.bedrock['bedrock']!.received()[0]!;
+    assert.equal(req.status, 200, 'signature and body accepted');
+    assert.equal(req.path, `/model/${encodeURIComponent(MODEL_ID)}/converse`);
+    assert.equal(req.headers['x-amz-security-token'], 'fake-session-token');
+    assert.ok(!JSON.stringify(req.headers).includes(TEST_KEY), 'client key leaked upstream');
+    assert.deepEqual(req.body, {
+      messages: [{ role: 'user', content: [{ text: 'Hi' }] }],
+      system: [{ text: 'Be brief.' }],
+      inferenceConfig: { maxTokens: 100, temperature: 0.5, stopSequences: ['never'] },
+    });
+  });
+
+  it("streaming chat: event-stream frames split across chunks; the SDK's accumulated stream equals the non-streamed answer", async () => {
+    const client = stack.client();
+    const params = { model: 'claude-bedrock', messages: [{ role: 'user' as const, content: 'Hi' }] };
+    const plain = await client.chat.completions.create(params);
+    const final = await client.chat.completions.stream({ ...params, stream: true, stream_options: { include_usage: true } }).finalChatCompletion();
+    assert.deepEqual(essence(final), essence(plain));
+    assert.equal(final.usage?.completion_tokens, plain.usage?.completion_tokens);
+    assert.equal(stack.bedrock['bedrock']!.received()[1]!.path, `/model/${encodeURIComponent(MODEL_ID)}/converse-stream`);
+  });
+
+  it('tools: toolConfig translated, streamed toolUse input accumulates to the same call, results round-trip by id', async () => {
+    stack.bedrock['bedrock']!.behaviour.toolCalls = 2;
+    const client = stack.client();
+    const params = { model: 'claude-bedrock', messages: [{ role: 'user' as const, content: 'Weather?' }], tools: [WEATHER_TOOL], tool_choice: 'required' as const };
+    const plain = await client.chat.completions.create(params);
+    const final = await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion();
+    assert.deepEqual(essence(final), essence(plain));
+    const calls = plain.choices[0]!.message.tool_calls!;
+    assert.equal(calls.length, 2);
+    assert.equal(plain.choices[0]?.finish_reason, 'tool_calls');
+    const sent = stack.bedrock['bedrock']!.received()[0]!.body as { toolConfig: unknown };
+    assert.deepEqual(sent.toolConfig, { tools: [{ toolSpec: { name: 'get_weather', description: 'Weather in a city', inputSchema: { json: WEATHER_TOOL.function.parameters } } }], toolChoice: { any: {} } });
+    const answer = await client.chat.completions.create({
+      model: 'claude-bedrock',
+      messages: [{ role: 'user', content: 'Weather?' }, plain.choices[0]!.message, ...calls.map((c, i) => ({ role: 'tool' as const, tool_call_id: c.id, content: `sunny ${i}` }))],
+      tools: [WEATHER_TOOL],
+    });
+    assert.equal(answer.choices[0]?.message.content, 'Tool said: sunny 0 | sunny 1');
+  });
+
+  it('a data URL image becomes image bytes; an https image URL is a clear 400 with nothing sent', async () => {
+    const png = Buffer.from('89504e470d0a1a0a', 'hex').toString('base64');
+    await stack.client().chat.completions.create({
+      model: 'claude-bedrock',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'What?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }] }],
+    });
+    const first = stack.bedrock['bedrock']!.received()[0]!;
+    assert.equal(first.status, 200);
+    assert.deepEqual((first.body as { messages: { content: unknown[] }[] }).messages[0]!.content[1], { image: { format: 'png', source: { bytes: png } } });
+    stack.bedrock['bedrock']!.requests.length = 0;
+    const res = await rawRequest(stack.baseUrl, '/v1/chat/completions', {
+      key: TEST_KEY,
+      body: JSON.stringify({ model: 'claude-bedrock', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://images.example/a.png' } }] }] }),
+    });
+    assertOpenAIError(res, 400, 'unsupported_parameter');
+    assert.equal(stack.bedrock['bedrock']!.requests.length, 0);
+  });
+
+  it('n > 1 is a clear 400 with nothing sent', async () => {
+    await assertSdkError(stack.client().chat.completions.create({ model: 'claude-bedrock', n: 2, messages: [{ role: 'user', content: 'Hi' }] }), 400, 'unsupported_parameter');
+    assert.equal(stack.bedrock['bedrock']!.requests.length, 0);
+  });
+
+  it('a wrong secret key: the fake rejects the signature (403) and the client gets it in OpenAI shape', async () => {
+    const err = await assertSdkError(stack.client().chat.completions.create({ model: 'bedrock-bad-signature', messages: [{ role: 'user', content: 'Hi' }] }), 403, 'permission_denied');
+    assert.match(err.message, /signature we calculated does not match/);
+  });
+
+  it('ThrottlingException (429) once is retried invisibly; on every attempt the client gets one 503', async () => {
+    Object.assign(stack.bedrock['bedrock']!.behaviour, { status: 429, failNext: 1 });
+    const ok = await stack.client().chat.completions.create({ model: 'claude-bedrock', messages: [{ role: 'user', content: 'Hi' }] });
+    assert.equal(ok.choices[0]?.message.content, 'Hello from the fake Bedrock model.');
+    Object.assign(stack.bedrock['bedrock']!.behaviour, { status: 429, failNext: undefined });
+    await assertSdkError(stack.client().chat.completions.create({ model: 'claude-bedrock', messages: [{ role: 'user', content: 'Hi' }] }), 503, 'provider_unavailable');
+  });
+
+  for (const streaming of [false, true]) {
+    it(`cross-type failover (${streaming ? 'streaming' : 'non-streaming'}): OpenAI 429 -> Bedrock, one answer for the client`, async () => {
+      stack.fakes['primary']!.behaviour.status = 429;
+      const client = stack.client();
+      const params = { model: 'chat', messages: [{ role: 'user' as const, content: 'Hi' }] };
+      const c = streaming ? await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion() : await client.chat.completions.create(params);
+      assert.equal(c.model, 'amazon.nova-pro-v1:0');
+      assert.equal(c.choices[0]?.message.content, 'Hello from the fake Bedrock model.');
+      assert.equal(stack.fakes['primary']!.received('/chat/completions').length, 1);
+      const got = stack.bedrock['bedrock']!.received();
+      assert.equal(got.length, 1);
+      assert.equal(got[0]!.status, 200);
+    });
+  }
+});
