@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './envoy-config.js';
 import { FakeAnthropic } from './fake-anthropic.js';
-import { FakeHttpService, FakeMcpServer } from './fake-mcp.js';
 import { FakeBedrock } from './fake-bedrock.js';
+import { FakeHttpService, FakeMcpServer } from './fake-mcp.js';
 import { FakeProvider } from './fake-provider.js';
 import { startEnvoy, startGateway } from './local-stack.js';
 
