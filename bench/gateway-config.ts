@@ -101,3 +101,23 @@ export async function writeConfigDir(dir: string, files: Readonly<Record<string,
   await mkdir(dir, { recursive: true });
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
 }
+
+/** Twenty keywords that never occur in the bench prompts (a typical block list). */
+const BENCH_KEYWORDS = Array.from({ length: 20 }, (_, i) => `forbidden phrase ${i + 1}`);
+
+/**
+ * The basic config plus one global guardrail of the typical size: 20 keywords (block) and every PII
+ * detector (mask), on requests and responses (docs/safety.md).
+ */
+export function guardrailFiles(fakePort: number, anthropicPort?: number): Record<string, string> {
+  const files = basicFiles(fakePort, anthropicPort);
+  return {
+    ...files,
+    'gateway.yaml': `${files['gateway.yaml'] ?? ''}  guardrails:
+    - name: typical
+      global: true
+      keywords: { action: block, words: ${JSON.stringify(BENCH_KEYWORDS)} }
+      pii: { email: mask, phone: mask, paymentCard: mask, iban: mask, ipAddress: mask, cnResidentId: mask, usSsn: mask }
+`,
+  };
+}

@@ -30,7 +30,7 @@ import { REPO_ROOT } from '../src/dev/envoy-config.js';
 import type { FakesBehaviour } from './fake-server.js';
 import { freePort, startEnvoy, startGateway, waitFor, type ManagedProcess } from '../src/dev/local-stack.js';
 import { bareEnvoyConfig } from './envoy-bare.js';
-import { BENCH_KEY, PROBE_KEY, basicFiles, limitsFiles, writeConfigDir } from './gateway-config.js';
+import { BENCH_KEY, PROBE_KEY, basicFiles, guardrailFiles, limitsFiles, writeConfigDir } from './gateway-config.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
 import { liveMemory, type LiveMemory } from './inspect.js';
 import { cpuDelta, cpuMs, cpuSnapshot, loadAverage, machineTicks, rssBytes, waitSnapshot } from './proc.js';
@@ -582,6 +582,9 @@ async function main(): Promise<void> {
     // Auth + mapping + rewrite only: no limits, and streams are not metered for usage (the default
     // `--stream-usage=all` inspects every streamed chunk; the limits target keeps that default).
     if (wantTargets.includes('tollgate')) targets.push(await startTollgate('tollgate', basicFiles(fake.port, fake.anthropicPort), ['--stream-usage', 'limited']));
+    if (wantTargets.includes('tollgate-guardrails')) {
+      targets.push(await startTollgate('tollgate-guardrails', guardrailFiles(fake.port, fake.anthropicPort), ['--stream-usage', 'limited']));
+    }
     if (wantTargets.includes('tollgate-limits')) {
       try {
         const redis = await startRedis(join(workDir, 'redis'));

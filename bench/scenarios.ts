@@ -3,8 +3,9 @@ import type { FakesBehaviour } from './fake-server.js';
 import { UNIQUE_MARK } from './unique-body.js';
 
 export type ScenarioName = 'chat' | 'stream100' | 'stream100-anthropic' | 'embeddings' | 'prompt1m' | 'slow1000' | 'streams500';
-export type TargetName = 'direct' | 'envoy' | 'envoy-echo' | 'tollgate' | 'tollgate-limits';
+export type TargetName = 'direct' | 'envoy' | 'envoy-echo' | 'tollgate' | 'tollgate-limits' | 'tollgate-guardrails';
 
+/** The default targets. `tollgate-guardrails` runs only when named in --targets (docs/safety.md). */
 export const TARGETS: readonly TargetName[] = ['direct', 'envoy', 'envoy-echo', 'tollgate', 'tollgate-limits'];
 
 export const TARGET_TITLES: Readonly<Record<TargetName, string>> = {
@@ -13,6 +14,7 @@ export const TARGET_TITLES: Readonly<Record<TargetName, string>> = {
   'envoy-echo': 'Envoy + do-nothing ext_proc (floor: the same exchanges, no work)',
   tollgate: 'Tollgate: auth + mapping + rewrite',
   'tollgate-limits': 'Tollgate + limits + usage (Redis)',
+  'tollgate-guardrails': 'Tollgate + a guardrail (20 keywords + 7 PII detectors, request and response)',
 };
 
 interface ScenarioBase {

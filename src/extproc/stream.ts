@@ -207,9 +207,11 @@ export class ExtProcStream {
       // The client already has the error event: stop the upstream (an immediate response resets the stream).
       return end ? replaceResponseBody(EMPTY_BODY) : errorResponse(gatewayError('content_policy_violation', 'The response was stopped by the content policy.'), ctx.requestId);
     }
-    const out = guardrails.responseBody(ctx, d.kind === 'replace' ? d.body : chunk, end);
+    const input = d.kind === 'replace' ? d.body : chunk;
+    const out = guardrails.responseBody(ctx, input, end);
     if (out === undefined) return replaceResponseBody(EMPTY_BODY); // held until the end of a non-streamed body
-    if (out.kind === 'bytes') return replaceResponseBody(out.body);
+    // Nothing changed (a clean buffered answer): no body mutation to encode and send back.
+    if (out.kind === 'bytes') return out.body === input ? this.bodyAnswer(d) : replaceResponseBody(out.body);
     ctx.errorCode = out.error.code;
     // A non-streamed body arrives buffered, before its headers went out: a proper 400 instead.
     if (!ctx.stream) return this.refuse(out.error, ctx.requestId);

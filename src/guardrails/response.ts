@@ -204,7 +204,8 @@ export class JsonGuard {
     }
     if (chunk.length > 0) this.chunks.push(chunk);
     if (!end) return undefined;
-    const raw = Buffer.concat(this.chunks);
+    // One chunk (the buffered case) is kept as it is, so an unchanged answer goes back untouched.
+    const raw = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
     this.chunks.length = 0;
     let obj: unknown;
     try {
