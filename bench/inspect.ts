@@ -19,6 +19,25 @@ interface CdpReply {
 
 /** Forces a full GC in the inspected process and reads `process.memoryUsage()` there. */
 export async function liveMemory(inspectPort: number): Promise<LiveMemory> {
+  return withInspector(inspectPort, async (call) => {
+    await call('HeapProfiler.collectGarbage');
+    const reply = await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
+    const usage = JSON.parse(String(reply.result?.result?.value)) as { heapUsed: number; external: number; rss: number };
+    return { heapUsed: usage.heapUsed, external: usage.external, rss: usage.rss };
+  });
+}
+
+/** Evaluates `expression` in the inspected process and returns its value (JSON-compatible). */
+export async function evaluateIn(inspectPort: number, expression: string): Promise<unknown> {
+  return withInspector(inspectPort, async (call) => {
+    const reply = await call('Runtime.evaluate', { expression, returnByValue: true });
+    return reply.result?.result?.value;
+  });
+}
+
+type CdpCall = (method: string, params?: Record<string, unknown>) => Promise<CdpReply>;
+
+async function withInspector<T>(inspectPort: number, use: (call: CdpCall) => Promise<T>): Promise<T> {
   const targets = (await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
   const url = targets[0]?.webSocketDebuggerUrl;
   if (!url) throw new Error(`no inspector target on port ${inspectPort}`);
@@ -33,17 +52,14 @@ export async function liveMemory(inspectPort: number): Promise<LiveMemory> {
     if (reply.id !== undefined) pending.get(reply.id)?.(reply);
   });
   let nextId = 1;
-  const call = (method: string, params: Record<string, unknown> = {}): Promise<CdpReply> =>
+  const call: CdpCall = (method, params = {}) =>
     new Promise((resolve, reject) => {
       const id = nextId++;
       pending.set(id, (reply) => (reply.error ? reject(new Error(`${method}: ${reply.error.message}`)) : resolve(reply)));
       ws.send(JSON.stringify({ id, method, params }));
     });
   try {
-    await call('HeapProfiler.collectGarbage');
-    const reply = await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
-    const usage = JSON.parse(String(reply.result?.result?.value)) as { heapUsed: number; external: number; rss: number };
-    return { heapUsed: usage.heapUsed, external: usage.external, rss: usage.rss };
+    return await use(call);
   } finally {
     ws.close();
   }

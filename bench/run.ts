@@ -18,6 +18,9 @@
  *   --gateway-node-options=  NODE_OPTIONS of the Tollgate and echo ext_proc processes (A/B runs)
  *   --no-docs                do not touch docs/benchmarks.md
  *   --keep                   keep the work directory with every process's log
+ *   --config-scale           config at scale instead (bench/config-scale.ts): cold start, change
+ *                            latency, event-loop delay, p99 under changes and heap per key, with
+ *                            --keys=100000 --providers=1000 --seconds=20 --scale-rate=200
  *   --envoy-stats=REGEX      print Envoy's non-zero stats matching REGEX every second while load
  *                            runs (e.g. 'tollgate_extproc.*pending_send' for HTTP/2 flow control)
  */
@@ -29,6 +32,7 @@ import { parseArgs, promisify } from 'node:util';
 import { REPO_ROOT } from '../src/dev/envoy-config.js';
 import type { FakesBehaviour } from './fake-server.js';
 import { freePort, startEnvoy, startGateway, waitFor, type ManagedProcess } from '../src/dev/local-stack.js';
+import { runConfigScale } from './config-scale.js';
 import { bareEnvoyConfig } from './envoy-bare.js';
 import { BENCH_KEY, PROBE_KEY, basicFiles, guardrailFiles, limitsFiles, writeConfigDir } from './gateway-config.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
@@ -56,6 +60,11 @@ const { values: flags } = parseArgs({
     rate: { type: 'string', default: '500' },
     'low-rate': { type: 'string', default: '100' },
     connections: { type: 'string', default: '64' },
+    'config-scale': { type: 'boolean', default: false },
+    keys: { type: 'string', default: '100000' },
+    providers: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '20' },
+    'scale-rate': { type: 'string', default: '200' },
   },
   strict: true,
 });
@@ -489,6 +498,17 @@ async function probeLimits(baseUrl: string, body: string): Promise<string | unde
 }
 
 async function main(): Promise<void> {
+  if (flags['config-scale']) {
+    await runConfigScale({
+      keys: Number(flags.keys),
+      providers: Number(flags.providers),
+      seconds: Number(flags.seconds),
+      rate: Number(flags['scale-rate']),
+      runLoadgen: (spec) => runLoadgen(spec),
+      log,
+    });
+    return;
+  }
   const startedAt = new Date().toISOString();
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const wantScenarios = (flags.scenarios?.split(',') as ScenarioName[] | undefined) ?? (flags.smoke ? [...SMOKE_SCENARIOS] : undefined);

@@ -1,0 +1,238 @@
+/**
+ * `npm run bench -- --config-scale [--keys=100000] [--providers=1000] [--seconds=20]`: config at
+ * scale in file mode (issue 15). Writes N ApiKeys (keyHash, `models: ["gpt-4o*"]`, RPM and monthly
+ * limits) into one YAML file and P ModelProviders with 5 models each into another, starts Tollgate
+ * (with an inspector port, to read its heap and event-loop delay) behind a real Envoy and a fake
+ * provider, and prints each target of the issue with its measured number:
+ *   - cold start: process start -> /readyz answers 200;
+ *   - one changed key takes effect: file renamed into place -> first request with that key refused;
+ *   - event-loop delay (monitorEventLoopDelay inside Tollgate) while a key changes every second;
+ *   - p99 of a steady 200 req/s with and without one key change per second;
+ *   - heap per key: live heap after a full GC with N keys minus the same with no keys, over N.
+ */
+import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../src/dev/envoy-config.js';
+import { FakeProvider } from '../src/dev/fake-provider.js';
+import { freePort, startEnvoy, ManagedProcess } from '../src/dev/local-stack.js';
+import { evaluateIn, liveMemory } from './inspect.js';
+import type { LoadResult, RateSpec } from './loadgen.js';
+import { cpuMs } from './proc.js';
+import { round, summarize } from './stats.js';
+
+export interface ConfigScaleOptions {
+  readonly keys: number;
+  readonly providers: number;
+  /** Length of each load phase. */
+  readonly seconds: number;
+  readonly rate: number;
+  readonly runLoadgen: (spec: RateSpec) => Promise<LoadResult>;
+  readonly log: (msg: string) => void;
+}
+
+const LOAD_KEY = 'sk-scale-load';
+const clearKey = (i: number): string => `sk-scale-${i}`;
+const hashOf = (clear: string): string => 'sha256:' + createHash('sha256').update(clear).digest('hex');
+
+function providersYaml(providers: number, fakePort: number): string {
+  const parts = [
+    `apiVersion: v1\nkind: Secret\nmetadata: { name: upstream }\nstringData: { token: t }\n`,
+    `apiVersion: tollgate.dev/v1alpha1\nkind: ModelProvider\nmetadata: { name: bench-fake }\nspec:\n  type: openai\n  endpoint: http://127.0.0.1:${fakePort}/v1\n  credentialSecretRef: { name: upstream, key: token }\n  models:\n    - name: gpt-4o-mini\n`,
+  ];
+  for (let p = 0; p < providers; p++) {
+    const models = [0, 1, 2, 3, 4].map((m) => `    - name: scale-model-${p * 5 + m}\n`).join('');
+    parts.push(
+      `apiVersion: tollgate.dev/v1alpha1\nkind: ModelProvider\nmetadata: { name: scale-${p} }\nspec:\n  type: openai\n  endpoint: http://127.0.0.1:${fakePort}/v1\n  credentialSecretRef: { name: upstream, key: token }\n  models:\n${models}`,
+    );
+  }
+  return parts.join('---\n');
+}
+
+/** One key document; `disabled` inserts one line (the edit the change phase makes). */
+function keyDoc(i: number, disabled: boolean): string {
+  return `apiVersion: tollgate.dev/v1alpha1\nkind: ApiKey\nmetadata:\n  name: key-${i}\n  namespace: default\nspec:\n  keyHash: ${hashOf(clearKey(i))}\n${disabled ? '  disabled: true\n' : ''}  models: ["gpt-4o*"]\n  limits:\n    requestsPerMinute: 600\n    tokensPerMonth: 1000000\n`;
+}
+
+function keysYaml(keys: number, disabled: ReadonlySet<number>): string {
+  const docs = [
+    `apiVersion: tollgate.dev/v1alpha1\nkind: ApiKey\nmetadata: { name: load, namespace: default }\nspec:\n  keyHash: ${hashOf(LOAD_KEY)}\n  models: ["gpt-4o*"]\n`,
+  ];
+  for (let i = 0; i < keys; i++) docs.push(keyDoc(i, disabled.has(i)));
+  return docs.join('---\n');
+}
+
+async function writeAtomically(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.tmp`, text);
+  await rename(`${path}.tmp`, path);
+}
+
+function chatStatus(port: number, key: string): Promise<number> {
+  const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/v1/chat/completions', method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+interface Gateway {
+  readonly process: ManagedProcess;
+  readonly socket: string;
+  readonly adminPort: number;
+  readonly inspectPort: number;
+  readonly coldStartMs: number;
+  readonly coldStartCpuMs: number;
+}
+
+async function startTollgate(workDir: string, configDir: string): Promise<Gateway> {
+  await mkdir(workDir, { recursive: true });
+  const socket = join(workDir, 'extproc.sock');
+  const adminPort = await freePort();
+  const inspectPort = await freePort();
+  const fd = openSync(join(workDir, 'tollgate.log'), 'a');
+  const started = performance.now();
+  const child = spawn(
+    process.execPath,
+    [`--inspect=127.0.0.1:${inspectPort}`, join(REPO_ROOT, 'dist/src/main.js'), '--config-dir', configDir, '--extproc-address', `unix:${socket}`, '--admin-host', '127.0.0.1', '--admin-port', String(adminPort)],
+    { stdio: ['ignore', fd, fd] },
+  );
+  closeSync(fd);
+  const proc = new ManagedProcess('tollgate', child, join(workDir, 'tollgate.log'));
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    if (!proc.running) throw new Error(`tollgate exited at start; see ${proc.logFile}`);
+    if (Date.now() > deadline) {
+      await proc.stop('SIGKILL');
+      throw new Error('tollgate not ready after 300 s');
+    }
+    const ok = await fetch(`http://127.0.0.1:${adminPort}/readyz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const coldStartMs = performance.now() - started;
+  const coldStartCpuMs = await cpuMs(child.pid as number);
+  return { process: proc, socket, adminPort, inspectPort, coldStartMs, coldStartCpuMs };
+}
+
+const ELD_START = `(() => { const { monitorEventLoopDelay } = process.getBuiltinModule('node:perf_hooks');
+  globalThis.__tgEld?.disable(); globalThis.__tgEld = monitorEventLoopDelay({ resolution: 1 }); globalThis.__tgEld.enable(); return true; })()`;
+const ELD_READ = `JSON.stringify({ p50: __tgEld.percentile(50) / 1e6, p99: __tgEld.percentile(99) / 1e6, max: __tgEld.max / 1e6 })`;
+
+interface Eld {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+export async function runConfigScale(o: ConfigScaleOptions): Promise<void> {
+  const workDir = await mkdtemp(join(tmpdir(), 'tollgate-config-scale-'));
+  const fake = new FakeProvider({ record: false, chunks: 1, chunkIntervalMs: 0 }, 'scale');
+  await fake.start(0);
+  const stops: (() => Promise<void>)[] = [() => fake.stop()];
+  try {
+    // Baseline: the same providers, no keys but the load key.
+    const emptyDir = join(workDir, 'config-empty');
+    await mkdir(emptyDir, { recursive: true });
+    await writeFile(join(emptyDir, 'providers.yaml'), providersYaml(o.providers, fake.port));
+    await writeFile(join(emptyDir, 'keys.yaml'), keysYaml(0, new Set()));
+    const empty = await startTollgate(join(workDir, 'gw-empty'), emptyDir);
+    const emptyMem = await liveMemory(empty.inspectPort);
+    await empty.process.stop();
+    o.log(`empty gateway (${o.providers} providers): ready in ${round(empty.coldStartMs / 1000)} s, heap ${round(emptyMem.heapUsed / 2 ** 20)} MiB`);
+
+    const configDir = join(workDir, 'config');
+    await mkdir(configDir, { recursive: true });
+    const disabled = new Set<number>();
+    const keysFile = join(configDir, 'keys.yaml');
+    await writeFile(join(configDir, 'providers.yaml'), providersYaml(o.providers, fake.port));
+    await writeFile(keysFile, keysYaml(o.keys, disabled));
+    const gw = await startTollgate(join(workDir, 'gw'), configDir);
+    stops.push(() => gw.process.stop());
+    const mem = await liveMemory(gw.inspectPort);
+    const heapPerKey = (mem.heapUsed - emptyMem.heapUsed) / Math.max(1, o.keys);
+    o.log(`${o.keys} keys: ready in ${round(gw.coldStartMs / 1000)} s (${round(gw.coldStartCpuMs / 1000)} s CPU), heap ${round(mem.heapUsed / 2 ** 20)} MiB, RSS ${round(mem.rss / 2 ** 20)} MiB`);
+
+    const envoy = await startEnvoy({ workDir: join(workDir, 'envoy'), extprocSocket: gw.socket });
+    stops.push(() => envoy.process.stop());
+    const status = await chatStatus(envoy.port, LOAD_KEY);
+    if (status !== 200) throw new Error(`load key answered ${status}, expected 200; see ${gw.process.logFile}`);
+    const spec: RateSpec = {
+      mode: 'rate',
+      url: `http://127.0.0.1:${envoy.port}/v1/chat/completions`,
+      headers: { authorization: `Bearer ${LOAD_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+      stream: false,
+      rate: o.rate,
+      durationS: o.seconds,
+      warmupS: 2,
+    } as RateSpec;
+
+    await evaluateIn(gw.inspectPort, ELD_START);
+    const steady = await o.runLoadgen(spec);
+    const steadyEld = JSON.parse(String(await evaluateIn(gw.inspectPort, ELD_READ))) as Eld;
+    o.log(`steady ${o.rate} req/s: p99 ${round(steady.latencyMs.p99)} ms, ok ${steady.ok}/${steady.measured}`);
+
+    // The same load while one key is disabled per second (the file rewritten each time).
+    await evaluateIn(gw.inspectPort, ELD_START);
+    const load = o.runLoadgen(spec);
+    const effectMs: number[] = [];
+    let text = keysYaml(o.keys, disabled);
+    const until = Date.now() + (o.seconds + 1) * 1000;
+    for (let n = 0; Date.now() < until; n++) {
+      const tick = Date.now();
+      const victim = (n * 7919) % Math.max(1, o.keys);
+      if (disabled.has(victim)) continue;
+      // One document changes: the edit a user makes.
+      const before = keyDoc(victim, false);
+      const at = text.indexOf(before);
+      if (at < 0) throw new Error(`key-${victim} not found in the keys file`);
+      text = text.slice(0, at) + keyDoc(victim, true) + text.slice(at + before.length);
+      disabled.add(victim);
+      await writeAtomically(keysFile, text);
+      const written = performance.now();
+      for (;;) {
+        const s = await chatStatus(envoy.port, clearKey(victim));
+        if (s !== 200) break;
+        if (performance.now() - written > 30_000) throw new Error(`key-${victim} still served 30 s after the change`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      effectMs.push(performance.now() - written);
+      const wait = 1000 - (Date.now() - tick);
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    const changing = await load;
+    const changeEld = JSON.parse(String(await evaluateIn(gw.inspectPort, ELD_READ))) as Eld;
+    const effect = summarize(effectMs);
+    const memAfter = await liveMemory(gw.inspectPort);
+
+    const rows: [string, string, string, boolean][] = [
+      ['cold start to ready', '< 10 s', `${round(gw.coldStartMs / 1000)} s (${round(gw.coldStartCpuMs / 1000)} s CPU)`, gw.coldStartMs < 10_000],
+      ['one changed key takes effect (p99)', '< 1 s', `${round(effect.p99)} ms (p50 ${round(effect.p50)}, max ${round(effect.max)}, ${effect.count} changes)`, effect.p99 < 1000],
+      ['event-loop delay p99 during changes', '< 20 ms', `${round(changeEld.p99)} ms (max ${round(changeEld.max)}; steady p99 ${round(steadyEld.p99)})`, changeEld.p99 < 20],
+      [
+        `p99 at ${o.rate} req/s with 1 change/s vs without`,
+        '<= 2x',
+        `${round(changing.latencyMs.p99)} vs ${round(steady.latencyMs.p99)} ms (${round(changing.latencyMs.p99 / steady.latencyMs.p99)}x); failed ${changing.failed}, ${JSON.stringify(changing.outcomes)}`,
+        changing.latencyMs.p99 <= 2 * steady.latencyMs.p99,
+      ],
+      ['heap per key', '<= 1024 B', `${Math.round(heapPerKey)} B (heap ${round(mem.heapUsed / 2 ** 20)} MiB, after changes ${round(memAfter.heapUsed / 2 ** 20)} MiB, RSS ${round(memAfter.rss / 2 ** 20)} MiB)`, heapPerKey <= 1024],
+    ];
+    process.stdout.write(`\nConfig at scale, file mode: ${o.keys} ApiKeys, ${o.providers} ModelProviders (${o.providers * 5} models)\n`);
+    process.stdout.write('| target | goal | measured | met |\n|---|---|---|---|\n');
+    for (const [what, goal, measured, met] of rows) process.stdout.write(`| ${what} | ${goal} | ${measured} | ${met ? 'yes' : 'no'} |\n`);
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
