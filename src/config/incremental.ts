@@ -157,8 +157,9 @@ export class IncrementalSnapshotBuilder {
     return [...this.problems.values()];
   }
 
-  problemOf(kind: 'ApiKey' | 'ModelProvider', name: string): ResourceProblem | undefined {
-    return this.problems.get(problemId(kind, name));
+  /** The problem of a resource by `Kind/namespace/name`, or undefined when it is served. */
+  problemOf(id: string): ResourceProblem | undefined {
+    return this.problems.get(id);
   }
 
   /** Records one change; the work happens in build(). Cheap: O(1) plus the key's descendants. */

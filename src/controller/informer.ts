@@ -4,7 +4,7 @@
  * this wrapper restarts it with capped exponential backoff and keeps the last known objects
  * meanwhile, so the gateway keeps serving its last snapshot while the API server is away.
  */
-import { makeInformer, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import { ListWatch, Watch, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
 
 export interface ResilientInformerOptions<T extends KubernetesObject> {
@@ -17,6 +17,13 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   readonly logger: Logger;
   /** Called after any add/update/delete (the caller debounces). */
   readonly onChange: () => void;
+  /** Called with each object that was added, updated or deleted (after `transform`). */
+  readonly onEvent?: (verb: 'add' | 'update' | 'delete', obj: T) => void;
+  /**
+   * Applied to every object before the cache stores it, as client-go's transform functions: drop
+   * what is never read (managedFields, the last-applied annotation) so 100k cached objects stay small.
+   */
+  readonly transform?: (obj: T) => T;
   readonly minBackoffMs?: number;
   readonly maxBackoffMs?: number;
   readonly listTimeoutMs?: number;
@@ -65,8 +72,32 @@ export class ResilientInformer<T extends KubernetesObject> {
       options.logger.debug({ informer: options.name, lists: this.lists }, 'listing');
       return withTimeout(options.list(), options.listTimeoutMs ?? 30_000, `list ${options.name}`);
     };
-    this.informer = makeInformer(options.kubeConfig, options.path, list, options.labelSelector);
-    for (const verb of ['add', 'update', 'delete'] as const) this.informer.on(verb, () => options.onChange());
+    const transform = options.transform;
+    const watch = new Watch(options.kubeConfig);
+    const transformingWatch = transform
+      ? ({
+          watch: (path: string, params: Record<string, string | number | boolean | undefined>, callback: (phase: string, obj: unknown, w?: unknown) => void, done: (err: unknown) => void) =>
+            watch.watch(
+              path,
+              params,
+              (phase, obj: unknown, w) => callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? transform(obj as T) : obj, w),
+              done,
+            ),
+        } as Watch)
+      : watch;
+    const listTransformed = transform
+      ? async (): Promise<KubernetesListObject<T>> => {
+          const l = await list();
+          return { ...l, items: l.items.map(transform) };
+        }
+      : list;
+    this.informer = new ListWatch<T>(options.path, transformingWatch, listTransformed, false, options.labelSelector);
+    for (const verb of ['add', 'update', 'delete'] as const) {
+      this.informer.on(verb, (obj: T) => {
+        options.onEvent?.(verb, obj);
+        options.onChange();
+      });
+    }
     this.informer.on('error', (err: unknown) => this.onError(err));
     let resolve: () => void = () => undefined;
     const promise = new Promise<void>((r) => (resolve = r));
@@ -89,6 +120,11 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   list(): readonly T[] {
     return this.informer.list();
+  }
+
+  /** The cached object, if any. */
+  get(namespace: string, name: string): T | undefined {
+    return this.informer.get(name, namespace);
   }
 
   async stop(): Promise<void> {

@@ -1,12 +1,15 @@
 /**
  * Kubernetes config source: informers on ModelProvider, ApiKey and the labelled Secrets of one
- * namespace feed the same pure pipeline as file mode (parseResources -> buildSnapshot ->
- * ConfigStore.swap). Bursts of events are debounced into one rebuild. Readiness comes only after
+ * namespace feed the incremental snapshot builder (config/incremental.ts): each informer event is
+ * one change (parseDocument -> builder.apply), status-only updates are skipped, and bursts are
+ * debounced into one build that recomputes only what the changes affect. The informer caches hold
+ * compacted objects (controller/compact.ts). Status writes cover only objects that changed and go
+ * through one client-side rate limit (50 QPS, burst 100). Readiness comes only after
  * every informer's first full list. Resources that are wrong in meaning are left out of the
  * snapshot and get a Ready=False condition (written by the Lease holder only); everything else
  * keeps serving. While the API server is unreachable the last snapshot stays in force.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { watch, type FSWatcher } from 'node:fs';
@@ -23,15 +26,17 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { parseResources, type SourcedDocument } from '../config/parse.js';
-import { buildSnapshot } from '../config/snapshot.js';
+import { IncrementalSnapshotBuilder, type ResourceChange } from '../config/incremental.js';
+import { parseDocument, parseResources } from '../config/parse.js';
+import { Slicer } from '../config/slicer.js';
 import type { ConfigStore } from '../config/store.js';
 import { API_GROUP, type Condition, type GatewayConfigSpec } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import { LeaderElector } from './leader.js';
 import { ResilientInformer } from './informer.js';
-import type { UsageStatus } from '../config/types.js';
-import { usageUpToDate, type KeyStatusView } from '../usage/status.js';
+import { writeUsagePass, type KeyObjectView, type KeyStatusView } from '../usage/status.js';
+import { compactObject } from './compact.js';
+import { TokenBucket } from './write-limit.js';
 import { discoveryPatch, discoveryUpToDate, toolsCondition, type DiscoveryView } from './mcp-status.js';
 import { readyCondition, statusPatch, statusUpToDate, type StatusView, type Verdict } from './status.js';
 
@@ -75,13 +80,24 @@ export class KubernetesConfigSource {
   private timer: NodeJS.Timeout | undefined;
   private started = false;
   private version = 0;
-  private fingerprint = '';
+  private readonly builder = new IncrementalSnapshotBuilder();
+  /** Objects that changed since the last build, by `Kind/namespace/name` (latest event wins). */
+  private readonly queued = new Map<string, { readonly kind: Kind | 'Secret'; readonly obj: KubernetesObject; readonly deleted: boolean }>();
+  /** What the builder has of each object: `uid:generation` (spec changes), resourceVersion for Secrets. */
+  private readonly applied = new Map<string, string>();
+  /** Objects left out because they are invalid in shape, with the reason for their status. */
+  private readonly invalid = new Map<string, Verdict>();
+  /** Objects whose Ready condition may be out of date (new events, problems that changed). */
+  private readonly statusDirty = new Set<string>();
+  private gatewayDirty = true;
+  private building: Promise<void> | undefined;
+  private buildAgain = false;
+  /** API server write limit of this replica (client-go's defaults). */
+  private readonly writes = new TokenBucket(50, 100);
   private gatewayConfig: GatewayConfigSpec | undefined;
   private gatewayWatcher: FSWatcher | undefined;
   private gatewayTimer: NodeJS.Timeout | undefined;
   private gatewayReads = 0;
-  /** Latest verdict per `Kind/ns/name`, for the status writer. */
-  private verdicts = new Map<string, Verdict | undefined>();
   private writing: Promise<void> | undefined;
   private writeAgain = false;
   private usageTimer: NodeJS.Timeout | undefined;
@@ -108,6 +124,8 @@ export class KubernetesConfigSource {
           >,
         logger: log,
         onChange,
+        onEvent: (verb, obj) => this.enqueue(kind, verb, obj),
+        transform: compactObject,
       });
     this.providers = customInformer('ModelProvider');
     this.keys = customInformer('ApiKey');
@@ -121,6 +139,8 @@ export class KubernetesConfigSource {
       labelSelector: selector,
       logger: log,
       onChange,
+      onEvent: (verb, obj) => this.enqueue('Secret', verb, obj),
+      transform: compactObject,
     });
     if (options.leaseName) {
       this.elector = new LeaderElector({
@@ -131,6 +151,8 @@ export class KubernetesConfigSource {
         logger: log,
         onChange: (leading) => {
           if (leading) {
+            // A new leader checks every object once; afterwards only what changes.
+            for (const [kind, informer] of this.customInformers()) for (const o of informer.list()) this.statusDirty.add(keyOf(kind, o));
             this.writeStatuses();
             this.scheduleMcpStatus();
           }
@@ -148,8 +170,8 @@ export class KubernetesConfigSource {
       this.gatewayWatcher.on('error', (err) => this.options.logger.warn({ err }, 'cannot watch the gateway config file'));
     }
     await Promise.all([this.providers.start(), this.keys.start(), this.mcpServers.start(), this.secrets.start()]);
+    await this.rebuild();
     this.started = true;
-    this.rebuild();
     this.elector?.start();
     const mcp = this.options.mcpStatus;
     if (mcp && this.elector) {
@@ -203,6 +225,7 @@ export class KubernetesConfigSource {
         (config) => {
           if (seq !== this.gatewayReads) return;
           this.gatewayConfig = config;
+          this.gatewayDirty = true;
           this.schedule();
         },
         (err: unknown) => {
@@ -218,47 +241,100 @@ export class KubernetesConfigSource {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.rebuild();
+      void this.rebuild();
     }, this.options.debounceMs ?? 50);
   }
 
-  /** Builds and swaps a snapshot from the informer caches (if anything that matters changed). */
-  private rebuild(): void {
-    const { logger, store } = this.options;
-    const providers = this.providers.list();
-    const keys = this.keys.list();
-    const mcpServers = this.mcpServers.list();
-    const secrets = this.secrets.list();
-    const fingerprint = fingerprintOf(providers, [...keys, ...mcpServers], secrets, this.gatewayConfig);
-    if (fingerprint !== this.fingerprint) {
-      const documents: SourcedDocument[] = [
-        ...providers.map((o) => ({ source: 'kubernetes', doc: { ...o, kind: 'ModelProvider' } })),
-        ...keys.map((o) => ({ source: 'kubernetes', doc: { ...o, kind: 'ApiKey' } })),
-        ...mcpServers.map((o) => ({ source: 'kubernetes', doc: { ...o, kind: 'MCPServer' } })),
-        ...secrets.map((s) => ({ source: 'kubernetes', doc: { kind: 'Secret', metadata: s.metadata, data: s.data ?? {} } })),
-      ];
-      const parsed = parseResources(documents);
-      const resources = this.gatewayConfig ? { ...parsed.resources, gatewayConfig: this.gatewayConfig } : parsed.resources;
-      const { snapshot, problems } = buildSnapshot(resources, this.version + 1);
-      const verdicts = new Map<string, Verdict | undefined>();
-      for (const o of providers) verdicts.set(keyOf('ModelProvider', o), undefined);
-      for (const o of keys) verdicts.set(keyOf('ApiKey', o), undefined);
-      for (const o of mcpServers) verdicts.set(keyOf('MCPServer', o), undefined);
-      for (const issue of parsed.issues) {
-        // resource is `Kind ns/name`; Secrets with bad data only affect who references them.
-        const [kind, name] = issue.resource.split(' ');
-        if (kind === 'ModelProvider' || kind === 'ApiKey' || kind === 'MCPServer') {
-          verdicts.set(`${kind}/${name}`, { reason: 'Invalid', message: `${issue.field ? issue.field + ': ' : ''}${issue.message}` });
-        }
+  private customInformers(): readonly (readonly [Kind, ResilientInformer<CustomObject>])[] {
+    return [['ModelProvider', this.providers], ['ApiKey', this.keys], ['MCPServer', this.mcpServers]];
+  }
+
+  /** Queues one informer event; the debounced rebuild applies it. */
+  private enqueue(kind: Kind | 'Secret', verb: 'add' | 'update' | 'delete', obj: KubernetesObject): void {
+    const id = `${kind}/${obj.metadata?.namespace ?? this.options.namespace}/${obj.metadata?.name ?? ''}`;
+    this.queued.set(id, { kind, obj, deleted: verb === 'delete' });
+    if (kind !== 'Secret') this.statusDirty.add(id);
+  }
+
+  /** Why a resource is not served, or undefined when it is. */
+  private verdictOf(id: string): Verdict | undefined {
+    const invalid = this.invalid.get(id);
+    if (invalid) return invalid;
+    const problem = this.builder.problemOf(id);
+    return problem ? { reason: problem.reason, message: problem.message } : undefined;
+  }
+
+  /** Applies queued changes to the incremental builder and swaps the new snapshot. Serialised. */
+  private async rebuild(): Promise<void> {
+    if (this.building) {
+      this.buildAgain = true;
+      return this.building;
+    }
+    this.building = this.rebuildOnce().finally(() => {
+      this.building = undefined;
+      if (this.buildAgain) {
+        this.buildAgain = false;
+        void this.rebuild();
       }
-      for (const p of problems) verdicts.set(`${p.kind}/${p.name}`, { reason: p.reason, message: p.message });
-      this.fingerprint = fingerprint;
+    });
+    return this.building;
+  }
+
+  private async rebuildOnce(): Promise<void> {
+    const { logger, store } = this.options;
+    // Before the first snapshot nothing is served: the first build runs flat out.
+    const slicer = new Slicer(this.started ? 4 : 0);
+    const startedAt = performance.now();
+    const batch = [...this.queued.entries()];
+    this.queued.clear();
+    let changes = 0;
+    for (const [id, q] of batch) {
+      const meta = q.obj.metadata;
+      const name = `${meta?.namespace ?? this.options.namespace}/${meta?.name ?? ''}`;
+      if (q.deleted) {
+        this.applied.delete(id);
+        this.invalid.delete(id);
+        this.builder.apply({ kind: q.kind, name, value: undefined } as ResourceChange);
+        changes += 1;
+        continue;
+      }
+      // Status-only updates (our own condition and usage writes) leave the spec alone: skip them.
+      const mark = q.kind === 'Secret' ? (meta?.resourceVersion ?? '') : `${meta?.uid ?? ''}:${meta?.generation ?? ''}`;
+      if (this.applied.get(id) === mark) continue;
+      this.applied.set(id, mark);
+      const doc = q.kind === 'Secret' ? { kind: 'Secret', metadata: meta, data: (q.obj as V1Secret).data ?? {} } : { ...q.obj, kind: q.kind };
+      const parsed = parseDocument('kubernetes', doc, 1);
+      const last = parsed?.issues.at(-1);
+      if (last && q.kind !== 'Secret') this.invalid.set(id, { reason: 'Invalid', message: `${last.field ? last.field + ': ' : ''}${last.message}` });
+      else this.invalid.delete(id);
+      const r = parsed && parsed.issues.length === 0 ? parsed.resource : undefined;
+      this.builder.apply((r ? { kind: r.kind, name, value: r.value } : { kind: q.kind, name, value: undefined }) as ResourceChange);
+      changes += 1;
+      if (slicer.tick()) await slicer.pause();
+    }
+    if (this.gatewayDirty) {
+      this.builder.apply({ kind: 'GatewayConfig', name: 'gateway', value: this.gatewayConfig });
+      this.gatewayDirty = false;
+      changes += 1;
+    }
+    if (changes > 0) {
+      const built = await this.builder.build(this.version + 1, slicer);
+      for (const id of built.changedProblems) this.statusDirty.add(id);
       this.version += 1;
-      this.verdicts = verdicts;
-      store.swap(snapshot);
-      const notServed = [...verdicts.entries()].filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${v?.reason}: ${v?.message}`);
+      store.swap(built.snapshot);
+      const notServed = [...this.invalid.entries()].map(([k, v]) => `${k}: ${v.reason}: ${v.message}`);
+      for (const p of built.problems) notServed.push(`${p.kind}/${p.name}: ${p.reason}: ${p.message}`);
       logger.info(
-        { version: snapshot.version, keys: snapshot.keysByHash.size, models: snapshot.servedModels.length, notServed },
+        {
+          version: built.snapshot.version,
+          keys: built.snapshot.keysByHash.size,
+          models: built.snapshot.servedModels.length,
+          changes,
+          recomputedKeys: built.recomputedKeys,
+          ms: Math.round(performance.now() - startedAt),
+          notServedCount: notServed.length,
+          notServed: notServed.slice(0, 20),
+        },
         'config applied',
       );
     }
@@ -290,6 +366,7 @@ export class KubernetesConfigSource {
           const wanted = toolsCondition(obj, view, new Date());
           const tools = view.state === 'up' ? view.tools : undefined;
           if (discoveryUpToDate(obj, wanted, tools)) return;
+          await this.writes.take();
           try {
             await this.custom.patchNamespacedCustomObjectStatus(
               {
@@ -316,34 +393,37 @@ export class KubernetesConfigSource {
   private async writeUsage(read: (name: string) => Promise<KeyStatusView | undefined>): Promise<void> {
     if (!this.elector?.leading || this.usageWriting) return;
     this.usageWriting = true;
+    const { namespace, logger } = this.options;
     try {
-      for (const obj of this.keys.list()) {
-        const name = `${obj.metadata?.namespace ?? this.options.namespace}/${obj.metadata?.name ?? ''}`;
-        let view: KeyStatusView | undefined;
-        try {
-          view = await read(name);
-        } catch (err) {
-          this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'usage status: cannot read usage; will retry');
-          return;
+      const keys = function* (list: readonly CustomObject[]): Generator<KeyObjectView> {
+        for (const obj of list) {
+          const status = (obj as { status?: KeyObjectView['status'] }).status;
+          yield { name: `${obj.metadata?.namespace ?? namespace}/${obj.metadata?.name ?? ''}`, ...(status ? { status } : {}) };
         }
-        const current = (obj as { status?: { usage?: Partial<UsageStatus>; lineage?: string } }).status;
-        if (!view || (usageUpToDate(current?.usage, view.usage) && current?.lineage === view.lineage)) continue;
-        try {
+      };
+      await writeUsagePass({
+        keys: keys(this.keys.list()),
+        read,
+        limiter: this.writes,
+        patch: async (name, view) => {
+          const slash = name.indexOf('/');
           await this.custom.patchNamespacedCustomObjectStatus(
             {
               group: API_GROUP,
               version: VERSION,
-              namespace: obj.metadata?.namespace ?? this.options.namespace,
+              namespace: name.slice(0, slash),
               plural: PLURAL.ApiKey,
-              name: obj.metadata?.name ?? '',
+              name: name.slice(slash + 1),
               body: { status: { lineage: view.lineage, usage: view.usage } },
             },
             setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
           );
-        } catch (err) {
-          this.options.logger.warn({ resource: name, err: err instanceof Error ? err.message : String(err) }, 'usage status update failed; will retry');
-        }
-      }
+        },
+        onError: (name, err, during) =>
+          during === 'read'
+            ? logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'usage status: cannot read usage; will retry')
+            : logger.warn({ resource: name, err: err instanceof Error ? err.message : String(err) }, 'usage status update failed; will retry'),
+      });
     } finally {
       this.usageWriting = false;
     }
@@ -365,62 +445,45 @@ export class KubernetesConfigSource {
     });
   }
 
+  /** Writes the Ready condition of the objects marked dirty, where it differs (rate limited). */
   private async writeStatusesOnce(): Promise<void> {
     const now = new Date();
-    let failed = false;
-    for (const [kind, informer] of [['ModelProvider', this.providers], ['ApiKey', this.keys], ['MCPServer', this.mcpServers]] as const) {
-      for (const obj of informer.list()) {
-        const key = keyOf(kind, obj);
-        if (!this.verdicts.has(key)) continue; // created after the last rebuild; the next one covers it
-        const wanted: Condition = readyCondition(obj, this.verdicts.get(key), now);
-        if (statusUpToDate(obj, wanted)) continue;
-        try {
-          await this.custom.patchNamespacedCustomObjectStatus(
-            {
-              group: API_GROUP,
-              version: VERSION,
-              namespace: obj.metadata?.namespace ?? this.options.namespace,
-              plural: PLURAL[kind],
-              name: obj.metadata?.name ?? '',
-              body: statusPatch(obj, wanted),
-            },
-            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-          );
-          this.options.logger.debug({ resource: key, ready: wanted.status, reason: wanted.reason }, 'status written');
-        } catch (err) {
-          failed = true;
-          this.options.logger.warn({ resource: key, err: err instanceof Error ? err.message : String(err) }, 'status update failed; will retry');
-        }
+    const retry: string[] = [];
+    const dirty = [...this.statusDirty];
+    this.statusDirty.clear();
+    const informers = new Map(this.customInformers());
+    for (const key of dirty) {
+      const [kind, namespace, name] = key.split('/') as [Kind, string, string];
+      const obj = informers.get(kind)?.get(namespace, name);
+      if (!obj) continue; // deleted
+      if (this.queued.has(key)) {
+        retry.push(key); // not applied yet: the next build marks it again
+        continue;
+      }
+      const wanted: Condition = readyCondition(obj, this.verdictOf(key), now);
+      if (statusUpToDate(obj, wanted)) continue;
+      await this.writes.take();
+      try {
+        await this.custom.patchNamespacedCustomObjectStatus(
+          { group: API_GROUP, version: VERSION, namespace, plural: PLURAL[kind], name, body: statusPatch(obj, wanted) },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+        this.options.logger.debug({ resource: key, ready: wanted.status, reason: wanted.reason }, 'status written');
+      } catch (err) {
+        retry.push(key);
+        this.options.logger.warn({ resource: key, err: err instanceof Error ? err.message : String(err) }, 'status update failed; will retry');
       }
     }
-    if (failed) {
-      const retry = setTimeout(() => this.writeStatuses(), 2000);
-      retry.unref();
+    if (retry.length > 0) {
+      for (const key of retry) this.statusDirty.add(key);
+      const timer = setTimeout(() => this.writeStatuses(), 2000);
+      timer.unref();
     }
   }
 }
 
 function keyOf(kind: Kind, obj: KubernetesObject): string {
   return `${kind}/${obj.metadata?.namespace ?? 'default'}/${obj.metadata?.name ?? ''}`;
-}
-
-/**
- * What a snapshot depends on: spec generations of our resources and Secret versions. Status-only
- * updates (our own condition writes, usage) do not change it, so they cause no rebuild loop.
- */
-function fingerprintOf(
-  providers: readonly CustomObject[],
-  keys: readonly CustomObject[],
-  secrets: readonly V1Secret[],
-  gatewayConfig: GatewayConfigSpec | undefined,
-): string {
-  const parts: string[] = [];
-  for (const o of providers) parts.push(`p:${o.metadata?.uid}:${o.metadata?.generation}`);
-  for (const o of keys) parts.push(`k:${o.metadata?.uid}:${o.metadata?.generation}`);
-  for (const s of secrets) parts.push(`s:${s.metadata?.uid}:${s.metadata?.resourceVersion}`);
-  parts.sort();
-  parts.push(JSON.stringify(gatewayConfig ?? null));
-  return createHash('sha256').update(parts.join('\n')).digest('hex');
 }
 
 async function readGatewayConfig(file: string): Promise<GatewayConfigSpec | undefined> {

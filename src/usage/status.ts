@@ -52,3 +52,47 @@ export function keyStatusReader(store: ConfigStore, accountant: UsageAccountant)
     return { lineage: key.lineage, usage: usageStatusOf(await accountant.monthToDate(name, month), month, now, snapshot.currency) };
   };
 }
+
+/** An ApiKey as the usage writer sees it (from the informer cache). */
+export interface KeyObjectView {
+  readonly name: string;
+  readonly status?: { readonly usage?: Partial<UsageStatus>; readonly lineage?: string };
+}
+
+export interface UsagePassOptions {
+  readonly keys: Iterable<KeyObjectView>;
+  readonly read: (name: string) => Promise<KeyStatusView | undefined>;
+  readonly patch: (name: string, status: KeyStatusView) => Promise<void>;
+  /** Taken before every write: the API server write limit. */
+  readonly limiter: { take(): Promise<void> };
+  /** Called when a read or write fails; a failed read ends the pass (the next one retries). */
+  readonly onError: (name: string, err: unknown, during: 'read' | 'write') => void;
+}
+
+/**
+ * One pass of the usage status writer: every key whose month-to-date usage or lineage differs from
+ * what its status shows is patched, the rest are skipped; writes wait for the rate limit. With W
+ * keys whose usage changed, a pass takes about W / qps seconds, so the worst-case staleness of a
+ * key's status is the interval plus that (docs/scale.md). Returns the number of writes.
+ */
+export async function writeUsagePass(o: UsagePassOptions): Promise<number> {
+  let writes = 0;
+  for (const key of o.keys) {
+    let view: KeyStatusView | undefined;
+    try {
+      view = await o.read(key.name);
+    } catch (err) {
+      o.onError(key.name, err, 'read');
+      return writes;
+    }
+    if (!view || (usageUpToDate(key.status?.usage, view.usage) && key.status?.lineage === view.lineage)) continue;
+    await o.limiter.take();
+    try {
+      await o.patch(key.name, view);
+      writes += 1;
+    } catch (err) {
+      o.onError(key.name, err, 'write');
+    }
+  }
+  return writes;
+}

@@ -1,0 +1,56 @@
+/**
+ * The informer cache transform (client-go's `SetTransform`): before an object is cached, keep only
+ * what Tollgate reads. A server-side-applied ApiKey carries `managedFields` and often the
+ * `last-applied-configuration` annotation (a second copy of the spec): together several times the
+ * size of the spec. Strings that repeat across 100k objects (namespace, condition reasons and
+ * messages, timestamps written in bulk) are shared.
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+
+const strings = new Map<string, string>();
+const STRING_LIMIT = 50_000;
+
+/** One shared copy of a repeated short string (bounded; past the limit it starts over). */
+export function shareString(s: string): string {
+  if (s.length > 256) return s;
+  const hit = strings.get(s);
+  if (hit !== undefined) return hit;
+  if (strings.size >= STRING_LIMIT) strings.clear();
+  strings.set(s, s);
+  return s;
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+/** A deep copy with every string shared (status blocks: conditions, usage, lineage). */
+function shareDeep(v: unknown): unknown {
+  if (typeof v === 'string') return shareString(v);
+  if (Array.isArray(v)) return v.map(shareDeep);
+  if (typeof v === 'object' && v !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = shareDeep(x);
+    return out;
+  }
+  return v;
+}
+
+/** Metadata fields Tollgate reads; everything else (managedFields, annotations, ...) is dropped. */
+const META_FIELDS = ['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'labels'] as const;
+
+export function compactObject<T extends KubernetesObject>(obj: T): T {
+  const source = obj as unknown as Record<string, unknown>;
+  const meta = (obj.metadata ?? {}) as Record<string, unknown>;
+  const metadata: Record<string, unknown> = {};
+  for (const f of META_FIELDS) {
+    const v = meta[f];
+    if (v === undefined || v === null) continue;
+    // creationTimestamp arrives as a Date from typed clients and as a string from watches.
+    metadata[f] = v instanceof Date ? v.toISOString().replace(/\.\d+Z$/, 'Z') : f === 'namespace' || f === 'labels' ? shareDeep(v) : v;
+  }
+  const out: Record<string, unknown> = { metadata };
+  if (source['apiVersion'] !== undefined) out['apiVersion'] = shareString(String(source['apiVersion']));
+  if (source['kind'] !== undefined) out['kind'] = shareString(String(source['kind']));
+  for (const field of ['spec', 'data', 'type'] as const) if (source[field] !== undefined) out[field] = source[field];
+  if (source['status'] !== undefined) out['status'] = shareDeep(source['status'] as Json);
+  return out as unknown as T;
+}
