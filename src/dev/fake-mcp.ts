@@ -84,6 +84,14 @@ export class FakeMcpServer {
       record('fail', {});
       return { content: [{ type: 'text', text: 'it broke' }], isError: true };
     });
+    server.registerPrompt(
+      'summarize',
+      { description: 'Asks for a summary of a topic.', argsSchema: { topic: z.string() } },
+      ({ topic }) => ({ messages: [{ role: 'user', content: { type: 'text', text: `${this.options.name}: summarize ${topic}` } }] }),
+    );
+    server.registerResource('readme', `memo://${this.options.name}/readme`, { description: 'A short readme.', mimeType: 'text/plain' }, async (uri) => ({
+      contents: [{ uri: uri.href, text: `readme of ${this.options.name}` }],
+    }));
     return server;
   }
 

@@ -7,7 +7,22 @@
  * is accounted once (metrics, usage record, access log) whatever its outcome.
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+  ReadResourceRequestSchema,
+  type CallToolResult,
+  type GetPromptResult,
+  type Prompt,
+  type ReadResourceResult,
+  type Resource,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
 import { serverAllowed, TOOL_SEPARATOR, toolAllowed, toolPublished, type McpServerEntry } from '../config/mcp.js';
 import type { KeyEntry, Snapshot } from '../config/snapshot.js';
 import type { Logger } from '../observability/logger.js';
@@ -252,17 +267,71 @@ function record(
   );
 }
 
+/** Runs `list` on every server of the view; aggregated: a failing server is left out (logged). */
+async function gather<T>(deps: GatewayDeps, scope: RequestScope, what: string, list: (s: McpServerEntry) => Promise<readonly T[]>): Promise<{ server: McpServerEntry; items: readonly T[] }[]> {
+  const results = await Promise.allSettled(scope.servers.map(list));
+  const out: { server: McpServerEntry; items: readonly T[] }[] = [];
+  results.forEach((r, i) => {
+    const server = scope.servers[i] as McpServerEntry;
+    if (r.status === 'fulfilled') out.push({ server, items: r.value });
+    else if (!scope.aggregated) throw toJsonRpcError(r.reason);
+    else deps.logger.warn({ requestId: scope.requestId, server: server.id, err: String(r.reason) }, `MCP server left out of ${what}`);
+  });
+  return out;
+}
+
+/** Prompts of the view (aggregated: `server__prompt`). */
+export async function listPrompts(deps: GatewayDeps, scope: RequestScope): Promise<Prompt[]> {
+  const lists = await gather(deps, scope, 'prompts/list', (s) => deps.upstreams.prompts(s));
+  return lists.flatMap(({ server, items }) => items.map((p) => ({ ...p, name: publicName(scope, server, p.name) })));
+}
+
+export async function getPrompt(deps: GatewayDeps, scope: RequestScope, name: string, args: Readonly<Record<string, string>> | undefined): Promise<GetPromptResult> {
+  const target = resolve(scope, name);
+  if (!target) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
+  try {
+    return await deps.upstreams.getPrompt(target.server, target.tool, args);
+  } catch (err) {
+    throw toJsonRpcError(err);
+  }
+}
+
+/** Resources of the view; URIs are the upstreams' own (aggregated: names are prefixed `server__`). */
+export async function listResources(deps: GatewayDeps, scope: RequestScope): Promise<Resource[]> {
+  const lists = await gather(deps, scope, 'resources/list', (s) => deps.upstreams.resources(s));
+  return lists.flatMap(({ server, items }) => items.map((r) => ({ ...r, name: publicName(scope, server, r.name) })));
+}
+
+/** Reads a resource from the server of the view that lists its URI. */
+export async function readResource(deps: GatewayDeps, scope: RequestScope, uri: string): Promise<ReadResourceResult> {
+  let server = scope.aggregated ? undefined : scope.servers[0];
+  if (scope.aggregated) {
+    const lists = await gather(deps, scope, 'resources/list', (s) => deps.upstreams.resources(s));
+    server = lists.find(({ items }) => items.some((r) => r.uri === uri))?.server;
+  }
+  if (!server) throw new McpError(ErrorCode.InvalidParams, `Unknown resource: ${uri}`);
+  try {
+    return await deps.upstreams.readResource(server, uri);
+  } catch (err) {
+    throw toJsonRpcError(err);
+  }
+}
+
 /** The SDK Server for one HTTP request over `scope`. */
 export function buildMcpServer(deps: GatewayDeps, scope: RequestScope): Server {
   const only = scope.aggregated ? undefined : scope.servers[0];
   const server = new Server(
     { name: only ? `tollgate/${only.id}` : 'tollgate', version: '0.1.0' },
     {
-      capabilities: { tools: {} },
+      capabilities: { tools: {}, prompts: {}, resources: {} },
       instructions: only?.description || 'Tollgate MCP gateway: the tools of every MCP server your API key may use, named server__tool.',
     },
   );
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: await listTools(deps, scope) }));
   server.setRequestHandler(CallToolRequestSchema, async (req) => callTool(deps, scope, req.params.name, req.params.arguments ?? {}));
+  server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: await listPrompts(deps, scope) }));
+  server.setRequestHandler(GetPromptRequestSchema, async (req) => getPrompt(deps, scope, req.params.name, req.params.arguments));
+  server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: await listResources(deps, scope) }));
+  server.setRequestHandler(ReadResourceRequestSchema, async (req) => readResource(deps, scope, req.params.uri));
   return server;
 }

@@ -8,7 +8,17 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError, ToolListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ErrorCode,
+  McpError,
+  ToolListChangedNotificationSchema,
+  type CallToolResult,
+  type GetPromptResult,
+  type Prompt,
+  type ReadResourceResult,
+  type Resource,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
 import { toolPublished, type HttpToolEntry, type McpConfig, type McpServerEntry } from '../config/mcp.js';
 import type { Logger } from '../observability/logger.js';
 import { mcpUpstreamUp } from '../observability/metrics.js';
@@ -222,6 +232,40 @@ export class UpstreamPool {
       client.callTool({ name: tool, arguments: { ...args } }, undefined, { timeout: server.timeoutMs }),
     );
     return result as CallToolResult;
+  }
+
+  /** The upstream's prompts (none when it has no upstream or does not offer prompts). */
+  async prompts(server: McpServerEntry): Promise<readonly Prompt[]> {
+    if (!server.upstream) return [];
+    const c = this.connection(server);
+    return this.withReconnect(server, c, 'prompts/list', async (client) => {
+      if (!client.getServerCapabilities()?.prompts) return [];
+      return (await client.listPrompts({}, { timeout: server.timeoutMs })).prompts;
+    });
+  }
+
+  async getPrompt(server: McpServerEntry, name: string, args: Readonly<Record<string, string>> | undefined): Promise<GetPromptResult> {
+    if (!server.upstream) throw new McpError(ErrorCode.InvalidParams, `Unknown prompt: ${name}`);
+    const c = this.connection(server);
+    return this.withReconnect(server, c, `prompts/get ${name}`, (client) =>
+      client.getPrompt(args === undefined ? { name } : { name, arguments: { ...args } }, { timeout: server.timeoutMs }),
+    );
+  }
+
+  /** The upstream's resources (none when it has no upstream or does not offer resources). */
+  async resources(server: McpServerEntry): Promise<readonly Resource[]> {
+    if (!server.upstream) return [];
+    const c = this.connection(server);
+    return this.withReconnect(server, c, 'resources/list', async (client) => {
+      if (!client.getServerCapabilities()?.resources) return [];
+      return (await client.listResources({}, { timeout: server.timeoutMs })).resources;
+    });
+  }
+
+  async readResource(server: McpServerEntry, uri: string): Promise<ReadResourceResult> {
+    if (!server.upstream) throw new McpError(ErrorCode.InvalidParams, `Unknown resource: ${uri}`);
+    const c = this.connection(server);
+    return this.withReconnect(server, c, 'resources/read', (client) => client.readResource({ uri }, { timeout: server.timeoutMs }));
   }
 
   /** Last known health of a server (unknown before its first discovery on this replica). */

@@ -185,6 +185,26 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
     assert.equal(text(await client.callTool({ name: 'search__add', arguments: { a: 1, b: 2 } })), '3');
   });
 
+  it('prompts and resources: listed (aggregated names prefixed server__), fetched and read through the gateway', async () => {
+    const one = await connect('/mcp/tools/search', KEY_ALL);
+    assert.deepEqual((await one.listPrompts()).prompts.map((p) => p.name), ['summarize']);
+    const prompt = await one.getPrompt({ name: 'summarize', arguments: { topic: 'gateways' } });
+    assert.equal((prompt.messages[0]?.content as { text: string }).text, 'search: summarize gateways');
+    const all = await connect('/mcp', KEY_ALL);
+    const prompts = (await all.listPrompts()).prompts.map((p) => p.name).sort();
+    assert.deepEqual(prompts, ['docs__summarize', 'search__summarize']);
+    const viaDocs = await all.getPrompt({ name: 'docs__summarize', arguments: { topic: 'sse' } });
+    assert.equal((viaDocs.messages[0]?.content as { text: string }).text, 'docs: summarize sse');
+    const resources = (await all.listResources()).resources;
+    assert.deepEqual(resources.map((r) => `${r.name} ${r.uri}`).sort(), ['docs__readme memo://docs/readme', 'search__readme memo://search/readme']);
+    const read = await all.readResource({ uri: 'memo://docs/readme' });
+    assert.equal((read.contents[0] as { text: string }).text, 'readme of docs');
+    await assert.rejects(all.readResource({ uri: 'memo://nowhere/x' }), (e: unknown) => e instanceof McpError && /Unknown resource/.test(e.message));
+    // A key that may not use docs sees none of its prompts.
+    const limited = await connect('/mcp', KEY_LIMITED);
+    assert.deepEqual((await limited.listPrompts()).prompts.map((p) => p.name), ['search__summarize']);
+  });
+
   it('httpTools: URL, header and body templates, JSON and text responses, HTTP errors as isError', async () => {
     const client = await connect('/mcp/tools/weather', KEY_ALL);
     const tools = (await client.listTools()).tools;
