@@ -42,12 +42,14 @@ export class FakeMcpServer {
   malformed = false;
   private readonly streamable = new Map<string, StreamableHTTPServerTransport>();
   private readonly sse = new Map<string, SSEServerTransport>();
+  private readonly live = new Set<McpServer>();
   url = '';
 
   constructor(private readonly options: FakeMcpOptions) {}
 
   private mcp(): McpServer {
     const server = new McpServer({ name: this.options.name, version: '1.0.0' });
+    this.live.add(server);
     const record = (tool: string, args: Record<string, unknown>): void => {
       this.calls.push({ tool, args });
     };
@@ -167,6 +169,17 @@ export class FakeMcpServer {
     }
     if (existing) return existing.handleRequest(req, res);
     res.writeHead(req.method === 'GET' ? 405 : 404).end();
+  }
+
+  /** Adds a tool on every live session; the SDK sends notifications/tools/list_changed to each client. */
+  addTool(name: string): void {
+    for (const server of this.live) {
+      if (!server.isConnected()) {
+        this.live.delete(server);
+        continue;
+      }
+      server.registerTool(name, { description: `Added at run time: ${name}` }, async () => ({ content: [{ type: 'text', text: name }] }));
+    }
   }
 
   /** Forgets every upstream session (as a restarted server would): clients must initialise again. */

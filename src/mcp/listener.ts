@@ -32,6 +32,17 @@ export interface McpListenerOptions extends GatewayDeps {
 
 type EndpointKind = 'aggregated' | 'server' | 'catalog' | 'other';
 
+/** Open notification streams at most (GET); more get 503. */
+export const MAX_NOTIFICATION_STREAMS = 10_000;
+/** SSE comment sent on idle notification streams so proxies keep them open. */
+const KEEPALIVE_MS = 25_000;
+
+/** One client's notification stream (GET on an MCP endpoint) and the servers its view covers. */
+interface NotificationStream {
+  readonly res: ServerResponse;
+  readonly servers: ReadonlySet<string>;
+}
+
 const SERVER_PATH = /^\/mcp\/([a-z0-9][-a-z0-9]*)\/([a-z0-9][-a-z0-9.]*)\/?$/;
 
 /** A JSON-RPC error response written by the gateway itself. */
@@ -67,6 +78,8 @@ function header(req: IncomingMessage, name: string): string | undefined {
 export class McpListener {
   private server: HttpServer | undefined;
   private socketPath: string | undefined;
+  private readonly streams = new Set<NotificationStream>();
+  private keepalive: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: McpListenerOptions) {}
 
@@ -82,8 +95,26 @@ export class McpListener {
     server.requestTimeout = 0;
     server.headersTimeout = 60_000;
     this.server = server;
-    const unsubscribe = this.options.store.onSwap((s) => this.options.upstreams.prune(s.mcp));
-    server.once('close', unsubscribe);
+    let mcpConfig = this.options.store.current()?.mcp;
+    const unsubscribe = this.options.store.onSwap((s) => {
+      this.options.upstreams.prune(s.mcp);
+      // MCPServers added, removed or changed: every view may have changed.
+      if (s.mcp !== mcpConfig) {
+        mcpConfig = s.mcp;
+        for (const stream of this.streams) this.notify(stream, 'tools');
+      }
+    });
+    const unlisten = this.options.upstreams.onListChanged((serverId, kind) => {
+      for (const stream of this.streams) if (stream.servers.has(serverId)) this.notify(stream, kind);
+    });
+    this.keepalive = setInterval(() => {
+      for (const stream of this.streams) stream.res.write(': keepalive\n\n');
+    }, KEEPALIVE_MS);
+    this.keepalive.unref();
+    server.once('close', () => {
+      unsubscribe();
+      unlisten();
+    });
     if (address.startsWith('unix:')) {
       this.socketPath = address.slice('unix:'.length);
       await rm(this.socketPath, { force: true });
@@ -107,6 +138,9 @@ export class McpListener {
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
+    if (this.keepalive) clearInterval(this.keepalive);
+    for (const stream of this.streams) stream.res.end();
+    this.streams.clear();
     server.closeIdleConnections();
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
@@ -158,6 +192,30 @@ export class McpListener {
     return { snapshot, key, servers: [server], aggregated: false, requestId };
   }
 
+  /** Sends one list-changed notification on a stream (JSON-RPC notification as an SSE message). */
+  private notify(stream: NotificationStream, kind: 'tools' | 'prompts' | 'resources'): void {
+    stream.res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` })}\n\n`);
+  }
+
+  /**
+   * GET: the client's server-initiated stream. It carries the list-changed notifications of the
+   * upstreams in the client's view (and config changes). Held by this replica only: a client whose
+   * stream breaks reopens it (the SDK client does), on any replica.
+   */
+  private openStream(req: IncomingMessage, res: ServerResponse, scope: RequestScope): void {
+    if (!(header(req, 'accept') ?? '').includes('text/event-stream')) {
+      return sendError(res, 406, ErrorCode.InvalidRequest, 'Not Acceptable: a GET must accept text/event-stream.');
+    }
+    if (this.streams.size >= MAX_NOTIFICATION_STREAMS) {
+      return sendError(res, 503, ErrorCode.InternalError, 'Too many notification streams on this replica; retry later.', { 'retry-after': '5' });
+    }
+    const stream: NotificationStream = { res, servers: new Set(scope.servers.map((s) => s.id)) };
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    res.write(': tollgate notification stream\n\n');
+    this.streams.add(stream);
+    res.once('close', () => this.streams.delete(stream));
+  }
+
   private async serveMcp(req: IncomingMessage, res: ServerResponse, scope: RequestScope, endpoint: string): Promise<void> {
     const now = Date.now();
     const sessionId = header(req, 'mcp-session-id');
@@ -167,10 +225,7 @@ export class McpListener {
         return sendError(res, 404, ErrorCode.InvalidRequest, 'Session not found: the session id is invalid, expired or belongs to another key or endpoint. Initialize a new session.');
       }
     }
-    if (req.method === 'GET') {
-      // No server-initiated stream: the spec lets a server answer 405 and clients carry on with POST.
-      return sendError(res, 405, ErrorCode.InvalidRequest, 'This gateway sends no server-initiated stream; use POST.', { allow: 'POST, DELETE' });
-    }
+    if (req.method === 'GET') return this.openStream(req, res, scope);
     if (req.method === 'DELETE') {
       // Sealed sessions hold no server state: ending one is a no-op that succeeds.
       res.writeHead(200).end();

@@ -11,6 +11,8 @@ import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontex
 import {
   ErrorCode,
   McpError,
+  PromptListChangedNotificationSchema,
+  ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema,
   type CallToolResult,
   type GetPromptResult,
@@ -23,6 +25,10 @@ import { toolPublished, type HttpToolEntry, type McpConfig, type McpServerEntry 
 import type { Logger } from '../observability/logger.js';
 import { mcpUpstreamUp } from '../observability/metrics.js';
 import { callHttpTool } from './http-tools.js';
+
+/** What changed on an upstream (its list-changed notifications). */
+export type ListKind = 'tools' | 'prompts' | 'resources';
+export type ListChangedListener = (serverId: string, kind: ListKind) => void;
 
 /** How long a discovered tool list is trusted without a list-changed notification. */
 export const TOOLS_TTL_MS = 60_000;
@@ -92,11 +98,22 @@ export function httpToolDefinition(t: HttpToolEntry): Tool {
 
 export class UpstreamPool {
   private readonly connections = new Map<string, Connection>();
+  private readonly listeners = new Set<ListChangedListener>();
 
   constructor(
     private readonly logger: Logger,
     private readonly clientInfo = { name: 'tollgate-mcp-gateway', version: '0.1.0' },
   ) {}
+
+  /** Subscribes to the upstreams' list-changed notifications; returns the unsubscribe function. */
+  onListChanged(listener: ListChangedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(serverId: string, kind: ListKind): void {
+    for (const l of this.listeners) l(serverId, kind);
+  }
 
   private connection(server: McpServerEntry): Connection {
     let c = this.connections.get(server.id);
@@ -134,7 +151,10 @@ export class UpstreamPool {
     const client = new Client(this.clientInfo, { capabilities: {} });
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
       c.tools = undefined;
+      this.emit(server.id, 'tools');
     });
+    client.setNotificationHandler(PromptListChangedNotificationSchema, () => this.emit(server.id, 'prompts'));
+    client.setNotificationHandler(ResourceListChangedNotificationSchema, () => this.emit(server.id, 'resources'));
     client.onclose = () => {
       if (c.client === client) {
         c.client = undefined;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { McpError, ToolListChangedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { FakeHttpService, FakeMcpServer } from '../../src/dev/fake-mcp.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { startStack, type Stack } from '../harness/stack.js';
@@ -203,6 +203,22 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
     // A key that may not use docs sees none of its prompts.
     const limited = await connect('/mcp', KEY_LIMITED);
     assert.deepEqual((await limited.listPrompts()).prompts.map((p) => p.name), ['search__summarize']);
+  });
+
+  it('an upstream list-changed notification reaches the client on the aggregated endpoint', async () => {
+    const client = await connect('/mcp', KEY_ALL);
+    await client.listTools();
+    let notified = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+      notified++;
+    });
+    // The SDK client opens its notification stream (GET) right after initialize.
+    await new Promise((r) => setTimeout(r, 300));
+    search.addTool('late_tool');
+    const deadline = Date.now() + 5000;
+    while (notified === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(notified > 0, 'notifications/tools/list_changed reached the client');
+    assert.ok((await client.listTools()).tools.some((t) => t.name === 'search__late_tool'), 'the next tools/list shows the new tool');
   });
 
   it('httpTools: URL, header and body templates, JSON and text responses, HTTP errors as isError', async () => {
