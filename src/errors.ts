@@ -39,6 +39,7 @@ const ERROR_TABLE = {
   internal_error: { status: 500, type: 'api_error' },
   ip_not_allowed: { status: 403, type: 'permission_error' },
   content_policy_violation: { status: 400, type: 'invalid_request_error' },
+  moderation_unavailable: { status: 503, type: 'api_error' },
 } as const satisfies Record<string, { status: number; type: OpenAIErrorType }>;
 
 /** The closed set of error codes the gateway can return. */

@@ -440,6 +440,18 @@ export const guardrailSchema: Schema = {
         usSsn: guardrailAction,
       },
     },
+    moderation: {
+      type: 'object',
+      required: ['endpoint'],
+      description: 'External moderation of the request text: an OpenAI-moderation-compatible endpoint.',
+      properties: {
+        endpoint: { type: 'string', maxLength: 2048, pattern: ENDPOINT_PATTERN },
+        model: { type: 'string', minLength: 1, maxLength: 256 },
+        credentialEnv: { type: 'string', maxLength: 128, pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Environment variable holding the bearer token.' },
+        timeoutMs: { type: 'integer', minimum: 1, maximum: 60000, default: 2000 },
+        failureMode: { type: 'string', enum: ['open', 'closed'], default: 'closed' },
+      },
+    },
   },
 };
 

@@ -393,6 +393,21 @@ export interface GuardrailSpec {
   readonly keywords?: { readonly action: GuardrailAction; readonly words: readonly string[] };
   readonly patterns?: readonly GuardrailPattern[];
   readonly pii?: Readonly<Partial<Record<PiiKind, GuardrailAction>>>;
+  /** External moderation of the request text (an OpenAI-moderation-compatible endpoint). */
+  readonly moderation?: ModerationSpec;
+}
+
+/** An OpenAI-moderation-compatible endpoint (`POST {model, input: [texts]}` -> `{results: [{flagged}]}`). */
+export interface ModerationSpec {
+  /** Full URL, for example https://api.openai.com/v1/moderations. */
+  readonly endpoint: string;
+  readonly model?: string;
+  /** Environment variable of the Tollgate container holding the bearer token (from a Secret). */
+  readonly credentialEnv?: string;
+  /** Time allowed for the answer (default 2000 ms). */
+  readonly timeoutMs?: number;
+  /** When the hook fails or times out: `closed` refuses the request (503), `open` lets it through. Default closed. */
+  readonly failureMode?: 'open' | 'closed';
 }
 
 export interface GatewayConfig {

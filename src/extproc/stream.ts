@@ -140,6 +140,14 @@ export class ExtProcStream {
     if (!body?.endOfStream) throw new Error('request body must arrive buffered (processing mode BUFFERED)');
     const plan = planForward(ctx, body.body ?? Buffer.alloc(0), this.contentType, this.deps.router, this.deps.limits?.prepare, this.deps.guardrails?.request);
     if (isGatewayError(plan)) return this.refuse(plan, ctx.requestId);
+    // External moderation (a guardrail's hook) decides before any limit is charged.
+    const moderated = this.deps.guardrails?.moderate(ctx);
+    if (moderated) return moderated.then((refused) => (refused ? this.refuse(refused, ctx.requestId) : this.admitPlanned(ctx, plan)));
+    return this.admitPlanned(ctx, plan);
+  }
+
+  /** A planned request: the key's limits (when configured), then out. */
+  private admitPlanned(ctx: RequestContext, plan: UpstreamRewrite): Answer {
     const limits = this.deps.limits;
     if (!limits) {
       delete ctx.body;

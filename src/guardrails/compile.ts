@@ -7,6 +7,7 @@ import type { KeyEntry } from '../config/snapshot.js';
 import { PII_KINDS, type GuardrailAction, type GuardrailSpec } from '../config/types.js';
 import { ModelMatcher } from '../config/wildcard.js';
 import { keywordDetector, patternDetector, PII_DETECTORS, type Detector } from './detectors.js';
+import { compileModeration, type CompiledModeration } from './moderation.js';
 import { normalize } from './normalize.js';
 
 export interface CompiledRule {
@@ -24,6 +25,8 @@ export interface CompiledGuardrail {
   readonly rules: readonly CompiledRule[];
   /** Longest match any rule can make: the streaming window, in normalised characters. */
   readonly window: number;
+  /** External moderation of the request text. */
+  readonly moderation: CompiledModeration | undefined;
 }
 
 export interface GuardrailIndex {
@@ -64,6 +67,7 @@ export function compileGuardrail(spec: GuardrailSpec): CompiledGuardrail | strin
     response: spec.response ?? true,
     rules,
     window: rules.reduce((m, r) => Math.max(m, r.detector.maxLength), 1),
+    moderation: spec.moderation ? compileModeration(spec.moderation) : undefined,
   };
 }
 

@@ -25,6 +25,8 @@ class Checker {
   constructor(
     private readonly guardrails: readonly CompiledGuardrail[],
     private readonly report: (f: Finding) => void,
+    /** Collects the checked (masked) texts, for an external moderation hook. */
+    private readonly texts: string[] | undefined,
   ) {}
 
   /** Checks one text; returns its replacement (the same string when unchanged). */
@@ -38,6 +40,7 @@ class Checker {
     }
     for (const f of v.findings) this.report(f);
     if (v.text !== value) this.changed = true;
+    this.texts?.push(v.text);
     return v.text;
   }
 
@@ -72,8 +75,8 @@ class Checker {
 }
 
 /** Checks (and masks, in place) every text of a request body. */
-export function checkRequest(json: Json, guardrails: readonly CompiledGuardrail[], report: (f: Finding) => void): RequestVerdict {
-  const c = new Checker(guardrails, report);
+export function checkRequest(json: Json, guardrails: readonly CompiledGuardrail[], report: (f: Finding) => void, texts?: string[]): RequestVerdict {
+  const c = new Checker(guardrails, report, texts);
   const messages = json['messages'];
   if (Array.isArray(messages)) for (const m of messages) c.message(m);
   for (const key of ['input', 'prompt']) {

@@ -10,6 +10,7 @@ import { gatewayError, type GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { guardrailDecisionsTotal } from '../observability/metrics.js';
 import { selectGuardrails, type CompiledGuardrail } from './compile.js';
+import { moderate, type CompiledModeration } from './moderation.js';
 import { checkRequest } from './request.js';
 import { JsonGuard, SseGuard, type GuardOutput } from './response.js';
 import type { Finding } from './scan.js';
@@ -31,15 +32,23 @@ export class RequestGuard {
     private readonly logger: Logger,
   ) {}
 
+  /** Request texts for the external moderation hooks, and the guardrails that have one. */
+  moderation: { readonly hooks: readonly CompiledGuardrail[]; readonly texts: readonly string[] } | undefined;
+
   /** Counts a finding and logs the first of each (guardrail, rule, action, phase) of this request. */
   record(f: Finding, phase: 'request' | 'response'): void {
-    const labels = { consumer: this.consumer, guardrail: f.guardrail.name, rule: f.rule.detector.rule, action: f.rule.action, phase };
+    this.decide(f.guardrail.name, f.rule.detector.rule, f.rule.action, phase);
+  }
+
+  /** Counts and logs one decision (see record). `extra` fields are logged with the first one. */
+  decide(guardrail: string, rule: string, action: string, phase: 'request' | 'response', extra?: Readonly<Record<string, unknown>>): void {
+    const labels = { consumer: this.consumer, guardrail, rule, action, phase };
     guardrailDecisionsTotal.inc(labels);
     const id = `${labels.guardrail}\u0000${labels.rule}\u0000${labels.action}\u0000${phase}`;
     this.logged ??= new Set();
     if (this.logged.has(id)) return;
     this.logged.add(id);
-    this.logger.info({ requestId: this.requestId, ...labels }, 'guardrail decision');
+    this.logger.info({ requestId: this.requestId, ...labels, ...extra }, 'guardrail decision');
   }
 }
 
@@ -60,19 +69,50 @@ export class GuardrailStep {
     }
     if (selected.request.length === 0 && selected.response.length === 0) return body;
     const guard = new RequestGuard(key.name, ctx.requestId, selected.response, this.deps.logger);
-    if (selected.response.length > 0) ctx.guard = guard;
+    ctx.guard = guard;
     if (selected.request.length === 0) return body;
     const json = body.json as Record<string, unknown>;
-    const verdict = checkRequest(json, selected.request, (f) => guard.record(f, 'request'));
+    const hooks = selected.request.filter((g) => g.moderation !== undefined);
+    const texts: string[] | undefined = hooks.length > 0 ? [] : undefined;
+    const verdict = checkRequest(json, selected.request, (f) => guard.record(f, 'request'), texts);
     if (verdict.kind === 'blocked') return verdict.error;
+    if (texts) guard.moderation = { hooks, texts };
     if (!verdict.changed) return body;
     return { ...body, raw: Buffer.from(JSON.stringify(json)), rewritten: true };
   };
 
+  /**
+   * After planning, before limits: the external moderation hooks of this request's guardrails, all at
+   * once. undefined when there are none (no promise, no extra turn); else the refusal or undefined.
+   */
+  moderate(ctx: RequestContext): Promise<GatewayError | undefined> | undefined {
+    const guard = ctx.guard;
+    const pending = guard?.moderation;
+    if (!guard || !pending) return undefined;
+    guard.moderation = undefined;
+    return Promise.all(pending.hooks.map((g) => moderate(g.moderation as CompiledModeration, pending.texts))).then((results) => {
+      let refusal: GatewayError | undefined;
+      results.forEach((r, i) => {
+        const g = pending.hooks[i] as CompiledGuardrail;
+        const mode = (g.moderation as CompiledModeration).failureMode;
+        if (r.kind === 'flagged') {
+          guard.decide(g.name, 'moderation', 'block', 'request', { categories: r.categories });
+          refusal ??= gatewayError('content_policy_violation', `Your request was blocked by the gateway's content policy (guardrail ${g.name}, rule moderation).`);
+        } else if (r.kind === 'failed') {
+          guard.decide(g.name, 'moderation-unavailable', mode === 'closed' ? 'block' : 'log', 'request', { reason: r.reason });
+          if (mode === 'closed') {
+            refusal ??= gatewayError('moderation_unavailable', `The content moderation service of guardrail ${g.name} did not answer (${r.reason}); the request was not forwarded.`);
+          }
+        }
+      });
+      return refusal;
+    });
+  }
+
   /** Response headers: whether (and how) the body must be inspected. Only successful answers are. */
   responseHeaders(ctx: RequestContext, status: number, endOfStream: boolean): ResponseInspection {
     const guard = ctx.guard;
-    if (!guard || status !== 200 || endOfStream) return 'none';
+    if (!guard || guard.response.length === 0 || status !== 200 || endOfStream) return 'none';
     const report = (f: Finding): void => guard.record(f, 'response');
     if (ctx.stream) {
       const window = guard.response.reduce((m, g) => Math.max(m, g.window), 1);

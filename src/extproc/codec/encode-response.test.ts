@@ -58,6 +58,7 @@ const ALL_CODES: Record<GatewayErrorCode, true> = {
   internal_error: true,
   ip_not_allowed: true,
   content_policy_violation: true,
+  moderation_unavailable: true,
 };
 
 describe('ProcessingResponse encoder: every answer the handlers build', () => {
