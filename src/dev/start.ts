@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from './envoy-config.js';
 import { FakeAnthropic } from './fake-anthropic.js';
 import { FakeBedrock } from './fake-bedrock.js';
+import { FakeGemini } from './fake-gemini.js';
 import { FakeHttpService, FakeMcpServer } from './fake-mcp.js';
 import { FakeProvider } from './fake-provider.js';
 import { startEnvoy, startGateway } from './local-stack.js';
@@ -21,6 +22,8 @@ const FAKE_MCP_PORT = 18083;
 const FAKE_HTTP_API_PORT = 18084;
 /** The fake AWS Bedrock runtime behind `local-bedrock` (credentials as in examples/config/secrets.yaml). */
 const FAKE_BEDROCK_PORT = 18085;
+/** The fake Gemini API behind `local-gemini`. */
+const FAKE_GEMINI_PORT = 18086;
 
 async function main(): Promise<void> {
   const workDir = await mkdtemp(join(tmpdir(), 'tollgate-'));
@@ -34,6 +37,8 @@ async function main(): Promise<void> {
   await fakeApi.start(FAKE_HTTP_API_PORT);
   const fakeBedrock = new FakeBedrock({ accessKeyId: 'AKIDEXAMPLELOCAL', secretAccessKey: 'local-fake-secret', region: 'us-east-1' });
   await fakeBedrock.start(FAKE_BEDROCK_PORT);
+  const fakeGemini = new FakeGemini({ apiKey: 'fake-gemini-provider-credential' });
+  await fakeGemini.start(FAKE_GEMINI_PORT);
   const configDir = process.env['TOLLGATE_CONFIG_DIR'] ?? join(REPO_ROOT, 'examples/config');
   const gateway = await startGateway({ workDir, configDir, adminPort: Number(process.env['TOLLGATE_ADMIN_PORT'] ?? 9090) });
   const envoy = await startEnvoy({ workDir, extprocSocket: gateway.socket, listenPort: LISTEN_PORT, listenAddress: '127.0.0.1' });
@@ -53,7 +58,8 @@ POST /drain (drains, then stops the gateway) need the bearer token in ${gateway.
     -H 'Authorization: Bearer sk-tollgate-example' -H 'Content-Type: application/json' \\
     -d '{"model":"claude-sonnet-4-5","stream":true,"messages":[{"role":"user","content":"Hello"}]}'
 
-  # ... and to AWS Bedrock Converse (a local fake that checks the SigV4 signature): "model":"nova-pro"
+  # ... and to AWS Bedrock Converse (a local fake that checks the SigV4 signature): "model":"nova-pro",
+  # and to the Gemini API: "model":"gemini-flash"
 
   # OpenAI SDK (Node):
   import OpenAI from 'openai';
@@ -85,6 +91,7 @@ Edit files in ${configDir} and they apply live. Ctrl-C to stop.
     await fakeMcp.stop();
     await fakeApi.stop();
     await fakeBedrock.stop();
+    await fakeGemini.stop();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop());

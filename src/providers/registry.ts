@@ -3,6 +3,7 @@ import type { ProviderType } from '../config/types.js';
 import { anthropicAdapter } from './anthropic/api.js';
 import { bedrockAdapter } from './aws-bedrock/api.js';
 import { azureOpenAIAdapter } from './azure-openai/api.js';
+import { geminiAdapter } from './gemini/api.js';
 import { openAICompatibleAdapter } from './openai-compatible/api.js';
 import { openAIAdapter } from './openai/api.js';
 import type { ProviderAdapter } from './types.js';
@@ -13,6 +14,7 @@ const ADAPTERS: Readonly<Record<ProviderType, ProviderAdapter>> = {
   'openai-compatible': openAICompatibleAdapter,
   anthropic: anthropicAdapter,
   'aws-bedrock': bedrockAdapter,
+  gemini: geminiAdapter,
 };
 
 export function adapterFor(type: ProviderType): ProviderAdapter {

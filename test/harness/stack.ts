@@ -10,6 +10,7 @@ import OpenAI from 'openai';
 import type { EnvoyConfigValues } from '../../src/dev/envoy-config.js';
 import { FakeAnthropic, type AnthropicBehaviour } from '../../src/dev/fake-anthropic.js';
 import { FakeBedrock, type BedrockBehaviour } from '../../src/dev/fake-bedrock.js';
+import { FakeGemini, type GeminiBehaviour } from '../../src/dev/fake-gemini.js';
 import { FakeProvider, type FakeBehaviour, type FakeProviderTls } from '../../src/dev/fake-provider.js';
 import { freePort, startEnvoy, startGateway, waitFor, type ManagedProcess } from '../../src/dev/local-stack.js';
 
@@ -27,6 +28,8 @@ export interface StackOptions {
   readonly anthropicFakes?: Readonly<Record<string, Partial<AnthropicBehaviour>>>;
   /** Fake AWS Bedrock runtimes (Converse, SigV4-checked) to start, by name (`{{FAKE:<name>}}` too). */
   readonly bedrockFakes?: Readonly<Record<string, Partial<BedrockBehaviour>>>;
+  /** Fake Gemini APIs to start, by name (`{{FAKE:<name>}}` too). */
+  readonly geminiFakes?: Readonly<Record<string, Partial<GeminiBehaviour>>>;
   /** Fakes (by name, also listed in `fakes`) that serve HTTPS with this certificate. */
   readonly fakeTls?: Readonly<Record<string, FakeProviderTls>>;
   /** CA bundle Envoy trusts for HTTPS upstreams (defaults to the system bundle). */
@@ -51,6 +54,7 @@ export interface Stack {
   readonly fakes: Readonly<Record<string, FakeProvider>>;
   readonly anthropic: Readonly<Record<string, FakeAnthropic>>;
   readonly bedrock: Readonly<Record<string, FakeBedrock>>;
+  readonly gemini: Readonly<Record<string, FakeGemini>>;
   readonly gateway: ManagedProcess;
   readonly envoy: ManagedProcess;
   /** An official OpenAI client pointed at the gateway. */
@@ -93,10 +97,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       bedrock[name] = fake;
       started.push(fake);
     }
+    const gemini: Record<string, FakeGemini> = {};
+    for (const [name, behaviour] of Object.entries(options.geminiFakes ?? {})) {
+      const fake = new FakeGemini(behaviour);
+      await fake.start();
+      gemini[name] = fake;
+      started.push(fake);
+    }
     // {{FAKE:x}} -> base URL with /v1; {{FAKE_ORIGIN:x}} -> scheme://host:port (Azure-style endpoints).
     const fill = (text: string): string =>
       text.replace(/\{\{FAKE(_ORIGIN)?:([a-z0-9-]+)\}\}/g, (_, origin: string | undefined, n: string) => {
-        const f = fakes[n] ?? anthropic[n] ?? bedrock[n];
+        const f = fakes[n] ?? anthropic[n] ?? bedrock[n] ?? gemini[n];
         if (!f) throw new Error(`no fake provider named ${n}`);
         return origin ? new URL(f.url).origin : f.url;
       });
@@ -135,6 +146,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       fakes,
       anthropic,
       bedrock,
+      gemini,
       gateway: gw.process,
       envoy: envoy.process,
       client: (apiKey = TEST_KEY) => new OpenAI({ baseURL: `${baseUrl}/v1`, apiKey, maxRetries: 0, timeout: 30_000 }),

@@ -1,0 +1,225 @@
+/**
+ * Provider type `gemini` end to end: the official OpenAI SDK through real Envoy + Tollgate to a fake
+ * Gemini API that validates requests like the real one (unknown fields and schema keywords refused,
+ * functionResponse names matched to calls) and streams SSE partial responses split across chunks.
+ */
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type OpenAI from 'openai';
+import type { GeminiBehaviour } from '../../src/dev/fake-gemini.js';
+import { assertOpenAIError, assertSdkError, rawRequest } from '../harness/http.js';
+import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
+
+const DEFAULTS: Partial<GeminiBehaviour> = { status: undefined, failNext: undefined, toolCalls: 1, cachedTokens: 0 };
+
+function files(): Record<string, string> {
+  return {
+    'keys.yaml': basicConfig()['keys.yaml'] as string,
+    'providers.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: gemini }
+spec:
+  type: gemini
+  endpoint: "{{FAKE:gemini}}"
+  credentialSecretRef: { name: gemini-cred, key: token }
+  models:
+    - name: gemini-flash
+      upstreamModel: gemini-2.5-flash
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: gemini-cred }
+stringData: { token: fake-gemini-key }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: openai-primary }
+spec:
+  type: openai
+  endpoint: "{{FAKE:primary}}"
+  credentialSecretRef: { name: primary-cred, key: token }
+  priority: 0
+  models:
+    - name: chat
+      upstreamModel: gpt-4o
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: primary-cred }
+stringData: { token: sk-upstream-primary }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: gemini-secondary }
+spec:
+  type: gemini
+  endpoint: "{{FAKE:gemini}}"
+  credentialSecretRef: { name: gemini-cred, key: token }
+  priority: 1
+  models:
+    - name: chat
+      upstreamModel: gemini-2.5-pro
+`,
+    'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: GatewayConfig
+metadata: { name: gateway }
+spec:
+  resilience:
+    circuitBreaker: { consecutiveFailures: 1000 }
+`,
+  };
+}
+
+/** additionalProperties and $schema are JSON Schema keywords Gemini rejects: the gateway drops them. */
+const WEATHER_TOOL: OpenAI.Chat.Completions.ChatCompletionTool = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'Weather in a city',
+    parameters: { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', properties: { city: { type: 'string' }, unit: { type: ['string', 'null'] } }, required: ['city'], additionalProperties: false },
+  },
+};
+
+function essence(c: OpenAI.Chat.Completions.ChatCompletion): unknown {
+  const choice = c.choices[0]!;
+  return {
+    model: c.model,
+    content: choice.message.content ?? null,
+    finish: choice.finish_reason,
+    tools: (choice.message.tool_calls ?? []).map((t) => (t.type === 'function' ? { id: t.id, name: t.function.name, args: JSON.parse(t.function.arguments) as unknown } : t)),
+  };
+}
+
+describe('provider type gemini (generateContent)', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ files: files(), fakes: { primary: {} }, geminiFakes: { gemini: DEFAULTS } });
+  });
+  after(() => stack?.stop());
+  beforeEach(() => {
+    const fake = stack.gemini['gemini']!;
+    Object.assign(fake.behaviour, DEFAULTS);
+    fake.requests.length = 0;
+    Object.assign(stack.fakes['primary']!.behaviour, { status: undefined });
+    stack.fakes['primary']!.requests.length = 0;
+  });
+
+  it('non-streaming chat: systemInstruction, generationConfig, x-goog-api-key; usage with cached and reasoning tokens', async () => {
+    stack.gemini['gemini']!.behaviour.cachedTokens = 9;
+    const c = await stack.client().chat.completions.create({
+      model: 'gemini-flash',
+      messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }],
+      temperature: 1.5,
+      max_completion_tokens: 64,
+      stop: 'never',
+      reasoning_effort: 'low',
+    });
+    assert.equal(c.choices[0]?.message.content, 'Hello from the fake Gemini model.');
+    assert.equal((c.choices[0]?.message as { reasoning_content?: string }).reasoning_content, 'Thinking it over.');
+    assert.equal(c.choices[0]?.finish_reason, 'stop');
+    assert.equal(c.model, 'gemini-2.5-flash');
+    assert.equal(c.usage?.prompt_tokens_details?.cached_tokens, 9);
+    assert.equal(c.usage?.completion_tokens_details?.reasoning_tokens, 5);
+    assert.equal(c.usage?.completion_tokens, 6 + 5, 'completion tokens include the thoughts, as OpenAI counts them');
+    const req = stack.gemini['gemini']!.received()[0]!;
+    assert.equal(req.status, 200);
+    assert.equal(req.path, '/v1beta/models/gemini-2.5-flash:generateContent');
+    assert.equal(req.headers['x-goog-api-key'], 'fake-gemini-key');
+    assert.ok(!JSON.stringify(req.headers).includes(TEST_KEY), 'client key leaked upstream');
+    assert.deepEqual(req.body, {
+      contents: [{ role: 'user', parts: [{ text: 'Hi' }] }],
+      systemInstruction: { parts: [{ text: 'Be brief.' }] },
+      generationConfig: { temperature: 1.5, maxOutputTokens: 64, stopSequences: ['never'], thinkingConfig: { thinkingBudget: 1024, includeThoughts: true } },
+    });
+  });
+
+  it("streaming chat: the SDK's accumulated stream equals the non-streamed answer", async () => {
+    const client = stack.client();
+    const params = { model: 'gemini-flash', messages: [{ role: 'user' as const, content: 'Hi' }] };
+    const plain = await client.chat.completions.create(params);
+    const final = await client.chat.completions.stream({ ...params, stream: true, stream_options: { include_usage: true } }).finalChatCompletion();
+    assert.deepEqual(essence(final), essence(plain));
+    assert.equal(final.usage?.completion_tokens, plain.usage?.completion_tokens);
+    assert.equal(stack.gemini['gemini']!.received()[1]!.path, '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
+  });
+
+  it('tools: schema cleaned to Gemini\'s subset, calls streamed and not agree, results round-trip by id to the function name', async () => {
+    stack.gemini['gemini']!.behaviour.toolCalls = 2;
+    const client = stack.client();
+    const params = { model: 'gemini-flash', messages: [{ role: 'user' as const, content: 'Weather?' }], tools: [WEATHER_TOOL], tool_choice: 'required' as const };
+    const plain = await client.chat.completions.create(params);
+    const final = await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion();
+    assert.deepEqual(essence(final), essence(plain));
+    assert.equal(plain.choices[0]?.finish_reason, 'tool_calls');
+    const calls = plain.choices[0]!.message.tool_calls!;
+    assert.equal(calls.length, 2);
+    const sent = stack.gemini['gemini']!.received()[0]!.body as Record<string, unknown>;
+    assert.deepEqual(sent['tools'], [{ functionDeclarations: [{ name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string', nullable: true } }, required: ['city'] } }] }]);
+    assert.deepEqual(sent['toolConfig'], { functionCallingConfig: { mode: 'ANY' } });
+    const answer = await client.chat.completions.create({
+      model: 'gemini-flash',
+      messages: [{ role: 'user', content: 'Weather?' }, plain.choices[0]!.message, ...calls.map((c, i) => ({ role: 'tool' as const, tool_call_id: c.id, content: `{"sky":"sunny ${i}"}` }))],
+      tools: [WEATHER_TOOL],
+    });
+    assert.equal(answer.choices[0]?.message.content, 'Tool said: {"sky":"sunny 0"} | {"sky":"sunny 1"}');
+  });
+
+  it('response_format json_schema becomes responseMimeType + responseSchema', async () => {
+    const c = await stack.client().chat.completions.create({
+      model: 'gemini-flash',
+      messages: [{ role: 'user', content: 'Answer in JSON' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'a', schema: { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'], additionalProperties: false } } },
+    });
+    assert.deepEqual(JSON.parse(c.choices[0]!.message.content!), { answer: 'Hello from the fake Gemini model.' });
+    const gen = (stack.gemini['gemini']!.received()[0]!.body as { generationConfig: unknown }).generationConfig;
+    assert.deepEqual(gen, { responseMimeType: 'application/json', responseSchema: { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] } });
+  });
+
+  it('images: data URL -> inlineData, https URL -> fileData', async () => {
+    const png = Buffer.from('89504e470d0a1a0a', 'hex').toString('base64');
+    await stack.client().chat.completions.create({
+      model: 'gemini-flash',
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }, { type: 'image_url', image_url: { url: 'https://images.example/a.jpg' } }] }],
+    });
+    const parts = (stack.gemini['gemini']!.received()[0]!.body as { contents: { parts: unknown[] }[] }).contents[0]!.parts;
+    assert.deepEqual(parts, [{ inlineData: { mimeType: 'image/png', data: png } }, { fileData: { mimeType: 'image/jpeg', fileUri: 'https://images.example/a.jpg' } }]);
+  });
+
+  const bad: [string, Record<string, unknown>, string][] = [
+    ['n > 1', { n: 2 }, 'unsupported_parameter'],
+    ['six stop sequences', { stop: ['a', 'b', 'c', 'd', 'e', 'f'] }, 'invalid_value'],
+    ['a tool schema with $ref', { tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { x: { $ref: '#/defs/x' } } } } }] }, 'unsupported_parameter'],
+    ['a tool result for an unknown call', { messages: [{ role: 'tool', tool_call_id: 'call_x', content: 'x' }] }, 'invalid_value'],
+  ];
+  for (const [what, extra, code] of bad) {
+    it(`bad input (${what}): a clear OpenAI-shaped 400, nothing sent upstream`, async () => {
+      const res = await rawRequest(stack.baseUrl, '/v1/chat/completions', { key: TEST_KEY, body: JSON.stringify({ model: 'gemini-flash', messages: [{ role: 'user', content: 'Hi' }], ...extra }) });
+      assertOpenAIError(res, 400, code);
+      assert.equal(stack.gemini['gemini']!.requests.length, 0);
+    });
+  }
+
+  it('RESOURCE_EXHAUSTED (429) once is retried invisibly; always: one 503; an invalid key is a 400 in OpenAI shape', async () => {
+    Object.assign(stack.gemini['gemini']!.behaviour, { status: 429, failNext: 1 });
+    const ok = await stack.client().chat.completions.create({ model: 'gemini-flash', messages: [{ role: 'user', content: 'Hi' }] });
+    assert.equal(ok.choices[0]?.message.content, 'Hello from the fake Gemini model.');
+    Object.assign(stack.gemini['gemini']!.behaviour, { status: 429, failNext: undefined });
+    await assertSdkError(stack.client().chat.completions.create({ model: 'gemini-flash', messages: [{ role: 'user', content: 'Hi' }] }), 503, 'provider_unavailable');
+    Object.assign(stack.gemini['gemini']!.behaviour, { status: undefined, apiKey: 'another-key' });
+    const err = await assertSdkError(stack.client().chat.completions.create({ model: 'gemini-flash', messages: [{ role: 'user', content: 'Hi' }] }), 400, 'invalid_request_error');
+    assert.match(err.message, /API key not valid/);
+    stack.gemini['gemini']!.behaviour.apiKey = 'fake-gemini-key';
+  });
+
+  for (const streaming of [false, true]) {
+    it(`cross-type failover (${streaming ? 'streaming' : 'non-streaming'}): OpenAI 429 -> Gemini, one answer`, async () => {
+      stack.fakes['primary']!.behaviour.status = 429;
+      const client = stack.client();
+      const params = { model: 'chat', messages: [{ role: 'user' as const, content: 'Hi' }] };
+      const c = streaming ? await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion() : await client.chat.completions.create(params);
+      assert.equal(c.model, 'gemini-2.5-pro');
+      assert.equal(c.choices[0]?.message.content, 'Hello from the fake Gemini model.');
+      assert.equal(stack.gemini['gemini']!.received().length, 1);
+    });
+  }
+});
