@@ -16,6 +16,7 @@ import { HealthTracker } from './routing/health.js';
 import { pickerPool } from './routing/picker.js';
 import { ResilientRouter } from './routing/router.js';
 import { createLimits } from './ratelimit/setup.js';
+import { startLedger } from './ledger/setup.js';
 import { McpListener } from './mcp/listener.js';
 import { SessionSealer } from './mcp/session.js';
 import { UpstreamPool } from './mcp/upstreams.js';
@@ -89,6 +90,8 @@ async function main(): Promise<void> {
   });
   const limits = await createLimits(settings.limits, logger, store);
   readKeyStatus = keyStatusReader(store, limits.accountant);
+  // The usage ledger's one writer: the status Lease holder in Kubernetes mode, else a Redis lock.
+  const ledger = startLedger(settings.limits, logger, store, src.kind === 'kubernetes' && src.leaseName && source instanceof KubernetesConfigSource ? () => source.leading : undefined);
   const { server } = await startExtProcServer(settings.extprocAddress, {
     store,
     limits: limits.step,
@@ -134,6 +137,7 @@ async function main(): Promise<void> {
     stop: async () => {
       await Promise.all([stopExtProcServer(server, 1000), mcp.stop(), sourceStopped, endpoints?.stop()]);
       await limits.close();
+      await ledger?.close();
       await closeAdminServer(admin.server, 2000);
     },
     exit: (code) => process.exit(code),

@@ -68,6 +68,11 @@ export interface LimitSettings {
   readonly streamUsage: 'all' | 'limited';
   /** Kubernetes mode: how often month-to-date usage is written into ApiKey status. */
   readonly usageStatusMs: number;
+  /**
+   * PostgreSQL URL of the usage ledger (`postgres://user:pass@host:5432/db`); absent = no ledger.
+   * Needs Redis: records reach the ledger through a Redis stream (docs/billing.md).
+   */
+  readonly ledgerUrl: string | undefined;
 }
 
 const env = process.env;
@@ -101,6 +106,7 @@ export function readSettings(argv: readonly string[]): Settings {
       'usage-flush-records': { type: 'string' },
       'stream-usage': { type: 'string' },
       'usage-status-seconds': { type: 'string' },
+      'ledger-url': { type: 'string' },
       'mcp-address': { type: 'string' },
       'mcp-max-body-bytes': { type: 'string' },
     },
@@ -136,8 +142,13 @@ function readLimitSettings(values: Record<string, string | boolean | undefined>)
   };
   const replicas = toInt('replicas', v('replicas', 'TOLLGATE_REPLICAS') ?? '1');
   if (replicas < 1) throw new Error('--replicas must be at least 1');
+  const redisUrl = v('redis-url', 'TOLLGATE_REDIS_URL') || undefined;
+  const ledgerUrl = v('ledger-url', 'TOLLGATE_LEDGER_URL') || undefined;
+  if (ledgerUrl && !redisUrl) throw new Error('--ledger-url needs --redis-url: usage records reach the ledger through a Redis stream');
+  if (ledgerUrl && !/^postgres(ql)?:\/\//.test(ledgerUrl)) throw new Error('--ledger-url must be a postgres:// URL');
   return {
-    redisUrl: v('redis-url', 'TOLLGATE_REDIS_URL') || undefined,
+    redisUrl,
+    ledgerUrl,
     redisMode: oneOf('redis-mode', v('redis-mode', 'TOLLGATE_REDIS_MODE') ?? 'standalone', ['standalone', 'sentinel', 'cluster'] as const),
     redisSentinelName: v('redis-sentinel-name', 'TOLLGATE_REDIS_SENTINEL_NAME'),
     redisSentinels: (v('redis-sentinels', 'TOLLGATE_REDIS_SENTINELS') ?? '').split(',').filter((x) => x.length > 0),

@@ -239,3 +239,24 @@ export const guardrailDecisionsTotal = new Counter({
   labelNames: ['consumer', 'guardrail', 'rule', 'action', 'phase'] as const,
   registers: [registry],
 });
+
+// --- Usage ledger (issue 17): Redis stream -> PostgreSQL. ---
+
+export const ledgerWritesTotal = new Counter({
+  name: 'tollgate_ledger_writes_total',
+  help: 'PostgreSQL transactions of the usage ledger writer, by result (ok, error).',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+export const ledgerRecordsTotal = new Counter({
+  name: 'tollgate_ledger_records_total',
+  help: 'Requests (usage records) written into the PostgreSQL ledger by this replica.',
+  registers: [registry],
+});
+
+export const ledgerBacklogBatches = new Gauge({
+  name: 'tollgate_ledger_backlog_batches',
+  help: 'Flushed usage batches waiting in the Redis stream for the PostgreSQL ledger (bound 100000; the oldest are dropped beyond it).',
+  registers: [registry],
+});

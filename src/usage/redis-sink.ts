@@ -22,12 +22,25 @@ for i = 3, #KEYS do
   end
   redis.call('PEXPIRE', KEYS[i], ARGV[2])
 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', '100000', '*', 'id', ARGV[3], 'rows', ARGV[a])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[a + 1], '*', 'id', ARGV[3], 'rows', ARGV[a])
 return 1
 `;
 
 interface ApplyClient {
   tollgateUsage(numKeys: number, ...args: (string | number)[]): Promise<number>;
+}
+
+/**
+ * Bound of the batch stream (entries, one per flushed batch of up to --usage-flush-records records).
+ * The ledger writer deletes what it has written, so the stream holds only what waits for
+ * PostgreSQL; beyond the bound Redis trims the oldest (lost for the ledger, still counted in the
+ * monthly hashes). tollgate_ledger_backlog_batches shows the length, and the writer warns at 80%.
+ */
+export const STREAM_MAX_BATCHES = 100_000;
+
+/** The stream of flushed batches (read by the ledger writer). */
+export function usageStreamKey(prefix: string): string {
+  return `${prefix}{tollgate}:usage:batches`;
 }
 
 /** Batch markers and monthly hashes are kept this long (ms): a retried batch within it is refused. */
@@ -77,7 +90,7 @@ export class RedisUsageSink implements UsageSink {
       args.push(fields.length);
       for (const [f, v] of fields) args.push(f, v);
     }
-    args.push(rowsToJson(batch.rows));
+    args.push(rowsToJson(batch.rows), STREAM_MAX_BATCHES);
     const applied = await timed('usage_flush', () => this.script.tollgateUsage(keys.length, ...keys, ...args));
     return applied === 1 ? 'applied' : 'duplicate';
   }

@@ -1,0 +1,241 @@
+/**
+ * The usage ledger against a real redis-server and a real PostgreSQL (test/harness/postgres.ts):
+ * memory -> Redis stream -> PostgreSQL, exact and without duplicates, through outages; and end to
+ * end through two real gateways (Envoy + Tollgate) with --ledger-url, the fake provider's reported
+ * usage equal to the ledger's, to the token.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import OpenAI from 'openai';
+import { waitFor } from '../../src/dev/local-stack.js';
+import { RedisLockElection } from '../../src/ledger/election.js';
+import { MIGRATIONS, migrate } from '../../src/ledger/migrations.js';
+import { LedgerWriter } from '../../src/ledger/writer.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { registry } from '../../src/observability/metrics.js';
+import { createRedisClient, whenReady, type RedisClient } from '../../src/ratelimit/redis.js';
+import { UsageAccountant, type UsageRecord } from '../../src/usage/accountant.js';
+import { RedisUsageSink, usageStreamKey } from '../../src/usage/redis-sink.js';
+import { startPostgres, type PostgresServer } from '../harness/postgres.js';
+import { startRedis, type RedisServer } from '../harness/redis.js';
+import { startStack, type Stack } from '../harness/stack.js';
+
+const silent = createLogger('test', { write: () => undefined } as never);
+const month = new Date().toISOString().slice(0, 7);
+
+function record(key: string, i: number): UsageRecord {
+  return {
+    key, lineage: `.org.${key.split('/')[1]}.`, model: i % 2 === 0 ? 'gpt-4o-mini' : 'gpt-4o', upstreamModel: 'up', provider: 'default/p',
+    promptTokens: 10 + (i % 7), completionTokens: 3 + (i % 11), costPicos: BigInt(1_000_000 + i), latencyMs: 5, status: 200, month,
+    atMs: Date.now(), reported: true,
+  };
+}
+
+describe('usage ledger (real Redis, real PostgreSQL)', () => {
+  let redis: RedisServer;
+  let pg: PostgresServer;
+  before(async () => {
+    redis = await startRedis();
+    pg = await startPostgres();
+  });
+  after(async () => {
+    await pg?.stop();
+    await redis?.stop();
+  });
+
+  const client = async (t: TestContext, timeoutMs = 5000): Promise<RedisClient> => {
+    const c = createRedisClient({ url: redis.url, mode: 'standalone', commandTimeoutMs: timeoutMs, prefix: '' });
+    t.after(() => c.disconnect());
+    assert.equal(await whenReady(c, 5000), true);
+    return c;
+  };
+  const totals = async (prefix: string): Promise<{ requests: number; tokens: number; cost: string; rows: number }> => {
+    const r = await pg.pool.query<{ requests: string; tokens: string; cost: string; rows: string }>(
+      `SELECT coalesce(sum(requests),0) AS requests, coalesce(sum(prompt_tokens + completion_tokens),0) AS tokens, coalesce(sum(cost_picos),0)::text AS cost, count(*) AS rows
+       FROM tollgate_usage WHERE api_key LIKE $1`,
+      [`${prefix}%`],
+    );
+    const row = r.rows[0];
+    return { requests: Number(row?.requests), tokens: Number(row?.tokens), cost: String(row?.cost), rows: Number(row?.rows) };
+  };
+  const writerOn = (c: RedisClient, prefix: string, extra: Partial<ConstructorParameters<typeof LedgerWriter>[0]> = {}): LedgerWriter =>
+    new LedgerWriter({ pool: pg.pool, redis: c, prefix, logger: silent, election: new RedisLockElection(c, prefix), currency: () => 'USD', idleMs: 20, maxBackoffMs: 200, ...extra });
+
+  it('migrations are versioned, applied once, and create this month\'s partition', async (t) => {
+    const c = await client(t);
+    const w = writerOn(c, 'mig:');
+    w.start();
+    t.after(() => w.stop());
+    await waitFor('migrations', async () => (await pg.pool.query("SELECT to_regclass('tollgate_usage') AS t")).rows[0]?.t !== null);
+    assert.deepEqual(await migrate(pg.pool), [], 'a second run applies nothing');
+    const versions = (await pg.pool.query<{ version: number }>('SELECT version FROM tollgate_schema_migrations ORDER BY version')).rows.map((r) => r.version);
+    assert.deepEqual(versions, MIGRATIONS.map((m) => m.version));
+    const d = new Date();
+    const part = `tollgate_usage_y${d.getUTCFullYear()}m${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+    await waitFor('partition', async () => (await pg.pool.query('SELECT to_regclass($1) AS t', [part])).rows[0]?.t !== null);
+  });
+
+  it('records land exactly; PostgreSQL down for a while: they wait in Redis (backlog gauge), then land, none lost, none twice', async (t) => {
+    const c = await client(t);
+    const prefix = 'outage:';
+    const sink = new RedisUsageSink(c, prefix);
+    const accountant = new UsageAccountant({ sink, logger: silent, maxRecords: 1_000_000 });
+    const w = writerOn(c, prefix);
+    w.start();
+    t.after(() => w.stop());
+    let expectTokens = 0;
+    let expectCost = 0n;
+    const add = (n: number, from: number): void => {
+      for (let i = from; i < from + n; i++) {
+        const r = record(`default/outage-${i % 5}`, i);
+        expectTokens += r.promptTokens + r.completionTokens;
+        expectCost += r.costPicos;
+        accountant.record(r);
+      }
+    };
+    add(300, 0);
+    await accountant.flush();
+    await waitFor('first records in the ledger', async () => (await totals('default/outage-')).requests === 300);
+
+    await pg.kill();
+    for (let round = 0; round < 5; round++) {
+      add(200, 300 + round * 200);
+      await accountant.flush(); // into Redis: PostgreSQL is not on this path
+    }
+    assert.equal(accountant.pendingRecords, 0, 'Redis accepted every batch while PostgreSQL is down');
+    await new Promise((r) => setTimeout(r, 6000)); // the writer fails, retries, and reports the backlog
+    const backlog = (await registry.getSingleMetric('tollgate_ledger_backlog_batches')?.get())?.values[0]?.value ?? 0;
+    assert.ok(backlog >= 5, `backlog gauge ${backlog}`);
+    assert.ok(((await registry.getSingleMetric('tollgate_ledger_writes_total')?.get())?.values.find((v) => v.labels['result'] === 'error')?.value ?? 0) > 0);
+    assert.equal(await c.xlen(usageStreamKey(prefix)), 5, 'the batches wait in the stream');
+
+    await pg.restart();
+    await waitFor('records written after the outage', async () => (await totals('default/outage-')).requests === 1300);
+    const got = await totals('default/outage-');
+    assert.equal(got.tokens, expectTokens, 'ledger tokens equal what was recorded, to the token');
+    assert.equal(got.cost, expectCost.toString(), 'ledger cost is exact (picos)');
+    assert.equal(await c.xlen(usageStreamKey(prefix)), 0, 'written batches leave the stream');
+  });
+
+  it('a writer killed between COMMIT and acknowledgement: the next writer replays the batch and nothing is duplicated', async (t) => {
+    const c = await client(t);
+    const prefix = 'replay:';
+    const sink = new RedisUsageSink(c, prefix);
+    const accountant = new UsageAccountant({ sink, logger: silent, maxRecords: 1_000_000 });
+    let commits = 0;
+    const crashing = writerOn(c, prefix, {
+      afterCommit: () => {
+        commits++;
+        throw new Error('killed after commit');
+      },
+    });
+    for (let i = 0; i < 250; i++) accountant.record(record(`default/replay-${i % 3}`, i));
+    await accountant.flush();
+    crashing.start();
+    await waitFor('a commit', () => Promise.resolve(commits >= 1));
+    await crashing.stop();
+    assert.equal((await totals('default/replay-')).requests, 250, 'committed once');
+    assert.equal(await c.xlen(usageStreamKey(prefix)), 1, 'not acknowledged: still in the stream');
+    // The same batch appended twice more (a replayed flush whose marker was lost): still counted once.
+    const entry = (await c.xrange(usageStreamKey(prefix), '-', '+'))[0];
+    assert.ok(entry);
+    await c.xadd(usageStreamKey(prefix), '*', ...entry[1]);
+    const next = writerOn(c, prefix);
+    next.start();
+    t.after(() => next.stop());
+    await waitFor('replayed entries acknowledged', async () => (await c.xlen(usageStreamKey(prefix))) === 0);
+    const got = await totals('default/replay-');
+    assert.equal(got.requests, 250, 'no duplicates after replay');
+    assert.equal((await pg.pool.query('SELECT count(*)::int AS n FROM tollgate_ledger_batches')).rows[0]?.n >= 1, true);
+  });
+
+  it('only one writer at a time: a second replica waits while the first holds the lock, then takes over', async (t) => {
+    const c = await client(t);
+    const one = new RedisLockElection(c, 'lock:', 1000);
+    const two = new RedisLockElection(c, 'lock:', 1000);
+    assert.equal(await one.leading(), true);
+    assert.equal(await two.leading(), false);
+    assert.equal(await one.leading(), true, 'the holder renews');
+    await one.release();
+    assert.equal(await two.leading(), true, 'released: the other takes over at once');
+    assert.equal(await one.leading(), false);
+  });
+});
+
+describe('usage ledger end to end: two gateways, one Redis, one PostgreSQL', () => {
+  let redis: RedisServer;
+  let pg: PostgresServer;
+  let a: Stack;
+  let b: Stack;
+  const FILES = {
+    'config.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: primary }
+spec:
+  type: openai
+  endpoint: "{{FAKE:primary}}"
+  models:
+    - name: gpt-4o-mini
+      pricing: { input: "0.15", output: "0.60" }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: org }
+spec: { accountOnly: true }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: team-a }
+spec: { keyHash: "sha256:${'0'.repeat(64)}", parent: org }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: team-b }
+spec: { secretRef: { name: team-b-key, key: key }, parent: org }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: team-b-key }
+stringData: { key: sk-ledger-team-b }
+`,
+  };
+  before(async () => {
+    redis = await startRedis();
+    pg = await startPostgres();
+    const args = ['--redis-url', redis.url, '--ledger-url', pg.url, '--usage-flush-ms', '100'];
+    const fakes = { primary: { chunks: 7, chunkIntervalMs: 0 } };
+    a = await startStack({ files: FILES, fakes, gatewayArgs: args });
+    b = await startStack({ files: FILES, fakes, gatewayArgs: args });
+  });
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+    await pg?.stop();
+    await redis?.stop();
+  });
+
+  it('the sum of ledger tokens equals what the fake providers reported, to the token, with the exact cost', async () => {
+    const jobs: Promise<unknown>[] = [];
+    for (let i = 0; i < 60; i++) {
+      const stack = i % 2 === 0 ? a : b;
+      const c: OpenAI = stack.client('sk-ledger-team-b');
+      jobs.push(c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `count ${'x'.repeat(i)}` }], stream: i % 3 === 0 }).then(async (r) => {
+        if (Symbol.asyncIterator in r) for await (const _ of r) void _;
+      }));
+    }
+    await Promise.all(jobs);
+    const reported = [...(a.fakes['primary']?.reported ?? []), ...(b.fakes['primary']?.reported ?? [])];
+    assert.equal(reported.length, 60);
+    const prompt = reported.reduce((n, r) => n + r.promptTokens, 0);
+    const completion = reported.reduce((n, r) => n + r.completionTokens, 0);
+    const q = async () =>
+      (await pg.pool.query<{ requests: string; prompt: string; completion: string; cost: string }>(
+        "SELECT sum(requests) AS requests, sum(prompt_tokens) AS prompt, sum(completion_tokens) AS completion, sum(cost_picos)::text AS cost FROM tollgate_usage WHERE api_key = 'default/team-b' AND lineage = '.org.team-b.'",
+      )).rows[0];
+    await waitFor('ledger has every request', async () => Number((await q())?.requests) === 60);
+    const row = await q();
+    assert.equal(Number(row?.prompt), prompt);
+    assert.equal(Number(row?.completion), completion);
+    assert.equal(row?.cost, (BigInt(prompt) * 150_000n + BigInt(completion) * 600_000n).toString(), 'cost in picos, exact');
+  });
+});
