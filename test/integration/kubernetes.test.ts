@@ -242,6 +242,10 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
     const listed = (await cp.kubectl(['get', 'mcpservers', '-n', NS])).stdout;
     assert.match(listed, /docs\s+1\s+True\s+True/);
     assert.equal((await ready('mcpserver', 'unreach')).status, 'True', 'served (Ready) even while its upstream is down');
+    // The chart's Envoy routes /mcp to the MCP listener, which authenticates with the same keys.
+    const catalog = await fetch(`${gw.baseUrl}/mcp/catalog`, { headers: { authorization: `Bearer ${BASE_KEY}` } });
+    assert.equal(catalog.status, 403);
+    assert.match(((await catalog.json()) as { error: { message: string } }).error.message, /has no MCP access/);
     await cp.kubectl(['delete', 'mcpserver', 'docs', 'nocred', 'unreach', '-n', NS]);
   });
 
