@@ -45,12 +45,14 @@ export interface AnthropicRecordedRequest {
   readonly path: string;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   readonly body: unknown;
+  /** The body exactly as it arrived (byte-for-byte checks of pass-through). */
+  readonly raw: string;
   /** The status the fake answered. */
   status: number;
 }
 
 /** Versions the fake knows (https://docs.anthropic.com/en/api/versioning). */
-const VERSIONS: ReadonlySet<string> = new Set(['2023-06-01', '2023-01-01']);
+const VERSIONS: ReadonlySet<string> = new Set(['2023-06-01', '2023-01-01', '2026-10-21']);
 const TOP_LEVEL: ReadonlySet<string> = new Set([
   'model', 'messages', 'max_tokens', 'system', 'metadata', 'stop_sequences', 'stream', 'temperature', 'top_p', 'top_k',
   'tools', 'tool_choice', 'thinking', 'service_tier',
@@ -150,7 +152,7 @@ export class FakeAnthropic {
     } catch {
       body = text;
     }
-    const record: AnthropicRecordedRequest = { path: req.url ?? '/', headers: { ...req.headers }, body, status: 0 };
+    const record: AnthropicRecordedRequest = { path: req.url ?? '/', headers: { ...req.headers }, body, raw: text, status: 0 };
     if (this.behaviour.record) {
       if (this.requests.length >= RECORD_LIMIT) this.requests.shift();
       this.requests.push(record);
@@ -159,7 +161,8 @@ export class FakeAnthropic {
       record.status = status;
       sendJson(res, status, { type: 'error', error: { type, message } }, extra);
     };
-    if (req.method !== 'POST' || !(req.url ?? '').split('?')[0]?.endsWith('/v1/messages')) {
+    const countTokens = req.method === 'POST' && (req.url ?? '').split('?')[0]?.endsWith('/v1/messages/count_tokens');
+    if (!countTokens && (req.method !== 'POST' || !(req.url ?? '').split('?')[0]?.endsWith('/v1/messages'))) {
       return answer(404, 'not_found_error', `Not found: ${req.method} ${req.url}`);
     }
     const key = req.headers['x-api-key'];
@@ -176,6 +179,12 @@ export class FakeAnthropic {
       const extra = b.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(b.retryAfterSeconds) };
       const type = ERROR_TYPES[b.status] ?? 'api_error';
       return answer(b.status, type, type === 'overloaded_error' ? 'Overloaded' : `fake Anthropic answered ${b.status}`, extra);
+    }
+    if (countTokens) {
+      // https://docs.anthropic.com/en/api/messages-count-tokens: model and messages required, no max_tokens.
+      if (!isObj(body) || typeof body['model'] !== 'string' || !Array.isArray(body['messages'])) return answer(400, 'invalid_request_error', 'model and messages: Field required');
+      record.status = 200;
+      return sendJson(res, 200, { input_tokens: Math.max(1, Math.ceil(text.length / 4)) });
     }
     try {
       check(isObj(body), 'request body must be a JSON object');

@@ -162,7 +162,13 @@ export class FakeProvider {
     }
     const request = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
     const route = path.split('?')[0] ?? '';
-    if (route.endsWith('/chat/completions')) return this.chat(request, res, b);
+    if (route.endsWith('/chat/completions')) {
+      const wrong = checkChatRequest(request);
+      if (wrong) return json(res, 400, { error: { message: wrong, type: 'invalid_request_error', param: null, code: null } });
+      if (wantsToolCall(request)) return this.toolCall(request, res, b);
+      return this.chat(request, res, b);
+    }
+    if (route.endsWith('/responses')) return this.responses(request, res, b);
     if (route.endsWith('/embeddings')) return embeddings(request, res);
     json(res, 404, { error: { message: `fake provider has no ${path}`, type: 'invalid_request_error', code: 'unknown_url' } });
   }
@@ -228,7 +234,143 @@ export class FakeProvider {
     }
     res.end('data: [DONE]\n\n');
   }
+
+  /** A tool call answer (streamed: id and name first, then the arguments in three pieces, as OpenAI does). */
+  private async toolCall(request: Record<string, unknown>, res: ServerResponse, b: FakeBehaviour): Promise<void> {
+    const model = String(request['model'] ?? 'unknown');
+    const id = `chatcmpl-${this.name}-tool-${Date.now()}`;
+    const created = Math.floor(Date.now() / 1000);
+    const tools = request['tools'] as Record<string, Record<string, unknown>>[];
+    const name = String(tools[0]?.['function']?.['name']);
+    const callId = `call_fake_${this.requests.length}`;
+    const promptTokens = Math.max(1, Math.ceil(JSON.stringify(request['messages'] ?? '').length / 4));
+    const usage = { prompt_tokens: promptTokens, completion_tokens: 12, total_tokens: promptTokens + 12 };
+    if (request['stream'] !== true) {
+      return json(res, 200, {
+        id,
+        object: 'chat.completion',
+        created,
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: callId, type: 'function', function: { name, arguments: FAKE_TOOL_ARGUMENTS } }] }, finish_reason: 'tool_calls' }],
+        usage,
+      });
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const base = { id, object: 'chat.completion.chunk', created, model };
+    const send = (choices: unknown[], extra: Record<string, unknown> = {}): void => void res.write(`data: ${JSON.stringify({ ...base, choices, ...extra })}\n\n`);
+    send([{ index: 0, delta: { role: 'assistant', content: null, tool_calls: [{ index: 0, id: callId, type: 'function', function: { name, arguments: '' } }] }, finish_reason: null }]);
+    const third = Math.ceil(FAKE_TOOL_ARGUMENTS.length / 3);
+    for (const piece of [FAKE_TOOL_ARGUMENTS.slice(0, third), FAKE_TOOL_ARGUMENTS.slice(third, 2 * third), FAKE_TOOL_ARGUMENTS.slice(2 * third)]) {
+      await pause(b.chunkIntervalMs);
+      send([{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: piece } }] }, finish_reason: null }]);
+    }
+    send([{ index: 0, delta: {}, finish_reason: 'tool_calls' }]);
+    const options = request['stream_options'] as { include_usage?: boolean } | undefined;
+    if (options?.include_usage) send([], { usage });
+    res.end('data: [DONE]\n\n');
+  }
+
+  /**
+   * OpenAI's Responses API (POST /v1/responses), verified like the real one: `model` and `input`
+   * required, no chat-only fields. Streams send the documented event sequence ending with
+   * `response.completed`, whose `response.usage` is the usage.
+   */
+  private async responses(request: Record<string, unknown>, res: ServerResponse, b: FakeBehaviour): Promise<void> {
+    const bad = (message: string): void => json(res, 400, { error: { message, type: 'invalid_request_error', param: null, code: null } });
+    if (typeof request['model'] !== 'string') return bad("Missing required parameter: 'model'.");
+    const input = request['input'];
+    if (typeof input !== 'string' && !Array.isArray(input)) return bad("Missing required parameter: 'input'.");
+    for (const chatOnly of ['messages', 'max_tokens', 'stream_options', 'n']) {
+      if (request[chatOnly] !== undefined) return bad(`Unknown parameter: '${chatOnly}'.`);
+    }
+    const model = request['model'];
+    const n = b.chunks;
+    const pieces = Array.from({ length: n }, (_, i) => WORDS[i % WORDS.length] as string);
+    const text = pieces.join('');
+    const inputTokens = Math.max(1, Math.ceil(JSON.stringify(input).length / 4));
+    const usage = { input_tokens: inputTokens, input_tokens_details: { cached_tokens: 0 }, output_tokens: n, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: inputTokens + n };
+    const id = `resp_fake_${this.requests.length}`;
+    const created = Math.floor(Date.now() / 1000);
+    const item = { id: `msg_${id}`, type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] };
+    const response = (status: string, withOutput: boolean): Record<string, unknown> => ({
+      id,
+      object: 'response',
+      created_at: created,
+      status,
+      model,
+      output: withOutput ? [item] : [],
+      parallel_tool_calls: true,
+      tool_choice: 'auto',
+      tools: [],
+      usage: withOutput ? usage : null,
+      metadata: {},
+    });
+    if (request['stream'] !== true) {
+      if (this.behaviour.record) this.reported.push({ promptTokens: inputTokens, completionTokens: n, stream: false });
+      return json(res, 200, response('completed', true));
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    let seq = 0;
+    const send = (type: string, data: Record<string, unknown>): void => void res.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`);
+    send('response.created', { response: response('in_progress', false) });
+    send('response.in_progress', { response: response('in_progress', false) });
+    send('response.output_item.added', { output_index: 0, item: { ...item, status: 'in_progress', content: [] } });
+    send('response.content_part.added', { item_id: item.id, output_index: 0, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } });
+    for (const delta of pieces) {
+      await pause(b.chunkIntervalMs);
+      send('response.output_text.delta', { item_id: item.id, output_index: 0, content_index: 0, delta });
+    }
+    send('response.output_text.done', { item_id: item.id, output_index: 0, content_index: 0, text });
+    send('response.content_part.done', { item_id: item.id, output_index: 0, content_index: 0, part: { type: 'output_text', text, annotations: [] } });
+    send('response.output_item.done', { output_index: 0, item });
+    send('response.completed', { response: response('completed', true) });
+    if (this.behaviour.record) this.reported.push({ promptTokens: inputTokens, completionTokens: n, stream: true });
+    res.end();
+  }
 }
+
+/**
+ * What OpenAI itself refuses in a chat request (enough to catch a bad translation): roles, tool
+ * messages answering an earlier assistant tool call, tool definitions, one completion cap.
+ */
+function checkChatRequest(request: Record<string, unknown>): string | undefined {
+  const messages = request['messages'];
+  if (!Array.isArray(messages) || messages.length === 0) return "'messages' must be a non-empty array";
+  if (request['max_tokens'] !== undefined && request['max_completion_tokens'] !== undefined) return "only one of 'max_tokens' and 'max_completion_tokens' may be set";
+  const callIds = new Set<string>();
+  for (const [i, m] of (messages as Record<string, unknown>[]).entries()) {
+    const role = m['role'];
+    if (!['system', 'developer', 'user', 'assistant', 'tool'].includes(String(role))) return `messages[${i}].role: invalid role '${String(role)}'`;
+    if (role === 'assistant' && Array.isArray(m['tool_calls'])) {
+      for (const c of m['tool_calls'] as Record<string, unknown>[]) {
+        const fn = c['function'] as Record<string, unknown> | undefined;
+        if (c['type'] !== 'function' || typeof c['id'] !== 'string' || typeof fn?.['arguments'] !== 'string') return `messages[${i}].tool_calls: malformed tool call`;
+        callIds.add(c['id']);
+      }
+    }
+    if (role === 'tool' && !callIds.has(String(m['tool_call_id']))) return `messages[${i}]: a 'tool' message must answer a preceding assistant tool call (tool_call_id ${String(m['tool_call_id'])})`;
+    if (role !== 'assistant' && role !== 'tool' && (m['content'] === undefined || m['content'] === null)) return `messages[${i}].content: required`;
+  }
+  if (request['tools'] !== undefined) {
+    if (!Array.isArray(request['tools'])) return "'tools' must be an array";
+    for (const t of request['tools'] as Record<string, unknown>[]) {
+      const fn = t['function'] as Record<string, unknown> | undefined;
+      if (t['type'] !== 'function' || typeof fn?.['name'] !== 'string') return "'tools' entries must be {type: 'function', function: {name, parameters}}";
+    }
+  }
+  return undefined;
+}
+
+/** The request offers tools and the conversation does not end with a tool result: the fake calls the first tool. */
+function wantsToolCall(request: Record<string, unknown>): boolean {
+  const tools = request['tools'];
+  if (!Array.isArray(tools) || tools.length === 0 || request['tool_choice'] === 'none') return false;
+  const messages = request['messages'] as Record<string, unknown>[];
+  return messages[messages.length - 1]?.['role'] !== 'tool';
+}
+
+/** Arguments of the fake's tool call. */
+export const FAKE_TOOL_ARGUMENTS = '{"city":"Paris","unit":"celsius"}';
 
 function embeddings(request: Record<string, unknown>, res: ServerResponse): void {
   const input = request['input'];

@@ -15,6 +15,7 @@ import { attemptRewrite } from '../pipeline/attempt.js';
 import type { LimitsStep } from '../pipeline/limits.js';
 import type { UpstreamRewrite } from '../pipeline/rewrite.js';
 import { ResponseTranslation } from '../pipeline/translation.js';
+import { apiOf } from '../pipeline/route.js';
 import { classify } from '../routing/health.js';
 import { PLAN_HEADER, type AttemptRecord, type RequestPlan } from '../routing/plan.js';
 import type { AttemptChoice, ResilientRouter } from '../routing/router.js';
@@ -127,7 +128,7 @@ export class AttemptStream {
     // tracker: the limit is this model's at this provider, not the provider's health.
     choice.attempt.result = { ok: false, reason: 'http_429', status: 429 };
     this.phase = 'done';
-    return errorResponse(error, plan.requestId);
+    return errorResponse(error, plan.requestId, apiOf(plan.operation));
   }
 
   private proceed(choice: AttemptChoice): Answer {
@@ -179,7 +180,7 @@ export class AttemptStream {
       const exhausted = this.deps.router.exhausted(plan, attempt);
       if (exhausted) {
         this.phase = 'done';
-        return errorResponse(exhausted, plan.requestId);
+        return errorResponse(exhausted, plan.requestId, apiOf(plan.operation));
       }
     }
     this.phase = 'response';
@@ -199,7 +200,7 @@ export class AttemptStream {
 
   private refuse(error: GatewayError, requestId: string): ProcessingResponse {
     this.phase = 'done';
-    const response = errorResponse(error, requestId);
+    const response = errorResponse(error, requestId, this.plan ? apiOf(this.plan.operation) : 'openai');
     // A refusal here is final: tell the outer router not to retry it (the outer stage keeps the
     // client-facing answer as it is).
     response.immediateResponse?.headers?.setHeaders?.push(setHeader('x-envoy-ratelimited', 'true'));

@@ -1,5 +1,5 @@
 /** Pure builders for the answers Tollgate sends to Envoy. */
-import { errorBody, statusOf, type GatewayError } from '../errors.js';
+import { errorBodyFor, statusFor, type ClientApi, type GatewayError } from '../errors.js';
 import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
 import type { HeaderValueOption } from '../generated/envoy/config/core/v3/HeaderValueOption.js';
 import { METADATA_NAMESPACE } from './attempt-log.js';
@@ -37,9 +37,9 @@ export function jsonResponse(status: number, body: string, requestId: string, ex
   };
 }
 
-/** A local reply for a client mistake or refusal, in OpenAI's error shape. */
-export function errorResponse(error: GatewayError, requestId: string): ProcessingResponse {
-  return jsonResponse(statusOf(error.code), errorBody(error), requestId, error.headers);
+/** A local reply for a client mistake or refusal, in the error shape and status of the client's API. */
+export function errorResponse(error: GatewayError, requestId: string, api: ClientApi = 'openai'): ProcessingResponse {
+  return jsonResponse(statusFor(api, error.code), errorBodyFor(api, error), requestId, error.headers);
 }
 
 /** Continue the buffered request body with header and (optionally) body mutations, re-routing. */

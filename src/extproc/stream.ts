@@ -7,14 +7,15 @@ import { OrderedResponder } from './answer-chain.js';
 import { randomUUID } from 'node:crypto';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { ConfigStore } from '../config/store.js';
-import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
+import { gatewayError, isGatewayError, type ClientApi, type GatewayError } from '../errors.js';
 import type { ProcessingRequest__Output } from '../generated/envoy/service/ext_proc/v3/ProcessingRequest.js';
 import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
 import type { Logger } from '../observability/logger.js';
 import { extprocErrorsTotal } from '../observability/metrics.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { planForward } from '../pipeline/forward.js';
+import { isLocalAnswer, planForward } from '../pipeline/forward.js';
 import { directRewrite } from '../pipeline/dispatch.js';
+import { apiOfPath, classifyRoute } from '../pipeline/route.js';
 import type { BodyDecision, LimitsStep } from '../pipeline/limits.js';
 import { classify } from '../routing/health.js';
 import type { AttemptRecord } from '../routing/plan.js';
@@ -74,6 +75,8 @@ export class ExtProcStream {
   private readonly responder: OrderedResponder<ProcessingRequest__Output, ProcessingResponse>;
   private finalized = false;
   private contentType: string | undefined;
+  /** The client's API (from the path): the shape of every error this request gets. */
+  private api: ClientApi = 'openai';
   private readonly startedNs = process.hrtime.bigint();
 
   constructor(
@@ -111,13 +114,19 @@ export class ExtProcStream {
     const headers = headerMap(msg.requestHeaders?.headers);
     const snapshot = this.deps.store.current();
     const requestId = headers.get('x-request-id') || randomUUID();
+    this.api = apiOfPath(headers.get(':path') ?? '');
     if (!snapshot) {
       return this.refuse(gatewayError('provider_unavailable', 'The gateway has no configuration loaded yet.'), requestId);
     }
     const ctx: RequestContext = { requestId, startedNs: this.startedNs, snapshot };
     this.ctx = ctx;
     this.contentType = headers.get('content-type');
+    const anthropicVersion = this.api === 'anthropic' ? headers.get('anthropic-version') : undefined;
+    if (anthropicVersion) ctx.anthropicVersion = anthropicVersion;
     const source = msg.attributes?.[EXTPROC_ATTRIBUTES]?.fields?.[SOURCE_ADDRESS]?.stringValue;
+    // Known before authentication, so refusals are counted under their API too.
+    const route = classifyRoute(headers.get(':method') ?? '', headers.get(':path') ?? '');
+    if (!isGatewayError(route)) ctx.route = route;
     const decision = admitHeaders(headers, snapshot, this.now(), source);
     if (isGatewayError(decision)) return this.refuse(decision, requestId);
     ctx.key = decision.key;
@@ -140,6 +149,11 @@ export class ExtProcStream {
     if (!body?.endOfStream) throw new Error('request body must arrive buffered (processing mode BUFFERED)');
     const plan = planForward(ctx, body.body ?? Buffer.alloc(0), this.contentType, this.deps.router, this.deps.limits?.prepare, this.deps.guardrails?.request);
     if (isGatewayError(plan)) return this.refuse(plan, ctx.requestId);
+    if (isLocalAnswer(plan)) {
+      ctx.status = plan.status;
+      this.phase = 'done';
+      return jsonResponse(plan.status, plan.body, ctx.requestId);
+    }
     // External moderation (a guardrail's hook) decides before any limit is charged.
     const moderated = this.deps.guardrails?.moderate(ctx);
     if (moderated) return moderated.then((refused) => (refused ? this.refuse(refused, ctx.requestId) : this.admitPlanned(ctx, plan)));
@@ -232,7 +246,7 @@ export class ExtProcStream {
     // The client already received an error event; an immediate response resets the stream so the
     // upstream stops generating.
     const ctx = this.requireCtx();
-    return errorResponse(gatewayError('rate_limit_exceeded', 'The token budget ran out during this response.'), ctx.requestId);
+    return errorResponse(gatewayError('rate_limit_exceeded', 'The token budget ran out during this response.'), ctx.requestId, this.api);
   }
 
   private onResponseHeaders(msg: ProcessingRequest__Output): Answer {
@@ -302,7 +316,7 @@ export class ExtProcStream {
       this.ctx.errorCode = error.code;
     }
     this.phase = 'done';
-    const response = errorResponse(error, requestId);
+    const response = errorResponse(error, requestId, this.api);
     if (this.ctx) this.ctx.status = response.immediateResponse?.status?.code as number;
     // Envoy's local reply mappers leave replies tagged like this alone (envoy.yaml).
     response.dynamicMetadata = OWN_REPLY;

@@ -1,5 +1,6 @@
 /** The per-request access log line and request metrics, written once from finalize(). */
 import type { RequestContext } from '../pipeline/context.js';
+import { apiLabel } from '../pipeline/route.js';
 import type { StreamOutcome } from '../extproc/stream.js';
 import { formatPicos } from '../billing/money.js';
 import type { Logger } from './logger.js';
@@ -21,6 +22,7 @@ export function recordRequest(logger: Logger, ctx: RequestContext, outcome: Stre
     model,
     upstream_model: ctx.chosen?.upstreamModel ?? '-',
     status: String(status),
+    api: apiLabel(ctx.route),
   });
   if (ctx.chosen) {
     requestDurationSeconds.observe({ provider, model }, durationS);
@@ -34,6 +36,7 @@ export function recordRequest(logger: Logger, ctx: RequestContext, outcome: Stre
       model: ctx.model,
       upstreamModel: ctx.chosen?.upstreamModel,
       provider: ctx.chosen?.provider.name,
+      api: apiLabel(ctx.route),
       stream: ctx.stream,
       attempts: ctx.attempts,
       status,

@@ -7,11 +7,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'tollgate_process_' });
 
-const requestLabels = ['consumer', 'provider', 'model', 'upstream_model', 'status'] as const;
+const requestLabels = ['consumer', 'provider', 'model', 'upstream_model', 'status', 'api'] as const;
 
 export const requestsTotal = new Counter({
   name: 'tollgate_requests_total',
-  help: 'Requests handled, by consumer (ApiKey), provider, model (after mapping), upstream model and HTTP status.',
+  help: 'Requests handled, by consumer (ApiKey), provider, model (after mapping), upstream model, HTTP status and API (chat, embeddings, messages, count_tokens, responses, models).',
   labelNames: requestLabels,
   registers: [registry],
 });

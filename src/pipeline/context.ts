@@ -37,6 +37,8 @@ export interface RequestContext {
   attempts?: number;
   /** Routing target that answered (provider, or provider@ip:port). */
   targetId?: string;
+  /** The `anthropic-version` header of a Messages request (passed on to Anthropic providers). */
+  anthropicVersion?: string;
   /** The parsed request body, kept only until the limits step has used it. */
   body?: RequestBody;
   /** Limits and usage state of this request (see pipeline/limits.ts). */

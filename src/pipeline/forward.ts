@@ -3,7 +3,13 @@
  * failover) and hand the request to the attempt stage, where each attempt is rewritten. A request
  * with a single target is rewritten here and goes straight to its provider (RequestPlan.direct).
  */
-import { isGatewayError, type GatewayError } from '../errors.js';
+import type { RouteTier } from '../config/snapshot.js';
+import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
+import { checkMessages, checkMessagesRequest } from '../providers/anthropic/messages-request.js';
+import { messagesToChat } from '../providers/openai/messages.js';
+import { estimatePromptTokens } from '../ratelimit/estimate.js';
+import { upstreamFor } from '../providers/front-doors.js';
+import type { Operation } from '../providers/types.js';
 import type { ResilientRouter } from '../routing/router.js';
 import type { RequestContext } from './context.js';
 import { directRewrite, dispatchRewrite } from './dispatch.js';
@@ -24,12 +30,19 @@ export function planForward(
   prepare?: (ctx: RequestContext, body: RequestBody) => RequestBody,
   /** Guardrail step hook: may refuse the request or return it with text masked (src/guardrails/step.ts). */
   guard?: (ctx: RequestContext, body: RequestBody) => RequestBody | GatewayError,
-): UpstreamRewrite | GatewayError {
+): UpstreamRewrite | GatewayError | LocalAnswer {
   const { key, route } = ctx;
   if (!key || route?.kind !== 'forward') throw new Error('planForward called before admission');
   const read = readRequestBody(raw, contentType);
   if (isGatewayError(read)) return read;
-  let body = read;
+  if (route.operation === 'messages') {
+    const refused = checkMessagesRequest(read.json);
+    if (refused) return refused;
+  } else if (route.operation === 'messages/count_tokens') {
+    const refused = checkMessages(read.json['messages']);
+    if (refused) return refused;
+  }
+  let body: RequestBody = ctx.anthropicVersion === undefined ? read : { ...read, anthropicVersion: ctx.anthropicVersion };
   ctx.requestedModel = body.model;
   ctx.stream = body.stream;
   ctx.body = body;
@@ -42,13 +55,16 @@ export function planForward(
     body = guarded;
     ctx.body = body;
   }
+  const tiers = servingTiers(route.operation, resolved.tiers);
+  // count_tokens for a model no Anthropic provider serves: the gateway counts, with the limiter's estimator.
+  if (isGatewayError(tiers)) return route.operation === 'messages/count_tokens' ? countTokensLocally(body, resolved.tiers) : tiers;
   if (prepare) body = prepare(ctx, body);
   const plan = router.open({
     requestId: ctx.requestId,
     model: resolved.model,
     operation: route.operation,
     body,
-    tiers: resolved.tiers,
+    tiers,
     config: ctx.snapshot.resilience,
   });
   if (isGatewayError(plan)) return plan;
@@ -58,4 +74,50 @@ export function planForward(
   const choice = router.beginDirect(plan);
   ctx.attempt = choice.attempt;
   return directRewrite(plan, choice.attempt.candidate);
+}
+
+/**
+ * The routes that can serve `operation` (failover happens among them only): all of them for chat and
+ * Messages (translated where needed); for the Responses API and count_tokens only providers whose API
+ * has it, or a 400 naming the provider types that do.
+ */
+export function servingTiers(operation: Operation, tiers: readonly RouteTier[]): readonly RouteTier[] | GatewayError {
+  if (operation !== 'responses' && operation !== 'messages/count_tokens') return tiers;
+  const kept: RouteTier[] = [];
+  let supported = '';
+  for (const tier of tiers) {
+    const routes = tier.routes.filter((r) => {
+      const u = upstreamFor(operation, r.provider.type);
+      if (u.kind === 'unsupported') supported = u.supported;
+      return u.kind !== 'unsupported';
+    });
+    if (routes.length === tier.routes.length) kept.push(tier);
+    else if (routes.length > 0) kept.push({ priority: tier.priority, routes, totalWeight: routes.reduce((sum, r) => sum + r.provider.weight, 0) });
+  }
+  if (kept.length > 0) return kept;
+  const types = [...new Set(tiers.flatMap((t) => t.routes.map((r) => r.provider.type)))].join(', ');
+  return gatewayError('unsupported_parameter', `/v1/${operation} is served only by ${supported} providers; this model is served by: ${types}. Use /v1/chat/completions${operation === 'responses' ? '' : ' or /v1/messages'} for it.`);
+}
+
+/** An answer the gateway gives itself (no provider involved). */
+export interface LocalAnswer {
+  readonly kind: 'answer';
+  readonly status: number;
+  readonly body: string;
+}
+
+/**
+ * `/v1/messages/count_tokens` answered by the gateway: the Messages request is read as the chat
+ * request it translates to and counted by the estimator the limiter uses for admission (tiktoken
+ * with the upstream model's encoding, chat framing, images at a fixed count).
+ */
+export function countTokensLocally(body: RequestBody, tiers: readonly RouteTier[]): LocalAnswer | GatewayError {
+  const upstreamModel = tiers[0]?.routes[0]?.upstreamModel ?? body.model;
+  const chat = messagesToChat({ ...body.json, max_tokens: 1, stream: false }, upstreamModel, 'max_tokens');
+  if (isGatewayError(chat)) return chat;
+  return { kind: 'answer', status: 200, body: JSON.stringify({ input_tokens: estimatePromptTokens(chat, upstreamModel) }) };
+}
+
+export function isLocalAnswer(v: unknown): v is LocalAnswer {
+  return typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'answer';
 }

@@ -15,7 +15,10 @@
  * overshoot bound this gives.
  */
 import type { KeyEntry, ModelRoute, RouteTier } from '../config/snapshot.js';
-import { errorBody, gatewayError, type GatewayError } from '../errors.js';
+import { errorEventFor, gatewayError, isGatewayError, type GatewayError } from '../errors.js';
+import { messagesToChat } from '../providers/openai/messages.js';
+import { AnthropicUsageMeter, ResponsesUsageMeter, type StreamUsageMeter } from '../usage/event-usage.js';
+import { apiOf } from './route.js';
 import type { Logger } from '../observability/logger.js';
 import { budgetCappedTotal, limiterDurationSeconds, midStreamExhaustedTotal, rateLimitRejectionsTotal } from '../observability/metrics.js';
 import { monthSpan } from '../ratelimit/calendar.js';
@@ -60,6 +63,13 @@ export type BodyDecision =
   | { readonly kind: 'abort' };
 
 const CONTINUE: BodyDecision = { kind: 'continue' };
+
+/** A Messages body as the chat request it translates to, for the estimator (it was checked before; a
+ * body the translation refuses is estimated as it is). */
+function asChat(json: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  const chat = messagesToChat(json, '', 'max_tokens');
+  return isGatewayError(chat) ? json : chat;
+}
 const STREAM_OPTIONS = Buffer.from('"stream_options":{"include_usage":true},');
 
 /** Per-request limits and usage state. */
@@ -70,7 +80,7 @@ export class RequestAccounting {
   tokenLimited = false;
   /** x-ratelimit-* for the response. */
   headers: Record<string, string> | undefined;
-  meter: SseUsageMeter | undefined;
+  meter: StreamUsageMeter | undefined;
   tail: JsonUsageTail | undefined;
   /** The gateway asked the upstream for stream usage; the client did not. */
   injectedUsage = false;
@@ -90,6 +100,10 @@ export class RequestAccounting {
   cappedTo: number | undefined;
   /** The request body with the cap written in, for the upstream (set with cappedTo). */
   cappedBody: RequestBody | undefined;
+  /** The client's API (Anthropic's for /v1/messages): the shape of a mid-stream error event. */
+  api: 'openai' | 'anthropic' = 'openai';
+  /** The body is an Anthropic Messages request (its prompt is estimated as the chat request it translates to). */
+  messages = false;
   /** Provider protection reservations, one per attempt that passed them. */
   readonly providerReservations: { readonly scopeId: string; readonly reservation: Reservation }[] = [];
 
@@ -120,17 +134,31 @@ export class LimitsStep {
   readonly prepare = (ctx: RequestContext, body: RequestBody): RequestBody => {
     const key = ctx.key;
     if (!key || !ctx.model) return body;
+    const operation = ctx.route?.kind === 'forward' ? ctx.route.operation : 'chat/completions';
+    // count_tokens uses no tokens and produces no usage: no limits, no record.
+    if (operation === 'messages/count_tokens') return body;
     const checks = key.hasLimits ? buildChecks(key, ctx.model, undefined, this.now()) : [];
     const acc = new RequestAccounting(key, checks);
     ctx.accounting = acc;
     acc.tokenLimited = hasTokenChecks(checks);
-    acc.embeddings = ctx.route?.kind === 'forward' && ctx.route.operation === 'embeddings';
+    acc.embeddings = operation === 'embeddings';
+    acc.api = apiOf(operation);
+    acc.messages = operation === 'messages';
     acc.inspect = !body.stream || acc.tokenLimited || this.deps.streamUsage === 'all';
     // Fallback prompt size if the upstream reports no usage: bytes / 4 (tiktoken at admission when limited).
     acc.promptEstimate = Math.ceil(body.raw.length / 4);
     if (!acc.inspect) return body;
     if (!body.stream) {
       acc.tail = new JsonUsageTail();
+      return body;
+    }
+    // Messages and Responses streams always carry usage in their own events; nothing is injected.
+    if (operation === 'messages') {
+      acc.meter = new AnthropicUsageMeter();
+      return body;
+    }
+    if (operation === 'responses') {
+      acc.meter = new ResponsesUsageMeter();
       return body;
     }
     const options = body.json['stream_options'];
@@ -179,7 +207,7 @@ export class LimitsStep {
         const cap = result.completion < acc.completionEstimate ? result.completion : acc.maxTokens !== undefined && result.cap < acc.maxTokens ? result.cap : undefined;
         if (cap !== undefined && !acc.embeddings) {
           acc.cappedTo = cap;
-          acc.cappedBody = withMaxTokens(body, cap, acc.injectedUsage, maxTokensField(body, ctx.snapshot.routesByModel.get(model)));
+          acc.cappedBody = withMaxTokens(body, cap, acc.injectedUsage, maxTokensField(body, ctx.snapshot.routesByModel.get(model), ctx.route?.kind === 'forward' && ctx.route.operation === 'responses'));
           budgetCappedTotal.inc();
         }
         return rewrite;
@@ -196,7 +224,7 @@ export class LimitsStep {
   /** What admission reserves: the estimates, and the Shrink parts for chat requests (edge of a budget). */
   private admissionCost(model: string, acc: RequestAccounting, body: RequestBody, price: CompiledPrice | undefined): Cost {
     if (!acc.tokenLimited) return { requests: 1, tokens: 0 };
-    acc.promptEstimate = estimatePromptTokens(body.json, model);
+    acc.promptEstimate = estimatePromptTokens(acc.messages ? asChat(body.json) : body.json, model);
     acc.maxTokens = maxCompletionTokens(body.json);
     acc.completionEstimate = this.history.estimate(acc.key.name, model, acc.maxTokens, acc.embeddings);
     acc.costLimited = acc.checks.some((c) => c.unit === 'cost');
@@ -295,7 +323,7 @@ export class LimitsStep {
       denied !== undefined && isQuota(denied) ? 'insufficient_quota' : 'rate_limit_exceeded',
       `The ${denied?.unit === 'cost' ? 'money' : 'token'} budget (${denied?.name ?? 'tokens'} of ${denied?.scopeId ?? acc.key.name}) ran out during this response; it was stopped.`,
     );
-    return { kind: 'replace', body: Buffer.concat([bytes, Buffer.from(`data: ${errorBody(err)}\n\n`)]) };
+    return { kind: 'replace', body: Buffer.concat([bytes, Buffer.from(errorEventFor(acc.api, err))]) };
   }
 
   /** Once per request: correct the reservation with real usage and write the usage record. */
@@ -390,8 +418,10 @@ export function isQuota(c: LimitCheck): boolean {
  * provider of the model speaks OpenAI's own API (its reasoning models refuse `max_tokens`), else
  * `max_tokens` (what OpenAI-compatible engines read).
  */
-export function maxTokensField(body: RequestBody, tiers: readonly RouteTier[] | undefined): ('max_tokens' | 'max_completion_tokens')[] {
-  const set: ('max_tokens' | 'max_completion_tokens')[] = [];
+export function maxTokensField(body: RequestBody, tiers: readonly RouteTier[] | undefined, responses = false): ('max_tokens' | 'max_completion_tokens' | 'max_output_tokens')[] {
+  // The Responses API has one cap of its own.
+  if (responses) return ['max_output_tokens'];
+  const set: ('max_tokens' | 'max_completion_tokens' | 'max_output_tokens')[] = [];
   if (body.json['max_completion_tokens'] !== undefined) set.push('max_completion_tokens');
   if (body.json['max_tokens'] !== undefined) set.push('max_tokens');
   if (set.length > 0) return set;

@@ -20,6 +20,8 @@ export interface RequestBody {
    * providers must emit the usage chunk too.
    */
   readonly streamUsage?: boolean;
+  /** The `anthropic-version` a Messages client sent (passed on to Anthropic providers). */
+  readonly anthropicVersion?: string;
 }
 
 const MODEL_NAME = /^[A-Za-z0-9._:/@+-]{1,256}$/;

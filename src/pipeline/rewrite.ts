@@ -4,8 +4,10 @@
  */
 import type { ModelRoute } from '../config/snapshot.js';
 import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
+import { upstreamFor } from '../providers/front-doors.js';
 import { adapterFor } from '../providers/registry.js';
 import type { ChatTranslator } from '../providers/translation.js';
+import { apiOf } from './route.js';
 import { CREDENTIAL_HEADERS, type Operation, type UpstreamTarget } from '../providers/types.js';
 import { replaceTopLevelString } from './json-patch.js';
 import type { RequestBody } from './request-body.js';
@@ -23,14 +25,17 @@ export interface UpstreamRewrite {
   readonly translation?: TranslationPlan;
 }
 
-/** True when requests to providers of this route's type are translated (not OpenAI's wire format). */
-export function isTranslated(route: ModelRoute): boolean {
-  return adapterFor(route.provider.type).chat !== undefined;
+/** True when requests of `operation` to providers of this route's type are translated. */
+export function isTranslated(route: ModelRoute, operation: Operation = 'chat/completions'): boolean {
+  return upstreamFor(operation, route.provider.type).kind === 'translate';
 }
+
+/** Client headers of a front door that mean nothing to a provider of another API. */
+const ANTHROPIC_HEADERS: readonly string[] = ['anthropic-version', 'anthropic-beta'];
 
 /**
  * Builds the rewrite for sending `body` to `route`: the body passes through (model name patched)
- * for OpenAI-style providers, or is translated for the others; a request the provider's API cannot
+ * when the provider speaks the client's API, or is translated; a request the provider's API cannot
  * take is a client error.
  */
 export function upstreamRewrite(
@@ -39,10 +44,14 @@ export function upstreamRewrite(
   body: RequestBody,
   requestId: string,
 ): UpstreamRewrite | GatewayError | Promise<UpstreamRewrite | GatewayError> {
+  const upstream = upstreamFor(operation, route.provider.type);
+  if (upstream.kind === 'passthrough') return buildRewrite(route, operation, body, requestId);
+  if (upstream.kind === 'unsupported') {
+    return gatewayError('unsupported_parameter', `The model '${body.model}' is served by a ${route.provider.type} provider, which has no ${operation} API in Tollgate (served by: ${upstream.supported}).`);
+  }
   const adapter = adapterFor(route.provider.type);
-  if (!adapter.chat) return buildRewrite(route, operation, body, requestId);
-  const target = adapter.target(route.provider, operation, route.upstreamModel, body.stream);
-  const rewrite = translatedRewrite(adapter.chat, target, route, operation, body, requestId);
+  const target = adapter.target(route.provider, upstream.operation, route.upstreamModel, body.stream);
+  const rewrite = translatedRewrite(upstream.translator, target, route, operation, body, requestId);
   if (isGatewayError(rewrite) || !adapter.sign) return rewrite;
   // Signed APIs (AWS SigV4): the signature covers the final path, host and body.
   return adapter.sign(route.provider, target, rewrite.body as Buffer).then(
@@ -59,23 +68,23 @@ function translatedRewrite(
   body: RequestBody,
   requestId: string,
 ): UpstreamRewrite | GatewayError {
-  if (operation !== 'chat/completions') {
-    return gatewayError('unsupported_parameter', `The model '${body.model}' is served by a ${route.provider.type} provider, which has no ${operation} API in Tollgate.`);
-  }
   const translated = chat.request(body.json, { upstreamModel: route.upstreamModel, defaultMaxTokens: route.defaultMaxTokens });
   if (isGatewayError(translated)) return translated;
   const options = body.json['stream_options'];
   const includeUsage = body.streamUsage === true || (typeof options === 'object' && options !== null && (options as Record<string, unknown>)['include_usage'] === true);
+  const headers = headersFor(target, requestId, translated);
+  const api = apiOf(operation);
   return {
-    ...headersFor(target, requestId, translated),
+    setHeaders: headers.setHeaders,
+    removeHeaders: api === 'anthropic' ? [...headers.removeHeaders, ...ANTHROPIC_HEADERS] : headers.removeHeaders,
     body: translated,
-    translation: { translator: chat, stream: body.stream, includeUsage, upstreamModel: route.upstreamModel },
+    translation: { translator: chat, stream: body.stream, includeUsage, upstreamModel: route.upstreamModel, api },
   };
 }
 
 /** Builds the rewrite for sending `body` to `route`, an OpenAI-style provider (the body passes through). */
 export function buildRewrite(route: ModelRoute, operation: Operation, body: RequestBody, requestId: string): UpstreamRewrite {
-  const target = adapterFor(route.provider.type).target(route.provider, operation, route.upstreamModel, body.stream);
+  const target = adapterFor(route.provider.type).target(route.provider, operation, route.upstreamModel, body.stream, body.anthropicVersion);
   const newBody =
     route.upstreamModel !== body.model
       ? replaceTopLevelString(body.raw, body.json, 'model', route.upstreamModel)

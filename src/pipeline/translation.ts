@@ -7,6 +7,8 @@
  */
 import type { ChatTranslator, ResponseOptions, StreamTranslator } from '../providers/translation.js';
 import { openAIErrorJson } from '../providers/translation.js';
+import { anthropicErrorJson } from '../providers/openai/messages.js';
+import type { ClientApi } from '../errors.js';
 
 /** What the attempt stage needs to translate one attempt's response. */
 export interface TranslationPlan {
@@ -17,6 +19,8 @@ export interface TranslationPlan {
   readonly includeUsage: boolean;
   /** Model name sent upstream. */
   readonly upstreamModel: string;
+  /** The client's API (its errors are in that API's shape). */
+  readonly api: ClientApi;
 }
 
 /** Largest non-streamed response (or error body) held for translation; above it the client gets a 502. */
@@ -81,7 +85,8 @@ export class ResponseTranslation {
     const whole = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.size);
     this.parts.length = 0;
     if (this.tooLarge) {
-      return Buffer.from(openAIErrorJson(`The provider's response exceeded ${MAX_TRANSLATED_BODY_BYTES} bytes.`, 'api_error', 'bad_upstream_response'));
+      const message = `The provider's response exceeded ${MAX_TRANSLATED_BODY_BYTES} bytes.`;
+      return Buffer.from(this.plan.api === 'anthropic' ? anthropicErrorJson('api_error', message) : openAIErrorJson(message, 'api_error', 'bad_upstream_response'));
     }
     if (this.mode === 'error') return this.plan.translator.error(this.status, whole);
     // A status change for a malformed 200 cannot follow the headers any more: the body says it.

@@ -168,3 +168,46 @@ export function parseDataUrl(url: string): DataUrl | undefined {
   else if (base64.endsWith('=')) padding = 1;
   return { mediaType, base64, bytes: Math.floor((base64.length * 3) / 4) - padding };
 }
+
+// ---- composition ---------------------------------------------------------------------------
+
+/**
+ * Chains two translators through OpenAI chat completions: `outer` is (client API <-> chat
+ * completions), `inner` is (chat completions <-> the provider's API). This is how the Messages front
+ * door reaches providers whose API is neither OpenAI's nor Anthropic's (the request is translated
+ * twice, the response and stream back twice), without a translator per (front door, provider) pair.
+ * The inner stream always carries usage: the outer one needs it.
+ */
+export function composeTranslators(outer: ChatTranslator, inner: ChatTranslator): ChatTranslator {
+  return {
+    streamContentType: inner.streamContentType,
+    request(body, ctx) {
+      const chat = outer.request(body, ctx);
+      if (!Buffer.isBuffer(chat)) return chat;
+      return inner.request(JSON.parse(chat.toString('utf8')) as Record<string, unknown>, ctx);
+    },
+    status: (s) => outer.status(inner.status(s)),
+    response(body, options) {
+      const chat = inner.response(body, { ...options, includeUsage: true });
+      if (chat.status < 200 || chat.status >= 300) return { status: chat.status, body: outer.error(chat.status, chat.body) };
+      return outer.response(chat.body, options);
+    },
+    error: (status, body) => outer.error(inner.status(status), inner.error(status, body)),
+    stream(options) {
+      const first = inner.stream({ ...options, includeUsage: true });
+      const second = outer.stream(options);
+      return {
+        push: (chunk) => {
+          const mid = first.push(chunk);
+          return mid.length > 0 ? second.push(mid) : mid;
+        },
+        end: () => {
+          const mid = first.end();
+          const a = mid.length > 0 ? second.push(mid) : mid;
+          const b = second.end();
+          return a.length === 0 ? b : b.length === 0 ? a : Buffer.concat([a, b]);
+        },
+      };
+    },
+  };
+}

@@ -6,8 +6,13 @@ import type { ProviderEntry } from '../config/snapshot.js';
 import type { ProviderType } from '../config/types.js';
 import type { ChatTranslator } from './translation.js';
 
-/** The OpenAI-compatible operations Tollgate forwards. */
-export type Operation = 'chat/completions' | 'embeddings';
+/**
+ * The operations Tollgate forwards: OpenAI's chat completions, embeddings and Responses, and
+ * Anthropic's Messages (and its count_tokens). A front door's operation is also what an adapter
+ * builds the upstream path for: a Messages request to an OpenAI provider targets its
+ * `chat/completions`.
+ */
+export type Operation = 'chat/completions' | 'embeddings' | 'responses' | 'messages' | 'messages/count_tokens';
 
 /** Where and how to send one upstream attempt. */
 export interface UpstreamTarget {
@@ -21,8 +26,12 @@ export interface UpstreamTarget {
 
 export interface ProviderAdapter {
   readonly type: ProviderType;
-  /** Builds the upstream target for one attempt (`stream`: the client asked for a stream). */
-  target(provider: ProviderEntry, operation: Operation, upstreamModel: string, stream: boolean): UpstreamTarget;
+  /**
+   * Builds the upstream target for one attempt (`stream`: the client asked for a stream).
+   * `anthropicVersion` is the `anthropic-version` a Messages client sent (passed on when the provider
+   * speaks Anthropic's API).
+   */
+  target(provider: ProviderEntry, operation: Operation, upstreamModel: string, stream: boolean, anthropicVersion?: string): UpstreamTarget;
   /**
    * Signs a translated request (AWS SigV4): the headers to add for this exact target and body.
    * Asynchronous (the signer hashes with WebCrypto); absent = the target's headers carry the credential.

@@ -194,12 +194,20 @@ export function estimatePromptTokens(body: Readonly<Record<string, unknown>>, mo
     return c.total();
   }
   const input = body['input'];
+  // The Responses API: `instructions` and `input` items ({role, content} messages and others).
+  if (typeof body['instructions'] === 'string') c.text(body['instructions']);
   if (typeof input === 'string') c.text(input);
   else if (Array.isArray(input)) {
     for (const item of input) {
       if (typeof item === 'string') c.text(item);
       else if (typeof item === 'number') c.tokens += 1; // token ids
       else if (Array.isArray(item)) c.tokens += item.length;
+      else if (typeof item === 'object' && item !== null) {
+        const it = item as Record<string, unknown>;
+        c.tokens += 3;
+        if (it['content'] !== undefined) contentTokens(it['content'], c);
+        else c.text(JSON.stringify(it));
+      }
     }
   }
   return c.total();
@@ -207,7 +215,7 @@ export function estimatePromptTokens(body: Readonly<Record<string, unknown>>, mo
 
 /** The completion cap a request sets (max_completion_tokens, else max_tokens), if any. */
 export function maxCompletionTokens(body: Readonly<Record<string, unknown>>): number | undefined {
-  const v = body['max_completion_tokens'] ?? body['max_tokens'];
+  const v = body['max_completion_tokens'] ?? body['max_tokens'] ?? body['max_output_tokens'];
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : undefined;
 }
 

@@ -21,7 +21,7 @@ import { gatewayError, type GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { failoversTotal, upstreamAttemptsTotal } from '../observability/metrics.js';
 import type { RequestBody } from '../pipeline/request-body.js';
-import { adapterFor } from '../providers/registry.js';
+import { upstreamFor } from '../providers/front-doors.js';
 import type { Operation } from '../providers/types.js';
 import { backoffMs, pickTarget } from './balancer.js';
 import type { AttemptResult, HealthTracker } from './health.js';
@@ -106,7 +106,7 @@ export class ResilientRouter {
       return this.unavailable(input.model, all, input.config, input.requestId);
     }
     // A translated provider's response is translated by the attempt stage: never direct.
-    const direct = all.length === 1 && adapterFor((all[0] as Candidate).route.provider.type).chat === undefined;
+    const direct = all.length === 1 && upstreamFor(input.operation, (all[0] as Candidate).route.provider.type).kind === 'passthrough';
     const plan: RequestPlan = {
       id: randomUUID(),
       requestId: input.requestId,

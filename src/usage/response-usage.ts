@@ -45,7 +45,8 @@ const DONE = Buffer.from('[DONE]');
 const USAGE = Buffer.from('"usage":');
 const EMPTY = Buffer.alloc(0);
 
-function readUsage(value: unknown): TokenUsage | undefined {
+/** Token usage from a provider `usage` object (OpenAI chat, Responses or Anthropic field names). */
+export function readUsage(value: unknown): TokenUsage | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const u = value as Record<string, unknown>;
   const p = u['prompt_tokens'] ?? u['input_tokens'];

@@ -278,10 +278,10 @@ describe('gateway through real Envoy', () => {
     const text = await (await fetch(`${stack.adminUrl}/metrics`)).text();
     assert.match(
       text,
-      /tollgate_requests_total\{consumer="default\/team-all",provider="default\/primary",model="gpt-4o",upstream_model="gpt-4o-2024-08-06",status="200"\} [1-9]/,
+      /tollgate_requests_total\{consumer="default\/team-all",provider="default\/primary",model="gpt-4o",upstream_model="gpt-4o-2024-08-06",status="200",api="chat"\} [1-9]/,
     );
     assert.match(text, /tollgate_request_duration_seconds_bucket\{le="[^"]+",provider="default\/azure",model="az-gpt-4o"\} 1/);
-    assert.match(text, /tollgate_requests_total\{consumer="-",provider="-",model="-",upstream_model="-",status="401"\} [1-9]/);
+    assert.match(text, /tollgate_requests_total\{consumer="-",provider="-",model="-",upstream_model="-",status="401",api="chat"\} [1-9]/);
     assert.match(text, /tollgate_config_reloads_total\{result="applied"\} 1/);
   });
 });

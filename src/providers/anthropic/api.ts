@@ -20,16 +20,17 @@ export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 
 export const anthropicAdapter: ProviderAdapter = {
   type: 'anthropic',
-  target(provider) {
+  target(provider, operation, _upstreamModel, _stream, clientVersion) {
     const { scheme, authority, basePath } = provider.endpoint;
     const headers: (readonly [string, string])[] = [
-      ['anthropic-version', provider.apiVersion ?? DEFAULT_ANTHROPIC_VERSION],
+      // A Messages client's own anthropic-version is passed on (its body is written for it).
+      ['anthropic-version', clientVersion ?? provider.apiVersion ?? DEFAULT_ANTHROPIC_VERSION],
       // The response is translated: it must arrive uncompressed whatever the client accepts.
       ['accept-encoding', 'identity'],
     ];
     if (provider.credential !== undefined) headers.push(['x-api-key', provider.credential]);
     // The endpoint is the API base with its version, like OpenAI's: https://api.anthropic.com/v1.
-    return { scheme, authority, path: `${basePath}/messages`, headers };
+    return { scheme, authority, path: operation === 'messages/count_tokens' ? `${basePath}/messages/count_tokens` : `${basePath}/messages`, headers };
   },
   chat: anthropicChat,
 };

@@ -39,7 +39,7 @@ const IMAGE_MEDIA_TYPES: ReadonlySet<string> = new Set(['image/jpeg', 'image/png
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 const TOOL_ID = /^[a-zA-Z0-9_-]{1,256}$/;
 /** Extended-thinking budget per OpenAI reasoning_effort (Anthropic's minimum budget is 1024). */
-const THINKING_BUDGET: Readonly<Record<string, number>> = { minimal: 1024, low: 2048, medium: 8192, high: 24576 };
+export const THINKING_BUDGET: Readonly<Record<string, number>> = { minimal: 1024, low: 2048, medium: 8192, high: 24576 };
 const MIN_THINKING_BUDGET = 1024;
 
 type Block = Record<string, unknown>;

@@ -1,0 +1,55 @@
+/**
+ * Which provider API serves each front door, per provider type: passed through (the provider speaks
+ * the client's API), translated (a translator per client API and provider API pair, composed through
+ * chat completions where no direct one exists), or not served (a clear 400 naming what is).
+ *
+ *   /v1/chat/completions   OpenAI-style providers pass through; others use their `chat` translator.
+ *   /v1/embeddings         OpenAI-style providers only.
+ *   /v1/messages           `anthropic` passes through; OpenAI-style providers are translated
+ *                          (providers/openai/messages.ts); other types through their chat translator.
+ *   /v1/messages/count_tokens  `anthropic` passes through; for others the gateway answers itself.
+ *   /v1/responses          `openai` and `azure-openai` pass through; no other type serves it.
+ */
+import type { ProviderType } from '../config/types.js';
+import { messagesToOpenAI, messagesToOpenAICompatible } from './openai/messages.js';
+import { adapterFor } from './registry.js';
+import { composeTranslators, type ChatTranslator } from './translation.js';
+import type { Operation } from './types.js';
+
+export type Upstream =
+  /** The body goes to `operation` of the provider unchanged but for the model name. */
+  | { readonly kind: 'passthrough'; readonly operation: Operation }
+  /** The body is translated for `operation` of the provider, and the response back. */
+  | { readonly kind: 'translate'; readonly operation: Operation; readonly translator: ChatTranslator }
+  /** This provider type does not serve the front door; `supported` names the types that do. */
+  | { readonly kind: 'unsupported'; readonly supported: string };
+
+const RESPONSES_TYPES: ReadonlySet<ProviderType> = new Set(['openai', 'azure-openai']);
+const OPENAI_STYLE: ReadonlySet<ProviderType> = new Set(['openai', 'azure-openai', 'openai-compatible']);
+const composed = new Map<ProviderType, ChatTranslator>();
+
+/** How a request of `operation` reaches a provider of `type`. */
+export function upstreamFor(operation: Operation, type: ProviderType): Upstream {
+  const chat = adapterFor(type).chat;
+  switch (operation) {
+    case 'chat/completions':
+      return chat ? { kind: 'translate', operation, translator: chat } : { kind: 'passthrough', operation };
+    case 'embeddings':
+      return chat ? { kind: 'unsupported', supported: 'openai, azure-openai and openai-compatible' } : { kind: 'passthrough', operation };
+    case 'responses':
+      return RESPONSES_TYPES.has(type) ? { kind: 'passthrough', operation } : { kind: 'unsupported', supported: 'openai and azure-openai' };
+    case 'messages/count_tokens':
+      return type === 'anthropic' ? { kind: 'passthrough', operation } : { kind: 'unsupported', supported: 'anthropic' };
+    case 'messages': {
+      if (type === 'anthropic') return { kind: 'passthrough', operation };
+      if (type === 'openai' || type === 'azure-openai') return { kind: 'translate', operation: 'chat/completions', translator: messagesToOpenAI };
+      if (OPENAI_STYLE.has(type) || !chat) return { kind: 'translate', operation: 'chat/completions', translator: messagesToOpenAICompatible };
+      let t = composed.get(type);
+      if (!t) {
+        t = composeTranslators(messagesToOpenAICompatible, chat);
+        composed.set(type, t);
+      }
+      return { kind: 'translate', operation: 'chat/completions', translator: t };
+    }
+  }
+}

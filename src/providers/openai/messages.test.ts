@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isGatewayError } from '../../errors.js';
+import { messagesToChat, messagesToOpenAI } from './messages.js';
+import { MessagesStreamTranslator } from './messages-stream.js';
+
+const OPTIONS = { model: 'gpt-4o', created: 1, includeUsage: true };
+
+/** Parses Anthropic SSE text into [event, data] pairs, checking each event's name matches its data's type. */
+function events(text: string): { event: string; data: Record<string, unknown> }[] {
+  return text
+    .split('\n\n')
+    .filter((e) => e !== '')
+    .map((e) => {
+      const lines = e.split('\n');
+      const event = lines[0]!.slice('event: '.length);
+      const data = JSON.parse(lines[1]!.slice('data: '.length)) as Record<string, unknown>;
+      assert.equal(data['type'], event);
+      return { event, data };
+    });
+}
+
+describe('Messages -> chat completions (request)', () => {
+  it('translates system blocks, images, tool_use/tool_result, tools, tool_choice, stop, metadata, thinking and stream', () => {
+    const chat = messagesToChat(
+      {
+        model: 'm',
+        max_tokens: 100,
+        system: [{ type: 'text', text: 'Be brief.' }, { type: 'text', text: 'English.' }],
+        messages: [
+          { role: 'user', content: [{ type: 'text', text: 'Look' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } }] },
+          { role: 'assistant', content: [{ type: 'thinking', thinking: 'hmm', signature: 's' }, { type: 'text', text: 'Calling.' }, { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } }] },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: [{ type: 'text', text: '21C' }] }, { type: 'text', text: 'And?' }] },
+        ],
+        tools: [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }],
+        tool_choice: { type: 'any', disable_parallel_tool_use: true },
+        stop_sequences: ['END'],
+        metadata: { user_id: 'u1' },
+        thinking: { type: 'enabled', budget_tokens: 5000 },
+        stream: true,
+      },
+      'gpt-4o',
+      'max_completion_tokens',
+    );
+    assert.ok(!isGatewayError(chat));
+    assert.deepEqual(chat, {
+      model: 'gpt-4o',
+      max_completion_tokens: 100,
+      messages: [
+        { role: 'system', content: 'Be brief.\nEnglish.' },
+        { role: 'user', content: [{ type: 'text', text: 'Look' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] },
+        { role: 'assistant', content: 'Calling.', tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+        { role: 'tool', tool_call_id: 'toolu_1', content: '21C' },
+        { role: 'user', content: 'And?' },
+      ],
+      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } }, description: 'Weather' } }],
+      tool_choice: 'required',
+      parallel_tool_calls: false,
+      stop: ['END'],
+      user: 'u1',
+      reasoning_effort: 'medium',
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+  });
+
+  it('refuses what Anthropic would refuse and what chat completions cannot take, with 400 codes', () => {
+    const base = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [base, 'invalid_value', /max_tokens.*Field required/],
+      [{ ...base, max_tokens: 0 }, 'invalid_value', /max_tokens/],
+      [{ ...base, max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'fancy' }] }] }, 'invalid_value', /unknown content block type 'fancy'/],
+      [{ ...base, max_tokens: 5, messages: [{ role: 'system', content: 'x' }] }, 'invalid_value', /role/],
+      [{ ...base, max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'document', source: {} }] }] }, 'unsupported_parameter', /document/],
+      [{ ...base, max_tokens: 5, top_k: 3 }, 'unsupported_parameter', /top_k/],
+      [{ ...base, max_tokens: 5, tools: [{ type: 'web_search_20250305', name: 'web_search' }] }, 'unsupported_parameter', /server tool/],
+    ];
+    for (const [body, code, message] of cases) {
+      const out = messagesToChat(body, 'gpt-4o', 'max_tokens');
+      assert.ok(isGatewayError(out), JSON.stringify(body));
+      assert.equal(out.code, code);
+      assert.match(out.message, message);
+    }
+  });
+});
+
+describe('chat completions -> Messages (response)', () => {
+  it('builds thinking, text and tool_use blocks, stop_reason and Anthropic usage', () => {
+    const body = Buffer.from(
+      JSON.stringify({
+        id: 'chatcmpl-1',
+        model: 'gpt-4o',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'Sure.', reasoning_content: 'think', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{"a":1}' } }] }, finish_reason: 'tool_calls' }],
+        usage: { prompt_tokens: 50, completion_tokens: 7, total_tokens: 57, prompt_tokens_details: { cached_tokens: 20 } },
+      }),
+    );
+    const out = messagesToOpenAI.response(body, OPTIONS);
+    assert.equal(out.status, 200);
+    assert.deepEqual(JSON.parse(out.body.toString()), {
+      id: 'chatcmpl-1',
+      type: 'message',
+      role: 'assistant',
+      model: 'gpt-4o',
+      content: [
+        { type: 'thinking', thinking: 'think', signature: '' },
+        { type: 'text', text: 'Sure.' },
+        { type: 'tool_use', id: 'call_1', name: 'f', input: { a: 1 } },
+      ],
+      stop_reason: 'tool_use',
+      stop_sequence: null,
+      usage: { input_tokens: 30, output_tokens: 7, cache_read_input_tokens: 20 },
+    });
+  });
+
+  it('turns an OpenAI error into Anthropic error shape', () => {
+    const out = JSON.parse(messagesToOpenAI.error(429, Buffer.from('{"error":{"message":"slow down","type":"rate_limit_error"}}')).toString());
+    assert.deepEqual(out, { type: 'error', error: { type: 'rate_limit_error', message: 'slow down' } });
+  });
+});
+
+describe('chat completion chunks -> Messages stream', () => {
+  const chunks = [
+    { id: 'c1', model: 'gpt-4o', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] },
+    { id: 'c1', model: 'gpt-4o', choices: [{ index: 0, delta: { reasoning_content: 'hm' }, finish_reason: null }] },
+    { id: 'c1', model: 'gpt-4o', choices: [{ index: 0, delta: { content: 'Hi' }, finish_reason: null }] },
+    { id: 'c1', model: 'gpt-4o', choices: [{ index: 0, delta: { content: ' there' }, finish_reason: null }] },
+    { id: 'c1', model: 'gpt-4o', choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '' } }] }, finish_reason: null }] },
+    { id: 'c1', model: 'gpt-4o', choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '{"a":' } }] }, finish_reason: null }] },
+    { id: 'c1', model: 'gpt-4o', choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '1}' } }] }, finish_reason: null }] },
+    { id: 'c1', model: 'gpt-4o', choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] },
+    { id: 'c1', model: 'gpt-4o', choices: [], usage: { prompt_tokens: 10, completion_tokens: 4, total_tokens: 14 } },
+  ];
+  const sse = chunks.map((c) => `data: ${JSON.stringify(c)}\n\n`).join('') + 'data: [DONE]\n\n';
+
+  function run(pieceBytes: number): string {
+    const t = new MessagesStreamTranslator();
+    const bytes = Buffer.from(sse);
+    let out = '';
+    for (let i = 0; i < bytes.length; i += pieceBytes) out += t.push(bytes.subarray(i, i + pieceBytes)).toString();
+    return out + t.end().toString();
+  }
+
+  it("emits Anthropic's full event sequence, the same whether chunks split every 3 bytes or not at all", () => {
+    const whole = run(sse.length);
+    assert.equal(run(3), whole);
+    const evs = events(whole);
+    assert.deepEqual(
+      evs.map((e) => e.event),
+      [
+        'message_start', 'ping',
+        'content_block_start', 'content_block_delta', 'content_block_stop',
+        'content_block_start', 'content_block_delta', 'content_block_delta', 'content_block_stop',
+        'content_block_start', 'content_block_delta', 'content_block_delta', 'content_block_stop',
+        'message_delta', 'message_stop',
+      ],
+    );
+    assert.deepEqual(evs[9]!.data['content_block'], { type: 'tool_use', id: 'call_1', name: 'f', input: {} });
+    assert.deepEqual(evs[10]!.data['delta'], { type: 'input_json_delta', partial_json: '{"a":' });
+    assert.equal(evs[10]!.data['index'], 2);
+    assert.deepEqual(evs[13]!.data, { type: 'message_delta', delta: { stop_reason: 'tool_use', stop_sequence: null }, usage: { input_tokens: 10, output_tokens: 4 } });
+  });
+
+  it('ends with an error event when the provider stream breaks off or reports an error', () => {
+    const t = new MessagesStreamTranslator();
+    const out = t.push(Buffer.from(`data: ${JSON.stringify(chunks[2])}\n\n`)).toString() + t.end().toString();
+    const last = events(out).at(-1)!;
+    assert.equal(last.event, 'error');
+    assert.equal((last.data['error'] as Record<string, unknown>)['type'], 'api_error');
+    const u = new MessagesStreamTranslator();
+    const err = events(u.push(Buffer.from('data: {"error":{"message":"boom","type":"server_error"}}\n\n')).toString());
+    assert.deepEqual(err.at(-1)!.data, { type: 'error', error: { type: 'api_error', message: 'boom' } });
+  });
+
+  it('holds no more than one incomplete event between pushes (bounded state)', () => {
+    const t = new MessagesStreamTranslator();
+    const big = `data: ${JSON.stringify({ id: 'c', model: 'm', choices: [{ index: 0, delta: { content: 'x'.repeat(1000) }, finish_reason: null }] })}\n\n`;
+    for (let i = 0; i < 2000; i++) t.push(Buffer.from(big));
+    // 2 MB went through; what is kept is the decoder's partial line (none here) and a few fields.
+    const seen = new WeakSet<object>();
+    const kept = JSON.stringify(t, (_k, v: unknown) => {
+      if (Buffer.isBuffer(v)) return 'b'.repeat(v.length);
+      if (typeof v === 'object' && v !== null) {
+        if (seen.has(v)) return undefined;
+        seen.add(v);
+      }
+      return v;
+    });
+    assert.ok(kept.length < 20 * 1024, `state ${kept.length} bytes`);
+  });
+});
