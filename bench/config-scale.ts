@@ -1,11 +1,14 @@
 /**
- * `npm run bench -- --config-scale [--keys=100000] [--providers=1000] [--seconds=20]`: config at
- * scale in file mode (issue 15). Writes N ApiKeys (keyHash, `models: ["gpt-4o*"]`, RPM and monthly
- * limits) into one YAML file and P ModelProviders with 5 models each into another, starts Tollgate
- * (with an inspector port, to read its heap and event-loop delay) behind a real Envoy and a fake
- * provider, and prints each target of the issue with its measured number:
- *   - cold start: process start -> /readyz answers 200;
- *   - one changed key takes effect: file renamed into place -> first request with that key refused;
+ * `npm run bench -- --config-scale [--keys=100000] [--providers=1000] [--seconds=20]
+ * [--scale-source=file|kubernetes]`: config at scale (issue 15). N ApiKeys (keyHash,
+ * `models: ["gpt-4o*"]`, RPM and monthly limits) and P ModelProviders with 5 models each, either in
+ * two YAML files (file mode) or as objects in a real kube-apiserver (the integration tests' control
+ * plane, the chart installed with helm, objects created with `kubectl apply --server-side` in
+ * batches of 1,000). Tollgate starts with an inspector port (to read its heap and event-loop delay)
+ * behind a real Envoy and a fake provider; each target of the issue is printed with its number:
+ *   - cold start: process start -> /readyz answers 200 (in Kubernetes mode: every object listed);
+ *   - one changed key takes effect: file renamed into place / API server acknowledged the patch ->
+ *     first request with that key refused;
  *   - event-loop delay (monitorEventLoopDelay inside Tollgate) while a key changes every second;
  *   - p99 of a steady 200 req/s with and without one key change per second;
  *   - heap per key: live heap after a full GC with N keys minus the same with no keys, over N.
@@ -22,10 +25,12 @@ import { FakeProvider } from '../src/dev/fake-provider.js';
 import { freePort, startEnvoy, ManagedProcess } from '../src/dev/local-stack.js';
 import { evaluateIn, liveMemory } from './inspect.js';
 import type { LoadResult, RateSpec } from './loadgen.js';
+import { installChart, startControlPlane } from '../test/harness/control-plane.js';
 import { cpuMs } from './proc.js';
 import { round, summarize } from './stats.js';
 
 export interface ConfigScaleOptions {
+  readonly source: 'file' | 'kubernetes';
   readonly keys: number;
   readonly providers: number;
   /** Length of each load phase. */
@@ -95,7 +100,7 @@ interface Gateway {
   readonly coldStartCpuMs: number;
 }
 
-async function startTollgate(workDir: string, configDir: string): Promise<Gateway> {
+async function startTollgate(workDir: string, sourceArgs: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Gateway> {
   await mkdir(workDir, { recursive: true });
   const socket = join(workDir, 'extproc.sock');
   const adminPort = await freePort();
@@ -104,8 +109,8 @@ async function startTollgate(workDir: string, configDir: string): Promise<Gatewa
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    [`--inspect=127.0.0.1:${inspectPort}`, join(REPO_ROOT, 'dist/src/main.js'), '--config-dir', configDir, '--extproc-address', `unix:${socket}`, '--admin-host', '127.0.0.1', '--admin-port', String(adminPort)],
-    { stdio: ['ignore', fd, fd] },
+    [`--inspect=127.0.0.1:${inspectPort}`, join(REPO_ROOT, 'dist/src/main.js'), ...sourceArgs, '--extproc-address', `unix:${socket}`, '--admin-host', '127.0.0.1', '--admin-port', String(adminPort)],
+    { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } },
   );
   closeSync(fd);
   const proc = new ManagedProcess('tollgate', child, join(workDir, 'tollgate.log'));
@@ -135,29 +140,119 @@ interface Eld {
   readonly max: number;
 }
 
+interface Setup {
+  startEmpty(): Promise<Gateway>;
+  addKeys(): Promise<void>;
+  startFull(): Promise<Gateway>;
+  /** Disables key `i`; resolves when the change is visible (file renamed, API write acknowledged). */
+  disable(i: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function fileSetup(workDir: string, o: ConfigScaleOptions, fakePort: number): Promise<Setup> {
+  const emptyDir = join(workDir, 'config-empty');
+  const configDir = join(workDir, 'config');
+  for (const dir of [emptyDir, configDir]) {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'providers.yaml'), providersYaml(o.providers, fakePort));
+  }
+  await writeFile(join(emptyDir, 'keys.yaml'), keysYaml(0, new Set()));
+  const keysFile = join(configDir, 'keys.yaml');
+  let text = '';
+  return {
+    startEmpty: () => startTollgate(join(workDir, 'gw-empty'), ['--config-dir', emptyDir]),
+    addKeys: async () => {
+      text = keysYaml(o.keys, new Set());
+      await writeFile(keysFile, text);
+    },
+    startFull: () => startTollgate(join(workDir, 'gw'), ['--config-dir', configDir]),
+    disable: async (i) => {
+      // One document changes: the edit a user makes.
+      const before = keyDoc(i, false);
+      const at = text.indexOf(before);
+      if (at < 0) throw new Error(`key-${i} not found in the keys file`);
+      text = text.slice(0, at) + keyDoc(i, true) + text.slice(at + before.length);
+      await writeAtomically(keysFile, text);
+    },
+    stop: async () => undefined,
+  };
+}
+
+const NS = 'scale';
+const RELEASE = 'tg';
+
+async function kubernetesSetup(workDir: string, o: ConfigScaleOptions, fakePort: number, log: (msg: string) => void): Promise<Setup> {
+  const cp = await startControlPlane();
+  try {
+    await installChart(cp, { namespace: NS, release: RELEASE });
+    const fullname = `${RELEASE}-tollgate`;
+    const token = (await cp.kubectl(['create', 'token', fullname, '-n', NS, '--duration=7200s'])).stdout.trim();
+    const kubeconfig = await cp.kubeconfigForToken(token, 'sa-scale');
+    const gatewayFile = join(workDir, 'gateway.yaml');
+    await writeFile(gatewayFile, (await cp.kubectl(['get', 'configmap', `${fullname}-gateway`, '-n', NS, '-o', 'jsonpath={.data.gateway\\.yaml}'])).stdout);
+    const apply = async (docs: string[]): Promise<void> => {
+      for (let i = 0; i < docs.length; i += 1000) {
+        const input = docs.slice(i, i + 1000).join('---\n').replaceAll('namespace: default', `namespace: ${NS}`);
+        await cp.kubectl(['apply', '--server-side', '-n', NS, '-f', '-'], { input });
+      }
+    };
+    const started = performance.now();
+    const providerDocs = providersYaml(o.providers, fakePort)
+      .split('---\n')
+      .map((d) => (d.startsWith('apiVersion: v1\nkind: Secret') ? d.replace('metadata: { name: upstream }', 'metadata: { name: upstream, labels: { tollgate.dev/secret: "true" } }') : d));
+    await apply(providerDocs);
+    await apply([keysYaml(0, new Set())]);
+    log(`kubernetes: ${o.providers} providers created in ${round((performance.now() - started) / 1000)} s`);
+    const args = [
+      '--source=kubernetes',
+      `--namespace=${NS}`,
+      `--gateway-config=${gatewayFile}`,
+      '--secret-selector=tollgate.dev/secret=true',
+      `--lease-name=${fullname}-status`,
+    ];
+    const { KubeConfig, CustomObjectsApi, PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.kubeconfig);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    return {
+      startEmpty: () => startTollgate(join(workDir, 'gw-empty'), args, { KUBECONFIG: kubeconfig }),
+      addKeys: async () => {
+        const t = performance.now();
+        const docs = keysYaml(o.keys, new Set()).split('---\n').slice(1);
+        await apply(docs);
+        log(`kubernetes: ${o.keys} keys applied in ${round((performance.now() - t) / 1000)} s`);
+      },
+      startFull: () => startTollgate(join(workDir, 'gw'), args, { KUBECONFIG: kubeconfig }),
+      disable: async (i) => {
+        await custom.patchNamespacedCustomObject(
+          { group: 'tollgate.dev', version: 'v1alpha1', namespace: NS, plural: 'apikeys', name: `key-${i}`, body: { spec: { disabled: true } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+      },
+      stop: () => cp.stop(),
+    };
+  } catch (err) {
+    await cp.stop();
+    throw err;
+  }
+}
+
 export async function runConfigScale(o: ConfigScaleOptions): Promise<void> {
   const workDir = await mkdtemp(join(tmpdir(), 'tollgate-config-scale-'));
   const fake = new FakeProvider({ record: false, chunks: 1, chunkIntervalMs: 0 }, 'scale');
   await fake.start(0);
   const stops: (() => Promise<void>)[] = [() => fake.stop()];
   try {
+    const setup = o.source === 'file' ? await fileSetup(workDir, o, fake.port) : await kubernetesSetup(workDir, o, fake.port, o.log);
+    stops.push(() => setup.stop());
     // Baseline: the same providers, no keys but the load key.
-    const emptyDir = join(workDir, 'config-empty');
-    await mkdir(emptyDir, { recursive: true });
-    await writeFile(join(emptyDir, 'providers.yaml'), providersYaml(o.providers, fake.port));
-    await writeFile(join(emptyDir, 'keys.yaml'), keysYaml(0, new Set()));
-    const empty = await startTollgate(join(workDir, 'gw-empty'), emptyDir);
+    const empty = await setup.startEmpty();
     const emptyMem = await liveMemory(empty.inspectPort);
     await empty.process.stop();
     o.log(`empty gateway (${o.providers} providers): ready in ${round(empty.coldStartMs / 1000)} s, heap ${round(emptyMem.heapUsed / 2 ** 20)} MiB`);
 
-    const configDir = join(workDir, 'config');
-    await mkdir(configDir, { recursive: true });
-    const disabled = new Set<number>();
-    const keysFile = join(configDir, 'keys.yaml');
-    await writeFile(join(configDir, 'providers.yaml'), providersYaml(o.providers, fake.port));
-    await writeFile(keysFile, keysYaml(o.keys, disabled));
-    const gw = await startTollgate(join(workDir, 'gw'), configDir);
+    await setup.addKeys();
+    const gw = await setup.startFull();
     stops.push(() => gw.process.stop());
     const mem = await liveMemory(gw.inspectPort);
     const heapPerKey = (mem.heapUsed - emptyMem.heapUsed) / Math.max(1, o.keys);
@@ -187,19 +282,14 @@ export async function runConfigScale(o: ConfigScaleOptions): Promise<void> {
     await evaluateIn(gw.inspectPort, ELD_START);
     const load = o.runLoadgen(spec);
     const effectMs: number[] = [];
-    let text = keysYaml(o.keys, disabled);
+    const disabled = new Set<number>();
     const until = Date.now() + (o.seconds + 1) * 1000;
     for (let n = 0; Date.now() < until; n++) {
       const tick = Date.now();
       const victim = (n * 7919) % Math.max(1, o.keys);
       if (disabled.has(victim)) continue;
-      // One document changes: the edit a user makes.
-      const before = keyDoc(victim, false);
-      const at = text.indexOf(before);
-      if (at < 0) throw new Error(`key-${victim} not found in the keys file`);
-      text = text.slice(0, at) + keyDoc(victim, true) + text.slice(at + before.length);
       disabled.add(victim);
-      await writeAtomically(keysFile, text);
+      await setup.disable(victim);
       const written = performance.now();
       for (;;) {
         const s = await chatStatus(envoy.port, clearKey(victim));
@@ -228,7 +318,7 @@ export async function runConfigScale(o: ConfigScaleOptions): Promise<void> {
       ],
       ['heap per key', '<= 1024 B', `${Math.round(heapPerKey)} B (heap ${round(mem.heapUsed / 2 ** 20)} MiB, after changes ${round(memAfter.heapUsed / 2 ** 20)} MiB, RSS ${round(memAfter.rss / 2 ** 20)} MiB)`, heapPerKey <= 1024],
     ];
-    process.stdout.write(`\nConfig at scale, file mode: ${o.keys} ApiKeys, ${o.providers} ModelProviders (${o.providers * 5} models)\n`);
+    process.stdout.write(`\nConfig at scale, ${o.source} mode: ${o.keys} ApiKeys, ${o.providers} ModelProviders (${o.providers * 5} models)\n`);
     process.stdout.write('| target | goal | measured | met |\n|---|---|---|---|\n');
     for (const [what, goal, measured, met] of rows) process.stdout.write(`| ${what} | ${goal} | ${measured} | ${met ? 'yes' : 'no'} |\n`);
   } finally {

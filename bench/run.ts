@@ -21,6 +21,7 @@
  *   --config-scale           config at scale instead (bench/config-scale.ts): cold start, change
  *                            latency, event-loop delay, p99 under changes and heap per key, with
  *                            --keys=100000 --providers=1000 --seconds=20 --scale-rate=200
+ *                            --scale-source=file|kubernetes (a real kube-apiserver)
  *   --envoy-stats=REGEX      print Envoy's non-zero stats matching REGEX every second while load
  *                            runs (e.g. 'tollgate_extproc.*pending_send' for HTTP/2 flow control)
  */
@@ -65,6 +66,7 @@ const { values: flags } = parseArgs({
     providers: { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '20' },
     'scale-rate': { type: 'string', default: '200' },
+    'scale-source': { type: 'string', default: 'file' },
   },
   strict: true,
 });
@@ -499,7 +501,10 @@ async function probeLimits(baseUrl: string, body: string): Promise<string | unde
 
 async function main(): Promise<void> {
   if (flags['config-scale']) {
+    const source = flags['scale-source'];
+    if (source !== 'file' && source !== 'kubernetes') throw new Error(`--scale-source must be file or kubernetes, got ${source}`);
     await runConfigScale({
+      source,
       keys: Number(flags.keys),
       providers: Number(flags.providers),
       seconds: Number(flags.seconds),
