@@ -45,7 +45,7 @@ export type LoadOutcome =
  * unchanged document hands the builder the identical object; an invalid one carries its issues.
  */
 type DocEntry =
-  | (ResourceChange & { readonly label: string; readonly path: string; readonly issues?: undefined })
+  | (ResourceChange & { readonly label?: string; readonly path: string; readonly issues?: undefined })
   | { readonly kind?: undefined; readonly label: string; readonly path: string; readonly issues: readonly ConfigIssue[]; readonly identified: boolean };
 
 /** What one document's bytes parsed to: usually one entry, several for a chunk the splitter could not cut. */
@@ -64,6 +64,43 @@ interface FileState {
   readonly faulty: number;
 }
 
+/** `Kind namespace/name`: how issues name a resource (built on demand, not stored per key). */
+const labelOf = (e: DocEntry): string => (e.kind === undefined ? e.label : (e.label ?? `${e.kind} ${e.name}`));
+
+/**
+ * Label -> the entries defining it, stored per kind under the entry's own name string (no label
+ * string kept per key). GatewayConfigs, which share one change name, are kept under their label.
+ */
+class Definitions {
+  private readonly byKind = new Map<string, Map<string, DocEntry | DocEntry[]>>();
+  private inner(kind: string): Map<string, DocEntry | DocEntry[]> {
+    let m = this.byKind.get(kind);
+    if (!m) this.byKind.set(kind, (m = new Map()));
+    return m;
+  }
+  private static keyOf(e: DocEntry): string {
+    return e.kind === 'GatewayConfig' || e.kind === undefined ? (e.label ?? '') : e.name;
+  }
+  get(label: string): DocEntry | DocEntry[] | undefined {
+    const space = label.indexOf(' ');
+    const kind = label.slice(0, space);
+    return this.byKind.get(kind)?.get(kind === 'GatewayConfig' ? label : label.slice(space + 1));
+  }
+  getFor(e: DocEntry): DocEntry | DocEntry[] | undefined {
+    return this.byKind.get(e.kind ?? '')?.get(Definitions.keyOf(e));
+  }
+  setFor(e: DocEntry, value: DocEntry | DocEntry[]): void {
+    this.inner(e.kind ?? '').set(Definitions.keyOf(e), value);
+  }
+  deleteFor(e: DocEntry): void {
+    this.byKind.get(e.kind ?? '')?.delete(Definitions.keyOf(e));
+  }
+  /** Labels of every GatewayConfig defined. */
+  gatewayLabels(): string[] {
+    return [...(this.byKind.get('GatewayConfig')?.keys() ?? [])];
+  }
+}
+
 const entriesOf = (d: CachedDocument): readonly DocEntry[] => (Array.isArray(d) ? (d as readonly DocEntry[]) : [d as DocEntry]);
 
 const GATEWAY_PREFIX = 'GatewayConfig ';
@@ -80,7 +117,7 @@ export class FileConfigSource {
   private readonly builder = new IncrementalSnapshotBuilder();
   private readonly files = new Map<string, FileState>();
   /** Label -> the document entries defining it (more than one is an error). */
-  private readonly definitions = new Map<string, DocEntry | DocEntry[]>();
+  private readonly definitions = new Definitions();
   /** Labels defined more than once. */
   private readonly duplicated = new Set<string>();
   /** Labels of GatewayConfig documents (more than one is an error). */
@@ -338,23 +375,23 @@ export class FileConfigSource {
     for (const d of removed) {
       for (const e of entriesOf(d)) {
         if (e.kind === undefined) continue;
-        const def = this.definitions.get(e.label);
+        const def = this.definitions.getFor(e);
         if (Array.isArray(def)) {
           const rest = def.filter((x) => x !== e);
-          if (rest.length === 1) this.definitions.set(e.label, rest[0] as DocEntry);
-          else this.definitions.set(e.label, rest);
-        } else if (def === e) this.definitions.delete(e.label);
-        touched.add(e.label);
+          if (rest.length === 1) this.definitions.setFor(e, rest[0] as DocEntry);
+          else this.definitions.setFor(e, rest);
+        } else if (def === e) this.definitions.deleteFor(e);
+        touched.add(labelOf(e));
       }
       if (slicer.tick()) await slicer.pause();
     }
     for (const d of added) {
       for (const e of entriesOf(d)) {
         if (e.kind === undefined) continue;
-        const def = this.definitions.get(e.label);
-        if (def === undefined) this.definitions.set(e.label, e);
-        else this.definitions.set(e.label, [...entriesOf(def), e]);
-        touched.add(e.label);
+        const def = this.definitions.getFor(e);
+        if (def === undefined) this.definitions.setFor(e, e);
+        else this.definitions.setFor(e, [...entriesOf(def), e]);
+        touched.add(labelOf(e));
       }
       if (slicer.tick()) await slicer.pause();
     }
@@ -397,9 +434,10 @@ function entryOf(path: string, p: ParsedDocument): DocEntry {
     case 'ApiKey':
     case 'ModelProvider':
     case 'MCPServer':
-      return { kind: r.kind, name: `${r.value.metadata.namespace ?? 'default'}/${r.value.metadata.name}`, value: r.value, label: p.label, path } as DocEntry;
+      // join, not a template: a flat string (a template keeps a cons string of two parts per key).
+      return { kind: r.kind, name: [r.value.metadata.namespace ?? 'default', r.value.metadata.name].join('/'), value: r.value, path } as DocEntry;
     case 'Secret':
-      return { kind: 'Secret', name: `${r.value.namespace}/${r.value.name}`, value: r.value, label: p.label, path };
+      return { kind: 'Secret', name: `${r.value.namespace}/${r.value.name}`, value: r.value, path };
     case 'GatewayConfig':
       return { kind: 'GatewayConfig', name: 'gateway', value: r.value, label: p.label, path };
   }

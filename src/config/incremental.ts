@@ -350,7 +350,7 @@ export class IncrementalSnapshotBuilder {
       return;
     }
     this.setProblem(id, undefined); // a DuplicateKey problem, if any, is decided per hash
-    this.results.set(name, { ...keyEntryOf(key, name, chain, this.compiler), claim: hash });
+    this.results.set(name, keyEntryOf(key, name, chain, this.compiler, hash) as Claim);
     this.claim(hash, name);
     affectedHashes.add(hash);
   }

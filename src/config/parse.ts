@@ -173,11 +173,19 @@ function intern<T>(value: T): T {
 }
 
 /** A validated ApiKey spec with its common parts shared (the spec is plain data, never mutated). */
-function compactKeySpec(spec: unknown): unknown {
+export function compactKeySpec(spec: unknown): unknown {
   if (!isRecord(spec)) return spec;
-  const out: Record<string, unknown> = { ...spec };
-  for (const field of ['models', 'limits', 'modelMappings'] as const) if (out[field] !== undefined) out[field] = intern(out[field]);
-  return out;
+  let out: Record<string, unknown> | undefined;
+  for (const field of ['models', 'limits', 'modelMappings'] as const) {
+    const v = spec[field];
+    if (v === undefined) continue;
+    const shared = intern(v);
+    if (shared === v) continue;
+    out ??= { ...spec };
+    out[field] = shared;
+  }
+  // Already compact (an informer cache entry compacted on arrival): the same object.
+  return out ?? spec;
 }
 
 function readMeta(raw: unknown): ObjectMeta | undefined {

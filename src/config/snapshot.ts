@@ -370,7 +370,14 @@ export const PLAIN_COMPILER: EntryCompiler = {
 };
 
 /** The hot-path entry of a key whose lineage resolved. */
-export function keyEntryOf(key: ApiKey, name: string, chain: ResolvedLineage, compiler: EntryCompiler): KeyEntry {
+export function keyEntryOf(
+  key: ApiKey,
+  name: string,
+  chain: ResolvedLineage,
+  compiler: EntryCompiler,
+  claim?: string,
+): KeyEntry & { readonly claim: string | undefined } {
+  // One literal with every field (claim included): objects of one shape, no out-of-object property store.
   return {
     name,
     disabled: key.spec.disabled ?? false,
@@ -385,6 +392,7 @@ export function keyEntryOf(key: ApiKey, name: string, chain: ResolvedLineage, co
     allowList: chain.allowList,
     guardrails: chain.guardrails,
     mcp: mcpKeyPolicy(key),
+    claim,
   };
 }
 

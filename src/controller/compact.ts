@@ -6,6 +6,7 @@
  * messages, timestamps written in bulk) are shared.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { compactKeySpec } from '../config/parse.js';
 
 const strings = new Map<string, string>();
 const STRING_LIMIT = 50_000;
@@ -51,6 +52,8 @@ export function compactObject<T extends KubernetesObject>(obj: T): T {
   if (source['apiVersion'] !== undefined) out['apiVersion'] = shareString(String(source['apiVersion']));
   if (source['kind'] !== undefined) out['kind'] = shareString(String(source['kind']));
   for (const field of ['spec', 'data', 'type'] as const) if (source[field] !== undefined) out[field] = source[field];
+  // ApiKey specs share their common parts (models, limits) across the 100k cached objects.
+  if (out['kind'] === 'ApiKey' && out['spec'] !== undefined) out['spec'] = compactKeySpec(out['spec']);
   if (source['status'] !== undefined) out['status'] = shareDeep(source['status'] as Json);
   return out as unknown as T;
 }

@@ -65,6 +65,7 @@ export interface KubernetesSourceOptions {
   readonly mcpStatus?: { readonly probe: (name: string) => Promise<DiscoveryView | undefined>; readonly intervalMs: number };
 }
 
+type V1ObjectMetaLike = NonNullable<KubernetesObject['metadata']>;
 type CustomObject = KubernetesObject & StatusView & { spec?: unknown };
 type Kind = 'ModelProvider' | 'ApiKey' | 'MCPServer';
 const PLURAL: Readonly<Record<Kind, string>> = { ModelProvider: 'modelproviders', ApiKey: 'apikeys', MCPServer: 'mcpservers' };
@@ -83,8 +84,12 @@ export class KubernetesConfigSource {
   private readonly builder = new IncrementalSnapshotBuilder();
   /** Objects that changed since the last build, by `Kind/namespace/name` (latest event wins). */
   private readonly queued = new Map<string, { readonly kind: Kind | 'Secret'; readonly obj: KubernetesObject; readonly deleted: boolean }>();
-  /** What the builder has of each object: `uid:generation` (spec changes), resourceVersion for Secrets. */
-  private readonly applied = new Map<string, string>();
+  /**
+   * Metadata of the version of each object the builder has, per kind by `namespace/name` (the
+   * cached object's own metadata: no extra memory per key). A new uid or generation is a spec
+   * change; for Secrets, a new resourceVersion.
+   */
+  private readonly applied = new Map<string, Map<string, V1ObjectMetaLike>>();
   /** Objects left out because they are invalid in shape, with the reason for their status. */
   private readonly invalid = new Map<string, Verdict>();
   /** Objects whose Ready condition may be out of date (new events, problems that changed). */
@@ -290,18 +295,23 @@ export class KubernetesConfigSource {
     let changes = 0;
     for (const [id, q] of batch) {
       const meta = q.obj.metadata;
-      const name = `${meta?.namespace ?? this.options.namespace}/${meta?.name ?? ''}`;
+      const name = [meta?.namespace ?? this.options.namespace, meta?.name ?? ''].join('/');
       if (q.deleted) {
-        this.applied.delete(id);
+        this.applied.get(q.kind)?.delete(name);
         this.invalid.delete(id);
         this.builder.apply({ kind: q.kind, name, value: undefined } as ResourceChange);
         changes += 1;
         continue;
       }
       // Status-only updates (our own condition and usage writes) leave the spec alone: skip them.
-      const mark = q.kind === 'Secret' ? (meta?.resourceVersion ?? '') : `${meta?.uid ?? ''}:${meta?.generation ?? ''}`;
-      if (this.applied.get(id) === mark) continue;
-      this.applied.set(id, mark);
+      let applied = this.applied.get(q.kind);
+      if (!applied) this.applied.set(q.kind, (applied = new Map()));
+      const before = applied.get(name);
+      const same =
+        before !== undefined &&
+        (q.kind === 'Secret' ? before.resourceVersion === meta?.resourceVersion : before.uid === meta?.uid && before.generation === meta?.generation);
+      applied.set(name, meta ?? {});
+      if (same) continue;
       const doc = q.kind === 'Secret' ? { kind: 'Secret', metadata: meta, data: (q.obj as V1Secret).data ?? {} } : { ...q.obj, kind: q.kind };
       const parsed = parseDocument('kubernetes', doc, 1);
       const last = parsed?.issues.at(-1);
