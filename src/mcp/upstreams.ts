@@ -32,6 +32,11 @@ export type ListChangedListener = (serverId: string, kind: ListKind) => void;
 
 /** How long a discovered tool list is trusted without a list-changed notification. */
 export const TOOLS_TTL_MS = 60_000;
+/**
+ * After a failed discovery, listing that server fails at once for this long: a slow or dead upstream
+ * must not make every aggregated tools/list wait for its timeout.
+ */
+export const DISCOVERY_BACKOFF_MS = 5_000;
 
 export type UpstreamErrorKind = 'timeout' | 'unavailable' | 'upstream_error';
 
@@ -63,6 +68,8 @@ interface Connection {
   connecting: Promise<Client> | undefined;
   tools: { readonly list: readonly Tool[]; readonly atMs: number } | undefined;
   listing: Promise<readonly Tool[]> | undefined;
+  /** The last discovery failure and until when it is answered from memory. */
+  failure: { readonly error: UpstreamError; readonly untilMs: number } | undefined;
   health: UpstreamHealth;
 }
 
@@ -122,7 +129,7 @@ export class UpstreamPool {
       c = undefined;
     }
     if (!c) {
-      c = { fingerprint: server.connectionFingerprint, client: undefined, connecting: undefined, tools: undefined, listing: undefined, health: { state: 'unknown' } };
+      c = { fingerprint: server.connectionFingerprint, client: undefined, connecting: undefined, tools: undefined, listing: undefined, failure: undefined, health: { state: 'unknown' } };
       this.connections.set(server.id, c);
     }
     return c;
@@ -186,6 +193,7 @@ export class UpstreamPool {
     }
     const c = this.connection(server);
     if (c.tools && nowMs - c.tools.atMs < TOOLS_TTL_MS) return c.tools.list;
+    if (c.failure && nowMs < c.failure.untilMs) throw c.failure.error;
     c.listing ??= this.discover(server, c, http).finally(() => {
       c.listing = undefined;
     });
@@ -208,10 +216,12 @@ export class UpstreamPool {
       const names = new Set(http.map((t) => t.name));
       const list = [...upstreamTools.filter((t) => toolPublished(server.filter, t.name) && !names.has(t.name)), ...http];
       c.tools = { list, atMs: Date.now() };
+      c.failure = undefined;
       this.setHealth(server, c, { state: 'up', tools: list.length, checkedAt: new Date().toISOString() });
       return list;
     } catch (err) {
       const e = classify(err, server, 'tools/list');
+      c.failure = { error: e, untilMs: Date.now() + DISCOVERY_BACKOFF_MS };
       this.setHealth(server, c, { state: 'down', message: e.message, checkedAt: new Date().toISOString() });
       this.logger.warn({ server: server.id, kind: e.kind, err: e.message }, 'MCP tool discovery failed');
       throw e;
