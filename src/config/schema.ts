@@ -197,7 +197,7 @@ export const modelProviderSpecSchema: Schema = {
   type: 'object',
   required: ['type', 'endpoint', 'models'],
   properties: {
-    type: { type: 'string', enum: ['openai', 'azure-openai', 'openai-compatible', 'anthropic', 'aws-bedrock', 'gemini'], description: 'Upstream API style (see docs/providers.md).' },
+    type: { type: 'string', enum: ['openai', 'azure-openai', 'openai-compatible', 'anthropic', 'aws-bedrock', 'gemini', 'gcp-vertex-ai'], description: 'Upstream API style (see docs/providers.md).' },
     endpoint: {
       type: 'string',
       maxLength: 2048,

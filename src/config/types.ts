@@ -26,8 +26,8 @@ export interface SecretKeyRef {
 }
 
 /** Supported upstream API styles. */
-export type ProviderType = 'openai' | 'azure-openai' | 'openai-compatible' | 'anthropic' | 'aws-bedrock' | 'gemini';
-export const PROVIDER_TYPES: readonly ProviderType[] = ['openai', 'azure-openai', 'openai-compatible', 'anthropic', 'aws-bedrock', 'gemini'];
+export type ProviderType = 'openai' | 'azure-openai' | 'openai-compatible' | 'anthropic' | 'aws-bedrock' | 'gemini' | 'gcp-vertex-ai';
+export const PROVIDER_TYPES: readonly ProviderType[] = ['openai', 'azure-openai', 'openai-compatible', 'anthropic', 'aws-bedrock', 'gemini', 'gcp-vertex-ai'];
 
 /** One model a provider serves. */
 export interface ProviderModel {

@@ -25,7 +25,7 @@ describe('schema validation', () => {
       models: [{ name: 'gpt 4' }, { name: 'ok', upstreamModel: 7 }],
     });
     assert.deepEqual(got, [
-      'spec.type: must be one of: openai, azure-openai, openai-compatible, anthropic, aws-bedrock, gemini',
+      'spec.type: must be one of: openai, azure-openai, openai-compatible, anthropic, aws-bedrock, gemini, gcp-vertex-ai',
       'spec.endpoint: must match ^https?://[^\\s/?#]+(/[^\\s?#]*)?$',
       'spec.endpoint: endpoint must be an absolute http:// or https:// URL',
       'spec.priority: must be an integer',

@@ -6,7 +6,13 @@
  * user/model, one data field per part, functionResponse names matching the previous model turn's
  * calls, function declaration schemas limited to Gemini's OpenAPI subset, generationConfig ranges.
  * Streams are SSE events of partial responses written in small pieces.
+ *
+ * Vertex AI mode (`vertex` set): the same generateContent shapes under
+ * /v1/projects/<p>/locations/<l>/publishers/google/models/<m>, authenticated with bearer tokens this
+ * fake issues itself at POST /token (Google's OAuth2 JWT-bearer grant: the assertion's RS256
+ * signature is checked with the service account's public key, its iss, aud, scope and expiry too).
  */
+import { createVerify } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 export interface GeminiBehaviour {
@@ -21,6 +27,10 @@ export interface GeminiBehaviour {
   writeBytes: number;
   cachedTokens: number;
   record: boolean;
+  /** Vertex AI mode: the service account allowed to get tokens (its public key, PEM). */
+  vertex: { readonly clientEmail: string; readonly publicKeyPem: string } | undefined;
+  /** Vertex AI mode: lifetime of issued tokens. */
+  tokenLifetimeS: number;
 }
 
 export interface GeminiRecordedRequest {
@@ -65,6 +75,8 @@ function checkSchema(schema: unknown, where: string): void {
 
 export class FakeGemini {
   readonly requests: GeminiRecordedRequest[] = [];
+  /** Vertex AI mode: tokens issued at /token, with their expiry (ms). */
+  readonly tokens = new Map<string, number>();
   readonly behaviour: GeminiBehaviour;
   private server: Server | undefined;
   private portNumber = 0;
@@ -81,6 +93,8 @@ export class FakeGemini {
       writeBytes: 11,
       cachedTokens: 0,
       record: true,
+      vertex: undefined,
+      tokenLifetimeS: 3600,
       ...behaviour,
     };
   }
@@ -89,9 +103,14 @@ export class FakeGemini {
     return this.portNumber;
   }
 
-  /** Base URL with the API version, as a ModelProvider endpoint names it. */
+  /** Base URL as a ModelProvider endpoint names it (Vertex: the location base). */
   get url(): string {
-    return `http://127.0.0.1:${this.portNumber}/v1beta`;
+    return this.behaviour.vertex ? `http://127.0.0.1:${this.portNumber}/v1/projects/fake-project/locations/us-central1` : `http://127.0.0.1:${this.portNumber}/v1beta`;
+  }
+
+  /** Vertex AI mode: the token endpoint for the service-account key's token_uri. */
+  get tokenUri(): string {
+    return `http://127.0.0.1:${this.portNumber}/token`;
   }
 
   async start(port = 0, host = '127.0.0.1'): Promise<void> {
@@ -130,14 +149,25 @@ export class FakeGemini {
     const record: GeminiRecordedRequest = { path, headers: { ...req.headers }, body, status: 0 };
     if (this.behaviour.record) this.requests.push(record);
     try {
-      const m = /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)(\?alt=sse)?$/.exec(path);
+      if (this.behaviour.vertex && path === '/token' && req.method === 'POST') return this.issueToken(raw, res);
+      const m = this.behaviour.vertex
+        ? /^\/v1\/projects\/[^/]+\/locations\/[^/]+\/publishers\/google\/models\/([^/:]+):(generateContent|streamGenerateContent)(\?alt=sse)?$/.exec(path)
+        : /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)(\?alt=sse)?$/.exec(path);
       if (req.method !== 'POST' || !m) throw new Refusal(404, `The requested URL ${path} was not found on this server.`);
       const stream = m[2] === 'streamGenerateContent';
       check(stream === (m[3] !== undefined), 'streamGenerateContent needs alt=sse (and generateContent takes no alt)');
-      const key = req.headers['x-goog-api-key'];
-      if (key === undefined) throw new Refusal(403, 'Method doesn\'t allow unregistered callers. Please use API Key or other form of API consumer identity to call this API.');
-      if (key !== this.behaviour.apiKey) throw new Refusal(400, 'API key not valid. Please pass a valid API key.');
-      if (req.headers['authorization'] !== undefined) throw new Refusal(401, 'unexpected Authorization header (the gateway leaked a client credential)');
+      if (this.behaviour.vertex) {
+        const auth = req.headers['authorization'];
+        const token = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
+        const expires = token === undefined ? undefined : this.tokens.get(token);
+        if (expires === undefined || expires <= Date.now()) throw new Refusal(401, 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
+        if (req.headers['x-goog-api-key'] !== undefined) throw new Refusal(400, 'unexpected x-goog-api-key on Vertex AI');
+      } else {
+        const key = req.headers['x-goog-api-key'];
+        if (key === undefined) throw new Refusal(403, 'Method doesn\'t allow unregistered callers. Please use API Key or other form of API consumer identity to call this API.');
+        if (key !== this.behaviour.apiKey) throw new Refusal(400, 'API key not valid. Please pass a valid API key.');
+        if (req.headers['authorization'] !== undefined) throw new Refusal(401, 'unexpected Authorization header (the gateway leaked a client credential)');
+      }
       const b = this.behaviour;
       if (b.status !== undefined && (b.failNext === undefined || b.failNext > 0)) {
         if (b.failNext !== undefined) b.failNext--;
@@ -161,6 +191,34 @@ export class FakeGemini {
       res.writeHead(err.status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     }
+  }
+
+  /** OAuth2 JWT-bearer grant: verifies the service account's signed assertion, issues a token. */
+  private issueToken(raw: Buffer, res: ServerResponse): void {
+    const vertex = this.behaviour.vertex as { clientEmail: string; publicKeyPem: string };
+    const form = new URLSearchParams(raw.toString('utf8'));
+    const deny = (description: string): void => {
+      const text = JSON.stringify({ error: 'invalid_grant', error_description: description });
+      res.writeHead(400, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    };
+    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') return deny('unsupported grant_type');
+    const [head, payload, signature] = (form.get('assertion') ?? '').split('.');
+    if (!head || !payload || !signature) return deny('malformed assertion');
+    const verifier = createVerify('RSA-SHA256');
+    verifier.update(`${head}.${payload}`);
+    if (!verifier.verify(vertex.publicKeyPem, Buffer.from(signature, 'base64url'))) return deny('Invalid JWT Signature.');
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Obj;
+    const now = Date.now() / 1000;
+    if (claims['iss'] !== vertex.clientEmail) return deny('Invalid issuer');
+    if (claims['aud'] !== 'https://oauth2.googleapis.com/token') return deny('Invalid audience');
+    if (!String(claims['scope'] ?? '').includes('https://www.googleapis.com/auth/cloud-platform')) return deny('missing cloud-platform scope');
+    if (typeof claims['exp'] !== 'number' || claims['exp'] < now) return deny('Invalid JWT: Token must be a short-lived token and in a reasonable timeframe');
+    const token = `ya29.fake-${this.tokens.size + 1}-${Date.now()}`;
+    this.tokens.set(token, Date.now() + this.behaviour.tokenLifetimeS * 1000);
+    const text = JSON.stringify({ access_token: token, expires_in: this.behaviour.tokenLifetimeS, token_type: 'Bearer' });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
   }
 
   private reply(body: Obj, bytes: number, model: string): Obj {

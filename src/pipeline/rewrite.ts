@@ -56,7 +56,9 @@ export function upstreamRewrite(
   // Signed APIs (AWS SigV4): the signature covers the final path, host and body.
   return adapter.sign(route.provider, target, rewrite.body as Buffer).then(
     (signed) => ({ ...rewrite, setHeaders: [...rewrite.setHeaders, ...signed] }),
-    (err: unknown) => gatewayError('provider_misconfigured', `The gateway could not sign the request for provider ${route.provider.name}: ${err instanceof Error ? err.message : String(err)}`),
+    // The cause (a token endpoint's answer, a credential parse error) may name internal hosts: the
+    // client gets which provider failed, not why.
+    () => gatewayError('provider_misconfigured', `The gateway could not sign the request for provider ${route.provider.name}: its credentials are missing, malformed or were refused.`),
   );
 }
 

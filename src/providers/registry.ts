@@ -3,6 +3,7 @@ import type { ProviderType } from '../config/types.js';
 import { anthropicAdapter } from './anthropic/api.js';
 import { bedrockAdapter } from './aws-bedrock/api.js';
 import { azureOpenAIAdapter } from './azure-openai/api.js';
+import { vertexAdapter } from './gcp-vertex-ai/api.js';
 import { geminiAdapter } from './gemini/api.js';
 import { openAICompatibleAdapter } from './openai-compatible/api.js';
 import { openAIAdapter } from './openai/api.js';
@@ -15,6 +16,7 @@ const ADAPTERS: Readonly<Record<ProviderType, ProviderAdapter>> = {
   anthropic: anthropicAdapter,
   'aws-bedrock': bedrockAdapter,
   gemini: geminiAdapter,
+  'gcp-vertex-ai': vertexAdapter,
 };
 
 export function adapterFor(type: ProviderType): ProviderAdapter {

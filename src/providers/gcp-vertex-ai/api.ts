@@ -1,0 +1,43 @@
+/**
+ * Google Vertex AI (provider type `gcp-vertex-ai`): Gemini models through the Vertex AI
+ * generateContent and streamGenerateContent?alt=sse methods, authenticated with OAuth2 access tokens
+ * minted from a service-account key (token.ts). The request and response shapes are Gemini's, so
+ * the Gemini translator serves both (../gemini/chat.ts).
+ *
+ * Behaviour follows Google's published API reference:
+ *   - generateContent:  https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/projects.locations.publishers.models/generateContent
+ *   - streamGenerateContent: https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/projects.locations.publishers.models/streamGenerateContent
+ *   - Service-account tokens: https://developers.google.com/identity/protocols/oauth2/service-account
+ * The endpoint is the location base, for example
+ * https://us-central1-aiplatform.googleapis.com/v1/projects/<project>/locations/us-central1.
+ * Not yet: Anthropic models on Vertex (rawPredict), embeddings, workload identity.
+ */
+import type { ProviderAdapter } from '../types.js';
+import { geminiChat } from '../gemini/chat.js';
+import { tokenSourceFor } from './token.js';
+
+export const vertexAdapter: ProviderAdapter = {
+  type: 'gcp-vertex-ai',
+  target(provider, _operation, upstreamModel, stream) {
+    const { scheme, authority, basePath } = provider.endpoint;
+    const model = encodeURIComponent(upstreamModel);
+    const method = stream ? 'streamGenerateContent?alt=sse' : 'generateContent';
+    return {
+      scheme,
+      authority,
+      path: `${basePath}/publishers/google/models/${model}:${method}`,
+      headers: [
+        ['content-type', 'application/json'],
+        ['accept-encoding', 'identity'],
+      ],
+    };
+  },
+  /** The bearer token: cached, refreshed in the background before it expires. */
+  async sign(provider) {
+    const source = tokenSourceFor(provider.credential);
+    if (source instanceof Error) throw source;
+    const token = source.get();
+    return [['authorization', `Bearer ${typeof token === 'string' ? token : await token}`]];
+  },
+  chat: geminiChat,
+};
