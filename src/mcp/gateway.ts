@@ -317,9 +317,18 @@ export async function readResource(deps: GatewayDeps, scope: RequestScope, uri: 
   }
 }
 
-/** The SDK Server for one HTTP request over `scope`. */
-export function buildMcpServer(deps: GatewayDeps, scope: RequestScope): Server {
-  const only = scope.aggregated ? undefined : scope.servers[0];
+/** Holds the scope a session's handlers use; the HTTP+SSE transport refreshes it on every POST. */
+export interface ScopeRef {
+  scope: RequestScope;
+}
+
+/**
+ * The SDK Server over a view. Streamable HTTP builds one per HTTP request (a fixed scope); the older
+ * HTTP+SSE transport keeps one per stream and refreshes `ref.scope` (snapshot, key) on every POST.
+ */
+export function buildMcpServer(deps: GatewayDeps, ref: ScopeRef): Server {
+  const first = ref.scope;
+  const only = first.aggregated ? undefined : first.servers[0];
   const server = new Server(
     { name: only ? `tollgate/${only.id}` : 'tollgate', version: '0.1.0' },
     {
@@ -327,11 +336,11 @@ export function buildMcpServer(deps: GatewayDeps, scope: RequestScope): Server {
       instructions: only?.description || 'Tollgate MCP gateway: the tools of every MCP server your API key may use, named server__tool.',
     },
   );
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: await listTools(deps, scope) }));
-  server.setRequestHandler(CallToolRequestSchema, async (req) => callTool(deps, scope, req.params.name, req.params.arguments ?? {}));
-  server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: await listPrompts(deps, scope) }));
-  server.setRequestHandler(GetPromptRequestSchema, async (req) => getPrompt(deps, scope, req.params.name, req.params.arguments));
-  server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: await listResources(deps, scope) }));
-  server.setRequestHandler(ReadResourceRequestSchema, async (req) => readResource(deps, scope, req.params.uri));
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: await listTools(deps, ref.scope) }));
+  server.setRequestHandler(CallToolRequestSchema, async (req) => callTool(deps, ref.scope, req.params.name, req.params.arguments ?? {}));
+  server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: await listPrompts(deps, ref.scope) }));
+  server.setRequestHandler(GetPromptRequestSchema, async (req) => getPrompt(deps, ref.scope, req.params.name, req.params.arguments));
+  server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: await listResources(deps, ref.scope) }));
+  server.setRequestHandler(ReadResourceRequestSchema, async (req) => readResource(deps, ref.scope, req.params.uri));
   return server;
 }

@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { rm } from 'node:fs/promises';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { ErrorCode, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Snapshot, KeyEntry } from '../config/snapshot.js';
@@ -21,7 +22,7 @@ import { statusOf } from '../errors.js';
 import { mcpHttpRequestsTotal } from '../observability/metrics.js';
 import { authenticate, extractKey } from '../pipeline/auth.js';
 import { buildCatalog } from './catalog.js';
-import { allowedServers, buildMcpServer, namespaceOf, type GatewayDeps, type RequestScope } from './gateway.js';
+import { allowedServers, buildMcpServer, namespaceOf, type GatewayDeps, type RequestScope, type ScopeRef } from './gateway.js';
 import { SessionSealer } from './session.js';
 
 export interface McpListenerOptions extends GatewayDeps {
@@ -30,7 +31,7 @@ export interface McpListenerOptions extends GatewayDeps {
   readonly sessions: SessionSealer;
 }
 
-type EndpointKind = 'aggregated' | 'server' | 'catalog' | 'other';
+type EndpointKind = 'aggregated' | 'server' | 'catalog' | 'legacy-sse' | 'other';
 
 /** Open notification streams at most (GET); more get 503. */
 export const MAX_NOTIFICATION_STREAMS = 10_000;
@@ -41,6 +42,17 @@ const KEEPALIVE_MS = 25_000;
 interface NotificationStream {
   readonly res: ServerResponse;
   readonly servers: ReadonlySet<string>;
+}
+
+/** The older HTTP+SSE transport: GET <base>/sse opens the stream, POST <base>/messages?sessionId= sends. */
+const LEGACY_PATH = /^\/mcp(?:\/([a-z0-9][-a-z0-9]*)\/([a-z0-9][-a-z0-9.]*))?\/(sse|messages)$/;
+
+/** One HTTP+SSE session: its stream lives on this replica. */
+interface LegacySession {
+  readonly transport: SSEServerTransport;
+  readonly ref: ScopeRef;
+  /** The MCP endpoint (`/mcp` or `/mcp/<ns>/<name>`) it was opened on. */
+  readonly endpoint: string;
 }
 
 const SERVER_PATH = /^\/mcp\/([a-z0-9][-a-z0-9]*)\/([a-z0-9][-a-z0-9.]*)\/?$/;
@@ -79,6 +91,7 @@ export class McpListener {
   private server: HttpServer | undefined;
   private socketPath: string | undefined;
   private readonly streams = new Set<NotificationStream>();
+  private readonly legacy = new Map<string, LegacySession>();
   private keepalive: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: McpListenerOptions) {}
@@ -141,6 +154,8 @@ export class McpListener {
     if (this.keepalive) clearInterval(this.keepalive);
     for (const stream of this.streams) stream.res.end();
     this.streams.clear();
+    for (const session of this.legacy.values()) void session.transport.close().catch(() => undefined);
+    this.legacy.clear();
     server.closeIdleConnections();
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
@@ -155,7 +170,16 @@ export class McpListener {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const kind: EndpointKind = path === '/mcp' || path === '/mcp/' ? 'aggregated' : path === '/mcp/catalog' ? 'catalog' : SERVER_PATH.test(path) ? 'server' : 'other';
+    const kind: EndpointKind =
+      path === '/mcp' || path === '/mcp/'
+        ? 'aggregated'
+        : path === '/mcp/catalog'
+          ? 'catalog'
+          : SERVER_PATH.test(path)
+            ? 'server'
+            : LEGACY_PATH.test(path)
+              ? 'legacy-sse'
+              : 'other';
     res.once('finish', () => mcpHttpRequestsTotal.inc({ endpoint: kind, status: String(res.statusCode) }));
     const snapshot = this.options.store.current();
     if (!snapshot) return sendError(res, 503, ErrorCode.InternalError, 'The gateway has no configuration yet.');
@@ -176,9 +200,55 @@ export class McpListener {
       res.end(body);
       return;
     }
+    if (kind === 'legacy-sse') return this.serveLegacy(req, res, path, snapshot, key, requestId);
     const scope = this.scopeFor(kind, path, snapshot, key, requestId);
     if (typeof scope === 'string') return sendError(res, 404, ErrorCode.InvalidRequest, scope);
     await this.serveMcp(req, res, scope, path);
+  }
+
+  /**
+   * The older HTTP+SSE transport (clients from before Streamable HTTP). The stream and its session
+   * live on this replica; every POST is authenticated again and must come from the key that opened
+   * the stream, and it runs on the config snapshot current at that POST.
+   */
+  private async serveLegacy(req: IncomingMessage, res: ServerResponse, path: string, snapshot: Snapshot, key: KeyEntry, requestId: string): Promise<void> {
+    const m = LEGACY_PATH.exec(path);
+    const endpoint = m?.[1] ? `/mcp/${m[1]}/${m[2] ?? ''}` : '/mcp';
+    const kind = m?.[1] ? 'server' : 'aggregated';
+    const scope = this.scopeFor(kind, endpoint, snapshot, key, requestId);
+    if (typeof scope === 'string') return sendError(res, 404, ErrorCode.InvalidRequest, scope);
+    if (m?.[3] === 'sse') {
+      if (req.method !== 'GET') return sendError(res, 405, ErrorCode.InvalidRequest, 'Use GET to open the stream.', { allow: 'GET' });
+      if (this.legacy.size + this.streams.size >= MAX_NOTIFICATION_STREAMS) {
+        return sendError(res, 503, ErrorCode.InternalError, 'Too many open streams on this replica; retry later.', { 'retry-after': '5' });
+      }
+      const transport = new SSEServerTransport(`${endpoint}/messages`, res);
+      const ref: ScopeRef = { scope };
+      const server = buildMcpServer(this.options, ref);
+      this.legacy.set(transport.sessionId, { transport, ref, endpoint });
+      res.once('close', () => {
+        this.legacy.delete(transport.sessionId);
+        void server.close().catch(() => undefined);
+      });
+      await server.connect(transport);
+      return;
+    }
+    if (req.method !== 'POST') return sendError(res, 405, ErrorCode.InvalidRequest, 'Use POST to send messages.', { allow: 'POST' });
+    const sessionId = new URL(req.url ?? '/', 'http://x').searchParams.get('sessionId') ?? '';
+    const session = this.legacy.get(sessionId);
+    if (!session || session.endpoint !== endpoint || session.ref.scope.key.name !== key.name) {
+      return sendError(res, 404, ErrorCode.InvalidRequest, 'Session not found on this replica: open a new stream (GET .../sse).');
+    }
+    const raw = await readBody(req, this.options.maxBodyBytes);
+    if (raw === 'too_large') return sendError(res, 413, ErrorCode.InvalidRequest, `Request body too large (limit ${this.options.maxBodyBytes} bytes).`);
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return sendError(res, 400, ErrorCode.ParseError, 'Parse error: the request body is not valid JSON.');
+    }
+    session.ref.scope = scope;
+    await session.transport.handlePostMessage(req, res, body);
   }
 
   private scopeFor(kind: 'aggregated' | 'server', path: string, snapshot: Snapshot, key: KeyEntry, requestId: string): RequestScope | string {
@@ -250,7 +320,7 @@ export class McpListener {
         ? { sessionIdGenerator: () => this.options.sessions.seal({ key: scope.key.name, endpoint, issuedAtMs: now }), enableJsonResponse: true }
         : { enableJsonResponse: true },
     );
-    const server = buildMcpServer(this.options, scope);
+    const server = buildMcpServer(this.options, { scope });
     res.once('close', () => {
       void transport.close().catch(() => undefined);
       void server.close().catch(() => undefined);

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError, ToolListChangedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { FakeHttpService, FakeMcpServer } from '../../src/dev/fake-mcp.js';
@@ -221,6 +222,30 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
     assert.ok((await client.listTools()).tools.some((t) => t.name === 'search__late_tool'), 'the next tools/list shows the new tool');
   });
 
+  it('clients on the older HTTP+SSE transport: per server (own path prefix) and aggregated', async () => {
+    const sse = async (path: string, key: string): Promise<Client> => {
+      const client = new Client({ name: 'old-client', version: '1.0.0' });
+      await client.connect(new SSEClientTransport(new URL(stack.baseUrl + path), { requestInit: { headers: { authorization: `Bearer ${key}` } } }));
+      clients.push(client);
+      return client;
+    };
+    const one = await sse('/mcp/tools/search/sse', KEY_ALL);
+    const names = (await one.listTools()).tools.map((t) => t.name);
+    assert.ok(names.includes('echo') && names.includes('add'));
+    assert.ok(!names.includes('admin_reset'), 'the MCPServer filter applies on this transport too');
+    assert.equal(text(await one.callTool({ name: 'echo', arguments: { text: 'old transport' } })), 'search: old transport');
+    const agg = await sse('/mcp/sse', KEY_LIMITED);
+    assert.deepEqual((await agg.listTools()).tools.map((t) => t.name).sort(), ['search__echo', 'weather__get_weather']);
+    await assert.rejects(agg.callTool({ name: 'search__add', arguments: { a: 1, b: 2 } }), (e: unknown) => e instanceof McpError && /not allowed/.test(e.message));
+    // Another key cannot post into this stream's session.
+    const res = await fetch(`${stack.baseUrl}/mcp/messages?sessionId=00000000-0000-0000-0000-000000000000`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY_ALL}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    assert.equal(res.status, 404);
+  });
+
   it('httpTools: URL, header and body templates, JSON and text responses, HTTP errors as isError', async () => {
     const client = await connect('/mcp/tools/weather', KEY_ALL);
     const tools = (await client.listTools()).tools;
@@ -350,7 +375,8 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
   it('one access-log line and metric sample per tool call, labelled by consumer, server and tool', async () => {
     const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
     assert.match(metrics, /tollgate_mcp_tool_calls_total\{consumer="tools\/all",server="tools\/docs",tool="add",outcome="ok"\} 1/);
-    assert.match(metrics, /tollgate_mcp_tool_calls_total\{consumer="tools\/limited",server="tools\/search",tool="-",outcome="denied"\} 1/);
+    // Two denied calls of the limited key: one on Streamable HTTP, one on HTTP+SSE.
+    assert.match(metrics, /tollgate_mcp_tool_calls_total\{consumer="tools\/limited",server="tools\/search",tool="-",outcome="denied"\} 2/);
     assert.match(metrics, /tollgate_mcp_tool_calls_total\{consumer="tools\/rate",server="tools\/search",tool="echo",outcome="rate_limited"\} 1/);
     const lines = (await stack.logs()).filter((l) => l['msg'] === 'mcp tool call');
     assert.ok(lines.some((l) => l['consumer'] === 'tools/all' && l['server'] === 'tools/docs' && l['tool'] === 'docs__echo' && l['outcome'] === 'ok'));
