@@ -50,6 +50,7 @@ const fullKey: Full<Omit<ApiKeySpec, 'secretRef'>> & Pick<Full<ApiKeySpec>, 'sec
   accountOnly: false,
   allowedCidrs: ['10.0.0.0/8', '2001:db8::/32', '192.0.2.7'],
   guardrails: ['pii'],
+  hosts: ['api.team-a.example.com', '*.team-a.example.com'],
   limits: {
     ...budget,
     perModel: [{ model: 'gpt-4*', ...budget }],

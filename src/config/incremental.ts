@@ -16,6 +16,7 @@ import type { CompiledPrice } from '../billing/pricing.js';
 import { compileRules, compileWildcardRules, type LimitRule, type LimitScope, type ModelScopeRules } from './limits.js';
 import { ModelMapping } from './mapping.js';
 import { compileGuardrails, EMPTY_GUARDRAILS, type GuardrailIndex } from '../guardrails/compile.js';
+import { NO_TENANTS, TenantIndex } from '../tenancy/hosts.js';
 import { PersistentMap } from './persistent-map.js';
 import { NO_SLICING, type Slicer } from './slicer.js';
 import {
@@ -120,6 +121,7 @@ export class IncrementalSnapshotBuilder {
   private globalMapping = new ModelMapping(undefined);
   private resilience: ResilienceConfig = resilienceConfig(undefined);
   private guardrails: GuardrailIndex = EMPTY_GUARDRAILS;
+  private tenants: TenantIndex = NO_TENANTS;
 
   private readonly matchers = new Interner<ModelMatcher>();
   private readonly mappings = new Interner<ModelMapping>();
@@ -232,6 +234,7 @@ export class IncrementalSnapshotBuilder {
       this.globalMapping = new ModelMapping(this.gatewayConfig?.modelMappings);
       this.resilience = resilienceConfig(this.gatewayConfig?.resilience);
       this.guardrails = compileGuardrails(this.gatewayConfig?.guardrails);
+      this.tenants = new TenantIndex(this.gatewayConfig?.tenants);
       // Route prices fall back to the default table: a GatewayConfig change re-prices every route.
       this.pricing = compileDefaultPrices(this.gatewayConfig?.pricing);
       this.routesDirty = true;
@@ -280,6 +283,7 @@ export class IncrementalSnapshotBuilder {
       servedModels: this.servedModels,
       resilience: this.resilience,
       guardrails: this.guardrails,
+      tenants: this.tenants,
       currency: this.pricing.currency,
       admissionPrice: this.admissionPrice,
       mcp: this.mcp,

@@ -16,6 +16,7 @@ import {
 } from './types.js';
 import { validate } from './validate.js';
 import { guardrailIssues } from '../guardrails/compile.js';
+import { tenantIssues } from '../tenancy/hosts.js';
 
 /** A document and where it came from (file path, or `kubernetes`). */
 export interface SourcedDocument {
@@ -108,7 +109,7 @@ export function parseDocument(source: string, doc: unknown, index: number): Pars
   if (kind === 'ApiKey') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec: compactKeySpec(spec) } as ApiKey } };
   if (kind === 'MCPServer') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec } as MCPServer } };
   // Guardrail regexes must compile: a guardrail that cannot run would silently not protect.
-  const guardrailProblems = guardrailIssues((spec as GatewayConfigSpec).guardrails);
+  const guardrailProblems = [...guardrailIssues((spec as GatewayConfigSpec).guardrails), ...tenantIssues((spec as GatewayConfigSpec).tenants)];
   if (guardrailProblems.length > 0) {
     for (const i of guardrailProblems) issues.push({ source, resource: label, field: i.field, message: i.message });
     return { label, issues, identified: true };

@@ -15,9 +15,9 @@ const providerFields = {
 const providerModelFields = { name: true, upstreamModel: true, limits: true, pricing: true, maxTokens: true } satisfies Record<keyof ProviderModel, true>;
 const apiKeyFields = {
   keyHash: true, secretRef: true, description: true, models: true, modelMappings: true, disabled: true, expiresAt: true,
-  limits: true, parent: true, accountOnly: true, allowedCidrs: true, guardrails: true, mcp: true,
+  limits: true, parent: true, accountOnly: true, allowedCidrs: true, guardrails: true, hosts: true, mcp: true,
 } satisfies Record<keyof ApiKeySpec, true>;
-const gatewayConfigFields = { modelMappings: true, resilience: true, guardrails: true, pricing: true } satisfies Record<keyof GatewayConfigSpec, true>;
+const gatewayConfigFields = { modelMappings: true, resilience: true, guardrails: true, pricing: true, tenants: true } satisfies Record<keyof GatewayConfigSpec, true>;
 const pricingFields = { currency: true, input: true, output: true, cachedInputRead: true, cachedInputWrite: true, reasoning: true } satisfies Record<keyof ModelPricing, true>;
 const keyLimitFields = {
   requestsPerMinute: true, requestsPerDay: true, tokensPerMinute: true, tokensPerDay: true, tokensPerMonth: true, costPerMonth: true, costPerDay: true,

@@ -37,6 +37,8 @@ export const MODEL_PATTERN = '^[A-Za-z0-9._:/@+*-]+$';
 /** A model name without wildcards. */
 export const MODEL_NAME_PATTERN = '^[A-Za-z0-9._:/@+-]+$';
 export const KEY_HASH_PATTERN = '^sha256:[0-9a-f]{64}$';
+/** A hostname (lower case) or `*.` + a hostname. */
+export const HOST_PATTERN = '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 /** Guardrail and rule names: DNS labels. */
 export const GUARDRAIL_NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 /** MCPServer names (and `*` wildcards) in ApiKey.spec.mcp.servers. */
@@ -309,6 +311,13 @@ export const apiKeySpecSchema: Schema = {
       description: 'Guardrails (names in GatewayConfig spec.guardrails) for this key and every key below it. See docs/safety.md.',
       items: { type: 'string', minLength: 1, maxLength: 63, pattern: GUARDRAIL_NAME_PATTERN },
     },
+    hosts: {
+      type: 'array',
+      maxItems: 32,
+      'x-kubernetes-list-type': 'set',
+      description: 'Hostnames (exact or *.example.com) this key may be used on; elsewhere it is refused as unknown (401). Absent: any host.',
+      items: { type: 'string', minLength: 1, maxLength: 253, pattern: HOST_PATTERN },
+    },
     mcp: {
       type: 'object',
       required: ['servers'],
@@ -485,6 +494,23 @@ export const gatewayConfigSpecSchema: Schema = {
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['name'],
       items: guardrailSchema,
+    },
+    tenants: {
+      type: 'array',
+      maxItems: 1000,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+      description: "Tenants by domain: requests on these hosts use the tenant's model mappings and guardrails.",
+      items: {
+        type: 'object',
+        required: ['name', 'hosts'],
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 63, pattern: GUARDRAIL_NAME_PATTERN },
+          hosts: { type: 'array', minItems: 1, maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 253, pattern: HOST_PATTERN } },
+          modelMappings,
+          guardrails: { type: 'array', maxItems: 32, items: { type: 'string', minLength: 1, maxLength: 63, pattern: GUARDRAIL_NAME_PATTERN } },
+        },
+      },
     },
   },
 };

@@ -29,6 +29,7 @@ import { compileWildcard, ModelMatcher, type WildcardPattern } from './wildcard.
 import type { AllowList } from '../guardrails/cidr.js';
 import { allowListOf, guardrailNamesOf } from '../guardrails/safety.js';
 import { compileGuardrails, type GuardrailIndex } from '../guardrails/compile.js';
+import { HostMatcher, TenantIndex } from '../tenancy/hosts.js';
 
 /** A key as the hot path sees it. Never holds the clear key. */
 export interface KeyEntry {
@@ -52,6 +53,8 @@ export interface KeyEntry {
   readonly allowList: AllowList | undefined;
   /** Guardrail names referenced by the key or an ancestor (GatewayConfig spec.guardrails). */
   readonly guardrails: readonly string[];
+  /** Hostnames the key may be used on (ApiKey spec.hosts); undefined = any. */
+  readonly hosts: HostMatcher | undefined;
   /** MCP servers and tools the key may use; undefined = none (ApiKey.spec.mcp absent). */
   readonly mcp: McpKeyPolicy | undefined;
 }
@@ -174,6 +177,8 @@ export interface Snapshot {
   readonly resilience: ResilienceConfig;
   /** Guardrails compiled from GatewayConfig spec.guardrails (src/guardrails/compile.ts). */
   readonly guardrails: GuardrailIndex;
+  /** Tenants by domain (GatewayConfig spec.tenants, src/tenancy/hosts.ts). */
+  readonly tenants: TenantIndex;
   /** Currency of every price and money budget (GatewayConfig pricing.currency, default USD). */
   readonly currency: string;
   /**
@@ -225,6 +230,7 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
     servedModels: [...routesByModel.keys()].sort(),
     resilience: resilienceConfig(resources.gatewayConfig?.resilience),
     guardrails: compileGuardrails(resources.gatewayConfig?.guardrails),
+    tenants: new TenantIndex(resources.gatewayConfig?.tenants),
     currency: pricing.currency,
     admissionPrice: admissionPrices(routesByModel),
     mcp,
@@ -391,6 +397,7 @@ export function keyEntryOf(
     midStreamPolicy: key.spec.limits?.midStreamPolicy ?? 'finish',
     allowList: chain.allowList,
     guardrails: chain.guardrails,
+    hosts: key.spec.hosts ? new HostMatcher(key.spec.hosts) : undefined,
     mcp: mcpKeyPolicy(key),
     claim,
   };

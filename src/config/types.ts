@@ -208,6 +208,11 @@ export interface ApiKeySpec {
   readonly allowedCidrs?: readonly string[];
   /** Guardrails (GatewayConfig.spec.guardrails names) for this key and every key below it. */
   readonly guardrails?: readonly string[];
+  /**
+   * Hostnames (exact or `*.example.com`) this key may be used on; elsewhere it is refused as if it
+   * did not exist (401). Absent means any host. See docs/safety.md.
+   */
+  readonly hosts?: readonly string[];
   /** MCP servers and tools this key may use. Absent: no MCP server at all. */
   readonly mcp?: KeyMcpAccess;
 }
@@ -356,6 +361,19 @@ export interface GatewayConfigSpec {
   /** Content guardrails, referenced by ApiKeys (or `global`); see docs/safety.md. */
   readonly guardrails?: readonly GuardrailSpec[];
   readonly pricing?: PricingSpec;
+  /** Tenants by domain: per-host model mappings and guardrails; see docs/safety.md. */
+  readonly tenants?: readonly TenantSpec[];
+}
+
+/** One tenant: the hostnames it is served on and its own defaults. */
+export interface TenantSpec {
+  readonly name: string;
+  /** Exact hostnames or `*.example.com`. */
+  readonly hosts: readonly string[];
+  /** Replaces the global model mapping on these hosts. */
+  readonly modelMappings?: Readonly<Record<string, string>>;
+  /** Guardrails (names) for every request on these hosts. */
+  readonly guardrails?: readonly string[];
 }
 
 /** What a guardrail check does when it matches. */

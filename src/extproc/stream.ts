@@ -22,6 +22,7 @@ import type { AttemptRecord } from '../routing/plan.js';
 import type { UpstreamRewrite } from '../pipeline/rewrite.js';
 import { admitHeaders } from '../pipeline/request-headers.js';
 import type { GuardrailStep } from '../guardrails/step.js';
+import { hostOf } from '../tenancy/hosts.js';
 import { EXTPROC_ATTRIBUTES, SOURCE_ADDRESS } from '../pipeline/client-address.js';
 import type { ResilientRouter } from '../routing/router.js';
 import { headerMap } from './headers.js';
@@ -123,6 +124,10 @@ export class ExtProcStream {
     this.contentType = headers.get('content-type');
     const anthropicVersion = this.api === 'anthropic' ? headers.get('anthropic-version') : undefined;
     if (anthropicVersion) ctx.anthropicVersion = anthropicVersion;
+    if (!snapshot.tenants.empty) {
+      const tenant = snapshot.tenants.tenantFor(hostOf(headers.get(':authority')));
+      if (tenant) ctx.tenant = tenant;
+    }
     const source = msg.attributes?.[EXTPROC_ATTRIBUTES]?.fields?.[SOURCE_ADDRESS]?.stringValue;
     // Known before authentication, so refusals are counted under their API too.
     const route = classifyRoute(headers.get(':method') ?? '', headers.get(':path') ?? '');

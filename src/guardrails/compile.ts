@@ -107,14 +107,16 @@ const NONE: Selection = { request: [], response: [] };
  * Selects the guardrails for a key and a model (after mapping). A name the key references that the
  * GatewayConfig does not define is returned as an error: the request must fail closed.
  */
-export function selectGuardrails(index: GuardrailIndex, key: KeyEntry, model: string): Selection | { missing: string } {
-  if (index.global.length === 0 && key.guardrails.length === 0) return NONE;
+export function selectGuardrails(index: GuardrailIndex, key: KeyEntry, model: string, tenant: readonly string[] = []): Selection | { missing: string } {
+  if (index.global.length === 0 && key.guardrails.length === 0 && tenant.length === 0) return NONE;
   const chosen: CompiledGuardrail[] = [];
   for (const g of index.global) if (!g.models || g.models.matches(model)) chosen.push(g);
-  for (const name of key.guardrails) {
-    const g = index.byName.get(name);
-    if (!g) return { missing: name };
-    if (!g.global && (!g.models || g.models.matches(model))) chosen.push(g);
+  for (const names of [key.guardrails, tenant]) {
+    for (const name of names) {
+      const g = index.byName.get(name);
+      if (!g) return { missing: name };
+      if (!g.global && !chosen.includes(g) && (!g.models || g.models.matches(model))) chosen.push(g);
+    }
   }
   if (chosen.length === 0) return NONE;
   return { request: chosen.filter((g) => g.request), response: chosen.filter((g) => g.response) };

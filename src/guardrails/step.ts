@@ -62,7 +62,7 @@ export class GuardrailStep {
   readonly request = (ctx: RequestContext, body: RequestBody): RequestBody | GatewayError => {
     const key = ctx.key;
     if (!key || !ctx.model) return body;
-    const selected = selectGuardrails(ctx.snapshot.guardrails, key, ctx.model);
+    const selected = selectGuardrails(ctx.snapshot.guardrails, key, ctx.model, ctx.tenant?.guardrails);
     if ('missing' in selected) {
       this.deps.logger.error({ requestId: ctx.requestId, consumer: key.name, guardrail: selected.missing }, 'key references a guardrail the GatewayConfig does not define; refusing');
       return gatewayError('internal_error', 'A content guardrail configured for this API key is missing on the gateway; the request was refused.');

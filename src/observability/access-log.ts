@@ -4,7 +4,7 @@ import { apiLabel } from '../pipeline/route.js';
 import type { StreamOutcome } from '../extproc/stream.js';
 import { formatPicos } from '../billing/money.js';
 import type { Logger } from './logger.js';
-import { requestDurationSeconds, requestsTotal, responseHeadersSeconds } from './metrics.js';
+import { requestDurationSeconds, requestsTotal, responseHeadersSeconds, tenantRequestsTotal } from './metrics.js';
 
 const NS_PER_S = 1e9;
 
@@ -24,6 +24,7 @@ export function recordRequest(logger: Logger, ctx: RequestContext, outcome: Stre
     status: String(status),
     api: apiLabel(ctx.route),
   });
+  if (ctx.tenant) tenantRequestsTotal.inc({ tenant: ctx.tenant.name, consumer: ctx.key?.name ?? '-', status: String(status) });
   if (ctx.chosen) {
     requestDurationSeconds.observe({ provider, model }, durationS);
     if (ttfbS !== undefined) responseHeadersSeconds.observe({ provider, model }, ttfbS);
@@ -49,6 +50,7 @@ export function recordRequest(logger: Logger, ctx: RequestContext, outcome: Stre
       // Exact decimal of the gateway currency (ctx.snapshot.currency), e.g. "0.000135".
       cost: ctx.billed ? formatPicos(ctx.billed.costPicos) : undefined,
       configVersion: ctx.snapshot.version,
+      tenant: ctx.tenant?.name,
     },
     'request',
   );

@@ -233,6 +233,13 @@ export const budgetCappedTotal = new Counter({
 
 // --- Guardrails (issue 18). Labels: key names, guardrail and rule names from config; never text. ---
 
+export const tenantRequestsTotal = new Counter({
+  name: 'tollgate_tenant_requests_total',
+  help: 'Requests on a tenant host (GatewayConfig spec.tenants), by tenant name, consumer (ApiKey) and HTTP status.',
+  labelNames: ['tenant', 'consumer', 'status'] as const,
+  registers: [registry],
+});
+
 export const guardrailDecisionsTotal = new Counter({
   name: 'tollgate_guardrail_decisions_total',
   help: 'Guardrail findings acted on, by consumer (ApiKey), guardrail, rule (keywords, a pattern name, pii:<kind>), action (block, mask, log) and phase (request, response).',

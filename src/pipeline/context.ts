@@ -7,6 +7,7 @@ import type { GatewayErrorCode } from '../errors.js';
 import type { RequestAccounting } from './limits.js';
 import type { RequestBody } from './request-body.js';
 import type { RequestGuard } from '../guardrails/step.js';
+import type { Tenant } from '../tenancy/hosts.js';
 import type { ApiRoute } from './route.js';
 import type { AttemptRecord } from '../routing/plan.js';
 
@@ -47,4 +48,6 @@ export interface RequestContext {
   billed?: { readonly promptTokens: number; readonly completionTokens: number; readonly costPicos: bigint };
   /** Guardrails of this request's response (src/guardrails/step.ts); absent when none apply. */
   guard?: RequestGuard;
+  /** The tenant of the request's Host (GatewayConfig spec.tenants), if any. */
+  tenant?: Tenant;
 }

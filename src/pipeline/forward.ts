@@ -46,7 +46,7 @@ export function planForward(
   ctx.requestedModel = body.model;
   ctx.stream = body.stream;
   ctx.body = body;
-  const resolved = resolveForKey(body.model, key, ctx.snapshot);
+  const resolved = resolveForKey(body.model, key, ctx.snapshot, ctx.tenant?.mapping);
   if (isGatewayError(resolved)) return resolved;
   ctx.model = resolved.model;
   if (guard) {

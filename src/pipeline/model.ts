@@ -1,5 +1,5 @@
 /** Model resolution: mapping (per key, then global), allow-list, then the routes that serve it. */
-import { resolveModel } from '../config/mapping.js';
+import { resolveModel, type ModelMapping } from '../config/mapping.js';
 import type { KeyEntry, RouteTier, Snapshot } from '../config/snapshot.js';
 import { gatewayError, type GatewayError } from '../errors.js';
 
@@ -16,8 +16,9 @@ export interface ResolvedModel {
  * after mapping: that is what is served and paid for, so an alias can never widen what a key may
  * reach.
  */
-export function resolveForKey(requested: string, key: KeyEntry, snapshot: Snapshot): ResolvedModel | GatewayError {
-  const model = resolveModel(requested, key.mapping, snapshot.globalMapping);
+export function resolveForKey(requested: string, key: KeyEntry, snapshot: Snapshot, tenantMapping?: ModelMapping): ResolvedModel | GatewayError {
+  // A tenant's mapping (its Host, src/tenancy/hosts.ts) replaces the global one.
+  const model = resolveModel(requested, key.mapping, tenantMapping ?? snapshot.globalMapping);
   const shown = model === requested ? `'${requested}'` : `'${requested}' (mapped to '${model}')`;
   const tiers = snapshot.routesByModel.get(model);
   if (!tiers) return gatewayError('model_not_found', `The model ${shown} does not exist or you do not have access to it.`);

@@ -1,7 +1,8 @@
 /** Request-headers step: route classification and authentication, before any body is buffered. */
 import type { Snapshot } from '../config/snapshot.js';
 import type { KeyEntry } from '../config/snapshot.js';
-import { isGatewayError, type GatewayError } from '../errors.js';
+import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
+import { hostOf } from '../tenancy/hosts.js';
 import { authenticate, extractKey } from './auth.js';
 import { checkClientAddress } from './client-address.js';
 import { listModelsForKey, modelsListBody } from './models-list.js';
@@ -19,6 +20,8 @@ export function admitHeaders(headers: ReadonlyMap<string, string>, snapshot: Sna
   const key = authenticate(extractKey(headers.get('authorization'), headers.get('x-api-key')), snapshot, nowMs);
   if (isGatewayError(key)) return key;
   const entry = key;
+  // A key bound to other hostnames does not exist on this one: the same 401 as an unknown key.
+  if (entry.hosts && !entry.hosts.matches(hostOf(headers.get(':authority')))) return gatewayError('invalid_api_key', 'Incorrect API key provided.');
   const denied = checkClientAddress(entry, sourceAddress);
   if (denied) return denied;
   if (route.kind === 'list-models') {
