@@ -39,6 +39,12 @@ export interface AnthropicBehaviour {
   resetAfterEvents: number | undefined;
   /** Keep requests for inspection (the bench turns it off). */
   record: boolean;
+  /**
+   * Claude on Vertex AI mode (rawPredict / streamRawPredict under /v1/projects/.../publishers/anthropic):
+   * bearer tokens checked with `authorize` (the fake token endpoint's), model in the path,
+   * `anthropic_version: vertex-2023-10-16` in the body.
+   */
+  vertex: { readonly authorize: (token: string) => boolean } | undefined;
 }
 
 export interface AnthropicRecordedRequest {
@@ -105,6 +111,7 @@ export class FakeAnthropic {
       cacheReadTokens: 0,
       resetAfterEvents: undefined,
       record: true,
+      vertex: undefined,
       ...behaviour,
     };
   }
@@ -115,7 +122,8 @@ export class FakeAnthropic {
 
   /** Base URL with /v1, as a ModelProvider endpoint names it. */
   get url(): string {
-    return `http://127.0.0.1:${this.portNumber}/v1`;
+    // Claude on Vertex AI: the location base, as a gcp-vertex-ai ModelProvider endpoint names it.
+    return this.behaviour.vertex ? `http://127.0.0.1:${this.portNumber}/v1/projects/fake-project/locations/us-east5` : `http://127.0.0.1:${this.portNumber}/v1`;
   }
 
   async start(port = 0, host = '127.0.0.1'): Promise<void> {
@@ -139,7 +147,7 @@ export class FakeAnthropic {
 
   /** Requests that reached /v1/messages. */
   received(): AnthropicRecordedRequest[] {
-    return this.requests.filter((r) => r.path.split('?')[0]?.endsWith('/messages'));
+    return this.requests.filter((r) => /\/messages$|:(stream)?[rR]awPredict$/.test(r.path.split('?')[0] ?? ''));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -161,6 +169,7 @@ export class FakeAnthropic {
       record.status = status;
       sendJson(res, status, { type: 'error', error: { type, message } }, extra);
     };
+    if (this.behaviour.vertex) return this.vertex(req, res, body, text.length, record, answer);
     const countTokens = req.method === 'POST' && (req.url ?? '').split('?')[0]?.endsWith('/v1/messages/count_tokens');
     if (!countTokens && (req.method !== 'POST' || !(req.url ?? '').split('?')[0]?.endsWith('/v1/messages'))) {
       return answer(404, 'not_found_error', `Not found: ${req.method} ${req.url}`);
@@ -197,6 +206,40 @@ export class FakeAnthropic {
     const message = this.reply(body, text.length);
     if (body['stream'] === true) return this.stream(res, message);
     sendJson(res, 200, message, { 'request-id': `req_fake_${this.counter}` });
+  }
+
+  /** Claude on Vertex AI: rawPredict / streamRawPredict with a bearer token. */
+  private vertex(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    bytes: number,
+    record: AnthropicRecordedRequest,
+    answer: (status: number, type: string, message: string) => void,
+  ): void | Promise<void> {
+    const m = /^\/v1\/projects\/[^/]+\/locations\/[^/]+\/publishers\/anthropic\/models\/([^/:]+):(rawPredict|streamRawPredict)$/.exec(req.url ?? '');
+    if (req.method !== 'POST' || !m) return answer(404, 'not_found_error', `Not found: ${req.method} ${req.url}`);
+    const auth = req.headers['authorization'];
+    const token = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : '';
+    if (!this.behaviour.vertex?.authorize(token)) return answer(401, 'authentication_error', 'Request had invalid authentication credentials.');
+    if (req.headers['x-api-key'] !== undefined) return answer(400, 'invalid_request_error', 'x-api-key is not used on Vertex AI');
+    try {
+      check(isObj(body), 'request body must be a JSON object');
+      check(body['anthropic_version'] === 'vertex-2023-10-16', 'anthropic_version: must be vertex-2023-10-16 on Vertex AI');
+      check(body['model'] === undefined, 'model: Extra inputs are not permitted (the model is in the URL on Vertex AI)');
+      const stream = m[2] === 'streamRawPredict';
+      check(stream === (body['stream'] === true), 'streamRawPredict requires stream: true (and rawPredict no stream)');
+      const { anthropic_version: _version, ...rest } = body;
+      const request = { ...rest, model: decodeURIComponent(m[1] as string) };
+      validate(request);
+      record.status = 200;
+      const message = this.reply(request, bytes);
+      if (stream) return this.stream(res, message);
+      sendJson(res, 200, message);
+    } catch (err) {
+      if (err instanceof Invalid) return answer(400, 'invalid_request_error', err.message);
+      throw err;
+    }
   }
 
   /** The message the fake answers with (the non-streamed body; streams send the same content as events). */

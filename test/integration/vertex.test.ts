@@ -41,6 +41,18 @@ spec:
     'keys.yaml': basicConfig()['keys.yaml'] as string,
     'providers.yaml': `${provider('vertex', 'vertex-gemini', 'sa')}---
 ${provider('vertex-wrong', 'vertex-wrong-key', 'wrong')}---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: vertex-claude }
+spec:
+  type: gcp-vertex-ai
+  endpoint: "{{FAKE:claude}}"
+  credentialSecretRef: { name: gcp, key: sa }
+  models:
+    - name: vertex-claude
+      upstreamModel: claude-sonnet-4-5@20250929
+      maxTokens: 300
+---
 apiVersion: v1
 kind: Secret
 metadata: { name: gcp }
@@ -57,6 +69,8 @@ describe('provider type gcp-vertex-ai (Gemini on Vertex AI, service-account toke
     stack = await startStack({
       files: files(),
       geminiFakes: { vertex: { vertex: { clientEmail: EMAIL, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() } } },
+      // Claude on Vertex: tokens are the ones the fake token endpoint (the Gemini fake's) issued.
+      anthropicFakes: { claude: { vertex: { authorize: (token) => (stack.gemini['vertex']?.tokens.get(token) ?? 0) > Date.now() } } },
     });
   });
   after(() => stack?.stop());
@@ -81,6 +95,22 @@ describe('provider type gcp-vertex-ai (Gemini on Vertex AI, service-account toke
     assert.ok(fake.tokens.has(String([...auths][0]).slice('Bearer '.length)));
     assert.equal(fake.tokens.size, 1, 'the token endpoint was asked once');
     assert.ok(!JSON.stringify(got[0]!.headers).includes(TEST_KEY), 'client key leaked upstream');
+  });
+
+  it('Claude on Vertex: rawPredict / streamRawPredict with anthropic_version and the model in the path, translated like Anthropic', async () => {
+    const client = stack.client();
+    const params = { model: 'vertex-claude', messages: [{ role: 'system' as const, content: 'Brief.' }, { role: 'user' as const, content: 'Hi' }] };
+    const plain = await client.chat.completions.create(params);
+    assert.equal(plain.choices[0]?.message.content, 'Hello from the fake Anthropic model.');
+    const final = await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion();
+    assert.equal(final.choices[0]?.message.content, plain.choices[0]?.message.content);
+    const got = stack.anthropic['claude']!.received();
+    assert.deepEqual(got.map((r) => [r.path.split(':').at(-1), r.status]), [['rawPredict', 200], ['streamRawPredict', 200]]);
+    const body = got[0]!.body as Record<string, unknown>;
+    assert.equal(body['anthropic_version'], 'vertex-2023-10-16');
+    assert.equal(body['model'], undefined);
+    assert.equal(body['max_tokens'], 300);
+    assert.match(String(got[0]!.headers['authorization']), /^Bearer ya29\.fake-/);
   });
 
   it('a key the token endpoint refuses: a clear 502, nothing sent to Vertex', async () => {

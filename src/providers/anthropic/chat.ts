@@ -313,7 +313,11 @@ function refuseUnsupported(body: Readonly<Record<string, unknown>>): GatewayErro
   return undefined;
 }
 
-function translateRequest(body: Readonly<Record<string, unknown>>, ctx: TranslationContext): Buffer | GatewayError {
+/**
+ * The Messages API request object for an OpenAI request (before serialisation): Anthropic on other
+ * platforms (Vertex AI rawPredict) adjusts it (no `model`, an `anthropic_version` field).
+ */
+export function messagesRequest(body: Readonly<Record<string, unknown>>, ctx: TranslationContext): Record<string, unknown> | GatewayError {
   const refused = refuseUnsupported(body);
   if (refused) return refused;
   const messages = translateMessages(body['messages']);
@@ -368,7 +372,12 @@ function translateRequest(body: Readonly<Record<string, unknown>>, ctx: Translat
   const user = body['user'];
   if (typeof user === 'string' && user !== '') out['metadata'] = { user_id: user };
   if (body['stream'] === true) out['stream'] = true;
-  return Buffer.from(JSON.stringify(out));
+  return out;
+}
+
+function translateRequest(body: Readonly<Record<string, unknown>>, ctx: TranslationContext): Buffer | GatewayError {
+  const out = messagesRequest(body, ctx);
+  return isGatewayError(out) ? out : Buffer.from(JSON.stringify(out));
 }
 
 // ---- response -----------------------------------------------------------------------------------

@@ -8,12 +8,14 @@
  *   - generateContent:  https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/projects.locations.publishers.models/generateContent
  *   - streamGenerateContent: https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/projects.locations.publishers.models/streamGenerateContent
  *   - Service-account tokens: https://developers.google.com/identity/protocols/oauth2/service-account
+ *   - Claude on Vertex AI: https://docs.anthropic.com/en/api/claude-on-vertex-ai (rawPredict, streamRawPredict)
+ * Claude models (upstream names starting with `claude`) go to Anthropic's publisher (chat.ts).
  * The endpoint is the location base, for example
  * https://us-central1-aiplatform.googleapis.com/v1/projects/<project>/locations/us-central1.
- * Not yet: Anthropic models on Vertex (rawPredict), embeddings, workload identity.
+ * Not yet: embeddings, workload identity.
  */
 import type { ProviderAdapter } from '../types.js';
-import { geminiChat } from '../gemini/chat.js';
+import { isClaude, vertexChat } from './chat.js';
 import { tokenSourceFor } from './token.js';
 
 export const vertexAdapter: ProviderAdapter = {
@@ -21,11 +23,13 @@ export const vertexAdapter: ProviderAdapter = {
   target(provider, _operation, upstreamModel, stream) {
     const { scheme, authority, basePath } = provider.endpoint;
     const model = encodeURIComponent(upstreamModel);
-    const method = stream ? 'streamGenerateContent?alt=sse' : 'generateContent';
+    const path = isClaude(upstreamModel)
+      ? `${basePath}/publishers/anthropic/models/${model}:${stream ? 'streamRawPredict' : 'rawPredict'}`
+      : `${basePath}/publishers/google/models/${model}:${stream ? 'streamGenerateContent?alt=sse' : 'generateContent'}`;
     return {
       scheme,
       authority,
-      path: `${basePath}/publishers/google/models/${model}:${method}`,
+      path,
       headers: [
         ['content-type', 'application/json'],
         ['accept-encoding', 'identity'],
@@ -39,5 +43,5 @@ export const vertexAdapter: ProviderAdapter = {
     const token = source.get();
     return [['authorization', `Bearer ${typeof token === 'string' ? token : await token}`]];
   },
-  chat: geminiChat,
+  chat: vertexChat,
 };
