@@ -1,5 +1,6 @@
 /** Wires the processes together: config source -> store -> ext_proc server, plus admin server. */
-import { AdminAuthorizer, createPodCredential } from './admin/authorizer.js';
+import type pg from 'pg';
+import { AdminAuthorizer, createPodCredential, operatorCredentialFromFile } from './admin/authorizer.js';
 import { FileConfigSource } from './config/file-source.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import { EndpointSliceDiscovery } from './controller/endpoint-slices.js';
@@ -66,7 +67,12 @@ async function main(): Promise<void> {
   // Set once everything is up; until then SIGTERM ends the process at once (nothing is served yet)
   // and POST /drain answers 500.
   let shutdown: Shutdown | undefined;
-  const authorizer = new AdminAuthorizer(settings.podTokenFile ? [await createPodCredential(settings.podTokenFile)] : []);
+  const authorizer = new AdminAuthorizer([
+    ...(settings.podTokenFile ? [await createPodCredential(settings.podTokenFile)] : []),
+    ...(settings.adminTokenFile ? [await operatorCredentialFromFile(settings.adminTokenFile)] : []),
+  ]);
+  // Set once the ledger exists (below); the reports route answers 503 until then.
+  let ledgerPool: (() => pg.Pool | undefined) | undefined;
   const admin = await startAdminServer({
     host: settings.adminHost,
     port: settings.adminPort,
@@ -74,6 +80,7 @@ async function main(): Promise<void> {
     authorizer,
     drain: (reason) => (shutdown ? shutdown.begin(reason) : Promise.reject(new Error('not started yet'))),
     logger: logger.child({ component: 'admin' }),
+    usageReports: () => ledgerPool?.(),
   });
   await Promise.all([source.start(), endpoints?.start()]).catch((err: unknown) => {
     admin.server.close();
@@ -92,6 +99,7 @@ async function main(): Promise<void> {
   readKeyStatus = keyStatusReader(store, limits.accountant);
   // The usage ledger's one writer: the status Lease holder in Kubernetes mode, else a Redis lock.
   const ledger = startLedger(settings.limits, logger, store, src.kind === 'kubernetes' && src.leaseName && source instanceof KubernetesConfigSource ? () => source.leading : undefined);
+  ledgerPool = () => ledger?.pool;
   const { server } = await startExtProcServer(settings.extprocAddress, {
     store,
     limits: limits.step,

@@ -28,6 +28,11 @@ export interface Settings {
    * a bearer of it may call admin actions (POST /drain). Undefined = admin actions are off.
    */
   readonly podTokenFile: string | undefined;
+  /**
+   * File holding the operator token (a mounted Secret key, at least 32 characters): its bearer may
+   * read usage reports (GET /admin/usage). Undefined = reports are off (401).
+   */
+  readonly adminTokenFile: string | undefined;
   /** Time given to open streams on shutdown. */
   readonly shutdownGraceMs: number;
   /** Envoy admin URL, drained on shutdown (src/lifecycle/drain.ts); undefined = none. */
@@ -92,6 +97,7 @@ export function readSettings(argv: readonly string[]): Settings {
       'admin-host': { type: 'string' },
       'admin-port': { type: 'string' },
       'pod-token-file': { type: 'string' },
+      'admin-token-file': { type: 'string' },
       'shutdown-grace-seconds': { type: 'string' },
       'envoy-admin-url': { type: 'string' },
       'redis-url': { type: 'string' },
@@ -118,6 +124,7 @@ export function readSettings(argv: readonly string[]): Settings {
     adminHost: values['admin-host'] ?? env['TOLLGATE_ADMIN_HOST'] ?? '0.0.0.0',
     adminPort: toInt('admin-port', values['admin-port'] ?? env['TOLLGATE_ADMIN_PORT'] ?? '9090'),
     podTokenFile: values['pod-token-file'] || env['TOLLGATE_POD_TOKEN_FILE'] || undefined,
+    adminTokenFile: values['admin-token-file'] || env['TOLLGATE_ADMIN_TOKEN_FILE'] || undefined,
     shutdownGraceMs: 1000 * toInt('shutdown-grace-seconds', values['shutdown-grace-seconds'] ?? env['TOLLGATE_SHUTDOWN_GRACE_SECONDS'] ?? '30'),
     envoyAdminUrl: values['envoy-admin-url'] ?? env['TOLLGATE_ENVOY_ADMIN_URL'],
     limits: readLimitSettings(values),

@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { AdminAuthorizer, bearerToken, createPodCredential, credentialFromToken } from './authorizer.js';
+import { AdminAuthorizer, bearerToken, createPodCredential, credentialFromToken, operatorCredentialFromFile } from './authorizer.js';
+import { writeFile } from 'node:fs/promises';
 
 describe('admin authorizer', () => {
   const token = 'a'.repeat(43);
@@ -53,5 +54,21 @@ describe('admin authorizer', () => {
     assert.equal(second.authorize(`Bearer ${firstToken}`, 'lifecycle').allowed, false, 'the old token is dead');
     assert.equal(second.authorize(`Bearer ${secondToken}`, 'lifecycle').allowed, true);
     await assert.rejects(createPodCredential(join(dir, 'missing-dir', 'pod-token')), /cannot write the pod token file/);
+  });
+
+  it('the operator credential: read from a file (a mounted Secret), grants reports and nothing else', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'tg-op-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const op = 'o'.repeat(40);
+    await writeFile(join(dir, 'token'), `${op}\n`);
+    const pod = credentialFromToken('pod', token, ['lifecycle']);
+    const auth = new AdminAuthorizer([pod, await operatorCredentialFromFile(join(dir, 'token'))]);
+    assert.deepEqual(auth.authorize(`Bearer ${op}`, 'reports'), { allowed: true, credential: 'operator' });
+    assert.deepEqual(auth.authorize(`Bearer ${op}`, 'lifecycle'), { allowed: false, status: 403, reason: 'scope' });
+    assert.deepEqual(auth.authorize(`Bearer ${token}`, 'reports'), { allowed: false, status: 403, reason: 'scope' }, 'the pod token cannot read reports');
+    assert.deepEqual(auth.authorize('Bearer sk-a-client-api-key-0000000000000000', 'reports'), { allowed: false, status: 401, reason: 'invalid' });
+    await writeFile(join(dir, 'short'), 'short');
+    await assert.rejects(operatorCredentialFromFile(join(dir, 'short')), /too short/);
+    await assert.rejects(operatorCredentialFromFile(join(dir, 'missing')), /cannot read the admin token file/);
   });
 });

@@ -14,11 +14,14 @@
  * leaks through timing; only digests are kept in memory after start-up.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
-/** What a credential may do. `lifecycle`: start a drain (the pod's own shutdown path). */
-export type AdminScope = 'lifecycle';
+/**
+ * What a credential may do. `lifecycle`: start a drain (the pod's own shutdown path). `reports`:
+ * read usage and cost reports (GET /admin/usage), granted by the operator token (--admin-token-file).
+ */
+export type AdminScope = 'lifecycle' | 'reports';
 
 /** A token holder: a name for logs and the scopes it grants. */
 export interface AdminCredential {
@@ -98,4 +101,18 @@ export async function createPodCredential(file: string): Promise<AdminCredential
     throw new Error(`cannot write the pod token file ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
   return credentialFromToken('pod', token, ['lifecycle']);
+}
+
+/**
+ * The operator credential: a token read from `file` (a mounted Secret key), granting `reports`.
+ * Read once at start; rotating the Secret takes a restart.
+ */
+export async function operatorCredentialFromFile(file: string): Promise<AdminCredential> {
+  let token: string;
+  try {
+    token = (await readFile(file, 'utf8')).trim();
+  } catch (err) {
+    throw new Error(`cannot read the admin token file ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return credentialFromToken('operator', token, ['reports']);
 }

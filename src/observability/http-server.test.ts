@@ -119,6 +119,7 @@ describe('admin server', () => {
     for (const r of routes) {
       if (r.access.kind === 'open') assert.ok(r.methods.every((m) => m === 'GET' || m === 'HEAD'), `${r.path} is open, so it must only read`);
     }
-    assert.deepEqual(routes.map((r) => r.path).sort(), ['/drain', '/healthz', '/metrics', '/readyz']);
+    assert.deepEqual(routes.map((r) => r.path).sort(), ['/admin/usage', '/drain', '/healthz', '/metrics', '/readyz']);
+    assert.deepEqual(routes.find((r) => r.path === '/admin/usage')?.access, { kind: 'token', scope: 'reports' });
   });
 });

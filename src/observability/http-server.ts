@@ -5,7 +5,9 @@
  * route's scope (src/admin/authorizer.ts). Anything not in the table is 404.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type pg from 'pg';
 import type { AdminAuthorizer, AdminScope } from '../admin/authorizer.js';
+import { parseReportQuery, runReport, toCsv } from '../ledger/reports.js';
 import type { Logger } from './logger.js';
 import { adminDeniedTotal, registry } from './metrics.js';
 
@@ -22,6 +24,8 @@ export interface AdminServerOptions {
   readonly logger: Logger;
   /** Time a client has to send a whole request (not to get the answer); default 10 s. */
   readonly requestTimeoutMs?: number;
+  /** The usage ledger's reports (GET /admin/usage); undefined while or when there is no ledger. */
+  readonly usageReports?: () => pg.Pool | undefined;
 }
 
 /** Who may call a route: anyone who reaches the port, or a bearer of a token with the scope. */
@@ -48,7 +52,7 @@ function text(res: ServerResponse, status: number, body: string, headers: Record
 }
 
 /** Every endpoint of the admin server (the table docs/security.md documents). */
-export function adminRoutes(options: Pick<AdminServerOptions, 'readiness' | 'drain'>): readonly AdminRoute[] {
+export function adminRoutes(options: Pick<AdminServerOptions, 'readiness' | 'drain'> & Pick<Partial<AdminServerOptions>, 'usageReports'>): readonly AdminRoute[] {
   return [
     {
       path: '/healthz',
@@ -96,7 +100,44 @@ export function adminRoutes(options: Pick<AdminServerOptions, 'readiness' | 'dra
         );
       },
     },
+    {
+      // Usage and cost reports from the PostgreSQL ledger (docs/billing.md): operators only.
+      path: '/admin/usage',
+      methods: ['GET'],
+      access: { kind: 'token', scope: 'reports' },
+      handle: (req, res) => usageReport(req, res, options.usageReports?.()),
+    },
   ];
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+/** GET /admin/usage: JSON (`{object, data, next_cursor}`) or CSV (next page in `x-next-cursor`). */
+function usageReport(req: IncomingMessage, res: ServerResponse, pool: pg.Pool | undefined): void {
+  if (!pool) return json(res, 503, { error: { message: 'No usage ledger is configured (--ledger-url).', type: 'api_error', code: 'ledger_unavailable' } });
+  const url = req.url ?? '/';
+  const q = parseReportQuery(new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : ''), Date.now());
+  if ('error' in q) return json(res, 400, { error: { message: q.error, type: 'invalid_request_error', code: 'invalid_report_query' } });
+  runReport(pool, q).then(
+    (page) => {
+      const next = page.nextCursor;
+      if (q.format === 'csv') {
+        res.writeHead(200, {
+          'content-type': 'text/csv; charset=utf-8',
+          'content-disposition': 'attachment; filename="tollgate-usage.csv"',
+          'cache-control': 'no-store',
+          ...(next ? { 'x-next-cursor': next } : {}),
+        });
+        res.end(toCsv(page.rows, q));
+        return;
+      }
+      json(res, 200, { object: 'list', from: new Date(q.fromMs).toISOString(), to: new Date(q.toMs).toISOString(), data: page.rows, has_more: next !== undefined, next_cursor: next ?? null });
+    },
+    (err: unknown) => json(res, 503, { error: { message: `The ledger could not answer: ${err instanceof Error ? err.message : String(err)}`, type: 'api_error', code: 'ledger_unavailable' } }),
+  );
 }
 
 /** Starts the admin server; resolves with the bound port. */
@@ -109,7 +150,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<{ s
   }
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
   const server = createServer({ connectionsCheckingInterval: Math.min(1000, Math.ceil(requestTimeoutMs / 2)) }, (req, res) => {
-    // The path only: the query string never selects a route, and no route reads it.
+    // The path only: the query string never selects a route (only /admin/usage reads it).
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const route = routes.get(q === -1 ? url : url.slice(0, q));

@@ -9,7 +9,12 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import OpenAI from 'openai';
 import { waitFor } from '../../src/dev/local-stack.js';
 import { RedisLockElection } from '../../src/ledger/election.js';
-import { MIGRATIONS, migrate } from '../../src/ledger/migrations.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatPicos } from '../../src/billing/money.js';
+import { ensurePartition, MIGRATIONS, migrate } from '../../src/ledger/migrations.js';
+import { parseReportQuery, runReport, toCsv } from '../../src/ledger/reports.js';
 import { LedgerWriter } from '../../src/ledger/writer.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { registry } from '../../src/observability/metrics.js';
@@ -163,6 +168,8 @@ describe('usage ledger (real Redis, real PostgreSQL)', () => {
 });
 
 describe('usage ledger end to end: two gateways, one Redis, one PostgreSQL', () => {
+  const adminToken = `op-${'7'.repeat(40)}`;
+  let tokenDir: string;
   let redis: RedisServer;
   let pg: PostgresServer;
   let a: Stack;
@@ -202,7 +209,9 @@ stringData: { key: sk-ledger-team-b }
   before(async () => {
     redis = await startRedis();
     pg = await startPostgres();
-    const args = ['--redis-url', redis.url, '--ledger-url', pg.url, '--usage-flush-ms', '100'];
+    tokenDir = await mkdtemp(join(tmpdir(), 'tg-admin-'));
+    await writeFile(join(tokenDir, 'token'), `${adminToken}\n`, { mode: 0o600 });
+    const args = ['--redis-url', redis.url, '--ledger-url', pg.url, '--usage-flush-ms', '100', '--admin-token-file', join(tokenDir, 'token')];
     const fakes = { primary: { chunks: 7, chunkIntervalMs: 0 } };
     a = await startStack({ files: FILES, fakes, gatewayArgs: args });
     b = await startStack({ files: FILES, fakes, gatewayArgs: args });
@@ -212,6 +221,7 @@ stringData: { key: sk-ledger-team-b }
     await b?.stop();
     await pg?.stop();
     await redis?.stop();
+    if (tokenDir) await rm(tokenDir, { recursive: true, force: true });
   });
 
   it('the sum of ledger tokens equals what the fake providers reported, to the token, with the exact cost', async () => {
@@ -237,5 +247,93 @@ stringData: { key: sk-ledger-team-b }
     assert.equal(Number(row?.prompt), prompt);
     assert.equal(Number(row?.completion), completion);
     assert.equal(row?.cost, (BigInt(prompt) * 150_000n + BigInt(completion) * 600_000n).toString(), 'cost in picos, exact');
+
+    // The admin API reports the same, by key and model, as JSON and CSV, paginated.
+    const get = (path: string, headers: Record<string, string> = { authorization: `Bearer ${adminToken}` }) => fetch(`${a.adminUrl}${path}`, { headers });
+    const res = await get('/admin/usage?groupBy=key,lineage,model&period=month');
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { data: Record<string, string | number>[]; has_more: boolean };
+    const teamB = body.data.find((r) => r['key'] === 'default/team-b');
+    assert.equal(teamB?.['requests'], 60);
+    assert.equal(teamB?.['promptTokens'], prompt);
+    assert.equal(teamB?.['completionTokens'], completion);
+    assert.equal(teamB?.['lineage'], '.org.team-b.');
+    assert.equal(teamB?.['period'], new Date().toISOString().slice(0, 7));
+    assert.equal(teamB?.['cost'], formatPicos(BigInt(prompt) * 150_000n + BigInt(completion) * 600_000n));
+    assert.equal(teamB?.['currency'], 'USD');
+    const csv = await get('/admin/usage?groupBy=key&lineage=.org.&format=csv');
+    assert.equal(csv.status, 200);
+    assert.match(csv.headers.get('content-type') ?? '', /^text\/csv/);
+    const lines = (await csv.text()).trimEnd().split('\r\n');
+    assert.equal(lines[0], 'key,requests,promptTokens,completionTokens,totalTokens,cachedReadTokens,cachedWriteTokens,reasoningTokens,estimatedRequests,cost,currency');
+    assert.match(lines[1] ?? '', new RegExp(`^default/team-b,60,${prompt},${completion},${prompt + completion},0,0,0,0,`));
+    // Auth: no token, a wrong token, a client API key -> 401; a bad query -> 400.
+    assert.equal((await get('/admin/usage', {})).status, 401);
+    assert.equal((await get('/admin/usage', { authorization: `Bearer ${'x'.repeat(40)}` })).status, 401);
+    assert.equal((await get('/admin/usage', { authorization: 'Bearer sk-ledger-team-b' })).status, 401);
+    const bad = await get('/admin/usage?groupBy=password');
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: { message: string } }).error.message, /unknown dimension "password"/);
+    // The client-facing listener serves no report.
+    assert.equal((await fetch(`${a.baseUrl}/admin/usage`, { headers: { authorization: `Bearer ${adminToken}` } })).status, 404);
+  });
+});
+
+describe('usage reports (real PostgreSQL)', () => {
+  let pg: PostgresServer;
+  before(async () => {
+    pg = await startPostgres();
+    await migrate(pg.pool);
+  });
+  after(() => pg?.stop());
+
+  it('groups by period in a time zone, filters by key and account subtree, paginates without gaps or repeats', async () => {
+    const base = Date.UTC(2026, 0, 31, 22); // 22:00 UTC on Jan 31 = Feb 1 in Asia/Tokyo
+    await ensurePartition(pg.pool, base);
+    await ensurePartition(pg.pool, base + 7_200_000);
+    const rows: unknown[][] = [];
+    for (let i = 0; i < 30; i++) {
+      const hour = new Date(base + (i % 3) * 3_600_000).toISOString();
+      const key = `default/k${i % 5}`;
+      const lineage = i % 5 < 3 ? `.org.team.k${i % 5}.` : `.other.k${i % 5}.`;
+      rows.push([`b${i}`, 0, hour, '2026-01', key, lineage, `m${i % 2}`, 'up', 'default/p', '2xx', 1, 10, 5, 0, 0, 0, '1500000', 'USD', 1, 0]);
+    }
+    for (const r of rows) {
+      await pg.pool.query(
+        'INSERT INTO tollgate_usage (batch_id,row_no,hour,billing_month,api_key,lineage,model,upstream_model,provider,status_class,requests,prompt_tokens,completion_tokens,cached_read_tokens,cached_write_tokens,reasoning_tokens,cost_picos,currency,latency_ms,estimated) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)',
+        r,
+      );
+    }
+    const q = (s: string) => {
+      const parsed = parseReportQuery(new URLSearchParams(s), base + 86_400_000);
+      if ('error' in parsed) throw new Error(parsed.error);
+      return runReport(pg.pool, parsed);
+    };
+    const range = `from=${new Date(base - 86_400_000).toISOString()}&to=${new Date(base + 86_400_000).toISOString()}`;
+    const utc = await q(`${range}&groupBy=&period=day`);
+    assert.deepEqual(utc.rows.map((r) => [r['period'], r['requests']]), [['2026-01-31', 20], ['2026-02-01', 10]]);
+    const tokyo = await q(`${range}&groupBy=&period=day&tz=Asia/Tokyo`);
+    assert.deepEqual(tokyo.rows.map((r) => [r['period'], r['requests']]), [['2026-02-01', 30]]);
+    const one = await q(`${range}&groupBy=model&key=default/k1`);
+    assert.deepEqual(one.rows.map((r) => [r['model'], r['requests'], r['totalTokens'], r['cost']]), [['m0', 3, 45, '0.0000045'], ['m1', 3, 45, '0.0000045']]);
+    const account = await q(`${range}&groupBy=lineage&lineage=.org.`);
+    assert.deepEqual(account.rows.map((r) => r['lineage']), ['.org.team.k0.', '.org.team.k1.', '.org.team.k2.']);
+    // Pages of 2 over the 10 (key, model) groups: every group exactly once, in order.
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await q(`${range}&groupBy=key,model&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...page.rows.map((r) => `${r['key']}|${r['model']}`));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor && pages < 20);
+    assert.equal(pages, 5);
+    assert.equal(new Set(seen).size, 10);
+    assert.deepEqual(seen, [...seen].sort());
+    assert.match(toCsv([{ key: '=cmd()', requests: 1 }], { groupBy: ['key'], period: 'total' }), /^key,.*\r\n'=cmd\(\),1,/);
+    for (const bad of ['from=yesterday', 'period=week', 'tz=Mars/Base', 'limit=0', 'cursor=zzz', 'lineage=org', 'sort=x']) {
+      assert.ok('error' in parseReportQuery(new URLSearchParams(bad), Date.now()), bad);
+    }
   });
 });

@@ -1,0 +1,192 @@
+/**
+ * Usage reports from the PostgreSQL ledger (admin API GET /admin/usage): usage and cost over a time
+ * range, grouped by any of key, lineage (account), model, provider, upstream model and status
+ * class, per hour/day/month (in a time zone) or in total, as JSON or CSV, paginated.
+ *
+ * parseReportQuery is pure and turns the query string into a ReportQuery or a readable error;
+ * buildReportSql turns a ReportQuery into SQL whose identifiers come only from fixed tables (never
+ * from the request) and whose values are all bind parameters. The one-key query is served by the
+ * (api_key, hour) index and partition pruning; an account's subtree by (lineage text_pattern_ops, hour).
+ */
+import type pg from 'pg';
+import { formatPicos } from '../billing/money.js';
+import { isValidTimeZone } from '../config/limits.js';
+
+/** Group-by dimensions: request name -> column. */
+const DIMENSIONS = {
+  key: 'api_key',
+  lineage: 'lineage',
+  model: 'model',
+  provider: 'provider',
+  upstreamModel: 'upstream_model',
+  status: 'status_class',
+} as const;
+export type Dimension = keyof typeof DIMENSIONS;
+
+export type Period = 'hour' | 'day' | 'month' | 'total';
+const PERIODS: readonly Period[] = ['hour', 'day', 'month', 'total'];
+
+export interface ReportQuery {
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly groupBy: readonly Dimension[];
+  readonly period: Period;
+  readonly timeZone: string;
+  /** Exact `namespace/name` of an ApiKey. */
+  readonly key?: string;
+  /** Lineage prefix: an account and everything below it (`.org.team.`). */
+  readonly lineage?: string;
+  readonly model?: string;
+  readonly provider?: string;
+  readonly format: 'json' | 'csv';
+  readonly limit: number;
+  readonly offset: number;
+}
+
+export const MAX_LIMIT = 10_000;
+const MAX_RANGE_MS = 400 * 86_400_000;
+
+/** Reads the query string; an error message names the parameter at fault. */
+export function parseReportQuery(params: URLSearchParams, nowMs: number): ReportQuery | { readonly error: string } {
+  const known = new Set(['from', 'to', 'groupBy', 'period', 'tz', 'key', 'lineage', 'model', 'provider', 'format', 'limit', 'cursor']);
+  for (const name of params.keys()) if (!known.has(name)) return { error: `unknown parameter "${name}" (known: ${[...known].join(', ')})` };
+  const now = new Date(nowMs);
+  const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+  const time = (name: string, fallback: number): number | { error: string } => {
+    const v = params.get(name);
+    if (v === null) return fallback;
+    const ms = Date.parse(v);
+    return Number.isFinite(ms) && /^\d{4}-\d{2}-\d{2}/.test(v) ? ms : { error: `${name} must be an RFC 3339 time or a date (2026-11-01), got "${v}"` };
+  };
+  const fromMs = time('from', monthStart);
+  if (typeof fromMs !== 'number') return fromMs;
+  const toMs = time('to', nowMs);
+  if (typeof toMs !== 'number') return toMs;
+  if (toMs <= fromMs) return { error: 'to must be after from' };
+  if (toMs - fromMs > MAX_RANGE_MS) return { error: 'the range may cover at most 400 days' };
+  const groupBy: Dimension[] = [];
+  for (const d of (params.get('groupBy') ?? 'key').split(',').filter((x) => x.length > 0)) {
+    if (!(d in DIMENSIONS)) return { error: `groupBy: unknown dimension "${d}" (known: ${Object.keys(DIMENSIONS).join(', ')})` };
+    if (!groupBy.includes(d as Dimension)) groupBy.push(d as Dimension);
+  }
+  const period = params.get('period') ?? 'total';
+  if (!(PERIODS as readonly string[]).includes(period)) return { error: `period must be one of ${PERIODS.join(', ')}` };
+  const timeZone = params.get('tz') ?? 'UTC';
+  if (!isValidTimeZone(timeZone)) return { error: `tz: unknown time zone "${timeZone}"` };
+  const format = params.get('format') ?? 'json';
+  if (format !== 'json' && format !== 'csv') return { error: 'format must be json or csv' };
+  const limit = Number(params.get('limit') ?? '1000');
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) return { error: `limit must be an integer from 1 to ${MAX_LIMIT}` };
+  let offset = 0;
+  const cursor = params.get('cursor');
+  if (cursor !== null) {
+    const decoded = /^o(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (!decoded) return { error: 'cursor is not one this API returned' };
+    offset = Number(decoded[1]);
+  }
+  const lineage = params.get('lineage') ?? undefined;
+  if (lineage !== undefined && !/^\.([a-z0-9]([-a-z0-9.]*[a-z0-9])?\.)+$/.test(lineage)) return { error: 'lineage must look like .org.team. (ApiKey names between dots)' };
+  const opt = (name: string): string | undefined => {
+    const v = params.get(name);
+    return v === null || v === '' ? undefined : v;
+  };
+  const key = opt('key');
+  const model = opt('model');
+  const provider = opt('provider');
+  return {
+    fromMs, toMs, groupBy, period: period as Period, timeZone, format, limit, offset,
+    ...(key ? { key } : {}), ...(lineage ? { lineage } : {}), ...(model ? { model } : {}), ...(provider ? { provider } : {}),
+  };
+}
+
+/** SQL and parameters of a report page (one row more than `limit`, to know whether more follow). */
+export function buildReportSql(q: ReportQuery): { text: string; values: unknown[] } {
+  const values: unknown[] = [new Date(q.fromMs).toISOString(), new Date(q.toMs).toISOString()];
+  const where = ['hour >= $1', 'hour < $2'];
+  const filter = (column: string, value: string | undefined, op = '='): void => {
+    if (value === undefined) return;
+    values.push(value);
+    where.push(`${column} ${op} $${values.length}`);
+  };
+  filter('api_key', q.key);
+  // Prefix match on the index (text_pattern_ops); ApiKey names cannot hold LIKE's wildcards (% and _).
+  if (q.lineage !== undefined) filter('lineage', `${q.lineage}%`, 'LIKE');
+  filter('model', q.model);
+  filter('provider', q.provider);
+  const select: string[] = [];
+  const group: string[] = [];
+  if (q.period !== 'total') {
+    values.push(q.timeZone);
+    const bucket = `date_trunc('${q.period}', hour AT TIME ZONE $${values.length})`;
+    select.push(`to_char(${bucket}, '${q.period === 'hour' ? 'YYYY-MM-DD"T"HH24:00' : q.period === 'day' ? 'YYYY-MM-DD' : 'YYYY-MM'}') AS period`);
+    group.push('period');
+  }
+  for (const d of q.groupBy) {
+    select.push(`${DIMENSIONS[d]} AS "${d}"`);
+    group.push(`"${d}"`);
+  }
+  select.push('currency');
+  group.push('currency');
+  values.push(q.limit + 1, q.offset);
+  const text =
+    `SELECT ${select.join(', ')}, sum(requests)::text AS requests, sum(prompt_tokens)::text AS prompt_tokens, sum(completion_tokens)::text AS completion_tokens,` +
+    ` sum(cached_read_tokens)::text AS cached_read_tokens, sum(cached_write_tokens)::text AS cached_write_tokens, sum(reasoning_tokens)::text AS reasoning_tokens,` +
+    ` sum(cost_picos)::text AS cost_picos, sum(estimated)::text AS estimated` +
+    ` FROM tollgate_usage WHERE ${where.join(' AND ')} GROUP BY ${group.join(', ')} ORDER BY ${group.join(', ')}` +
+    ` LIMIT $${values.length - 1} OFFSET $${values.length}`;
+  return { text, values };
+}
+
+/** One line of a report. */
+export interface ReportRow {
+  readonly [column: string]: string | number;
+}
+
+export interface ReportPage {
+  readonly rows: readonly ReportRow[];
+  /** Cursor of the next page, or undefined on the last one. */
+  readonly nextCursor: string | undefined;
+}
+
+type DbRow = Record<string, string | null>;
+
+/** Runs a report query. */
+export async function runReport(pool: pg.Pool, q: ReportQuery): Promise<ReportPage> {
+  const { text, values } = buildReportSql(q);
+  const result = await pool.query<DbRow>({ text, values });
+  const more = result.rows.length > q.limit;
+  const rows = (more ? result.rows.slice(0, q.limit) : result.rows).map((r): ReportRow => {
+    const out: Record<string, string | number> = {};
+    if (q.period !== 'total') out['period'] = r['period'] ?? '';
+    for (const d of q.groupBy) out[d] = r[d] ?? '';
+    const n = (c: string): number => Number(r[c] ?? 0);
+    out['requests'] = n('requests');
+    out['promptTokens'] = n('prompt_tokens');
+    out['completionTokens'] = n('completion_tokens');
+    out['totalTokens'] = n('prompt_tokens') + n('completion_tokens');
+    out['cachedReadTokens'] = n('cached_read_tokens');
+    out['cachedWriteTokens'] = n('cached_write_tokens');
+    out['reasoningTokens'] = n('reasoning_tokens');
+    out['estimatedRequests'] = n('estimated');
+    out['cost'] = formatPicos(BigInt(r['cost_picos'] ?? '0'));
+    out['currency'] = r['currency'] ?? '';
+    return out;
+  });
+  return { rows, nextCursor: more ? Buffer.from(`o${q.offset + q.limit}`).toString('base64url') : undefined };
+}
+
+/** RFC 4180 CSV of a page: a header line, then one line per row (CRLF). */
+export function toCsv(rows: readonly ReportRow[], q: Pick<ReportQuery, 'groupBy' | 'period'>): string {
+  const columns = [
+    ...(q.period !== 'total' ? ['period'] : []),
+    ...q.groupBy,
+    'requests', 'promptTokens', 'completionTokens', 'totalTokens', 'cachedReadTokens', 'cachedWriteTokens', 'reasoningTokens', 'estimatedRequests', 'cost', 'currency',
+  ];
+  const cell = (v: string | number | undefined): string => {
+    const s = v === undefined ? '' : String(v);
+    // Quote when needed; a leading = + - @ is prefixed so spreadsheets do not run it as a formula.
+    const safe = /^[=+\-@\t\r]/.test(s) && typeof v === 'string' ? `'${s}` : s;
+    return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+  };
+  return [columns.join(','), ...rows.map((r) => columns.map((c) => cell(r[c])).join(','))].join('\r\n') + '\r\n';
+}
