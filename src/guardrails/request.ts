@@ -79,6 +79,9 @@ export function checkRequest(json: Json, guardrails: readonly CompiledGuardrail[
   const c = new Checker(guardrails, report, texts);
   const messages = json['messages'];
   if (Array.isArray(messages)) for (const m of messages) c.message(m);
+  // Anthropic Messages `system` (string or text blocks) and Responses API `instructions`.
+  c.content(json, 'system');
+  c.content(json, 'instructions');
   for (const key of ['input', 'prompt']) {
     const v = json[key];
     if (typeof v === 'string') json[key] = c.text(v);

@@ -12,7 +12,7 @@
  * `choices[].message.content` is checked whole, and the body is re-serialised when masked.
  */
 import { StringDecoder } from 'node:string_decoder';
-import { errorBody, gatewayError, type GatewayError } from '../errors.js';
+import { errorBodyFor, errorEventFor, gatewayError, type ClientApi, type GatewayError } from '../errors.js';
 import type { CompiledGuardrail } from './compile.js';
 import { checkText, type Finding } from './scan.js';
 import { StreamWindow } from './window.js';
@@ -47,6 +47,8 @@ const EVENT_END = /\r?\n\r?\n/g;
 
 export class SseGuard {
   private readonly decoder = new StringDecoder('utf8');
+  /** Wire format of the answer: OpenAI chat completion chunks, or Anthropic Messages events. */
+  private readonly api: ClientApi;
   private pending = '';
   private readonly windows: (StreamWindow | undefined)[] = [];
   /** id/object/created/model of the last chunk, for the event that releases held text at the end. */
@@ -57,7 +59,10 @@ export class SseGuard {
     private readonly guardrails: readonly CompiledGuardrail[],
     private readonly window: number,
     private readonly report: (f: Finding) => void,
-  ) {}
+    api: ClientApi = 'openai',
+  ) {
+    this.api = api;
+  }
 
   push(chunk: Buffer, end: boolean): GuardOutput {
     let text = this.pending + this.decoder.write(chunk);
@@ -87,14 +92,42 @@ export class SseGuard {
     } else if (this.pending.length > MAX_EVENT_CHARS) {
       // An event this large cannot be inspected within bounds: fail closed.
       const error = gatewayError('content_policy_violation', 'The response could not be inspected by the gateway content policy (event too large).');
-      return { kind: 'blocked', body: Buffer.from(out + `data: ${errorBody(error)}\n\n`), error };
+      return { kind: 'blocked', body: Buffer.from(out + errorEventFor(this.api, error)), error };
     }
     return { kind: 'bytes', body: Buffer.from(out) };
   }
 
   private blocked(before: string, f: Finding): GuardOutput {
     const error = policyError(f, 'response');
-    return { kind: 'blocked', body: Buffer.from(before + `data: ${errorBody(error)}\n\n`), error };
+    return { kind: 'blocked', body: Buffer.from(before + errorEventFor(this.api, error)), error };
+  }
+
+  /** Anthropic Messages events: text deltas per content block, released at content_block_stop. */
+  private onAnthropicEvent(event: string, obj: Json): string | Finding {
+    const type = obj['type'];
+    const index = typeof obj['index'] === 'number' && obj['index'] >= 0 && obj['index'] < MAX_CHOICES ? obj['index'] : 0;
+    if (type === 'content_block_delta') {
+      const delta = obj['delta'];
+      if (!isRecord(delta) || typeof delta['text'] !== 'string' || delta['text'].length === 0) return event + '\n\n';
+      const r = this.windowOf(index).push(delta['text']);
+      if (r.blocked) return r.blocked;
+      if (r.text === delta['text']) return event + '\n\n';
+      delta['text'] = r.text;
+      return withData(event, obj);
+    }
+    if (type === 'content_block_stop') {
+      const w = this.windows[index];
+      if (!w || w.heldLength === 0) return event + '\n\n';
+      const r = w.flush();
+      if (r.blocked) return r.blocked;
+      return (r.text.length > 0 ? anthropicDelta(index, r.text) : '') + event + '\n\n';
+    }
+    if (type === 'message_delta' || type === 'message_stop') {
+      const tail = this.releaseAll();
+      if (typeof tail !== 'string') return tail;
+      return tail + event + '\n\n';
+    }
+    return event + '\n\n';
   }
 
   /** One complete event: its bytes to send (with separator), or the blocking finding. */
@@ -120,6 +153,7 @@ export class SseGuard {
     } catch {
       return event + '\n\n'; // not JSON: nothing a guardrail could read in it
     }
+    if (this.api === 'anthropic' && isRecord(obj)) return this.onAnthropicEvent(event, obj);
     if (!isRecord(obj) || !Array.isArray(obj['choices'])) return event + '\n\n';
     this.envelope = { id: obj['id'], object: obj['object'] ?? 'chat.completion.chunk', created: obj['created'], model: obj['model'] };
     let changed = false;
@@ -153,7 +187,7 @@ export class SseGuard {
         (delta as Json)['content'] = released;
       }
     }
-    return changed ? `data: ${JSON.stringify(obj)}\n\n` : event + '\n\n';
+    return changed ? withData(event, obj) : event + '\n\n';
   }
 
   private windowOf(index: number): StreamWindow {
@@ -174,7 +208,8 @@ export class SseGuard {
       const r = w.flush();
       if (r.blocked) return r.blocked;
       if (r.text.length === 0) continue;
-      out += `data: ${JSON.stringify({ ...this.envelope, choices: [{ index: i, delta: { content: r.text }, finish_reason: null }] })}\n\n`;
+      if (this.api === 'anthropic') out += anthropicDelta(i, r.text);
+      else out += `data: ${JSON.stringify({ ...this.envelope, choices: [{ index: i, delta: { content: r.text }, finish_reason: null }] })}\n\n`;
     }
     return out;
   }
@@ -193,14 +228,31 @@ export class JsonGuard {
   constructor(
     private readonly guardrails: readonly CompiledGuardrail[],
     private readonly report: (f: Finding) => void,
+    private readonly api: ClientApi = 'openai',
   ) {}
+
+  /** Checks one text field of `holder`; the refusal when blocked, true when it changed. */
+  private field(holder: Json, key: string): GuardOutput | boolean {
+    const text = holder[key];
+    if (typeof text !== 'string') return false;
+    const v = checkText(text, this.guardrails);
+    for (const f of v.findings) if (f.rule.action !== 'block') this.report(f);
+    if (v.blocked) {
+      this.report(v.blocked);
+      const error = policyError(v.blocked, 'response');
+      return { kind: 'blocked', body: Buffer.from(errorBodyFor(this.api, error)), error };
+    }
+    if (v.text === text) return false;
+    holder[key] = v.text;
+    return true;
+  }
 
   /** Holds chunks until the end; then the body to send (or the refusal). */
   push(chunk: Buffer, end: boolean): GuardOutput | undefined {
     this.size += chunk.length;
     if (this.size > MAX_JSON_BYTES) {
       const error = gatewayError('content_policy_violation', 'The response is too large for the gateway content policy to inspect.');
-      return { kind: 'blocked', body: Buffer.from(errorBody(error)), error };
+      return { kind: 'blocked', body: Buffer.from(errorBodyFor(this.api, error)), error };
     }
     if (chunk.length > 0) this.chunks.push(chunk);
     if (!end) return undefined;
@@ -212,25 +264,37 @@ export class JsonGuard {
       obj = JSON.parse(raw.toString('utf8'));
     } catch {
       const error = gatewayError('content_policy_violation', 'The response could not be inspected by the gateway content policy (not JSON).');
-      return { kind: 'blocked', body: Buffer.from(errorBody(error)), error };
+      return { kind: 'blocked', body: Buffer.from(errorBodyFor(this.api, error)), error };
     }
-    if (!isRecord(obj) || !Array.isArray(obj['choices'])) return { kind: 'bytes', body: raw };
+    if (!isRecord(obj)) return { kind: 'bytes', body: raw };
     let changed = false;
-    for (const choice of obj['choices'] as unknown[]) {
-      const message = isRecord(choice) ? choice['message'] : undefined;
-      if (!isRecord(message) || typeof message['content'] !== 'string') continue;
-      const v = checkText(message['content'], this.guardrails);
-      for (const f of v.findings) if (f.rule.action !== 'block') this.report(f);
-      if (v.blocked) {
-        this.report(v.blocked);
-        const error = policyError(v.blocked, 'response');
-        return { kind: 'blocked', body: Buffer.from(errorBody(error)), error };
-      }
-      if (v.text !== message['content']) {
-        message['content'] = v.text;
-        changed = true;
-      }
+    // OpenAI: choices[].message.content; Anthropic: content[] text blocks.
+    const fields: [Json, string][] = [];
+    if (Array.isArray(obj['choices'])) for (const c of obj['choices'] as unknown[]) if (isRecord(c) && isRecord(c['message'])) fields.push([c['message'], 'content']);
+    if (Array.isArray(obj['content'])) for (const b of obj['content'] as unknown[]) if (isRecord(b)) fields.push([b, 'text']);
+    for (const [holder, key] of fields) {
+      const r = this.field(holder, key);
+      if (typeof r !== 'boolean') return r;
+      if (r) changed = true;
     }
     return { kind: 'bytes', body: changed ? Buffer.from(JSON.stringify(obj)) : raw };
   }
+}
+
+/** The event with its data replaced by `obj` (its `event:`, `id:` and other lines kept). */
+function withData(event: string, obj: Json): string {
+  let out = '';
+  let wrote = false;
+  for (const line of event.split(/\r?\n/)) {
+    if (line.startsWith('data:')) {
+      if (!wrote) out += `data: ${JSON.stringify(obj)}\n`;
+      wrote = true;
+    } else out += line + '\n';
+  }
+  return out + '\n';
+}
+
+/** An Anthropic text delta event for content block `index`. */
+function anthropicDelta(index: number, text: string): string {
+  return `event: content_block_delta\ndata: ${JSON.stringify({ type: 'content_block_delta', index, delta: { type: 'text_delta', text } })}\n\n`;
 }

@@ -6,7 +6,7 @@
  */
 import type { RequestContext } from '../pipeline/context.js';
 import type { RequestBody } from '../pipeline/request-body.js';
-import { gatewayError, type GatewayError } from '../errors.js';
+import { gatewayError, type ClientApi, type GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { guardrailDecisionsTotal } from '../observability/metrics.js';
 import { selectGuardrails, type CompiledGuardrail } from './compile.js';
@@ -14,6 +14,9 @@ import { moderate, type CompiledModeration } from './moderation.js';
 import { checkRequest } from './request.js';
 import { JsonGuard, SseGuard, type GuardOutput } from './response.js';
 import type { Finding } from './scan.js';
+
+/** Operations whose answers the response inspection understands (chat completions, Anthropic messages). */
+const INSPECTED_OPERATIONS: ReadonlySet<string> = new Set(['chat/completions', 'messages', 'embeddings', 'messages/count_tokens']);
 
 /** How the response body must reach the gateway for this request. */
 export type ResponseInspection = 'none' | 'streamed' | 'buffered';
@@ -68,6 +71,11 @@ export class GuardrailStep {
       return gatewayError('internal_error', 'A content guardrail configured for this API key is missing on the gateway; the request was refused.');
     }
     if (selected.request.length === 0 && selected.response.length === 0) return body;
+    // Answers of the Responses API repeat their text in several events (deltas, done, the final
+    // response), which the response inspection does not rewrite yet: refuse rather than leak.
+    if (selected.response.length > 0 && ctx.route?.kind === 'forward' && !INSPECTED_OPERATIONS.has(ctx.route.operation)) {
+      return gatewayError('content_policy_violation', `Response guardrails (${selected.response.map((g) => g.name).join(', ')}) cannot inspect ${ctx.route.operation} answers yet; use /v1/chat/completions or /v1/messages, or set response: false on the guardrail.`);
+    }
     const guard = new RequestGuard(key.name, ctx.requestId, selected.response, this.deps.logger);
     ctx.guard = guard;
     if (selected.request.length === 0) return body;
@@ -114,12 +122,13 @@ export class GuardrailStep {
     const guard = ctx.guard;
     if (!guard || guard.response.length === 0 || status !== 200 || endOfStream) return 'none';
     const report = (f: Finding): void => guard.record(f, 'response');
+    const api: ClientApi = ctx.route?.kind === 'forward' && ctx.route.operation === 'messages' ? 'anthropic' : 'openai';
     if (ctx.stream) {
       const window = guard.response.reduce((m, g) => Math.max(m, g.window), 1);
-      guard.inspector = new SseGuard(guard.response, window, report);
+      guard.inspector = new SseGuard(guard.response, window, report, api);
       return 'streamed';
     }
-    guard.inspector = new JsonGuard(guard.response, report);
+    guard.inspector = new JsonGuard(guard.response, report, api);
     return 'buffered';
   }
 

@@ -139,6 +139,33 @@ describe('SSE response guard', () => {
     }
   });
 
+  it('Anthropic events: masks text deltas split at every byte, keeps event lines, releases at content_block_stop', () => {
+    const ev = (type: string, data: object): string => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+    const delta = (text: string): string => ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text } });
+    const wire = Buffer.from(
+      ev('message_start', { message: { id: 'm', content: [] } }) +
+        ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) +
+        delta('Mail bob@exa') + delta('mple.org, TOP SEC') + delta('RET ok') +
+        ev('content_block_stop', { index: 0 }) + ev('message_delta', { delta: { stop_reason: 'end_turn' } }) + ev('message_stop', {}),
+    );
+    for (let p = 0; p <= wire.length; p += 3) {
+      const guard = new SseGuard([MASKER], MASKER.window, () => undefined, 'anthropic');
+      const out = guard.push(wire.subarray(0, p), false).body.toString() + guard.push(wire.subarray(p), true).body.toString();
+      let text = '';
+      for (const event of out.split('\n\n').filter(Boolean)) {
+        const [eventLine, dataLine] = event.split('\n');
+        const obj = JSON.parse((dataLine ?? '').slice(6)) as { type: string; delta?: { text?: string } };
+        assert.equal(eventLine, `event: ${obj.type}`, 'event lines are kept');
+        if (obj.type === 'content_block_delta') text += obj.delta?.text ?? '';
+      }
+      assert.equal(text, 'Mail [EMAIL], **** ok', `cut at ${p}`);
+      assert.ok(out.indexOf('content_block_stop') > out.lastIndexOf('content_block_delta'), 'held text is released before the block stops');
+    }
+    const blocked = new SseGuard([BLOCKER], BLOCKER.window, () => undefined, 'anthropic').push(Buffer.from(delta('so forbid') + delta('den')), false);
+    assert.equal(blocked.kind, 'blocked');
+    assert.match(blocked.body.toString(), /event: error\ndata: \{"type":"error"/);
+  });
+
   it('passes usage-only, comment and non-JSON events through unchanged', () => {
     const other = ': keep-alive\n\ndata: {"id":"c1","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}\n\nevent: x\ndata: not json\n\n';
     assert.equal(runSse(MASKER, Buffer.from(other), []), other);
@@ -157,6 +184,8 @@ describe('non-streamed answers and requests', () => {
     assert.equal(parsed.choices[1]?.message.content, 'fine');
     const blocked = new JsonGuard([BLOCKER], () => undefined).push(Buffer.from('{"choices":[{"message":{"content":"FORBIDDEN"}}]}'), true);
     assert.equal(blocked?.kind, 'blocked');
+    const anthropic = new JsonGuard([MASKER], () => undefined, 'anthropic').push(Buffer.from('{"type":"message","content":[{"type":"text","text":"to bob@example.org"}]}'), true);
+    assert.equal(anthropic?.body.toString(), '{"type":"message","content":[{"type":"text","text":"to [EMAIL]"}]}');
   });
 
   it('checks message strings and parts, tool calls, tool results, input and prompt; masks in place', () => {

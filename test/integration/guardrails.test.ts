@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI, { APIError } from 'openai';
 import { hashKey } from '../../src/config/snapshot.js';
 import { assertSdkError } from '../harness/http.js';
@@ -194,6 +195,36 @@ describe('guardrails through Envoy', () => {
     // Streams keep working afterwards.
     const ok = await stream(KEYS.blocker, ['all ', 'fine']);
     assert.equal(ok.text, 'all fine');
+  });
+
+  it('guards the Anthropic Messages front door: system prompt checked, streamed and whole answers masked, blocks as Anthropic errors', async () => {
+    const anthropic = (k: string): Anthropic => new Anthropic({ baseURL: stack.baseUrl, apiKey: k, maxRetries: 0, timeout: 30_000 });
+    await assert.rejects(
+      anthropic(KEYS.blocker).messages.create({ model: 'gpt-4o-mini', max_tokens: 50, system: 'Talk about the forbidden topic.', messages: [{ role: 'user', content: 'hi' }] }),
+      (err: unknown) => err instanceof Anthropic.APIError && err.status === 400 && /content policy/.test(err.message),
+    );
+    fake().behaviour.pieces = ['Reach john.doe@exa', 'mple.com today'];
+    try {
+      const whole = await anthropic(KEYS.masker).messages.create({ model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
+      assert.deepEqual(whole.content.map((b) => (b.type === 'text' ? b.text : '')), ['Reach [EMAIL] today']);
+      let text = '';
+      const s = anthropic(KEYS.masker).messages.stream({ model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
+      s.on('text', (t) => (text += t));
+      await s.finalMessage();
+      assert.equal(text, 'Reach [EMAIL] today');
+      fake().behaviour.pieces = ['a bad', 'word here'];
+      let seen = '';
+      const blocked = anthropic(KEYS.blocker).messages.stream({ model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] });
+      blocked.on('text', (t) => (seen += t));
+      await assert.rejects(blocked.finalMessage());
+      assert.ok(!seen.includes('bad'), seen);
+    } finally {
+      fake().behaviour.pieces = undefined;
+    }
+  });
+
+  it('refuses a guarded request on the Responses API rather than leave its answer unchecked', async () => {
+    await assertSdkError(client(KEYS.masker).responses.create({ model: 'gpt-4o-mini', input: 'hi' }), 400, 'content_policy_violation');
   });
 
   it('refuses a key that references a guardrail the gateway does not define (fails closed)', async () => {
