@@ -47,7 +47,7 @@ describe('CRDs in a real API server', () => {
         provider('ok', '{ type: openai, endpoint: "https://api.example.test/v1", models: [{ name: gpt-4o }] }'),
     });
     const keys = (await cp.kubectl(['get', 'ak', '-n', 'default'])).stdout;
-    assert.match(keys, /NAME\s+MODELS\s+RPM\s+TPM\s+MONTHLY\s+EXPIRES\s+READY\s+AGE/);
+    assert.match(keys, /NAME\s+MODELS\s+RPM\s+TPM\s+MONTHLY\s+TOKENS\s+BUDGET\s+COST\s+EXPIRES\s+READY\s+AGE/);
     assert.match(keys, /ok\s+\["gpt-4\*"\]/);
     const providers = (await cp.kubectl(['get', 'mp', '-n', 'default'])).stdout;
     assert.match(providers, /NAME\s+TYPE\s+ENDPOINT\s+MODELS\s+READY\s+AGE/);
