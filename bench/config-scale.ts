@@ -242,6 +242,7 @@ export async function runConfigScale(o: ConfigScaleOptions): Promise<void> {
   const fake = new FakeProvider({ record: false, chunks: 1, chunkIntervalMs: 0 }, 'scale');
   await fake.start(0);
   const stops: (() => Promise<void>)[] = [() => fake.stop()];
+  let failed = false;
   try {
     const setup = o.source === 'file' ? await fileSetup(workDir, o, fake.port) : await kubernetesSetup(workDir, o, fake.port, o.log);
     stops.push(() => setup.stop());
@@ -321,8 +322,12 @@ export async function runConfigScale(o: ConfigScaleOptions): Promise<void> {
     process.stdout.write(`\nConfig at scale, ${o.source} mode: ${o.keys} ApiKeys, ${o.providers} ModelProviders (${o.providers * 5} models)\n`);
     process.stdout.write('| target | goal | measured | met |\n|---|---|---|---|\n');
     for (const [what, goal, measured, met] of rows) process.stdout.write(`| ${what} | ${goal} | ${measured} | ${met ? 'yes' : 'no'} |\n`);
+  } catch (err) {
+    o.log(`failed; logs kept in ${workDir}`);
+    failed = true;
+    throw err;
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
-    await rm(workDir, { recursive: true, force: true });
+    if (!failed) await rm(workDir, { recursive: true, force: true });
   }
 }

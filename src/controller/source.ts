@@ -33,7 +33,7 @@ import type { ConfigStore } from '../config/store.js';
 import { API_GROUP, type Condition, type GatewayConfigSpec } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import { LeaderElector } from './leader.js';
-import { ResilientInformer } from './informer.js';
+import { ResilientInformer, listInPages } from './informer.js';
 import { writeUsagePass, type KeyObjectView, type KeyStatusView } from '../usage/status.js';
 import { compactObject } from './compact.js';
 import { TokenBucket } from './write-limit.js';
@@ -124,9 +124,11 @@ export class KubernetesConfigSource {
         kubeConfig: this.kc,
         path: `/apis/${API_GROUP}/${VERSION}/namespaces/${ns}/${PLURAL[kind]}`,
         list: () =>
-          this.custom.listNamespacedCustomObject({ group: API_GROUP, version: VERSION, namespace: ns, plural: PLURAL[kind] }) as Promise<
-            KubernetesListObject<CustomObject>
-          >,
+          listInPages(compactObject, (limit, cont) =>
+            this.custom.listNamespacedCustomObject({ group: API_GROUP, version: VERSION, namespace: ns, plural: PLURAL[kind], limit, ...(cont ? { _continue: cont } : {}) }) as Promise<
+              KubernetesListObject<CustomObject>
+            >,
+          ),
         logger: log,
         onChange,
         onEvent: (verb, obj) => this.enqueue(kind, verb, obj),
@@ -140,7 +142,7 @@ export class KubernetesConfigSource {
       name: 'Secret',
       kubeConfig: this.kc,
       path: `/api/v1/namespaces/${ns}/secrets`,
-      list: () => core.listNamespacedSecret({ namespace: ns, labelSelector: selector }),
+      list: () => listInPages(compactObject, (limit, cont) => core.listNamespacedSecret({ namespace: ns, labelSelector: selector, limit, ...(cont ? { _continue: cont } : {}) })),
       labelSelector: selector,
       logger: log,
       onChange,
