@@ -6,6 +6,7 @@
  *
  *   node dist/bench/mcp.js [--calls 500] [--concurrency 16] [--seconds 5]
  */
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -13,6 +14,14 @@ import { FakeMcpServer } from '../src/dev/fake-mcp.js';
 import { startStack } from '../test/harness/stack.js';
 
 const KEY = 'sk-bench-mcp-0001';
+
+/** CPU time (user + system, ms) a process used so far, from /proc (Linux). */
+async function cpuMs(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return NaN;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime in clock ticks (100/s)
+}
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
@@ -86,6 +95,7 @@ stringData: { key: ${KEY} }
     clients.push(...workers);
     let done = 0;
     let failed = 0;
+    const cpuBefore = await cpuMs(stack.gateway.child.pid);
     const deadline = performance.now() + seconds * 1000;
     const started = performance.now();
     await Promise.all(
@@ -101,7 +111,8 @@ stringData: { key: ${KEY} }
       }),
     );
     const elapsed = (performance.now() - started) / 1000;
-    process.stdout.write(`throughput: ${concurrency} concurrent clients for ${seconds} s through /mcp: ${(done / elapsed).toFixed(0)} tool calls/s (${failed} failed)\n`);
+    const cpuPerCall = (await cpuMs(stack.gateway.child.pid)) - cpuBefore;
+    process.stdout.write(`throughput: ${concurrency} concurrent clients for ${seconds} s through /mcp: ${(done / elapsed).toFixed(0)} tool calls/s (${failed} failed); Tollgate CPU ${(cpuPerCall / Math.max(1, done)).toFixed(2)} ms per tool call\n`);
   } finally {
     for (const c of clients) await c.close().catch(() => undefined);
     await stack.stop();
