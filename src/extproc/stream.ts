@@ -11,7 +11,7 @@ import { gatewayError, isGatewayError, type ClientApi, type GatewayError } from 
 import type { ProcessingRequest__Output } from '../generated/envoy/service/ext_proc/v3/ProcessingRequest.js';
 import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/ProcessingResponse.js';
 import type { Logger } from '../observability/logger.js';
-import { extprocErrorsTotal } from '../observability/metrics.js';
+import { extprocErrorsTotal, timeToFirstTokenSeconds } from '../observability/metrics.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { isLocalAnswer, planForward } from '../pipeline/forward.js';
 import { directRewrite } from '../pipeline/dispatch.js';
@@ -193,6 +193,13 @@ export class ExtProcStream {
     return ctx.attempt ? directRewrite(plan, ctx.attempt.candidate) : rewrite;
   }
 
+  /** Time to first token of a stream: its first response body bytes (only inspected streams reach here). */
+  private firstChunk(ctx: RequestContext): void {
+    const now = process.hrtime.bigint();
+    ctx.firstChunkNs = now;
+    timeToFirstTokenSeconds.observe({ provider: ctx.chosen?.provider.name ?? '-', model: ctx.model ?? '-' }, Number(now - ctx.startedNs) / 1e9);
+  }
+
   /** A direct request passed the key's limits: its only target's provider limits come next. */
   private admitDirect(limits: LimitsStep, rewrite: UpstreamRewrite | GatewayError): Answer {
     const ctx = this.requireCtx();
@@ -221,6 +228,7 @@ export class ExtProcStream {
     const body = msg.responseBody;
     const chunk = body?.body ?? EMPTY_BODY;
     const end = body?.endOfStream ?? false;
+    if (ctx.stream && ctx.firstChunkNs === undefined && chunk.length > 0 && ctx.status === 200) this.firstChunk(ctx);
     const decision = limits ? limits.responseBody(ctx, chunk, end) : CONTINUE_BODY;
     if (!guarded) return decision instanceof Promise ? decision.then((d) => this.bodyAnswer(d)) : this.bodyAnswer(decision);
     return decision instanceof Promise ? decision.then((d) => this.guardedAnswer(ctx, d, chunk, end)) : this.guardedAnswer(ctx, decision, chunk, end);

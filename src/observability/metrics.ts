@@ -32,6 +32,14 @@ export const responseHeadersSeconds = new Histogram({
   registers: [registry],
 });
 
+export const timeToFirstTokenSeconds = new Histogram({
+  name: 'tollgate_time_to_first_token_seconds',
+  help: 'Streams: time from request headers to the first response body bytes, by provider and model (streams whose body is inspected, i.e. all with --stream-usage=all).',
+  labelNames: ['provider', 'model'] as const,
+  buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
+  registers: [registry],
+});
+
 export const extprocErrorsTotal = new Counter({
   name: 'tollgate_extproc_errors_total',
   help: 'Unexpected errors in the ext_proc stream handler (bugs; the request failed closed).',

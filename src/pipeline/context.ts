@@ -28,6 +28,8 @@ export interface RequestContext {
   status?: number;
   errorCode?: GatewayErrorCode;
   responseHeadersNs?: bigint;
+  /** process.hrtime.bigint() of a stream's first response body bytes (time to first token). */
+  firstChunkNs?: bigint;
   /** Routing plan shared with the attempt stage (src/routing/plan.ts). */
   planId?: string;
   /** A direct request's attempt (one target, no attempt stage): the request stage reports it. */
