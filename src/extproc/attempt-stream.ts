@@ -152,7 +152,7 @@ export class AttemptStream {
           },
         },
         modeOverride: { requestBodyMode: 'NONE', responseHeaderMode: 'SEND' },
-        dynamicMetadata: targetMetadata(this.attempt?.candidate.id ?? ''),
+        dynamicMetadata: targetMetadata(this.attempt?.candidate.id ?? '', apiOf((this.plan as RequestPlan).operation)),
       };
     }
     this.phase = 'request_body';
@@ -164,7 +164,7 @@ export class AttemptStream {
     if (!rewrite) throw new Error('attempt body before its headers were routed');
     this.phase = 'response_headers';
     // Tags the attempt for Envoy's access log (src/extproc/attempt-log.ts): `tollgate.target`.
-    return forwardRequestBody(rewrite.setHeaders, rewrite.removeHeaders, rewrite.body, targetMetadata(this.attempt?.candidate.id ?? ''));
+    return forwardRequestBody(rewrite.setHeaders, rewrite.removeHeaders, rewrite.body, targetMetadata(this.attempt?.candidate.id ?? '', apiOf((this.plan as RequestPlan).operation)));
   }
 
   private onResponseHeaders(msg: ProcessingRequest__Output): Answer {

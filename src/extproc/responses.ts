@@ -109,7 +109,11 @@ export function replaceResponseBody(body: Buffer): ProcessingResponse {
   return { responseBody: { response: { bodyMutation: { body } } } };
 }
 
-/** Dynamic metadata `tollgate.target` naming an upstream attempt's target, read back from Envoy's access log (attempt-log.ts). */
-export function targetMetadata(target: string): NonNullable<ProcessingResponse['dynamicMetadata']> {
-  return { fields: { [METADATA_NAMESPACE]: { structValue: { fields: { target: { stringValue: target } } } } } };
+/** Dynamic metadata `tollgate.target` (and `tollgate.api` for a non-OpenAI front door) naming an upstream attempt's target, read back from Envoy's access log (attempt-log.ts). */
+export function targetMetadata(target: string, api: ClientApi = 'openai'): NonNullable<ProcessingResponse['dynamicMetadata']> {
+  const fields: Record<string, { stringValue: string }> = { target: { stringValue: target } };
+  // Envoy's local replies on this attempt (upstream unreachable, timeouts) take the client API's error
+  // shape from `tollgate.api` (envoy.yaml local_reply_config): the path is the provider's by then.
+  if (api !== 'openai') fields['api'] = { stringValue: api };
+  return { fields: { [METADATA_NAMESPACE]: { structValue: { fields } } } };
 }

@@ -217,7 +217,7 @@ export class ExtProcStream {
     if (ctx.attempt) ctx.sentNs = process.hrtime.bigint();
     // A direct request is tagged for Envoy's access log (attempt-log.ts): a stream that breaks after
     // its first byte counts against its target.
-    return forwardRequestBody(plan.setHeaders, plan.removeHeaders, plan.body, ctx.attempt ? targetMetadata(ctx.attempt.candidate.id) : undefined);
+    return forwardRequestBody(plan.setHeaders, plan.removeHeaders, plan.body, ctx.attempt ? targetMetadata(ctx.attempt.candidate.id, this.api) : undefined);
   }
 
   private onResponseBody(msg: ProcessingRequest__Output): Answer {

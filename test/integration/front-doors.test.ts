@@ -117,6 +117,7 @@ describe('front doors: /v1/messages and /v1/responses', () => {
       files: FILES,
       fakes: { primary: { chunks: 5, chunkIntervalMs: 0 }, ra: { chunks: 7, chunkIntervalMs: 0 }, rb: { chunks: 4, chunkIntervalMs: 0 } },
       anthropicFakes: { claude: { writeBytes: 7 } },
+      maxBodyBytes: 256 * 1024,
     });
     anthropic = new Anthropic({ baseURL: stack.baseUrl, apiKey: TEST_KEY, maxRetries: 0, timeout: 30_000 });
   });
@@ -127,7 +128,7 @@ describe('front doors: /v1/messages and /v1/responses', () => {
       f.requests.length = 0;
     }
     for (const f of Object.values(stack.fakes)) {
-      Object.assign(f.behaviour, { status: undefined, failNext: undefined });
+      Object.assign(f.behaviour, { status: undefined, failNext: undefined, resetBeforeHeaders: undefined });
       f.requests.length = 0;
     }
   });
@@ -327,6 +328,20 @@ describe('front doors: /v1/messages and /v1/responses', () => {
       // Healthy afterwards.
       const after = await anthropic.messages.create({ model: 'gpt', max_tokens: 5, messages: [{ role: 'user', content: 'Hi' }] });
       assert.equal(after.type, 'message');
+    });
+
+    it("Envoy's own replies too: body over the limit, provider unreachable", async () => {
+      const big = JSON.stringify({ model: 'gpt', max_tokens: 5, messages: [{ role: 'user', content: 'x'.repeat(300 * 1024) }] });
+      assertAnthropicError(await post(big), 413, 'request_too_large');
+      stack.fakes['primary']!.behaviour.resetBeforeHeaders = true;
+      const res = await post(ok);
+      assert.ok(res.status >= 500, `status ${res.status}: ${res.text}`);
+      assertAnthropicError(res, res.status, 'overloaded_error');
+      const chat = await rawRequest(stack.baseUrl, '/v1/chat/completions', { key: TEST_KEY, body: JSON.stringify({ model: 'gpt', messages: [{ role: 'user', content: 'x' }] }) });
+      assert.ok(chat.status >= 500);
+      assertOpenAIError(chat, chat.status, 'provider_unavailable');
+      // The OpenAI front door keeps OpenAI's shape for the same replies.
+      assertOpenAIError(await rawRequest(stack.baseUrl, '/v1/chat/completions', { key: TEST_KEY, body: big.replace('"max_tokens":5,', '') }), 413, 'request_too_large');
     });
 
     it('provider errors reach the client in Anthropic shape', async () => {

@@ -64,6 +64,26 @@ describe('Messages -> chat completions (request)', () => {
     });
   });
 
+  it('a tool_result with an image: text in the tool message, the image in the user message after it', () => {
+    const chat = messagesToChat(
+      {
+        model: 'm',
+        max_tokens: 10,
+        messages: [
+          { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'screenshot', input: {} }] },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', is_error: false, content: [{ type: 'text', text: 'shot' }, { type: 'image', source: { type: 'url', url: 'https://x/y.png' } }] }] },
+        ],
+      },
+      'gpt-4o',
+      'max_tokens',
+    );
+    assert.ok(!isGatewayError(chat));
+    assert.deepEqual((chat['messages'] as unknown[]).slice(1), [
+      { role: 'tool', tool_call_id: 't1', content: 'shot' },
+      { role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] },
+    ]);
+  });
+
   it('refuses what Anthropic would refuse and what chat completions cannot take, with 400 codes', () => {
     const base = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
     const cases: [Record<string, unknown>, string, RegExp][] = [

@@ -68,6 +68,24 @@ function imagePart(block: JsonObject, where: string): Part | GatewayError {
   return untranslatable(`${where}.source.type`, `image source '${String(source['type'])}' (base64 and url are translated)`);
 }
 
+/** A tool_result's content: its text for the tool message, its images for the user message after it. */
+function toolResultContent(content: unknown, where: string): { text: string; images: Part[] } | GatewayError {
+  if (content === undefined || content === null) return { text: '', images: [] };
+  if (typeof content === 'string') return { text: content, images: [] };
+  if (!Array.isArray(content)) return invalid(where, 'expected a string or an array of text and image blocks.');
+  let text = '';
+  const images: Part[] = [];
+  for (const [i, b] of content.entries()) {
+    if (isObject(b) && b['type'] === 'text' && typeof b['text'] === 'string') text += (text ? '\n' : '') + b['text'];
+    else if (isObject(b) && b['type'] === 'image') {
+      const part = imagePart(b, `${where}[${i}]`);
+      if (isGatewayError(part)) return part;
+      images.push(part);
+    } else return untranslatable(`${where}[${i}]`, 'only text and image blocks are translated in a tool_result');
+  }
+  return { text, images };
+}
+
 /** One user turn: tool results become `tool` messages (first, as chat completions requires), the rest one user message. */
 function userMessages(content: unknown, where: string, out: ChatMessage[]): GatewayError | undefined {
   if (typeof content === 'string') {
@@ -92,9 +110,11 @@ function userMessages(content: unknown, where: string, out: ChatMessage[]): Gate
       case 'tool_result': {
         const id = block['tool_use_id'];
         if (typeof id !== 'string' || id === '') return invalid(`${at}.tool_use_id`, 'Field required.');
-        const text = block['content'] === undefined ? '' : textOfBlocks(block['content'], `${at}.content`);
-        if (isGatewayError(text)) return text;
-        out.push({ role: 'tool', tool_call_id: id, content: block['is_error'] === true ? `Error: ${text}` : text });
+        const result = toolResultContent(block['content'], `${at}.content`);
+        if (isGatewayError(result)) return result;
+        out.push({ role: 'tool', tool_call_id: id, content: block['is_error'] === true ? `Error: ${result.text}` : result.text });
+        // A tool message holds text only: images a tool returned (screenshots, files read) follow in the user message.
+        parts.push(...result.images);
         break;
       }
       default:
