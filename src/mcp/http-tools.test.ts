@@ -13,6 +13,16 @@ describe('httpTools templates', () => {
     assert.equal(r.body, undefined);
   });
 
+  it('leaves out query parameters of absent arguments', () => {
+    const t = { ...base, url: 'http://api/w/{{city}}?units={{units}}&lang={{lang}}&fixed=1' };
+    const r = renderHttpTool(t, { city: 'Oslo', lang: 'nb' });
+    assert.ok(typeof r !== 'string');
+    assert.equal(r.url, 'http://api/w/Oslo?lang=nb&fixed=1');
+    const none = renderHttpTool({ ...base, url: 'http://api/w?units={{units}}' }, {});
+    assert.ok(typeof none !== 'string');
+    assert.equal(none.url, 'http://api/w');
+  });
+
   it('renders body arguments as JSON (quotes escaped), missing ones as null; headers as text without newlines', () => {
     const r = renderHttpTool(
       { ...base, method: 'POST', body: '{"m": {{m}}, "n": {{n}}, "x": {{missing}}}', headers: { 'x-a': 'v={{h}}' } },

@@ -16,6 +16,23 @@ function asText(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
+const WHOLE_PLACEHOLDER = /^\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}$/;
+
+/** Removes query parameters whose whole value is a placeholder of an absent argument (`?units={{units}}`). */
+function dropAbsentQuery(template: string, args: Readonly<Record<string, unknown>>): string {
+  const q = template.indexOf('?');
+  if (q < 0) return template;
+  const kept = template
+    .slice(q + 1)
+    .split('&')
+    .filter((part) => {
+      const value = part.slice(part.indexOf('=') + 1);
+      const m = part.includes('=') ? WHOLE_PLACEHOLDER.exec(value) : null;
+      return !m || (args[m[1] ?? ''] !== undefined && args[m[1] ?? ''] !== null);
+    });
+  return kept.length > 0 ? `${template.slice(0, q)}?${kept.join('&')}` : template.slice(0, q);
+}
+
 /** The request an httpTool makes for `args`. Pure. */
 export interface RenderedRequest {
   readonly method: string;
@@ -26,7 +43,7 @@ export interface RenderedRequest {
 
 /** Renders the templates: URL args URI-encoded, header args as text, body args as JSON. */
 export function renderHttpTool(tool: HttpToolEntry, args: Readonly<Record<string, unknown>>): RenderedRequest | string {
-  const url = tool.url.replace(PLACEHOLDER, (_, name: string) => encodeURIComponent(asText(args[name])));
+  const url = dropAbsentQuery(tool.url, args).replace(PLACEHOLDER, (_, name: string) => encodeURIComponent(asText(args[name])));
   try {
     const u = new URL(url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') return `URL ${u.protocol} is not http(s)`;
