@@ -132,7 +132,7 @@ export class FakeGemini {
   }
 
   received(): GeminiRecordedRequest[] {
-    return this.requests.filter((r) => r.path.includes(':generateContent') || r.path.includes(':streamGenerateContent'));
+    return this.requests.filter((r) => r.path.includes(':generateContent') || r.path.includes(':streamGenerateContent') || r.path.includes(':batchEmbedContents'));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -152,7 +152,7 @@ export class FakeGemini {
       if (this.behaviour.vertex && path === '/token' && req.method === 'POST') return this.issueToken(raw, res);
       const m = this.behaviour.vertex
         ? /^\/v1\/projects\/[^/]+\/locations\/[^/]+\/publishers\/google\/models\/([^/:]+):(generateContent|streamGenerateContent)(\?alt=sse)?$/.exec(path)
-        : /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent)(\?alt=sse)?$/.exec(path);
+        : /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|batchEmbedContents)(\?alt=sse)?$/.exec(path);
       if (req.method !== 'POST' || !m) throw new Refusal(404, `The requested URL ${path} was not found on this server.`);
       const stream = m[2] === 'streamGenerateContent';
       check(stream === (m[3] !== undefined), 'streamGenerateContent needs alt=sse (and generateContent takes no alt)');
@@ -174,6 +174,7 @@ export class FakeGemini {
         throw new Refusal(b.status, b.status === 429 ? 'Resource has been exhausted (e.g. check quota).' : `fake Gemini answered ${b.status}`);
       }
       check(isObj(body), 'Invalid JSON payload received.');
+      if (m[2] === 'batchEmbedContents') return this.embed(body, decodeURIComponent(m[1] as string), res, record);
       validate(body);
       record.status = 200;
       const answer = this.reply(body, raw.length, decodeURIComponent(m[1] as string));
@@ -191,6 +192,26 @@ export class FakeGemini {
       res.writeHead(err.status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     }
+  }
+
+  /** batchEmbedContents: one vector per request, derived from its text (deterministic). */
+  private embed(body: Obj, model: string, res: ServerResponse, record: GeminiRecordedRequest): void {
+    for (const k of Object.keys(body)) check(k === 'requests', `Invalid JSON payload received. Unknown name "${k}": Cannot find field.`);
+    const requests = body['requests'];
+    check(Array.isArray(requests) && requests.length > 0 && requests.length <= 100, '* BatchEmbedContentsRequest.requests: between 1 and 100 requests');
+    const embeddings = (requests as unknown[]).map((r, i) => {
+      check(isObj(r) && r['model'] === `models/${model}`, `* BatchEmbedContentsRequest.requests[${i}].model: Model names should start with 'models/' and match the batch's model`);
+      for (const k of Object.keys(r)) check(['model', 'content', 'taskType', 'title', 'outputDimensionality'].includes(k), `Invalid JSON payload received. Unknown name "${k}" at 'requests[${i}]': Cannot find field.`);
+      const parts = isObj(r['content']) ? r['content']['parts'] : undefined;
+      check(Array.isArray(parts) && parts.length > 0 && parts.every((p) => isObj(p) && typeof p['text'] === 'string'), `* BatchEmbedContentsRequest.requests[${i}].content: text parts required`);
+      const text = (parts as Obj[]).map((p) => p['text'] as string).join('');
+      const n = typeof r['outputDimensionality'] === 'number' ? r['outputDimensionality'] : 8;
+      return { values: Array.from({ length: n }, (_, j) => Number((((text.length * (j + 1)) % 97) / 97).toFixed(6))) };
+    });
+    record.status = 200;
+    const out = JSON.stringify({ embeddings });
+    res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(out) });
+    res.end(out);
   }
 
   /** OAuth2 JWT-bearer grant: verifies the service account's signed assertion, issues a token. */

@@ -105,7 +105,12 @@ export class AttemptStream {
     this.rewrite = rewrite;
     if (rewrite.translation) {
       const created = Math.floor(Date.now() / 1000);
-      this.translation = new ResponseTranslation(rewrite.translation, { created, includeUsage: rewrite.translation.includeUsage, model: rewrite.translation.upstreamModel });
+      this.translation = new ResponseTranslation(rewrite.translation, {
+        created,
+        includeUsage: rewrite.translation.includeUsage,
+        model: rewrite.translation.upstreamModel,
+        ...(rewrite.translation.base64Embeddings ? { base64Embeddings: true } : {}),
+      });
     }
     const gate = this.deps.limits?.admitAttempt(plan.id, choice.attempt.candidate.route);
     if (gate instanceof Promise) return gate.then((refused) => (refused ? this.overLimit(refused, choice) : this.proceed(choice)));

@@ -80,7 +80,14 @@ function translatedRewrite(
     setHeaders: headers.setHeaders,
     removeHeaders: api === 'anthropic' ? [...headers.removeHeaders, ...ANTHROPIC_HEADERS] : headers.removeHeaders,
     body: translated,
-    translation: { translator: chat, stream: body.stream, includeUsage, upstreamModel: route.upstreamModel, api },
+    translation: {
+      translator: chat,
+      stream: body.stream,
+      includeUsage,
+      upstreamModel: route.upstreamModel,
+      api,
+      ...(body.json['encoding_format'] === 'base64' ? { base64Embeddings: true } : {}),
+    },
   };
 }
 

@@ -19,6 +19,8 @@ export interface TranslationPlan {
   readonly includeUsage: boolean;
   /** Model name sent upstream. */
   readonly upstreamModel: string;
+  /** Embeddings: the client asked for base64 vectors. */
+  readonly base64Embeddings?: boolean;
   /** The client's API (its errors are in that API's shape). */
   readonly api: ClientApi;
 }

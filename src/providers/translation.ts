@@ -25,6 +25,8 @@ export interface ResponseOptions {
   readonly created: number;
   /** The client asked for `stream_options.include_usage` (or the gateway did, to meter the stream). */
   readonly includeUsage: boolean;
+  /** Embeddings: the client asked for `encoding_format: "base64"` (little-endian float32, base64). */
+  readonly base64Embeddings?: boolean;
 }
 
 /** A translated response: status for the client and the OpenAI-shaped body. */

@@ -42,6 +42,11 @@ export interface ProviderAdapter {
    * Absent = OpenAI wire format, bodies pass through.
    */
   readonly chat?: ChatTranslator;
+  /**
+   * Set for providers whose embeddings API is not OpenAI's: /v1/embeddings is translated (the
+   * translator's stream part is never used). Absent with `chat` set = embeddings are not served.
+   */
+  readonly embeddings?: ChatTranslator;
 }
 
 /** Headers that may carry a client or provider credential; stripped before the provider's are set. */

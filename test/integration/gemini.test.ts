@@ -25,6 +25,8 @@ spec:
   models:
     - name: gemini-flash
       upstreamModel: gemini-2.5-flash
+    - name: gemini-embedding
+      upstreamModel: gemini-embedding-001
 ---
 apiVersion: v1
 kind: Secret
@@ -209,6 +211,25 @@ describe('provider type gemini (generateContent)', () => {
     const err = await assertSdkError(stack.client().chat.completions.create({ model: 'gemini-flash', messages: [{ role: 'user', content: 'Hi' }] }), 400, 'invalid_request_error');
     assert.match(err.message, /API key not valid/);
     stack.gemini['gemini']!.behaviour.apiKey = 'fake-gemini-key';
+  });
+
+  it('embeddings: batchEmbedContents, vectors as the SDK decodes them (base64 by default) and as floats on request', async () => {
+    const expected = (text: string, n = 8): number[] => Array.from({ length: n }, (_, j) => Number((((text.length * (j + 1)) % 97) / 97).toFixed(6)));
+    const res = await stack.client().embeddings.create({ model: 'gemini-embedding', input: ['hello', 'a longer sentence'] });
+    assert.equal(res.data.length, 2);
+    for (const [i, text] of ['hello', 'a longer sentence'].entries()) {
+      const got = res.data[i]!.embedding;
+      assert.equal(got.length, 8);
+      expected(text).forEach((v, j) => assert.ok(Math.abs((got[j] as number) - v) < 1e-6, `vector ${i}[${j}]`));
+    }
+    const req = stack.gemini['gemini']!.received()[0]!;
+    assert.equal(req.status, 200);
+    assert.equal(req.path, '/v1beta/models/gemini-embedding-001:batchEmbedContents');
+    const raw = await rawRequest(stack.baseUrl, '/v1/embeddings', { key: TEST_KEY, body: JSON.stringify({ model: 'gemini-embedding', input: 'hello', encoding_format: 'float', dimensions: 4 }) });
+    assert.equal(raw.status, 200);
+    assert.deepEqual((JSON.parse(raw.text) as { data: { embedding: number[] }[] }).data[0]!.embedding, expected('hello', 4));
+    const tokens = await rawRequest(stack.baseUrl, '/v1/embeddings', { key: TEST_KEY, body: JSON.stringify({ model: 'gemini-embedding', input: [[1, 2, 3]] }) });
+    assertOpenAIError(tokens, 400, 'unsupported_parameter');
   });
 
   for (const streaming of [false, true]) {

@@ -10,17 +10,19 @@
  *   - Thinking:         https://ai.google.dev/gemini-api/docs/thinking
  *   - Errors:           https://ai.google.dev/gemini-api/docs/troubleshooting (RESOURCE_EXHAUSTED ...)
  * The credential goes in `x-goog-api-key`. The endpoint is the API base with its version, for example
- * https://generativelanguage.googleapis.com/v1beta. Not yet: Vertex AI (`gcp-vertex-ai`), embeddings.
+ * https://generativelanguage.googleapis.com/v1beta. Embeddings: batchEmbedContents (embeddings.ts).
  */
 import type { ProviderAdapter } from '../types.js';
 import { geminiChat } from './chat.js';
+import { geminiEmbeddings } from './embeddings.js';
 
 export const geminiAdapter: ProviderAdapter = {
   type: 'gemini',
-  target(provider, _operation, upstreamModel, stream) {
+  target(provider, operation, upstreamModel, stream) {
     const { scheme, authority, basePath } = provider.endpoint;
     const model = encodeURIComponent(upstreamModel);
-    const path = stream ? `${basePath}/models/${model}:streamGenerateContent?alt=sse` : `${basePath}/models/${model}:generateContent`;
+    const method = operation === 'embeddings' ? 'batchEmbedContents' : stream ? 'streamGenerateContent?alt=sse' : 'generateContent';
+    const path = `${basePath}/models/${model}:${method}`;
     const headers: (readonly [string, string])[] = [
       ['content-type', 'application/json'],
       ['accept-encoding', 'identity'],
@@ -29,4 +31,5 @@ export const geminiAdapter: ProviderAdapter = {
     return { scheme, authority, path, headers };
   },
   chat: geminiChat,
+  embeddings: geminiEmbeddings,
 };
