@@ -121,6 +121,8 @@ export class GuardrailStep {
   responseHeaders(ctx: RequestContext, status: number, endOfStream: boolean): ResponseInspection {
     const guard = ctx.guard;
     if (!guard || guard.response.length === 0 || status !== 200 || endOfStream) return 'none';
+    // Embeddings and token counts carry no generated text (and embeddings can be large): not inspected.
+    if (ctx.route?.kind === 'forward' && (ctx.route.operation === 'embeddings' || ctx.route.operation === 'messages/count_tokens')) return 'none';
     const report = (f: Finding): void => guard.record(f, 'response');
     const api: ClientApi = ctx.route?.kind === 'forward' && ctx.route.operation === 'messages' ? 'anthropic' : 'openai';
     if (ctx.stream) {

@@ -223,6 +223,13 @@ describe('guardrails through Envoy', () => {
     }
   });
 
+  it('masks embeddings input and returns the embeddings unchanged (no answer text to inspect)', async () => {
+    const res = await client(KEYS.masker).embeddings.create({ model: 'gpt-4o-mini', input: ['mail bob@example.org', 'plain'] });
+    assert.equal(res.data.length, 2);
+    const upstream = JSON.stringify(fake().received('/embeddings').at(-1)?.body);
+    assert.ok(upstream.includes('mail [EMAIL]') && !upstream.includes('bob@'), upstream);
+  });
+
   it('refuses a guarded request on the Responses API rather than leave its answer unchecked', async () => {
     await assertSdkError(client(KEYS.masker).responses.create({ model: 'gpt-4o-mini', input: 'hi' }), 400, 'content_policy_violation');
   });
