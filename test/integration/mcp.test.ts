@@ -13,6 +13,7 @@ import { McpError, ToolListChangedNotificationSchema, type CallToolResult } from
 import { FakeHttpService, FakeMcpServer } from '../../src/dev/fake-mcp.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { startStack, type Stack } from '../harness/stack.js';
+import { waitFor } from '../../src/dev/local-stack.js';
 
 const KEY_ALL = 'sk-test-mcp-all-0001';
 const KEY_LIMITED = 'sk-test-mcp-limited-0002';
@@ -307,6 +308,11 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
     assert.equal(search.calls.length, before);
     const keys = await redis.client.keys('*toolCallsPerMinute*');
     assert.ok(keys.length > 0, 'the limit is kept in Redis (shared by replicas)');
+    // Every tool call is a usage record, batched into the usage ledger stream like model requests.
+    await waitFor('MCP usage rows in Redis', async () => {
+      const entries = (await redis.client.xrange('tollgate:{tollgate}:usage:batches', '-', '+')) as [string, string[]][];
+      return entries.some(([, fields]) => fields.some((f) => f.includes('"provider":"mcp:tools/search"') && f.includes('"key":"tools/rate"')));
+    });
   });
 
   it('a slow upstream times out with a clear JSON-RPC error; the server keeps serving', async () => {
@@ -336,6 +342,10 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
     const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
     const wrong = await rpc('/mcp', init, { authorization: 'Bearer sk-wrong' });
     assert.equal(wrong.status, 401);
+    // Headers that steer model requests cannot take /mcp anywhere else: it is routed before them.
+    const steered = await fetch(`${stack.baseUrl}/mcp/catalog`, { headers: { 'x-tollgate-route': 'http', host: 'example.com', 'x-api-key': KEY_ALL } });
+    assert.equal(steered.status, 200);
+    assert.ok(((await steered.json()) as { servers: unknown[] }).servers.length > 0);
     assert.equal(((await wrong.json()) as { error: { message: string } }).error.message, 'Incorrect API key provided.');
     assert.equal((await rpc('/mcp', init)).status, 401);
     const none = await rpc('/mcp', init, { authorization: `Bearer ${KEY_NO_MCP}` });
