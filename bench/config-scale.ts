@@ -290,6 +290,9 @@ export async function runConfigScale(o: ConfigScaleOptions): Promise<void> {
       const victim = (n * 7919) % Math.max(1, o.keys);
       if (disabled.has(victim)) continue;
       disabled.add(victim);
+      // The key must be served before the change, or "refused" below would prove nothing.
+      const before = await chatStatus(envoy.port, clearKey(victim));
+      if (before !== 200) throw new Error(`key-${victim} answered ${before} before its change; was it loaded? see ${gw.process.logFile}`);
       await setup.disable(victim);
       const written = performance.now();
       for (;;) {
