@@ -13,6 +13,7 @@ import { assertOpenAIError, rawRequest, type RawResponse } from '../harness/http
 import { startStack, TEST_KEY, type Stack } from '../harness/stack.js';
 
 const DENIED_KEY = 'sk-front-denied-0001';
+const AWS = { accessKeyId: 'AKIDFAKEBEDROCK', secretAccessKey: 'fake-secret-access-key', sessionToken: 'fake-session-token' };
 const BROKE_KEY = 'sk-front-broke-0001';
 
 function keyDoc(name: string, spec: string, clear: string): string {
@@ -57,6 +58,25 @@ const FILES: Record<string, string> = {
     provider('oai', 'openai', 'primary', '    - { name: gpt, upstreamModel: gpt-4o }'),
     provider('resp-a', 'openai', 'ra', '    - { name: resp, upstreamModel: gpt-4.1 }', 0),
     provider('resp-b', 'openai', 'rb', '    - { name: resp, upstreamModel: gpt-4.1-mini }', 1),
+    provider('gem', 'gemini', 'gem', '    - { name: gem, upstreamModel: gemini-2.5-flash }'),
+    `---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: bed }
+spec:
+  type: aws-bedrock
+  endpoint: "{{FAKE:bed}}"
+  region: eu-central-1
+  credentialSecretRef: { name: aws, key: credentials }
+  models:
+    - { name: bed, upstreamModel: "amazon.nova-pro-v1:0" }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: aws }
+stringData:
+  credentials: '${JSON.stringify(AWS)}'
+`,
     `---
 apiVersion: v1
 kind: Secret
@@ -117,6 +137,8 @@ describe('front doors: /v1/messages and /v1/responses', () => {
       files: FILES,
       fakes: { primary: { chunks: 5, chunkIntervalMs: 0 }, ra: { chunks: 7, chunkIntervalMs: 0 }, rb: { chunks: 4, chunkIntervalMs: 0 } },
       anthropicFakes: { claude: { writeBytes: 7 } },
+      geminiFakes: { gem: { apiKey: 'sk-upstream-oai' } },
+      bedrockFakes: { bed: { ...AWS, region: 'eu-central-1' } },
       maxBodyBytes: 256 * 1024,
     });
     anthropic = new Anthropic({ baseURL: stack.baseUrl, apiKey: TEST_KEY, maxRetries: 0, timeout: 30_000 });
@@ -162,6 +184,14 @@ describe('front doors: /v1/messages and /v1/responses', () => {
       const final = await anthropic.messages.stream(params).finalMessage();
       assert.deepEqual(essence(final), essence(plain));
       assert.ok(final.usage.input_tokens > 0);
+      // Accounting reads Anthropic's usage: input from message_start, output from message_delta.
+      let metrics = '';
+      await waitFor('passthrough usage', async () => {
+        metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
+        const out = Number(/tollgate_tokens_total\{consumer="default\/team-a",provider="default\/claude",model="claude",kind="completion"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+        const prompt = Number(/tollgate_tokens_total\{consumer="default\/team-a",provider="default\/claude",model="claude",kind="prompt"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+        return out >= plain.usage.output_tokens + final.usage.output_tokens && prompt >= plain.usage.input_tokens + final.usage.input_tokens;
+      }).catch((err: unknown) => assert.fail(`${String(err)}: ${metrics.split('\n').filter((l) => l.startsWith('tollgate_tokens_total')).join('\n')}`));
       const bearer = new Anthropic({ baseURL: stack.baseUrl, apiKey: null, authToken: TEST_KEY, maxRetries: 0 });
       const viaBearer = await bearer.messages.create(params);
       assert.deepEqual(essence(viaBearer), essence(plain));
@@ -299,6 +329,30 @@ describe('front doors: /v1/messages and /v1/responses', () => {
           /tollgate_tokens_total\{consumer="default\/team-a",provider="default\/oai",model="gpt",kind="completion"\} [1-9]/.test(metrics);
       }).catch((err: unknown) => assert.fail(`${String(err)}: ${metrics.split('\n').filter((l) => l.startsWith('tollgate_requests_total') || l.startsWith('tollgate_tokens_total')).join('\n')}`));
     });
+  });
+
+  describe('/v1/messages to Gemini and Bedrock (translated through chat completions)', () => {
+    for (const model of ['gem', 'bed']) {
+      it(`${model}: non-streamed and streamed answers agree; tools stream as input_json_delta`, async () => {
+        const params = { model, max_tokens: 200, system: 'Be brief.', messages: [{ role: 'user' as const, content: 'Hi' }] };
+        const plain = await anthropic.messages.create(params);
+        assert.equal(plain.type, 'message');
+        assert.equal(plain.stop_reason, 'end_turn');
+        assert.ok(plain.content[0]?.type === 'text' && plain.content[0].text.length > 0, JSON.stringify(plain.content));
+        assert.ok(plain.usage.input_tokens > 0 && plain.usage.output_tokens > 0);
+        const final = await anthropic.messages.stream(params).finalMessage();
+        assert.deepEqual(essence(final), essence(plain));
+        const toolParams = { ...params, tools: [WEATHER], messages: [{ role: 'user' as const, content: 'Weather in Paris?' }] };
+        const toolPlain = await anthropic.messages.create(toolParams);
+        const deltas: string[] = [];
+        const toolFinal = await anthropic.messages.stream(toolParams).on('inputJson', (p) => deltas.push(p)).finalMessage();
+        assert.deepEqual(essence(toolFinal), essence(toolPlain));
+        assert.equal(toolFinal.stop_reason, 'tool_use');
+        assert.ok(deltas.length >= 1);
+        const use = toolFinal.content.find((b) => b.type === 'tool_use');
+        assert.ok(use?.type === 'tool_use' && use.name === 'get_weather', JSON.stringify(toolFinal.content));
+      });
+    }
   });
 
   describe('/v1/messages bad inputs: Anthropic error shape and status, nothing sent upstream', () => {
