@@ -79,7 +79,7 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
     await installChart(cp, { namespace: NS, release: RELEASE, set: ['gateway.modelMappings.fast=gpt-4o-mini'] });
     await apply(
       secret('primary-cred', { token: 'upstream-primary-v1' }),
-      provider('primary', `{ type: openai, endpoint: "${fakeUrl(primary)}", credentialSecretRef: { name: primary-cred, key: token }, models: [{ name: gpt-4o-mini }] }`),
+      provider('primary', `{ type: openai, endpoint: "${fakeUrl(primary)}", credentialSecretRef: { name: primary-cred, key: token }, models: [{ name: gpt-4o-mini, pricing: { input: "150000", output: "600000" } }] }`),
       secret('base-key', { key: BASE_KEY }),
       apiKey('base', '{ secretRef: { name: base-key, key: key } }'),
     );
@@ -115,7 +115,7 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
 
   it('writes month-to-date usage and lineage into ApiKey status (kubectl get apikeys)', async () => {
     for (let i = 0; i < 2; i++) await gw.client(BASE_KEY).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] });
-    const path = '{.status.usage.month}|{.status.usage.requests}|{.status.usage.totalTokens}|{.status.lineage}';
+    const path = '{.status.usage.month}|{.status.usage.requests}|{.status.usage.totalTokens}|{.status.lineage}|{.status.usage.cost}|{.status.usage.currency}|{.status.usage.promptTokens}|{.status.usage.completionTokens}';
     let out: string[] = [];
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
@@ -127,6 +127,15 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
     assert.ok(Number(out[1]) >= 2, `requests in status: ${out.join('|')}`);
     assert.ok(Number(out[2]) > 0, `tokens in status: ${out.join('|')}`);
     assert.equal(out[3], '.base.');
+    // Month-to-date cost (prices of 0.15 / 0.60 per token, so whole cents): exact, next to the tokens.
+    const cost = (Number(out[6]) * 150_000 + Number(out[7]) * 600_000) / 1e6;
+    assert.equal(Number(out[4]), cost, `cost in status: ${out.join('|')}`);
+    assert.equal(out[5], 'USD');
+    const table = (await cp.kubectl(['get', 'apikeys', '-n', NS])).stdout;
+    const [header = '', ...lines] = table.trim().split('\n');
+    assert.match(header, /\bTOKENS\s+BUDGET\s+COST\b/, header);
+    const base = lines.find((l) => l.startsWith('base '));
+    assert.ok(base?.includes(String(out[4])), `kubectl get apikeys shows the cost: ${table}`);
   });
 
   it('applies a new global model mapping from the chart values (GatewayConfig ConfigMap) without a restart', async () => {
