@@ -129,7 +129,7 @@ export class FakeBedrock {
   }
 
   received(): BedrockRecordedRequest[] {
-    return this.requests.filter((r) => /\/converse(-stream)?$/.test(r.path));
+    return this.requests.filter((r) => /\/(converse(-stream)?|invoke)$/.test(r.path));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -152,7 +152,7 @@ export class FakeBedrock {
       res.end(text);
     };
     try {
-      const match = /^\/model\/([^/]+)\/(converse|converse-stream)$/.exec(path);
+      const match = /^\/model\/([^/]+)\/(converse|converse-stream|invoke)$/.exec(path);
       if (req.method !== 'POST' || !match) throw new Refusal(404, 'UnknownOperationException', `no operation at ${req.method} ${path}`);
       await this.verifySignature(req, path, raw);
       const b = this.behaviour;
@@ -161,6 +161,7 @@ export class FakeBedrock {
         throw new Refusal(b.status, ERRORS[b.status] ?? 'InternalServerException', b.status === 429 ? 'Too many requests, please wait before trying again.' : `fake Bedrock answered ${b.status}`);
       }
       check(isObj(body), 'Malformed input request: request body must be a JSON object');
+      if (match[2] === 'invoke') return this.invoke(decodeURIComponent(match[1] as string), body, res, record);
       validate(body);
       record.status = 200;
       const message = this.reply(body, raw.length);
@@ -211,6 +212,31 @@ export class FakeBedrock {
     if (expected.headers['authorization'] !== auth) {
       throw new Refusal(403, 'InvalidSignatureException', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.');
     }
+  }
+
+  /** InvokeModel for Titan and Cohere embedding models (their own body shapes). */
+  private invoke(model: string, body: Obj, res: ServerResponse, record: BedrockRecordedRequest): void {
+    const vector = (text: string, n: number): number[] => Array.from({ length: n }, (_, j) => Number((((text.length * (j + 1)) % 89) / 89).toFixed(6)));
+    let out: Obj;
+    if (model.startsWith('amazon.titan-embed')) {
+      for (const k of Object.keys(body)) check(['inputText', 'dimensions', 'normalize', 'embeddingTypes'].includes(k), `Malformed input request: extraneous key [${k}] is not permitted`);
+      check(typeof body['inputText'] === 'string' && body['inputText'] !== '', 'Malformed input request: #/inputText: expected a non-empty string');
+      const n = body['dimensions'] === undefined ? 8 : (body['dimensions'] as number);
+      check([8, 256, 512, 1024, 4].includes(n), 'Malformed input request: #/dimensions: 256, 512 or 1024');
+      const text = body['inputText'] as string;
+      out = { embedding: vector(text, n), inputTextTokenCount: (text.match(/\S+/g) ?? []).length };
+    } else if (model.startsWith('cohere.embed')) {
+      for (const k of Object.keys(body)) check(['texts', 'input_type', 'truncate', 'embedding_types', 'images'].includes(k), `Malformed input request: extraneous key [${k}] is not permitted`);
+      check(Array.isArray(body['texts']) && body['texts'].length > 0 && body['texts'].length <= 96, 'Malformed input request: #/texts: 1 to 96 texts');
+      check(['search_document', 'search_query', 'classification', 'clustering'].includes(String(body['input_type'])), 'Malformed input request: #/input_type is required');
+      out = { id: 'fake', texts: body['texts'], embeddings: (body['texts'] as string[]).map((t) => vector(t, 8)), response_type: 'embeddings_floats' };
+    } else {
+      throw new Refusal(400, 'ValidationException', `The provided model identifier is invalid for InvokeModel embeddings: ${model}`);
+    }
+    record.status = 200;
+    const text = JSON.stringify(out);
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
   }
 
   private reply(body: Obj, bytes: number): Obj {

@@ -4,7 +4,7 @@
  * chat completions where no direct one exists), or not served (a clear 400 naming what is).
  *
  *   /v1/chat/completions   OpenAI-style providers pass through; others use their `chat` translator.
- *   /v1/embeddings         OpenAI-style providers pass through; `gemini` is translated (its `embeddings` translator).
+ *   /v1/embeddings         OpenAI-style providers pass through; `gemini` and `aws-bedrock` are translated (their `embeddings` translators).
  *   /v1/messages           `anthropic` passes through; OpenAI-style providers are translated
  *                          (providers/openai/messages.ts); other types through their chat translator.
  *   /v1/messages/count_tokens  `anthropic` passes through; for others the gateway answers itself.
@@ -37,7 +37,7 @@ export function upstreamFor(operation: Operation, type: ProviderType): Upstream 
     case 'embeddings': {
       const embeddings = adapterFor(type).embeddings;
       if (embeddings) return { kind: 'translate', operation, translator: embeddings };
-      return chat ? { kind: 'unsupported', supported: 'openai, azure-openai, openai-compatible and gemini' } : { kind: 'passthrough', operation };
+      return chat ? { kind: 'unsupported', supported: 'openai, azure-openai, openai-compatible, gemini and aws-bedrock' } : { kind: 'passthrough', operation };
     }
     case 'responses':
       return RESPONSES_TYPES.has(type) ? { kind: 'passthrough', operation } : { kind: 'unsupported', supported: 'openai and azure-openai' };

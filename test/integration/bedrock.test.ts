@@ -28,6 +28,10 @@ spec:
   models:
     - name: claude-bedrock
       upstreamModel: ${MODEL_ID}
+    - name: titan-embed
+      upstreamModel: amazon.titan-embed-text-v2:0
+    - name: cohere-embed
+      upstreamModel: cohere.embed-english-v3
 ---
 apiVersion: v1
 kind: Secret
@@ -207,6 +211,23 @@ describe('provider type aws-bedrock (Converse / ConverseStream, SigV4)', () => {
     assert.equal(ok.choices[0]?.message.content, 'Hello from the fake Bedrock model.');
     Object.assign(stack.bedrock['bedrock']!.behaviour, { status: 429, failNext: undefined });
     await assertSdkError(stack.client().chat.completions.create({ model: 'claude-bedrock', messages: [{ role: 'user', content: 'Hi' }] }), 503, 'provider_unavailable');
+  });
+
+  it('embeddings through signed InvokeModel: Titan (one input, its token count as usage) and Cohere (a batch)', async () => {
+    const vector = (text: string, n = 8): number[] => Array.from({ length: n }, (_, j) => Number((((text.length * (j + 1)) % 89) / 89).toFixed(6)));
+    const client = stack.client();
+    const titan = await client.embeddings.create({ model: 'titan-embed', input: 'hello there world' });
+    assert.equal(titan.usage.prompt_tokens, 3, "Titan's inputTextTokenCount");
+    vector('hello there world').forEach((v, j) => assert.ok(Math.abs((titan.data[0]!.embedding[j] as number) - v) < 1e-6));
+    const cohere = await client.embeddings.create({ model: 'cohere-embed', input: ['a', 'bb'], encoding_format: 'float' });
+    assert.deepEqual(cohere.data.map((d) => d.embedding), [vector('a'), vector('bb')]);
+    const got = stack.bedrock['bedrock']!.received();
+    assert.deepEqual(got.map((r) => [r.path, r.status]), [
+      [`/model/${encodeURIComponent('amazon.titan-embed-text-v2:0')}/invoke`, 200],
+      [`/model/${encodeURIComponent('cohere.embed-english-v3')}/invoke`, 200],
+    ]);
+    assert.deepEqual(got[1]!.body, { texts: ['a', 'bb'], input_type: 'search_document' });
+    await assertSdkError(client.embeddings.create({ model: 'titan-embed', input: ['a', 'b'] }), 400, 'unsupported_parameter');
   });
 
   for (const streaming of [false, true]) {

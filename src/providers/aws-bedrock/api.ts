@@ -14,13 +14,15 @@
  *
  * The credential Secret key holds JSON: {"accessKeyId": "...", "secretAccessKey": "...", "sessionToken": "..."}
  * (sessionToken optional). The region comes from spec.region or the endpoint host
- * (bedrock-runtime.<region>.amazonaws.com). Not yet: IRSA web identity, InvokeModel embeddings.
+ * (bedrock-runtime.<region>.amazonaws.com). Embeddings: InvokeModel for Titan and Cohere (embeddings.ts).
+ * Not yet: IRSA web identity.
  */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { ProviderEntry } from '../../config/snapshot.js';
 import type { ProviderAdapter, UpstreamTarget } from '../types.js';
 import { bedrockChat } from './chat.js';
+import { bedrockEmbeddings } from './embeddings.js';
 
 /** Used when neither spec.region nor the endpoint host names a region. */
 export const DEFAULT_REGION = 'us-east-1';
@@ -92,10 +94,11 @@ async function sign(provider: ProviderEntry, target: UpstreamTarget, body: Buffe
 
 export const bedrockAdapter: ProviderAdapter = {
   type: 'aws-bedrock',
-  target(provider, _operation, upstreamModel, stream) {
+  target(provider, operation, upstreamModel, stream) {
     const { scheme, authority, basePath } = provider.endpoint;
     // Model ids contain ':' (anthropic.claude-...-v1:0): escaped in the path as the AWS SDKs do.
-    const path = `${basePath}/model/${encodeURIComponent(upstreamModel)}/${stream ? 'converse-stream' : 'converse'}`;
+    const method = operation === 'embeddings' ? 'invoke' : stream ? 'converse-stream' : 'converse';
+    const path = `${basePath}/model/${encodeURIComponent(upstreamModel)}/${method}`;
     return {
       scheme,
       authority,
@@ -109,4 +112,5 @@ export const bedrockAdapter: ProviderAdapter = {
   },
   sign,
   chat: bedrockChat,
+  embeddings: bedrockEmbeddings,
 };
