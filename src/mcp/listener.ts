@@ -21,9 +21,11 @@ import type { ConfigStore } from '../config/store.js';
 import { statusOf } from '../errors.js';
 import { mcpHttpRequestsTotal } from '../observability/metrics.js';
 import { authenticate, extractKey } from '../pipeline/auth.js';
+import { checkClientAddress, CLIENT_ADDRESS_HEADER } from '../pipeline/client-address.js';
 import { buildCatalog } from './catalog.js';
 import { allowedServers, buildMcpServer, namespaceOf, type GatewayDeps, type RequestScope, type ScopeRef } from './gateway.js';
 import { SessionSealer } from './session.js';
+import { hostOf } from '../tenancy/hosts.js';
 
 export interface McpListenerOptions extends GatewayDeps {
   readonly store: ConfigStore;
@@ -190,6 +192,12 @@ export class McpListener {
       const status = statusOf(key.code);
       return sendError(res, status, ErrorCode.InvalidRequest, key.message, status === 401 ? { 'www-authenticate': 'Bearer realm="tollgate"' } : {});
     }
+    // Tenant hosts and IP allow-lists (docs/safety.md) hold here too: Envoy sets the client address header.
+    if (key.hosts && !key.hosts.matches(hostOf(header(req, 'host')))) {
+      return sendError(res, 401, ErrorCode.InvalidRequest, 'Incorrect API key provided.', { 'www-authenticate': 'Bearer realm="tollgate"' });
+    }
+    const denied = checkClientAddress(key, header(req, CLIENT_ADDRESS_HEADER));
+    if (denied) return sendError(res, statusOf(denied.code), ErrorCode.InvalidRequest, denied.message);
     if (!key.mcp) return sendError(res, 403, ErrorCode.InvalidRequest, `API key ${key.name} has no MCP access (spec.mcp is not set).`);
     const requestId = header(req, 'x-request-id') ?? randomUUID();
 

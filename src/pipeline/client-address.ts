@@ -9,6 +9,8 @@ import { parseSourceAddress } from '../guardrails/cidr.js';
 /** The ext_proc filter's attribute namespace in ProcessingRequest.attributes. */
 export const EXTPROC_ATTRIBUTES = 'envoy.filters.http.ext_proc';
 export const SOURCE_ADDRESS = 'source.address';
+/** Header Envoy sets (overwriting any client value) on the routes that bypass ext_proc (/mcp). */
+export const CLIENT_ADDRESS_HEADER = 'x-tollgate-client-address';
 
 /** undefined when the key may be used from `sourceAddress`, else a 403 ip_not_allowed. */
 export function checkClientAddress(key: KeyEntry, sourceAddress: string | undefined): GatewayError | undefined {

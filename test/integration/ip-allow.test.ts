@@ -97,6 +97,17 @@ describe('IP allow-lists, no trusted proxy (xff_num_trusted_hops 0)', () => {
     assert.equal(stack.fakes.primary?.received('/chat/completions').length, before + 1, 'refused requests never reach the provider');
   });
 
+  it('holds on the MCP endpoints too, where Envoy passes the address it determined (a client-sent value is overwritten)', async () => {
+    const catalog = (key: string, headers: Record<string, string> = {}) =>
+      fetch(`${stack.baseUrl}/mcp/catalog`, { headers: { authorization: `Bearer ${key}`, ...headers } }).then(async (r) => ({ status: r.status, text: await r.text() }));
+    const refused = await catalog(KEYS.elsewhere, { 'x-tollgate-client-address': '203.0.113.9:1234', 'x-forwarded-for': '203.0.113.9' });
+    assert.equal(refused.status, 403);
+    assert.match(refused.text, /network address/);
+    const allowed = await catalog(KEYS.local); // passes the address check; this key has no MCP access at all
+    assert.equal(allowed.status, 403);
+    assert.match(allowed.text, /no MCP access/);
+  });
+
   it("applies the ancestors' lists too: a child cannot widen its account's list", async () => {
     const err = await assertSdkError(ask(client(stack, KEYS.wideChild)), 403, 'ip_not_allowed');
     assert.doesNotMatch(err.message, /10\.0\.0\.0|127\.0\.0\.1/, 'the message names neither the ranges nor the address');
