@@ -53,7 +53,6 @@ export class SseGuard {
   private readonly windows: (StreamWindow | undefined)[] = [];
   /** id/object/created/model of the last chunk, for the event that releases held text at the end. */
   private envelope: Json = { object: 'chat.completion.chunk' };
-  private done = false;
 
   constructor(
     private readonly guardrails: readonly CompiledGuardrail[],
@@ -142,7 +141,6 @@ export class SseGuard {
     }
     if (data === undefined) return event + '\n\n';
     if (data.trim() === '[DONE]') {
-      this.done = true;
       const tail = this.releaseAll();
       if (typeof tail !== 'string') return tail;
       return tail + event + '\n\n';
@@ -214,10 +212,6 @@ export class SseGuard {
     return out;
   }
 
-  /** True once `[DONE]` went through. */
-  get finished(): boolean {
-    return this.done;
-  }
 }
 
 /** Non-streamed answers: buffered, checked whole, re-serialised when masked. */
