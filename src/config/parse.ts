@@ -189,8 +189,25 @@ export function compactKeySpec(spec: unknown): unknown {
   return out ?? spec;
 }
 
+/** Types of the metadata fields Tollgate keeps; a metadata object with only these is used as is. */
+const META_TYPES: Readonly<Record<string, string>> = {
+  name: 'string',
+  namespace: 'string',
+  generation: 'number',
+  resourceVersion: 'string',
+  uid: 'string',
+  creationTimestamp: 'string',
+  labels: 'object',
+};
+
 function readMeta(raw: unknown): ObjectMeta | undefined {
   if (!isRecord(raw) || typeof raw['name'] !== 'string' || raw['name'] === '') return undefined;
+  // Already in shape (a freshly parsed document, an informer cache entry): keep the object itself
+  // rather than a copy per key. The namespace string is shared either way.
+  if (Object.keys(raw).every((k) => META_TYPES[k] !== undefined && typeof raw[k] === META_TYPES[k] && raw[k] !== null)) {
+    if (typeof raw['namespace'] === 'string') raw['namespace'] = intern(raw['namespace']);
+    return raw as unknown as ObjectMeta;
+  }
   const meta: { -readonly [K in keyof ObjectMeta]: ObjectMeta[K] } = { name: raw['name'] };
   if (typeof raw['namespace'] === 'string') meta.namespace = intern(raw['namespace']);
   if (typeof raw['generation'] === 'number') meta.generation = raw['generation'];
