@@ -119,6 +119,12 @@ describe('budgets in money and the edge of a budget (2 gateways, 1 Redis)', () =
     await waitFor('reconciled money budget', async () => (await counter('money', 'costPerMonth')) === real);
     const spent = await counter('money', 'costPerMonth');
     assert.ok(spent <= 1000 + promptError * 10, `spent ${spent} of 1000`);
+    // The access log line carries the exact cost of the request (decimal of the currency) and its tokens.
+    await waitFor('access log line', async () => (await a.logs()).some((l) => l['msg'] === 'request' && l['consumer'] === 'default/money' && l['status'] === 200));
+    const line = (await a.logs()).find((l) => l['msg'] === 'request' && l['consumer'] === 'default/money' && l['status'] === 200);
+    assert.equal(line?.['cost'], String(real / 1e6));
+    assert.equal(line?.['promptTokens'], fakePrompt);
+    assert.equal(line?.['completionTokens'], cap);
     const err = await b.client('sk-money-0001').chat.completions.create({ model: 'gpt-4o-mini', messages: HELLO }).catch((e: unknown) => e);
     assert.ok(err instanceof OpenAI.APIError && err.status === 429 && err.code === 'insufficient_quota', String(err));
     assert.match(err.message, /monthly budget \(costPerMonth\) of API key default\/money: limit 0\.001\d* USD/);
