@@ -37,6 +37,8 @@ export interface LedgerWriterOptions {
   readonly idleMs?: number;
   /** Longest pause between retries while PostgreSQL fails. */
   readonly maxBackoffMs?: number;
+  /** The stream's bound the backlog warning is relative to (default STREAM_MAX_BATCHES, the sink's MAXLEN). */
+  readonly backlogBound?: number;
   /**
    * Called after COMMIT, before the entries are acknowledged. A throw leaves them unacknowledged,
    * exactly like a writer killed at that moment (tests use it to replay a committed batch).
@@ -150,10 +152,11 @@ export class LedgerWriter {
     this.lastBacklogCheck = now;
     const length = await this.options.redis.xlen(this.key);
     ledgerBacklogBatches.set(length);
-    if (length >= STREAM_MAX_BATCHES * 0.8) {
+    const bound = this.options.backlogBound ?? STREAM_MAX_BATCHES;
+    if (length >= bound * 0.8) {
       if (!this.warnedBacklog) {
         this.options.logger.error(
-          { backlog: length, bound: STREAM_MAX_BATCHES },
+          { backlog: length, bound },
           'usage ledger backlog near its bound: PostgreSQL is not keeping up or is down; beyond the bound the oldest batches are dropped from the stream',
         );
       }

@@ -85,7 +85,10 @@ describe('usage ledger (real Redis, real PostgreSQL)', () => {
     const prefix = 'outage:';
     const sink = new RedisUsageSink(c, prefix);
     const accountant = new UsageAccountant({ sink, logger: silent, maxRecords: 1_000_000 });
-    const w = writerOn(c, prefix);
+    const logged: Record<string, unknown>[] = [];
+    const logger = createLogger('test', { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) } as never);
+    // A bound of 6 batches stands in for the real 100,000, to see the warning near it.
+    const w = writerOn(c, prefix, { logger, backlogBound: 6 });
     w.start();
     t.after(() => w.stop());
     let expectTokens = 0;
@@ -113,6 +116,8 @@ describe('usage ledger (real Redis, real PostgreSQL)', () => {
     assert.ok(backlog >= 5, `backlog gauge ${backlog}`);
     assert.ok(((await registry.getSingleMetric('tollgate_ledger_writes_total')?.get())?.values.find((v) => v.labels['result'] === 'error')?.value ?? 0) > 0);
     assert.equal(await c.xlen(usageStreamKey(prefix)), 5, 'the batches wait in the stream');
+    assert.ok(logged.some((l) => l['msg'] === 'usage ledger write failed; records wait in Redis and are retried'), 'a warning when writes start failing');
+    assert.ok(logged.some((l) => String(l['msg']).startsWith('usage ledger backlog near its bound') && l['backlog'] === 5 && l['bound'] === 6), 'an error near the bound');
 
     await pg.restart();
     await waitFor('records written after the outage', async () => (await totals('default/outage-')).requests === 1300);
@@ -120,6 +125,7 @@ describe('usage ledger (real Redis, real PostgreSQL)', () => {
     assert.equal(got.tokens, expectTokens, 'ledger tokens equal what was recorded, to the token');
     assert.equal(got.cost, expectCost.toString(), 'ledger cost is exact (picos)');
     assert.equal(await c.xlen(usageStreamKey(prefix)), 0, 'written batches leave the stream');
+    assert.ok(logged.some((l) => l['msg'] === 'usage ledger: PostgreSQL writes work again'));
   });
 
   it('a writer killed between COMMIT and acknowledgement: the next writer replays the batch and nothing is duplicated', async (t) => {
