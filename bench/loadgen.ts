@@ -17,8 +17,10 @@ export interface RequestSpec {
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
-  /** Expect an SSE stream ending in `data: [DONE]`. */
+  /** Expect an SSE stream ending in `data: [DONE]` (or `streamEnd`). */
   readonly stream: boolean;
+  /** What the last bytes of a complete stream contain (Anthropic streams end with `message_stop`). */
+  readonly streamEnd?: string;
 }
 
 export interface RateSpec extends RequestSpec {
@@ -82,7 +84,7 @@ function fire(spec: RequestSpec, due: number, body: Buffer, onFirstByte?: () => 
       });
       res.on('end', () => {
         const status = res.statusCode ?? 0;
-        if (status === 200 && spec.stream && !tail.includes('[DONE]')) return done('truncated');
+        if (status === 200 && spec.stream && !tail.includes(spec.streamEnd ?? '[DONE]')) return done('truncated');
         done(String(status));
       });
       res.on('error', (err) => done(err.name));

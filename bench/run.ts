@@ -10,7 +10,7 @@
  *                            exits non-zero when any measurement failed or a target is unavailable
  *   --profile                CPU profile of each Tollgate process; top frames in the report
  *   --heap-profile           sampling heap profile of each Tollgate process (raw files only)
- *   --scenarios=a,b          chat, stream100, stream100-anthropic, embeddings, prompt1m, slow1000, streams500
+ *   --scenarios=a,b          chat, stream100, stream100-anthropic, messages-stream100, messages-anthropic, embeddings, prompt1m, slow1000, streams500
  *   --targets=a,b            direct, envoy, envoy-echo, tollgate, tollgate-limits
  *   --rate=500               fixed rate of the latency runs
  *   --low-rate=100           a second, light fixed rate (0 = off)
@@ -334,12 +334,12 @@ async function runRequestScenario(s: RequestScenario, target: Target, fake: Fake
       : undefined;
   before = await cpuSnapshot(pids);
   const fixedRate = Math.min(RATE, s.rate ?? RATE);
-  const rate = await runLoadgen({ mode: 'rate', url, headers, body: s.body, stream: s.stream, rate: fixedRate, durationS: durations.rateS, warmupS: durations.rateWarmupS });
+  const rate = await runLoadgen({ mode: 'rate', url, headers, body: s.body, stream: s.stream, ...(s.streamEnd ? { streamEnd: s.streamEnd } : {}), rate: fixedRate, durationS: durations.rateS, warmupS: durations.rateWarmupS });
   const rateCpuMs = cpuDelta(before, await cpuSnapshot(pids));
   rateCpuMs['generator'] = rate.cpuMs;
   const low =
     LOW_RATE > 0 && LOW_RATE < fixedRate
-      ? { rate: LOW_RATE, result: await runLoadgen({ mode: 'rate', url, headers, body: s.body, stream: s.stream, rate: LOW_RATE, durationS: durations.rateS, warmupS: durations.rateWarmupS }) }
+      ? { rate: LOW_RATE, result: await runLoadgen({ mode: 'rate', url, headers, body: s.body, stream: s.stream, ...(s.streamEnd ? { streamEnd: s.streamEnd } : {}), rate: LOW_RATE, durationS: durations.rateS, warmupS: durations.rateWarmupS }) }
       : undefined;
   const row: RequestRow = { target: target.name, fixedRate, max, maxCpuMs, maxWaitMs, rate, rateCpuMs, ...(low ? { low } : {}), ...(extprocPerRequest ? { extprocPerRequest } : {}) };
   if (target.extprocPid) {

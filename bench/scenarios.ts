@@ -2,7 +2,7 @@
 import type { FakesBehaviour } from './fake-server.js';
 import { UNIQUE_MARK } from './unique-body.js';
 
-export type ScenarioName = 'chat' | 'stream100' | 'stream100-anthropic' | 'embeddings' | 'prompt1m' | 'slow1000' | 'streams500';
+export type ScenarioName = 'chat' | 'stream100' | 'stream100-anthropic' | 'messages-stream100' | 'messages-anthropic' | 'embeddings' | 'prompt1m' | 'slow1000' | 'streams500';
 export type TargetName = 'direct' | 'envoy' | 'envoy-echo' | 'tollgate' | 'tollgate-limits' | 'tollgate-guardrails';
 
 /** The default targets. `tollgate-guardrails` runs only when named in --targets (docs/safety.md). */
@@ -24,6 +24,8 @@ interface ScenarioBase {
   readonly body: string;
   readonly stream: boolean;
   readonly fake: FakesBehaviour;
+  /** The last bytes of a complete stream contain this (default `[DONE]`). */
+  readonly streamEnd?: string;
   /** Only these targets run the scenario (default: all). */
   readonly targets?: readonly TargetName[];
 }
@@ -69,6 +71,11 @@ function chatBody(stream: boolean, model = 'fast'): string {
     temperature: 0.2,
     ...(stream ? { stream: true } : {}),
   });
+}
+
+/** The same request as chatBody's, as an Anthropic Messages stream. */
+function messagesBody(model: string): string {
+  return JSON.stringify({ model, system: 'You are a concise assistant.', messages: [{ role: 'user', content: PROMPT }], max_tokens: 256, temperature: 0.2, stream: true });
 }
 
 /** Durations in seconds; `--quick` and `--smoke` shorten all of them. */
@@ -130,6 +137,30 @@ export function scenarios(d: Durations): Scenario[] {
       body: chatBody(true, 'claude-bench'),
       stream: true,
       // One network write per Anthropic event, as the real API sends them.
+      fake: { anthropic: { textChunks: 100, writeBytes: 0, writeIntervalMs: 0 } },
+      rate: 100,
+      targets: ['tollgate', 'tollgate-limits'],
+    },
+    {
+      kind: 'request',
+      name: 'messages-stream100',
+      title: 'Anthropic Messages stream (/v1/messages) translated to an OpenAI provider (100 chunks, back to back)',
+      path: '/v1/messages',
+      body: messagesBody('fast'),
+      stream: true,
+      streamEnd: 'message_stop',
+      fake: { latencyMs: 0, chunks: 100, chunkIntervalMs: 0 },
+      rate: 100,
+      targets: ['tollgate', 'tollgate-limits'],
+    },
+    {
+      kind: 'request',
+      name: 'messages-anthropic',
+      title: 'Anthropic Messages stream (/v1/messages) passed through to an Anthropic provider (100 text deltas)',
+      path: '/v1/messages',
+      body: messagesBody('claude-bench'),
+      stream: true,
+      streamEnd: 'message_stop',
       fake: { anthropic: { textChunks: 100, writeBytes: 0, writeIntervalMs: 0 } },
       rate: 100,
       targets: ['tollgate', 'tollgate-limits'],
