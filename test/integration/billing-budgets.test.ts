@@ -58,6 +58,7 @@ spec:
     keyDoc('team-a', '  parent: team', 'sk-team-a-0001'),
     keyDoc('team-b', '  parent: team', 'sk-team-b-0001'),
     keyDoc('daily', '  limits: { costPerDay: "0.0005" }', 'sk-daily-0001'),
+    keyDoc('streams', '  limits: { costPerMonth: "0.01", midStreamPolicy: error }', 'sk-streams-0001'),
   ].join(''),
 };
 
@@ -142,6 +143,39 @@ describe('budgets in money and the edge of a budget (2 gateways, 1 Redis)', () =
     const day = new Date().toISOString().slice(0, 10);
     const spent = Number(await redis.client.get(`tollgate:{tollgate}:rl:default/daily|costPerDay|${day}`));
     assert.ok(spent > 0 && spent <= 500, `spent ${spent} of 500 micro-units`);
+  });
+
+  it('money mid-stream: concurrent streams that outgrow their reservations are stopped when the money runs out (midStreamPolicy error)', async (t) => {
+    const fake = a.fakes['primary'] as NonNullable<Stack['fakes'][string]>;
+    const client = a.client('sk-streams-0001');
+    // Short answers first: the completion history makes reservations small (p95 of 5 tokens).
+    fake.behaviour.chunks = 5;
+    for (let i = 0; i < 3; i++) await client.chat.completions.create({ model: 'gpt-4o-mini', messages: HELLO });
+    fake.behaviour.chunks = 400;
+    fake.behaviour.chunkIntervalMs = 2;
+    t.after(() => {
+      fake.behaviour.chunks = 100;
+      fake.behaviour.chunkIntervalMs = 0;
+    });
+    const outcomes = await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        try {
+          const s = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: HELLO, stream: true, max_tokens: 400 });
+          let n = 0;
+          for await (const c of s) if (c.choices[0]?.delta.content) n++;
+          return `complete ${n}`;
+        } catch (err) {
+          return err instanceof OpenAI.APIError && err.status === 429 ? 'refused' : `stopped: ${err instanceof Error ? err.message : String(err)}`;
+        }
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const spent = await counter('streams', 'costPerMonth');
+    t.diagnostic(`spent ${spent} of 10000; ${outcomes.join(', ')}`);
+    assert.ok(outcomes.some((o) => o.startsWith('stopped')), `some streams were stopped by the money budget: ${outcomes.join(', ')}`);
+    // Bound: the limit plus, per stream in flight, the prompt estimate error and the chunk that crossed.
+    assert.ok(spent <= 10_000 + 5 * (promptError * 10 + 30), `spent ${spent} of 10000`);
+    assert.ok(spent >= 9_000, `the budget was used, spent ${spent}`);
   });
 
   it('an account\'s money budget holds across two gateways: concurrent children never overshoot it, every admitted answer is billed exactly', async (t) => {
