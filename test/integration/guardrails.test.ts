@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI, { APIError } from 'openai';
 import { hashKey } from '../../src/config/snapshot.js';
+import { waitFor } from '../../src/dev/local-stack.js';
 import { assertSdkError } from '../harness/http.js';
 import { startStack, type Stack } from '../harness/stack.js';
 
@@ -250,9 +251,11 @@ describe('guardrails through Envoy', () => {
     assert.match(metrics, /tollgate_guardrail_decisions_total\{consumer="default\/masker",guardrail="pii-mask",rule="pii:email",action="mask",phase="request"\} [1-9]/);
     assert.match(metrics, /tollgate_guardrail_decisions_total\{consumer="default\/blocker",guardrail="words-block",rule="keywords",action="block",phase="response"\} [1-9]/);
     assert.match(metrics, /tollgate_guardrail_decisions_total\{consumer="default\/cards",guardrail="cards-block",rule="pii:email",action="log",phase="response"\} 1\b/);
-    const logs = await stack.logs();
-    const decisions = logs.filter((l) => l['msg'] === 'guardrail decision');
-    assert.ok(decisions.some((l) => l['consumer'] === 'default/masker' && l['rule'] === 'pii:iban' && typeof l['requestId'] === 'string'));
+    // The log is written asynchronously: wait for the line.
+    await waitFor('the decision in the log', async () =>
+      (await stack.logs()).some((l) => l['msg'] === 'guardrail decision' && l['consumer'] === 'default/masker' && l['rule'] === 'pii:iban' && typeof l['requestId'] === 'string'),
+      10_000,
+    );
     const raw = await readFile(stack.gateway.logFile, 'utf8');
     for (const s of [...SECRETS, 'jane@corp.example', 'badword', 'forbidden topic']) assert.ok(!raw.includes(s), `the log contains ${s}`);
   });

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { hashKey } from '../../src/config/snapshot.js';
-import { freePort } from '../../src/dev/local-stack.js';
+import { freePort, waitFor } from '../../src/dev/local-stack.js';
 import { assertSdkError } from '../harness/http.js';
 import { startStack, type Stack } from '../harness/stack.js';
 
@@ -109,8 +109,11 @@ describe('external moderation hook', () => {
     assert.match(err.message, /mod-closed/);
     await assertSdkError(ask(KEYS.open), 400, 'content_policy_violation');
     assert.equal(upstreamCount(), before);
-    const logs = await stack.logs();
-    assert.ok(logs.some((l) => l['msg'] === 'guardrail decision' && l['rule'] === 'moderation' && JSON.stringify(l['categories']) === '["violence"]'));
+    // The log is written asynchronously: wait for the line.
+    await waitFor('the moderation decision in the log', async () =>
+      (await stack.logs()).some((l) => l['msg'] === 'guardrail decision' && l['rule'] === 'moderation' && JSON.stringify(l['categories']) === '["violence"]'),
+      10_000,
+    );
   });
 
   it('a slow hook (past timeoutMs): closed refuses with 503 moderation_unavailable, open lets the request through', async () => {
