@@ -186,6 +186,8 @@ export class FakeProvider {
     const finish = n < planned.length ? 'length' : 'stop';
     const pieces = planned.slice(0, n);
     const usage = { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n };
+    // A request with reasoning_effort gets reasoning text too (`reasoning_content`, as DeepSeek and vLLM send it).
+    const reasoning = typeof request['reasoning_effort'] === 'string' ? FAKE_REASONING : undefined;
     const report = (stream: boolean): void => {
       if (!this.behaviour.record) return; // the bench turns recording off
       if (this.reported.length >= RECORD_LIMIT) this.reported.shift();
@@ -198,7 +200,7 @@ export class FakeProvider {
         object: 'chat.completion',
         created,
         model,
-        choices: [{ index: 0, message: { role: 'assistant', content: pieces.join('') }, finish_reason: finish }],
+        choices: [{ index: 0, message: { role: 'assistant', content: pieces.join(''), ...(reasoning ? { reasoning_content: reasoning } : {}) }, finish_reason: finish }],
         ...(b.sendUsage !== false ? { usage } : {}),
       });
     }
@@ -208,6 +210,8 @@ export class FakeProvider {
       res.write(`data: ${JSON.stringify(payload)}\n\n`);
     };
     send({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
+    // Reasoning first, as engines that stream it (DeepSeek, vLLM) send `reasoning_content`.
+    if (reasoning) for (const r of reasoning.match(/\s*\S+/g) ?? []) send({ ...base, choices: [{ index: 0, delta: { reasoning_content: r }, finish_reason: null }] });
     // Content chunks are the bulk of a stream: serialise the shared part once (same bytes as `send`),
     // so the fake stays cheap with hundreds of concurrent streams.
     const head = `data: ${JSON.stringify(base).slice(0, -1)},"choices":[{"index":0,"delta":{"content":`;
@@ -368,6 +372,9 @@ function wantsToolCall(request: Record<string, unknown>): boolean {
   const messages = request['messages'] as Record<string, unknown>[];
   return messages[messages.length - 1]?.['role'] !== 'tool';
 }
+
+/** Reasoning text of an answer to a request with reasoning_effort. */
+export const FAKE_REASONING = 'Thinking it over carefully.';
 
 /** Arguments of the fake's tool call. */
 export const FAKE_TOOL_ARGUMENTS = '{"city":"Paris","unit":"celsius"}';

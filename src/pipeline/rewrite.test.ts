@@ -88,6 +88,12 @@ describe('upstream rewrite: azure-openai', () => {
     assert.deepEqual([...r.removeHeaders].sort(), ['authorization', 'x-amz-security-token', 'x-api-key', 'x-goog-api-key'], 'the client bearer token never goes to Azure');
     assert.equal(JSON.parse(r.body!.toString()).model, 'prod-gpt4o');
   });
+  it('sends the Responses API to /openai/responses with the deployment as the body model (preview api-version by default)', () => {
+    const r = rewrite('az-default', '{"model":"az-default","input":"x"}', 'responses');
+    assert.equal(headersOf(r)[':path'], '/base/openai/responses?api-version=2025-04-01-preview');
+    assert.equal(JSON.parse(r.body!.toString()).model, 'dep');
+    assert.equal(headersOf(rewrite('az-4o', '{"model":"az-4o","input":"x"}', 'responses'))[':path'], '/openai/responses?api-version=2024-06-01', "the provider's apiVersion when set");
+  });
   it('defaults api-version and keeps the endpoint base path', () => {
     const h = headersOf(rewrite('az-default', '{"model":"az-default","input":"x"}', 'embeddings'));
     assert.equal(h[':path'], '/base/openai/deployments/dep/embeddings?api-version=2024-10-21');

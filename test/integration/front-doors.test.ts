@@ -312,6 +312,18 @@ describe('front doors: /v1/messages and /v1/responses', () => {
       ]);
     });
 
+    it('thinking: enabled thinking becomes reasoning_effort; reasoning_content comes back as a thinking block, streamed as thinking_delta', async () => {
+      const params = { model: 'gpt', max_tokens: 4000, thinking: { type: 'enabled' as const, budget_tokens: 2048 }, messages: [{ role: 'user' as const, content: 'Think' }] };
+      const plain = await anthropic.messages.create(params);
+      assert.deepEqual(plain.content.map((b) => b.type), ['thinking', 'text']);
+      assert.equal(plain.content[0]?.type === 'thinking' ? plain.content[0].thinking : '', 'Thinking it over carefully.');
+      const thinkingDeltas: string[] = [];
+      const final = await anthropic.messages.stream(params).on('thinking', (d) => thinkingDeltas.push(d)).finalMessage();
+      assert.deepEqual(essence(final), essence(plain));
+      assert.ok(thinkingDeltas.length >= 2, `thinking deltas: ${thinkingDeltas.length}`);
+      assert.equal((stack.fakes['primary']!.received('/chat/completions')[0]!.body as Record<string, unknown>)['reasoning_effort'], 'low');
+    });
+
     it("count_tokens is answered by the gateway's estimator; nothing is sent upstream", async () => {
       const short = await anthropic.messages.countTokens({ model: 'gpt', messages: [{ role: 'user', content: 'Hi' }] });
       const long = await anthropic.messages.countTokens({ model: 'gpt', system: 'You are a helpful assistant.', messages: [{ role: 'user', content: 'Hi '.repeat(200) }] });
