@@ -32,6 +32,7 @@ const fullProvider: Full<ModelProviderSpec> = {
       limits: { requestsPerMinute: 1, requestsPerDay: 2, tokensPerMinute: 3, tokensPerDay: 4 },
       pricing: { currency: 'USD', input: '2.50', output: '10', cachedInputRead: '1.25', cachedInputWrite: '3.125', reasoning: '10.000000' },
       maxTokens: 8192,
+      reasoningTags: 'extract',
     },
   ],
   firstByteTimeoutSeconds: 30,

@@ -242,6 +242,12 @@ export const modelProviderSpecSchema: Schema = {
             maximum: 1000000,
             description: 'max_tokens sent upstream when the client gives none, for APIs that require one (anthropic). Default 4096.',
           },
+          reasoningTags: {
+            type: 'string',
+            enum: ['extract', 'strip', 'keep'],
+            default: 'keep',
+            description: '<think>…</think> in answers of OpenAI-style engines: extract to reasoning_content, strip, or keep (streams too).',
+          },
         },
       },
     },

@@ -140,6 +140,8 @@ export interface ModelRoute {
   readonly price?: CompiledPrice;
   /** max_tokens for translated APIs that require one, when the client gave none (ProviderModel.maxTokens). */
   readonly defaultMaxTokens?: number;
+  /** `<think>` filter of OpenAI-style engines (ProviderModel.reasoningTags; `keep` = absent). */
+  readonly reasoningTags?: 'extract' | 'strip';
 }
 
 /** Routes of one priority, with their total weight precomputed for weighted choice. */
@@ -528,6 +530,7 @@ export function buildRoutes(
         limitScopeId: `provider:${name}:${m.name}`,
         ...(price ? { price } : {}),
         ...(m.maxTokens === undefined ? {} : { defaultMaxTokens: m.maxTokens }),
+        ...(m.reasoningTags === 'extract' || m.reasoningTags === 'strip' ? { reasoningTags: m.reasoningTags } : {}),
       });
       routes.set(m.name, list);
     }

@@ -44,6 +44,11 @@ export interface ProviderModel {
    * provider APIs that require one (anthropic). Default 4096.
    */
   readonly maxTokens?: number;
+  /**
+   * Engines that write reasoning as `<think>…</think>` in the answer (DeepSeek-R1, QwQ/Qwen3 on vLLM
+   * or SGLang): `extract` moves it to `reasoning_content`, `strip` drops it, `keep` (default) leaves it.
+   */
+  readonly reasoningTags?: 'extract' | 'strip' | 'keep';
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { ModelRoute } from '../config/snapshot.js';
 import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
 import { upstreamFor } from '../providers/front-doors.js';
+import { THINK_TAGS } from '../providers/openai/think-tags.js';
 import { adapterFor } from '../providers/registry.js';
 import type { ChatTranslator } from '../providers/translation.js';
 import { apiOf } from './route.js';
@@ -45,7 +46,12 @@ export function upstreamRewrite(
   requestId: string,
 ): UpstreamRewrite | GatewayError | Promise<UpstreamRewrite | GatewayError> {
   const upstream = upstreamFor(operation, route.provider.type);
-  if (upstream.kind === 'passthrough') return buildRewrite(route, operation, body, requestId);
+  if (upstream.kind === 'passthrough') {
+    // A <think> filter (ModelProvider models[].reasoningTags) makes an OpenAI-style chat answer a translated one.
+    if (route.reasoningTags === undefined || operation !== 'chat/completions') return buildRewrite(route, operation, body, requestId);
+    const target = adapterFor(route.provider.type).target(route.provider, operation, route.upstreamModel, body.stream);
+    return translatedRewrite(THINK_TAGS[route.reasoningTags], target, route, operation, body, requestId);
+  }
   if (upstream.kind === 'unsupported') {
     return gatewayError('unsupported_parameter', `The model '${body.model}' is served by a ${route.provider.type} provider, which has no ${operation} API in Tollgate (served by: ${upstream.supported}).`);
   }
@@ -70,7 +76,7 @@ function translatedRewrite(
   body: RequestBody,
   requestId: string,
 ): UpstreamRewrite | GatewayError {
-  const translated = chat.request(body.json, { upstreamModel: route.upstreamModel, defaultMaxTokens: route.defaultMaxTokens });
+  const translated = chat.request(body.json, { upstreamModel: route.upstreamModel, defaultMaxTokens: route.defaultMaxTokens, ...(body.streamUsage ? { streamUsage: true } : {}) });
   if (isGatewayError(translated)) return translated;
   const options = body.json['stream_options'];
   const includeUsage = body.streamUsage === true || (typeof options === 'object' && options !== null && (options as Record<string, unknown>)['include_usage'] === true);

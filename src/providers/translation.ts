@@ -15,6 +15,8 @@ export interface TranslationContext {
   readonly upstreamModel: string;
   /** `max_tokens` when the client gave none (ProviderModel.maxTokens); undefined = the translator's default. */
   readonly defaultMaxTokens: number | undefined;
+  /** The gateway asked for stream usage on the client's behalf (the limits step): OpenAI-style targets must too. */
+  readonly streamUsage?: boolean;
 }
 
 /** What the client asked for that shapes the translated response. */

@@ -106,7 +106,8 @@ export class ResilientRouter {
       return this.unavailable(input.model, all, input.config, input.requestId);
     }
     // A translated provider's response is translated by the attempt stage: never direct.
-    const direct = all.length === 1 && upstreamFor(input.operation, (all[0] as Candidate).route.provider.type).kind === 'passthrough';
+    const sole = (all[0] as Candidate).route;
+    const direct = all.length === 1 && upstreamFor(input.operation, sole.provider.type).kind === 'passthrough' && sole.reasoningTags === undefined;
     const plan: RequestPlan = {
       id: randomUUID(),
       requestId: input.requestId,
