@@ -93,12 +93,14 @@ if want integration; then
   done
 fi
 
-# The tests that read the calendar (limits, budgets, expiry, months, usage months), again under
+# The tests that read the calendar (limits, token and money budgets, expiry, months, usage months,
+# the ledger's monthly partitions and reports), again under
 # shifted clocks: 400 days ahead, and across a year boundary at both ends of the world's time zones
 # (UTC+14 and UTC-10). Only Node runs shifted; Redis and Envoy keep the real clock (see
 # src/dev/real-clock.ts), which is also the clock-skew case the limiter must survive.
-SHIFTED_UNIT=(dist/src/ratelimit/*.test.js dist/src/config/*.test.js dist/src/pipeline/auth.test.js dist/src/usage/*.test.js dist/src/controller/status.test.js)
-SHIFTED_INTEGRATION=(dist/test/integration/limiter-redis.test.js dist/test/integration/limits.test.js dist/test/integration/errors.test.js)
+SHIFTED_UNIT=(dist/src/ratelimit/*.test.js dist/src/config/*.test.js dist/src/pipeline/auth.test.js dist/src/usage/*.test.js dist/src/billing/*.test.js dist/src/controller/status.test.js)
+SHIFTED_INTEGRATION=(dist/test/integration/limiter-redis.test.js dist/test/integration/limits.test.js dist/test/integration/errors.test.js
+  dist/test/integration/billing-budgets.test.js dist/test/integration/ledger.test.js)
 if want shifted; then
   year="$(date -u +%Y)"
   for shift in "+400d|UTC" "$year-12-31 23:59:00|Pacific/Kiritimati" "$year-12-31 23:59:00|America/Adak"; do
