@@ -91,11 +91,11 @@ export function errorBody(error: Pick<GatewayError, 'code' | 'message'>): string
 }
 
 /**
- * Where Anthropic's API answers a different status than OpenAI's for the same refusal: an overloaded
- * upstream is 529 `overloaded_error`, a wrong content type a plain 400.
+ * Where Anthropic's API answers a different status than OpenAI's for the same refusal: a wrong
+ * content type is a plain 400. (No provider available stays 503 with type `overloaded_error`:
+ * Anthropic's own 529 is not a status Envoy can send as a local reply; it would become a 500.)
  */
 const ANTHROPIC_STATUS: Partial<Record<GatewayErrorCode, number>> = {
-  provider_unavailable: 529,
   unsupported_media_type: 400,
 };
 

@@ -401,11 +401,9 @@ describe('front doors: /v1/messages and /v1/responses', () => {
       assertAnthropicError(await post(big), 413, 'request_too_large');
       stack.fakes['primary']!.behaviour.resetBeforeHeaders = true;
       const res = await post(ok);
-      assert.ok(res.status >= 500, `status ${res.status}: ${res.text}`);
-      assertAnthropicError(res, res.status, 'overloaded_error');
+      assertAnthropicError(res, 503, 'overloaded_error');
       const chat = await rawRequest(stack.baseUrl, '/v1/chat/completions', { key: TEST_KEY, body: JSON.stringify({ model: 'gpt', messages: [{ role: 'user', content: 'x' }] }) });
-      assert.ok(chat.status >= 500);
-      assertOpenAIError(chat, chat.status, 'provider_unavailable');
+      assertOpenAIError(chat, 503, 'provider_unavailable');
       // The OpenAI front door keeps OpenAI's shape for the same replies.
       assertOpenAIError(await rawRequest(stack.baseUrl, '/v1/chat/completions', { key: TEST_KEY, body: big.replace('"max_tokens":5,', '') }), 413, 'request_too_large');
     });
