@@ -12,7 +12,7 @@
  * (config/slicer.ts) so requests keep flowing during a reload.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { YAMLException, loadAll } from 'js-yaml';
 import type { Logger } from '../observability/logger.js';
@@ -57,6 +57,8 @@ interface FileState {
   readonly size: number;
   /** The bytes the documents were parsed from (compared with the next version of the file). */
   readonly bytes: Buffer;
+  /** The allocation `bytes` lives in (recycled for the read after next). */
+  readonly backing: Buffer;
   /** Byte offset of each document; documents[i] spans starts[i] .. starts[i + 1] (or the end). */
   readonly starts: readonly number[];
   readonly documents: readonly CachedDocument[];
@@ -125,7 +127,34 @@ export class FileConfigSource {
   /** Changes not yet in the builder's applied state (kept across a rejected reload). */
   private readonly pending = new Map<string, ResourceChange>();
 
+  /**
+   * A spare read buffer per file. A changed file is read into it and the previous bytes' buffer
+   * becomes the next spare: rereading a 27 MB file allocates nothing, so no external-memory
+   * pressure forces a full, blocking garbage collection on each change.
+   */
+  private readonly spare = new Map<string, Buffer>();
+
   constructor(private readonly options: FileSourceOptions) {}
+
+  /** Reads a file into its spare buffer (grown when the file outgrew it). */
+  private async readBytes(path: string): Promise<{ backing: Buffer; bytes: Buffer }> {
+    const fh = await open(path, 'r');
+    try {
+      const size = (await fh.stat()).size;
+      let backing = this.spare.get(path);
+      this.spare.delete(path);
+      if (!backing || backing.length < size) backing = Buffer.allocUnsafeSlow(Math.ceil(size * 1.25) + 4096);
+      let offset = 0;
+      while (offset < size) {
+        const { bytesRead } = await fh.read(backing, offset, size - offset, offset);
+        if (bytesRead === 0) break; // truncated meanwhile: the next event reads it again
+        offset += bytesRead;
+      }
+      return { backing, bytes: backing.subarray(0, offset) };
+    } finally {
+      await fh.close();
+    }
+  }
 
   /** Loads once and starts watching. Rejects if the first load is invalid (nothing to fall back to). */
   async start(): Promise<void> {
@@ -268,6 +297,7 @@ export class FileConfigSource {
       if (!paths.has(path)) {
         const old = this.files.get(path) as FileState;
         this.files.delete(path);
+        this.spare.delete(path);
         await this.record(old.documents, [], slicer);
         changed.push(path);
       }
@@ -281,9 +311,14 @@ export class FileConfigSource {
       }
       const old = this.files.get(path);
       if (old && old.ino === info.ino && old.mtimeMs === info.mtimeMs && old.size === info.size) continue;
-      const bytes = await readFile(path);
+      const { backing, bytes } = await this.readBytes(path);
       slicer.restart();
-      if (await this.updateFile(path, bytes, { ino: info.ino, mtimeMs: info.mtimeMs }, old, slicer)) changed.push(path);
+      if (await this.updateFile(path, bytes, backing, { ino: info.ino, mtimeMs: info.mtimeMs }, old, slicer)) {
+        changed.push(path);
+        if (old) this.spare.set(path, old.backing);
+      } else {
+        this.spare.set(path, backing);
+      }
     }
     return changed;
   }
@@ -296,6 +331,7 @@ export class FileConfigSource {
   private async updateFile(
     path: string,
     bytes: Buffer,
+    backing: Buffer,
     version: { readonly ino: number; readonly mtimeMs: number },
     old: FileState | undefined,
     slicer: Slicer,
@@ -364,7 +400,7 @@ export class FileConfigSource {
     for (let i = keepHead; i < documents.length - keepTail; i++) if (entriesOf(documents[i] as CachedDocument).some((e) => e.issues)) faulty += 1;
     const removed = old ? old.documents.slice(keepHead + head, old.documents.length - keepTail - tail) : [];
     const added = documents.slice(keepHead + head, documents.length - keepTail - tail);
-    this.files.set(path, { ...version, size: bytes.length, bytes, starts, documents, faulty });
+    this.files.set(path, { ...version, size: bytes.length, bytes, backing, starts, documents, faulty });
     await this.record(removed, added, slicer);
     return true;
   }
