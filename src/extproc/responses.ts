@@ -104,6 +104,14 @@ export function translatedResponseHeaders(
   };
 }
 
+/**
+ * Replaces a whole BUFFERED response body; its headers are still held by Envoy, so content-length
+ * is set to the new length in the same answer.
+ */
+export function replaceBufferedResponseBody(body: Buffer): ProcessingResponse {
+  return { responseBody: { response: { headerMutation: { setHeaders: [setHeader('content-length', String(body.length))], removeHeaders: [] }, bodyMutation: { body } } } };
+}
+
 /** Replaces one streamed response body chunk. */
 export function replaceResponseBody(body: Buffer): ProcessingResponse {
   return { responseBody: { response: { bodyMutation: { body } } } };

@@ -32,6 +32,7 @@ import {
   errorResponse,
   forwardRequestBody,
   jsonResponse,
+  replaceBufferedResponseBody,
   replaceResponseBody,
   responseHeadersWith,
   targetMetadata,
@@ -246,7 +247,10 @@ export class ExtProcStream {
     const out = guardrails.responseBody(ctx, input, end);
     if (out === undefined) return replaceResponseBody(EMPTY_BODY); // held until the end of a non-streamed body
     // Nothing changed (a clean buffered answer): no body mutation to encode and send back.
-    if (out.kind === 'bytes') return out.body === input ? this.bodyAnswer(d) : replaceResponseBody(out.body);
+    if (out.kind === 'bytes') {
+      if (out.body === input) return this.bodyAnswer(d);
+      return ctx.stream ? replaceResponseBody(out.body) : replaceBufferedResponseBody(out.body);
+    }
     ctx.errorCode = out.error.code;
     // A non-streamed body arrives buffered, before its headers went out: a proper 400 instead.
     if (!ctx.stream) return this.refuse(out.error, ctx.requestId);
@@ -275,10 +279,15 @@ export class ExtProcStream {
     this.phase = endOfStream ? 'done' : 'response_body';
     const limits = this.deps.limits?.responseHeaders(ctx, ctx.status, endOfStream);
     const inspection = this.deps.guardrails?.responseHeaders(ctx, ctx.status, endOfStream) ?? 'none';
-    if (inspection !== 'none') {
-      // The guardrails may change the body's length: it goes out chunked.
+    if (inspection === 'buffered') {
+      // Envoy holds a BUFFERED body's headers and sets content-length to the body it finally sends;
+      // keeping it spares the client a chunked answer (about half the throughput, measured).
+      return responseHeadersWith(limits?.headers, true, headers.has(ATTEMPT_COUNT_HEADER) ? DROP_ATTEMPT_COUNT : [], 'BUFFERED');
+    }
+    if (inspection === 'streamed') {
+      // A stream's chunks may change length: no content-length may stand.
       const remove = headers.has(ATTEMPT_COUNT_HEADER) ? GUARDED_DROP_WITH_COUNT : GUARDED_DROP;
-      return responseHeadersWith(limits?.headers, true, remove, inspection === 'buffered' ? 'BUFFERED' : 'STREAMED');
+      return responseHeadersWith(limits?.headers, true, remove, 'STREAMED');
     }
     return responseHeadersWith(limits?.headers, limits?.inspectBody ?? false, headers.has(ATTEMPT_COUNT_HEADER) ? DROP_ATTEMPT_COUNT : []);
   }
