@@ -16,7 +16,9 @@ if [ "$major" -lt 22 ]; then
   log "Node $(node --version) is too old and node@24 could not be put on PATH; Tollgate needs Node >= 22"
   exit 1
 fi
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# A symlinked node_modules (a git worktree sharing another checkout's packages) is never reinstalled:
+# npm ci would empty the shared folder under everyone using it.
+if [ ! -L node_modules ] && { [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
   log "installing npm packages"
   npm ci --no-audit --no-fund >&2
 fi
