@@ -33,6 +33,8 @@ const fullProvider: Full<ModelProviderSpec> = {
       pricing: { currency: 'USD', input: '2.50', output: '10', cachedInputRead: '1.25', cachedInputWrite: '3.125', reasoning: '10.000000' },
       maxTokens: 8192,
       reasoningTags: 'extract',
+      // Maps stay empty here: their keys are user data, not schema fields.
+      parameters: { drop: ['temperature'], rename: {}, defaults: {} },
     },
   ],
   firstByteTimeoutSeconds: 30,

@@ -12,7 +12,7 @@ const providerFields = {
   type: true, endpoint: true, credentialSecretRef: true, apiVersion: true, region: true, priority: true, weight: true, models: true,
   firstByteTimeoutSeconds: true, service: true,
 } satisfies Record<keyof ModelProviderSpec, true>;
-const providerModelFields = { name: true, upstreamModel: true, limits: true, pricing: true, maxTokens: true, reasoningTags: true } satisfies Record<keyof ProviderModel, true>;
+const providerModelFields = { name: true, upstreamModel: true, limits: true, pricing: true, maxTokens: true, reasoningTags: true, parameters: true } satisfies Record<keyof ProviderModel, true>;
 const apiKeyFields = {
   keyHash: true, secretRef: true, description: true, models: true, modelMappings: true, disabled: true, expiresAt: true,
   limits: true, parent: true, accountOnly: true, allowedCidrs: true, guardrails: true, hosts: true, mcp: true,

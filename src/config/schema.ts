@@ -248,6 +248,20 @@ export const modelProviderSpecSchema: Schema = {
             default: 'keep',
             description: '<think>…</think> in answers of OpenAI-style engines: extract to reasoning_content, strip, or keep (streams too).',
           },
+          parameters: {
+            type: 'object',
+            description: 'Request parameter rules for this model, applied to the body the provider gets (after translation).',
+            properties: {
+              drop: { type: 'array', maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 128 }, description: 'Parameters removed.' },
+              rename: {
+                type: 'object',
+                maxProperties: 50,
+                additionalProperties: { type: 'string', minLength: 1, maxLength: 128 },
+                description: 'Parameter -> new name, for example max_tokens: max_completion_tokens.',
+              },
+              defaults: { type: 'object', maxProperties: 50, 'x-kubernetes-preserve-unknown-fields': true, description: 'Parameters added when the request does not set them.' },
+            },
+          },
         },
       },
     },

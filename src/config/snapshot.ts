@@ -20,6 +20,7 @@ import {
   type ObjectMeta,
   type ModelPricing,
   type PricingSpec,
+  type ParameterRules,
   type ProviderType,
   type ResourceSet,
   type SecretData,
@@ -142,6 +143,8 @@ export interface ModelRoute {
   readonly defaultMaxTokens?: number;
   /** `<think>` filter of OpenAI-style engines (ProviderModel.reasoningTags; `keep` = absent). */
   readonly reasoningTags?: 'extract' | 'strip';
+  /** Request parameter rules (ProviderModel.parameters). */
+  readonly parameters?: ParameterRules;
 }
 
 /** Routes of one priority, with their total weight precomputed for weighted choice. */
@@ -531,6 +534,7 @@ export function buildRoutes(
         ...(price ? { price } : {}),
         ...(m.maxTokens === undefined ? {} : { defaultMaxTokens: m.maxTokens }),
         ...(m.reasoningTags === 'extract' || m.reasoningTags === 'strip' ? { reasoningTags: m.reasoningTags } : {}),
+        ...(m.parameters && (m.parameters.drop?.length || Object.keys(m.parameters.rename ?? {}).length || Object.keys(m.parameters.defaults ?? {}).length) ? { parameters: m.parameters } : {}),
       });
       routes.set(m.name, list);
     }

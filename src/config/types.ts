@@ -49,6 +49,18 @@ export interface ProviderModel {
    * or SGLang): `extract` moves it to `reasoning_content`, `strip` drops it, `keep` (default) leaves it.
    */
   readonly reasoningTags?: 'extract' | 'strip' | 'keep';
+  /** Request parameter rules for this model, applied to the body the provider gets (after translation). */
+  readonly parameters?: ParameterRules;
+}
+
+/** Drop, rename or default request parameters (top-level body fields) for one model. */
+export interface ParameterRules {
+  /** Removed from the body. */
+  readonly drop?: readonly string[];
+  /** Moved to another name (kept as is when the new name is already set). */
+  readonly rename?: Readonly<Record<string, string>>;
+  /** Added when the body does not set them. */
+  readonly defaults?: Readonly<Record<string, unknown>>;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { ModelRoute } from '../config/snapshot.js';
 import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
 import { upstreamFor } from '../providers/front-doors.js';
 import { THINK_TAGS } from '../providers/openai/think-tags.js';
+import { applyRulesToBytes } from './parameters.js';
 import { adapterFor } from '../providers/registry.js';
 import type { ChatTranslator } from '../providers/translation.js';
 import { apiOf } from './route.js';
@@ -76,8 +77,9 @@ function translatedRewrite(
   body: RequestBody,
   requestId: string,
 ): UpstreamRewrite | GatewayError {
-  const translated = chat.request(body.json, { upstreamModel: route.upstreamModel, defaultMaxTokens: route.defaultMaxTokens, ...(body.streamUsage ? { streamUsage: true } : {}) });
-  if (isGatewayError(translated)) return translated;
+  const request = chat.request(body.json, { upstreamModel: route.upstreamModel, defaultMaxTokens: route.defaultMaxTokens, ...(body.streamUsage ? { streamUsage: true } : {}) });
+  if (isGatewayError(request)) return request;
+  const translated = route.parameters ? applyRulesToBytes(request, route.parameters) : request;
   const options = body.json['stream_options'];
   const includeUsage = body.streamUsage === true || (typeof options === 'object' && options !== null && (options as Record<string, unknown>)['include_usage'] === true);
   const headers = headersFor(target, requestId, translated);
@@ -100,12 +102,14 @@ function translatedRewrite(
 /** Builds the rewrite for sending `body` to `route`, an OpenAI-style provider (the body passes through). */
 export function buildRewrite(route: ModelRoute, operation: Operation, body: RequestBody, requestId: string): UpstreamRewrite {
   const target = adapterFor(route.provider.type).target(route.provider, operation, route.upstreamModel, body.stream, body.anthropicVersion);
-  const newBody =
+  const patched =
     route.upstreamModel !== body.model
       ? replaceTopLevelString(body.raw, body.json, 'model', route.upstreamModel)
       : body.rewritten
         ? body.raw
         : undefined;
+  // Per-model parameter rules (opt-in): the only passthrough bodies that are parsed again.
+  const newBody = route.parameters ? applyRulesToBytes(patched ?? body.raw, route.parameters) : patched;
   return { ...headersFor(target, requestId, newBody), body: newBody };
 }
 

@@ -1,7 +1,9 @@
 /**
- * Per-model <think> filters through real Envoy + Tollgate: an OpenAI-compatible engine that writes
- * its reasoning inside the answer, with the tags split across stream chunks. `extract` moves it to
- * reasoning_content, `strip` drops it, and a model without the setting is passed through untouched.
+ * Per-model compatibility through real Envoy + Tollgate. <think> filters: an OpenAI-compatible engine
+ * writes its reasoning inside the answer, with the tags split across stream chunks; `extract` moves it
+ * to reasoning_content, `strip` drops it, a model without the setting is passed through untouched.
+ * Parameter rules: dropped, renamed and defaulted request parameters, on a passthrough provider and
+ * after translation to Anthropic.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -27,14 +29,39 @@ spec:
       reasoningTags: strip
     - name: r1-keep
       upstreamModel: deepseek-r1
+    - name: o-series
+      upstreamModel: o4-mini
+      parameters:
+        drop: [temperature]
+        rename: { max_tokens: max_completion_tokens }
+        defaults: { reasoning_effort: low }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: claude }
+spec:
+  type: anthropic
+  endpoint: "{{FAKE:claude}}"
+  credentialSecretRef: { name: claude-cred, key: token }
+  models:
+    - name: claude-topk
+      upstreamModel: claude-haiku-4-5
+      parameters:
+        defaults: { top_k: 40 }
+        drop: [metadata]
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: claude-cred }
+stringData: { token: sk-ant-fake }
 `,
   };
 }
 
-describe('reasoningTags: <think> in answers of OpenAI-style engines', () => {
+describe('per-model compatibility: reasoningTags and parameters', () => {
   let stack: Stack;
   before(async () => {
-    stack = await startStack({ files: files(), fakes: { vllm: { pieces: PIECES, chunkIntervalMs: 1 } } });
+    stack = await startStack({ files: files(), fakes: { vllm: { pieces: PIECES, chunkIntervalMs: 1 } }, anthropicFakes: { claude: {} } });
   });
   after(() => stack?.stop());
 
@@ -77,5 +104,27 @@ describe('reasoningTags: <think> in answers of OpenAI-style engines', () => {
     const c = await stack.client().chat.completions.create({ model: 'r1-keep', messages: [{ role: 'user', content: 'Why?' }] });
     assert.equal(c.choices[0]?.message.content, PIECES.join(''));
     assert.equal((await streamed('r1-keep')).content, PIECES.join(''));
+  });
+
+  it('parameters: dropped, renamed and defaulted on a passthrough provider, the client untouched otherwise', async () => {
+    await stack.client().chat.completions.create({ model: 'o-series', temperature: 0.3, max_tokens: 50, messages: [{ role: 'user', content: 'Hi' }] });
+    const body = stack.fakes['vllm']!.received('/chat/completions').at(-1)!.body as Record<string, unknown>;
+    assert.equal(body['model'], 'o4-mini');
+    assert.equal(body['temperature'], undefined);
+    assert.equal(body['max_tokens'], undefined);
+    assert.equal(body['max_completion_tokens'], 50);
+    assert.equal(body['reasoning_effort'], 'low');
+    await stack.client().chat.completions.create({ model: 'r1-keep', temperature: 0.3, messages: [{ role: 'user', content: 'Hi' }] });
+    assert.equal((stack.fakes['vllm']!.received('/chat/completions').at(-1)!.body as Record<string, unknown>)['temperature'], 0.3, 'other models keep theirs');
+  });
+
+  it('parameters apply after translation: an Anthropic-only field added, one removed', async () => {
+    const c = await stack.client().chat.completions.create({ model: 'claude-topk', user: 'u1', messages: [{ role: 'user', content: 'Hi' }] });
+    assert.equal(c.choices[0]?.message.content, 'Hello from the fake Anthropic model.');
+    const got = stack.anthropic['claude']!.received().at(-1)!;
+    assert.equal(got.status, 200);
+    const body = got.body as Record<string, unknown>;
+    assert.equal(body['top_k'], 40);
+    assert.equal(body['metadata'], undefined);
   });
 });
