@@ -27,8 +27,15 @@ export interface StreamUsageMeter {
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/**
+ * Tokens of one delta event: 1, +1 per 16 bytes of its text. The text is the value of the event's
+ * last string field (`text`, `partial_json`, `thinking` of Anthropic deltas; `delta` of Responses
+ * events): quotes inside JSON strings are escaped, so the last `":"` starts it.
+ */
 function deltaTokens(data: string): number {
-  return 1 + (data.length >> 4);
+  const at = data.lastIndexOf('":"');
+  const len = at < 0 ? data.length : data.length - at - 6;
+  return 1 + (Math.max(0, len) >> 4);
 }
 
 abstract class EventMeter implements StreamUsageMeter, SseSink {
@@ -70,6 +77,9 @@ export class AnthropicUsageMeter extends EventMeter {
       this.merge(isObj(json?.['message']) ? json['message']['usage'] : undefined);
     } else if (event === 'message_delta') {
       this.merge(this.parse(data)?.['usage']);
+      // The usage is known once message_delta carries the output count: message_start's is a
+      // placeholder (0 or 1 output tokens), so until then the streamed text is what was spent.
+      this.usage = readUsage({ input_tokens: 0, output_tokens: 0, ...this.fields });
     } else if (event === 'message_stop') {
       this.done = true;
     }
@@ -78,9 +88,6 @@ export class AnthropicUsageMeter extends EventMeter {
   private merge(usage: unknown): void {
     if (!isObj(usage)) return;
     for (const [k, v] of Object.entries(usage)) if (typeof v === 'number') this.fields[k] = v;
-    if (this.fields['input_tokens'] !== undefined || this.fields['output_tokens'] !== undefined) {
-      this.usage = readUsage({ input_tokens: 0, output_tokens: 0, ...this.fields });
-    }
   }
 }
 

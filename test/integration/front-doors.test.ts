@@ -15,6 +15,7 @@ import { startStack, TEST_KEY, type Stack } from '../harness/stack.js';
 const DENIED_KEY = 'sk-front-denied-0001';
 const AWS = { accessKeyId: 'AKIDFAKEBEDROCK', secretAccessKey: 'fake-secret-access-key', sessionToken: 'fake-session-token' };
 const BROKE_KEY = 'sk-front-broke-0001';
+const CUT_KEY = 'sk-front-cut-0001';
 
 function keyDoc(name: string, spec: string, clear: string): string {
   return `---
@@ -52,6 +53,7 @@ const FILES: Record<string, string> = {
     keyDoc('team-a', '  limits: { requestsPerMinute: 1000 }', TEST_KEY),
     keyDoc('denied', '  models: ["claude"]', DENIED_KEY),
     keyDoc('broke', '  limits: { tokensPerMinute: 5 }', BROKE_KEY),
+    keyDoc('cut', '  limits: { tokensPerMinute: 400, midStreamPolicy: error }', CUT_KEY),
   ].join(''),
   'providers.yaml': [
     provider('claude', 'anthropic', 'claude', '    - { name: claude, upstreamModel: claude-sonnet-4-5 }'),
@@ -406,6 +408,39 @@ describe('front doors: /v1/messages and /v1/responses', () => {
       assertOpenAIError(chat, 503, 'provider_unavailable');
       // The OpenAI front door keeps OpenAI's shape for the same replies.
       assertOpenAIError(await rawRequest(stack.baseUrl, '/v1/chat/completions', { key: TEST_KEY, body: big.replace('"max_tokens":5,', '') }), 413, 'request_too_large');
+    });
+
+    it('a token budget that runs out mid-stream ends the stream with an Anthropic error event', async () => {
+      const fake = stack.fakes['primary']!;
+      fake.behaviour.chunks = 400;
+      fake.behaviour.chunkIntervalMs = 1;
+      try {
+        const res = await fetch(`${stack.baseUrl}/v1/messages`, {
+          method: 'POST',
+          headers: { 'x-api-key': CUT_KEY, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'gpt', max_tokens: 1000, stream: true, messages: [{ role: 'user', content: 'Hi' }] }),
+        });
+        assert.equal(res.status, 200);
+        let text = '';
+        const decoder = new TextDecoder();
+        try {
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) text += decoder.decode(chunk, { stream: true });
+        } catch {
+          // The gateway resets the stream after the error event (the provider stops generating).
+        }
+        const events = text.split('\n\n').filter((e) => e.startsWith('event: '));
+        const last = events.at(-1) ?? '';
+        assert.match(last, /^event: error\ndata: /, `last event: ${last}`);
+        const data = JSON.parse(last.slice(last.indexOf('data: ') + 6)) as { type: string; error: { type: string; message: string } };
+        assert.equal(data.type, 'error');
+        assert.equal(data.error.type, 'rate_limit_error');
+        assert.match(data.error.message, /budget/);
+        assert.ok(!text.includes('"error":{"message"'), 'no OpenAI-shaped error in the stream');
+        assert.ok(events.filter((e) => e.startsWith('event: content_block_delta')).length < 400, 'the stream was stopped before its 400 chunks');
+      } finally {
+        fake.behaviour.chunks = 5;
+        fake.behaviour.chunkIntervalMs = 0;
+      }
     });
 
     it('provider errors reach the client in Anthropic shape', async () => {
