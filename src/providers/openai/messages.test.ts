@@ -84,6 +84,16 @@ describe('Messages -> chat completions (request)', () => {
     ]);
   });
 
+  it("caps max_tokens at the model's maxTokens (Claude Code asks for more than many models allow)", () => {
+    const body = { model: 'm', max_tokens: 32000, messages: [{ role: 'user', content: 'hi' }] };
+    const capped = messagesToChat(body, 'gpt-4o', 'max_completion_tokens', 16384);
+    assert.ok(!isGatewayError(capped));
+    assert.equal(capped['max_completion_tokens'], 16384);
+    const under = messagesToChat({ ...body, max_tokens: 100 }, 'gpt-4o', 'max_completion_tokens', 16384);
+    assert.ok(!isGatewayError(under));
+    assert.equal(under['max_completion_tokens'], 100);
+  });
+
   it('refuses what Anthropic would refuse and what chat completions cannot take, with 400 codes', () => {
     const base = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
     const cases: [Record<string, unknown>, string, RegExp][] = [

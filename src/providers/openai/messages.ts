@@ -206,7 +206,17 @@ const UNTRANSLATABLE: readonly (readonly [string, string])[] = [
 ];
 
 /** The Messages request as a chat completions request (an object: the estimator and composed translators read it). */
-export function messagesToChat(body: Readonly<Record<string, unknown>>, upstreamModel: string, maxTokensField: 'max_tokens' | 'max_completion_tokens'): Record<string, unknown> | GatewayError {
+export function messagesToChat(
+  body: Readonly<Record<string, unknown>>,
+  upstreamModel: string,
+  maxTokensField: 'max_tokens' | 'max_completion_tokens',
+  /**
+   * The model's `maxTokens` (ModelProvider models[].maxTokens): a cap on the client's max_tokens.
+   * Anthropic clients such as Claude Code ask for more output than many other models allow (32000
+   * where gpt-4o takes 16384); the provider would refuse the request otherwise.
+   */
+  maxTokensCap?: number,
+): Record<string, unknown> | GatewayError {
   const refused = checkMessagesRequest(body);
   if (refused) return refused;
   for (const [field, why] of UNTRANSLATABLE) {
@@ -231,7 +241,8 @@ export function messagesToChat(body: Readonly<Record<string, unknown>>, upstream
       messages.push(m);
     }
   }
-  const out: Record<string, unknown> = { model: upstreamModel, messages, [maxTokensField]: body['max_tokens'] };
+  const asked = body['max_tokens'] as number;
+  const out: Record<string, unknown> = { model: upstreamModel, messages, [maxTokensField]: maxTokensCap !== undefined && maxTokensCap < asked ? maxTokensCap : asked };
   const refusedTools = translateTools(body, out);
   if (refusedTools) return refusedTools;
   const temperature = optionalNumber(body, 'temperature', 0, 1);
@@ -373,7 +384,7 @@ function translator(maxTokensField: 'max_tokens' | 'max_completion_tokens'): Cha
   return {
     streamContentType: 'text/event-stream',
     request(body: Readonly<Record<string, unknown>>, ctx: TranslationContext): Buffer | GatewayError {
-      const chat = messagesToChat(body, ctx.upstreamModel, maxTokensField);
+      const chat = messagesToChat(body, ctx.upstreamModel, maxTokensField, ctx.defaultMaxTokens);
       return isGatewayError(chat) ? chat : Buffer.from(JSON.stringify(chat));
     },
     status: (s) => s,
