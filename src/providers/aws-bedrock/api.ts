@@ -13,9 +13,11 @@
  * event-stream binary framing, decoded with @smithy/eventstream-codec (stream.ts).
  *
  * The credential Secret key holds JSON: {"accessKeyId": "...", "secretAccessKey": "...", "sessionToken": "..."}
- * (sessionToken optional). The region comes from spec.region or the endpoint host
+ * (sessionToken optional). Without a credentialSecretRef, credentials come from the web-identity
+ * environment a Pod gets with IRSA (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE -> STS
+ * AssumeRoleWithWebIdentity, cached and refreshed before expiry: web-identity.ts).
+ * The region comes from spec.region or the endpoint host
  * (bedrock-runtime.<region>.amazonaws.com). Embeddings: InvokeModel for Titan and Cohere (embeddings.ts).
- * Not yet: IRSA web identity.
  */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -23,6 +25,7 @@ import type { ProviderEntry } from '../../config/snapshot.js';
 import type { ProviderAdapter, UpstreamTarget } from '../types.js';
 import { bedrockChat } from './chat.js';
 import { bedrockEmbeddings } from './embeddings.js';
+import { webIdentityCredentials } from './web-identity.js';
 
 /** Used when neither spec.region nor the endpoint host names a region. */
 export const DEFAULT_REGION = 'us-east-1';
@@ -57,13 +60,19 @@ export function regionOf(provider: ProviderEntry): string {
   return provider.region ?? REGION_IN_HOST.exec(provider.endpoint.authority)?.[1] ?? DEFAULT_REGION;
 }
 
+function webIdentityProvider(): (() => Promise<AwsCredentials>) | Error {
+  const source = webIdentityCredentials();
+  return source instanceof Error ? source : () => Promise.resolve(source.get());
+}
+
 /** One signer per provider entry (snapshots are immutable: a new entry gets a new signer). */
 const signers = new WeakMap<ProviderEntry, SignatureV4 | Error>();
 
 function signerFor(provider: ProviderEntry): SignatureV4 | Error {
   let signer = signers.get(provider);
   if (!signer) {
-    const credentials = parseAwsCredentials(provider.credential);
+    // No credential Secret: the Pod's web identity (IRSA), answered from its cache while valid.
+    const credentials = provider.credential === undefined ? webIdentityProvider() : parseAwsCredentials(provider.credential);
     signer = credentials instanceof Error ? credentials : new SignatureV4({ credentials, region: regionOf(provider), service: 'bedrock', sha256: Sha256 });
     signers.set(provider, signer);
   }

@@ -1,0 +1,76 @@
+/**
+ * Provider type aws-bedrock in a Pod with IRSA: no credential Secret; Tollgate runs with the
+ * web-identity environment (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ENDPOINT_URL_STS), exchanges
+ * the projected token at a fake STS that verifies it and the role ARN, and signs Converse requests with
+ * the temporary credentials, which the fake Bedrock runtime verifies (signature and session token).
+ * STS is called once for many requests.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FakeSts } from '../../src/dev/fake-sts.js';
+import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
+
+const ROLE = 'arn:aws:iam::123456789012:role/tollgate-bedrock';
+const TEMPORARY = { accessKeyId: 'ASIAIRSAFAKE', secretAccessKey: 'irsa-temporary-secret', sessionToken: 'irsa-session-token' };
+const MODEL_ID = 'anthropic.claude-3-5-sonnet-20240620-v1:0';
+
+describe('aws-bedrock with IRSA web identity (no credential Secret)', () => {
+  const sts = new FakeSts({ roleArn: ROLE, token: 'eyJ.projected-sa-token.sig', ...TEMPORARY, lifetimeS: 3600 });
+  let stack: Stack | undefined;
+  let dir = '';
+  before(async () => {
+    await sts.start();
+    dir = await mkdtemp(join(tmpdir(), 'tollgate-irsa-'));
+    const tokenFile = join(dir, 'token');
+    await writeFile(tokenFile, 'eyJ.projected-sa-token.sig');
+    stack = await startStack({
+      files: {
+        'keys.yaml': basicConfig()['keys.yaml'] as string,
+        'providers.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: bedrock }
+spec:
+  type: aws-bedrock
+  endpoint: "{{FAKE:bedrock}}"
+  region: eu-central-1
+  models:
+    - name: claude-bedrock
+      upstreamModel: ${MODEL_ID}
+`,
+      },
+      bedrockFakes: { bedrock: { ...TEMPORARY, region: 'eu-central-1' } },
+      env: { AWS_ROLE_ARN: ROLE, AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile, AWS_ENDPOINT_URL_STS: sts.url, AWS_REGION: 'eu-central-1' },
+    });
+  });
+  after(async () => {
+    await stack?.stop();
+    await sts.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('chat is signed with the STS credentials (verified by the fake); STS is asked once for many requests', async () => {
+    const s = stack!;
+    const client = s.client();
+    for (let i = 0; i < 3; i++) {
+      const c = await client.chat.completions.create({ model: 'claude-bedrock', messages: [{ role: 'user', content: 'Hi' }] });
+      assert.equal(c.choices[0]?.message.content, 'Hello from the fake Bedrock model.');
+    }
+    const streamed = await client.chat.completions.stream({ model: 'claude-bedrock', messages: [{ role: 'user', content: 'Hi' }], stream: true }).finalChatCompletion();
+    assert.equal(streamed.choices[0]?.message.content, 'Hello from the fake Bedrock model.');
+    const got = s.bedrock['bedrock']!.received();
+    assert.equal(got.length, 4);
+    for (const r of got) {
+      assert.equal(r.status, 200, 'signature accepted');
+      assert.equal(r.headers['x-amz-security-token'], TEMPORARY.sessionToken);
+      assert.match(String(r.headers['authorization']), /Credential=ASIAIRSAFAKE\/\d{8}\/eu-central-1\/bedrock\/aws4_request/);
+      assert.ok(!JSON.stringify(r.headers).includes(TEST_KEY), 'client key leaked upstream');
+    }
+    assert.equal(sts.calls.length, 1, 'credentials cached between requests');
+    assert.equal(sts.calls[0]!.status, 200);
+    assert.equal(sts.calls[0]!.form['RoleArn'], ROLE);
+    assert.equal(sts.calls[0]!.form['WebIdentityToken'], 'eyJ.projected-sa-token.sig');
+  });
+});
