@@ -5,7 +5,7 @@
  */
 import { stringify } from 'yaml';
 import { API_GROUP } from './types.js';
-import { apiKeySpecSchema, apiKeyStatusSchema, mcpServerSpecSchema, mcpServerStatusSchema, modelProviderSpecSchema, statusSchema, type Schema } from './schema.js';
+import { apiKeySpecSchema, apiKeyStatusSchema, mcpServerSpecSchema, mcpServerStatusSchema, modelProviderSpecSchema, promptTemplateSpecSchema, statusSchema, type Schema } from './schema.js';
 
 export const CRD_VERSION = 'v1alpha1';
 
@@ -20,7 +20,7 @@ export interface PrinterColumn {
 
 /** What differs between our CRDs; everything else is shared. */
 export interface CrdSpec {
-  readonly kind: 'ModelProvider' | 'ApiKey' | 'MCPServer';
+  readonly kind: 'ModelProvider' | 'ApiKey' | 'MCPServer' | 'PromptTemplate';
   readonly plural: string;
   readonly singular: string;
   readonly shortNames: readonly string[];
@@ -113,7 +113,25 @@ export const MCP_SERVER_CRD: CrdSpec = {
   ],
 };
 
-export const CRD_SPECS: readonly CrdSpec[] = [MODEL_PROVIDER_CRD, API_KEY_CRD, MCP_SERVER_CRD];
+export const PROMPT_TEMPLATE_CRD: CrdSpec = {
+  kind: 'PromptTemplate',
+  plural: 'prompttemplates',
+  singular: 'prompttemplate',
+  shortNames: ['pt', 'tgpt'],
+  description: 'A named, versioned prompt template (chat messages in Liquid, a JSON Schema for the input, a model and parameters) served at POST /v1/templates/<name>.',
+  specSchema: promptTemplateSpecSchema,
+  statusSchema,
+  printerColumns: [
+    { name: 'Model', type: 'string', jsonPath: '.spec.model' },
+    { name: 'Version', type: 'string', jsonPath: '.spec.version' },
+    { name: 'Messages', type: 'string', jsonPath: '.spec.messages[*].role', priority: 1 },
+    READY_COLUMN,
+    REASON_COLUMN,
+    AGE_COLUMN,
+  ],
+};
+
+export const CRD_SPECS: readonly CrdSpec[] = [MODEL_PROVIDER_CRD, API_KEY_CRD, MCP_SERVER_CRD, PROMPT_TEMPLATE_CRD];
 
 /** A JSON-ready copy of a schema (drops undefined, keeps key order). */
 function plain(schema: Schema): Record<string, unknown> {

@@ -459,7 +459,7 @@ export class FileConfigSource {
 /** The change that removes the resource a label names (`Kind namespace/name`). */
 function removalOf(label: string): ResourceChange {
   const space = label.indexOf(' ');
-  const kind = label.slice(0, space) as 'ApiKey' | 'ModelProvider' | 'Secret' | 'MCPServer';
+  const kind = label.slice(0, space) as 'ApiKey' | 'ModelProvider' | 'Secret' | 'MCPServer' | 'PromptTemplate';
   return { kind, name: label.slice(space + 1), value: undefined };
 }
 
@@ -470,6 +470,7 @@ function entryOf(path: string, p: ParsedDocument): DocEntry {
     case 'ApiKey':
     case 'ModelProvider':
     case 'MCPServer':
+    case 'PromptTemplate':
       // join, not a template: a flat string (a template keeps a cons string of two parts per key).
       return { kind: r.kind, name: [r.value.metadata.namespace ?? 'default', r.value.metadata.name].join('/'), value: r.value, path } as DocEntry;
     case 'Secret':

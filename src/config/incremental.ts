@@ -39,8 +39,9 @@ import {
   type SecretReader,
   type Snapshot,
 } from './snapshot.js';
+import { compileTemplates, EMPTY_TEMPLATES, type TemplateIndex, type TemplateProblem } from '../templates/compile.js';
 import { buildMcpConfig, EMPTY_MCP_CONFIG, type McpConfig, type McpProblem } from './mcp.js';
-import { qualifiedName, type ApiKey, type GatewayConfigSpec, type KeyLimits, type MCPServer, type ModelProvider, type SecretData } from './types.js';
+import { qualifiedName, type ApiKey, type GatewayConfigSpec, type KeyLimits, type MCPServer, type ModelProvider, type PromptTemplate, type SecretData } from './types.js';
 import { ModelMatcher } from './wildcard.js';
 
 /** One resource that changed; `value` undefined means deleted (or no longer valid). */
@@ -49,7 +50,8 @@ export type ResourceChange =
   | { readonly kind: 'ModelProvider'; readonly name: string; readonly value: ModelProvider | undefined }
   | { readonly kind: 'Secret'; readonly name: string; readonly value: SecretData | undefined }
   | { readonly kind: 'GatewayConfig'; readonly name: string; readonly value: GatewayConfigSpec | undefined }
-  | { readonly kind: 'MCPServer'; readonly name: string; readonly value: MCPServer | undefined };
+  | { readonly kind: 'MCPServer'; readonly name: string; readonly value: MCPServer | undefined }
+  | { readonly kind: 'PromptTemplate'; readonly name: string; readonly value: PromptTemplate | undefined };
 
 export type ChangeKind = ResourceChange['kind'];
 
@@ -92,6 +94,10 @@ export class IncrementalSnapshotBuilder {
   private mcpSecrets = new Set<string>();
   private mcpDirty = false;
   private mcp: McpConfig = EMPTY_MCP_CONFIG;
+  /** Prompt templates are few: any change to one recompiles them all (no Secrets involved). */
+  private readonly promptTemplates = new Map<string, PromptTemplate>();
+  private templatesDirty = false;
+  private templates: TemplateIndex = EMPTY_TEMPLATES;
   private gatewayConfig: GatewayConfigSpec | undefined;
   private pricing: DefaultPrices = compileDefaultPrices(undefined);
   private admissionPrice: ReadonlyMap<string, CompiledPrice> = new Map();
@@ -146,6 +152,8 @@ export class IncrementalSnapshotBuilder {
         return this.gatewayConfig;
       case 'MCPServer':
         return this.mcpServers.get(name);
+      case 'PromptTemplate':
+        return this.promptTemplates.get(name);
     }
   }
 
@@ -186,6 +194,11 @@ export class IncrementalSnapshotBuilder {
         if (change.value) this.mcpServers.set(change.name, change.value);
         else this.mcpServers.delete(change.name);
         this.mcpDirty = true;
+        return;
+      case 'PromptTemplate':
+        if (change.value) this.promptTemplates.set(change.name, change.value);
+        else this.promptTemplates.delete(change.name);
+        this.templatesDirty = true;
         return;
       case 'GatewayConfig':
         this.gatewayConfig = change.value;
@@ -242,6 +255,7 @@ export class IncrementalSnapshotBuilder {
     }
     if (this.routesDirty) this.rebuildRoutes();
     if (this.mcpDirty) this.rebuildMcp();
+    if (this.templatesDirty) this.rebuildTemplates();
 
     const affectedHashes = new Set<string>();
     const touched = new Set<string>();
@@ -287,10 +301,19 @@ export class IncrementalSnapshotBuilder {
       currency: this.pricing.currency,
       admissionPrice: this.admissionPrice,
       mcp: this.mcp,
+      templates: this.templates,
     };
     const changedProblems = new Set(this.changedProblems);
     this.changedProblems.clear();
     return { snapshot, problems: this.currentProblems(), changedProblems, recomputedKeys };
+  }
+
+  private rebuildTemplates(): void {
+    const problems: TemplateProblem[] = [];
+    this.templates = compileTemplates([...this.promptTemplates.values()], problems);
+    for (const id of this.problems.keys()) if (id.startsWith('PromptTemplate/')) this.setProblem(id, undefined);
+    for (const p of problems) this.setProblem(problemId(p.kind, p.name), p);
+    this.templatesDirty = false;
   }
 
   private rebuildMcp(): void {

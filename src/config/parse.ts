@@ -3,7 +3,7 @@
  * ResourceSet, validating each against its schema. Every problem names its source, resource and
  * field so a user can find it.
  */
-import { apiKeySpecSchema, gatewayConfigSpecSchema, mcpServerSpecSchema, modelProviderSpecSchema, type Schema } from './schema.js';
+import { apiKeySpecSchema, gatewayConfigSpecSchema, mcpServerSpecSchema, modelProviderSpecSchema, promptTemplateSpecSchema, type Schema } from './schema.js';
 import {
   API_VERSION,
   type ApiKey,
@@ -11,6 +11,7 @@ import {
   type MCPServer,
   type ModelProvider,
   type ObjectMeta,
+  type PromptTemplate,
   type ResourceSet,
   type SecretData,
 } from './types.js';
@@ -49,6 +50,7 @@ const SPEC_SCHEMAS: Readonly<Record<string, Schema>> = {
   ModelProvider: modelProviderSpecSchema,
   ApiKey: apiKeySpecSchema,
   MCPServer: mcpServerSpecSchema,
+  PromptTemplate: promptTemplateSpecSchema,
   GatewayConfig: gatewayConfigSpecSchema,
 };
 
@@ -61,6 +63,7 @@ export type ParsedResource =
   | { readonly kind: 'ModelProvider'; readonly value: ModelProvider }
   | { readonly kind: 'ApiKey'; readonly value: ApiKey }
   | { readonly kind: 'MCPServer'; readonly value: MCPServer }
+  | { readonly kind: 'PromptTemplate'; readonly value: PromptTemplate }
   | { readonly kind: 'Secret'; readonly value: SecretData }
   | { readonly kind: 'GatewayConfig'; readonly value: GatewayConfigSpec };
 
@@ -97,7 +100,7 @@ export function parseDocument(source: string, doc: unknown, index: number): Pars
     return { label, issues, identified: true, resource: { kind, value: { namespace: meta.namespace ?? 'default', name: meta.name, data } } };
   }
   const schema = SPEC_SCHEMAS[kind];
-  if (!schema) return fail(label, 'kind', `unknown kind "${kind}" (expected ModelProvider, ApiKey, MCPServer, Secret or GatewayConfig)`, true);
+  if (!schema) return fail(label, 'kind', `unknown kind "${kind}" (expected ModelProvider, ApiKey, MCPServer, PromptTemplate, Secret or GatewayConfig)`, true);
   if (doc['apiVersion'] !== API_VERSION) return fail(label, 'apiVersion', `must be ${API_VERSION}`, true);
   const specIssues = validate(doc['spec'], schema, 'spec');
   if (specIssues.length > 0) {
@@ -108,6 +111,7 @@ export function parseDocument(source: string, doc: unknown, index: number): Pars
   if (kind === 'ModelProvider') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec } as ModelProvider } };
   if (kind === 'ApiKey') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec: compactKeySpec(spec) } as ApiKey } };
   if (kind === 'MCPServer') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec } as MCPServer } };
+  if (kind === 'PromptTemplate') return { label, issues, identified: true, resource: { kind, value: { apiVersion: API_VERSION, kind, metadata: meta, spec } as PromptTemplate } };
   // Guardrail regexes must compile: a guardrail that cannot run would silently not protect.
   const guardrailProblems = [...guardrailIssues((spec as GatewayConfigSpec).guardrails), ...tenantIssues((spec as GatewayConfigSpec).tenants)];
   if (guardrailProblems.length > 0) {
@@ -123,6 +127,7 @@ export function parseResources(documents: readonly SourcedDocument[]): ParseResu
   const apiKeys: ApiKey[] = [];
   const secrets: SecretData[] = [];
   const mcpServers: MCPServer[] = [];
+  const promptTemplates: PromptTemplate[] = [];
   let gatewayConfig: GatewayConfigSpec | undefined;
   const issues: ConfigIssue[] = [];
   const origins = new Map<string, string>();
@@ -151,10 +156,11 @@ export function parseResources(documents: readonly SourcedDocument[]): ParseResu
     else if (r.kind === 'ApiKey') apiKeys.push(r.value);
     else if (r.kind === 'Secret') secrets.push(r.value);
     else if (r.kind === 'MCPServer') mcpServers.push(r.value);
+    else if (r.kind === 'PromptTemplate') promptTemplates.push(r.value);
     else gatewayConfig = r.value;
   });
 
-  const base = { providers, apiKeys, secrets, ...(mcpServers.length > 0 ? { mcpServers } : {}) };
+  const base = { providers, apiKeys, secrets, ...(mcpServers.length > 0 ? { mcpServers } : {}), ...(promptTemplates.length > 0 ? { promptTemplates } : {}) };
   const resources: ResourceSet = gatewayConfig ? { ...base, gatewayConfig } : base;
   return { resources, issues, origins };
 }

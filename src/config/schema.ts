@@ -7,7 +7,7 @@
 
 /** The subset of OpenAPI v3 (structural schema) that Tollgate uses. */
 export interface Schema {
-  readonly type?: 'object' | 'string' | 'integer' | 'boolean' | 'array';
+  readonly type?: 'object' | 'string' | 'integer' | 'number' | 'boolean' | 'array';
   readonly description?: string;
   readonly properties?: Readonly<Record<string, Schema>>;
   readonly required?: readonly string[];
@@ -659,5 +659,64 @@ export const mcpServerStatusSchema: Schema = {
   properties: {
     ...statusSchema.properties,
     tools: { type: 'integer', minimum: 0, description: 'Tools published (after filters) when last discovered.' },
+  },
+};
+
+/** Largest template text (one message's content) and the number of messages of a PromptTemplate. */
+export const TEMPLATE_CONTENT_MAX = 65536;
+
+const templateNumber = (minimum: number, maximum: number, description: string): Schema => ({ type: 'number', minimum, maximum, description });
+
+export const promptTemplateSpecSchema: Schema = {
+  type: 'object',
+  required: ['model', 'messages'],
+  properties: {
+    version: { type: 'string', minLength: 1, maxLength: 64, description: 'Version label, returned in the x-tollgate-template-version header.' },
+    model: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 256,
+      pattern: MODEL_NAME_PATTERN,
+      description: 'Model the rendered chat completion asks for; the key must be allowed it (mappings apply).',
+    },
+    messages: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 100,
+      description: 'Chat messages; each content is a Liquid template over the input object.',
+      items: {
+        type: 'object',
+        required: ['role', 'content'],
+        properties: {
+          role: { type: 'string', enum: ['system', 'developer', 'user', 'assistant'] },
+          content: { type: 'string', maxLength: TEMPLATE_CONTENT_MAX, description: 'Liquid template; filters len, jsonify, make_json_object, slice_to_index_map and the standard ones.' },
+        },
+      },
+      'x-kubernetes-validations': [{ rule: "self.exists(m, m.role == 'user')", message: 'at least one message must have role user' }],
+    },
+    variables: {
+      type: 'object',
+      'x-kubernetes-preserve-unknown-fields': true,
+      description: 'JSON Schema (draft 2020-12 subset Ajv supports, type: object) of the input object. Absent: any object.',
+    },
+    parameters: {
+      type: 'object',
+      description: 'Chat parameters sent with every rendered request.',
+      properties: {
+        temperature: templateNumber(0, 2, 'Sampling temperature.'),
+        top_p: templateNumber(0, 1, 'Nucleus sampling.'),
+        max_tokens: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+        max_completion_tokens: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+        presence_penalty: templateNumber(-2, 2, 'Presence penalty.'),
+        frequency_penalty: templateNumber(-2, 2, 'Frequency penalty.'),
+        seed: { type: 'integer' },
+        stop: { type: 'array', maxItems: 4, items: { type: 'string', minLength: 1, maxLength: 256 } },
+        response_format: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true, description: 'OpenAI response_format (json_object, json_schema).' },
+      },
+      'x-kubernetes-validations': [
+        { rule: '!(has(self.max_tokens) && has(self.max_completion_tokens))', message: 'set max_tokens or max_completion_tokens, not both' },
+      ],
+    },
+    description: { type: 'string', maxLength: 4096 },
   },
 };

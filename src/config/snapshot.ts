@@ -9,6 +9,7 @@ import { DEFAULT_CURRENCY } from '../billing/money.js';
 import { compilePrice, maxPrice, type CompiledPrice } from '../billing/pricing.js';
 import { chainHasRules, chainHasTokenRules, compileRules, compileScope, isValidTimeZone, type LimitRule, type LimitScope } from './limits.js';
 import { ModelMapping } from './mapping.js';
+import { compileTemplates, type TemplateIndex, type TemplateProblem } from '../templates/compile.js';
 import { buildMcpConfig, mcpKeyPolicy, type McpConfig, type McpKeyPolicy, type McpProblem } from './mcp.js';
 import {
   qualifiedName,
@@ -158,7 +159,7 @@ export interface RouteTier {
 export type ProblemReason = 'Invalid' | 'SecretNotFound' | 'DuplicateKey' | 'ParentNotFound' | 'ParentCycle';
 
 export interface ResourceProblem {
-  readonly kind: 'ModelProvider' | 'ApiKey' | 'MCPServer';
+  readonly kind: 'ModelProvider' | 'ApiKey' | 'MCPServer' | 'PromptTemplate';
   /** `namespace/name`. */
   readonly name: string;
   readonly reason: ProblemReason;
@@ -193,6 +194,8 @@ export interface Snapshot {
   readonly admissionPrice: ReadonlyMap<string, CompiledPrice>;
   /** MCP servers (src/config/mcp.ts). */
   readonly mcp: McpConfig;
+  /** Prompt templates, compiled (src/templates/compile.ts). */
+  readonly templates: TemplateIndex;
 }
 
 export interface BuildResult {
@@ -225,6 +228,9 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
   const mcpProblems: McpProblem[] = [];
   const mcp = buildMcpConfig(resources.mcpServers ?? [], readSecret, mcpProblems);
   problems.push(...mcpProblems);
+  const templateProblems: TemplateProblem[] = [];
+  const templates = compileTemplates(resources.promptTemplates ?? [], templateProblems);
+  problems.push(...templateProblems);
   const snapshot: Snapshot = {
     version,
     builtAt: now.toISOString(),
@@ -239,6 +245,7 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
     currency: pricing.currency,
     admissionPrice: admissionPrices(routesByModel),
     mcp,
+    templates,
   };
   return { snapshot, problems };
 }

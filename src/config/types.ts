@@ -467,6 +467,39 @@ export interface ResourceSet {
   readonly gatewayConfig?: GatewayConfigSpec;
   /** MCP servers (absent = none). */
   readonly mcpServers?: readonly MCPServer[];
+  /** Prompt templates (absent = none). */
+  readonly promptTemplates?: readonly PromptTemplate[];
+}
+
+/** Roles a prompt template message may have. */
+export type TemplateRole = 'system' | 'developer' | 'user' | 'assistant';
+
+/** One chat message of a prompt template; `content` is a Liquid template. */
+export interface TemplateMessage {
+  readonly role: TemplateRole;
+  readonly content: string;
+}
+
+/** A named, versioned prompt template served at POST /v1/templates/<name>. */
+export interface PromptTemplateSpec {
+  /** Free-form version label (reported in the x-tollgate-template-version response header). */
+  readonly version?: string;
+  /** The model the rendered chat completion asks for (mapping and the key's allow-list apply). */
+  readonly model: string;
+  readonly messages: readonly TemplateMessage[];
+  /** JSON Schema of the input object (type: object). Absent: any object. */
+  readonly variables?: Readonly<Record<string, unknown>>;
+  /** Chat parameters sent with every rendered request (temperature, max_tokens, ...). */
+  readonly parameters?: Readonly<Record<string, unknown>>;
+  readonly description?: string;
+}
+
+export interface PromptTemplate {
+  readonly apiVersion: typeof API_VERSION;
+  readonly kind: 'PromptTemplate';
+  readonly metadata: ObjectMeta;
+  readonly spec: PromptTemplateSpec;
+  readonly status?: ResourceStatus;
 }
 
 /** `namespace/name`, the identity used in logs, metrics and indexes. */

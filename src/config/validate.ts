@@ -39,6 +39,14 @@ export const CEL_RULES: ReadonlyMap<string, CelCheck> = new Map<string, CelCheck
     (v) => isRecord(v) && (v['url'] !== undefined || v['service'] !== undefined || (Array.isArray(v['httpTools']) && v['httpTools'].length > 0)),
   ],
   [
+    "self.exists(m, m.role == 'user')",
+    (v) => Array.isArray(v) && v.some((m) => isRecord(m) && m['role'] === 'user'),
+  ],
+  [
+    '!(has(self.max_tokens) && has(self.max_completion_tokens))',
+    (v) => isRecord(v) && !(v['max_tokens'] !== undefined && v['max_completion_tokens'] !== undefined),
+  ],
+  [
     "isURL(self) && url(self).getScheme() in ['http', 'https']",
     (v) => typeof v === 'string' && isHttpUrl(v),
   ],
@@ -129,6 +137,12 @@ function walk(value: unknown, schema: Schema, field: string, out: FieldIssue[]):
     }
     case 'integer': {
       if (typeof value !== 'number' || !Number.isInteger(value)) return add('must be an integer');
+      if (schema.minimum !== undefined && value < schema.minimum) add(`must be >= ${schema.minimum}`);
+      if (schema.maximum !== undefined && value > schema.maximum) add(`must be <= ${schema.maximum}`);
+      break;
+    }
+    case 'number': {
+      if (typeof value !== 'number' || !Number.isFinite(value)) return add('must be a number');
       if (schema.minimum !== undefined && value < schema.minimum) add(`must be >= ${schema.minimum}`);
       if (schema.maximum !== undefined && value > schema.maximum) add(`must be <= ${schema.maximum}`);
       break;

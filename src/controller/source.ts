@@ -67,8 +67,8 @@ export interface KubernetesSourceOptions {
 
 type V1ObjectMetaLike = NonNullable<KubernetesObject['metadata']>;
 type CustomObject = KubernetesObject & StatusView & { spec?: unknown };
-type Kind = 'ModelProvider' | 'ApiKey' | 'MCPServer';
-const PLURAL: Readonly<Record<Kind, string>> = { ModelProvider: 'modelproviders', ApiKey: 'apikeys', MCPServer: 'mcpservers' };
+type Kind = 'ModelProvider' | 'ApiKey' | 'MCPServer' | 'PromptTemplate';
+const PLURAL: Readonly<Record<Kind, string>> = { ModelProvider: 'modelproviders', ApiKey: 'apikeys', MCPServer: 'mcpservers', PromptTemplate: 'prompttemplates' };
 
 export class KubernetesConfigSource {
   private readonly kc: KubeConfig;
@@ -76,6 +76,7 @@ export class KubernetesConfigSource {
   private readonly providers: ResilientInformer<CustomObject>;
   private readonly keys: ResilientInformer<CustomObject>;
   private readonly mcpServers: ResilientInformer<CustomObject>;
+  private readonly promptTemplates: ResilientInformer<CustomObject>;
   private readonly secrets: ResilientInformer<V1Secret>;
   private readonly elector: LeaderElector | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -137,6 +138,7 @@ export class KubernetesConfigSource {
     this.providers = customInformer('ModelProvider');
     this.keys = customInformer('ApiKey');
     this.mcpServers = customInformer('MCPServer');
+    this.promptTemplates = customInformer('PromptTemplate');
     const selector = options.secretSelector ?? DEFAULT_SECRET_SELECTOR;
     this.secrets = new ResilientInformer<V1Secret>({
       name: 'Secret',
@@ -176,7 +178,7 @@ export class KubernetesConfigSource {
       this.gatewayWatcher = watch(dirname(this.options.gatewayConfigFile), () => this.reloadGatewayConfig());
       this.gatewayWatcher.on('error', (err) => this.options.logger.warn({ err }, 'cannot watch the gateway config file'));
     }
-    await Promise.all([this.providers.start(), this.keys.start(), this.mcpServers.start(), this.secrets.start()]);
+    await Promise.all([this.providers.start(), this.keys.start(), this.mcpServers.start(), this.promptTemplates.start(), this.secrets.start()]);
     await this.rebuild();
     this.started = true;
     this.elector?.start();
@@ -204,12 +206,13 @@ export class KubernetesConfigSource {
     void this.providers.stop();
     void this.keys.stop();
     void this.mcpServers.stop();
+    void this.promptTemplates.stop();
     void this.secrets.stop();
   }
 
   /** True while every watch is connected (the snapshot may be stale otherwise). */
   get watching(): boolean {
-    return this.providers.watching && this.keys.watching && this.mcpServers.watching && this.secrets.watching;
+    return this.providers.watching && this.keys.watching && this.mcpServers.watching && this.promptTemplates.watching && this.secrets.watching;
   }
 
   get leading(): boolean {
@@ -253,7 +256,7 @@ export class KubernetesConfigSource {
   }
 
   private customInformers(): readonly (readonly [Kind, ResilientInformer<CustomObject>])[] {
-    return [['ModelProvider', this.providers], ['ApiKey', this.keys], ['MCPServer', this.mcpServers]];
+    return [['ModelProvider', this.providers], ['ApiKey', this.keys], ['MCPServer', this.mcpServers], ['PromptTemplate', this.promptTemplates]];
   }
 
   /** Queues one informer event; the debounced rebuild applies it. */
