@@ -132,7 +132,7 @@ export class FakeGemini {
   }
 
   received(): GeminiRecordedRequest[] {
-    return this.requests.filter((r) => r.path.includes(':generateContent') || r.path.includes(':streamGenerateContent') || r.path.includes(':batchEmbedContents'));
+    return this.requests.filter((r) => r.path.includes(':generateContent') || r.path.includes(':streamGenerateContent') || r.path.includes(':batchEmbedContents') || r.path.includes(':predict'));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -151,7 +151,7 @@ export class FakeGemini {
     try {
       if (this.behaviour.vertex && path === '/token' && req.method === 'POST') return this.issueToken(raw, res);
       const m = this.behaviour.vertex
-        ? /^\/v1\/projects\/[^/]+\/locations\/[^/]+\/publishers\/google\/models\/([^/:]+):(generateContent|streamGenerateContent)(\?alt=sse)?$/.exec(path)
+        ? /^\/v1\/projects\/[^/]+\/locations\/[^/]+\/publishers\/google\/models\/([^/:]+):(generateContent|streamGenerateContent|predict)(\?alt=sse)?$/.exec(path)
         : /^\/v1beta\/models\/([^/:]+):(generateContent|streamGenerateContent|batchEmbedContents)(\?alt=sse)?$/.exec(path);
       if (req.method !== 'POST' || !m) throw new Refusal(404, `The requested URL ${path} was not found on this server.`);
       const stream = m[2] === 'streamGenerateContent';
@@ -175,6 +175,7 @@ export class FakeGemini {
       }
       check(isObj(body), 'Invalid JSON payload received.');
       if (m[2] === 'batchEmbedContents') return this.embed(body, decodeURIComponent(m[1] as string), res, record);
+      if (m[2] === 'predict') return this.predictEmbeddings(body, decodeURIComponent(m[1] as string), res, record);
       validate(body);
       record.status = 200;
       const answer = this.reply(body, raw.length, decodeURIComponent(m[1] as string));
@@ -192,6 +193,35 @@ export class FakeGemini {
       res.writeHead(err.status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     }
+  }
+
+  /**
+   * Vertex AI text embeddings (:predict, https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api):
+   * instances [{content, task_type?, title?}] (at most 250; 1 for gemini-embedding models), parameters
+   * {autoTruncate?, outputDimensionality?}; one vector per instance with its token count (words here).
+   */
+  private predictEmbeddings(body: Obj, model: string, res: ServerResponse, record: GeminiRecordedRequest): void {
+    for (const k of Object.keys(body)) check(k === 'instances' || k === 'parameters', `Invalid JSON payload received. Unknown name "${k}": Cannot find field.`);
+    check(model.includes('embedding'), `Model ${model} does not support predict for embeddings`);
+    const instances = body['instances'];
+    const max = model.startsWith('gemini-embedding') ? 1 : 250;
+    check(Array.isArray(instances) && instances.length > 0 && instances.length <= max, `instances: between 1 and ${max} instances`);
+    const parameters = body['parameters'] ?? {};
+    check(isObj(parameters) && Object.keys(parameters).every((k) => ['autoTruncate', 'outputDimensionality'].includes(k)), 'Invalid JSON payload received. Unknown name in "parameters": Cannot find field.');
+    const dims = parameters['outputDimensionality'];
+    check(dims === undefined || (Number.isInteger(dims) && (dims as number) > 0 && (dims as number) <= 768), 'parameters.outputDimensionality must be between 1 and 768');
+    const predictions = (instances as unknown[]).map((inst, i) => {
+      check(isObj(inst) && typeof inst['content'] === 'string' && inst['content'] !== '', `instances[${i}].content: a non-empty string is required`);
+      for (const k of Object.keys(inst)) check(['content', 'task_type', 'title'].includes(k), `Invalid JSON payload received. Unknown name "${k}" at 'instances[${i}]': Cannot find field.`);
+      const text = inst['content'] as string;
+      const n = typeof dims === 'number' ? dims : 8;
+      const values = Array.from({ length: n }, (_, j) => Number((((text.length * (j + 1)) % 97) / 97).toFixed(6)));
+      return { embeddings: { statistics: { truncated: false, token_count: text.split(/\s+/).filter(Boolean).length }, values } };
+    });
+    record.status = 200;
+    const out = JSON.stringify({ predictions, metadata: { billableCharacterCount: (instances as Obj[]).reduce((a, x) => a + String(x['content']).length, 0) } });
+    res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(out) });
+    res.end(out);
   }
 
   /** batchEmbedContents: one vector per request, derived from its text (deterministic). */

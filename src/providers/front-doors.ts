@@ -37,7 +37,7 @@ export function upstreamFor(operation: Operation, type: ProviderType): Upstream 
     case 'embeddings': {
       const embeddings = adapterFor(type).embeddings;
       if (embeddings) return { kind: 'translate', operation, translator: embeddings };
-      return chat ? { kind: 'unsupported', supported: 'openai, azure-openai, openai-compatible, gemini and aws-bedrock' } : { kind: 'passthrough', operation };
+      return chat ? { kind: 'unsupported', supported: 'openai, azure-openai, openai-compatible, gemini, gcp-vertex-ai and aws-bedrock' } : { kind: 'passthrough', operation };
     }
     case 'responses':
       return RESPONSES_TYPES.has(type) ? { kind: 'passthrough', operation } : { kind: 'unsupported', supported: 'openai and azure-openai' };

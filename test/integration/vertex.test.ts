@@ -26,7 +26,7 @@ function serviceAccount(key: typeof privateKey): string {
 }
 
 function files(): Record<string, string> {
-  const provider = (name: string, model: string, secretKey: string): string => `apiVersion: tollgate.dev/v1alpha1
+  const provider = (name: string, model: string, secretKey: string, upstreamModel = 'gemini-2.5-pro'): string => `apiVersion: tollgate.dev/v1alpha1
 kind: ModelProvider
 metadata: { name: ${name} }
 spec:
@@ -35,11 +35,13 @@ spec:
   credentialSecretRef: { name: gcp, key: ${secretKey} }
   models:
     - name: ${model}
-      upstreamModel: gemini-2.5-pro
+      upstreamModel: ${upstreamModel}
 `;
   return {
     'keys.yaml': basicConfig()['keys.yaml'] as string,
     'providers.yaml': `${provider('vertex', 'vertex-gemini', 'sa')}---
+${provider('vertex-embeddings', 'vertex-embed', 'sa', 'text-embedding-005')}---
+${provider('vertex-gemini-embeddings', 'vertex-gemini-embed', 'sa', 'gemini-embedding-001')}---
 ${provider('vertex-wrong', 'vertex-wrong-key', 'wrong')}---
 apiVersion: tollgate.dev/v1alpha1
 kind: ModelProvider
@@ -118,5 +120,42 @@ describe('provider type gcp-vertex-ai (Gemini on Vertex AI, service-account toke
     const err = await assertSdkError(stack.client().chat.completions.create({ model: 'vertex-wrong-key', messages: [{ role: 'user', content: 'Hi' }] }), 502, 'provider_misconfigured');
     assert.match(err.message, /could not sign the request for provider default\/vertex-wrong/);
     assert.equal(stack.gemini['vertex']!.received().length, before);
+  });
+
+  it('embeddings through :predict with the bearer token: floats and base64, dimensions, token counts as usage', async () => {
+    const fake = stack.gemini['vertex']!;
+    const before = fake.received().length;
+    const vector = (text: string, n = 8): number[] => Array.from({ length: n }, (_, j) => Number((((text.length * (j + 1)) % 97) / 97).toFixed(6)));
+    const client = stack.client();
+    const floats = await client.embeddings.create({ model: 'vertex-embed', input: ['hello there world', 'a'], encoding_format: 'float' });
+    assert.deepEqual(floats.data.map((d) => [d.index, d.embedding]), [[0, vector('hello there world')], [1, vector('a')]]);
+    assert.equal(floats.usage.prompt_tokens, 4, "the sum of Vertex's token_count statistics");
+    // The SDK's default: base64 float32 on the wire, decoded by the SDK.
+    const decoded = await client.embeddings.create({ model: 'vertex-embed', input: 'abc', dimensions: 16 });
+    assert.equal(decoded.data[0]!.embedding.length, 16);
+    vector('abc', 16).forEach((v, j) => assert.ok(Math.abs((decoded.data[0]!.embedding[j] as number) - v) < 1e-6));
+    const got = fake.received().slice(before);
+    assert.deepEqual(got.map((r) => [r.path, r.status]), [
+      ['/v1/projects/fake-project/locations/us-central1/publishers/google/models/text-embedding-005:predict', 200],
+      ['/v1/projects/fake-project/locations/us-central1/publishers/google/models/text-embedding-005:predict', 200],
+    ]);
+    assert.deepEqual(got[0]!.body, { instances: [{ content: 'hello there world' }, { content: 'a' }] });
+    assert.deepEqual(got[1]!.body, { instances: [{ content: 'abc' }], parameters: { outputDimensionality: 16 } });
+    assert.match(String(got[0]!.headers['authorization']), /^Bearer ya29\.fake-/);
+  });
+
+  it('embeddings the model cannot take are a clear 400 with nothing sent: too many inputs, token arrays, Claude', async () => {
+    const fake = stack.gemini['vertex']!;
+    const before = fake.received().length;
+    const client = stack.client();
+    await assertSdkError(client.embeddings.create({ model: 'vertex-gemini-embed', input: ['a', 'b'] }), 400, 'invalid_value');
+    await assertSdkError(client.embeddings.create({ model: 'vertex-embed', input: Array.from({ length: 251 }, () => 'x') }), 400, 'invalid_value');
+    await assertSdkError(client.embeddings.create({ model: 'vertex-embed', input: [[1, 2, 3]] }), 400, 'unsupported_parameter');
+    const claudeBefore = stack.anthropic['claude']!.received().length;
+    await assertSdkError(client.embeddings.create({ model: 'vertex-claude', input: 'hi' }), 400, 'unsupported_parameter');
+    assert.equal(stack.anthropic['claude']!.received().length, claudeBefore);
+    assert.equal(fake.received().length, before);
+    const one = await client.embeddings.create({ model: 'vertex-gemini-embed', input: 'one', encoding_format: 'float' });
+    assert.equal(one.data.length, 1);
   });
 });

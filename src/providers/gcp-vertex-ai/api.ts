@@ -12,18 +12,23 @@
  * Claude models (upstream names starting with `claude`) go to Anthropic's publisher (chat.ts).
  * The endpoint is the location base, for example
  * https://us-central1-aiplatform.googleapis.com/v1/projects/<project>/locations/us-central1.
- * Not yet: embeddings, workload identity.
+ * Embeddings: text-embedding models through :predict (embeddings.ts,
+ * https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api).
+ * Not yet: workload identity.
  */
 import type { ProviderAdapter } from '../types.js';
 import { isClaude, vertexChat } from './chat.js';
+import { vertexEmbeddings } from './embeddings.js';
 import { tokenSourceFor } from './token.js';
 
 export const vertexAdapter: ProviderAdapter = {
   type: 'gcp-vertex-ai',
-  target(provider, _operation, upstreamModel, stream) {
+  target(provider, operation, upstreamModel, stream) {
     const { scheme, authority, basePath } = provider.endpoint;
     const model = encodeURIComponent(upstreamModel);
-    const path = isClaude(upstreamModel)
+    const path = operation === 'embeddings'
+      ? `${basePath}/publishers/google/models/${model}:predict`
+      : isClaude(upstreamModel)
       ? `${basePath}/publishers/anthropic/models/${model}:${stream ? 'streamRawPredict' : 'rawPredict'}`
       : `${basePath}/publishers/google/models/${model}:${stream ? 'streamGenerateContent?alt=sse' : 'generateContent'}`;
     return {
@@ -44,4 +49,5 @@ export const vertexAdapter: ProviderAdapter = {
     return [['authorization', `Bearer ${typeof token === 'string' ? token : await token}`]];
   },
   chat: vertexChat,
+  embeddings: vertexEmbeddings,
 };
