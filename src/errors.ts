@@ -55,6 +55,9 @@ const ERROR_TABLE = {
   ip_not_allowed: { status: 403, type: 'permission_error', anthropic: 'permission_error' },
   content_policy_violation: { status: 400, type: 'invalid_request_error', anthropic: 'invalid_request_error' },
   moderation_unavailable: { status: 503, type: 'api_error', anthropic: 'api_error' },
+  template_not_found: { status: 404, type: 'invalid_request_error', anthropic: 'not_found_error' },
+  invalid_template_input: { status: 400, type: 'invalid_request_error', anthropic: 'invalid_request_error' },
+  template_error: { status: 400, type: 'invalid_request_error', anthropic: 'invalid_request_error' },
 } as const satisfies Record<string, { status: number; type: OpenAIErrorType; anthropic: AnthropicErrorType }>;
 
 /** The closed set of error codes the gateway can return. */

@@ -671,7 +671,7 @@ export const promptTemplateSpecSchema: Schema = {
   type: 'object',
   required: ['model', 'messages'],
   properties: {
-    version: { type: 'string', minLength: 1, maxLength: 64, description: 'Version label, returned in the x-tollgate-template-version header.' },
+    version: { type: 'string', minLength: 1, maxLength: 64, description: 'Version label (shown by kubectl get).' },
     model: {
       type: 'string',
       minLength: 1,

@@ -482,7 +482,7 @@ export interface TemplateMessage {
 
 /** A named, versioned prompt template served at POST /v1/templates/<name>. */
 export interface PromptTemplateSpec {
-  /** Free-form version label (reported in the x-tollgate-template-version response header). */
+  /** Free-form version label (shown by kubectl get). */
   readonly version?: string;
   /** The model the rendered chat completion asks for (mapping and the key's allow-list apply). */
   readonly model: string;

@@ -3,7 +3,8 @@
  * failover) and hand the request to the attempt stage, where each attempt is rewritten. A request
  * with a single target is rewritten here and goes straight to its provider (RequestPlan.direct).
  */
-import type { RouteTier } from '../config/snapshot.js';
+import type { RouteTier, Snapshot } from '../config/snapshot.js';
+import { isRenderError, renderRequest } from '../templates/compile.js';
 import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
 import { checkMessages, checkMessagesRequest } from '../providers/anthropic/messages-request.js';
 import { messagesToChat } from '../providers/openai/messages.js';
@@ -16,6 +17,33 @@ import { directRewrite, dispatchRewrite } from './dispatch.js';
 import { resolveForKey } from './model.js';
 import { readRequestBody, type RequestBody } from './request-body.js';
 import type { UpstreamRewrite } from './rewrite.js';
+
+/** `namespace` of a key's `namespace/name`. */
+function namespaceOfKey(name: string): string {
+  const slash = name.indexOf('/');
+  return slash === -1 ? 'default' : name.slice(0, slash);
+}
+
+/**
+ * POST /v1/templates/<name>: the template (compiled with the snapshot) rendered with the client's
+ * input into a chat completions body, which the rest of the pipeline handles like any chat request.
+ */
+function renderTemplate(snapshot: Snapshot, name: string, raw: Buffer, contentType: string | undefined): RequestBody | GatewayError {
+  const template = snapshot.templates.byName.get(name);
+  if (!template) return gatewayError('template_not_found', `The template '${name.slice(name.indexOf('/') + 1)}' does not exist.`);
+  if (contentType !== undefined && !contentType.toLowerCase().includes('json')) {
+    return gatewayError('unsupported_media_type', `Content-Type must be application/json, got "${contentType}".`);
+  }
+  const rendered = renderRequest(template, raw);
+  if (isRenderError(rendered)) {
+    if (rendered.reason === 'template') return gatewayError('template_error', rendered.message);
+    if (rendered.reason === 'too_large') return gatewayError('request_too_large', rendered.message);
+    return gatewayError('invalid_template_input', rendered.message);
+  }
+  const body = readRequestBody(rendered, 'application/json');
+  // The bytes sent upstream are the rendered ones, not the client's.
+  return isGatewayError(body) ? body : { ...body, rewritten: true };
+}
 
 /**
  * Plans the upstream attempts for a buffered body, recording what it learns on `ctx`.
@@ -33,7 +61,14 @@ export function planForward(
 ): UpstreamRewrite | GatewayError | LocalAnswer {
   const { key, route } = ctx;
   if (!key || route?.kind !== 'forward') throw new Error('planForward called before admission');
-  const read = readRequestBody(raw, contentType);
+  let read: RequestBody | GatewayError;
+  if (route.template !== undefined) {
+    const rendered = renderTemplate(ctx.snapshot, `${namespaceOfKey(key.name)}/${route.template}`, raw, contentType);
+    if (isGatewayError(rendered)) return rendered;
+    read = rendered;
+  } else {
+    read = readRequestBody(raw, contentType);
+  }
   if (isGatewayError(read)) return read;
   if (route.operation === 'messages') {
     const refused = checkMessagesRequest(read.json);

@@ -3,7 +3,12 @@ import { gatewayError, type ClientApi, type GatewayError } from '../errors.js';
 import type { Operation } from '../providers/types.js';
 
 export type ApiRoute =
-  | { readonly kind: 'forward'; readonly operation: Operation }
+  | {
+      readonly kind: 'forward';
+      readonly operation: Operation;
+      /** POST /v1/templates/<name>: the PromptTemplate (in the key's namespace) rendered into a chat completion. */
+      readonly template?: string;
+    }
   | { readonly kind: 'list-models' };
 
 const ROUTES: ReadonlyMap<string, { readonly method: string; readonly route: ApiRoute }> = new Map([
@@ -15,7 +20,11 @@ const ROUTES: ReadonlyMap<string, { readonly method: string; readonly route: Api
   ['/v1/models', { method: 'GET', route: { kind: 'list-models' } }],
 ] as const);
 
-const SUPPORTED = 'POST /v1/chat/completions, POST /v1/embeddings, POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models';
+const SUPPORTED = 'POST /v1/chat/completions, POST /v1/embeddings, POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/templates/<name>, GET /v1/models';
+
+const TEMPLATES_PREFIX = '/v1/templates/';
+/** A PromptTemplate name (a Kubernetes object name). */
+const TEMPLATE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 function pathOf(rawPath: string): string {
   const q = rawPath.indexOf('?');
@@ -26,6 +35,12 @@ function pathOf(rawPath: string): string {
 /** Classifies a request; unknown paths and wrong methods are client errors. */
 export function classifyRoute(method: string, rawPath: string): ApiRoute | GatewayError {
   const path = pathOf(rawPath);
+  if (path.startsWith(TEMPLATES_PREFIX)) {
+    const name = path.slice(TEMPLATES_PREFIX.length);
+    if (!TEMPLATE_NAME.test(name)) return gatewayError('unknown_url', `Unknown request URL: ${method} ${path}. A template URL is POST /v1/templates/<name>, <name> a PromptTemplate name.`);
+    if (method !== 'POST') return gatewayError('method_not_allowed', `Method ${method} is not allowed on ${path}; use POST.`);
+    return { kind: 'forward', operation: 'chat/completions', template: name };
+  }
   const entry = ROUTES.get(path);
   if (!entry) return gatewayError('unknown_url', `Unknown request URL: ${method} ${path}. Supported: ${SUPPORTED}.`);
   if (method !== entry.method) return gatewayError('method_not_allowed', `Method ${method} is not allowed on ${path}; use ${entry.method}.`);
@@ -50,6 +65,7 @@ export function apiOfPath(rawPath: string): ClientApi {
 export function apiLabel(route: ApiRoute | undefined): string {
   if (!route) return '-';
   if (route.kind === 'list-models') return 'models';
+  if (route.template !== undefined) return 'template';
   switch (route.operation) {
     case 'chat/completions':
       return 'chat';

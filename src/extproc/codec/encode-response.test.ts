@@ -59,6 +59,9 @@ const ALL_CODES: Record<GatewayErrorCode, true> = {
   ip_not_allowed: true,
   content_policy_violation: true,
   moderation_unavailable: true,
+  template_not_found: true,
+  invalid_template_input: true,
+  template_error: true,
 };
 
 describe('ProcessingResponse encoder: every answer the handlers build', () => {
