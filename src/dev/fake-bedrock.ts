@@ -29,6 +29,8 @@ export interface BedrockBehaviour {
   /** Stream: bytes per network write. */
   writeBytes: number;
   cacheReadTokens: number;
+  /** Reasoning text a Claude model answers with when extended thinking is enabled. */
+  reasoning: string;
   record: boolean;
 }
 
@@ -90,6 +92,7 @@ export class FakeBedrock {
       failNext: undefined,
       writeBytes: 9,
       cacheReadTokens: 0,
+      reasoning: 'Let me think about the weather first.',
       record: true,
       ...behaviour,
     };
@@ -163,6 +166,7 @@ export class FakeBedrock {
       check(isObj(body), 'Malformed input request: request body must be a JSON object');
       if (match[2] === 'invoke') return this.invoke(decodeURIComponent(match[1] as string), body, res, record);
       validate(body);
+      validateThinking(body, decodeURIComponent(match[1] as string));
       record.status = 200;
       const message = this.reply(body, raw.length);
       if (match[2] === 'converse-stream') return await this.stream(res, message);
@@ -268,6 +272,11 @@ export class FakeBedrock {
       content.push({ text });
       output = (text.match(/\S+/g) ?? []).length;
     }
+    const thinking = isObj(body['additionalModelRequestFields']) ? body['additionalModelRequestFields']['thinking'] : undefined;
+    if (isObj(thinking)) {
+      content.unshift({ reasoningContent: { reasoningText: { text: b.reasoning, signature: 'fake-signature' } } });
+      output += (b.reasoning.match(/\S+/g) ?? []).length;
+    }
     const input = Math.max(1, Math.ceil(bytes / 4));
     return {
       output: { message: { role: 'assistant', content } },
@@ -294,7 +303,11 @@ export class FakeBedrock {
     event('messageStart', { role: 'assistant' });
     const content = ((message['output'] as Obj)['message'] as Obj)['content'] as Obj[];
     content.forEach((block, i) => {
-      if (typeof block['text'] === 'string') {
+      const reasoning = isObj(block['reasoningContent']) ? block['reasoningContent']['reasoningText'] : undefined;
+      if (isObj(reasoning)) {
+        for (const piece of String(reasoning['text']).match(/\s*\S+/g) ?? []) event('contentBlockDelta', { contentBlockIndex: i, delta: { reasoningContent: { text: piece } } });
+        event('contentBlockDelta', { contentBlockIndex: i, delta: { reasoningContent: { signature: reasoning['signature'] } } });
+      } else if (typeof block['text'] === 'string') {
         for (const piece of (block['text'] as string).match(/\s*\S+/g) ?? []) event('contentBlockDelta', { contentBlockIndex: i, delta: { text: piece } });
       } else if (isObj(block['toolUse'])) {
         const t = block['toolUse'];
@@ -317,6 +330,30 @@ export class FakeBedrock {
     }
     res.end();
   }
+}
+
+/**
+ * Claude extended thinking through additionalModelRequestFields
+ * (https://docs.aws.amazon.com/bedrock/latest/userguide/claude-messages-extended-thinking.html):
+ * Claude 3.7+ only, {type: enabled, budget_tokens >= 1024} below maxTokens, no temperature other
+ * than 1, top_p in [0.95, 1], no forced tool use.
+ */
+function validateThinking(body: Obj, model: string): void {
+  const extra = body['additionalModelRequestFields'];
+  if (extra === undefined) return;
+  check(isObj(extra) && Object.keys(extra).every((k) => k === 'thinking'), 'Malformed input request: additionalModelRequestFields: extraneous key, please reformat your input and try again.');
+  const t = extra['thinking'];
+  if (t === undefined) return;
+  check(/anthropic\.claude-(?!instant|v2|3-(?:haiku|sonnet|opus)|3-5-)/.test(model), `The model ${model} does not support thinking.`);
+  check(isObj(t) && t['type'] === 'enabled' && Object.keys(t).every((k) => k === 'type' || k === 'budget_tokens'), 'thinking: type must be enabled, with budget_tokens');
+  const budget = t['budget_tokens'];
+  check(Number.isInteger(budget) && (budget as number) >= 1024, 'thinking.budget_tokens: Input should be greater than or equal to 1024');
+  const inference = isObj(body['inferenceConfig']) ? body['inferenceConfig'] : {};
+  check(typeof inference['maxTokens'] === 'number' && inference['maxTokens'] > (budget as number), '`max_tokens` must be greater than `thinking.budget_tokens`.');
+  check(inference['temperature'] === undefined || inference['temperature'] === 1, '`temperature` may only be set to 1 when thinking is enabled.');
+  check(inference['topP'] === undefined || (inference['topP'] as number) >= 0.95, '`top_p` must be greater than or equal to 0.95 when thinking is enabled.');
+  const choice = isObj(body['toolConfig']) ? body['toolConfig']['toolChoice'] : undefined;
+  check(!isObj(choice) || !('any' in choice || 'tool' in choice), 'Thinking may not be enabled when tool_choice forces tool use.');
 }
 
 function validate(body: Obj): void {

@@ -13,6 +13,8 @@ import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.
 const CREDENTIALS = { accessKeyId: 'AKIDFAKEBEDROCK', secretAccessKey: 'fake-secret-access-key', sessionToken: 'fake-session-token' };
 const DEFAULTS: Partial<BedrockBehaviour> = { ...CREDENTIALS, status: undefined, failNext: undefined, toolCalls: 1, region: 'eu-central-1', cacheReadTokens: 0 };
 const MODEL_ID = 'anthropic.claude-3-5-sonnet-20240620-v1:0';
+/** A cross-region inference profile of a Claude model with extended thinking. */
+const THINKING_ID = 'us.anthropic.claude-3-7-sonnet-20250219-v1:0';
 
 function files(): Record<string, string> {
   return {
@@ -28,6 +30,10 @@ spec:
   models:
     - name: claude-bedrock
       upstreamModel: ${MODEL_ID}
+    - name: claude-thinking
+      upstreamModel: ${THINKING_ID}
+    - name: nova-bedrock
+      upstreamModel: amazon.nova-pro-v1:0
     - name: titan-embed
       upstreamModel: amazon.titan-embed-text-v2:0
     - name: cohere-embed
@@ -244,4 +250,47 @@ describe('provider type aws-bedrock (Converse / ConverseStream, SigV4)', () => {
       assert.equal(got[0]!.status, 200);
     });
   }
+
+  it('reasoning_effort on a Claude model: a thinking budget in additionalModelRequestFields; reasoning comes back streamed and not', async () => {
+    const fake = stack.bedrock['bedrock']!;
+    const client = stack.client();
+    const params = { model: 'claude-thinking', messages: [{ role: 'user' as const, content: 'Weather?' }], reasoning_effort: 'low' as const };
+    const plain = await client.chat.completions.create(params);
+    const message = plain.choices[0]!.message as typeof plain.choices[0]['message'] & { reasoning_content?: string };
+    assert.equal(message.reasoning_content, 'Let me think about the weather first.');
+    assert.equal(message.content, 'Hello from the fake Bedrock model.');
+    let reasoning = '';
+    let content = '';
+    for await (const chunk of await client.chat.completions.create({ ...params, stream: true })) {
+      const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string } | undefined;
+      reasoning += delta?.reasoning_content ?? '';
+      content += delta?.content ?? '';
+    }
+    assert.equal(reasoning, message.reasoning_content);
+    assert.equal(content, message.content);
+    // The client's cap covers reasoning and answer: the budget fits inside it.
+    await client.chat.completions.create({ ...params, reasoning_effort: 'high', max_completion_tokens: 3000 });
+    const got = fake.received();
+    assert.deepEqual(got.map((r) => [r.path.split('/').at(-1), r.status]), [['converse', 200], ['converse-stream', 200], ['converse', 200]]);
+    const sent = got.map((r) => r.body as { additionalModelRequestFields?: unknown; inferenceConfig?: unknown });
+    assert.deepEqual(sent[0]!.additionalModelRequestFields, { thinking: { type: 'enabled', budget_tokens: 2048 } });
+    assert.deepEqual(sent[0]!.inferenceConfig, { maxTokens: 2048 + 4096 });
+    assert.deepEqual(sent[2]!.additionalModelRequestFields, { thinking: { type: 'enabled', budget_tokens: 2999 } });
+    assert.deepEqual(sent[2]!.inferenceConfig, { maxTokens: 3000 });
+    // 'none' sends no thinking.
+    await client.chat.completions.create({ ...params, reasoning_effort: 'none' as never });
+    assert.equal((fake.received()[3]!.body as Record<string, unknown>)['additionalModelRequestFields'], undefined);
+  });
+
+  it('reasoning_effort the model cannot honour is a clear 400 with nothing sent', async () => {
+    const client = stack.client();
+    const ask = (extra: Record<string, unknown>): Promise<unknown> => client.chat.completions.create({ model: 'claude-thinking', messages: [{ role: 'user', content: 'Hi' }], reasoning_effort: 'medium', ...extra });
+    await assertSdkError(ask({ model: 'claude-bedrock' }), 400, 'unsupported_parameter'); // Claude 3.5: no extended thinking
+    await assertSdkError(ask({ model: 'nova-bedrock' }), 400, 'unsupported_parameter'); // not a Claude model
+    await assertSdkError(ask({ temperature: 0.2 }), 400, 'unsupported_parameter');
+    await assertSdkError(ask({ max_tokens: 1000 }), 400, 'invalid_value');
+    await assertSdkError(ask({ tools: [WEATHER_TOOL], tool_choice: 'required' }), 400, 'unsupported_parameter');
+    await assertSdkError(ask({ reasoning_effort: 'extreme' }), 400, 'invalid_value');
+    assert.equal(stack.bedrock['bedrock']!.requests.length, 0);
+  });
 });

@@ -6,8 +6,10 @@
  * bytes from data URLs, toolUse from tool_calls); `tool` messages -> toolResult blocks in a user turn
  * (ids round-trip unchanged); tools -> toolConfig (toolSpec.inputSchema.json); tool_choice auto /
  * required / named -> auto / any / tool; max_tokens, temperature, top_p, stop -> inferenceConfig.
- * What Converse cannot take (https image URLs, n > 1, logprobs, JSON response formats, reasoning
- * effort for now ...) is a clear 400 before anything is sent.
+ * reasoning_effort on Claude models with extended thinking -> additionalModelRequestFields.thinking
+ * (https://docs.aws.amazon.com/bedrock/latest/userguide/claude-messages-extended-thinking.html), the
+ * budget as for Anthropic's own API. What Converse cannot take (https image URLs, n > 1, logprobs, JSON
+ * response formats, reasoning effort on other models ...) is a clear 400 before anything is sent.
  */
 import { gatewayError, type GatewayError, isGatewayError } from '../../errors.js';
 import {
@@ -28,6 +30,7 @@ import {
   type TranslationContext,
   unsupported,
 } from '../translation.js';
+import { DEFAULT_MAX_TOKENS, THINKING_BUDGET } from '../anthropic/chat.js';
 import { BedrockStreamTranslator } from './stream.js';
 
 const PROVIDER = 'AWS Bedrock Converse';
@@ -36,6 +39,18 @@ export const MAX_IMAGE_BYTES = 3_750_000;
 const IMAGE_FORMATS: Readonly<Record<string, string>> = { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/gif': 'gif', 'image/webp': 'webp' };
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 const TOOL_ID = /^[a-zA-Z0-9_-]{1,64}$/;
+
+/** Anthropic's minimum extended-thinking budget. */
+const MIN_THINKING_BUDGET = 1024;
+/** Claude on Bedrock: a model id or an inference profile (us., eu., apac., global. ...). */
+const CLAUDE = /(?:^|[./])anthropic\.claude-/;
+/** Claude models released before extended thinking (Claude 3 and 3.5, Instant, v2). */
+const CLAUDE_WITHOUT_THINKING = /anthropic\.claude-(?:instant|v2|3-(?:haiku|sonnet|opus)|3-5-)/;
+
+/** Whether reasoning_effort is translated for this Bedrock model id (Claude 3.7 and later). */
+export function supportsThinking(modelId: string): boolean {
+  return CLAUDE.test(modelId) && !CLAUDE_WITHOUT_THINKING.test(modelId);
+}
 
 type Block = Record<string, unknown>;
 interface Turn {
@@ -241,8 +256,6 @@ function refuseUnsupported(body: Readonly<Record<string, unknown>>): GatewayErro
   if (isObject(bias) && Object.keys(bias).length > 0) return unsupported('logit_bias', PROVIDER);
   const format = body['response_format'];
   if (format !== undefined && format !== null && !(isObject(format) && format['type'] === 'text')) return unsupported('response_format', PROVIDER, 'JSON output modes are not translated for this provider type yet');
-  const effort = body['reasoning_effort'];
-  if (effort !== undefined && effort !== null && effort !== 'none') return unsupported('reasoning_effort', PROVIDER, 'reasoning budgets are model-specific on Bedrock and not translated yet');
   if ((Array.isArray(body['modalities']) && (body['modalities'] as unknown[]).some((m) => m !== 'text')) || (body['audio'] !== undefined && body['audio'] !== null)) return unsupported('audio', PROVIDER);
   if (body['parallel_tool_calls'] === false) return unsupported('parallel_tool_calls', PROVIDER, 'Converse cannot turn parallel tool calls off');
   return undefined;
@@ -264,7 +277,29 @@ function translateRequest(body: Readonly<Record<string, unknown>>, ctx: Translat
   const maxTokens = optionalPositiveInt(body, 'max_tokens');
   if (isGatewayError(maxTokens)) return maxTokens;
   const inference: Record<string, unknown> = {};
-  const max = maxCompletion ?? maxTokens ?? ctx.defaultMaxTokens;
+  let max = maxCompletion ?? maxTokens ?? ctx.defaultMaxTokens;
+  let thinking: Block | undefined;
+  const effort = body['reasoning_effort'];
+  if (effort !== undefined && effort !== null && effort !== 'none') {
+    const wanted = typeof effort === 'string' ? THINKING_BUDGET[effort] : undefined;
+    if (wanted === undefined) return invalid('reasoning_effort', "expected 'none', 'minimal', 'low', 'medium' or 'high'.");
+    if (!supportsThinking(ctx.upstreamModel)) return unsupported('reasoning_effort', PROVIDER, `it is translated for Claude models with extended thinking (Claude 3.7 and later), not '${ctx.upstreamModel}'`);
+    if (temperature !== undefined && temperature !== 1) return unsupported('temperature', PROVIDER, 'extended thinking (reasoning_effort) requires the default temperature');
+    if (topP !== undefined && topP < 0.95) return unsupported('top_p', PROVIDER, 'extended thinking (reasoning_effort) allows top_p between 0.95 and 1 only');
+    const choice = isObject(tools) ? tools['toolChoice'] : undefined;
+    if (isObject(choice) && ('any' in choice || 'tool' in choice)) return unsupported('tool_choice', PROVIDER, "extended thinking (reasoning_effort) allows only 'auto' or 'none'");
+    const clientMax = maxCompletion ?? maxTokens;
+    let budget = wanted;
+    if (clientMax !== undefined) {
+      // The client's cap covers reasoning and answer (as OpenAI counts it): the budget fits inside.
+      budget = Math.min(wanted, clientMax - 1);
+      if (budget < MIN_THINKING_BUDGET) return invalid(maxCompletion === undefined ? 'max_tokens' : 'max_completion_tokens', `with reasoning_effort it must be above ${MIN_THINKING_BUDGET} for the ${PROVIDER} API.`);
+    } else {
+      // maxTokens must exceed the budget: the answer gets the model's configured maximum on top.
+      max = budget + (max ?? DEFAULT_MAX_TOKENS);
+    }
+    thinking = { thinking: { type: 'enabled', budget_tokens: budget } };
+  }
   if (max !== undefined) inference['maxTokens'] = max;
   if (temperature !== undefined) inference['temperature'] = temperature;
   if (topP !== undefined) inference['topP'] = topP;
@@ -278,6 +313,7 @@ function translateRequest(body: Readonly<Record<string, unknown>>, ctx: Translat
   if (messages.system.length > 0) out['system'] = messages.system;
   if (Object.keys(inference).length > 0) out['inferenceConfig'] = inference;
   if (tools) out['toolConfig'] = tools;
+  if (thinking) out['additionalModelRequestFields'] = thinking;
   return Buffer.from(JSON.stringify(out));
 }
 
