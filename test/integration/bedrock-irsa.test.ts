@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FakeSts } from '../../src/dev/fake-sts.js';
+import { assertSdkError } from '../harness/http.js';
 import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/tollgate-bedrock';
@@ -49,6 +50,18 @@ spec:
     await stack?.stop();
     await sts.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('STS refusing the token: a clear 502 naming the provider, nothing sent to Bedrock; the next request asks STS again', async () => {
+    const s = stack!;
+    sts.behaviour.token = 'a-token-from-another-cluster';
+    const err = await assertSdkError(s.client().chat.completions.create({ model: 'claude-bedrock', messages: [{ role: 'user', content: 'Hi' }] }), 502, 'provider_misconfigured');
+    assert.match(err.message, /could not sign the request for provider default\/bedrock/);
+    assert.ok(!err.message.includes('projected-sa-token'), 'the token leaked to the client');
+    assert.deepEqual(sts.calls.map((c) => c.status), [400]);
+    assert.equal(s.bedrock['bedrock']!.received().length, 0);
+    sts.behaviour.token = 'eyJ.projected-sa-token.sig';
+    sts.calls.length = 0;
   });
 
   it('chat is signed with the STS credentials (verified by the fake); STS is asked once for many requests', async () => {
