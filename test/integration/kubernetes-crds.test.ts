@@ -16,6 +16,9 @@ function apiKey(name: string, spec: string): string {
 function mcpServer(name: string, spec: string): string {
   return `apiVersion: tollgate.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: ${name}, namespace: default }\nspec: ${spec}\n`;
 }
+function promptTemplate(name: string, spec: string): string {
+  return `apiVersion: tollgate.dev/v1alpha1\nkind: PromptTemplate\nmetadata: { name: ${name}, namespace: default }\nspec: ${spec}\n`;
+}
 function provider(name: string, spec: string): string {
   return `apiVersion: tollgate.dev/v1alpha1\nkind: ModelProvider\nmetadata: { name: ${name}, namespace: default }\nspec: ${spec}\n`;
 }
@@ -25,7 +28,7 @@ describe('CRDs in a real API server', () => {
   before(async () => {
     cp = await startControlPlane();
     await cp.kubectl(['apply', '-f', join(REPO_ROOT, 'crds')]);
-    await cp.kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/apikeys.tollgate.dev', 'crd/modelproviders.tollgate.dev', 'crd/mcpservers.tollgate.dev']);
+    await cp.kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/apikeys.tollgate.dev', 'crd/modelproviders.tollgate.dev', 'crd/mcpservers.tollgate.dev', 'crd/prompttemplates.tollgate.dev']);
   });
   after(async () => {
     await cp?.stop();
@@ -115,5 +118,23 @@ describe('CRDs in a real API server', () => {
     await refused(mcpServer('sep', '{ httpTools: [{ name: a__b, url: "http://x/" }] }'), 'tool names must not contain');
     await refused(mcpServer('transport', '{ url: "http://a/mcp", transport: websocket }'), 'spec.transport', 'Unsupported value');
     await refused(apiKey('mcpbad', `{ keyHash: "${HASH}", mcp: { tools: ["x"] } }`), 'spec.mcp.servers');
+  });
+
+  it('PromptTemplate: accepts a template with a free-form input schema, shows model and version, and refuses bad ones (CEL)', async () => {
+    await cp.kubectl(['apply', '-f', '-'], {
+      input: promptTemplate(
+        'reply',
+        '{ model: gpt-4o-mini, version: "3", parameters: { temperature: 0.2, max_tokens: 100 }, variables: { type: object, required: [text], properties: { text: { type: string, maxLength: 100 } } }, messages: [{ role: system, content: "Be brief." }, { role: user, content: "{{ text }}" }] }',
+      ),
+    });
+    const list = (await cp.kubectl(['get', 'pt', '-n', 'default'])).stdout;
+    assert.match(list, /NAME\s+MODEL\s+VERSION\s+READY\s+AGE/);
+    assert.match(list, /reply\s+gpt-4o-mini\s+3/);
+    const kept = (await cp.kubectl(['get', 'prompttemplate', 'reply', '-n', 'default', '-o', 'jsonpath={.spec.variables.properties.text.maxLength}/{.spec.parameters.temperature}'])).stdout;
+    assert.equal(kept, '100/0.2');
+    await refused(promptTemplate('nouser', '{ model: m, messages: [{ role: system, content: x }] }'), 'at least one message must have role user');
+    await refused(promptTemplate('bothmax', '{ model: m, messages: [{ role: user, content: x }], parameters: { max_tokens: 1, max_completion_tokens: 1 } }'), 'set max_tokens or max_completion_tokens, not both');
+    await refused(promptTemplate('role', '{ model: m, messages: [{ role: tool, content: x }] }'), 'spec.messages[0].role', 'Unsupported value');
+    await refused(promptTemplate('hot', '{ model: m, messages: [{ role: user, content: x }], parameters: { temperature: 3 } }'), 'spec.parameters.temperature');
   });
 });

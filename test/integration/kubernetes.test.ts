@@ -41,6 +41,9 @@ function apiKey(name: string, spec: string): string {
 function mcpServer(name: string, spec: string): string {
   return `apiVersion: tollgate.dev/v1alpha1\nkind: MCPServer\nmetadata: { name: ${name}, namespace: ${NS} }\nspec: ${spec}\n`;
 }
+function promptTemplate(name: string, spec: string): string {
+  return `apiVersion: tollgate.dev/v1alpha1\nkind: PromptTemplate\nmetadata: { name: ${name}, namespace: ${NS} }\nspec: ${spec}\n`;
+}
 function provider(name: string, spec: string): string {
   return `apiVersion: tollgate.dev/v1alpha1\nkind: ModelProvider\nmetadata: { name: ${name}, namespace: ${NS} }\nspec: ${spec}\n`;
 }
@@ -210,6 +213,9 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
       mcpServer('docs', '{ httpTools: [{ name: lookup, url: "http://127.0.0.1:9/lookup?q={{q}}" }] }'),
       mcpServer('nocred', '{ url: "http://127.0.0.1:9/mcp", credential: { secretRef: { name: missing-mcp-cred, key: token } } }'),
       mcpServer('unreach', '{ url: "http://127.0.0.1:9/mcp", timeoutSeconds: 1 }'),
+      // PromptTemplates too: a Liquid syntax error is found when compiling the snapshot.
+      promptTemplate('greet', '{ model: gpt-4o-mini, version: "1", variables: { type: object, required: [who] }, messages: [{ role: user, content: "Greet {{ who }}" }] }'),
+      promptTemplate('badliquid', '{ model: gpt-4o-mini, messages: [{ role: user, content: "{% if who %}unclosed" }] }'),
     );
     await waitFor('status conditions written', async () => (await ready('apikey', 'dup')).reason === 'DuplicateKey', 10_000);
     const orphan = await ready('apikey', 'orphan');
@@ -256,6 +262,19 @@ describe('Kubernetes mode: Helm chart + controller against a real API server', (
     assert.equal(catalog.status, 403);
     assert.match(((await catalog.json()) as { error: { message: string } }).error.message, /has no MCP access/);
     await cp.kubectl(['delete', 'mcpserver', 'docs', 'nocred', 'unreach', '-n', NS]);
+
+    await waitFor('PromptTemplate conditions', async () => (await ready('prompttemplate', 'badliquid')).reason === 'Invalid', 5000);
+    assert.match((await ready('prompttemplate', 'badliquid')).message, /spec\.messages\[0\]\.content: template does not parse/);
+    assert.equal((await ready('prompttemplate', 'greet')).status, 'True');
+    assert.match((await cp.kubectl(['get', 'prompttemplates', '-n', NS])).stdout, /greet\s+gpt-4o-mini\s+1\s+True/);
+    const render = (name: string, body: unknown): Promise<Response> =>
+      fetch(`${gw.baseUrl}/v1/templates/${name}`, { method: 'POST', headers: { authorization: `Bearer ${BASE_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const greeted = await render('greet', { variables: { who: 'Ada' } });
+    assert.equal(greeted.status, 200, await greeted.text());
+    assert.deepEqual((primary.received('/chat/completions').at(-1)?.body as { messages?: unknown } | undefined)?.messages, [{ role: 'user', content: 'Greet Ada' }]);
+    assert.equal((await render('greet', { variables: {} })).status, 400);
+    assert.equal((await render('badliquid', { variables: { who: 'x' } })).status, 404, 'a template that is not Ready is not served');
+    await cp.kubectl(['delete', 'prompttemplate', 'greet', 'badliquid', '-n', NS]);
   });
 
   it('lets a long stream in flight finish unharmed while its ApiKey and ModelProvider are updated', async () => {
