@@ -70,6 +70,15 @@ describe('prompt templates: rendering', () => {
     });
   });
 
+  it("the schema's defaults fill absent input fields before rendering", () => {
+    const t = compile({
+      variables: { type: 'object', properties: { tone: { type: 'string', default: 'formal' } } },
+      messages: [{ role: 'user', content: '{{ tone }}' }],
+    });
+    assert.equal((render(t, { variables: {} })['messages'] as { content: string }[])[0]?.content, 'formal');
+    assert.equal((render(t, { variables: { tone: 'casual' } })['messages'] as { content: string }[])[0]?.content, 'casual');
+  });
+
   it('stream: true asks for a stream; absent or false does not', () => {
     const t = compile(REPLY);
     assert.equal(render(t, { variables: { text: 'x', tone: 'casual' }, stream: true })['stream'], true);

@@ -35,7 +35,7 @@ export interface TemplateProblem {
   readonly kind: 'PromptTemplate';
   readonly name: string;
   readonly reason: 'Invalid';
-  readonly field: string;
+  /** Starts with the field at fault (`spec.messages[1].content: ...`), so Kubernetes status shows it too. */
   readonly message: string;
 }
 
@@ -114,7 +114,7 @@ function errorText(err: unknown): string {
 /** Compiles every template; the broken ones are reported and left out. */
 export function compileTemplates(templates: readonly PromptTemplate[], problems: TemplateProblem[]): TemplateIndex {
   if (templates.length === 0) return EMPTY_TEMPLATES;
-  const ajv = new Ajv({ allErrors: false, strict: false, validateSchema: true });
+  const ajv = new Ajv({ allErrors: false, strict: false, validateSchema: true, useDefaults: true });
   addFormats.default(ajv);
   const byName = new Map<string, CompiledTemplate>();
   for (const t of templates) {
@@ -127,7 +127,7 @@ export function compileTemplates(templates: readonly PromptTemplate[], problems:
 }
 
 function compileOne(name: string, t: PromptTemplate, ajv: Ajv): CompiledTemplate | TemplateProblem {
-  const problem = (field: string, message: string): TemplateProblem => ({ kind: 'PromptTemplate', name, reason: 'Invalid', field, message: `${field}: ${message}` });
+  const problem = (field: string, message: string): TemplateProblem => ({ kind: 'PromptTemplate', name, reason: 'Invalid', message: `${field}: ${message}` });
   const messages: { role: TemplateRole; content: Template[] }[] = [];
   for (const [i, m] of t.spec.messages.entries()) {
     try {

@@ -28,7 +28,15 @@ metadata: { name: primary }
 spec:
   type: openai
   endpoint: "{{FAKE:primary}}"
-  models: [{ name: gpt-4o-mini }, { name: gpt-4o }]
+  models: [{ name: gpt-4o-mini }, { name: gpt-4o }, { name: shared }]
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: secondary }
+spec:
+  type: openai
+  endpoint: "{{FAKE:secondary}}"
+  models: [{ name: shared }]
 `,
   'keys.yaml':
     key('main', KEYS.main, '  guardrails: [no-secrets]\n') +
@@ -65,6 +73,14 @@ spec:
 ---
 apiVersion: tollgate.dev/v1alpha1
 kind: PromptTemplate
+metadata: { name: two-providers }
+spec:
+  model: shared
+  messages:
+    - { role: user, content: "{{ q | make_json_object: n | jsonify }}" }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: PromptTemplate
 metadata: { name: elsewhere, namespace: team-b }
 spec:
   model: gpt-4o-mini
@@ -94,7 +110,7 @@ describe('prompt templates (POST /v1/templates/<name>)', () => {
   const lastUpstream = (): Record<string, unknown> | undefined => stack.fakes.primary?.received('/chat/completions').at(-1)?.body as Record<string, unknown> | undefined;
 
   before(async () => {
-    stack = await startStack({ files: FILES, fakes: { primary: {} } });
+    stack = await startStack({ files: FILES, fakes: { primary: {}, secondary: {} } });
   });
   after(() => stack?.stop());
 
@@ -131,6 +147,20 @@ describe('prompt templates (POST /v1/templates/<name>)', () => {
       { role: 'system', content: 'Translate to English.' },
       { role: 'user', content: 'Hallo' },
     ]);
+  });
+
+  it('a model with several providers (the attempt stage, failover) gets the rendered body too', async () => {
+    const seen = (): number => (stack.fakes.primary?.received('/chat/completions').length ?? 0) + (stack.fakes.secondary?.received('/chat/completions').length ?? 0);
+    const before = seen();
+    for (let i = 0; i < 4; i++) {
+      const res = await post('two-providers', { variables: { q: 'key', n: i } });
+      assert.equal(res.status, 200, await res.text());
+    }
+    assert.equal(seen(), before + 4);
+    const bodies = [...(stack.fakes.primary?.received('/chat/completions') ?? []), ...(stack.fakes.secondary?.received('/chat/completions') ?? [])]
+      .map((r) => r.body as { model?: string; messages?: { content: string }[] })
+      .filter((b) => b.model === 'shared');
+    assert.deepEqual(bodies.map((b) => b.messages?.[0]?.content).sort(), ['{"key":0}', '{"key":1}', '{"key":2}', '{"key":3}']);
   });
 
   it('input failing the schema is a 400 naming the field, and nothing reaches the provider', async () => {
