@@ -8,6 +8,11 @@ import { requestDurationSeconds, requestsTotal, responseHeadersSeconds, tenantRe
 
 const NS_PER_S = 1e9;
 
+function namespaceOf(qualified: string): string {
+  const slash = qualified.indexOf('/');
+  return slash === -1 ? 'default' : qualified.slice(0, slash);
+}
+
 /** Records one finished request: a log line (never key or prompt) and metrics. */
 export function recordRequest(logger: Logger, ctx: RequestContext, outcome: StreamOutcome): void {
   const endNs = process.hrtime.bigint();
@@ -16,6 +21,7 @@ export function recordRequest(logger: Logger, ctx: RequestContext, outcome: Stre
   const provider = ctx.chosen?.provider.name ?? '-';
   const model = ctx.model ?? '-';
   const status = ctx.status ?? (outcome === 'completed' ? 0 : 499);
+  const template = ctx.route?.kind === 'forward' ? ctx.route.template : undefined;
   requestsTotal.inc({
     consumer: ctx.key?.name ?? '-',
     provider,
@@ -51,6 +57,9 @@ export function recordRequest(logger: Logger, ctx: RequestContext, outcome: Stre
       cost: ctx.billed ? formatPicos(ctx.billed.costPicos) : undefined,
       configVersion: ctx.snapshot.version,
       tenant: ctx.tenant?.name,
+      // POST /v1/templates/<name>: the template and the version label it had in this request's config.
+      template,
+      templateVersion: template === undefined || !ctx.key ? undefined : ctx.snapshot.templates.byName.get(`${namespaceOf(ctx.key.name)}/${template}`)?.version,
     },
     'request',
   );

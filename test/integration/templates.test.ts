@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { hashKey } from '../../src/config/snapshot.js';
+import { waitFor } from '../../src/dev/local-stack.js';
 import { startStack, type Stack } from '../harness/stack.js';
 
 const KEYS = { main: 'sk-templates-main-0001', other: 'sk-templates-other-0002', limited: 'sk-templates-limited-0003' } as const;
@@ -193,8 +194,31 @@ describe('prompt templates (POST /v1/templates/<name>)', () => {
     await refused(await post('reply-to-en', { variables: { text: 'x' } }, KEYS.limited), 429, 'rate_limit_exceeded');
   });
 
-  it('counts template requests under api="template"', async () => {
+  it('counts template requests under api="template" and logs the template and its version', async () => {
     const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
     assert.match(metrics, /tollgate_requests_total\{[^}]*api="template"[^}]*\} \d+/);
+    await waitFor(
+      'an access log line naming the template',
+      async () => (await stack.logs()).some((l) => l['msg'] === 'request' && l['template'] === 'reply-to-en' && l['templateVersion'] === '2' && l['status'] === 200),
+      10_000,
+    );
+  });
+
+  it('file mode: a changed template is served after the reload; a broken one is refused and the last good config keeps serving', async () => {
+    const changed = FILES['templates.yaml'].replace('content: "Translate to English{% if tone %}', 'content: "Now in English{% if tone %}');
+    assert.notEqual(changed, FILES['templates.yaml']);
+    await stack.writeConfig('templates.yaml', changed);
+    await stack.waitForConfigVersion(2);
+    const res = await post('reply-to-en', { variables: { text: 'Ciao' } });
+    assert.equal(res.status, 200, await res.text());
+    assert.deepEqual((lastUpstream()?.['messages'] as { content: string }[])[0], { role: 'system', content: 'Now in English.' });
+    await stack.writeConfig('templates.yaml', changed.replace('{{ text }}', '{{ text | no_such_filter }}'));
+    await waitFor(
+      'the broken template refused',
+      async () => (await stack.logs()).some((l) => JSON.stringify(l).includes('spec.messages[1].content: template does not parse')),
+      10_000,
+    );
+    const still = await post('reply-to-en', { variables: { text: 'Ciao' } });
+    assert.equal(still.status, 200, await still.text());
   });
 });
