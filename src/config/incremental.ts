@@ -39,7 +39,7 @@ import {
   type SecretReader,
   type Snapshot,
 } from './snapshot.js';
-import { compileTemplates, EMPTY_TEMPLATES, type TemplateIndex, type TemplateProblem } from '../templates/compile.js';
+import { EMPTY_TEMPLATES, TemplateCompiler, type TemplateIndex, type TemplateProblem } from '../templates/compile.js';
 import { buildMcpConfig, EMPTY_MCP_CONFIG, type McpConfig, type McpProblem } from './mcp.js';
 import { qualifiedName, type ApiKey, type GatewayConfigSpec, type KeyLimits, type MCPServer, type ModelProvider, type PromptTemplate, type SecretData } from './types.js';
 import { ModelMatcher } from './wildcard.js';
@@ -98,6 +98,7 @@ export class IncrementalSnapshotBuilder {
   private readonly promptTemplates = new Map<string, PromptTemplate>();
   private templatesDirty = false;
   private templates: TemplateIndex = EMPTY_TEMPLATES;
+  private readonly templateCompiler = new TemplateCompiler();
   private gatewayConfig: GatewayConfigSpec | undefined;
   private pricing: DefaultPrices = compileDefaultPrices(undefined);
   private admissionPrice: ReadonlyMap<string, CompiledPrice> = new Map();
@@ -310,7 +311,7 @@ export class IncrementalSnapshotBuilder {
 
   private rebuildTemplates(): void {
     const problems: TemplateProblem[] = [];
-    this.templates = compileTemplates([...this.promptTemplates.values()], problems);
+    this.templates = this.templateCompiler.compile([...this.promptTemplates.values()], problems);
     for (const id of this.problems.keys()) if (id.startsWith('PromptTemplate/')) this.setProblem(id, undefined);
     for (const p of problems) this.setProblem(problemId(p.kind, p.name), p);
     this.templatesDirty = false;

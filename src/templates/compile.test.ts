@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { parseResources } from '../config/parse.js';
 import { buildSnapshot } from '../config/snapshot.js';
 import type { PromptTemplate, PromptTemplateSpec } from '../config/types.js';
-import { compileTemplates, isRenderError, OUTPUT_LIMIT_BYTES, renderRequest, type CompiledTemplate, type TemplateProblem } from './compile.js';
+import { compileTemplates, isRenderError, TemplateCompiler, OUTPUT_LIMIT_BYTES, renderRequest, type CompiledTemplate, type TemplateProblem } from './compile.js';
 
 function template(spec: Partial<PromptTemplateSpec>, name = 'reply'): PromptTemplate {
   return {
@@ -171,6 +171,26 @@ describe('prompt templates: config', () => {
         ['team-a/not-object', 'spec.variables.type'],
       ],
     );
+  });
+
+  it('recompiles only templates that changed; two templates may use the same $id', () => {
+    const compiler = new TemplateCompiler();
+    const withId = (name: string, max: number): PromptTemplate =>
+      template({ variables: { $id: 'https://example.test/input', type: 'object', properties: { q: { type: 'string', maxLength: max } } } }, name);
+    const a = withId('a', 5);
+    const b = withId('b', 10);
+    const first = compiler.compile([a, b], []);
+    const problems: TemplateProblem[] = [];
+    const b2 = withId('b', 1);
+    const second = compiler.compile([a, b2], problems);
+    assert.deepEqual(problems, []);
+    assert.equal(second.byName.get('team-a/a'), first.byName.get('team-a/a'), 'unchanged: the same compiled template');
+    assert.notEqual(second.byName.get('team-a/b'), first.byName.get('team-a/b'));
+    const b2c = second.byName.get('team-a/b');
+    assert.ok(b2c && isRenderError(renderRequest(b2c, Buffer.from('{"variables":{"q":"xy"}}'))));
+    const ac = second.byName.get('team-a/a');
+    assert.ok(ac && !isRenderError(renderRequest(ac, Buffer.from('{"variables":{"q":"xy"}}'))));
+    assert.equal(compiler.compile([], []).byName.size, 0);
   });
 
   it('file documents are parsed and validated (CEL rules included) into the snapshot', () => {

@@ -111,19 +111,42 @@ function errorText(err: unknown): string {
   return text.length > 300 ? text.slice(0, 300) + '...' : text;
 }
 
+function newAjv(): Ajv {
+  const ajv = new Ajv({ allErrors: false, strict: false, validateSchema: true, useDefaults: true, addUsedSchema: false });
+  addFormats.default(ajv);
+  return ajv;
+}
+
 /** Compiles every template; the broken ones are reported and left out. */
 export function compileTemplates(templates: readonly PromptTemplate[], problems: TemplateProblem[]): TemplateIndex {
-  if (templates.length === 0) return EMPTY_TEMPLATES;
-  const ajv = new Ajv({ allErrors: false, strict: false, validateSchema: true, useDefaults: true });
-  addFormats.default(ajv);
-  const byName = new Map<string, CompiledTemplate>();
-  for (const t of templates) {
-    const name = `${t.metadata.namespace ?? 'default'}/${t.metadata.name}`;
-    const compiled = compileOne(name, t, ajv);
-    if ('reason' in compiled) problems.push(compiled);
-    else byName.set(name, compiled);
+  return new TemplateCompiler().compile(templates, problems);
+}
+
+/**
+ * Compiles templates, keeping the result of each unchanged PromptTemplate object (the incremental
+ * builder hands the same object until it changes): one changed template costs one compile (about
+ * 1 ms for an input schema), not one per template.
+ */
+export class TemplateCompiler {
+  private readonly ajv = newAjv();
+  private cache = new Map<PromptTemplate, CompiledTemplate | TemplateProblem>();
+
+  compile(templates: readonly PromptTemplate[], problems: TemplateProblem[]): TemplateIndex {
+    const byName = new Map<string, CompiledTemplate>();
+    const next = new Map<PromptTemplate, CompiledTemplate | TemplateProblem>();
+    // Schemas of templates that changed or went away leave Ajv's cache first.
+    const live = new Set(templates);
+    for (const old of this.cache.keys()) if (!live.has(old) && old.spec.variables !== undefined) this.ajv.removeSchema(old.spec.variables);
+    for (const t of templates) {
+      const name = `${t.metadata.namespace ?? 'default'}/${t.metadata.name}`;
+      const compiled = this.cache.get(t) ?? compileOne(name, t, this.ajv);
+      next.set(t, compiled);
+      if ('reason' in compiled) problems.push(compiled);
+      else byName.set(name, compiled);
+    }
+    this.cache = next;
+    return byName.size === 0 ? EMPTY_TEMPLATES : { byName };
   }
-  return { byName };
 }
 
 function compileOne(name: string, t: PromptTemplate, ajv: Ajv): CompiledTemplate | TemplateProblem {
