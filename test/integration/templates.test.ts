@@ -150,6 +150,21 @@ describe('prompt templates (POST /v1/templates/<name>)', () => {
     ]);
   });
 
+  it('works with the official openai client (its generic post), streamed or not', async () => {
+    const client = stack.client(KEYS.main);
+    const answer = (await client.post('/templates/reply-to-en', { body: { variables: { text: 'Hej' } } })) as { object: string; choices: { message: { content: string } }[] };
+    assert.equal(answer.object, 'chat.completion');
+    assert.ok(answer.choices[0]?.message.content);
+    const stream = (await client.post('/templates/reply-to-en', { body: { variables: { text: 'Hej' }, stream: true }, stream: true })) as AsyncIterable<{ object: string; choices: { delta: { content?: string } }[] }>;
+    let text = '';
+    for await (const chunk of stream) {
+      assert.equal(chunk.object, 'chat.completion.chunk');
+      text += chunk.choices[0]?.delta.content ?? '';
+    }
+    assert.ok(text.length > 0);
+    assert.deepEqual((lastUpstream()?.['messages'] as { content: string }[])[1], { role: 'user', content: 'Hej' });
+  });
+
   it('a model with several providers (the attempt stage, failover) gets the rendered body too', async () => {
     const seen = (): number => (stack.fakes.primary?.received('/chat/completions').length ?? 0) + (stack.fakes.secondary?.received('/chat/completions').length ?? 0);
     const before = seen();
