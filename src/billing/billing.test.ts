@@ -10,6 +10,7 @@ import { createLogger } from '../observability/logger.js';
 import { registry } from '../observability/metrics.js';
 import { MemoryUsageSink, rowsFromJson, rowsToJson, UsageAccountant, type UsageRow } from '../usage/accountant.js';
 import { JsonUsageTail } from '../usage/response-usage.js';
+import { monthSpan } from '../ratelimit/calendar.js';
 import { formatMicros, formatPicos, parseMicros, picosToMicrosCeil } from './money.js';
 import { compilePrice, costOf, maxPrice, type CompiledPrice } from './pricing.js';
 
@@ -107,15 +108,16 @@ describe('a million small requests add up exactly', () => {
     const p = price({ input: '0.15', output: '0.60' });
     const n = 1_000_000;
     const atMs = Date.now();
+    const month = monthSpan(atMs, 'UTC').id;
     let floatSum = 0;
     for (let i = 0; i < n; i++) {
       const usage = { promptTokens: 7, completionTokens: 3 };
       const costPicos = costOf(p, usage); // 2.85 micro-units each
       floatSum += 0.00000285;
-      accountant.record({ key: 'ns/exact', lineage: '.exact.', model: 'mini', upstreamModel: 'mini', provider: 'ns/p', ...usage, costPicos, latencyMs: 1, status: 200, month: '2026-01', atMs, reported: true });
+      accountant.record({ key: 'ns/exact', lineage: '.exact.', model: 'mini', upstreamModel: 'mini', provider: 'ns/p', ...usage, costPicos, latencyMs: 1, status: 200, month, atMs, reported: true });
     }
     await accountant.flush();
-    const totals = await sink.monthToDate('ns/exact', '2026-01');
+    const totals = await sink.monthToDate('ns/exact', month);
     assert.equal(totals.requests, n);
     assert.equal(totals.costPicos, 2_850_000_000_000n, 'exactly 2.85 currency units');
     assert.equal(formatPicos(totals.costPicos), '2.85');

@@ -63,7 +63,8 @@ spec: { resilience: { maxAttempts: 1 } }
     'keys.yaml':
       key('good', 'good') +
       key('off', 'off', '  disabled: true\n') +
-      key('old', 'old', '  expiresAt: "2020-01-01T00:00:00Z"\n') +
+      // Expired a day before the real now (the gateway compares with its own clock).
+      key('old', 'old', `  expiresAt: "${new Date(Date.now() - 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z')}"\n`) +
       key('limited', 'limited', '  models: ["gpt-4o-mini"]\n') +
       `apiVersion: v1
 kind: Secret

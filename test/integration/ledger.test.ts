@@ -13,6 +13,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatPicos } from '../../src/billing/money.js';
+import { monthSpan } from '../../src/ratelimit/calendar.js';
 import { ensurePartition, MIGRATIONS, migrate } from '../../src/ledger/migrations.js';
 import { parseReportQuery, runReport, toCsv } from '../../src/ledger/reports.js';
 import { LedgerWriter } from '../../src/ledger/writer.js';
@@ -294,7 +295,13 @@ describe('usage reports (real PostgreSQL)', () => {
   after(() => pg?.stop());
 
   it('groups by period in a time zone, filters by key and account subtree, paginates without gaps or repeats', async () => {
-    const base = Date.UTC(2026, 0, 31, 22); // 22:00 UTC on Jan 31 = Feb 1 in Asia/Tokyo
+    // From the real now: 22:00 UTC on the last day of last month, already the 1st of this month in
+    // Asia/Tokyo. PostgreSQL keeps its own clock, so the rows must be near today's partitions.
+    const thisMonth = monthSpan(Date.now(), 'UTC');
+    const base = thisMonth.startMs - 7_200_000;
+    const lastMonth = monthSpan(base, 'UTC').id;
+    const lastDay = new Date(base).toISOString().slice(0, 10);
+    const firstDay = new Date(thisMonth.startMs).toISOString().slice(0, 10);
     await ensurePartition(pg.pool, base);
     await ensurePartition(pg.pool, base + 7_200_000);
     const rows: unknown[][] = [];
@@ -302,7 +309,7 @@ describe('usage reports (real PostgreSQL)', () => {
       const hour = new Date(base + (i % 3) * 3_600_000).toISOString();
       const key = `default/k${i % 5}`;
       const lineage = i % 5 < 3 ? `.org.team.k${i % 5}.` : `.other.k${i % 5}.`;
-      rows.push([`b${i}`, 0, hour, '2026-01', key, lineage, `m${i % 2}`, 'up', 'default/p', '2xx', 1, 10, 5, 0, 0, 0, '1500000', 'USD', 1, 0]);
+      rows.push([`b${i}`, 0, hour, lastMonth, key, lineage, `m${i % 2}`, 'up', 'default/p', '2xx', 1, 10, 5, 0, 0, 0, '1500000', 'USD', 1, 0]);
     }
     for (const r of rows) {
       await pg.pool.query(
@@ -317,9 +324,9 @@ describe('usage reports (real PostgreSQL)', () => {
     };
     const range = `from=${new Date(base - 86_400_000).toISOString()}&to=${new Date(base + 86_400_000).toISOString()}`;
     const utc = await q(`${range}&groupBy=&period=day`);
-    assert.deepEqual(utc.rows.map((r) => [r['period'], r['requests']]), [['2026-01-31', 20], ['2026-02-01', 10]]);
+    assert.deepEqual(utc.rows.map((r) => [r['period'], r['requests']]), [[lastDay, 20], [firstDay, 10]]);
     const tokyo = await q(`${range}&groupBy=&period=day&tz=Asia/Tokyo`);
-    assert.deepEqual(tokyo.rows.map((r) => [r['period'], r['requests']]), [['2026-02-01', 30]]);
+    assert.deepEqual(tokyo.rows.map((r) => [r['period'], r['requests']]), [[firstDay, 30]]);
     const one = await q(`${range}&groupBy=model&key=default/k1`);
     assert.deepEqual(one.rows.map((r) => [r['model'], r['requests'], r['totalTokens'], r['cost']]), [['m0', 3, 45, '0.0000045'], ['m1', 3, 45, '0.0000045']]);
     const account = await q(`${range}&groupBy=lineage&lineage=.org.`);
