@@ -9,6 +9,7 @@
  * message_stop, ping) and are written in small pieces so events split across network chunks.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { closeFake, listenFake } from './fake-listen.js';
 
 /** Knobs; change them between requests. */
 export interface AnthropicBehaviour {
@@ -129,20 +130,12 @@ export class FakeAnthropic {
   async start(port = 0, host = '127.0.0.1'): Promise<void> {
     const server = createServer((req, res) => void this.handle(req, res));
     server.keepAliveTimeout = 60_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-    const address = server.address();
-    this.portNumber = typeof address === 'object' && address ? address.port : port;
+    this.portNumber = await listenFake(server, port, host);
     this.server = server;
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeFake(this.server);
   }
 
   /** Requests that reached /v1/messages. */

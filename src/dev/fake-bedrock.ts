@@ -14,6 +14,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+import { closeFake, listenFake } from './fake-listen.js';
 
 export interface BedrockBehaviour {
   accessKeyId: string;
@@ -115,20 +116,12 @@ export class FakeBedrock {
 
   async start(port = 0, host = '127.0.0.1'): Promise<void> {
     const server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-    const address = server.address();
-    this.portNumber = typeof address === 'object' && address ? address.port : port;
+    this.portNumber = await listenFake(server, port, host);
     this.server = server;
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeFake(this.server);
   }
 
   received(): BedrockRecordedRequest[] {

@@ -14,6 +14,7 @@
  */
 import { createVerify } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { closeFake, listenFake } from './fake-listen.js';
 
 export interface GeminiBehaviour {
   apiKey: string;
@@ -115,20 +116,12 @@ export class FakeGemini {
 
   async start(port = 0, host = '127.0.0.1'): Promise<void> {
     const server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-    const address = server.address();
-    this.portNumber = typeof address === 'object' && address ? address.port : port;
+    this.portNumber = await listenFake(server, port, host);
     this.server = server;
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeFake(this.server);
   }
 
   received(): GeminiRecordedRequest[] {

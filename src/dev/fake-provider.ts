@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
+import { closeFake, listenFake } from './fake-listen.js';
 
 /** What one request looked like when it reached the provider. */
 export interface RecordedRequest {
@@ -100,20 +101,12 @@ export class FakeProvider {
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
     const server: Server = this.tls ? createTlsServer({ cert: this.tls.cert, key: this.tls.key }, handler) : createServer(handler);
     server.keepAliveTimeout = 60_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-    const address = server.address();
-    this.portNumber = typeof address === 'object' && address ? address.port : port;
+    this.portNumber = await listenFake(server, port, host);
     this.server = server;
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeFake(this.server);
   }
 
   /** Requests received at a path suffix (for example `/chat/completions`). */

@@ -7,6 +7,7 @@
  * XML shape, expiring `lifetimeS` from now.
  */
 import { createServer, type Server } from 'node:http';
+import { closeFake, listenFake } from './fake-listen.js';
 
 export interface StsBehaviour {
   roleArn: string;
@@ -72,20 +73,13 @@ export class FakeSts {
         );
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
+    this.portNumber = await listenFake(server);
     this.server = server;
-    const addr = server.address();
-    this.portNumber = typeof addr === 'object' && addr ? addr.port : 0;
   }
 
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeFake(server);
   }
 }

@@ -132,6 +132,23 @@ export function invalid(param: string, message: string): GatewayError {
   return gatewayError('invalid_value', `Invalid '${param}': ${message}`);
 }
 
+/**
+ * The text of an OpenAI message whose content must be text only (system, developer, tool messages):
+ * a string, or text parts joined by newlines; anything else is a 400 naming the part.
+ */
+export function textOfContent(content: unknown, where: string): string | GatewayError {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return invalid(`${where}.content`, 'expected a string or an array of text parts.');
+  let text = '';
+  for (const [i, part] of content.entries()) {
+    if (!isObject(part) || part['type'] !== 'text' || typeof part['text'] !== 'string') {
+      return invalid(`${where}.content[${i}]`, 'only text parts are allowed here.');
+    }
+    text += (text ? '\n' : '') + part['text'];
+  }
+  return text;
+}
+
 /** Reads an optional number in [min, max]; error otherwise. */
 export function optionalNumber(body: Readonly<Record<string, unknown>>, name: string, min: number, max: number): number | undefined | GatewayError {
   const v = body[name];

@@ -22,6 +22,7 @@ import {
   optionalNumber,
   optionalPositiveInt,
   parseDataUrl,
+  textOfContent,
   type ProviderUsage,
   type ResponseOptions,
   type TranslatedResponse,
@@ -86,18 +87,6 @@ export function readUsage(u: unknown, previous?: ProviderUsage): ProviderUsage |
 
 // ---- request ----------------------------------------------------------------------------------
 
-function textOf(content: unknown, where: string): string | GatewayError {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return invalid(`${where}.content`, 'expected a string or an array of text parts.');
-  let text = '';
-  for (const [i, part] of content.entries()) {
-    if (!isObject(part) || part['type'] !== 'text' || typeof part['text'] !== 'string') {
-      return invalid(`${where}.content[${i}]`, 'only text parts are allowed here.');
-    }
-    text += (text ? '\n' : '') + part['text'];
-  }
-  return text;
-}
 
 function imageBlock(part: JsonObject, where: string): Block | GatewayError {
   const image = part['image_url'];
@@ -191,7 +180,7 @@ function assistantBlocks(msg: JsonObject, where: string): Block[] | GatewayError
 function toolResult(msg: JsonObject, where: string): Block | GatewayError {
   const id = msg['tool_call_id'];
   if (typeof id !== 'string' || !TOOL_ID.test(id)) return invalid(`${where}.tool_call_id`, 'expected the id of the tool call this answers.');
-  const text = textOf(msg['content'], where);
+  const text = textOfContent(msg['content'], where);
   if (isGatewayError(text)) return text;
   return { type: 'tool_result', tool_use_id: id, content: text };
 }
@@ -216,7 +205,7 @@ function translateMessages(messages: unknown): { system: Block[]; turns: Turn[] 
     if (!isObject(msg)) return invalid(where, 'expected a message object.');
     const role = msg['role'];
     if (role === 'system' || role === 'developer') {
-      const text = textOf(msg['content'], where);
+      const text = textOfContent(msg['content'], where);
       if (isGatewayError(text)) return text;
       if (text !== '') system.push({ type: 'text', text });
     } else if (role === 'user') {

@@ -24,6 +24,7 @@ import {
   optionalNumber,
   optionalPositiveInt,
   parseDataUrl,
+  textOfContent,
   type ProviderUsage,
   type ResponseOptions,
   type TranslatedResponse,
@@ -86,16 +87,6 @@ export function readUsage(u: unknown): ProviderUsage | undefined {
   };
 }
 
-function textOf(content: unknown, where: string): string | GatewayError {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return invalid(`${where}.content`, 'expected a string or an array of text parts.');
-  let text = '';
-  for (const [i, part] of content.entries()) {
-    if (!isObject(part) || part['type'] !== 'text' || typeof part['text'] !== 'string') return invalid(`${where}.content[${i}]`, 'only text parts are allowed here.');
-    text += (text ? '\n' : '') + part['text'];
-  }
-  return text;
-}
 
 function userBlocks(content: unknown, where: string): Block[] | GatewayError {
   if (typeof content === 'string') return [{ text: content }];
@@ -128,7 +119,7 @@ function assistantBlocks(msg: JsonObject, where: string): Block[] | GatewayError
   const blocks: Block[] = [];
   const content = msg['content'];
   if (content !== undefined && content !== null) {
-    const text = textOf(content, where);
+    const text = textOfContent(content, where);
     if (isGatewayError(text)) return text;
     if (text !== '') blocks.push({ text });
   }
@@ -176,7 +167,7 @@ function translateMessages(messages: unknown): { system: Block[]; turns: Turn[];
     if (!isObject(msg)) return invalid(where, 'expected a message object.');
     const role = msg['role'];
     if (role === 'system' || role === 'developer') {
-      const text = textOf(msg['content'], where);
+      const text = textOfContent(msg['content'], where);
       if (isGatewayError(text)) return text;
       if (text !== '') system.push({ text });
     } else if (role === 'user') {
@@ -191,7 +182,7 @@ function translateMessages(messages: unknown): { system: Block[]; turns: Turn[];
     } else if (role === 'tool') {
       const id = msg['tool_call_id'];
       if (typeof id !== 'string' || !TOOL_ID.test(id)) return invalid(`${where}.tool_call_id`, 'expected the id of the tool call this answers.');
-      const text = textOf(msg['content'], where);
+      const text = textOfContent(msg['content'], where);
       if (isGatewayError(text)) return text;
       hasToolBlocks = true;
       pushTurn(turns, 'user', [{ toolResult: { toolUseId: id, content: [{ text }] } }]);

@@ -24,6 +24,7 @@ import {
   optionalNumber,
   optionalPositiveInt,
   parseDataUrl,
+  textOfContent,
   type ProviderUsage,
   type ResponseOptions,
   type TranslatedResponse,
@@ -123,16 +124,6 @@ export function cleanSchema(schema: Json, where: string): Json | GatewayError {
   return out;
 }
 
-function textOf(content: unknown, where: string): string | GatewayError {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return invalid(`${where}.content`, 'expected a string or an array of text parts.');
-  let text = '';
-  for (const [i, part] of content.entries()) {
-    if (!isObject(part) || part['type'] !== 'text' || typeof part['text'] !== 'string') return invalid(`${where}.content[${i}]`, 'only text parts are allowed here.');
-    text += (text ? '\n' : '') + part['text'];
-  }
-  return text;
-}
 
 function userParts(content: unknown, where: string): Part[] | GatewayError {
   if (typeof content === 'string') return [{ text: content }];
@@ -180,7 +171,7 @@ function translateMessages(messages: unknown): { system: Part[]; turns: Turn[] }
     if (!isObject(msg)) return invalid(where, 'expected a message object.');
     const role = msg['role'];
     if (role === 'system' || role === 'developer') {
-      const text = textOf(msg['content'], where);
+      const text = textOfContent(msg['content'], where);
       if (isGatewayError(text)) return text;
       if (text !== '') system.push({ text });
     } else if (role === 'user') {
@@ -190,7 +181,7 @@ function translateMessages(messages: unknown): { system: Part[]; turns: Turn[] }
     } else if (role === 'assistant') {
       const parts: Part[] = [];
       if (msg['content'] !== undefined && msg['content'] !== null) {
-        const text = textOf(msg['content'], where);
+        const text = textOfContent(msg['content'], where);
         if (isGatewayError(text)) return text;
         if (text !== '') parts.push({ text });
       }
@@ -220,7 +211,7 @@ function translateMessages(messages: unknown): { system: Part[]; turns: Turn[] }
       const id = msg['tool_call_id'];
       const name = typeof id === 'string' ? names.get(id) : undefined;
       if (name === undefined) return invalid(`${where}.tool_call_id`, 'it must name a tool call of an earlier assistant message in this request (Gemini needs the function name).');
-      const text = textOf(msg['content'], where);
+      const text = textOfContent(msg['content'], where);
       if (isGatewayError(text)) return text;
       let response: unknown;
       try {
