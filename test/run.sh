@@ -58,6 +58,8 @@ log "typecheck + build"
 npx tsc -p tsconfig.json
 
 failed=()
+FAILURE_DETAILS="$(mktemp)"
+trap 'rm -f "$FAILURE_DETAILS"' EXIT
 # A prefix for the test command (the shifted-clock pass puts faketime here).
 RUNNER=()
 
@@ -67,9 +69,15 @@ RUNNER=()
 run_files() {
   local label="$1" limit="$2"
   shift 2
-  local start=$SECONDS rc=0
+  local start=$SECONDS rc=0 out
+  out="$(mktemp)"
   timeout --kill-after=15 "$limit" "${RUNNER[@]}" node --test --test-reporter=spec --test-force-exit --test-concurrency=1 \
-    --test-timeout=$(((limit - 5) * 1000)) "$@" || rc=$?
+    --test-timeout=$(((limit - 5) * 1000)) "$@" 2>&1 | tee "$out" || rc=${PIPESTATUS[0]}
+  if [ "$rc" -ne 0 ]; then
+    # Kept for the end of the log, where a CI summary that shows only the tail still finds them.
+    { echo "---- $label"; sed -n '/failing tests:/,$p' "$out" | grep -v '^ *at ' | head -n 60; } >>"$FAILURE_DETAILS"
+  fi
+  rm -f "$out"
   if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     log "FAILED $label: still running after ${limit}s, killed (a hanging test or an unreleased resource)"
     failed+=("$label (timed out after ${limit}s)")
@@ -139,6 +147,10 @@ if want bench-smoke; then
 fi
 
 if [ "${#failed[@]}" -gt 0 ]; then
+  if [ -s "$FAILURE_DETAILS" ]; then
+    log "what failed (the test runner's summaries, stack frames left out):"
+    cat "$FAILURE_DETAILS" >&2
+  fi
   log "${#failed[@]} failed:"
   for f in "${failed[@]}"; do log "  $f"; done
   exit 1

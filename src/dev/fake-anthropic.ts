@@ -9,7 +9,7 @@
  * message_stop, ping) and are written in small pieces so events split across network chunks.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { closeFake, listenFake } from './fake-listen.js';
+import { closeFake, guardedHandler, listenFake } from './fake-listen.js';
 
 /** Knobs; change them between requests. */
 export interface AnthropicBehaviour {
@@ -128,7 +128,7 @@ export class FakeAnthropic {
   }
 
   async start(port = 0, host = '127.0.0.1'): Promise<void> {
-    const server = createServer((req, res) => void this.handle(req, res));
+    const server = createServer(guardedHandler((req, res) => this.handle(req, res)));
     server.keepAliveTimeout = 60_000;
     this.portNumber = await listenFake(server, port, host);
     this.server = server;

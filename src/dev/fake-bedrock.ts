@@ -14,7 +14,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
-import { closeFake, listenFake } from './fake-listen.js';
+import { closeFake, guardedHandler, listenFake } from './fake-listen.js';
 
 export interface BedrockBehaviour {
   accessKeyId: string;
@@ -115,7 +115,7 @@ export class FakeBedrock {
   }
 
   async start(port = 0, host = '127.0.0.1'): Promise<void> {
-    const server = createServer((req, res) => void this.handle(req, res));
+    const server = createServer(guardedHandler((req, res) => this.handle(req, res)));
     this.portNumber = await listenFake(server, port, host);
     this.server = server;
   }

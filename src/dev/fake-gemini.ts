@@ -14,7 +14,7 @@
  */
 import { createVerify } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { closeFake, listenFake } from './fake-listen.js';
+import { closeFake, guardedHandler, listenFake } from './fake-listen.js';
 
 export interface GeminiBehaviour {
   apiKey: string;
@@ -115,7 +115,7 @@ export class FakeGemini {
   }
 
   async start(port = 0, host = '127.0.0.1'): Promise<void> {
-    const server = createServer((req, res) => void this.handle(req, res));
+    const server = createServer(guardedHandler((req, res) => this.handle(req, res)));
     this.portNumber = await listenFake(server, port, host);
     this.server = server;
   }

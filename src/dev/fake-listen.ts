@@ -2,6 +2,7 @@
  * Start and stop for the fake upstreams (providers, STS, MCP): every fake listens the same way and
  * must close its keep-alive connections at stop, or a test's Envoy keeps them and the file hangs.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from 'node:net';
 
 /** Listens on `host:port` (0 = a free port) and resolves with the bound port. */
@@ -19,4 +20,19 @@ export async function closeFake(server: { closeAllConnections(): void; close(cb:
   if (!server) return;
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/**
+ * A request listener for an async handler: a handler that throws (a client that hung up mid-body,
+ * a write to a reset stream) answers 500 or drops the connection instead of leaving an unhandled
+ * rejection, which the test runner would blame on whichever suite started the fake.
+ */
+export function guardedHandler(handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (res.destroyed) return;
+      if (!res.headersSent) res.writeHead(500).end(`fake upstream failed: ${err instanceof Error ? err.message : String(err)}`);
+      else res.destroy();
+    });
+  };
 }

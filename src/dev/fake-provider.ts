@@ -4,7 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import { closeFake, listenFake } from './fake-listen.js';
+import { closeFake, guardedHandler, listenFake } from './fake-listen.js';
 
 /** What one request looked like when it reached the provider. */
 export interface RecordedRequest {
@@ -98,7 +98,7 @@ export class FakeProvider {
   }
 
   async start(port = 0, host = '127.0.0.1'): Promise<void> {
-    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    const handler = guardedHandler((req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
     const server: Server = this.tls ? createTlsServer({ cert: this.tls.cert, key: this.tls.key }, handler) : createServer(handler);
     server.keepAliveTimeout = 60_000;
     this.portNumber = await listenFake(server, port, host);

@@ -329,7 +329,7 @@ rules:
       },
       stop: async () => {
         await stopAll();
-        if (!process.env['TOLLGATE_KEEP_TEST_DIRS']) await rm(workDir, { recursive: true, force: true });
+        if (!process.env['TOLLGATE_KEEP_TEST_DIRS']) await rm(workDir, { recursive: true, force: true, maxRetries: 5 });
       },
     };
     return cp;
@@ -510,6 +510,7 @@ export async function startChartGateway(
       logs: async () =>
         (await readFile(gw.process.logFile, 'utf8'))
           .split('\n')
+          .slice(0, -1) // the text after the last newline may be half a line still being written
           .filter((l) => l.startsWith('{'))
           .map((l) => JSON.parse(l) as Record<string, unknown>),
       client: (apiKey) => new OpenAI({ baseURL: `${baseUrl}/v1`, apiKey, maxRetries: 0, timeout: 30_000 }),

@@ -70,7 +70,7 @@ export async function startPostgres(): Promise<PostgresServer> {
     ...(user ?? {}),
   });
   if (init.status !== 0) {
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 });
     throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
   }
   const port = await freePort();
@@ -123,7 +123,7 @@ export async function startPostgres(): Promise<PostgresServer> {
     await launch();
   } catch (err) {
     await kill().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 });
     throw err;
   }
   const url = `postgres://tollgate@127.0.0.1:${port}/postgres`;
@@ -139,7 +139,7 @@ export async function startPostgres(): Promise<PostgresServer> {
     stop: async () => {
       await pool.end().catch(() => undefined);
       await kill();
-      await rm(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true, maxRetries: 5 });
     },
   };
 }

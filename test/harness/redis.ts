@@ -79,7 +79,7 @@ export async function startRedis(): Promise<RedisServer> {
     stop: async () => {
       client.disconnect();
       await kill();
-      await rm(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true, maxRetries: 5 });
     },
   };
 }

@@ -131,9 +131,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     });
     started.push(envoy.process);
     const baseUrl = `http://127.0.0.1:${envoy.port}`;
+    // The gateway appends while we read: the text after the last newline may be half a line.
     const logs = async (): Promise<Record<string, unknown>[]> =>
       (await readFile(gw.process.logFile, 'utf8'))
         .split('\n')
+        .slice(0, -1)
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, unknown>);
     return {
@@ -165,7 +167,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         ),
       stop: async () => {
         for (const s of started.reverse()) await s.stop().catch(() => undefined);
-        if (!process.env['TOLLGATE_KEEP_TEST_DIRS']) await rm(workDir, { recursive: true, force: true });
+        if (!process.env['TOLLGATE_KEEP_TEST_DIRS']) await rm(workDir, { recursive: true, force: true, maxRetries: 5 });
       },
     };
   } catch (err) {

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { hashKey } from '../../src/config/snapshot.js';
+import { guardedHandler } from '../../src/dev/fake-listen.js';
 import { freePort, waitFor } from '../../src/dev/local-stack.js';
 import { assertSdkError } from '../harness/http.js';
 import { startStack, type Stack } from '../harness/stack.js';
@@ -20,7 +21,7 @@ class FakeModeration {
   port = 0;
 
   async start(): Promise<void> {
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server = createServer(guardedHandler((req, res) => this.handle(req, res)));
     await new Promise<void>((r) => this.server?.listen(0, '127.0.0.1', r));
     this.port = (this.server.address() as AddressInfo).port;
   }
