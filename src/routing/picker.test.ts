@@ -20,6 +20,7 @@ describe('external endpoint picker over gRPC', () => {
   let address = '';
   let answer: (req: Seen) => { id: string } | 'slow' | 'fail' = () => ({ id: '' });
   const seen: Seen[] = [];
+  const held: (() => void)[] = [];
 
   before(async () => {
     server = new grpc.Server();
@@ -28,7 +29,8 @@ describe('external endpoint picker over gRPC', () => {
         seen.push(call.request);
         const a = answer(call.request);
         if (a === 'fail') return cb({ code: grpc.status.UNAVAILABLE, details: 'scheduler down' });
-        if (a === 'slow') return void setTimeout(() => cb(null, { id: call.request.candidates[0]?.id ?? '' }), 2000);
+        // A picker that never answers in time: answered only when the suite ends.
+        if (a === 'slow') return void held.push(() => cb(null, { id: call.request.candidates[0]?.id ?? '' }));
         cb(null, a);
       },
     });
@@ -37,7 +39,10 @@ describe('external endpoint picker over gRPC', () => {
     );
     address = `127.0.0.1:${port}`;
   });
-  after(() => server.forceShutdown());
+  after(() => {
+    for (const answerLate of held) answerLate();
+    server.forceShutdown();
+  });
 
   function setup(timeoutMs = 100) {
     const { logger, lines } = capturingLogger();
@@ -53,7 +58,8 @@ describe('external endpoint picker over gRPC', () => {
 
   it('sends the candidates, attempt and body, and routes where the picker says', async () => {
     answer = () => ({ id: 'ns/b#ns/b-model' });
-    const { router, open, picker } = setup();
+    // A timeout no busy machine reaches: this test is about following the picker, not about falling back.
+    const { router, open, picker } = setup(10_000);
     for (let i = 0; i < 3; i++) {
       const choice = (await router.next(open())) as AttemptChoice;
       assert.equal(choice.attempt.candidate.id, 'ns/b#ns/b-model');
@@ -71,10 +77,9 @@ describe('external endpoint picker over gRPC', () => {
     const { router, open, lines, picker } = setup(50);
     for (const mode of ['slow', 'fail', 'unknown'] as const) {
       answer = () => (mode === 'unknown' ? { id: 'ns/zzz' } : mode);
-      const started = Date.now();
+      // 'slow' never answers before the suite ends, so getting a choice at all proves the timeout fired.
       const choice = (await router.next(open())) as AttemptChoice;
-      assert.ok(['ns/a#ns/a-model', 'ns/b#ns/b-model'].includes(choice.attempt.candidate.id));
-      assert.ok(Date.now() - started < 1000, `${mode}: fell back within the timeout (${Date.now() - started} ms)`);
+      assert.ok(['ns/a#ns/a-model', 'ns/b#ns/b-model'].includes(choice.attempt.candidate.id), mode);
     }
     assert.equal(lines.filter((l) => l['decision'] === 'picker-fallback').length, 3);
     picker.close();
