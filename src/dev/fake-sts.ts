@@ -1,9 +1,9 @@
 /**
  * A fake AWS STS for tests: AssumeRoleWithWebIdentity only, built from AWS's published API reference
  * (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html). It VERIFIES
- * what it receives like the real service: a form-encoded POST with Action and Version, the expected
- * RoleArn (403 AccessDenied otherwise), a valid RoleSessionName, and the expected web identity token
- * (400 InvalidIdentityToken otherwise). It answers with the configured temporary credentials in STS's
+ * what it receives like the real service: a form-encoded POST to / with Action and Version, the
+ * expected RoleArn (403 AccessDenied otherwise), a valid RoleSessionName, DurationSeconds within
+ * 900..43200 when given, and the expected web identity token (400 InvalidIdentityToken otherwise). It answers with the configured temporary credentials in STS's
  * XML shape, expiring `lifetimeS` from now.
  */
 import { createServer, type Server } from 'node:http';
@@ -22,6 +22,8 @@ export interface StsBehaviour {
 export interface StsCall {
   readonly form: Readonly<Record<string, string>>;
   readonly contentType: string | undefined;
+  /** The Authorization header (AssumeRoleWithWebIdentity is unsigned: a client should send none). */
+  readonly authorization: string | undefined;
   status: number;
 }
 
@@ -48,7 +50,7 @@ export class FakeSts {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const form = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
-        const call: StsCall = { form, contentType: req.headers['content-type'], status: 200 };
+        const call: StsCall = { form, contentType: req.headers['content-type'], authorization: req.headers['authorization'], status: 200 };
         this.calls.push(call);
         const fail = (status: number, code: string, message: string): void => {
           call.status = status;
@@ -57,8 +59,11 @@ export class FakeSts {
         };
         const b = this.behaviour;
         if (req.method !== 'POST' || !String(req.headers['content-type']).startsWith('application/x-www-form-urlencoded')) return fail(400, 'InvalidAction', 'expected a form-encoded POST');
+        if ((req.url ?? '/').split('?')[0] !== '/') return fail(404, 'UnknownOperation', `no operation at ${req.url ?? ''}`);
         if (form['Action'] !== 'AssumeRoleWithWebIdentity' || form['Version'] !== '2011-06-15') return fail(400, 'InvalidAction', `Could not find operation ${form['Action']} for version ${form['Version']}`);
         if (!SESSION_NAME.test(form['RoleSessionName'] ?? '')) return fail(400, 'ValidationError', "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint");
+        const duration = form['DurationSeconds'];
+        if (duration !== undefined && !(/^\d+$/.test(duration) && Number(duration) >= 900 && Number(duration) <= 43200)) return fail(400, 'ValidationError', "1 validation error detected: Value at 'durationSeconds' failed to satisfy constraint");
         if (form['WebIdentityToken'] !== b.token) return fail(400, 'InvalidIdentityToken', 'Incorrect token audience or signature');
         if (form['RoleArn'] !== b.roleArn) return fail(403, 'AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity');
         const expiration = new Date(Date.now() + b.lifetimeS * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');

@@ -1,7 +1,8 @@
 /**
  * Provider type aws-bedrock in a Pod with IRSA: no credential Secret; Tollgate runs with the
  * web-identity environment (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ENDPOINT_URL_STS), exchanges
- * the projected token at a fake STS that verifies it and the role ARN, and signs Converse requests with
+ * the projected token (through the AWS SDK's web-identity provider) at a fake STS that verifies the
+ * form, the token and the role ARN, and signs Converse requests with
  * the temporary credentials, which the fake Bedrock runtime verifies (signature and session token).
  * STS is called once for many requests.
  */
@@ -43,7 +44,8 @@ spec:
 `,
       },
       bedrockFakes: { bedrock: { ...TEMPORARY, region: 'eu-central-1' } },
-      env: { AWS_ROLE_ARN: ROLE, AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile, AWS_ENDPOINT_URL_STS: sts.url, AWS_REGION: 'eu-central-1' },
+      // Static keys would come first in the chain: cleared so the runner's own environment cannot mask IRSA.
+      env: { AWS_ROLE_ARN: ROLE, AWS_WEB_IDENTITY_TOKEN_FILE: tokenFile, AWS_ENDPOINT_URL_STS: sts.url, AWS_REGION: 'eu-central-1', AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SESSION_TOKEN: '' },
     });
   });
   after(async () => {

@@ -13,9 +13,10 @@
  * event-stream binary framing, decoded with @smithy/eventstream-codec (stream.ts).
  *
  * The credential Secret key holds JSON: {"accessKeyId": "...", "secretAccessKey": "...", "sessionToken": "..."}
- * (sessionToken optional). Without a credentialSecretRef, credentials come from the web-identity
- * environment a Pod gets with IRSA (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE -> STS
- * AssumeRoleWithWebIdentity, cached and refreshed before expiry: web-identity.ts).
+ * (sessionToken optional). Without a credentialSecretRef, credentials come from the Pod's environment
+ * like the AWS SDKs' default chain: static keys (AWS_ACCESS_KEY_ID...) or the web identity IRSA sets
+ * (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE -> STS AssumeRoleWithWebIdentity through the AWS SDK's
+ * provider), cached and refreshed in the background before expiry (credentials.ts, web-identity.ts).
  * The region comes from spec.region or the endpoint host
  * (bedrock-runtime.<region>.amazonaws.com). Embeddings: InvokeModel for Titan and Cohere (embeddings.ts).
  */
@@ -25,7 +26,7 @@ import type { ProviderEntry } from '../../config/snapshot.js';
 import type { ProviderAdapter, UpstreamTarget } from '../types.js';
 import { bedrockChat } from './chat.js';
 import { bedrockEmbeddings } from './embeddings.js';
-import { webIdentityCredentials } from './web-identity.js';
+import { defaultCredentials } from './credentials.js';
 
 /** Used when neither spec.region nor the endpoint host names a region. */
 export const DEFAULT_REGION = 'us-east-1';
@@ -60,8 +61,8 @@ export function regionOf(provider: ProviderEntry): string {
   return provider.region ?? REGION_IN_HOST.exec(provider.endpoint.authority)?.[1] ?? DEFAULT_REGION;
 }
 
-function webIdentityProvider(): (() => Promise<AwsCredentials>) | Error {
-  const source = webIdentityCredentials();
+function defaultProvider(): (() => Promise<AwsCredentials>) | Error {
+  const source = defaultCredentials();
   return source instanceof Error ? source : () => Promise.resolve(source.get());
 }
 
@@ -71,8 +72,8 @@ const signers = new WeakMap<ProviderEntry, SignatureV4 | Error>();
 function signerFor(provider: ProviderEntry): SignatureV4 | Error {
   let signer = signers.get(provider);
   if (!signer) {
-    // No credential Secret: the Pod's web identity (IRSA), answered from its cache while valid.
-    const credentials = provider.credential === undefined ? webIdentityProvider() : parseAwsCredentials(provider.credential);
+    // No credential Secret: the Pod's credentials (env keys or IRSA), answered from their cache while valid.
+    const credentials = provider.credential === undefined ? defaultProvider() : parseAwsCredentials(provider.credential);
     signer = credentials instanceof Error ? credentials : new SignatureV4({ credentials, region: regionOf(provider), service: 'bedrock', sha256: Sha256 });
     signers.set(provider, signer);
   }

@@ -1,7 +1,8 @@
 /**
- * IRSA web-identity credentials against a fake STS that verifies the token file's content and the
- * role ARN: fetched once, served synchronously from the cache, refreshed in the background (re-reading
- * the rotated token file) before expiry, errors carrying STS's code and never the token.
+ * IRSA web-identity credentials (the AWS SDK's web-identity provider) against a fake STS that
+ * verifies the form and the token file's content and the role ARN: fetched once, served
+ * synchronously from the cache, refreshed in the background (re-reading the rotated token file)
+ * before expiry, errors carrying STS's code and never the token. Env keys come first, as in the SDKs.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,7 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { FakeSts } from '../../dev/fake-sts.js';
-import { WebIdentityCredentials, webIdentityFromEnv, type WebIdentityConfig } from './web-identity.js';
+import { defaultCredentialsFrom, RefreshingCredentials } from './credentials.js';
+import { assumeRoleWithWebIdentity, webIdentityFromEnv, type WebIdentityConfig } from './web-identity.js';
+
+const webIdentity = (config: WebIdentityConfig, now?: () => number): RefreshingCredentials =>
+  new RefreshingCredentials('web identity', () => assumeRoleWithWebIdentity(config), now);
 
 const ROLE = 'arn:aws:iam::123456789012:role/tollgate-bedrock';
 
@@ -20,7 +25,7 @@ describe('Bedrock web-identity (IRSA) credentials', () => {
   before(async () => {
     await sts.start();
     dir = await mkdtemp(join(tmpdir(), 'tollgate-irsa-'));
-    config = { roleArn: ROLE, tokenFile: join(dir, 'token'), sessionName: 'tollgate-test', stsEndpoint: sts.url };
+    config = { roleArn: ROLE, tokenFile: join(dir, 'token'), sessionName: 'tollgate-test', region: 'eu-central-1', stsEndpoint: sts.url };
   });
   after(async () => {
     await sts.stop();
@@ -33,7 +38,7 @@ describe('Bedrock web-identity (IRSA) credentials', () => {
   });
 
   it('one STS call with the token file content and role ARN, then answers synchronously from the cache', async () => {
-    const source = new WebIdentityCredentials(config);
+    const source = webIdentity(config);
     const first = source.get();
     assert.ok(first instanceof Promise, 'nothing cached yet: the first request waits');
     assert.deepEqual(await first, { accessKeyId: 'ASIAFAKE1', secretAccessKey: 'secret-1', sessionToken: 'session-1' });
@@ -44,11 +49,13 @@ describe('Bedrock web-identity (IRSA) credentials', () => {
     assert.equal(call.form['RoleArn'], ROLE);
     assert.equal(call.form['WebIdentityToken'], 'projected-token-1');
     assert.equal(call.form['RoleSessionName'], 'tollgate-test');
+    assert.equal(call.form['Action'], 'AssumeRoleWithWebIdentity');
+    assert.equal(call.authorization, undefined, 'AssumeRoleWithWebIdentity is an unsigned call');
   });
 
   it('close to expiry: the valid credentials are served while one background refresh reads the rotated token', async () => {
     sts.behaviour.lifetimeS = 120; // inside the 5-minute refresh window from the start
-    const source = new WebIdentityCredentials(config);
+    const source = webIdentity(config);
     const c1 = await source.get();
     // The kubelet rotates the projected token; STS now accepts only the new one and issues new keys.
     await writeFile(config.tokenFile, 'projected-token-2');
@@ -68,7 +75,7 @@ describe('Bedrock web-identity (IRSA) credentials', () => {
 
   it('expired credentials are never used: the request waits for a fresh STS answer', async () => {
     let now = Date.now();
-    const source = new WebIdentityCredentials(config, () => now);
+    const source = webIdentity(config, () => now);
     await source.get();
     now += 2 * 3600_000;
     const again = source.get();
@@ -79,18 +86,35 @@ describe('Bedrock web-identity (IRSA) credentials', () => {
 
   it("a token STS rejects and a role it refuses fail with STS's code, never the token", async () => {
     await writeFile(config.tokenFile, 'stolen-token');
-    await assert.rejects(async () => new WebIdentityCredentials(config).get(), (e: Error) => /InvalidIdentityToken/.test(e.message) && !e.message.includes('stolen-token'));
+    await assert.rejects(async () => webIdentity(config).get(), (e: Error) => /InvalidIdentityToken/.test(e.message) && !e.message.includes('stolen-token'));
     await writeFile(config.tokenFile, 'projected-token-1');
-    await assert.rejects(async () => new WebIdentityCredentials({ ...config, roleArn: `${ROLE}-other` }).get(), /403 AccessDenied/);
-    await assert.rejects(async () => new WebIdentityCredentials({ ...config, tokenFile: join(dir, 'missing') }).get(), /ENOENT/);
+    await assert.rejects(async () => webIdentity({ ...config, roleArn: `${ROLE}-other` }).get(), /403 AccessDenied/);
+    await assert.rejects(async () => webIdentity({ ...config, tokenFile: join(dir, 'missing') }).get(), /ENOENT/);
   });
 
-  it('reads the standard environment: AWS_ENDPOINT_URL_STS first, else the regional endpoint', () => {
+  it('reads the standard environment: AWS_ENDPOINT_URL_STS first, else AWS_ENDPOINT_URL, else the regional endpoint (SDK)', () => {
     assert.equal(webIdentityFromEnv({ AWS_ROLE_ARN: ROLE }), undefined);
     const base = { AWS_ROLE_ARN: ROLE, AWS_WEB_IDENTITY_TOKEN_FILE: '/var/run/secrets/eks.amazonaws.com/serviceaccount/token' };
-    assert.equal(webIdentityFromEnv({ ...base, AWS_REGION: 'eu-central-1' })?.stsEndpoint, 'https://sts.eu-central-1.amazonaws.com');
-    assert.equal(webIdentityFromEnv(base)?.stsEndpoint, 'https://sts.amazonaws.com');
-    const custom = webIdentityFromEnv({ ...base, AWS_REGION: 'eu-central-1', AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9', AWS_ROLE_SESSION_NAME: 'gw' });
-    assert.deepEqual(custom, { roleArn: ROLE, tokenFile: base.AWS_WEB_IDENTITY_TOKEN_FILE, sessionName: 'gw', stsEndpoint: 'http://127.0.0.1:9' });
+    assert.deepEqual(webIdentityFromEnv({ ...base, AWS_DEFAULT_REGION: 'eu-central-1' }), { ...webIdentityFromEnv(base), region: 'eu-central-1' });
+    assert.equal(webIdentityFromEnv(base)?.stsEndpoint, undefined);
+    assert.equal(webIdentityFromEnv({ ...base, AWS_ENDPOINT_URL: 'http://127.0.0.1:8' })?.stsEndpoint, 'http://127.0.0.1:8');
+    const custom = webIdentityFromEnv({ ...base, AWS_REGION: 'eu-central-1', AWS_ENDPOINT_URL: 'http://127.0.0.1:8', AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9', AWS_ROLE_SESSION_NAME: 'gw' });
+    assert.deepEqual(custom, { roleArn: ROLE, tokenFile: base.AWS_WEB_IDENTITY_TOKEN_FILE, sessionName: 'gw', region: 'eu-central-1', stsEndpoint: 'http://127.0.0.1:9' });
+    assert.equal(webIdentityFromEnv({ ...base, AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9', AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' })?.stsEndpoint, undefined);
+  });
+
+  it('the default chain: env keys first (as the SDKs), then the web identity; nothing configured is a clear error', async () => {
+    const keys = defaultCredentialsFrom({ AWS_ACCESS_KEY_ID: 'AKIAENV', AWS_SECRET_ACCESS_KEY: 'env-secret', AWS_ROLE_ARN: ROLE, AWS_WEB_IDENTITY_TOKEN_FILE: config.tokenFile });
+    assert.ok(!(keys instanceof Error));
+    assert.deepEqual(keys.get(), { accessKeyId: 'AKIAENV', secretAccessKey: 'env-secret' }, 'static keys: no STS call, no wait');
+    assert.equal(sts.calls.length, 0);
+    const irsa = defaultCredentialsFrom({ AWS_ROLE_ARN: ROLE, AWS_WEB_IDENTITY_TOKEN_FILE: config.tokenFile, AWS_REGION: 'eu-central-1', AWS_ENDPOINT_URL_STS: sts.url });
+    assert.ok(!(irsa instanceof Error));
+    assert.equal((await irsa.get()).sessionToken, 'session-1');
+    assert.equal(sts.calls.length, 1);
+    const none = defaultCredentialsFrom({});
+    assert.ok(none instanceof Error && /AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE/.test(none.message));
+    const podIdentity = defaultCredentialsFrom({ AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://169.254.170.23/v1/credentials' });
+    assert.ok(podIdentity instanceof Error && /Pod Identity/.test(podIdentity.message));
   });
 });

@@ -3,28 +3,36 @@
  * https://docs.aws.amazon.com/eks/latest/userguide/iam-roles-for-service-accounts.html). EKS's pod
  * identity webhook sets AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (a projected service-account
  * token the kubelet rotates); the token is exchanged for temporary credentials with STS
- * AssumeRoleWithWebIdentity (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html),
- * an unsigned POST of form parameters answered in XML.
+ * AssumeRoleWithWebIdentity (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html)
+ * by the AWS SDK's own provider (@aws-sdk/credential-provider-web-identity `fromWebToken`, which runs
+ * the SDK's STS client: request serialisation, XML parsing, retries of throttling and 5xx answers).
  *
- * Credentials are fetched once and reused; when they have less than REFRESH_BEFORE_MS left, the next
- * request starts a refresh in the background (re-reading the token file) and still signs with the
- * valid ones, so a request waits for STS only when no valid credentials exist (the first request, or
- * after failed refreshes let them expire). The STS endpoint is AWS_ENDPOINT_URL_STS when set (as the
- * AWS SDKs honour it), else the regional endpoint of AWS_REGION / AWS_DEFAULT_REGION, else the global one.
+ * The token file is read here, asynchronously, on every exchange (the SDK's `fromTokenFile` reads it
+ * with readFileSync): a rotated token is picked up at the next refresh and the event loop never
+ * blocks. Caching and background refresh: credentials.ts.
+ *
+ * STS endpoint: the SDK resolves AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then the regional
+ * endpoint of the region (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
+ * We read the same variables from the environment we are given and pass them as the STS client's
+ * `endpoint` and `region`, so what is configured is what is used and can be tested without touching
+ * process.env. Region: AWS_REGION, else AWS_DEFAULT_REGION, else the SDK's default.
  */
 import { readFile } from 'node:fs/promises';
-import type { AwsCredentials } from './api.js';
+import { fromWebToken } from '@aws-sdk/credential-provider-web-identity';
+import type { ExpiringCredentials } from './credentials.js';
 
-/** Refresh this long before expiry (STS credentials live an hour by default). */
-export const REFRESH_BEFORE_MS = 5 * 60_000;
-const STS_TIMEOUT_MS = 10_000;
+/** One STS exchange may take this long (connect + answer) before the refresh fails and is retried later. */
+const STS_CONNECT_TIMEOUT_MS = 5_000;
+const STS_REQUEST_TIMEOUT_MS = 10_000;
 
 export interface WebIdentityConfig {
   readonly roleArn: string;
   readonly tokenFile: string;
   readonly sessionName: string;
-  /** Base URL of STS, for example https://sts.eu-central-1.amazonaws.com. */
-  readonly stsEndpoint: string;
+  /** STS region; undefined: the SDK's default resolution (AWS_REGION, profile, us-east-1). */
+  readonly region: string | undefined;
+  /** Base URL of STS when configured (AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL); else the regional endpoint. */
+  readonly stsEndpoint: string | undefined;
 }
 
 /** The web-identity settings of an environment; undefined when AWS_ROLE_ARN or the token file is not set. */
@@ -32,101 +40,46 @@ export function webIdentityFromEnv(env: NodeJS.ProcessEnv = process.env): WebIde
   const roleArn = env['AWS_ROLE_ARN'];
   const tokenFile = env['AWS_WEB_IDENTITY_TOKEN_FILE'];
   if (!roleArn || !tokenFile) return undefined;
-  const region = env['AWS_REGION'] || env['AWS_DEFAULT_REGION'];
-  const stsEndpoint = env['AWS_ENDPOINT_URL_STS'] || env['AWS_ENDPOINT_URL'] || (region ? `https://sts.${region}.amazonaws.com` : 'https://sts.amazonaws.com');
-  return { roleArn, tokenFile, sessionName: env['AWS_ROLE_SESSION_NAME'] || `tollgate-${process.pid}`, stsEndpoint };
+  const ignoreEndpoints = (env['AWS_IGNORE_CONFIGURED_ENDPOINT_URLS'] ?? '').toLowerCase() === 'true';
+  return {
+    roleArn,
+    tokenFile,
+    sessionName: env['AWS_ROLE_SESSION_NAME'] || `tollgate-${process.pid}`,
+    region: env['AWS_REGION'] || env['AWS_DEFAULT_REGION'] || undefined,
+    stsEndpoint: ignoreEndpoints ? undefined : env['AWS_ENDPOINT_URL_STS'] || env['AWS_ENDPOINT_URL'] || undefined,
+  };
 }
 
-const XML_ENTITIES: Readonly<Record<string, string>> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-
-/** The text of the first <tag>…</tag> (STS answers are flat enough for this; values are unescaped). */
-function xmlText(xml: string, tag: string): string | undefined {
-  const m = new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(xml);
-  return m?.[1]?.replace(/&(amp|lt|gt|quot|apos);/g, (_, e: string) => XML_ENTITIES[e] ?? '');
+/** The parts of an SDK service error we report: STS's error code and HTTP status, never the token. */
+function describeStsError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return status === undefined ? `STS AssumeRoleWithWebIdentity failed: ${err.message}` : `STS AssumeRoleWithWebIdentity failed (${status} ${err.name}): ${err.message}`;
 }
 
-export interface TemporaryCredentials {
-  readonly credentials: AwsCredentials;
-  readonly expiresAt: number;
-}
-
-/** One AssumeRoleWithWebIdentity call; rejects with STS's error code and message (never the token). */
-export async function assumeRoleWithWebIdentity(config: WebIdentityConfig): Promise<TemporaryCredentials> {
+/** One AssumeRoleWithWebIdentity exchange with the token file's current content. */
+export async function assumeRoleWithWebIdentity(config: WebIdentityConfig): Promise<ExpiringCredentials> {
   const token = (await readFile(config.tokenFile, 'utf8')).trim();
   if (token === '') throw new Error(`the web identity token file ${config.tokenFile} is empty`);
-  const form = new URLSearchParams({
-    Action: 'AssumeRoleWithWebIdentity',
-    Version: '2011-06-15',
-    RoleArn: config.roleArn,
-    RoleSessionName: config.sessionName,
-    WebIdentityToken: token,
+  const provider = fromWebToken({
+    roleArn: config.roleArn,
+    roleSessionName: config.sessionName,
+    webIdentityToken: token,
+    clientConfig: {
+      ...(config.region ? { region: config.region } : {}),
+      ...(config.stsEndpoint ? { endpoint: config.stsEndpoint } : {}),
+      requestHandler: { connectionTimeout: STS_CONNECT_TIMEOUT_MS, requestTimeout: STS_REQUEST_TIMEOUT_MS },
+    },
   });
-  const res = await fetch(config.stsEndpoint.replace(/\/+$/, '') + '/', {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', accept: 'application/xml' },
-    body: form.toString(),
-    signal: AbortSignal.timeout(STS_TIMEOUT_MS),
-  });
-  const xml = await res.text();
-  if (!res.ok) {
-    throw new Error(`STS AssumeRoleWithWebIdentity failed (${res.status} ${xmlText(xml, 'Code') ?? 'no error code'}): ${xmlText(xml, 'Message') ?? 'no message'}`);
+  let identity;
+  try {
+    identity = await provider();
+  } catch (err) {
+    throw new Error(describeStsError(err));
   }
-  const accessKeyId = xmlText(xml, 'AccessKeyId');
-  const secretAccessKey = xmlText(xml, 'SecretAccessKey');
-  const sessionToken = xmlText(xml, 'SessionToken');
-  const expiration = Date.parse(xmlText(xml, 'Expiration') ?? '');
-  if (!accessKeyId || !secretAccessKey || !sessionToken || Number.isNaN(expiration)) {
-    throw new Error('STS AssumeRoleWithWebIdentity answered without AccessKeyId, SecretAccessKey, SessionToken and Expiration');
-  }
-  return { credentials: { accessKeyId, secretAccessKey, sessionToken }, expiresAt: expiration };
-}
-
-export class WebIdentityCredentials {
-  private current: TemporaryCredentials | undefined;
-  private refreshing: Promise<AwsCredentials> | undefined;
-
-  constructor(
-    readonly config: WebIdentityConfig,
-    private readonly now: () => number = Date.now,
-    private readonly fetchCredentials: (c: WebIdentityConfig) => Promise<TemporaryCredentials> = assumeRoleWithWebIdentity,
-  ) {}
-
-  /** Valid credentials now (synchronously) when cached; otherwise the pending STS call. */
-  get(): AwsCredentials | Promise<AwsCredentials> {
-    const current = this.current;
-    const left = current ? current.expiresAt - this.now() : 0;
-    if (current && left > 0) {
-      if (left < REFRESH_BEFORE_MS) void this.refresh().catch(() => undefined);
-      return current.credentials;
-    }
-    return this.refresh();
-  }
-
-  private refresh(): Promise<AwsCredentials> {
-    this.refreshing ??= this.fetchCredentials(this.config).then(
-      (fresh) => {
-        this.refreshing = undefined;
-        this.current = fresh;
-        return fresh.credentials;
-      },
-      (err: unknown) => {
-        this.refreshing = undefined;
-        throw err instanceof Error ? err : new Error(String(err));
-      },
-    );
-    return this.refreshing;
-  }
-}
-
-let processSource: WebIdentityCredentials | Error | undefined;
-
-/** The process's web-identity credentials (one source for every provider without a credential Secret). */
-export function webIdentityCredentials(): WebIdentityCredentials | Error {
-  if (!processSource) {
-    const config = webIdentityFromEnv();
-    processSource = config
-      ? new WebIdentityCredentials(config)
-      : new Error('no credentialSecretRef (AWS credentials JSON) is configured and the web identity environment (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) is not set');
-  }
-  return processSource;
+  if (!identity.sessionToken || !identity.expiration) throw new Error('STS AssumeRoleWithWebIdentity answered without SessionToken and Expiration');
+  return {
+    credentials: { accessKeyId: identity.accessKeyId, secretAccessKey: identity.secretAccessKey, sessionToken: identity.sessionToken },
+    expiresAt: identity.expiration.getTime(),
+  };
 }
