@@ -10,21 +10,25 @@ export interface FixtureResult {
   readonly snapshot: Snapshot;
   readonly issues: readonly ConfigIssue[];
   readonly problems: readonly ResourceProblem[];
+  /** YAML syntax errors; the documents that have them read as empty, as the file source would refuse them. */
+  readonly yamlErrors: readonly string[];
 }
 
 /** Parses YAML documents (as if from `source`) and builds snapshot version 1. */
 export function snapshotFromYaml(text: string, source = 'test.yaml'): FixtureResult {
-  const documents = parseAllDocuments(text).map((d) => ({ source, doc: d.toJS() as unknown }));
+  const yamlDocs = parseAllDocuments(text);
+  const yamlErrors = yamlDocs.flatMap((d) => d.errors.map((e) => e.message));
+  const documents = yamlDocs.map((d) => ({ source, doc: d.toJS() as unknown }));
   const parsed = parseResources(documents);
   const { snapshot, problems } = buildSnapshot(parsed.resources, 1);
-  return { snapshot, issues: parsed.issues, problems };
+  return { snapshot, issues: parsed.issues, problems, yamlErrors };
 }
 
 /** Like snapshotFromYaml but fails when the config has any issue or problem. */
 export function validSnapshot(text: string): Snapshot {
   const r = snapshotFromYaml(text);
-  if (r.issues.length > 0 || r.problems.length > 0) {
-    throw new Error(`fixture config is invalid: ${JSON.stringify({ issues: r.issues, problems: r.problems })}`);
+  if (r.yamlErrors.length > 0 || r.issues.length > 0 || r.problems.length > 0) {
+    throw new Error(`fixture config is invalid: ${JSON.stringify({ yamlErrors: r.yamlErrors, issues: r.issues, problems: r.problems })}`);
   }
   return r.snapshot;
 }
