@@ -60,6 +60,8 @@ const fullKey: Full<Omit<ApiKeySpec, 'secretRef'>> & Pick<Full<ApiKeySpec>, 'sec
     monthTimeZone: 'Europe/Berlin',
     midStreamPolicy: 'finish',
     toolCallsPerMinute: 6,
+    toolCallsPerDay: 100,
+    toolCallsPerMonth: 1000,
   },
   mcp: { servers: ['search', 'team-*'], tools: ['search__*', '*__get_*'] },
 };

@@ -13,7 +13,7 @@
  * incremental.test.ts checks that for random change sequences.
  */
 import type { CompiledPrice } from '../billing/pricing.js';
-import { compileRules, compileWildcardRules, type LimitRule, type LimitScope, type ModelScopeRules } from './limits.js';
+import { compileRules, compileToolRules, compileWildcardRules, type LimitRule, type LimitScope, type ModelScopeRules } from './limits.js';
 import { ModelMapping } from './mapping.js';
 import { compileGuardrails, EMPTY_GUARDRAILS, type GuardrailIndex } from '../guardrails/compile.js';
 import { NO_TENANTS, TenantIndex } from '../tenancy/hosts.js';
@@ -437,7 +437,7 @@ export class IncrementalSnapshotBuilder {
     const perModel = limits?.perModel?.length
       ? this.perModel.get(JSON.stringify(limits.perModel), () => compileWildcardRules(limits.perModel ?? []))
       : NO_PER_MODEL;
-    return { id, rules, perModel, monthTimeZone: limits?.monthTimeZone ?? 'UTC' };
+    return { id, rules, perModel, toolRules: compileToolRules(limits), monthTimeZone: limits?.monthTimeZone ?? 'UTC' };
   }
 
   private setProblem(id: string, problem: ResourceProblem | undefined): void {

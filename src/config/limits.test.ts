@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseResources } from './parse.js';
 import { buildSnapshot, hashKey } from './snapshot.js';
+import { buildChecks, toolCallChecks } from '../ratelimit/plan.js';
 
 function key(name: string, spec: Record<string, unknown>): unknown {
   return { apiVersion: 'tollgate.dev/v1alpha1', kind: 'ApiKey', metadata: { name, namespace: 'ns' }, spec };
@@ -32,6 +33,33 @@ describe('limits in config', () => {
     assert.equal(alice.midStreamPolicy, 'finish');
     // accounts hold budgets but are not keys
     assert.equal(snapshot.keysByHash.size, 1);
+  });
+
+  it('tool-call limits of the key and every ancestor become tool-call checks; model requests never see them', () => {
+    const { snapshot, problems } = build([
+      key('org', { accountOnly: true, limits: { toolCallsPerMonth: 1000, monthTimeZone: 'Europe/Berlin' } }),
+      key('team', { accountOnly: true, parent: 'org', limits: { toolCallsPerMinute: 10, toolCallsPerDay: 500 } }),
+      key('bob', { keyHash: hashKey('b'), parent: 'team', mcp: { servers: ['*'] } }),
+    ]);
+    assert.deepEqual(problems, []);
+    const bob = snapshot.keysByHash.get(hashKey('b'));
+    assert.ok(bob);
+    assert.equal(bob.hasLimits, false, 'tool-call limits alone do not make model requests limited');
+    const now = Date.now();
+    const checks = toolCallChecks(bob, now);
+    assert.deepEqual(
+      checks.map((c) => [c.name, c.scope, c.scopeId, c.limit, c.windowMs]),
+      [
+        ['toolCallsPerMinute', 'ancestor', 'ns/team', 10, 60_000],
+        ['toolCallsPerDay', 'ancestor', 'ns/team', 500, 86_400_000],
+        ['toolCallsPerMonth', 'ancestor', 'ns/org', 1000, 0],
+      ],
+    );
+    // Shared storage: every child of team counts in the same keys; months are per calendar month.
+    assert.equal(checks[0]?.key, 'ns/team|toolCallsPerMinute');
+    assert.match(checks[2]?.key ?? '', /^ns\/org\|toolCallsPerMonth\|\d{4}-\d{2}$/);
+    assert.ok((checks[2]?.resetAtMs ?? 0) > now);
+    assert.deepEqual(buildChecks(bob, 'gpt-4o', undefined, now), []);
   });
 
   it('reports missing parents and cycles and leaves those keys out', () => {

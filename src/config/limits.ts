@@ -23,7 +23,9 @@ export type LimitName =
   | 'costPerMonth'
   | 'costPerDay'
   /** MCP tool calls (src/mcp/); never part of a model request's checks. */
-  | 'toolCallsPerMinute';
+  | 'toolCallsPerMinute'
+  | 'toolCallsPerDay'
+  | 'toolCallsPerMonth';
 
 export interface LimitRule {
   readonly name: LimitName;
@@ -41,6 +43,26 @@ const RULE_SHAPES: readonly { readonly name: LimitName; readonly unit: LimitUnit
   { name: 'costPerMonth', unit: 'cost', window: 'month' },
   { name: 'costPerDay', unit: 'cost', window: 'calendarDay' },
 ];
+
+/** MCP tool-call rules: counted per tools/call, never by model requests. */
+const TOOL_RULE_SHAPES: readonly { readonly name: LimitName; readonly unit: LimitUnit; readonly window: LimitWindow }[] = [
+  { name: 'toolCallsPerMinute', unit: 'requests', window: 'minute' },
+  { name: 'toolCallsPerDay', unit: 'requests', window: 'day' },
+  { name: 'toolCallsPerMonth', unit: 'requests', window: 'month' },
+];
+
+const NO_RULES: readonly LimitRule[] = Object.freeze([]);
+
+/** The tool-call rules of one scope (absent fields = no rule). */
+export function compileToolRules(limits: KeyLimits | undefined): readonly LimitRule[] {
+  if (!limits || (limits.toolCallsPerMinute === undefined && limits.toolCallsPerDay === undefined && limits.toolCallsPerMonth === undefined)) return NO_RULES;
+  const rules: LimitRule[] = [];
+  for (const shape of TOOL_RULE_SHAPES) {
+    const value = limits[shape.name as 'toolCallsPerMinute' | 'toolCallsPerDay' | 'toolCallsPerMonth'];
+    if (typeof value === 'number') rules.push({ ...shape, limit: value });
+  }
+  return rules;
+}
 
 /** Rules of one scope, compiled from the user's fields (absent fields = no rule). */
 export function compileRules(limits: BudgetLimits | undefined): readonly LimitRule[] {
@@ -71,6 +93,8 @@ export interface LimitScope {
   readonly id: string;
   readonly rules: readonly LimitRule[];
   readonly perModel: readonly ModelScopeRules[];
+  /** MCP tool-call rules (toolCallsPer{Minute,Day,Month}); model requests never see them. */
+  readonly toolRules: readonly LimitRule[];
   /** IANA zone of calendar months for tokensPerMonth. */
   readonly monthTimeZone: string;
 }
@@ -80,6 +104,7 @@ export function compileScope(id: string, limits: KeyLimits | undefined): LimitSc
     id,
     rules: compileRules(limits),
     perModel: compileWildcardRules(limits?.perModel ?? []),
+    toolRules: compileToolRules(limits),
     monthTimeZone: limits?.monthTimeZone ?? 'UTC',
   };
 }
@@ -98,6 +123,11 @@ export function modelRules(scope: LimitScope, model: string): readonly LimitRule
 /** True if a scope chain has any token rule (then tokens must be estimated and reconciled). */
 export function chainHasTokenRules(scopes: readonly LimitScope[]): boolean {
   return scopes.some((s) => s.rules.some(isTokenRule) || s.perModel.some((m) => m.rules.some(isTokenRule)));
+}
+
+/** True if a scope chain limits MCP tool calls anywhere (the key or an ancestor). */
+export function chainHasToolRules(scopes: readonly LimitScope[]): boolean {
+  return scopes.some((s) => s.toolRules.length > 0);
 }
 
 export function chainHasRules(scopes: readonly LimitScope[]): boolean {

@@ -72,13 +72,12 @@ export interface McpConfig {
   readonly byNamespace: ReadonlyMap<string, readonly McpServerEntry[]>;
 }
 
-/** What one key may do on MCP servers (ApiKey.spec.mcp + limits.toolCallsPerMinute). */
+/** What one key may do on MCP servers (ApiKey.spec.mcp; tool-call limits are in the key's limitScopes). */
 export interface McpKeyPolicy {
   /** Server names (in the key's namespace) the key may use. */
   readonly servers: ModelMatcher;
   /** `server__tool` patterns; undefined = every tool of the allowed servers. */
   readonly tools: ModelMatcher | undefined;
-  readonly toolCallsPerMinute: number | undefined;
 }
 
 /** The policy of a key, or undefined when the key has no `mcp` section (no MCP access). */
@@ -88,7 +87,6 @@ export function mcpKeyPolicy(key: ApiKey): McpKeyPolicy | undefined {
   return {
     servers: new ModelMatcher(mcp.servers),
     tools: mcp.tools === undefined ? undefined : new ModelMatcher(mcp.tools),
-    toolCallsPerMinute: key.spec.limits?.toolCallsPerMinute,
   };
 }
 

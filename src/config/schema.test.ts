@@ -21,7 +21,7 @@ const gatewayConfigFields = { modelMappings: true, resilience: true, guardrails:
 const pricingFields = { currency: true, input: true, output: true, cachedInputRead: true, cachedInputWrite: true, reasoning: true } satisfies Record<keyof ModelPricing, true>;
 const keyLimitFields = {
   requestsPerMinute: true, requestsPerDay: true, tokensPerMinute: true, tokensPerDay: true, tokensPerMonth: true, costPerMonth: true, costPerDay: true,
-  perModel: true, monthTimeZone: true, midStreamPolicy: true, toolCallsPerMinute: true,
+  perModel: true, monthTimeZone: true, midStreamPolicy: true, toolCallsPerMinute: true, toolCallsPerDay: true, toolCallsPerMonth: true,
 } satisfies Record<keyof KeyLimits, true>;
 const mcpServerFields = {
   url: true, service: true, transport: true, credential: true, timeoutSeconds: true, tools: true, httpTools: true,

@@ -168,6 +168,8 @@ export const keyLimitsSchema: Schema = {
       description: 'When a token budget runs out during a stream: finish it (bounded overshoot) or end it with an error event.',
     },
     toolCallsPerMinute: count('MCP tool calls (any server) in any rolling 60 s window.'),
+    toolCallsPerDay: count('MCP tool calls (any server) in any rolling 24 h window.'),
+    toolCallsPerMonth: count('MCP tool calls (any server) per calendar month in monthTimeZone.'),
   },
 };
 

@@ -133,6 +133,10 @@ export interface KeyLimits extends BudgetLimits {
   readonly midStreamPolicy?: MidStreamPolicy;
   /** MCP tool calls (any server) in any rolling 60 s window. */
   readonly toolCallsPerMinute?: number;
+  /** MCP tool calls (any server) in any rolling 24 h window. */
+  readonly toolCallsPerDay?: number;
+  /** MCP tool calls (any server) per calendar month in `monthTimeZone`. */
+  readonly toolCallsPerMonth?: number;
 }
 
 export interface ModelProviderSpec {

@@ -27,9 +27,9 @@ import {
 import { serverAllowed, TOOL_SEPARATOR, toolAllowed, toolPublished, type McpServerEntry } from '../config/mcp.js';
 import type { KeyEntry, Snapshot } from '../config/snapshot.js';
 import type { Logger } from '../observability/logger.js';
-import { mcpToolCallDurationSeconds, mcpToolCallsTotal } from '../observability/metrics.js';
+import { mcpToolCallDurationSeconds, mcpToolCallsTotal, rateLimitRejectionsTotal } from '../observability/metrics.js';
 import { monthSpan } from '../ratelimit/calendar.js';
-import { MINUTE_MS, MINUTE_SLOT_MS } from '../ratelimit/plan.js';
+import { scopeLabel, toolCallChecks } from '../ratelimit/plan.js';
 import { LimiterUnavailableError, type Limiter, type LimitCheck } from '../ratelimit/types.js';
 import type { UsageAccountant } from '../usage/accountant.js';
 import { UpstreamError, type UpstreamPool } from './upstreams.js';
@@ -140,21 +140,19 @@ function outcomeOf(err: unknown): CallOutcome {
   return 'internal_error';
 }
 
-/** The tool-call rate limit check of a key, or undefined when it has none. */
-function toolCallCheck(key: KeyEntry): LimitCheck | undefined {
-  const limit = key.mcp?.toolCallsPerMinute;
-  if (limit === undefined) return undefined;
-  return {
-    key: `${key.name}|toolCallsPerMinute`,
-    name: 'toolCallsPerMinute',
-    unit: 'requests',
-    limit,
-    windowMs: MINUTE_MS,
-    slotMs: MINUTE_SLOT_MS,
-    resetAtMs: 0,
-    scope: 'key',
-    scopeId: key.name,
-  };
+/**
+ * The JSON-RPC error of a refused tool call: names the limit and whose it is (the key or a parent
+ * account), with the retry hint in the message and in `data` (status 429, retryAfterSeconds).
+ */
+export function toolCallRefusal(check: LimitCheck, retryAfterMs: number): McpError {
+  const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  rateLimitRejectionsTotal.inc({ limit: check.name, scope: check.scope });
+  const resets = check.windowMs === 0 ? ` It resets at ${new Date(check.resetAtMs).toISOString()}.` : '';
+  return new McpError(
+    MCP_ERRORS.rateLimited,
+    `Rate limit exceeded: ${check.name} of ${scopeLabel(check)} is ${check.limit}.${resets} Retry after ${retryAfterSeconds} s.`,
+    { status: 429, retryAfterSeconds, limit: check.name, scope: check.scopeId },
+  );
 }
 
 /** Runs one tools/call: policy, limit, upstream, accounting (exactly once). */
@@ -175,23 +173,19 @@ export async function callTool(deps: GatewayDeps, scope: RequestScope, name: str
       throw new McpError(MCP_ERRORS.toolNotAllowed, `Tool ${name} is not allowed for API key ${scope.key.name}.`);
     }
     toolLabel = target.tool;
-    const check = toolCallCheck(scope.key);
-    if (check) {
+    // The key's and every ancestor's tool-call limits, checked and charged in one limiter call.
+    const checks = toolCallChecks(scope.key, now());
+    if (checks.length > 0) {
       let admitted;
       try {
-        admitted = await deps.limiter.admit([check], { requests: 1, tokens: 0 }, now());
+        admitted = await deps.limiter.admit(checks, { requests: 1, tokens: 0 }, now());
       } catch (err) {
         if (err instanceof LimiterUnavailableError) throw new McpError(ErrorCode.InternalError, 'Tool-call limits cannot be checked right now; try again shortly.');
         throw err;
       }
       if (!admitted.allowed) {
         outcome = 'rate_limited';
-        const retryAfterSeconds = Math.max(1, Math.ceil(admitted.retryAfterMs / 1000));
-        throw new McpError(
-          MCP_ERRORS.rateLimited,
-          `Rate limit exceeded: toolCallsPerMinute of API key ${scope.key.name} is ${check.limit}. Retry after ${retryAfterSeconds} s.`,
-          { status: 429, retryAfterSeconds },
-        );
+        throw toolCallRefusal(checks[admitted.denied] as LimitCheck, admitted.retryAfterMs);
       }
     }
     reachedUpstream = true;

@@ -40,6 +40,18 @@ export function buildChecks(key: KeyEntry, model: string, route: ModelRoute | un
   return out;
 }
 
+/**
+ * The checks of one MCP tool call: the tool-call rules of the key and of every ancestor (accounts
+ * included), the key's own first, so siblings share their parents' budgets. Empty when none applies.
+ */
+export function toolCallChecks(key: KeyEntry, nowMs: number): LimitCheck[] {
+  const out: LimitCheck[] = [];
+  key.limitScopes.forEach((scope, i) => {
+    for (const rule of scope.toolRules) out.push(toCheck(rule, scope.id, i === 0 ? 'key' : 'ancestor', scope.id, scope.monthTimeZone, nowMs));
+  });
+  return out;
+}
+
 /** Provider protection checks of one attempt's target. */
 export function providerChecks(route: ModelRoute, nowMs: number): LimitCheck[] {
   return route.limits.map((rule) => toCheck(rule, route.limitScopeId, 'provider', route.limitScopeId, 'UTC', nowMs));
@@ -89,7 +101,7 @@ export function rateLimitHeaders(checks: readonly LimitCheck[], states: readonly
   return out;
 }
 
-function scopeLabel(c: LimitCheck): string {
+export function scopeLabel(c: LimitCheck): string {
   if (c.scope === 'provider') return `provider model ${c.scopeId.replace(/^provider:/, '')}`;
   if (c.scope === 'ancestor') return `parent account ${c.scopeId}`;
   return `API key ${c.scopeId}`;

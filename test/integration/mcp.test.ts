@@ -19,6 +19,9 @@ const KEY_ALL = 'sk-test-mcp-all-0001';
 const KEY_LIMITED = 'sk-test-mcp-limited-0002';
 const KEY_NO_MCP = 'sk-test-mcp-none-0003';
 const KEY_RATE = 'sk-test-mcp-rate-0004';
+const KEY_SIB_A = 'sk-test-mcp-sibling-a-0005';
+const KEY_SIB_B = 'sk-test-mcp-sibling-b-0006';
+const KEY_MONTHLY = 'sk-test-mcp-monthly-0007';
 const UPSTREAM_TOKEN = 'upstream-search-token';
 
 function config(search: string, docs: string, api: string): Record<string, string> {
@@ -106,10 +109,48 @@ spec:
   mcp: { servers: [search] }
   limits: { toolCallsPerMinute: 3 }
 ---
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: team, namespace: tools }
+spec:
+  accountOnly: true
+  limits: { toolCallsPerMinute: 4 }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: sib-a, namespace: tools }
+spec:
+  secretRef: { name: keys, key: sib-a }
+  parent: team
+  mcp: { servers: [search] }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: sib-b, namespace: tools }
+spec:
+  secretRef: { name: keys, key: sib-b }
+  parent: team
+  mcp: { servers: ["*"] }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: quota, namespace: tools }
+spec:
+  accountOnly: true
+  limits: { toolCallsPerMonth: 2, toolCallsPerDay: 100 }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: monthly, namespace: tools }
+spec:
+  secretRef: { name: keys, key: monthly }
+  parent: quota
+  mcp: { servers: [search] }
+---
 apiVersion: v1
 kind: Secret
 metadata: { name: keys, namespace: tools }
-stringData: { all: ${KEY_ALL}, limited: ${KEY_LIMITED}, nomcp: ${KEY_NO_MCP}, rate: ${KEY_RATE} }
+stringData: { all: ${KEY_ALL}, limited: ${KEY_LIMITED}, nomcp: ${KEY_NO_MCP}, rate: ${KEY_RATE}, sib-a: ${KEY_SIB_A}, sib-b: ${KEY_SIB_B}, monthly: ${KEY_MONTHLY} }
 `,
   };
 }
@@ -395,24 +436,79 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
   });
 });
 
-describe('MCP sessions across two Tollgate replicas (sealed ids, no sticky routing)', () => {
+describe('MCP across two Tollgate replicas sharing Redis (sealed sessions, lineage tool-call limits)', () => {
   const SECRET = 'test-shared-session-secret';
   const up = new FakeMcpServer({ transport: 'streamable-http', name: 'search', token: UPSTREAM_TOKEN });
   const api = new FakeHttpService();
+  let redis: RedisServer;
   let a: Stack;
   let b: Stack;
   let other: Stack;
+  const clients: Client[] = [];
 
   before(async () => {
     await Promise.all([up.start(), api.start()]);
+    redis = await startRedis();
     const files = config(up.url, up.url.replace('/mcp', '/sse'), api.url);
-    a = await startStack({ files, env: { TOLLGATE_MCP_SESSION_SECRET: SECRET } });
-    b = await startStack({ files, env: { TOLLGATE_MCP_SESSION_SECRET: SECRET } });
+    const gatewayArgs = ['--redis-url', redis.url];
+    a = await startStack({ files, gatewayArgs, env: { TOLLGATE_MCP_SESSION_SECRET: SECRET } });
+    b = await startStack({ files, gatewayArgs, env: { TOLLGATE_MCP_SESSION_SECRET: SECRET } });
     other = await startStack({ files, env: { TOLLGATE_MCP_SESSION_SECRET: 'another-secret' } });
   });
   after(async () => {
+    for (const c of clients) await c.close().catch(() => undefined);
     await Promise.all([a?.stop(), b?.stop(), other?.stop()]);
+    await redis?.stop();
     await Promise.all([up.stop(), api.stop()]);
+  });
+
+  async function connectTo(stack: Stack, path: string, key: string): Promise<Client> {
+    const client = new Client({ name: 'test', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(stack.baseUrl + path), { requestInit: { headers: { authorization: `Bearer ${key}` } } }));
+    clients.push(client);
+    return client;
+  }
+
+  it("a child key is refused when its siblings used up the parent account's toolCallsPerMinute, across replicas", async () => {
+    const siblingA = await connectTo(a, '/mcp/tools/search', KEY_SIB_A);
+    const siblingB = await connectTo(b, '/mcp', KEY_SIB_B);
+    for (let i = 0; i < 3; i++) assert.equal(text(await siblingA.callTool({ name: 'echo', arguments: { text: `a${i}` } })), `search: a${i}`);
+    assert.equal(text(await siblingB.callTool({ name: 'search__echo', arguments: { text: 'b0' } })), 'search: b0');
+    const before = up.calls.length;
+    // Neither child has a limit of its own: the account's 4 calls a minute are spent, on both replicas.
+    for (const [client, name] of [[siblingB, 'search__echo'], [siblingA, 'echo']] as const) {
+      await assert.rejects(client.callTool({ name, arguments: { text: 'over' } }), (e: unknown) => {
+        assert.ok(e instanceof McpError);
+        assert.equal(e.code, -32029);
+        assert.match(e.message, /toolCallsPerMinute of parent account tools\/team is 4\. Retry after \d+ s/);
+        const data = e.data as { status: number; retryAfterSeconds: number; limit: string; scope: string };
+        assert.equal(data.status, 429);
+        assert.ok(data.retryAfterSeconds >= 1 && data.retryAfterSeconds <= 60, `retry hint ${data.retryAfterSeconds}`);
+        assert.equal(data.limit, 'toolCallsPerMinute');
+        assert.equal(data.scope, 'tools/team');
+        return true;
+      });
+    }
+    assert.equal(up.calls.length, before, 'refused calls never reached the upstream');
+    assert.deepEqual(await redis.client.keys('*tools/sib-*toolCalls*'), [], 'the children have no counters of their own');
+    assert.ok((await redis.client.keys('*tools/team|toolCallsPerMinute*')).length > 0, "the account's counter is in the shared Redis");
+  });
+
+  it("toolCallsPerMonth of a parent account: the third call of the month is refused with the month's end", async () => {
+    const onA = await connectTo(a, '/mcp/tools/search', KEY_MONTHLY);
+    const onB = await connectTo(b, '/mcp/tools/search', KEY_MONTHLY);
+    await onA.callTool({ name: 'echo', arguments: { text: 'm1' } });
+    await onB.callTool({ name: 'echo', arguments: { text: 'm2' } });
+    await assert.rejects(onA.callTool({ name: 'echo', arguments: { text: 'm3' } }), (e: unknown) => {
+      assert.ok(e instanceof McpError);
+      assert.equal(e.code, -32029);
+      assert.match(e.message, /toolCallsPerMonth of parent account tools\/quota is 2\. It resets at (\S+)\. Retry after \d+ s/);
+      const resets = Date.parse(/resets at (\S+)\./.exec(e.message)?.[1] ?? '');
+      assert.ok(resets > Date.now() && resets <= Date.now() + 32 * 86_400_000, 'resets at the end of the current month');
+      const data = e.data as { retryAfterSeconds: number };
+      assert.ok(Math.abs(Date.now() + data.retryAfterSeconds * 1000 - resets) < 5_000, 'the retry hint points at the month end');
+      return true;
+    });
   });
 
   it('a session opened on one replica continues on another; a replica with another secret refuses it', async () => {
