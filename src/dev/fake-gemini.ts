@@ -237,6 +237,17 @@ export class FakeGemini {
     res.end(out);
   }
 
+  /**
+   * Vertex AI mode: a new access token this fake accepts for `lifetimeS`. Its own /token endpoint
+   * issues them, and so does a fake metadata server (fake-gce-metadata.ts) standing for the same
+   * Google identity platform.
+   */
+  mintToken(lifetimeS: number): string {
+    const token = `ya29.fake-${this.tokens.size + 1}-${Date.now()}`;
+    this.tokens.set(token, Date.now() + lifetimeS * 1000);
+    return token;
+  }
+
   /** OAuth2 JWT-bearer grant: verifies the service account's signed assertion, issues a token. */
   private issueToken(raw: Buffer, res: ServerResponse): void {
     const vertex = this.behaviour.vertex as { clientEmail: string; publicKeyPem: string };
@@ -258,8 +269,7 @@ export class FakeGemini {
     if (claims['aud'] !== 'https://oauth2.googleapis.com/token') return deny('Invalid audience');
     if (!String(claims['scope'] ?? '').includes('https://www.googleapis.com/auth/cloud-platform')) return deny('missing cloud-platform scope');
     if (typeof claims['exp'] !== 'number' || claims['exp'] < now) return deny('Invalid JWT: Token must be a short-lived token and in a reasonable timeframe');
-    const token = `ya29.fake-${this.tokens.size + 1}-${Date.now()}`;
-    this.tokens.set(token, Date.now() + this.behaviour.tokenLifetimeS * 1000);
+    const token = this.mintToken(this.behaviour.tokenLifetimeS);
     const text = JSON.stringify({ access_token: token, expires_in: this.behaviour.tokenLifetimeS, token_type: 'Bearer' });
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);

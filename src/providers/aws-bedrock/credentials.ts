@@ -8,67 +8,18 @@
  * EKS Pod Identity (AWS_CONTAINER_CREDENTIALS_FULL_URI) is refused with a clear error rather than
  * ignored: it needs the SDK's container-credentials provider, which is not a dependency yet.
  *
- * Credentials that expire are cached and refreshed in the background: when they have less than
- * REFRESH_BEFORE_MS left, a request starts one refresh and still signs with the valid ones, so a
- * request waits for the source only when no valid credentials exist (the first request, or after
- * failed refreshes let them expire).
+ * Credentials that expire are cached and refreshed in the background (../refreshing.ts): a request
+ * waits for the source only when no valid credentials exist (the first request, or after failed
+ * refreshes let them expire).
  */
+import { Refreshing, type Expiring } from '../refreshing.js';
 import type { AwsCredentials } from './api.js';
 import { assumeRoleWithWebIdentity, webIdentityFromEnv } from './web-identity.js';
 
-/** Refresh this long before expiry (STS credentials live an hour by default). */
-export const REFRESH_BEFORE_MS = 5 * 60_000;
+export type ExpiringCredentials = Expiring<AwsCredentials>;
 
-export interface ExpiringCredentials {
-  readonly credentials: AwsCredentials;
-  /** Epoch ms; undefined for credentials that do not expire (static keys). */
-  readonly expiresAt: number | undefined;
-}
-
-/** Credentials from one source, served from a cache and refreshed before they expire. */
-export class RefreshingCredentials {
-  private current: ExpiringCredentials | undefined;
-  private refreshing: Promise<AwsCredentials> | undefined;
-
-  constructor(
-    /** What the source is, for error messages and logs (never a secret). */
-    readonly source: string,
-    private readonly fetchCredentials: () => Promise<ExpiringCredentials>,
-    private readonly now: () => number = Date.now,
-    initial?: ExpiringCredentials,
-  ) {
-    this.current = initial;
-  }
-
-  /** Valid credentials now (synchronously) when cached; otherwise the pending fetch. */
-  get(): AwsCredentials | Promise<AwsCredentials> {
-    const current = this.current;
-    if (current) {
-      if (current.expiresAt === undefined) return current.credentials;
-      const left = current.expiresAt - this.now();
-      if (left > 0) {
-        if (left < REFRESH_BEFORE_MS) void this.refresh().catch(() => undefined);
-        return current.credentials;
-      }
-    }
-    return this.refresh();
-  }
-
-  private refresh(): Promise<AwsCredentials> {
-    this.refreshing ??= this.fetchCredentials().then(
-      (fresh) => {
-        this.refreshing = undefined;
-        this.current = fresh;
-        return fresh.credentials;
-      },
-      (err: unknown) => {
-        this.refreshing = undefined;
-        throw new Error(`${this.source}: ${err instanceof Error ? err.message : String(err)}`);
-      },
-    );
-    return this.refreshing;
-  }
-}
+/** AWS credentials from one source, served from a cache and refreshed before they expire. */
+export type RefreshingCredentials = Refreshing<AwsCredentials>;
 
 /** Static keys from the environment, as the SDKs read them; undefined when the two keys are not both set. */
 export function envCredentials(env: NodeJS.ProcessEnv = process.env): ExpiringCredentials | undefined {
@@ -78,7 +29,7 @@ export function envCredentials(env: NodeJS.ProcessEnv = process.env): ExpiringCr
   const sessionToken = env['AWS_SESSION_TOKEN'];
   const expiration = env['AWS_CREDENTIAL_EXPIRATION'] ? Date.parse(env['AWS_CREDENTIAL_EXPIRATION']) : Number.NaN;
   return {
-    credentials: sessionToken ? { accessKeyId, secretAccessKey, sessionToken } : { accessKeyId, secretAccessKey },
+    value: sessionToken ? { accessKeyId, secretAccessKey, sessionToken } : { accessKeyId, secretAccessKey },
     expiresAt: Number.isNaN(expiration) ? undefined : expiration,
   };
 }
@@ -92,10 +43,10 @@ export function defaultCredentialsFrom(env: NodeJS.ProcessEnv, now: () => number
       const again = envCredentials(env);
       return again && (again.expiresAt === undefined || again.expiresAt > now()) ? Promise.resolve(again) : Promise.reject(new Error('AWS_CREDENTIAL_EXPIRATION has passed'));
     };
-    return new RefreshingCredentials('AWS credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY', reread, now, fromEnv);
+    return new Refreshing<AwsCredentials>('AWS credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY', reread, now, fromEnv);
   }
   const webIdentity = webIdentityFromEnv(env);
-  if (webIdentity) return new RefreshingCredentials(`web identity (role ${webIdentity.roleArn})`, () => assumeRoleWithWebIdentity(webIdentity), now);
+  if (webIdentity) return new Refreshing<AwsCredentials>(`web identity (role ${webIdentity.roleArn})`, () => assumeRoleWithWebIdentity(webIdentity), now);
   if (env['AWS_CONTAINER_CREDENTIALS_FULL_URI'] || env['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI']) {
     return new Error('EKS Pod Identity / container credentials (AWS_CONTAINER_CREDENTIALS_*) are not supported yet: use IRSA (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) or a credentialSecretRef');
   }

@@ -10,11 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { FakeSts } from '../../dev/fake-sts.js';
-import { defaultCredentialsFrom, RefreshingCredentials } from './credentials.js';
+import { Refreshing } from '../refreshing.js';
+import type { AwsCredentials } from './api.js';
+import { defaultCredentialsFrom } from './credentials.js';
 import { assumeRoleWithWebIdentity, webIdentityFromEnv, type WebIdentityConfig } from './web-identity.js';
 
-const webIdentity = (config: WebIdentityConfig, now?: () => number): RefreshingCredentials =>
-  new RefreshingCredentials('web identity', () => assumeRoleWithWebIdentity(config), now);
+const webIdentity = (config: WebIdentityConfig, now?: () => number): Refreshing<AwsCredentials> =>
+  new Refreshing<AwsCredentials>('web identity', () => assumeRoleWithWebIdentity(config), now);
 
 const ROLE = 'arn:aws:iam::123456789012:role/tollgate-bedrock';
 

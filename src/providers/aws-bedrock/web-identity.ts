@@ -79,7 +79,7 @@ export async function assumeRoleWithWebIdentity(config: WebIdentityConfig): Prom
   }
   if (!identity.sessionToken || !identity.expiration) throw new Error('STS AssumeRoleWithWebIdentity answered without SessionToken and Expiration');
   return {
-    credentials: { accessKeyId: identity.accessKeyId, secretAccessKey: identity.secretAccessKey, sessionToken: identity.sessionToken },
+    value: { accessKeyId: identity.accessKeyId, secretAccessKey: identity.secretAccessKey, sessionToken: identity.sessionToken },
     expiresAt: identity.expiration.getTime(),
   };
 }

@@ -1,25 +1,27 @@
 /**
  * Google Vertex AI (provider type `gcp-vertex-ai`): Gemini models through the Vertex AI
  * generateContent and streamGenerateContent?alt=sse methods, authenticated with OAuth2 access tokens
- * minted from a service-account key (token.ts). The request and response shapes are Gemini's, so
+ * minted from a service-account key in the credential Secret, or, without one, from the Pod's own
+ * identity (Application Default Credentials: GKE Workload Identity, workload identity federation) (token.ts). The request and response shapes are Gemini's, so
  * the Gemini translator serves both (../gemini/chat.ts).
  *
  * Behaviour follows Google's published API reference:
  *   - generateContent:  https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/projects.locations.publishers.models/generateContent
  *   - streamGenerateContent: https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/projects.locations.publishers.models/streamGenerateContent
  *   - Service-account tokens: https://developers.google.com/identity/protocols/oauth2/service-account
+ *   - Application Default Credentials: https://cloud.google.com/docs/authentication/application-default-credentials
+ *   - GKE Workload Identity: https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity
  *   - Claude on Vertex AI: https://docs.anthropic.com/en/api/claude-on-vertex-ai (rawPredict, streamRawPredict)
  * Claude models (upstream names starting with `claude`) go to Anthropic's publisher (chat.ts).
  * The endpoint is the location base, for example
  * https://us-central1-aiplatform.googleapis.com/v1/projects/<project>/locations/us-central1.
  * Embeddings: text-embedding models through :predict (embeddings.ts,
  * https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api).
- * Not yet: workload identity.
  */
 import type { ProviderAdapter } from '../types.js';
 import { isClaude, vertexChat } from './chat.js';
 import { vertexEmbeddings } from './embeddings.js';
-import { tokenSourceFor } from './token.js';
+import { defaultTokenSourceFor, tokenSourceFor } from './token.js';
 
 export const vertexAdapter: ProviderAdapter = {
   type: 'gcp-vertex-ai',
@@ -43,7 +45,7 @@ export const vertexAdapter: ProviderAdapter = {
   },
   /** The bearer token: cached, refreshed in the background before it expires. */
   async sign(provider) {
-    const source = tokenSourceFor(provider.credential);
+    const source = provider.credential === undefined ? defaultTokenSourceFor(provider.endpoint.basePath) : tokenSourceFor(provider.credential);
     if (source instanceof Error) throw source;
     const token = source.get();
     return [['authorization', `Bearer ${typeof token === 'string' ? token : await token}`]];

@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { FakeGemini } from '../../dev/fake-gemini.js';
-import { parseServiceAccount, TokenSource } from './token.js';
+import { Refreshing } from '../refreshing.js';
+import { parseServiceAccount, serviceAccountFetcher } from './token.js';
+
+const keySource = (k: Exclude<ReturnType<typeof parseServiceAccount>, Error>): Refreshing<string> => new Refreshing<string>('service account', serviceAccountFetcher(k));
 
 describe('Vertex AI token source', () => {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -20,7 +23,7 @@ describe('Vertex AI token source', () => {
   it('fetches once, then answers synchronously from the cache', async () => {
     const k = key();
     assert.ok(!(k instanceof Error));
-    const source = new TokenSource(k);
+    const source = keySource(k);
     const first = source.get();
     assert.ok(first instanceof Promise, 'no token yet: the first request waits');
     const token = await first;
@@ -33,7 +36,7 @@ describe('Vertex AI token source', () => {
     fake.behaviour.tokenLifetimeS = 120; // inside the 5-minute refresh window from the start
     const k = key();
     assert.ok(!(k instanceof Error));
-    const source = new TokenSource(k);
+    const source = keySource(k);
     const t1 = await source.get();
     const issued = fake.tokens.size;
     const again = source.get();
@@ -50,6 +53,6 @@ describe('Vertex AI token source', () => {
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
     const k = parseServiceAccount(JSON.stringify({ client_email: 'gw@proj.iam.gserviceaccount.com', private_key: other.export({ type: 'pkcs8', format: 'pem' }).toString(), token_uri: fake.tokenUri }));
     assert.ok(!(k instanceof Error));
-    await assert.rejects(async () => new TokenSource(k).get());
+    await assert.rejects(async () => keySource(k).get());
   });
 });

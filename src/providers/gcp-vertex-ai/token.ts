@@ -1,19 +1,29 @@
 /**
- * OAuth2 access tokens for Vertex AI from a service-account key (the JSON Google issues), through
- * google-auth-library's JWT client. A token is fetched once and reused; when it has less than
- * REFRESH_BEFORE_MS left, the next request starts a refresh in the background and still uses the
- * valid token, so a request waits for the token endpoint only when no valid token exists (the first
- * request, or after a failed refresh let it expire). The key's `token_uri` is honoured (Google's is
- * the default), which is also how tests point the library at a local token endpoint.
+ * OAuth2 access tokens for Vertex AI, from google-auth-library, in one of two ways:
+ *   - a service-account key (the JSON Google issues) in the ModelProvider's credential Secret: the
+ *     library's JWT client (JWT-bearer grant). The key's `token_uri` is honoured (Google's is the
+ *     default), which is also how tests point the library at a local token endpoint;
+ *   - no credential Secret: the Pod's own identity through Application Default Credentials
+ *     (https://cloud.google.com/docs/authentication/application-default-credentials), found by the
+ *     library in its order: GOOGLE_APPLICATION_CREDENTIALS (a key, or an `external_account` file for
+ *     workload identity federation from another cloud or cluster), gcloud's well-known file, then the
+ *     metadata server (GKE Workload Identity, Compute Engine, Cloud Run). GCE_METADATA_HOST /
+ *     GCE_METADATA_IP move the metadata server (the library reads them; tests use a fake).
+ * Either way a token is fetched once and reused, refreshed in the background before it expires
+ * (../refreshing.ts), so a request waits for a token endpoint only when no valid token exists.
  */
-import { gaxios, JWT } from 'google-auth-library';
+import { gaxios, gcpMetadata, GoogleAuth, JWT } from 'google-auth-library';
+import { Refreshing, REFRESH_BEFORE_MS, type Expiring } from '../refreshing.js';
 
 const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 const SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
-/** Refresh this long before expiry (tokens live an hour). */
-export const REFRESH_BEFORE_MS = 5 * 60_000;
-/** Token sources kept (one per distinct service-account key); the oldest goes beyond it. */
+/** Tokens without a stated lifetime are kept this long (Google's access tokens live an hour). */
+const DEFAULT_LIFETIME_MS = 3_600_000;
+/** Token sources kept (one per distinct service-account key or project); the oldest goes beyond it. */
 const MAX_SOURCES = 256;
+const PROJECT_IN_PATH = /\/projects\/([^/]+)\//;
+
+export { REFRESH_BEFORE_MS };
 
 interface ServiceAccountKey {
   readonly client_email: string;
@@ -36,68 +46,79 @@ export function parseServiceAccount(text: string | undefined): ServiceAccountKey
   return o as unknown as ServiceAccountKey;
 }
 
-export class TokenSource {
-  private token: string | undefined;
-  private expiresAt = 0;
-  private refreshing: Promise<string> | undefined;
-  private readonly client: JWT;
+/** A cached, background-refreshed access token. */
+export type TokenSource = Refreshing<string>;
 
-  constructor(
-    key: ServiceAccountKey,
-    private readonly now: () => number = Date.now,
-  ) {
-    const transporter = new gaxios.Gaxios();
-    const tokenUri = key.token_uri;
-    if (tokenUri && tokenUri !== GOOGLE_TOKEN_URL) {
-      transporter.interceptors.request.add({
-        resolved: (options) => {
-          if (String(options.url) === GOOGLE_TOKEN_URL) options.url = new URL(tokenUri);
-          return Promise.resolve(options);
-        },
-      });
-    }
-    this.client = new JWT({ email: key.client_email, key: key.private_key, ...(key.private_key_id ? { keyId: key.private_key_id } : {}), scopes: [SCOPE], transporter });
-  }
-
-  /** A valid token now (synchronously) when one is cached; otherwise the pending fetch. */
-  get(): string | Promise<string> {
-    const left = this.expiresAt - this.now();
-    if (this.token !== undefined && left > 0) {
-      if (left < REFRESH_BEFORE_MS) void this.refresh().catch(() => undefined);
-      return this.token;
-    }
-    return this.refresh();
-  }
-
-  private refresh(): Promise<string> {
-    this.refreshing ??= this.client.authorize().then(
-      (credentials) => {
-        this.refreshing = undefined;
-        if (!credentials.access_token) throw new Error('the token endpoint returned no access_token');
-        this.token = credentials.access_token;
-        this.expiresAt = credentials.expiry_date ?? this.now() + 3_600_000;
-        return this.token;
+/** Fetches tokens with a service-account key (JWT-bearer grant at the key's token_uri). */
+export function serviceAccountFetcher(key: ServiceAccountKey, now: () => number = Date.now): () => Promise<Expiring<string>> {
+  const transporter = new gaxios.Gaxios();
+  const tokenUri = key.token_uri;
+  if (tokenUri && tokenUri !== GOOGLE_TOKEN_URL) {
+    transporter.interceptors.request.add({
+      resolved: (options) => {
+        if (String(options.url) === GOOGLE_TOKEN_URL) options.url = new URL(tokenUri);
+        return Promise.resolve(options);
       },
-      (err: unknown) => {
-        this.refreshing = undefined;
-        throw err instanceof Error ? err : new Error(String(err));
-      },
-    );
-    return this.refreshing;
+    });
   }
+  const client = new JWT({ email: key.client_email, key: key.private_key, ...(key.private_key_id ? { keyId: key.private_key_id } : {}), scopes: [SCOPE], transporter });
+  return async () => {
+    const credentials = await client.authorize();
+    if (!credentials.access_token) throw new Error('the token endpoint returned no access_token');
+    return { value: credentials.access_token, expiresAt: credentials.expiry_date ?? now() + DEFAULT_LIFETIME_MS };
+  };
+}
+
+/**
+ * Fetches tokens with Application Default Credentials. `projectId` (the project of the Vertex
+ * endpoint) spares the library its own project discovery, which would run the gcloud CLI.
+ */
+export function applicationDefaultFetcher(projectId: string | undefined, now: () => number = Date.now): () => Promise<Expiring<string>> {
+  // The library refreshes a cached token only inside its own eager window: make it wider than ours,
+  // so that when we ask for a fresh token it fetches one.
+  const options = { scopes: [SCOPE], clientOptions: { eagerRefreshThresholdMillis: REFRESH_BEFORE_MS + 60_000 }, ...(projectId ? { projectId } : {}) };
+  let auth: GoogleAuth | undefined;
+  return async () => {
+    auth ??= new GoogleAuth(options);
+    let client;
+    try {
+      client = await auth.getClient();
+    } catch (err) {
+      // The library (and gcp-metadata, process-wide) remember a failed discovery: forget it, so a
+      // metadata server that was not ready when the Pod started is found by a later request.
+      auth = undefined;
+      gcpMetadata.resetIsAvailableCache();
+      throw new Error(`no Application Default Credentials (GKE Workload Identity metadata server, GOOGLE_APPLICATION_CREDENTIALS): ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const { token } = await client.getAccessToken();
+    if (!token) throw new Error('Application Default Credentials returned no access token');
+    const expiry = client.credentials.expiry_date;
+    return { value: token, expiresAt: typeof expiry === 'number' && expiry > 0 ? expiry : now() + DEFAULT_LIFETIME_MS };
+  };
 }
 
 const sources = new Map<string, TokenSource | Error>();
 
-/** The token source of a service-account key (shared by every provider using the same key). */
-export function tokenSourceFor(credential: string | undefined): TokenSource | Error {
-  const id = credential ?? '';
+function remember(id: string, make: () => TokenSource | Error): TokenSource | Error {
   let source = sources.get(id);
   if (!source) {
-    const key = parseServiceAccount(credential);
-    source = key instanceof Error ? key : new TokenSource(key);
+    source = make();
     if (sources.size >= MAX_SOURCES) sources.delete(sources.keys().next().value as string);
     sources.set(id, source);
   }
   return source;
+}
+
+/** The token source of a service-account key (shared by every provider using the same key). */
+export function tokenSourceFor(credential: string): TokenSource | Error {
+  return remember(`key:${credential}`, () => {
+    const key = parseServiceAccount(credential);
+    return key instanceof Error ? key : new Refreshing<string>(`service account ${key.client_email}`, serviceAccountFetcher(key));
+  });
+}
+
+/** The Pod's own identity (Application Default Credentials), one source per Vertex project. */
+export function defaultTokenSourceFor(endpointPath: string): TokenSource | Error {
+  const projectId = PROJECT_IN_PATH.exec(endpointPath)?.[1];
+  return remember(`adc:${projectId ?? ''}`, () => new Refreshing<string>('Application Default Credentials', applicationDefaultFetcher(projectId)));
 }

@@ -1,0 +1,72 @@
+/**
+ * A provider credential that expires (AWS temporary credentials, Google OAuth2 access tokens), served
+ * from a cache and refreshed in the background, so the request path never waits for a credential
+ * endpoint while a valid credential exists:
+ *   - valid and more than `refreshBeforeMs` left: returned synchronously;
+ *   - valid but inside that window: returned synchronously, and one background refresh starts
+ *     (single flight; after one fails, or returns a credential that expires no later than the one it
+ *     replaces, as a metadata server that caches tokens does, the next background refresh waits RETRY_MS);
+ *   - none, or expired: the request waits for the (single) pending fetch. Expired credentials are
+ *     never used.
+ */
+
+/** Refresh this long before expiry (STS credentials and Google tokens live an hour by default). */
+export const REFRESH_BEFORE_MS = 5 * 60_000;
+/** Pause between background refreshes that failed or did not extend the expiry past the window. */
+export const RETRY_MS = 10_000;
+
+export interface Expiring<T> {
+  readonly value: T;
+  /** Epoch ms; undefined for a credential that does not expire (static keys). */
+  readonly expiresAt: number | undefined;
+}
+
+export class Refreshing<T> {
+  private current: Expiring<T> | undefined;
+  private pending: Promise<T> | undefined;
+  private notBefore = 0;
+
+  constructor(
+    /** What the source is, for error messages (never a secret). */
+    readonly source: string,
+    private readonly fetchValue: () => Promise<Expiring<T>>,
+    private readonly now: () => number = Date.now,
+    initial?: Expiring<T>,
+    private readonly refreshBeforeMs: number = REFRESH_BEFORE_MS,
+  ) {
+    this.current = initial;
+  }
+
+  /** A valid credential now (synchronously) when cached; otherwise the pending fetch. */
+  get(): T | Promise<T> {
+    const current = this.current;
+    if (current) {
+      if (current.expiresAt === undefined) return current.value;
+      const now = this.now();
+      const left = current.expiresAt - now;
+      if (left > 0) {
+        if (left < this.refreshBeforeMs && this.pending === undefined && now >= this.notBefore) void this.refresh().catch(() => undefined);
+        return current.value;
+      }
+    }
+    return this.refresh();
+  }
+
+  private refresh(): Promise<T> {
+    this.pending ??= this.fetchValue().then(
+      (fresh) => {
+        this.pending = undefined;
+        const previous = this.current?.expiresAt;
+        this.current = fresh;
+        if (previous !== undefined && fresh.expiresAt !== undefined && fresh.expiresAt <= previous) this.notBefore = this.now() + RETRY_MS;
+        return fresh.value;
+      },
+      (err: unknown) => {
+        this.pending = undefined;
+        this.notBefore = this.now() + RETRY_MS;
+        throw new Error(`${this.source}: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    );
+    return this.pending;
+  }
+}
