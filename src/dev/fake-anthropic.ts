@@ -5,11 +5,16 @@
  * Anthropic's error shape when a request is wrong: the auth and version headers, required fields
  * (model, max_tokens, messages), no unknown top-level fields, role and content block shapes, image
  * sources and media types, tool definitions, tool_use/tool_result pairing by id, sampling ranges,
- * thinking budgets. Streams use the real event types (message_start, content_block_*, message_delta,
+ * thinking budgets, tool input schemas (compiled as JSON Schema), thinking blocks sent back (their
+ * signature present and matching their text; with thinking on, the assistant turn a tool result
+ * answers must start with its thinking block, as Claude requires), no forced tool with thinking.
+ * A tool call's input matches the tool's schema (fake-schema.ts). Streams use the real event types (message_start, content_block_*, message_delta,
  * message_stop, ping) and are written in small pieces so events split across network chunks.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { closeFake, guardedHandler, listenFake } from './fake-listen.js';
+import { compileSchema, inputFor, thinkingSignature } from './fake-schema.js';
+import type { ValidateFunction } from 'ajv';
 
 /** Knobs; change them between requests. */
 export interface AnthropicBehaviour {
@@ -246,13 +251,15 @@ export class FakeAnthropic {
     const choice = isObj(body['tool_choice']) ? body['tool_choice'] : { type: 'auto' };
     const forced = choice['type'] === 'any' || choice['type'] === 'tool';
     const content: Obj[] = [];
-    if (isObj(body['thinking'])) content.push({ type: 'thinking', thinking: b.thinking, signature: 'sig-fake' });
+    if (isObj(body['thinking'])) content.push({ type: 'thinking', thinking: b.thinking, signature: thinkingSignature(b.thinking) });
     let stop = 'end_turn';
     let outputTokens = 0;
     if (tools.length > 0 && choice['type'] !== 'none' && (forced || results.length === 0)) {
       const name = choice['type'] === 'tool' ? String(choice['name']) : String((tools[0] as Obj)['name']);
+      const schema = (tools.find((t) => t['name'] === name) as Obj)['input_schema'];
+      const input = inputFor(compileSchema(schema) as ValidateFunction, schema, b.toolInput);
       const calls = choice['disable_parallel_tool_use'] === true ? 1 : b.toolCalls;
-      for (let i = 0; i < calls; i++) content.push({ type: 'tool_use', id: `toolu_fake_${i}`, name, input: b.toolInput });
+      for (let i = 0; i < calls; i++) content.push({ type: 'tool_use', id: `toolu_fake_${i}`, name, input });
       stop = 'tool_use';
       outputTokens = 10 * calls;
     } else {
@@ -398,8 +405,14 @@ function validate(body: Obj): void {
           results.push(block['tool_use_id']);
           break;
         case 'thinking':
+          check(role === 'assistant', `${at}: thinking blocks are only allowed in assistant messages`);
+          check(typeof block['thinking'] === 'string', `${at}.thinking.thinking: Field required`);
+          check(typeof block['signature'] === 'string', `${at}.thinking.signature: Field required`);
+          check(block['signature'] === thinkingSignature(block['thinking']), `${at}: Invalid \`signature\` in \`thinking\` block`);
+          break;
         case 'redacted_thinking':
           check(role === 'assistant', `${at}: thinking blocks are only allowed in assistant messages`);
+          check(typeof block['data'] === 'string' && block['data'] !== '', `${at}.redacted_thinking.data: Field required`);
           break;
         default:
           throw new Invalid(`${at}.type: Input tag '${String(block['type'])}' does not match any of the expected tags`);
@@ -422,6 +435,8 @@ function validate(body: Obj): void {
       for (const k of Object.keys(t)) check(['name', 'description', 'input_schema', 'cache_control', 'type'].includes(k), `tools.${i}.${k}: Extra inputs are not permitted`);
       check(typeof t['name'] === 'string' && TOOL_NAME.test(t['name']), `tools.${i}.name: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'`);
       check(isObj(t['input_schema']) && t['input_schema']['type'] === 'object', `tools.${i}.input_schema: Input should be a JSON Schema with type 'object'`);
+      const compiled = compileSchema(t['input_schema']);
+      check(typeof compiled !== 'string', `tools.${i}.custom.input_schema: JSON schema is invalid - please consult https://json-schema.org or our documentation at https://docs.anthropic.com/en/docs/tool-use (${String(compiled)})`);
       names.push(t['name']);
     });
   }
@@ -437,7 +452,28 @@ function validate(body: Obj): void {
     check((t['budget_tokens'] as number) >= 1024, 'thinking.budget_tokens: Input should be greater than or equal to 1024');
     check((t['budget_tokens'] as number) < (max as number), '`max_tokens` must be greater than `thinking.budget_tokens`');
     check(body['temperature'] === undefined || body['temperature'] === 1, 'temperature may only be set to 1 when thinking is enabled');
+    const choice = body['tool_choice'];
+    check(!isObj(choice) || (choice['type'] !== 'any' && choice['type'] !== 'tool'), 'Thinking may not be enabled when tool_choice forces tool use.');
+    checkThinkingTurn(messages as Obj[]);
   }
+}
+
+/**
+ * With thinking on, an assistant turn whose tool calls the last message answers must start with its
+ * thinking block (Claude verifies the block's signature: see the block checks above).
+ */
+function checkThinkingTurn(messages: readonly Obj[]): void {
+  const last = messages[messages.length - 1];
+  const previous = messages[messages.length - 2];
+  if (!last || !previous || last['role'] !== 'user' || previous['role'] !== 'assistant') return;
+  const answersTools = Array.isArray(last['content']) && (last['content'] as Obj[]).some((b) => isObj(b) && b['type'] === 'tool_result');
+  if (!answersTools || !Array.isArray(previous['content'])) return;
+  const first = (previous['content'] as Obj[])[0];
+  const type = isObj(first) ? first['type'] : undefined;
+  check(
+    type === 'thinking' || type === 'redacted_thinking',
+    `messages.${messages.length - 2}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${String(type)}\`. When \`thinking\` is enabled, a final \`assistant\` message must start with a thinking block (preceeding the lastmost set of \`tool_use\` and \`tool_result\` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable \`thinking\`.`,
+  );
 }
 
 function resultText(block: Obj): string {

@@ -5,7 +5,10 @@
  * service: it recomputes the SigV4 signature with @smithy/signature-v4 from the request it got
  * (403 InvalidSignatureException / UnrecognizedClientException otherwise, clock skew over 5 minutes
  * refused) and validates the Converse body (ValidationException 400: unknown fields, roles, content
- * block unions, image formats, toolUse/toolResult pairing, toolConfig, inferenceConfig ranges).
+ * block unions, image formats, toolUse/toolResult pairing, toolConfig with tool input schemas compiled
+ * as JSON Schema, inferenceConfig ranges, reasoningContent blocks sent back with a signature that
+ * matches their text, and with thinking on, the assistant turn a tool result answers starting with
+ * its reasoning block, as Claude requires). A tool call's input matches the tool's schema.
  * ConverseStream answers in AWS event-stream binary frames (@smithy/eventstream-codec), written in
  * small pieces so frames split across network chunks.
  */
@@ -15,6 +18,8 @@ import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { closeFake, guardedHandler, listenFake } from './fake-listen.js';
+import { compileSchema, inputFor, thinkingSignature } from './fake-schema.js';
+import type { ValidateFunction } from 'ajv';
 
 export interface BedrockBehaviour {
   accessKeyId: string;
@@ -249,7 +254,10 @@ export class FakeBedrock {
     let output = 0;
     if (tools.length > 0 && ('any' in choice || 'tool' in choice || results.length === 0)) {
       const name = isObj(choice['tool']) ? String(choice['tool']['name']) : String(((tools[0] as Obj)['toolSpec'] as Obj)['name']);
-      for (let i = 0; i < b.toolCalls; i++) content.push({ toolUse: { toolUseId: `tooluse_fake_${i}`, name, input: b.toolInput } });
+      const spec = tools.map((t) => t['toolSpec'] as Obj).find((t) => t['name'] === name) as Obj;
+      const schema = (spec['inputSchema'] as Obj)['json'];
+      const input = inputFor(compileSchema(schema) as ValidateFunction, schema, b.toolInput);
+      for (let i = 0; i < b.toolCalls; i++) content.push({ toolUse: { toolUseId: `tooluse_fake_${i}`, name, input } });
       stopReason = 'tool_use';
       output = 10 * b.toolCalls;
     } else {
@@ -267,7 +275,7 @@ export class FakeBedrock {
     }
     const thinking = isObj(body['additionalModelRequestFields']) ? body['additionalModelRequestFields']['thinking'] : undefined;
     if (isObj(thinking)) {
-      content.unshift({ reasoningContent: { reasoningText: { text: b.reasoning, signature: 'fake-signature' } } });
+      content.unshift({ reasoningContent: { reasoningText: { text: b.reasoning, signature: thinkingSignature(b.reasoning) } } });
       output += (b.reasoning.match(/\S+/g) ?? []).length;
     }
     const input = Math.max(1, Math.ceil(bytes / 4));
@@ -347,6 +355,18 @@ function validateThinking(body: Obj, model: string): void {
   check(inference['topP'] === undefined || (inference['topP'] as number) >= 0.95, '`top_p` must be greater than or equal to 0.95 when thinking is enabled.');
   const choice = isObj(body['toolConfig']) ? body['toolConfig']['toolChoice'] : undefined;
   check(!isObj(choice) || !('any' in choice || 'tool' in choice), 'Thinking may not be enabled when tool_choice forces tool use.');
+  // The assistant turn the last message's tool results answer must start with its reasoning block.
+  const messages = body['messages'] as Obj[];
+  const last = messages[messages.length - 1];
+  const previous = messages[messages.length - 2];
+  if (!last || !previous || previous['role'] !== 'assistant') return;
+  if (!(last['content'] as Obj[]).some((b) => isObj(b) && 'toolResult' in b)) return;
+  const first = (previous['content'] as Obj[])[0];
+  const found = isObj(first) ? (Object.keys(first)[0] ?? 'nothing') : 'nothing';
+  check(
+    found === 'reasoningContent',
+    `messages.${messages.length - 2}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${found === 'toolUse' ? 'tool_use' : found}\`. When \`thinking\` is enabled, a final \`assistant\` message must start with a thinking block (preceeding the lastmost set of \`tool_use\` and \`tool_result\` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable \`thinking\`.`,
+  );
 }
 
 function validate(body: Obj): void {
@@ -369,6 +389,18 @@ function validate(body: Obj): void {
       if ('image' in b) {
         const img = b['image'];
         check(m['role'] === 'user' && isObj(img) && ['png', 'jpeg', 'gif', 'webp'].includes(String(img['format'])) && isObj(img['source']) && typeof img['source']['bytes'] === 'string', `Malformed input request: messages.${i}.content.${j}.image needs format png|jpeg|gif|webp and source.bytes`);
+      }
+      if ('reasoningContent' in b) {
+        const r = b['reasoningContent'];
+        check(m['role'] === 'assistant' && isObj(r) && Object.keys(r).length === 1, `Malformed input request: messages.${i}.content.${j}.reasoningContent must set exactly one of reasoningText, redactedContent (assistant turns only)`);
+        if (isObj(r['reasoningText'])) {
+          const t = r['reasoningText'];
+          check(typeof t['text'] === 'string', `Malformed input request: messages.${i}.content.${j}.reasoningContent.reasoningText.text is required`);
+          check(typeof t['signature'] === 'string', `messages.${i}.content.${j}.thinking.signature: Field required`);
+          check(t['signature'] === thinkingSignature(t['text'] as string), `messages.${i}.content.${j}: Invalid \`signature\` in \`thinking\` block`);
+        } else {
+          check(typeof r['redactedContent'] === 'string' && r['redactedContent'] !== '', `Malformed input request: messages.${i}.content.${j}.reasoningContent needs reasoningText or redactedContent`);
+        }
       }
       if ('toolUse' in b) {
         const t = b['toolUse'];
@@ -401,6 +433,9 @@ function validate(body: Obj): void {
     for (const tool of t['tools'] as unknown[]) {
       const spec = isObj(tool) ? tool['toolSpec'] : undefined;
       check(isObj(spec) && typeof spec['name'] === 'string' && /^[a-zA-Z0-9_-]{1,64}$/.test(spec['name']) && isObj(spec['inputSchema']) && isObj(spec['inputSchema']['json']), 'Malformed input request: each tool needs toolSpec {name, inputSchema: {json}}');
+      const schema = (spec['inputSchema'] as Obj)['json'] as Obj;
+      check(schema['type'] === 'object', `The value at toolConfig.tools.${names.length}.toolSpec.inputSchema.json.type must be object`);
+      check(typeof compileSchema(schema) !== 'string', `The value at toolConfig.tools.${names.length}.toolSpec.inputSchema.json is not a valid JSON Schema`);
       names.push(spec['name'] as string);
     }
     if (t['toolChoice'] !== undefined) {

@@ -110,6 +110,7 @@ export class AttemptStream {
         includeUsage: rewrite.translation.includeUsage,
         model: rewrite.translation.upstreamModel,
         ...(rewrite.translation.base64Embeddings ? { base64Embeddings: true } : {}),
+        ...(rewrite.translation.jsonResponse ? { jsonResponse: true } : {}),
       });
     }
     const gate = this.deps.limits?.admitAttempt(plan.id, choice.attempt.candidate.route);

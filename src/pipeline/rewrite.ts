@@ -8,7 +8,7 @@ import { upstreamFor } from '../providers/front-doors.js';
 import { THINK_TAGS } from '../providers/openai/think-tags.js';
 import { applyRulesToBytes } from './parameters.js';
 import { adapterFor } from '../providers/registry.js';
-import type { ChatTranslator } from '../providers/translation.js';
+import { type ChatTranslator, wantsJsonResponse } from '../providers/translation.js';
 import { apiOf } from './route.js';
 import { CREDENTIAL_HEADERS, type Operation, type UpstreamTarget } from '../providers/types.js';
 import { replaceTopLevelString } from './json-patch.js';
@@ -95,6 +95,7 @@ function translatedRewrite(
       upstreamModel: route.upstreamModel,
       api,
       ...(body.json['encoding_format'] === 'base64' ? { base64Embeddings: true } : {}),
+      ...(api === 'openai' && wantsJsonResponse(body.json) ? { jsonResponse: true } : {}),
     },
   };
 }

@@ -21,6 +21,8 @@ export interface TranslationPlan {
   readonly upstreamModel: string;
   /** Embeddings: the client asked for base64 vectors. */
   readonly base64Embeddings?: boolean;
+  /** The client asked for response_format json_object / json_schema (see ResponseOptions). */
+  readonly jsonResponse?: boolean;
   /** The client's API (its errors are in that API's shape). */
   readonly api: ClientApi;
 }

@@ -29,6 +29,12 @@ export interface ResponseOptions {
   readonly includeUsage: boolean;
   /** Embeddings: the client asked for `encoding_format: "base64"` (little-endian float32, base64). */
   readonly base64Embeddings?: boolean;
+  /**
+   * The client asked for `response_format` json_object or json_schema. Translators that request it
+   * through one forced tool (Anthropic, Bedrock) answer that tool's input as the message content
+   * (a JSON string) with finish_reason "stop", streamed as content deltas.
+   */
+  readonly jsonResponse?: boolean;
 }
 
 /** A translated response: status for the client and the OpenAI-shaped body. */
@@ -188,6 +194,177 @@ export function parseDataUrl(url: string): DataUrl | undefined {
   if (base64.endsWith('==')) padding = 2;
   else if (base64.endsWith('=')) padding = 1;
   return { mediaType, base64, bytes: Math.floor((base64.length * 3) / 4) - padding };
+}
+
+// ---- response_format through a forced tool ---------------------------------------------------
+
+/** The tool that carries a JSON answer when the schema has no usable name. */
+export const JSON_RESPONSE_TOOL = 'json_response';
+const TOOL_NAME_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
+
+/** What a `response_format` asks for, for providers that honour it with one forced tool. */
+export interface JsonResponseTool {
+  /** Tool name: the json_schema's `name`, or JSON_RESPONSE_TOOL. */
+  readonly name: string;
+  readonly description: string;
+  /** The tool's input schema: the client's JSON Schema, or any object for json_object. */
+  readonly schema: JsonObject;
+}
+
+/** Whether an OpenAI request asks for a JSON answer (response_format json_object or json_schema). */
+export function wantsJsonResponse(body: Readonly<Record<string, unknown>>): boolean {
+  const format = body['response_format'];
+  return isObject(format) && (format['type'] === 'json_object' || format['type'] === 'json_schema');
+}
+
+/**
+ * Reads `response_format` for a provider that answers in JSON through a forced tool whose input
+ * schema is the requested schema (Anthropic Messages, Bedrock Converse): undefined for text (or
+ * absent), the tool otherwise, a clear 400 for what cannot work that way (a schema whose root is not
+ * an object: tool inputs are objects; the client's own tools or reasoning, which cannot coexist
+ * with a forced tool).
+ */
+export function jsonResponseTool(body: Readonly<Record<string, unknown>>, provider: string): JsonResponseTool | undefined | GatewayError {
+  const format = body['response_format'];
+  if (format === undefined || format === null) return undefined;
+  if (!isObject(format)) return invalid('response_format', "expected an object {type: 'text' | 'json_object' | 'json_schema'}.");
+  const type = format['type'];
+  if (type === 'text') return undefined;
+  if (type !== 'json_object' && type !== 'json_schema') return invalid('response_format.type', "expected 'text', 'json_object' or 'json_schema'.");
+  const tools = body['tools'];
+  if (Array.isArray(tools) && tools.length > 0) {
+    return unsupported('response_format', provider, 'it is translated into one forced tool call, which cannot be combined with your own tools (drop response_format and add a tool whose parameters are your schema)');
+  }
+  const effort = body['reasoning_effort'];
+  if (effort !== undefined && effort !== null && effort !== 'none') {
+    return unsupported('response_format', provider, 'it is translated into a forced tool call, which extended thinking (reasoning_effort) does not allow');
+  }
+  if (type === 'json_object') {
+    return { name: JSON_RESPONSE_TOOL, description: 'Respond with a JSON object: the input of this tool is your whole answer.', schema: { type: 'object' } };
+  }
+  const spec = format['json_schema'];
+  if (!isObject(spec)) return invalid('response_format.json_schema', 'expected an object {name, schema}.');
+  const schema = spec['schema'] ?? { type: 'object' };
+  if (!isObject(schema)) return invalid('response_format.json_schema.schema', 'expected a JSON Schema object.');
+  if (schema['type'] !== 'object') {
+    return unsupported('response_format.json_schema.schema', provider, "the schema's root must be {type: 'object'} (the answer is a tool input, which is an object)");
+  }
+  const name = typeof spec['name'] === 'string' && TOOL_NAME_PATTERN.test(spec['name']) ? spec['name'] : JSON_RESPONSE_TOOL;
+  const described = typeof spec['description'] === 'string' && spec['description'] !== '' ? `${spec['description']} ` : '';
+  return { name, description: `${described}Respond with a JSON object matching this schema: the input of this tool is your whole answer.`, schema };
+}
+
+/** With response_format, the forced tool call is the answer: it finished as a message does. */
+export function jsonFinish(reason: FinishReason, options: ResponseOptions): FinishReason {
+  return options.jsonResponse && reason === 'tool_calls' ? 'stop' : reason;
+}
+
+// ---- reasoning blocks round-trip (thinking_blocks) -------------------------------------------
+
+/**
+ * One reasoning block as an OpenAI-side message carries it (`thinking_blocks`, the field LiteLLM
+ * documents): Claude needs the blocks of the assistant turn that made a tool call sent back,
+ * unchanged and with their signature, when extended thinking is on.
+ */
+export type ThinkingBlock = { readonly type: 'thinking'; readonly thinking: string; readonly signature?: string } | { readonly type: 'redacted_thinking'; readonly data: string };
+
+/** Reads an assistant message's `thinking_blocks` (absent = none); a clear 400 for a malformed one. */
+export function readThinkingBlocks(msg: JsonObject, where: string): ThinkingBlock[] | GatewayError {
+  const blocks = msg['thinking_blocks'];
+  if (blocks === undefined || blocks === null) return [];
+  if (!Array.isArray(blocks)) return invalid(`${where}.thinking_blocks`, 'expected an array of {type: "thinking", thinking, signature} or {type: "redacted_thinking", data}.');
+  const out: ThinkingBlock[] = [];
+  for (const [i, block] of blocks.entries()) {
+    const at = `${where}.thinking_blocks[${i}]`;
+    if (!isObject(block)) return invalid(at, 'expected a thinking block object.');
+    if (block['type'] === 'thinking') {
+      if (typeof block['thinking'] !== 'string') return invalid(`${at}.thinking`, 'expected a string.');
+      const signature = block['signature'];
+      if (signature !== undefined && signature !== null && typeof signature !== 'string') return invalid(`${at}.signature`, 'expected a string.');
+      // A missing signature is passed on: the provider says why it needs one.
+      out.push(typeof signature === 'string' ? { type: 'thinking', thinking: block['thinking'], signature } : { type: 'thinking', thinking: block['thinking'] });
+    } else if (block['type'] === 'redacted_thinking') {
+      if (typeof block['data'] !== 'string' || block['data'] === '') return invalid(`${at}.data`, 'expected the opaque data string of the redacted block.');
+      out.push({ type: 'redacted_thinking', data: block['data'] });
+    } else {
+      return invalid(`${at}.type`, "expected 'thinking' or 'redacted_thinking'.");
+    }
+  }
+  return out;
+}
+
+/** Largest total of reasoning text a stream holds to hand the blocks back whole (1 MiB). */
+export const MAX_THINKING_CHARS = 1024 * 1024;
+
+/**
+ * Collects a streamed message's reasoning blocks so that each completed block can be sent in one
+ * delta: `{"thinking_blocks": [every block so far]}` (the whole list each time: the OpenAI SDK's
+ * stream accumulator keeps the last value of a field it does not know). The text also went out as
+ * `reasoning_content` deltas while it streamed. Bounded: past MAX_THINKING_CHARS the blocks are no
+ * longer collected (the message then carries no thinking_blocks, as before).
+ */
+export class ThinkingCollector {
+  private readonly done: ThinkingBlock[] = [];
+  private text: string[] = [];
+  private signature: string | undefined;
+  private open = false;
+  private chars = 0;
+  private overflow = false;
+
+  /** A reasoning block starts. */
+  begin(): void {
+    this.open = true;
+    this.text = [];
+    this.signature = undefined;
+  }
+
+  get collecting(): boolean {
+    return this.open;
+  }
+
+  /** More reasoning text of the open block. */
+  append(piece: string): void {
+    if (!this.open || this.overflow) return;
+    this.chars += piece.length;
+    if (this.chars > MAX_THINKING_CHARS) {
+      this.overflow = true;
+      this.text = [];
+      return;
+    }
+    this.text.push(piece);
+  }
+
+  sign(signature: string): void {
+    if (this.open) this.signature = (this.signature ?? '') + signature;
+  }
+
+  /** A redacted block (whole): the delta to send, or undefined. */
+  redacted(data: string): string | undefined {
+    this.open = false;
+    if (this.overflow) return undefined;
+    this.chars += data.length;
+    if (this.chars > MAX_THINKING_CHARS) {
+      this.overflow = true;
+      return undefined;
+    }
+    this.done.push({ type: 'redacted_thinking', data });
+    return this.delta();
+  }
+
+  /** The open block ended: the delta to send (the whole list), or undefined. */
+  end(): string | undefined {
+    if (!this.open) return undefined;
+    this.open = false;
+    if (this.overflow) return undefined;
+    const thinking = this.text.join('');
+    this.text = [];
+    this.done.push(this.signature === undefined ? { type: 'thinking', thinking } : { type: 'thinking', thinking, signature: this.signature });
+    return this.delta();
+  }
+
+  private delta(): string {
+    return `{"thinking_blocks":${JSON.stringify(this.done)}}`;
+  }
 }
 
 // ---- composition ---------------------------------------------------------------------------

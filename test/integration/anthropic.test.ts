@@ -5,6 +5,7 @@
  * event types split across network chunks.
  */
 import assert from 'node:assert/strict';
+import { Ajv } from 'ajv';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type OpenAI from 'openai';
 import type { AnthropicBehaviour } from '../../src/dev/fake-anthropic.js';
@@ -303,13 +304,102 @@ describe('provider type anthropic (Messages API)', () => {
     assert.ok((sent['max_tokens'] as number) > 2048, 'max_tokens above the thinking budget');
   });
 
+  const PERSON = {
+    type: 'object',
+    properties: { name: { type: 'string', minLength: 2 }, age: { type: 'integer', minimum: 18 }, tags: { type: 'array', items: { type: 'string', enum: ['admin', 'user'] } } },
+    required: ['name', 'age', 'tags'],
+    additionalProperties: false,
+  };
+
+  it('response_format json_schema: one forced tool carrying the schema; its input is the content (finish stop), streamed and not', async () => {
+    const client = stack.client();
+    const params = {
+      model: 'claude',
+      messages: [{ role: 'user' as const, content: 'Who?' }],
+      response_format: { type: 'json_schema' as const, json_schema: { name: 'person', description: 'A person.', schema: PERSON, strict: true } },
+    };
+    const plain = await client.chat.completions.create(params);
+    const final = await streamed(client, { ...params, stream: true });
+    assert.deepEqual(essence(final), essence(plain));
+    const message = plain.choices[0]!.message;
+    assert.equal(plain.choices[0]!.finish_reason, 'stop');
+    assert.equal(message.tool_calls, undefined);
+    const answer = JSON.parse(message.content ?? '') as unknown;
+    const valid = new Ajv({ strict: false }).compile(PERSON);
+    assert.ok(valid(answer), `the answer matches the schema: ${JSON.stringify(answer)}`);
+    // The raw stream carries the JSON as content deltas, pieces of the tool's input_json_delta.
+    let pieces = 0;
+    let content = '';
+    for await (const chunk of await client.chat.completions.create({ ...params, stream: true })) {
+      const delta = chunk.choices[0]?.delta;
+      if (delta?.content) {
+        pieces++;
+        content += delta.content;
+      }
+      assert.equal(delta?.tool_calls, undefined);
+    }
+    assert.ok(pieces > 1, 'streamed incrementally');
+    assert.deepEqual(JSON.parse(content), answer);
+    const sent = stack.anthropic['claude']!.received().map((r) => r.body as Record<string, unknown>);
+    assert.equal(sent.length, 3);
+    for (const body of sent) {
+      assert.deepEqual(body['tools'], [{ name: 'person', description: 'A person. Respond with a JSON object matching this schema: the input of this tool is your whole answer.', input_schema: PERSON }]);
+      assert.deepEqual(body['tool_choice'], { type: 'tool', name: 'person' });
+    }
+  });
+
+  it('response_format json_object: any JSON object, through a forced tool with an open object schema', async () => {
+    const client = stack.client();
+    const params = { model: 'claude', messages: [{ role: 'user' as const, content: 'JSON please' }], response_format: { type: 'json_object' as const } };
+    const plain = await client.chat.completions.create(params);
+    const final = await streamed(client, { ...params, stream: true });
+    assert.deepEqual(essence(final), essence(plain));
+    assert.equal(plain.choices[0]!.finish_reason, 'stop');
+    assert.deepEqual(JSON.parse(plain.choices[0]!.message.content ?? ''), { city: 'Paris', unit: 'celsius' });
+    const body = stack.anthropic['claude']!.received()[0]!.body as Record<string, unknown>;
+    assert.deepEqual((body['tools'] as { name: string; input_schema: unknown }[]).map((t) => [t.name, t.input_schema]), [['json_response', { type: 'object' }]]);
+    assert.deepEqual(body['tool_choice'], { type: 'tool', name: 'json_response' });
+  });
+
+  for (const streaming of [false, true]) {
+    it(`reasoning + tools over several turns (${streaming ? 'streaming' : 'non-streaming'}): thinking_blocks with their signature go back in the tool-call turn`, async () => {
+      const fake = stack.anthropic['claude']!;
+      const client = stack.client();
+      const ask = [{ role: 'user' as const, content: 'Weather in Paris?' }];
+      const params = { model: 'claude', messages: ask, tools: [WEATHER_TOOL], reasoning_effort: 'low' as const };
+      const first = streaming ? await streamed(client, { ...params, stream: true }) : await client.chat.completions.create(params);
+      const turn = first.choices[0]!.message as OpenAI.Chat.Completions.ChatCompletionMessage & { thinking_blocks?: { type: string; thinking: string; signature: string }[] };
+      assert.equal(first.choices[0]!.finish_reason, 'tool_calls');
+      assert.equal(turn.thinking_blocks?.length, 1);
+      assert.equal(turn.thinking_blocks?.[0]?.thinking, 'Let me think about this.');
+      assert.match(turn.thinking_blocks?.[0]?.signature ?? '', /^sig_/);
+      const call = turn.tool_calls![0]!;
+      const results = [{ role: 'tool' as const, tool_call_id: call.id, content: 'sunny' }];
+      // The assistant turn sent back as the SDK gave it: thinking first, signature intact.
+      const second = await client.chat.completions.create({ ...params, messages: [...ask, turn as OpenAI.Chat.Completions.ChatCompletionAssistantMessageParam, ...results] });
+      assert.equal(second.choices[0]!.message.content, 'Tool said: sunny');
+      const sent = fake.received().at(-1)!.body as { messages: { role: string; content: { type: string; signature?: string }[] }[] };
+      assert.deepEqual(sent.messages[1]!.content.map((b) => b.type), ['thinking', 'tool_use']);
+      assert.equal(sent.messages[1]!.content[0]!.signature, turn.thinking_blocks?.[0]?.signature);
+      // Without the blocks (or with an altered one) Claude refuses, as the fake does: the 400 reaches the client.
+      const { thinking_blocks: _dropped, ...bare } = turn;
+      const missing = await assertSdkError(client.chat.completions.create({ ...params, messages: [...ask, bare as OpenAI.Chat.Completions.ChatCompletionAssistantMessageParam, ...results] }), 400, 'invalid_request_error');
+      assert.match(missing.message, /must start with a thinking block/);
+      const unsigned = { ...turn, thinking_blocks: [{ type: 'thinking', thinking: 'Let me think about this.' }] };
+      const noSignature = await assertSdkError(client.chat.completions.create({ ...params, messages: [...ask, unsigned as OpenAI.Chat.Completions.ChatCompletionAssistantMessageParam, ...results] }), 400, 'invalid_request_error');
+      assert.match(noSignature.message, /signature: Field required/);
+    });
+  }
+
   const badInputs: [string, Record<string, unknown>, string, RegExp][] = [
     ['n > 1', { n: 2 }, 'unsupported_parameter', /'n'/],
     ['temperature above 1', { temperature: 1.5 }, 'invalid_value', /temperature/],
     ['an audio content part', { messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] }] }, 'unsupported_parameter', /input_audio/],
     ['an image over 5 MB', { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${'A'.repeat(7_200_000)}` } }] }] }, 'invalid_value', /5242880 bytes/],
     ['a tool schema that is not an object', { tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'string' } } }] }, 'invalid_value', /type 'object'/],
-    ['response_format json_schema', { response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object' } } } }, 'unsupported_parameter', /response_format/],
+    ['response_format with the client own tools', { response_format: { type: 'json_object' }, tools: [WEATHER_TOOL] }, 'unsupported_parameter', /response_format.*own tools/],
+    ['response_format with reasoning_effort', { response_format: { type: 'json_object' }, reasoning_effort: 'low' }, 'unsupported_parameter', /response_format.*extended thinking/],
+    ['a json_schema whose root is not an object', { response_format: { type: 'json_schema', json_schema: { name: 'list', schema: { type: 'array', items: { type: 'string' } } } } }, 'unsupported_parameter', /root must be/],
     ['malformed tool call arguments', { messages: [{ role: 'user', content: 'x' }, { role: 'assistant', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{not json' } }] }] }, 'invalid_value', /arguments/],
   ];
   for (const [what, extra, code, message] of badInputs) {

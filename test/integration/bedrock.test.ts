@@ -4,6 +4,7 @@
  * real service, and streams ConverseStream answers as AWS event-stream frames split across chunks.
  */
 import assert from 'node:assert/strict';
+import { Ajv } from 'ajv';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type OpenAI from 'openai';
 import type { BedrockBehaviour } from '../../src/dev/fake-bedrock.js';
@@ -293,4 +294,80 @@ describe('provider type aws-bedrock (Converse / ConverseStream, SigV4)', () => {
     await assertSdkError(ask({ reasoning_effort: 'extreme' }), 400, 'invalid_value');
     assert.equal(stack.bedrock['bedrock']!.requests.length, 0);
   });
+
+  const PLACE = {
+    type: 'object',
+    properties: { city: { type: 'string', enum: ['Lyon', 'Nice'] }, population: { type: 'integer', minimum: 1000 } },
+    required: ['city', 'population'],
+    additionalProperties: false,
+  };
+
+  it('response_format json_schema: toolConfig with one tool forced by name; its input is the content (finish stop), streamed and not', async () => {
+    const client = stack.client();
+    const params = { model: 'claude-bedrock', messages: [{ role: 'user' as const, content: 'Where?' }], response_format: { type: 'json_schema' as const, json_schema: { name: 'place', schema: PLACE } } };
+    const plain = await client.chat.completions.create(params);
+    const final = await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion();
+    assert.deepEqual(essence(final), essence(plain));
+    assert.equal(plain.choices[0]!.finish_reason, 'stop');
+    assert.equal(plain.choices[0]!.message.tool_calls, undefined);
+    const answer = JSON.parse(plain.choices[0]!.message.content ?? '') as unknown;
+    assert.ok(new Ajv({ strict: false }).compile(PLACE)(answer), `the answer matches the schema: ${JSON.stringify(answer)}`);
+    let pieces = 0;
+    for await (const chunk of await client.chat.completions.create({ ...params, stream: true })) {
+      if (chunk.choices[0]?.delta?.content) pieces++;
+      assert.equal(chunk.choices[0]?.delta?.tool_calls, undefined);
+    }
+    assert.ok(pieces > 1, 'streamed as content deltas from the toolUse input deltas');
+    const got = stack.bedrock['bedrock']!.received();
+    assert.deepEqual(got.map((r) => r.status), [200, 200, 200]);
+    for (const r of got) {
+      const config = (r.body as { toolConfig: { tools: { toolSpec: { name: string; inputSchema: unknown } }[]; toolChoice: unknown } }).toolConfig;
+      assert.deepEqual(config.tools.map((t) => [t.toolSpec.name, t.toolSpec.inputSchema]), [['place', { json: PLACE }]]);
+      assert.deepEqual(config.toolChoice, { tool: { name: 'place' } });
+    }
+  });
+
+  it('response_format json_object: any JSON object; with the client own tools it is a clear 400 with nothing sent', async () => {
+    const client = stack.client();
+    const params = { model: 'claude-bedrock', messages: [{ role: 'user' as const, content: 'JSON' }], response_format: { type: 'json_object' as const } };
+    const plain = await client.chat.completions.create(params);
+    const final = await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion();
+    assert.deepEqual(essence(final), essence(plain));
+    assert.deepEqual(JSON.parse(plain.choices[0]!.message.content ?? ''), { city: 'Paris', unit: 'celsius' });
+    const sent = stack.bedrock['bedrock']!.received()[0]!.body as { toolConfig: { tools: { toolSpec: { name: string; inputSchema: unknown } }[]; toolChoice: unknown } };
+    assert.deepEqual(sent.toolConfig.tools.map((t) => [t.toolSpec.name, t.toolSpec.inputSchema]), [['json_response', { json: { type: 'object' } }]]);
+    stack.bedrock['bedrock']!.requests.length = 0;
+    const err = await assertSdkError(client.chat.completions.create({ ...params, tools: [WEATHER_TOOL] }), 400, 'unsupported_parameter');
+    assert.match(err.message, /response_format/);
+    assert.equal(stack.bedrock['bedrock']!.requests.length, 0);
+  });
+
+  for (const streaming of [false, true]) {
+    it(`reasoning + tools over several turns (${streaming ? 'streaming' : 'non-streaming'}): reasoning blocks with their signature go back in the tool-call turn`, async () => {
+      const fake = stack.bedrock['bedrock']!;
+      const client = stack.client();
+      const ask = [{ role: 'user' as const, content: 'Weather in Paris?' }];
+      const params = { model: 'claude-thinking', messages: ask, tools: [WEATHER_TOOL], reasoning_effort: 'low' as const };
+      const first = streaming ? await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion() : await client.chat.completions.create(params);
+      const turn = first.choices[0]!.message as OpenAI.Chat.Completions.ChatCompletionMessage & { thinking_blocks?: { type: string; thinking: string; signature: string }[] };
+      assert.equal(first.choices[0]!.finish_reason, 'tool_calls');
+      assert.equal(turn.thinking_blocks?.length, 1);
+      assert.equal(turn.thinking_blocks?.[0]?.thinking, 'Let me think about the weather first.');
+      assert.match(turn.thinking_blocks?.[0]?.signature ?? '', /^sig_/);
+      const call = turn.tool_calls![0]!;
+      const results = [{ role: 'tool' as const, tool_call_id: call.id, content: 'sunny' }];
+      const second = await client.chat.completions.create({ ...params, messages: [...ask, turn as OpenAI.Chat.Completions.ChatCompletionAssistantMessageParam, ...results] });
+      assert.equal(second.choices[0]!.message.content, 'Tool said: sunny');
+      const sent = fake.received().at(-1)!.body as { messages: { content: Record<string, unknown>[] }[] };
+      assert.deepEqual(sent.messages[1]!.content[0], { reasoningContent: { reasoningText: { text: 'Let me think about the weather first.', signature: turn.thinking_blocks?.[0]?.signature } } });
+      assert.ok('toolUse' in sent.messages[1]!.content[1]!);
+      // Without the blocks, or without the signature, Bedrock refuses (ValidationException): the client gets the 400.
+      const { thinking_blocks: _dropped, ...bare } = turn;
+      const missing = await assertSdkError(client.chat.completions.create({ ...params, messages: [...ask, bare as OpenAI.Chat.Completions.ChatCompletionAssistantMessageParam, ...results] }), 400, 'invalid_request_error');
+      assert.match(missing.message, /must start with a thinking block/);
+      const unsigned = { ...turn, thinking_blocks: [{ type: 'thinking', thinking: 'Let me think about the weather first.' }] };
+      const noSignature = await assertSdkError(client.chat.completions.create({ ...params, messages: [...ask, unsigned as OpenAI.Chat.Completions.ChatCompletionAssistantMessageParam, ...results] }), 400, 'invalid_request_error');
+      assert.match(noSignature.message, /signature: Field required/);
+    });
+  }
 });

@@ -140,7 +140,11 @@ describe('anthropic request translation', () => {
       [{ n: 3 }, "'n'"],
       [{ logprobs: true }, 'logprobs'],
       [{ presence_penalty: 0.5 }, 'presence_penalty'],
-      [{ response_format: { type: 'json_object' } }, 'response_format'],
+      [{ response_format: { type: 'json_object' }, tools: [{ type: 'function', function: { name: 'w' } }] }, 'response_format'],
+      [{ response_format: { type: 'json_object' }, reasoning_effort: 'low' }, 'response_format'],
+      [{ response_format: { type: 'json_schema', json_schema: { name: 'list', schema: { type: 'array' } } } }, "root must be {type: 'object'}"],
+      [{ response_format: { type: 'xml' } }, 'response_format.type'],
+      [{ messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: 'y', thinking_blocks: [{ type: 'thought' }] }] }, 'thinking_blocks[0].type'],
       [{ tools: [{ type: 'function', function: { name: 'bad name' } }] }, 'tools[0].function.name'],
       [{ tool_choice: { type: 'function', function: { name: 'nope' } }, tools: [{ type: 'function', function: { name: 'w' } }] }, 'nope'],
       [{ messages: [{ role: 'function', name: 'f', content: 'x' }] }, 'function'],
@@ -181,7 +185,7 @@ describe('anthropic response translation', () => {
       choices: [
         {
           index: 0,
-          message: { role: 'assistant', content: 'Let me check.', refusal: null, reasoning_content: 'Hmm', tool_calls: [{ id: 'toolu_A', type: 'function', function: { name: 'w', arguments: '{"city":"Paris"}' } }] },
+          message: { role: 'assistant', content: 'Let me check.', refusal: null, reasoning_content: 'Hmm', thinking_blocks: [{ type: 'thinking', thinking: 'Hmm', signature: 's' }], tool_calls: [{ id: 'toolu_A', type: 'function', function: { name: 'w', arguments: '{"city":"Paris"}' } }] },
           logprobs: null,
           finish_reason: 'tool_calls',
         },
@@ -274,5 +278,74 @@ describe('anthropic stream translation', () => {
     out += t.push(Buffer.from('event: content_block_delta\ndata: "')).toString();
     for (let i = 0; i < 20; i++) out += t.push(piece).toString();
     assert.match(out, /bad_upstream_response/);
+  });
+});
+
+describe('anthropic response_format (one forced tool) and thinking_blocks round-trip', () => {
+  const schema = { type: 'object', properties: { name: { type: 'string' }, age: { type: 'integer' } }, required: ['name', 'age'] };
+
+  it('json_schema becomes one tool with that input_schema, forced; json_object asks for any object', () => {
+    const out = request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'person', description: 'A person.', schema, strict: true } } });
+    assert.deepEqual(out['tools'], [{ name: 'person', description: 'A person. Respond with a JSON object matching this schema: the input of this tool is your whole answer.', input_schema: schema }]);
+    assert.deepEqual(out['tool_choice'], { type: 'tool', name: 'person' });
+    const any = request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_object' } });
+    assert.deepEqual((any['tools'] as { name: string; input_schema: unknown }[]).map((t) => [t.name, t.input_schema]), [['json_response', { type: 'object' }]]);
+    assert.deepEqual(any['tool_choice'], { type: 'tool', name: 'json_response' });
+    assert.equal(request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'text' } })['tools'], undefined);
+  });
+
+  it("the forced tool's input is the message content with finish_reason stop, streamed and not", () => {
+    const msg = { id: 'm', model: 'c', content: [{ type: 'tool_use', id: 'toolu_J', name: 'person', input: { name: 'Ada', age: 36 } }], stop_reason: 'tool_use', usage: { input_tokens: 1, output_tokens: 1 } };
+    const plain = JSON.parse(anthropicChat.response(Buffer.from(JSON.stringify(msg)), { created: 1, includeUsage: false, model: 'c', jsonResponse: true }).body.toString()) as { choices: { message: Record<string, unknown>; finish_reason: string }[] };
+    assert.deepEqual(plain.choices[0]?.message, { role: 'assistant', content: '{"name":"Ada","age":36}', refusal: null });
+    assert.equal(plain.choices[0]?.finish_reason, 'stop');
+    // Without response_format the same body is a tool call.
+    const tool = JSON.parse(anthropicChat.response(Buffer.from(JSON.stringify(msg)), { created: 1, includeUsage: false, model: 'c' }).body.toString()) as { choices: { finish_reason: string }[] };
+    assert.equal(tool.choices[0]?.finish_reason, 'tool_calls');
+    const events = [
+      ['message_start', { type: 'message_start', message: { id: 'm', model: 'c', content: [], usage: { input_tokens: 1, output_tokens: 1 } } }],
+      ['content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 'toolu_J', name: 'person', input: {} } }],
+      ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '' } }],
+      ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '{"name":"Ada",' } }],
+      ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '"age":36}' } }],
+      ['content_block_stop', { type: 'content_block_stop', index: 0 }],
+      ['message_delta', { type: 'message_delta', delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 9 } }],
+      ['message_stop', { type: 'message_stop' }],
+    ];
+    const t = anthropicChat.stream({ created: 1, includeUsage: false, model: 'c', jsonResponse: true });
+    const acc = accumulate(Buffer.concat([t.push(Buffer.from(events.map(([e, d]) => `event: ${String(e)}\ndata: ${JSON.stringify(d)}\n\n`).join(''))), t.end()]).toString());
+    assert.equal(acc.content, '{"name":"Ada","age":36}');
+    assert.deepEqual(acc.tools, []);
+    assert.equal(acc.finish, 'stop');
+  });
+
+  it('a streamed thinking block ends with one thinking_blocks delta holding its text and signature', () => {
+    const t = anthropicChat.stream({ created: 1, includeUsage: false, model: 'claude-x' });
+    const out = Buffer.concat([t.push(Buffer.from(RECORDED_TEXT)), t.end()]).toString();
+    const carrying = out.split('\n\n').filter((e) => e.includes('thinking_blocks'));
+    assert.equal(carrying.length, 1);
+    const chunk = JSON.parse(carrying[0]!.slice(6)) as { choices: { delta: Record<string, unknown> }[] };
+    assert.deepEqual(chunk.choices[0]?.delta, { thinking_blocks: [{ type: 'thinking', thinking: 'Hmm… ', signature: 'abc' }] });
+  });
+
+  it("an assistant message's thinking_blocks go back first in its turn, signatures unchanged", () => {
+    const out = request({
+      messages: [
+        { role: 'user', content: 'Weather?' },
+        {
+          role: 'assistant',
+          content: null,
+          reasoning_content: 'Hmm',
+          thinking_blocks: [{ type: 'thinking', thinking: 'Hmm', signature: 'sig' }, { type: 'redacted_thinking', data: 'opaque' }],
+          tool_calls: [{ id: 'toolu_A', type: 'function', function: { name: 'w', arguments: '{}' } }],
+        },
+        { role: 'tool', tool_call_id: 'toolu_A', content: 'sunny' },
+      ],
+    });
+    assert.deepEqual((out['messages'] as { content: unknown }[])[1]?.content, [
+      { type: 'thinking', thinking: 'Hmm', signature: 'sig' },
+      { type: 'redacted_thinking', data: 'opaque' },
+      { type: 'tool_use', id: 'toolu_A', name: 'w', input: {} },
+    ]);
   });
 });

@@ -6,8 +6,13 @@
  * images from data URLs or https URLs, tool_use from tool_calls); `tool` messages -> tool_result
  * blocks in a user turn (ids round-trip unchanged); tools/tool_choice/parallel_tool_calls; stop,
  * temperature, top_p, max_tokens (the model's default when absent: Anthropic requires one), `user`
- * -> metadata.user_id, reasoning_effort -> extended thinking. What Anthropic cannot honour (n > 1,
- * logprobs, response_format json, audio...) is a clear 400 before anything is sent.
+ * -> metadata.user_id, reasoning_effort -> extended thinking; an assistant message's
+ * `thinking_blocks` (as the response gives them) -> thinking / redacted_thinking blocks first in its
+ * turn, with their signature (Claude needs them back in a tool loop with thinking on).
+ * response_format json_object / json_schema -> one tool whose input_schema is the schema, forced with
+ * tool_choice {type: tool} (the technique of Anthropic's tool-use docs, "JSON mode"; it works on every
+ * Claude model, unlike native structured outputs); its input comes back as the message content.
+ * What Anthropic cannot honour (n > 1, logprobs, audio...) is a clear 400 before anything is sent.
  */
 import { gatewayError, type GatewayError, isGatewayError } from '../../errors.js';
 import {
@@ -15,6 +20,8 @@ import {
   type FinishReason,
   invalid,
   isObject,
+  jsonFinish,
+  jsonResponseTool,
   type JsonObject,
   openAIErrorJson,
   openAIErrorType,
@@ -22,7 +29,9 @@ import {
   optionalNumber,
   optionalPositiveInt,
   parseDataUrl,
+  readThinkingBlocks,
   textOfContent,
+  type ThinkingBlock,
   type ProviderUsage,
   type ResponseOptions,
   type TranslatedResponse,
@@ -129,8 +138,18 @@ function userBlocks(content: unknown, where: string): Block[] | string | Gateway
   return blocks;
 }
 
+/** OpenAI-side thinking_blocks -> Anthropic thinking / redacted_thinking blocks (unchanged). */
+export function thinkingBlocks(blocks: readonly ThinkingBlock[]): Block[] {
+  return blocks.map((b) =>
+    b.type === 'redacted_thinking' ? { type: 'redacted_thinking', data: b.data } : { type: 'thinking', thinking: b.thinking, ...(b.signature === undefined ? {} : { signature: b.signature }) },
+  );
+}
+
 function assistantBlocks(msg: JsonObject, where: string): Block[] | GatewayError {
-  const blocks: Block[] = [];
+  const thinking = readThinkingBlocks(msg, where);
+  if (isGatewayError(thinking)) return thinking;
+  // Thinking comes first in the turn, as Claude produced it.
+  const blocks: Block[] = thinkingBlocks(thinking);
   const content = msg['content'];
   if (content !== undefined && content !== null) {
     if (typeof content === 'string') {
@@ -289,10 +308,6 @@ function refuseUnsupported(body: Readonly<Record<string, unknown>>): GatewayErro
   }
   const bias = body['logit_bias'];
   if (isObject(bias) && Object.keys(bias).length > 0) return unsupported('logit_bias', PROVIDER);
-  const format = body['response_format'];
-  if (format !== undefined && format !== null && !(isObject(format) && format['type'] === 'text')) {
-    return unsupported('response_format', PROVIDER, 'JSON output modes are not translated for this provider type yet');
-  }
   const modalities = body['modalities'];
   if ((Array.isArray(modalities) && modalities.some((m) => m !== 'text')) || (body['audio'] !== undefined && body['audio'] !== null)) {
     return unsupported('audio', PROVIDER);
@@ -313,6 +328,12 @@ export function messagesRequest(body: Readonly<Record<string, unknown>>, ctx: Tr
   if (isGatewayError(messages)) return messages;
   const tools = translateTools(body);
   if (isGatewayError(tools)) return tools;
+  const json = jsonResponseTool(body, PROVIDER);
+  if (isGatewayError(json)) return json;
+  if (json) {
+    tools.tools = [{ name: json.name, description: json.description, input_schema: json.schema }];
+    tools.toolChoice = { type: 'tool', name: json.name };
+  }
   const temperature = optionalNumber(body, 'temperature', 0, 1);
   if (isGatewayError(temperature)) return temperature;
   const topP = optionalNumber(body, 'top_p', 0, 1);
@@ -385,17 +406,25 @@ function translateResponse(raw: Buffer, options: ResponseOptions): TranslatedRes
   if (!isObject(msg) || !Array.isArray(msg['content'])) return malformed('a message without content');
   let text = '';
   let reasoning = '';
+  const thinking: ThinkingBlock[] = [];
   const toolCalls: Record<string, unknown>[] = [];
   for (const block of msg['content']) {
     if (!isObject(block)) continue;
     if (block['type'] === 'text' && typeof block['text'] === 'string') text += block['text'];
-    else if (block['type'] === 'thinking' && typeof block['thinking'] === 'string') reasoning += block['thinking'];
+    else if (block['type'] === 'thinking' && typeof block['thinking'] === 'string') {
+      reasoning += block['thinking'];
+      const signature = block['signature'];
+      thinking.push(typeof signature === 'string' ? { type: 'thinking', thinking: block['thinking'], signature } : { type: 'thinking', thinking: block['thinking'] });
+    } else if (block['type'] === 'redacted_thinking' && typeof block['data'] === 'string') thinking.push({ type: 'redacted_thinking', data: block['data'] });
     else if (block['type'] === 'tool_use') {
-      toolCalls.push({ id: block['id'], type: 'function', function: { name: block['name'], arguments: JSON.stringify(block['input'] ?? {}) } });
+      // response_format: the forced tool's input is the answer (the request offered no other tool).
+      if (options.jsonResponse) text += JSON.stringify(block['input'] ?? {});
+      else toolCalls.push({ id: block['id'], type: 'function', function: { name: block['name'], arguments: JSON.stringify(block['input'] ?? {}) } });
     }
   }
   const message: Record<string, unknown> = { role: 'assistant', content: text === '' && toolCalls.length > 0 ? null : text, refusal: null };
   if (reasoning) message['reasoning_content'] = reasoning;
+  if (thinking.length > 0) message['thinking_blocks'] = thinking;
   if (toolCalls.length > 0) message['tool_calls'] = toolCalls;
   const usage = readUsage(msg['usage']);
   const out: Record<string, unknown> = {
@@ -403,7 +432,7 @@ function translateResponse(raw: Buffer, options: ResponseOptions): TranslatedRes
     object: 'chat.completion',
     created: options.created,
     model: msg['model'],
-    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason(msg['stop_reason']) ?? 'stop' }],
+    choices: [{ index: 0, message, logprobs: null, finish_reason: jsonFinish(finishReason(msg['stop_reason']) ?? 'stop', options) }],
   };
   // Last, as OpenAI puts it: the usage meter reads it from the tail of the body.
   if (usage) out['usage'] = openAIUsage(usage);

@@ -11,17 +11,22 @@
  * Tool calls: each tool_use block becomes one OpenAI tool call with its own `index` (0, 1, ... in
  * block order): its first delta carries id, type and name with empty arguments, then every
  * input_json_delta appends its partial JSON to `function.arguments`, which is exactly how the
- * OpenAI SDK accumulates a streamed tool call. Thinking deltas become `reasoning_content`.
+ * OpenAI SDK accumulates a streamed tool call. Thinking deltas become `reasoning_content`; when a
+ * thinking block ends (its signature_delta came), one delta carries `thinking_blocks` (every block
+ * so far, with signatures) for the client to send back in a tool loop. With response_format (the
+ * forced JSON tool), the tool's input_json_delta pieces are `content` deltas and the finish is "stop".
  *
  * Bounded state: the decoder's one incomplete event, a small per-block table (capped), counters.
  */
 import { SseDecoder, type SseSink } from '../sse.js';
-import { isObject, openAIErrorJson, openAIErrorType, openAIUsage, type ProviderUsage, type ResponseOptions, SSE_DONE, type StreamTranslator } from '../translation.js';
+import { isObject, openAIErrorJson, openAIErrorType, openAIUsage, type ProviderUsage, type ResponseOptions, SSE_DONE, type StreamTranslator, ThinkingCollector, jsonFinish } from '../translation.js';
 import { finishReason, readUsage } from './chat.js';
 
 /** Content blocks tracked per message (tool-call indexes); blocks beyond are passed as text only. */
 const MAX_BLOCKS = 1024;
 const NOT_A_TOOL = -1;
+/** The forced response_format tool: its input is the message content. */
+const JSON_ANSWER = -2;
 const EMPTY = Buffer.alloc(0);
 
 type State = 'start' | 'open' | 'stopped' | 'failed';
@@ -37,6 +42,8 @@ export class AnthropicStreamTranslator implements StreamTranslator, SseSink {
   private tools = 0;
   private usage: ProviderUsage | undefined;
   private state: State = 'start';
+  /** Created at the first thinking block only (most streams have none). */
+  private thinking: ThinkingCollector | undefined;
 
   constructor(private readonly options: ResponseOptions) {
     this.prefix = chunkPrefix('', '', options.created);
@@ -83,6 +90,8 @@ export class AnthropicStreamTranslator implements StreamTranslator, SseSink {
         return this.onMessageDelta(json['delta'], json['usage']);
       case 'message_stop':
         return this.onMessageStop();
+      case 'content_block_stop':
+        return this.onBlockStop();
       case 'error': {
         const err = isObject(json['error']) ? json['error'] : {};
         const type = typeof err['type'] === 'string' ? err['type'] : 'api_error';
@@ -91,7 +100,7 @@ export class AnthropicStreamTranslator implements StreamTranslator, SseSink {
         return;
       }
       default:
-        return; // content_block_stop and event types added later need no output
+        return; // event types added later need no output
     }
   }
 
@@ -109,6 +118,12 @@ export class AnthropicStreamTranslator implements StreamTranslator, SseSink {
   private onBlockStart(index: unknown, block: unknown): void {
     if (typeof index !== 'number' || !isObject(block)) return;
     const type = block['type'];
+    if (type === 'tool_use' && this.options.jsonResponse) {
+      if (index >= 0 && index < MAX_BLOCKS) this.toolIndex[index] = JSON_ANSWER;
+      const input = block['input'];
+      if (isObject(input) && Object.keys(input).length > 0) this.delta(`{"content":${JSON.stringify(JSON.stringify(input))}}`);
+      return;
+    }
     if (type === 'tool_use') {
       const tool = this.tools++;
       if (index >= 0 && index < MAX_BLOCKS) this.toolIndex[index] = tool;
@@ -122,9 +137,27 @@ export class AnthropicStreamTranslator implements StreamTranslator, SseSink {
     }
     if (index >= 0 && index < MAX_BLOCKS) this.toolIndex[index] = NOT_A_TOOL;
     if (type === 'text' && typeof block['text'] === 'string' && block['text'] !== '') this.delta(`{"content":${JSON.stringify(block['text'])}}`);
-    else if (type === 'thinking' && typeof block['thinking'] === 'string' && block['thinking'] !== '') {
-      this.delta(`{"reasoning_content":${JSON.stringify(block['thinking'])}}`);
+    else if (type === 'thinking') {
+      this.thinking ??= new ThinkingCollector();
+      this.thinking.begin();
+      if (typeof block['thinking'] === 'string' && block['thinking'] !== '') this.onThinking(block['thinking']);
+    } else if (type === 'redacted_thinking' && typeof block['data'] === 'string') {
+      this.thinking ??= new ThinkingCollector();
+      const delta = this.thinking.redacted(block['data']);
+      if (delta) this.delta(delta);
     }
+  }
+
+  private onThinking(text: string): void {
+    this.thinking?.append(text);
+    this.delta(`{"reasoning_content":${JSON.stringify(text)}}`);
+  }
+
+  private onBlockStop(): void {
+    // Blocks do not interleave in a Messages stream: a stop while a thinking block is open ends it.
+    if (!this.thinking?.collecting) return;
+    const delta = this.thinking.end();
+    if (delta) this.delta(delta);
   }
 
   private onBlockDelta(index: unknown, delta: unknown): void {
@@ -137,20 +170,28 @@ export class AnthropicStreamTranslator implements StreamTranslator, SseSink {
         const partial = delta['partial_json'];
         const tool = typeof index === 'number' ? this.toolIndex[index] : undefined;
         if (typeof partial !== 'string' || partial === '' || tool === undefined || tool === NOT_A_TOOL) return;
+        if (tool === JSON_ANSWER) {
+          this.delta(`{"content":${JSON.stringify(partial)}}`);
+          return;
+        }
         this.delta(`{"tool_calls":[{"index":${tool},"function":{"arguments":${JSON.stringify(partial)}}}]}`);
         return;
       }
       case 'thinking_delta':
-        if (typeof delta['thinking'] === 'string' && delta['thinking'] !== '') this.delta(`{"reasoning_content":${JSON.stringify(delta['thinking'])}}`);
+        if (typeof delta['thinking'] === 'string' && delta['thinking'] !== '') this.onThinking(delta['thinking']);
+        return;
+      case 'signature_delta':
+        if (typeof delta['signature'] === 'string') this.thinking?.sign(delta['signature']);
         return;
       default:
-        return; // signature_delta, citations_delta: nothing in OpenAI's shape
+        return; // citations_delta: nothing in OpenAI's shape
     }
   }
 
   private onMessageDelta(delta: unknown, usage: unknown): void {
     this.usage = readUsage(usage, this.usage);
-    const stop = isObject(delta) ? finishReason(delta['stop_reason']) : null;
+    const reason = isObject(delta) ? finishReason(delta['stop_reason']) : null;
+    const stop = reason === null ? null : jsonFinish(reason, this.options);
     if (stop) this.out += `${this.prefix}"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"${stop}"}]}\n\n`;
   }
 

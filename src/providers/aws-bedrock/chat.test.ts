@@ -131,3 +131,83 @@ describe('bedrock request and response translation', () => {
     assert.equal(regionOf({ ...p, region: 'ap-south-1' }), 'ap-south-1');
   });
 });
+
+describe('bedrock response_format (one forced tool) and reasoning blocks round-trip', () => {
+  const ctx = { upstreamModel: 'anthropic.claude-3-5-sonnet-20240620-v1:0', defaultMaxTokens: undefined };
+  const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+
+  it('json_schema becomes toolConfig with one tool forced by name; the client own tools or reasoning with it are a 400', () => {
+    const out = bedrockChat.request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'place', schema } } }, ctx);
+    assert.ok(!isGatewayError(out));
+    const sent = JSON.parse(out.toString()) as { toolConfig: { tools: { toolSpec: { name: string; inputSchema: unknown } }[]; toolChoice: unknown } };
+    assert.deepEqual(sent.toolConfig.tools.map((t) => [t.toolSpec.name, t.toolSpec.inputSchema]), [['place', { json: schema }]]);
+    assert.deepEqual(sent.toolConfig.toolChoice, { tool: { name: 'place' } });
+    const withTools = bedrockChat.request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_object' }, tools: [{ type: 'function', function: { name: 'w' } }] }, ctx);
+    assert.ok(isGatewayError(withTools) && withTools.message.includes('response_format'));
+    const withReasoning = bedrockChat.request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_object' }, reasoning_effort: 'low' }, { ...ctx, upstreamModel: 'us.anthropic.claude-3-7-sonnet-20250219-v1:0' });
+    assert.ok(isGatewayError(withReasoning) && withReasoning.message.includes('response_format'));
+  });
+
+  it("the forced tool's input is the content with finish_reason stop, streamed and not", () => {
+    const jsonOptions = { ...options, jsonResponse: true };
+    const res = bedrockChat.response(Buffer.from(JSON.stringify({ output: { message: { role: 'assistant', content: [{ toolUse: { toolUseId: 'tu_1', name: 'place', input: { city: 'Paris' } } }] } }, stopReason: 'tool_use' })), jsonOptions);
+    const body = JSON.parse(res.body.toString()) as { choices: { message: Record<string, unknown>; finish_reason: string }[] };
+    assert.deepEqual(body.choices[0]?.message, { role: 'assistant', content: '{"city":"Paris"}', refusal: null });
+    assert.equal(body.choices[0]?.finish_reason, 'stop');
+    const stream = Buffer.concat([
+      frame('messageStart', { role: 'assistant' }),
+      frame('contentBlockStart', { contentBlockIndex: 0, start: { toolUse: { toolUseId: 'tu_1', name: 'place' } } }),
+      frame('contentBlockDelta', { contentBlockIndex: 0, delta: { toolUse: { input: '{"city":' } } }),
+      frame('contentBlockDelta', { contentBlockIndex: 0, delta: { toolUse: { input: '"Paris"}' } } }),
+      frame('contentBlockStop', { contentBlockIndex: 0 }),
+      frame('messageStop', { stopReason: 'tool_use' }),
+      frame('metadata', { usage: { inputTokens: 1, outputTokens: 1 } }),
+    ]);
+    const t = bedrockChat.stream(jsonOptions);
+    const acc = collect(Buffer.concat([t.push(stream), t.end()]).toString());
+    assert.equal(acc.content, '{"city":"Paris"}');
+    assert.equal(acc.args, '');
+    assert.equal(acc.finish, 'stop');
+  });
+
+  it('reasoning blocks: thinking_blocks in responses and stream (text and signature), back as reasoningContent first in the turn', () => {
+    const res = bedrockChat.response(
+      Buffer.from(JSON.stringify({ output: { message: { role: 'assistant', content: [{ reasoningContent: { reasoningText: { text: 'Hmm', signature: 'sig' } } }, { reasoningContent: { redactedContent: 'b3BhcXVl' } }, { text: 'ok' }] } }, stopReason: 'end_turn' })),
+      options,
+    );
+    const message = (JSON.parse(res.body.toString()) as { choices: { message: Record<string, unknown> }[] }).choices[0]?.message;
+    assert.equal(message?.['reasoning_content'], 'Hmm');
+    assert.deepEqual(message?.['thinking_blocks'], [{ type: 'thinking', thinking: 'Hmm', signature: 'sig' }, { type: 'redacted_thinking', data: 'b3BhcXVl' }]);
+    const stream = Buffer.concat([
+      frame('messageStart', { role: 'assistant' }),
+      frame('contentBlockDelta', { contentBlockIndex: 0, delta: { reasoningContent: { text: 'Hm' } } }),
+      frame('contentBlockDelta', { contentBlockIndex: 0, delta: { reasoningContent: { text: 'm' } } }),
+      frame('contentBlockDelta', { contentBlockIndex: 0, delta: { reasoningContent: { signature: 'sig' } } }),
+      frame('contentBlockStop', { contentBlockIndex: 0 }),
+      frame('contentBlockDelta', { contentBlockIndex: 1, delta: { text: 'ok' } }),
+      frame('contentBlockStop', { contentBlockIndex: 1 }),
+      frame('messageStop', { stopReason: 'end_turn' }),
+      frame('metadata', { usage: { inputTokens: 1, outputTokens: 1 } }),
+    ]);
+    const t = bedrockChat.stream(options);
+    const sse = Buffer.concat([t.push(stream), t.end()]).toString();
+    const blocks = sse.split('\n\n').filter((e) => e.includes('thinking_blocks')).map((e) => (JSON.parse(e.slice(6)) as { choices: { delta: Record<string, unknown> }[] }).choices[0]?.delta);
+    assert.deepEqual(blocks, [{ thinking_blocks: [{ type: 'thinking', thinking: 'Hmm', signature: 'sig' }] }]);
+    const out = bedrockChat.request(
+      {
+        messages: [
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: null, thinking_blocks: [{ type: 'thinking', thinking: 'Hmm', signature: 'sig' }], tool_calls: [{ id: 'tu_1', type: 'function', function: { name: 'w', arguments: '{}' } }] },
+          { role: 'tool', tool_call_id: 'tu_1', content: 'ok' },
+        ],
+        tools: [{ type: 'function', function: { name: 'w' } }],
+      },
+      ctx,
+    );
+    assert.ok(!isGatewayError(out));
+    assert.deepEqual((JSON.parse(out.toString()) as { messages: { content: unknown[] }[] }).messages[1]?.content, [
+      { reasoningContent: { reasoningText: { text: 'Hmm', signature: 'sig' } } },
+      { toolUse: { toolUseId: 'tu_1', name: 'w', input: {} } },
+    ]);
+  });
+});

@@ -8,8 +8,13 @@
  * required / named -> auto / any / tool; max_tokens, temperature, top_p, stop -> inferenceConfig.
  * reasoning_effort on Claude models with extended thinking -> additionalModelRequestFields.thinking
  * (https://docs.aws.amazon.com/bedrock/latest/userguide/claude-messages-extended-thinking.html), the
- * budget as for Anthropic's own API. What Converse cannot take (https image URLs, n > 1, logprobs, JSON
- * response formats, reasoning effort on other models ...) is a clear 400 before anything is sent.
+ * budget as for Anthropic's own API; an assistant message's `thinking_blocks` -> reasoningContent
+ * blocks (reasoningText with its signature, or redactedContent) first in its turn: Claude needs them
+ * back in a tool loop with thinking on. response_format json_object / json_schema -> toolConfig with
+ * one tool whose inputSchema is the schema, forced with toolChoice {tool: {name}} (Claude and Nova
+ * models; https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ToolChoice.html); its
+ * input comes back as the message content. What Converse cannot take (https image URLs, n > 1,
+ * logprobs, reasoning effort on other models ...) is a clear 400 before anything is sent.
  */
 import { gatewayError, type GatewayError, isGatewayError } from '../../errors.js';
 import {
@@ -17,6 +22,8 @@ import {
   type FinishReason,
   invalid,
   isObject,
+  jsonFinish,
+  jsonResponseTool,
   type JsonObject,
   openAIErrorJson,
   openAIErrorType,
@@ -24,7 +31,9 @@ import {
   optionalNumber,
   optionalPositiveInt,
   parseDataUrl,
+  readThinkingBlocks,
   textOfContent,
+  type ThinkingBlock,
   type ProviderUsage,
   type ResponseOptions,
   type TranslatedResponse,
@@ -116,7 +125,14 @@ function userBlocks(content: unknown, where: string): Block[] | GatewayError {
 }
 
 function assistantBlocks(msg: JsonObject, where: string): Block[] | GatewayError {
-  const blocks: Block[] = [];
+  const thinking = readThinkingBlocks(msg, where);
+  if (isGatewayError(thinking)) return thinking;
+  // Reasoning comes first in the turn, as the model produced it.
+  const blocks: Block[] = thinking.map((b) =>
+    b.type === 'redacted_thinking'
+      ? { reasoningContent: { redactedContent: b.data } }
+      : { reasoningContent: { reasoningText: { text: b.thinking, ...(b.signature === undefined ? {} : { signature: b.signature }) } } },
+  );
   const content = msg['content'];
   if (content !== undefined && content !== null) {
     const text = textOfContent(content, where);
@@ -245,8 +261,6 @@ function refuseUnsupported(body: Readonly<Record<string, unknown>>): GatewayErro
   }
   const bias = body['logit_bias'];
   if (isObject(bias) && Object.keys(bias).length > 0) return unsupported('logit_bias', PROVIDER);
-  const format = body['response_format'];
-  if (format !== undefined && format !== null && !(isObject(format) && format['type'] === 'text')) return unsupported('response_format', PROVIDER, 'JSON output modes are not translated for this provider type yet');
   if ((Array.isArray(body['modalities']) && (body['modalities'] as unknown[]).some((m) => m !== 'text')) || (body['audio'] !== undefined && body['audio'] !== null)) return unsupported('audio', PROVIDER);
   if (body['parallel_tool_calls'] === false) return unsupported('parallel_tool_calls', PROVIDER, 'Converse cannot turn parallel tool calls off');
   return undefined;
@@ -257,7 +271,11 @@ function translateRequest(body: Readonly<Record<string, unknown>>, ctx: Translat
   if (refused) return refused;
   const messages = translateMessages(body['messages']);
   if (isGatewayError(messages)) return messages;
-  const tools = toolConfig(body, messages.hasToolBlocks);
+  const json = jsonResponseTool(body, PROVIDER);
+  if (isGatewayError(json)) return json;
+  const tools = json
+    ? { tools: [{ toolSpec: { name: json.name, description: json.description, inputSchema: { json: json.schema } } }], toolChoice: { tool: { name: json.name } } }
+    : toolConfig(body, messages.hasToolBlocks);
   if (isGatewayError(tools)) return tools;
   const temperature = optionalNumber(body, 'temperature', 0, 1);
   if (isGatewayError(temperature)) return temperature;
@@ -321,20 +339,29 @@ function translateResponse(raw: Buffer, options: ResponseOptions): TranslatedRes
   }
   let text = '';
   let reasoning = '';
+  const thinking: ThinkingBlock[] = [];
   const toolCalls: Record<string, unknown>[] = [];
   for (const block of output['content']) {
     if (!isObject(block)) continue;
     if (typeof block['text'] === 'string') text += block['text'];
     else if (isObject(block['toolUse'])) {
       const t = block['toolUse'];
-      toolCalls.push({ id: t['toolUseId'], type: 'function', function: { name: t['name'], arguments: JSON.stringify(t['input'] ?? {}) } });
-    } else if (isObject(block['reasoningContent']) && isObject(block['reasoningContent']['reasoningText'])) {
-      const r = block['reasoningContent']['reasoningText']['text'];
-      if (typeof r === 'string') reasoning += r;
+      // response_format: the forced tool's input is the answer (the request offered no other tool).
+      if (options.jsonResponse) text += JSON.stringify(t['input'] ?? {});
+      else toolCalls.push({ id: t['toolUseId'], type: 'function', function: { name: t['name'], arguments: JSON.stringify(t['input'] ?? {}) } });
+    } else if (isObject(block['reasoningContent'])) {
+      const r = block['reasoningContent'];
+      if (isObject(r['reasoningText']) && typeof r['reasoningText']['text'] === 'string') {
+        const t = r['reasoningText']['text'];
+        const signature = r['reasoningText']['signature'];
+        reasoning += t;
+        thinking.push(typeof signature === 'string' ? { type: 'thinking', thinking: t, signature } : { type: 'thinking', thinking: t });
+      } else if (typeof r['redactedContent'] === 'string') thinking.push({ type: 'redacted_thinking', data: r['redactedContent'] });
     }
   }
   const message: Record<string, unknown> = { role: 'assistant', content: text === '' && toolCalls.length > 0 ? null : text, refusal: null };
   if (reasoning) message['reasoning_content'] = reasoning;
+  if (thinking.length > 0) message['thinking_blocks'] = thinking;
   if (toolCalls.length > 0) message['tool_calls'] = toolCalls;
   const usage = readUsage(msg['usage']);
   const out: Record<string, unknown> = {
@@ -342,7 +369,7 @@ function translateResponse(raw: Buffer, options: ResponseOptions): TranslatedRes
     object: 'chat.completion',
     created: options.created,
     model: options.model,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason(msg['stopReason']) }],
+    choices: [{ index: 0, message, logprobs: null, finish_reason: jsonFinish(finishReason(msg['stopReason']), options) }],
   };
   if (usage) out['usage'] = openAIUsage(usage);
   return { status: 200, body: Buffer.from(JSON.stringify(out)) };

@@ -8,17 +8,23 @@
  *
  * Tool calls: each toolUse block becomes one OpenAI tool call with its own `index`; its first delta
  * carries id and name, then every toolUse.input delta appends to `function.arguments` (how the
- * OpenAI SDK accumulates it). Bounded state: one incomplete frame (capped), a per-block table.
+ * OpenAI SDK accumulates it). Reasoning text goes out as `reasoning_content`; when a reasoning block
+ * stops, one delta carries `thinking_blocks` (every block so far, with signatures) for the client to
+ * send back in a tool loop. With response_format (the forced JSON tool), the tool's input deltas are
+ * `content` deltas and the finish is "stop". Bounded state: one incomplete frame (capped), a
+ * per-block table, the reasoning text of a message (capped, only when the model reasons).
  */
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
-import { isObject, openAIErrorJson, openAIErrorType, openAIUsage, type ProviderUsage, type ResponseOptions, SSE_DONE, type StreamTranslator } from '../translation.js';
+import { isObject, openAIErrorJson, openAIErrorType, openAIUsage, type ProviderUsage, type ResponseOptions, SSE_DONE, type StreamTranslator, ThinkingCollector, jsonFinish } from '../translation.js';
 import { finishReason, readUsage } from './chat.js';
 
 /** Largest event-stream frame accepted (AWS caps frames at 16 MiB; Converse events are small). */
 export const MAX_FRAME_BYTES = 1024 * 1024;
 const MAX_BLOCKS = 1024;
 const NOT_A_TOOL = -1;
+/** The forced response_format tool: its input is the message content. */
+const JSON_ANSWER = -2;
 const EMPTY = Buffer.alloc(0);
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
 
@@ -33,6 +39,10 @@ export class BedrockStreamTranslator implements StreamTranslator {
   private usage: ProviderUsage | undefined;
   /** `stopped` after messageStop (usage may follow in metadata), `done` once [DONE] went out. */
   private state: State = 'open';
+  /** Created at the first reasoning delta only (most streams have none). */
+  private thinking: ThinkingCollector | undefined;
+  /** contentBlockIndex of the reasoning block being collected. */
+  private thinkingIndex = -1;
 
   constructor(private readonly options: ResponseOptions) {
     this.prefix = `data: {"id":"chatcmpl-bedrock-${options.created}","object":"chat.completion.chunk","created":${options.created},"model":${JSON.stringify(options.model)},`;
@@ -98,21 +108,53 @@ export class BedrockStreamTranslator implements StreamTranslator {
       case 'contentBlockDelta':
         return this.onBlockDelta(payload['contentBlockIndex'], payload['delta']);
       case 'messageStop':
-        this.out += `${this.prefix}"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finishReason(payload['stopReason'])}"}]}\n\n`;
+        this.out += `${this.prefix}"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"${jsonFinish(finishReason(payload['stopReason']), this.options)}"}]}\n\n`;
         this.state = 'stopped';
         return;
       case 'metadata':
         this.usage = readUsage(payload['usage']) ?? this.usage;
         if (this.state === 'stopped') this.finish();
         return;
+      case 'contentBlockStop':
+        return this.onBlockStop(payload['contentBlockIndex']);
       default:
-        return; // contentBlockStop and later event types need no output
+        return; // later event types need no output
     }
+  }
+
+  private onBlockStop(index: unknown): void {
+    if (!this.thinking?.collecting || index !== this.thinkingIndex) return;
+    const delta = this.thinking.end();
+    if (delta) this.delta(delta);
+  }
+
+  /** A reasoningContent delta: text (also streamed as reasoning_content), signature or redacted bytes. */
+  private onReasoning(index: unknown, r: Readonly<Record<string, unknown>>): void {
+    const thinking = (this.thinking ??= new ThinkingCollector());
+    if (typeof r['redactedContent'] === 'string') {
+      const delta = thinking.redacted(r['redactedContent']);
+      if (delta) this.delta(delta);
+      return;
+    }
+    // Converse sends no contentBlockStart for reasoning: the first delta of a new index opens it.
+    if (!thinking.collecting || index !== this.thinkingIndex) {
+      thinking.begin();
+      this.thinkingIndex = typeof index === 'number' ? index : -1;
+    }
+    if (typeof r['text'] === 'string' && r['text'] !== '') {
+      thinking.append(r['text']);
+      this.delta(`{"reasoning_content":${JSON.stringify(r['text'])}}`);
+    }
+    if (typeof r['signature'] === 'string') thinking.sign(r['signature']);
   }
 
   private onBlockStart(index: unknown, start: unknown): void {
     if (typeof index !== 'number' || !isObject(start) || !isObject(start['toolUse'])) return;
     const t = start['toolUse'];
+    if (this.options.jsonResponse) {
+      if (index >= 0 && index < MAX_BLOCKS) this.toolIndex[index] = JSON_ANSWER;
+      return;
+    }
     const tool = this.tools++;
     if (index >= 0 && index < MAX_BLOCKS) this.toolIndex[index] = tool;
     this.delta(`{"tool_calls":[{"index":${tool},"id":${JSON.stringify(t['toolUseId'] ?? '')},"type":"function","function":{"name":${JSON.stringify(t['name'] ?? '')},"arguments":""}}]}`);
@@ -127,14 +169,13 @@ export class BedrockStreamTranslator implements StreamTranslator {
     if (isObject(delta['toolUse'])) {
       const input = delta['toolUse']['input'];
       const tool = typeof index === 'number' ? this.toolIndex[index] : undefined;
-      if (typeof input === 'string' && input !== '' && tool !== undefined && tool !== NOT_A_TOOL) {
+      if (typeof input === 'string' && input !== '' && tool === JSON_ANSWER) this.delta(`{"content":${JSON.stringify(input)}}`);
+      else if (typeof input === 'string' && input !== '' && tool !== undefined && tool !== NOT_A_TOOL) {
         this.delta(`{"tool_calls":[{"index":${tool},"function":{"arguments":${JSON.stringify(input)}}}]}`);
       }
       return;
     }
-    if (isObject(delta['reasoningContent']) && typeof delta['reasoningContent']['text'] === 'string' && delta['reasoningContent']['text'] !== '') {
-      this.delta(`{"reasoning_content":${JSON.stringify(delta['reasoningContent']['text'])}}`);
-    }
+    if (isObject(delta['reasoningContent'])) this.onReasoning(index, delta['reasoningContent']);
   }
 
   private finish(): void {
