@@ -24,12 +24,19 @@ import { UpstreamPool } from './mcp/upstreams.js';
 import type { DiscoveryView } from './controller/mcp-status.js';
 import { keyStatusReader, type KeyStatusView } from './usage/status.js';
 import { readSettings } from './settings.js';
+import { reportCredentialEvents } from './providers/refreshing.js';
 
 async function main(): Promise<void> {
   const logger = createLogger();
   const settings = readSettings(process.argv.slice(2));
   const store = new ConfigStore();
   const configLogger = logger.child({ component: 'config' });
+  // Cloud credentials without a Secret (IRSA, Workload Identity): why a fetch failed goes to the log, not to clients.
+  const credentialLogger = logger.child({ component: 'credentials' });
+  reportCredentialEvents({
+    refreshed: (source, expiresAt) => credentialLogger.info({ source, ...(expiresAt === undefined ? {} : { expiresAt: new Date(expiresAt).toISOString() }) }, 'provider credentials fetched'),
+    failed: (source, error) => credentialLogger.warn({ source, error }, 'provider credentials could not be fetched'),
+  });
   const src = settings.source;
   const kubeConfig = src.kind === 'kubernetes' ? loadKubeConfig() : undefined;
   // Self-hosted endpoints (ModelProvider spec.service) come from EndpointSlices in Kubernetes mode.

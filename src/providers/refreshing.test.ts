@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Refreshing, REFRESH_BEFORE_MS, RETRY_MS, type Expiring } from './refreshing.js';
+import { Refreshing, REFRESH_BEFORE_MS, reportCredentialEvents, RETRY_MS, type Expiring } from './refreshing.js';
 
 function source(answers: (() => Expiring<string> | Error)[]): { cache: Refreshing<string>; clock: { now: number }; calls: () => number } {
   const clock = { now: 1_000_000 };
@@ -67,5 +67,20 @@ describe('Refreshing credential cache', () => {
     assert.equal(s.calls(), 2);
     const failing = source([() => new Error('refused')]);
     await assert.rejects(async () => failing.cache.get(), /^Error: test source: refused$/);
+  });
+
+  it('reports fetches and failures (at most one failure report per pause), never the value', async () => {
+    const seen: string[] = [];
+    reportCredentialEvents({ refreshed: (source, expiresAt) => seen.push(`ok ${source} ${String(expiresAt)}`), failed: (source, message) => seen.push(`failed ${source}: ${message}`) });
+    try {
+      const s = source([() => new Error('403 AccessDenied'), () => new Error('403 AccessDenied'), () => ({ value: 'secret-value', expiresAt: 5_000_000 })]);
+      await assert.rejects(async () => s.cache.get());
+      await assert.rejects(async () => s.cache.get());
+      s.clock.now += RETRY_MS;
+      assert.equal(await s.cache.get(), 'secret-value');
+      assert.deepEqual(seen, ['failed test source: 403 AccessDenied', 'ok test source 5000000']);
+    } finally {
+      reportCredentialEvents(undefined);
+    }
   });
 });

@@ -15,6 +15,23 @@ export const REFRESH_BEFORE_MS = 5 * 60_000;
 /** Pause between background refreshes that failed or did not extend the expiry past the window. */
 export const RETRY_MS = 10_000;
 
+/**
+ * Where refreshes are reported (main.ts logs them): the request path only learns that signing
+ * failed, the operator needs why (STS's code, the metadata server's reason). Messages name the
+ * source and the endpoint's answer, never a credential.
+ */
+export interface CredentialEvents {
+  refreshed(source: string, expiresAt: number | undefined): void;
+  failed(source: string, message: string): void;
+}
+
+let events: CredentialEvents | undefined;
+
+/** Sets (or clears) the process's receiver of credential refresh events. */
+export function reportCredentialEvents(receiver: CredentialEvents | undefined): void {
+  events = receiver;
+}
+
 export interface Expiring<T> {
   readonly value: T;
   /** Epoch ms; undefined for a credential that does not expire (static keys). */
@@ -25,6 +42,8 @@ export class Refreshing<T> {
   private current: Expiring<T> | undefined;
   private pending: Promise<T> | undefined;
   private notBefore = 0;
+  /** When a failure was last reported: at most one report per RETRY_MS while requests keep failing. */
+  private lastFailureReport = Number.NEGATIVE_INFINITY;
 
   constructor(
     /** What the source is, for error messages (never a secret). */
@@ -59,12 +78,19 @@ export class Refreshing<T> {
         const previous = this.current?.expiresAt;
         this.current = fresh;
         if (previous !== undefined && fresh.expiresAt !== undefined && fresh.expiresAt <= previous) this.notBefore = this.now() + RETRY_MS;
+        events?.refreshed(this.source, fresh.expiresAt);
         return fresh.value;
       },
       (err: unknown) => {
         this.pending = undefined;
-        this.notBefore = this.now() + RETRY_MS;
-        throw new Error(`${this.source}: ${err instanceof Error ? err.message : String(err)}`);
+        const now = this.now();
+        this.notBefore = now + RETRY_MS;
+        const message = err instanceof Error ? err.message : String(err);
+        if (now - this.lastFailureReport >= RETRY_MS) {
+          this.lastFailureReport = now;
+          events?.failed(this.source, message);
+        }
+        throw new Error(`${this.source}: ${message}`);
       },
     );
     return this.pending;

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FakeSts } from '../../src/dev/fake-sts.js';
+import { waitFor } from '../../src/dev/local-stack.js';
 import { assertSdkError } from '../harness/http.js';
 import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
 
@@ -62,6 +63,14 @@ spec:
     assert.ok(!err.message.includes('projected-sa-token'), 'the token leaked to the client');
     assert.deepEqual(sts.calls.map((c) => c.status), [400]);
     assert.equal(s.bedrock['bedrock']!.received().length, 0);
+    // The operator sees why in the log (STS's code), the client does not; the token is in neither.
+    const failures = async (): Promise<Record<string, unknown>[]> => (await s.logs()).filter((l) => l['component'] === 'credentials' && l['msg'] === 'provider credentials could not be fetched');
+    await waitFor('the credential failure in the log', async () => (await failures()).length > 0);
+    const logged = await failures();
+    assert.equal(logged.length, 1);
+    assert.match(String(logged[0]!['error']), /400 InvalidIdentityToken/);
+    assert.match(String(logged[0]!['source']), /web identity \(role arn:aws:iam::123456789012:role\/tollgate-bedrock\)/);
+    assert.ok(!JSON.stringify(await s.logs()).includes('projected-sa-token'), 'the token leaked to the log');
     sts.behaviour.token = 'eyJ.projected-sa-token.sig';
     sts.calls.length = 0;
   });

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FakeGceMetadata } from '../../src/dev/fake-gce-metadata.js';
+import { waitFor } from '../../src/dev/local-stack.js';
 import { assertSdkError } from '../harness/http.js';
 import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
 
@@ -68,6 +69,11 @@ describe('gcp-vertex-ai with GKE Workload Identity (no credential Secret, metada
     assert.match(err.message, /could not sign the request for provider default\/vertex/);
     assert.deepEqual(metadata.tokenCalls().map((c) => c.status), [403]);
     assert.equal(s.gemini['vertex']!.received().length, 0);
+    const failures = async (): Promise<Record<string, unknown>[]> => (await s.logs()).filter((l) => l['component'] === 'credentials' && l['msg'] === 'provider credentials could not be fetched');
+    await waitFor('the credential failure in the log', async () => (await failures()).length > 0);
+    const logged = await failures();
+    assert.equal(logged.length, 1, 'the operator sees why in the log');
+    assert.match(String(logged[0]!['error']), /iam\.serviceAccounts\.getAccessToken/);
     metadata.behaviour.refuse = undefined;
     metadata.calls.length = 0;
   });
