@@ -58,6 +58,10 @@ const ERROR_TABLE = {
   template_not_found: { status: 404, type: 'invalid_request_error', anthropic: 'not_found_error' },
   invalid_template_input: { status: 400, type: 'invalid_request_error', anthropic: 'invalid_request_error' },
   template_error: { status: 400, type: 'invalid_request_error', anthropic: 'invalid_request_error' },
+  /** A stored Responses API response that does not exist for this key (unknown, expired, or another consumer's). */
+  response_not_found: { status: 404, type: 'invalid_request_error', anthropic: 'not_found_error' },
+  /** The directory of stored responses (Redis) could not be read. */
+  response_store_unavailable: { status: 503, type: 'api_error', anthropic: 'api_error' },
 } as const satisfies Record<string, { status: number; type: OpenAIErrorType; anthropic: AnthropicErrorType }>;
 
 /** The closed set of error codes the gateway can return. */

@@ -25,6 +25,7 @@ import type { DiscoveryView } from './controller/mcp-status.js';
 import { keyStatusReader, type KeyStatusView } from './usage/status.js';
 import { readSettings } from './settings.js';
 import { reportCredentialEvents } from './providers/refreshing.js';
+import { MemoryResponseDirectory, RedisResponseDirectory, type ResponseDirectory } from './responses/directory.js';
 
 async function main(): Promise<void> {
   const logger = createLogger();
@@ -107,8 +108,16 @@ async function main(): Promise<void> {
   // The usage ledger's one writer: the status Lease holder in Kubernetes mode, else a Redis lock.
   const ledger = startLedger(settings.limits, logger, store, src.kind === 'kubernetes' && src.leaseName && source instanceof KubernetesConfigSource ? () => source.leading : undefined);
   ledgerPool = () => ledger?.pool;
+  // Where stored Responses API responses live: shared through Redis by every replica, else in-process.
+  const responsesLogger = logger.child({ component: 'responses' });
+  const responses: ResponseDirectory = limits.redis
+    ? new RedisResponseDirectory(limits.redis, settings.limits.redisPrefix, settings.responses.ttlMs, Math.min(settings.responses.maxEntries, 10_000), (op, err) =>
+        responsesLogger.warn({ op, err: err instanceof Error ? err.message : String(err) }, 'response directory: redis failed'),
+      )
+    : new MemoryResponseDirectory(settings.responses.ttlMs, settings.responses.maxEntries);
   const { server } = await startExtProcServer(settings.extprocAddress, {
     store,
+    responses,
     limits: limits.step,
     guardrails: new GuardrailStep({ logger: logger.child({ component: 'guardrails' }) }),
     logger: logger.child({ component: 'extproc' }),

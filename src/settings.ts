@@ -41,6 +41,15 @@ export interface Settings {
   readonly limits: LimitSettings;
   /** The MCP listener (src/mcp/) that Envoy routes /mcp to. */
   readonly mcp: McpSettings;
+  /** The directory of stored Responses API responses (src/responses/directory.ts). */
+  readonly responses: ResponsesSettings;
+}
+
+export interface ResponsesSettings {
+  /** How long the gateway remembers where a stored response lives (OpenAI keeps them 30 days). */
+  readonly ttlMs: number;
+  /** Entries of the in-process directory (without Redis; with Redis, its local fallback copy). */
+  readonly maxEntries: number;
 }
 
 export interface McpSettings {
@@ -115,6 +124,8 @@ export function readSettings(argv: readonly string[]): Settings {
       'ledger-url': { type: 'string' },
       'mcp-address': { type: 'string' },
       'mcp-max-body-bytes': { type: 'string' },
+      'responses-ttl-seconds': { type: 'string' },
+      'responses-max-entries': { type: 'string' },
     },
     strict: true,
   });
@@ -134,7 +145,20 @@ export function readSettings(argv: readonly string[]): Settings {
       // Environment only: a secret on the command line would show in `ps`.
       sessionSecret: env['TOLLGATE_MCP_SESSION_SECRET'] || undefined,
     },
+    responses: readResponsesSettings(values),
   };
+}
+
+function readResponsesSettings(values: Record<string, string | boolean | undefined>): ResponsesSettings {
+  const v = (flag: string, envName: string, fallback: string): string => {
+    const x = values[flag];
+    return typeof x === 'string' ? x : (env[envName] ?? fallback);
+  };
+  const ttlSeconds = toInt('responses-ttl-seconds', v('responses-ttl-seconds', 'TOLLGATE_RESPONSES_TTL_SECONDS', String(30 * 24 * 3600)));
+  const maxEntries = toInt('responses-max-entries', v('responses-max-entries', 'TOLLGATE_RESPONSES_MAX_ENTRIES', '100000'));
+  if (ttlSeconds < 1) throw new Error('--responses-ttl-seconds must be at least 1');
+  if (maxEntries < 1) throw new Error('--responses-max-entries must be at least 1');
+  return { ttlMs: ttlSeconds * 1000, maxEntries };
 }
 
 function oneOf<T extends string>(name: string, text: string, allowed: readonly T[]): T {

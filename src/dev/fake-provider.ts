@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
+import { randomBytes } from 'node:crypto';
 import { closeFake, guardedHandler, listenFake } from './fake-listen.js';
 
 /** What one request looked like when it reached the provider. */
@@ -68,6 +69,8 @@ export interface ReportedUsage {
 }
 
 const RECORD_LIMIT = 1000;
+/** Stored responses kept (the oldest go first), so a long bench run stays bounded. */
+const STORED_LIMIT = 10_000;
 const WORDS = ['Hello', ' from', ' the', ' Tollgate', ' fake', ' provider', '.'];
 
 export class FakeProvider {
@@ -76,6 +79,8 @@ export class FakeProvider {
   readonly reported: ReportedUsage[] = [];
   /** Streams the client (the gateway) closed before the fake had sent everything. */
   abortedStreams = 0;
+  /** Responses this fake stored (`store` not false), by id: what retrieve, delete, input_items and cancel see. */
+  readonly stored = new Map<string, StoredFakeResponse>();
   readonly behaviour: FakeBehaviour;
   private server: Server | undefined;
   private portNumber = 0;
@@ -162,6 +167,8 @@ export class FakeProvider {
       return this.chat(request, res, b);
     }
     if (route.endsWith('/responses')) return this.responses(request, res, b);
+    const stored = STORED_PATH.exec(route);
+    if (stored) return this.storedResponse(req.method ?? '', stored[1] as string, stored[2], body, res);
     if (route.endsWith('/embeddings')) return embeddings(request, res);
     json(res, 404, { error: { message: `fake provider has no ${path}`, type: 'invalid_request_error', code: 'unknown_url' } });
   }
@@ -268,6 +275,35 @@ export class FakeProvider {
   }
 
   /**
+   * The stored-response endpoints of OpenAI's Responses API, verified like the real one: the right
+   * method for each, no body, and an id this provider stored (else OpenAI's 404).
+   */
+  private storedResponse(method: string, id: string, sub: string | undefined, body: unknown, res: ServerResponse): void {
+    const notFound = (): void => json(res, 404, { error: { message: `No response found with id '${id}'.`, type: 'invalid_request_error', param: null, code: null } });
+    const expected = sub === 'cancel' ? ['POST'] : sub === 'input_items' ? ['GET'] : ['GET', 'DELETE'];
+    if (!expected.includes(method)) return json(res, 405, { error: { message: `Method ${method} not allowed.`, type: 'invalid_request_error', param: null, code: null } });
+    if (body !== undefined && !(sub === 'cancel' && typeof body === 'object' && body !== null && Object.keys(body).length === 0)) {
+      return json(res, 400, { error: { message: 'This endpoint takes no request body.', type: 'invalid_request_error', param: null, code: null } });
+    }
+    const entry = this.stored.get(id);
+    if (!entry) return notFound();
+    if (sub === 'input_items') {
+      const data = entry.inputItems;
+      return json(res, 200, { object: 'list', data, first_id: data[0]?.['id'] ?? null, last_id: data.at(-1)?.['id'] ?? null, has_more: false });
+    }
+    if (sub === 'cancel') {
+      if (entry.response['background'] !== true) return json(res, 400, { error: { message: 'Only responses created with background=true can be cancelled.', type: 'invalid_request_error', param: null, code: null } });
+      entry.response = { ...entry.response, status: 'cancelled' };
+      return json(res, 200, entry.response);
+    }
+    if (method === 'DELETE') {
+      this.stored.delete(id);
+      return json(res, 200, { id, object: 'response.deleted', deleted: true });
+    }
+    json(res, 200, entry.response);
+  }
+
+  /**
    * OpenAI's Responses API (POST /v1/responses), verified like the real one: `model` and `input`
    * required, no chat-only fields. Streams send the documented event sequence ending with
    * `response.completed`, whose `response.usage` is the usage.
@@ -281,12 +317,21 @@ export class FakeProvider {
       if (request[chatOnly] !== undefined) return bad(`Unknown parameter: '${chatOnly}'.`);
     }
     const model = request['model'];
+    const previous = request['previous_response_id'];
+    if (previous !== undefined && previous !== null) {
+      // Like OpenAI: a previous response must exist here (this provider stored it).
+      if (typeof previous !== 'string' || !this.stored.has(previous)) {
+        return json(res, 404, { error: { message: `Previous response with id '${String(previous)}' not found.`, type: 'invalid_request_error', param: 'previous_response_id', code: 'previous_response_not_found' } });
+      }
+    }
+    const background = request['background'] === true;
     const n = b.chunks;
     const pieces = Array.from({ length: n }, (_, i) => WORDS[i % WORDS.length] as string);
     const text = pieces.join('');
     const inputTokens = Math.max(1, Math.ceil(JSON.stringify(input).length / 4));
     const usage = { input_tokens: inputTokens, input_tokens_details: { cached_tokens: 0 }, output_tokens: n, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: inputTokens + n };
-    const id = `resp_fake_${this.requests.length}`;
+    // Unique across fakes and runs: a misrouted retrieve must not find a namesake at another fake.
+    const id = `resp_${this.name.replace(/[^A-Za-z0-9]/g, '')}_${randomBytes(8).toString('hex')}`;
     const created = Math.floor(Date.now() / 1000);
     const item = { id: `msg_${id}`, type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] };
     const response = (status: string, withOutput: boolean): Record<string, unknown> => ({
@@ -301,10 +346,27 @@ export class FakeProvider {
       tools: [],
       usage: withOutput ? usage : null,
       metadata: {},
+      previous_response_id: typeof previous === 'string' ? previous : null,
+      store: request['store'] !== false,
+      background,
     });
+    const keep = (r: Record<string, unknown>): void => {
+      if (request['store'] === false) return;
+      const items = typeof input === 'string' ? [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: input }] }] : (input as unknown[]);
+      if (this.stored.size >= STORED_LIMIT) this.stored.delete(this.stored.keys().next().value as string);
+      this.stored.set(id, { response: r, inputItems: items.map((it, i) => ({ id: `msg_in_${i}_${id}`, ...(it as Record<string, unknown>) })) });
+    };
+    if (background) {
+      // A background response is queued; it completes only when asked (never, here) or is cancelled.
+      const queued = response('queued', false);
+      keep(queued);
+      return json(res, 200, queued);
+    }
     if (request['stream'] !== true) {
       if (this.behaviour.record) this.reported.push({ promptTokens: inputTokens, completionTokens: n, stream: false });
-      return json(res, 200, response('completed', true));
+      const done = response('completed', true);
+      keep(done);
+      return json(res, 200, done);
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     let seq = 0;
@@ -320,11 +382,22 @@ export class FakeProvider {
     send('response.output_text.done', { item_id: item.id, output_index: 0, content_index: 0, text });
     send('response.content_part.done', { item_id: item.id, output_index: 0, content_index: 0, part: { type: 'output_text', text, annotations: [] } });
     send('response.output_item.done', { output_index: 0, item });
-    send('response.completed', { response: response('completed', true) });
+    const done = response('completed', true);
+    keep(done);
+    send('response.completed', { response: done });
     if (this.behaviour.record) this.reported.push({ promptTokens: inputTokens, completionTokens: n, stream: true });
     res.end();
   }
 }
+
+/** A response the fake stored: what it answered, and the input items it was given. */
+export interface StoredFakeResponse {
+  response: Record<string, unknown>;
+  readonly inputItems: readonly Record<string, unknown>[];
+}
+
+/** `/responses/{id}`, `/responses/{id}/input_items`, `/responses/{id}/cancel` (any base path). */
+const STORED_PATH = /\/responses\/([^/]+)(?:\/(input_items|cancel))?$/;
 
 /**
  * What OpenAI itself refuses in a chat request (enough to catch a bad translation): roles, tool

@@ -62,6 +62,23 @@ export function forwardRequestBody(
   };
 }
 
+/**
+ * Continue a request without reading its body, its headers rewritten and re-routed (a request about
+ * a stored response, which has none): the body, if any, streams through untouched.
+ */
+export function forwardRequestHeaders(setHeaders: readonly (readonly [string, string])[], removeHeaders: readonly string[]): ProcessingResponse {
+  return {
+    requestHeaders: {
+      response: {
+        status: 'CONTINUE',
+        headerMutation: { setHeaders: setHeaders.map(([k, v]) => setHeader(k, v)), removeHeaders: [...removeHeaders] },
+        clearRouteCache: true,
+      },
+    },
+    modeOverride: { requestBodyMode: 'NONE', responseHeaderMode: 'SEND' },
+  };
+}
+
 const STREAMED_RESPONSE_BODY = { responseBodyMode: 'STREAMED' } as const;
 const BUFFERED_RESPONSE_BODY = { responseBodyMode: 'BUFFERED' } as const;
 

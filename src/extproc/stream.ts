@@ -13,7 +13,11 @@ import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/
 import type { Logger } from '../observability/logger.js';
 import { extprocErrorsTotal, timeToFirstTokenSeconds } from '../observability/metrics.js';
 import type { RequestContext } from '../pipeline/context.js';
-import { isLocalAnswer, planForward } from '../pipeline/forward.js';
+import { isLocalAnswer, planForward, type Planned } from '../pipeline/forward.js';
+import { lookupStored, routeOf, storedRewrite } from '../pipeline/stored-responses.js';
+import type { ApiRoute } from '../pipeline/route.js';
+import { RESPONSE_ID, type ResponseDirectory } from '../responses/directory.js';
+import type { ResponseIdCapture } from '../responses/id-capture.js';
 import { directRewrite } from '../pipeline/dispatch.js';
 import { apiOfPath, classifyRoute } from '../pipeline/route.js';
 import type { BodyDecision, LimitsStep } from '../pipeline/limits.js';
@@ -29,6 +33,7 @@ import { headerMap } from './headers.js';
 import {
   continueRequestHeaders,
   continueResponseBody,
+  forwardRequestHeaders,
   errorResponse,
   forwardRequestBody,
   jsonResponse,
@@ -54,6 +59,8 @@ export interface StreamDeps {
   readonly limits?: LimitsStep;
   /** Content guardrails (src/guardrails/step.ts); absent = none. */
   readonly guardrails?: GuardrailStep;
+  /** Where stored Responses API responses live (src/responses/directory.ts); absent = stored responses are not served. */
+  readonly responses?: ResponseDirectory;
 }
 
 /** How the stream ended, from our side. */
@@ -142,6 +149,7 @@ export class ExtProcStream {
       return jsonResponse(decision.status, decision.body, requestId);
     }
     ctx.route = decision.route;
+    if (decision.kind === 'stored') return this.onStored(ctx, decision.route);
     if (msg.requestHeaders?.endOfStream) {
       return this.refuse(gatewayError('missing_body', 'The request body is empty; expected a JSON object.'), requestId);
     }
@@ -153,7 +161,12 @@ export class ExtProcStream {
     const ctx = this.requireCtx();
     const body = msg.requestBody;
     if (!body?.endOfStream) throw new Error('request body must arrive buffered (processing mode BUFFERED)');
-    const plan = planForward(ctx, body.body ?? Buffer.alloc(0), this.contentType, this.deps.router, this.deps.limits?.prepare, this.deps.guardrails?.request);
+    const plan = planForward(ctx, body.body ?? Buffer.alloc(0), this.contentType, this.deps.router, this.deps.limits?.prepare, this.deps.guardrails?.request, this.deps.responses);
+    // A previous_response_id is looked up in the response directory first (Redis: asynchronous).
+    return plan instanceof Promise ? plan.then((p) => this.planned(ctx, p)) : this.planned(ctx, plan);
+  }
+
+  private planned(ctx: RequestContext, plan: Planned): Answer {
     if (isGatewayError(plan)) return this.refuse(plan, ctx.requestId);
     if (isLocalAnswer(plan)) {
       ctx.status = plan.status;
@@ -164,6 +177,38 @@ export class ExtProcStream {
     const moderated = this.deps.guardrails?.moderate(ctx);
     if (moderated) return moderated.then((refused) => (refused ? this.refuse(refused, ctx.requestId) : this.admitPlanned(ctx, plan)));
     return this.admitPlanned(ctx, plan);
+  }
+
+  /**
+   * A request about a stored response (retrieve, delete, input items, cancel): found in the response
+   * directory for this key, counted against its request-rate limits, and sent straight to the
+   * provider and upstream model that created it. It has no body to read.
+   */
+  private onStored(ctx: RequestContext, route: ApiRoute & { kind: 'stored-response' }): Answer {
+    const key = ctx.key;
+    const directory = this.deps.responses;
+    ctx.stored = { action: route.action, responseId: route.responseId };
+    if (!key || !directory) return this.refuse(gatewayError('response_not_found', `Response with id '${route.responseId}' not found.`), ctx.requestId);
+    return lookupStored(directory, route.responseId, key).then((entry) => {
+      if (isGatewayError(entry)) return this.refuse(entry, ctx.requestId);
+      const target = routeOf(ctx.snapshot, entry);
+      if (!target) {
+        return this.refuse(gatewayError('response_not_found', `Response with id '${route.responseId}' not found: the provider that stored it no longer serves its model.`), ctx.requestId);
+      }
+      ctx.model = entry.model;
+      ctx.requestedModel = entry.model;
+      ctx.chosen = target;
+      const guarded = route.action === 'retrieve' || route.action === 'cancel' ? this.deps.guardrails?.storedResponse(ctx) : undefined;
+      if (guarded) return this.refuse(guarded, ctx.requestId);
+      const rewrite = storedRewrite(target, route.responseId, route.action, route.query, ctx.requestId, ctx.snapshot.resilience.maxAttempts);
+      const send = (refused: GatewayError | undefined): ProcessingResponse => {
+        if (refused) return this.refuse(refused, ctx.requestId);
+        this.phase = 'response_headers';
+        return forwardRequestHeaders(rewrite.setHeaders, rewrite.removeHeaders);
+      };
+      const admitted = this.deps.limits?.admitRequestOnly(ctx);
+      return admitted instanceof Promise ? admitted.then(send) : send(admitted);
+    });
   }
 
   /** A planned request: the key's limits (when configured), then out. */
@@ -225,14 +270,26 @@ export class ExtProcStream {
     const ctx = this.ctx;
     const limits = this.deps.limits;
     const guarded = ctx?.guard?.inspector !== undefined;
-    if (!ctx || (!limits && !guarded)) return continueResponseBody();
     const body = msg.responseBody;
     const chunk = body?.body ?? EMPTY_BODY;
+    if (ctx?.idCapture) this.captureId(ctx, ctx.idCapture, chunk);
+    if (!ctx || (!limits && !guarded)) return continueResponseBody();
     const end = body?.endOfStream ?? false;
     if (ctx.stream && ctx.firstChunkNs === undefined && chunk.length > 0 && ctx.status === 200) this.firstChunk(ctx);
     const decision = limits ? limits.responseBody(ctx, chunk, end) : CONTINUE_BODY;
     if (!guarded) return decision instanceof Promise ? decision.then((d) => this.bodyAnswer(d)) : this.bodyAnswer(decision);
     return decision instanceof Promise ? decision.then((d) => this.guardedAnswer(ctx, d, chunk, end)) : this.guardedAnswer(ctx, decision, chunk, end);
+  }
+
+  /** Reads a created response's id from its first bytes and records where it is stored and whose it is. */
+  private captureId(ctx: RequestContext, capture: ResponseIdCapture, chunk: Buffer): void {
+    const id = capture.push(chunk);
+    if (!capture.done) return;
+    delete ctx.idCapture;
+    const key = ctx.key;
+    const chosen = ctx.chosen;
+    if (id === undefined || !key || !chosen || ctx.model === undefined || !RESPONSE_ID.test(id)) return;
+    this.deps.responses?.put(id, { provider: chosen.provider.name, upstreamModel: chosen.upstreamModel, model: ctx.model, consumer: key.name, lineage: key.lineage });
   }
 
   /** The guardrails see what the limits step lets through (usage already metered on the upstream bytes). */
@@ -277,6 +334,10 @@ export class ExtProcStream {
     if (exhausted) return this.refuse(exhausted, ctx.requestId);
     const endOfStream = msg.responseHeaders?.endOfStream ?? false;
     this.phase = endOfStream ? 'done' : 'response_body';
+    // A deleted stored response is forgotten; an answer that will not be stored has no id to record.
+    if (ctx.stored?.action === 'delete' && ctx.status === 200) this.deps.responses?.delete(ctx.stored.responseId);
+    if (ctx.idCapture && (ctx.status !== 200 || endOfStream)) delete ctx.idCapture;
+    const capture = ctx.idCapture !== undefined;
     const limits = this.deps.limits?.responseHeaders(ctx, ctx.status, endOfStream);
     const inspection = this.deps.guardrails?.responseHeaders(ctx, ctx.status, endOfStream) ?? 'none';
     if (inspection === 'buffered') {
@@ -289,7 +350,7 @@ export class ExtProcStream {
       const remove = headers.has(ATTEMPT_COUNT_HEADER) ? GUARDED_DROP_WITH_COUNT : GUARDED_DROP;
       return responseHeadersWith(limits?.headers, true, remove, 'STREAMED');
     }
-    return responseHeadersWith(limits?.headers, limits?.inspectBody ?? false, headers.has(ATTEMPT_COUNT_HEADER) ? DROP_ATTEMPT_COUNT : []);
+    return responseHeadersWith(limits?.headers, (limits?.inspectBody ?? false) || capture, headers.has(ATTEMPT_COUNT_HEADER) ? DROP_ATTEMPT_COUNT : []);
   }
 
   /**

@@ -90,6 +90,20 @@ export class GuardrailStep {
   };
 
   /**
+   * A stored Responses API response about to be read back (retrieve, cancel: their answers carry the
+   * generated text): refused when response guardrails apply to the key and model, as the create is
+   * (the inspection does not read Responses answers yet). Undefined = allowed.
+   */
+  storedResponse(ctx: RequestContext): GatewayError | undefined {
+    const key = ctx.key;
+    if (!key || !ctx.model) return undefined;
+    const selected = selectGuardrails(ctx.snapshot.guardrails, key, ctx.model, ctx.tenant?.guardrails);
+    if ('missing' in selected) return gatewayError('internal_error', 'A content guardrail configured for this API key is missing on the gateway; the request was refused.');
+    if (selected.response.length === 0) return undefined;
+    return gatewayError('content_policy_violation', `Response guardrails (${selected.response.map((g) => g.name).join(', ')}) cannot inspect stored Responses API answers yet; set response: false on the guardrail to read them.`);
+  }
+
+  /**
    * After planning, before limits: the external moderation hooks of this request's guardrails, all at
    * once. undefined when there are none (no promise, no extra turn); else the refusal or undefined.
    */

@@ -8,7 +8,8 @@ import type { RequestAccounting } from './limits.js';
 import type { RequestBody } from './request-body.js';
 import type { RequestGuard } from '../guardrails/step.js';
 import type { Tenant } from '../tenancy/hosts.js';
-import type { ApiRoute } from './route.js';
+import type { ApiRoute, StoredAction } from './route.js';
+import type { ResponseIdCapture } from '../responses/id-capture.js';
 import type { AttemptRecord } from '../routing/plan.js';
 
 export interface RequestContext {
@@ -50,6 +51,10 @@ export interface RequestContext {
   billed?: { readonly promptTokens: number; readonly completionTokens: number; readonly costPicos: bigint };
   /** Guardrails of this request's response (src/guardrails/step.ts); absent when none apply. */
   guard?: RequestGuard;
+  /** A request about a stored Responses API response (src/pipeline/stored-responses.ts). */
+  stored?: { readonly action: StoredAction; readonly responseId: string };
+  /** A Responses API create whose response will be stored: reads its id from the answer for the directory. */
+  idCapture?: ResponseIdCapture;
   /** The tenant of the request's Host (GatewayConfig spec.tenants), if any. */
   tenant?: Tenant;
 }

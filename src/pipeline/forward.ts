@@ -17,6 +17,9 @@ import { directRewrite, dispatchRewrite } from './dispatch.js';
 import { resolveForKey } from './model.js';
 import { readRequestBody, type RequestBody } from './request-body.js';
 import type { UpstreamRewrite } from './rewrite.js';
+import { RESPONSE_ID, type ResponseDirectory } from '../responses/directory.js';
+import { ResponseIdCapture } from '../responses/id-capture.js';
+import { lookupStored, notFound, pinTiers } from './stored-responses.js';
 
 /** `namespace` of a key's `namespace/name`. */
 function namespaceOfKey(name: string): string {
@@ -58,7 +61,9 @@ export function planForward(
   prepare?: (ctx: RequestContext, body: RequestBody) => RequestBody,
   /** Guardrail step hook: may refuse the request or return it with text masked (src/guardrails/step.ts). */
   guard?: (ctx: RequestContext, body: RequestBody) => RequestBody | GatewayError,
-): UpstreamRewrite | GatewayError | LocalAnswer {
+  /** Where stored Responses API responses live (previous_response_id, recording new ones); absent = none. */
+  responses?: ResponseDirectory,
+): Planned | Promise<Planned> {
   const { key, route } = ctx;
   if (!key || route?.kind !== 'forward') throw new Error('planForward called before admission');
   let read: RequestBody | GatewayError;
@@ -93,11 +98,46 @@ export function planForward(
   const tiers = servingTiers(route.operation, resolved.tiers);
   // count_tokens for a model no Anthropic provider serves: the gateway counts, with the limiter's estimator.
   if (isGatewayError(tiers)) return route.operation === 'messages/count_tokens' ? countTokensLocally(body, resolved.tiers) : tiers;
-  if (prepare) body = prepare(ctx, body);
+  const open = (served: readonly RouteTier[]): Planned => openPlan(ctx, body, resolved.model, served, route.operation, router, prepare);
+  if (route.operation !== 'responses' || !responses) return open(tiers);
+  const store = body.json['store'] !== false;
+  // The answer's id is recorded (which provider, model and consumer) so it can be retrieved later.
+  if (store) ctx.idCapture = new ResponseIdCapture(body.stream);
+  const previous = body.json['previous_response_id'];
+  if (previous === undefined || previous === null) return open(tiers);
+  if (typeof previous !== 'string') return gatewayError('invalid_value', "'previous_response_id' must be a string.");
+  if (!RESPONSE_ID.test(previous)) return notFound(previous.slice(0, 64), true);
+  return lookupStored(responses, previous, key, true).then((entry) => {
+    if (isGatewayError(entry)) return entry;
+    // The previous response's state lives at the provider that created it: only it can continue it.
+    const pinned = pinTiers(tiers, entry, store);
+    if (!pinned) {
+      return gatewayError(
+        'invalid_value',
+        `The previous response '${previous}' is stored at a provider that does not serve the model '${resolved.model}'; continue it with a model that provider serves (for example '${entry.model}'), or send the whole conversation as input without previous_response_id.`,
+      );
+    }
+    return open(pinned);
+  });
+}
+
+/** What planning a request gives: the rewrite, the client's error, or the gateway's own answer. */
+export type Planned = UpstreamRewrite | GatewayError | LocalAnswer;
+
+function openPlan(
+  ctx: RequestContext,
+  read: RequestBody,
+  model: string,
+  tiers: readonly RouteTier[],
+  operation: Operation,
+  router: ResilientRouter,
+  prepare: ((ctx: RequestContext, body: RequestBody) => RequestBody) | undefined,
+): Planned {
+  const body = prepare ? prepare(ctx, read) : read;
   const plan = router.open({
     requestId: ctx.requestId,
-    model: resolved.model,
-    operation: route.operation,
+    model,
+    operation,
     body,
     tiers,
     config: ctx.snapshot.resilience,

@@ -221,6 +221,30 @@ export class LimitsStep {
     );
   }
 
+  /**
+   * A request that generates nothing (a stored response retrieved, deleted, cancelled, its input
+   * items listed): counted against the request-rate limits of the key and its ancestors, never
+   * against token or money budgets. Undefined = admitted.
+   */
+  admitRequestOnly(ctx: RequestContext): GatewayError | undefined | Promise<GatewayError | undefined> {
+    const key = ctx.key;
+    if (!key?.hasLimits || !ctx.model) return undefined;
+    const checks = buildChecks(key, ctx.model, undefined, this.now()).filter((c) => c.unit === 'requests');
+    if (checks.length === 0) return undefined;
+    return this.deps.limiter.admit(checks, { requests: 1, tokens: 0 }, this.now()).then(
+      (result) => {
+        if (result.allowed) return undefined;
+        const denied = checks[result.denied] as LimitCheck;
+        rateLimitRejectionsTotal.inc({ limit: denied.name, scope: denied.scope });
+        return refusal(checks, result.states, result.denied, result.retryAfterMs, 1, ctx.snapshot.currency);
+      },
+      (err: unknown) => {
+        if (err instanceof LimiterUnavailableError) return gatewayError('limiter_unavailable', err.message);
+        throw err;
+      },
+    );
+  }
+
   /** What admission reserves: the estimates, and the Shrink parts for chat requests (edge of a budget). */
   private admissionCost(model: string, acc: RequestAccounting, body: RequestBody, price: CompiledPrice | undefined): Cost {
     if (!acc.tokenLimited) return { requests: 1, tokens: 0 };

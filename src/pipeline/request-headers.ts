@@ -11,6 +11,8 @@ import { classifyRoute, type ApiRoute } from './route.js';
 export type HeadersDecision =
   | { readonly kind: 'continue'; readonly key: KeyEntry; readonly route: ApiRoute & { kind: 'forward' } }
   | { readonly kind: 'respond'; readonly key: KeyEntry; readonly status: number; readonly body: string }
+  /** A request about a stored response (no body to read): src/pipeline/stored-responses.ts. */
+  | { readonly kind: 'stored'; readonly key: KeyEntry; readonly route: ApiRoute & { kind: 'stored-response' } }
   | GatewayError;
 
 /** Decides what to do with a request from its headers alone. */
@@ -28,5 +30,6 @@ export function admitHeaders(headers: ReadonlyMap<string, string>, snapshot: Sna
     const body = modelsListBody(listModelsForKey(entry, snapshot), Math.floor(Date.parse(snapshot.builtAt) / 1000));
     return { kind: 'respond', key: entry, status: 200, body };
   }
+  if (route.kind === 'stored-response') return { kind: 'stored', key: entry, route };
   return { kind: 'continue', key: entry, route };
 }

@@ -20,3 +20,29 @@ describe('classifyRoute: /v1/templates/<name>', () => {
     }
   });
 });
+
+describe('classifyRoute: stored responses', () => {
+  it('classifies retrieve, delete, input_items and cancel with the id and the client query', () => {
+    assert.deepEqual(classifyRoute('GET', '/v1/responses/resp_abc?include[]=x&stream=false'), { kind: 'stored-response', action: 'retrieve', responseId: 'resp_abc', query: '?include[]=x&stream=false' });
+    assert.deepEqual(classifyRoute('DELETE', '/v1/responses/resp_abc'), { kind: 'stored-response', action: 'delete', responseId: 'resp_abc', query: '' });
+    assert.deepEqual(classifyRoute('GET', '/v1/responses/resp_abc/input_items?limit=2'), { kind: 'stored-response', action: 'input_items', responseId: 'resp_abc', query: '?limit=2' });
+    assert.deepEqual(classifyRoute('POST', '/v1/responses/resp_abc/cancel'), { kind: 'stored-response', action: 'cancel', responseId: 'resp_abc', query: '' });
+    assert.equal(apiLabel(classifyRoute('POST', '/v1/responses/resp_abc/cancel') as never), 'responses_cancel');
+    // Create is still create.
+    assert.deepEqual(classifyRoute('POST', '/v1/responses'), { kind: 'forward', operation: 'responses' });
+  });
+
+  it('wrong methods are 405, unknown sub-paths 404, ids the gateway cannot have stored 404 response_not_found', () => {
+    const code = (m: string, p: string): string | undefined => {
+      const r = classifyRoute(m, p);
+      return isGatewayError(r) ? r.code : undefined;
+    };
+    assert.equal(code('POST', '/v1/responses/resp_abc'), 'method_not_allowed');
+    assert.equal(code('GET', '/v1/responses/resp_abc/cancel'), 'method_not_allowed');
+    assert.equal(code('DELETE', '/v1/responses/resp_abc/input_items'), 'method_not_allowed');
+    assert.equal(code('GET', '/v1/responses/resp_abc/other'), 'unknown_url');
+    assert.equal(code('GET', '/v1/responses/resp_abc/input_items/x'), 'unknown_url');
+    assert.equal(code('GET', '/v1/responses/..%2Fetc'), 'response_not_found');
+    assert.equal(code('GET', `/v1/responses/${'a'.repeat(200)}`), 'response_not_found');
+  });
+});

@@ -9,7 +9,18 @@ export type ApiRoute =
       /** POST /v1/templates/<name>: the PromptTemplate (in the key's namespace) rendered into a chat completion. */
       readonly template?: string;
     }
-  | { readonly kind: 'list-models' };
+  | { readonly kind: 'list-models' }
+  /** A stored Responses API response (src/pipeline/stored-responses.ts), addressed by its id. */
+  | {
+      readonly kind: 'stored-response';
+      readonly action: StoredAction;
+      readonly responseId: string;
+      /** The client's query string (with its `?`), passed on; empty when none. */
+      readonly query: string;
+    };
+
+/** What a request does to a stored response: GET, DELETE, GET .../input_items, POST .../cancel. */
+export type StoredAction = 'retrieve' | 'delete' | 'input_items' | 'cancel';
 
 const ROUTES: ReadonlyMap<string, { readonly method: string; readonly route: ApiRoute }> = new Map([
   ['/v1/chat/completions', { method: 'POST', route: { kind: 'forward', operation: 'chat/completions' } }],
@@ -20,9 +31,12 @@ const ROUTES: ReadonlyMap<string, { readonly method: string; readonly route: Api
   ['/v1/models', { method: 'GET', route: { kind: 'list-models' } }],
 ] as const);
 
-const SUPPORTED = 'POST /v1/chat/completions, POST /v1/embeddings, POST /v1/responses, POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/templates/<name>, GET /v1/models';
+const SUPPORTED = 'POST /v1/chat/completions, POST /v1/embeddings, POST /v1/responses, GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items, POST /v1/responses/{id}/cancel, POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/templates/<name>, GET /v1/models';
 
 const TEMPLATES_PREFIX = '/v1/templates/';
+const RESPONSES_PREFIX = '/v1/responses/';
+/** Response ids the gateway accepts in a path (OpenAI's are `resp_` + hex); others are unknown (404). */
+import { RESPONSE_ID } from '../responses/directory.js';
 /** A PromptTemplate name (a Kubernetes object name). */
 const TEMPLATE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
@@ -41,10 +55,37 @@ export function classifyRoute(method: string, rawPath: string): ApiRoute | Gatew
     if (method !== 'POST') return gatewayError('method_not_allowed', `Method ${method} is not allowed on ${path}; use POST.`);
     return { kind: 'forward', operation: 'chat/completions', template: name };
   }
+  if (path.startsWith(RESPONSES_PREFIX)) return classifyStored(method, path, rawPath);
   const entry = ROUTES.get(path);
   if (!entry) return gatewayError('unknown_url', `Unknown request URL: ${method} ${path}. Supported: ${SUPPORTED}.`);
   if (method !== entry.method) return gatewayError('method_not_allowed', `Method ${method} is not allowed on ${path}; use ${entry.method}.`);
   return entry.route;
+}
+
+/** `/v1/responses/{id}`, `/v1/responses/{id}/input_items`, `/v1/responses/{id}/cancel`. */
+function classifyStored(method: string, path: string, rawPath: string): ApiRoute | GatewayError {
+  const rest = path.slice(RESPONSES_PREFIX.length);
+  const slash = rest.indexOf('/');
+  const responseId = slash < 0 ? rest : rest.slice(0, slash);
+  const sub = slash < 0 ? '' : rest.slice(slash + 1);
+  const q = rawPath.indexOf('?');
+  const query = q < 0 ? '' : rawPath.slice(q);
+  let action: StoredAction;
+  let allowed: string;
+  if (sub === '') {
+    allowed = 'GET or DELETE';
+    if (method !== 'GET' && method !== 'DELETE') return gatewayError('method_not_allowed', `Method ${method} is not allowed on ${path}; use ${allowed}.`);
+    action = method === 'GET' ? 'retrieve' : 'delete';
+  } else if (sub === 'input_items' || sub === 'cancel') {
+    allowed = sub === 'cancel' ? 'POST' : 'GET';
+    if (method !== allowed) return gatewayError('method_not_allowed', `Method ${method} is not allowed on ${path}; use ${allowed}.`);
+    action = sub;
+  } else {
+    return gatewayError('unknown_url', `Unknown request URL: ${method} ${path}. Supported: ${SUPPORTED}.`);
+  }
+  // Not a response id this gateway could have stored: unknown, like every id it never saw.
+  if (!RESPONSE_ID.test(responseId)) return gatewayError('response_not_found', `Response with id '${responseId.slice(0, 64)}' not found.`);
+  return { kind: 'stored-response', action, responseId, query };
 }
 
 /** The client API of an operation: Anthropic's for the Messages front door, OpenAI's otherwise. */
@@ -61,10 +102,18 @@ export function apiOfPath(rawPath: string): ClientApi {
   return path === '/v1/messages' || path.startsWith('/v1/messages/') ? 'anthropic' : 'openai';
 }
 
+const STORED_LABELS: Readonly<Record<StoredAction, string>> = {
+  retrieve: 'responses_retrieve',
+  delete: 'responses_delete',
+  input_items: 'responses_input_items',
+  cancel: 'responses_cancel',
+};
+
 /** The `api` label of request metrics: bounded, one value per front door. */
 export function apiLabel(route: ApiRoute | undefined): string {
   if (!route) return '-';
   if (route.kind === 'list-models') return 'models';
+  if (route.kind === 'stored-response') return STORED_LABELS[route.action];
   if (route.template !== undefined) return 'template';
   switch (route.operation) {
     case 'chat/completions':

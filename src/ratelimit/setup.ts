@@ -22,6 +22,8 @@ export interface LimitsRuntime {
   readonly step: LimitsStep;
   readonly limiter: Limiter;
   readonly accountant: UsageAccountant;
+  /** The Redis client when limits are shared through Redis (other shared state may use it). */
+  readonly redis: RedisClient | undefined;
   /** Flushes usage (SIGTERM) and closes connections. */
   close(): Promise<void>;
 }
@@ -99,6 +101,7 @@ export async function createLimits(settings: LimitSettings, logger: Logger, stor
     step,
     limiter,
     accountant,
+    redis: client,
     close: async () => {
       stopWarming();
       await accountant.stop();

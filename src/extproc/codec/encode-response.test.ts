@@ -11,6 +11,7 @@ import {
   continueResponseHeaders,
   errorResponse,
   forwardRequestBody,
+  forwardRequestHeaders,
   jsonResponse,
   replaceResponseBody,
   responseHeadersWith,
@@ -62,6 +63,8 @@ const ALL_CODES: Record<GatewayErrorCode, true> = {
   template_not_found: true,
   invalid_template_input: true,
   template_error: true,
+  response_not_found: true,
+  response_store_unavailable: true,
 };
 
 describe('ProcessingResponse encoder: every answer the handlers build', () => {
@@ -173,6 +176,7 @@ describe('ProcessingResponse encoder: every answer the handlers build', () => {
     });
     same(forwardRequestBody([[':path', '/v1/x']], [], Buffer.from('{}'), targetMetadata('a@10.0.0.1:80')), 'body rewrite + metadata');
     same(forwardRequestBody([[':path', '/v1/x']], [], undefined, targetMetadata('')), 'headers rewrite + metadata');
+    same(forwardRequestHeaders([[':path', '/v1/responses/resp_1'], ['x-tollgate-route', 'https']], ['authorization']), 'stored response: headers rewrite, body not read');
     const refusal = errorResponse(gatewayError('provider_unavailable', 'no provider'), 'req-5');
     refusal.immediateResponse?.headers?.setHeaders?.push(setHeader('x-envoy-ratelimited', 'true'));
     same(refusal, 'refusal');
