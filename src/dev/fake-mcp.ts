@@ -38,6 +38,8 @@ export class FakeMcpServer {
   readonly calls: ReceivedCall[] = [];
   /** Authorization headers seen (to check the gateway sends the MCPServer's credential, never the client key). */
   readonly authorizations: string[] = [];
+  /** Calls the client cancelled (notifications/cancelled reached the tool), with the reason. */
+  readonly cancelled: { readonly tool: string; readonly reason: string }[] = [];
   /** Answer every POST with this text instead of JSON-RPC (fault injection). */
   malformed = false;
   private readonly streamable = new Map<string, StreamableHTTPServerTransport>();
@@ -48,7 +50,8 @@ export class FakeMcpServer {
   constructor(private readonly options: FakeMcpOptions) {}
 
   private mcp(): McpServer {
-    const server = new McpServer({ name: this.options.name, version: '1.0.0' });
+    // logging: the work tool sends log messages about its call.
+    const server = new McpServer({ name: this.options.name, version: '1.0.0' }, { capabilities: { logging: {} } });
     this.live.add(server);
     const record = (tool: string, args: Record<string, unknown>): void => {
       this.calls.push({ tool, args });
@@ -72,10 +75,36 @@ export class FakeMcpServer {
     server.registerTool(
       'slow',
       { description: 'Answers after ms milliseconds.', inputSchema: { ms: z.number() } },
-      async ({ ms }) => {
+      async ({ ms }, extra) => {
         record('slow', { ms });
-        await new Promise((r) => setTimeout(r, ms));
+        if (!(await this.sleep(ms, extra.signal))) this.cancelled.push({ tool: 'slow', reason: String(extra.signal.reason) });
         return { content: [{ type: 'text', text: `slept ${ms}` }] };
+      },
+    );
+    server.registerTool(
+      'work',
+      {
+        description: 'Works in steps of ms milliseconds; reports progress after each step when the call has a progressToken, and a log message (notifications/message) per step.',
+        inputSchema: { steps: z.number().int().min(1).max(1000), ms: z.number().min(0), tag: z.string().optional() },
+        annotations: { title: 'Long job with progress' },
+      },
+      async ({ steps, ms, tag }, extra) => {
+        record('work', { steps, ms, ...(tag === undefined ? {} : { tag }) });
+        const token = extra._meta?.progressToken;
+        for (let i = 1; i <= steps; i++) {
+          if (!(await this.sleep(ms, extra.signal))) {
+            this.cancelled.push({ tool: 'work', reason: String(extra.signal.reason) });
+            return { content: [{ type: 'text', text: `cancelled at step ${i}` }] };
+          }
+          await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', logger: 'work', data: `${tag ?? 'work'} step ${i}/${steps}` } });
+          if (token !== undefined) {
+            await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: i, total: steps, message: `step ${i}` } });
+          }
+        }
+        // A pause before the result: the official SDK client drops a progress notification that it
+        // reads in the same chunk as the result (it handles notifications a microtask later).
+        await this.sleep(ms, extra.signal);
+        return { content: [{ type: 'text', text: `${this.options.name}: worked ${steps} steps` }] };
       },
     );
     server.registerTool('admin_reset', { description: 'A dangerous tool a gateway should hide.' }, async () => {
@@ -95,6 +124,22 @@ export class FakeMcpServer {
       contents: [{ uri: uri.href, text: `readme of ${this.options.name}` }],
     }));
     return server;
+  }
+
+  /** Resolves true after ms, or false as soon as the call is cancelled. */
+  private sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(true);
+      }, ms);
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   async start(port = 0): Promise<void> {

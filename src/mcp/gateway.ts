@@ -19,7 +19,11 @@ import {
   ReadResourceRequestSchema,
   type CallToolResult,
   type GetPromptResult,
+  type LoggingMessageNotification,
+  type Progress,
+  type ProgressToken,
   type Prompt,
+  type ServerNotification,
   type ReadResourceResult,
   type Resource,
   type Tool,
@@ -32,7 +36,17 @@ import { monthSpan } from '../ratelimit/calendar.js';
 import { scopeLabel, toolCallChecks } from '../ratelimit/plan.js';
 import { LimiterUnavailableError, type Limiter, type LimitCheck } from '../ratelimit/types.js';
 import type { UsageAccountant } from '../usage/accountant.js';
-import { UpstreamError, type UpstreamPool } from './upstreams.js';
+import { UpstreamError, type CallHooks, type UpstreamPool } from './upstreams.js';
+
+/** What a client's tools/call brings besides name and arguments (from the SDK's request extra). */
+export interface CallContext {
+  /** Aborted when the client cancels the call (notifications/cancelled) or its connection closes. */
+  readonly signal?: AbortSignal;
+  /** The client's progressToken: progress from the upstream is forwarded under it. */
+  readonly progressToken?: ProgressToken;
+  /** Sends a notification to the client, on the call's own stream. */
+  readonly notify?: (notification: ServerNotification) => Promise<void>;
+}
 
 /** JSON-RPC error codes of the gateway's own refusals (the -32000..-32099 server range). */
 export const MCP_ERRORS = {
@@ -55,6 +69,7 @@ export type CallOutcome =
   | 'timeout'
   | 'unavailable'
   | 'upstream_error'
+  | 'cancelled'
   | 'internal_error';
 
 /** Who is asking, over which view, with which shared services. */
@@ -156,7 +171,7 @@ export function toolCallRefusal(check: LimitCheck, retryAfterMs: number): McpErr
 }
 
 /** Runs one tools/call: policy, limit, upstream, accounting (exactly once). */
-export async function callTool(deps: GatewayDeps, scope: RequestScope, name: string, args: Readonly<Record<string, unknown>>): Promise<CallToolResult> {
+export async function callTool(deps: GatewayDeps, scope: RequestScope, name: string, args: Readonly<Record<string, unknown>>, call: CallContext = {}): Promise<CallToolResult> {
   const now = deps.now ?? Date.now;
   const started = performance.now();
   const target = resolve(scope, name);
@@ -189,10 +204,18 @@ export async function callTool(deps: GatewayDeps, scope: RequestScope, name: str
       }
     }
     reachedUpstream = true;
-    const result = await deps.upstreams.call(target.server, target.tool, args);
+    const relay = new NotificationRelay(deps, scope, target.server, call);
+    const result = await deps.upstreams.call(target.server, target.tool, args, relay.hooks());
+    // Notifications still being written go out before the result (which ends the call's stream).
+    await relay.flush();
     outcome = result.isError ? 'tool_error' : 'ok';
     return result;
   } catch (err) {
+    if (reachedUpstream && call.signal?.aborted) {
+      // The client cancelled: the upstream was told; the SDK sends the client no answer.
+      outcome = 'cancelled';
+      throw new McpError(ErrorCode.RequestTimeout, 'Request was cancelled by the client.');
+    }
     if (!(err instanceof McpError) || reachedUpstream) {
       if (outcome === 'internal_error') outcome = err instanceof McpError ? 'upstream_error' : outcomeOf(err);
       if (!(err instanceof McpError || err instanceof UpstreamError)) {
@@ -205,6 +228,60 @@ export async function callTool(deps: GatewayDeps, scope: RequestScope, name: str
   }
 }
 
+/**
+ * What the upstream call sends back besides its result: the client's progress (under the client's
+ * own progressToken) and the upstream's log messages about the call (on the aggregated endpoint the
+ * logger name gets the server's name in front, `server` or `server/logger`). Sends are kept until
+ * flushed so none is overtaken by the result; notifications the client can no longer receive are
+ * dropped.
+ */
+class NotificationRelay {
+  private pending: Promise<void>[] = [];
+
+  constructor(
+    private readonly deps: GatewayDeps,
+    private readonly scope: RequestScope,
+    private readonly server: McpServerEntry,
+    private readonly call: CallContext,
+  ) {}
+
+  hooks(): CallHooks {
+    const signal = this.call.signal;
+    if (!this.call.notify) return signal ? { signal } : {};
+    const token = this.call.progressToken;
+    return {
+      ...(signal ? { signal } : {}),
+      ...(token === undefined ? {} : { onprogress: (p: Progress) => this.send({ method: 'notifications/progress', params: { ...p, progressToken: token } }) }),
+      onlog: (params: LoggingMessageNotification['params']) => {
+        const logger = this.scope.aggregated ? (params.logger ? `${this.server.name}/${params.logger}` : this.server.name) : params.logger;
+        this.send({ method: 'notifications/message', params: logger === undefined ? params : { ...params, logger } });
+      },
+    };
+  }
+
+  private send(n: ServerNotification): void {
+    const notify = this.call.notify;
+    if (!notify) return;
+    const sent = notify(n).catch((err: unknown) => {
+      this.deps.logger.debug({ requestId: this.scope.requestId, err: String(err) }, 'MCP notification not delivered');
+    });
+    this.pending.push(sent);
+    if (this.pending.length > 64) this.pending = [Promise.all(this.pending).then(() => undefined)];
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      await Promise.all(batch);
+    }
+    // The official SDK client handles a notification a microtask after a result read with it, and
+    // then drops it: one turn of the event loop lets the last notification leave in its own write.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 const STATUS_OF: Readonly<Record<CallOutcome, number>> = {
   ok: 200,
   tool_error: 200,
@@ -214,6 +291,7 @@ const STATUS_OF: Readonly<Record<CallOutcome, number>> = {
   timeout: 504,
   unavailable: 502,
   upstream_error: 502,
+  cancelled: 499,
   internal_error: 500,
 };
 
@@ -333,13 +411,21 @@ export function buildMcpServer(deps: GatewayDeps, ref: ScopeRef): Server {
   const server = new Server(
     { name: only ? `tollgate/${only.id}` : 'tollgate', version: '0.1.0' },
     {
-      capabilities: { tools: {}, prompts: {}, resources: {} },
+      // logging: upstream log messages about a call are forwarded on the call's stream.
+      capabilities: { tools: {}, prompts: {}, resources: {}, logging: {} },
       instructions: only?.description || 'Tollgate MCP gateway: the tools of every MCP server your API key may use, named server__tool.',
       jsonSchemaValidator: SHARED_VALIDATOR,
     },
   );
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: await listTools(deps, ref.scope) }));
-  server.setRequestHandler(CallToolRequestSchema, async (req) => callTool(deps, ref.scope, req.params.name, req.params.arguments ?? {}));
+  server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
+    const token = req.params._meta?.progressToken;
+    return callTool(deps, ref.scope, req.params.name, req.params.arguments ?? {}, {
+      signal: extra.signal,
+      notify: extra.sendNotification,
+      ...(token === undefined ? {} : { progressToken: token }),
+    });
+  });
   server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: await listPrompts(deps, ref.scope) }));
   server.setRequestHandler(GetPromptRequestSchema, async (req) => getPrompt(deps, ref.scope, req.params.name, req.params.arguments));
   server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: await listResources(deps, ref.scope) }));

@@ -88,6 +88,8 @@ export async function callHttpTool(
   args: Readonly<Record<string, unknown>>,
   credentialHeaders: Readonly<Record<string, string>>,
   timeoutMs: number,
+  /** The client cancelled the call (or hung up). */
+  signal?: AbortSignal,
 ): Promise<CallToolResult> {
   const req = renderHttpTool(tool, args);
   if (typeof req === 'string') return errorResult(`Cannot call ${tool.name}: ${req}.`);
@@ -95,7 +97,7 @@ export async function callHttpTool(
     method: req.method,
     headers: { accept: tool.format === 'json' ? 'application/json' : '*/*', ...credentialHeaders, ...req.headers },
     ...(req.body === undefined ? {} : { body: req.body }),
-    signal: AbortSignal.timeout(timeoutMs),
+    signal: signal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]) : AbortSignal.timeout(timeoutMs),
     redirect: 'manual',
   });
   const text = await readLimited(res, MAX_HTTP_TOOL_RESPONSE_BYTES);

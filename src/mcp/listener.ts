@@ -15,7 +15,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import { rm } from 'node:fs/promises';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { ErrorCode, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, isInitializeRequest, isJSONRPCNotification, isJSONRPCRequest, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Snapshot, KeyEntry } from '../config/snapshot.js';
 import type { ConfigStore } from '../config/store.js';
 import { statusOf } from '../errors.js';
@@ -59,6 +59,14 @@ interface LegacySession {
 
 const SERVER_PATH = /^\/mcp\/([a-z0-9][-a-z0-9]*)\/([a-z0-9][-a-z0-9.]*)\/?$/;
 
+/**
+ * Identifies one client request: a request id is unique only within its session (sealed ids are
+ * unique per session; sessionless clients of one key on one endpoint share a space).
+ */
+function inflightKey(sessionId: string | undefined, key: string, endpoint: string, requestId: unknown): string {
+  return `${sessionId ?? '-'}\n${key}\n${endpoint}\n${typeof requestId}:${String(requestId)}`;
+}
+
 /** A JSON-RPC error response written by the gateway itself. */
 function sendError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
@@ -94,6 +102,8 @@ export class McpListener {
   private socketPath: string | undefined;
   private readonly streams = new Set<NotificationStream>();
   private readonly legacy = new Map<string, LegacySession>();
+  /** Streamable HTTP tool calls in flight, by inflightKey: where a cancellation must go. */
+  private readonly inflight = new Map<string, StreamableHTTPServerTransport>();
   private keepalive: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: McpListenerOptions) {}
@@ -259,6 +269,19 @@ export class McpListener {
     await session.transport.handlePostMessage(req, res, body);
   }
 
+  /**
+   * A client's notifications/cancelled (Streamable HTTP) arrives in its own POST, while the call runs
+   * in the Server of another one: closing that request's transport aborts the call's handler, which
+   * sends notifications/cancelled upstream, and ends the call's stream with no answer (as MCP asks).
+   * Only on the replica running the call; elsewhere the cancellation finds nothing (see docs/mcp.md).
+   */
+  private cancel(key: string): void {
+    const transport = this.inflight.get(key);
+    if (!transport) return;
+    this.inflight.delete(key);
+    void transport.close().catch(() => undefined);
+  }
+
   private scopeFor(kind: 'aggregated' | 'server', path: string, snapshot: Snapshot, key: KeyEntry, requestId: string): RequestScope | string {
     const servers = allowedServers(snapshot, key);
     if (kind === 'aggregated') return { snapshot, key, servers, aggregated: true, requestId };
@@ -322,14 +345,25 @@ export class McpListener {
     } catch {
       return sendError(res, 400, ErrorCode.ParseError, 'Parse error: the request body is not valid JSON.');
     }
-    const initializing = Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body);
+    const messages: readonly unknown[] = Array.isArray(body) ? body : [body];
+    const initializing = messages.some((m) => isInitializeRequest(m));
+    // tools/call answers as an SSE stream: the call's progress and log messages go before its result.
+    // Everything else answers as plain JSON.
+    const calls = messages.filter((m) => isJSONRPCRequest(m) && m.method === 'tools/call') as JSONRPCRequest[];
+    const enableJsonResponse = calls.length === 0;
     const transport = new StreamableHTTPServerTransport(
       initializing
-        ? { sessionIdGenerator: () => this.options.sessions.seal({ key: scope.key.name, endpoint, issuedAtMs: now }), enableJsonResponse: true }
-        : { enableJsonResponse: true },
+        ? { sessionIdGenerator: () => this.options.sessions.seal({ key: scope.key.name, endpoint, issuedAtMs: now }), enableJsonResponse }
+        : { enableJsonResponse },
     );
+    for (const m of messages) {
+      if (isJSONRPCNotification(m) && m.method === 'notifications/cancelled') this.cancel(inflightKey(sessionId, scope.key.name, endpoint, m.params?.['requestId']));
+    }
+    const keys = calls.map((c) => inflightKey(sessionId, scope.key.name, endpoint, c.id));
+    for (const k of keys) this.inflight.set(k, transport);
     const server = buildMcpServer(this.options, { scope });
     res.once('close', () => {
+      for (const k of keys) if (this.inflight.get(k) === transport) this.inflight.delete(k);
       void transport.close().catch(() => undefined);
       void server.close().catch(() => undefined);
     });

@@ -5,17 +5,23 @@
  * lists are cached (refreshed on the upstream's list-changed notification, or after TOOLS_TTL_MS).
  * Errors come out as UpstreamError with a kind the listener maps to one JSON-RPC error each.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   ErrorCode,
+  LoggingMessageNotificationSchema,
   McpError,
+  ProgressNotificationSchema,
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema,
   type CallToolResult,
   type GetPromptResult,
+  type LoggingMessageNotification,
+  type Progress,
   type Prompt,
   type ReadResourceResult,
   type Resource,
@@ -29,6 +35,24 @@ import { callHttpTool } from './http-tools.js';
 /** What changed on an upstream (its list-changed notifications). */
 export type ListKind = 'tools' | 'prompts' | 'resources';
 export type ListChangedListener = (serverId: string, kind: ListKind) => void;
+
+/** What one client's tool call wants back from the upstream besides its result. */
+export interface CallHooks {
+  /** The client cancelled the call or hung up: the upstream gets notifications/cancelled. */
+  readonly signal?: AbortSignal;
+  /** The client asked for progress (it sent a progressToken): the upstream's progress, as it came. */
+  readonly onprogress?: (progress: Progress) => void;
+  /** The upstream's log messages (notifications/message) about this call. */
+  readonly onlog?: (params: LoggingMessageNotification['params']) => void;
+}
+
+/**
+ * The call whose upstream request is being answered. Upstream connections are shared by every
+ * client, so a log message must be tied to the call it is about: the Streamable HTTP transport reads
+ * a request's answer stream (its related notifications, then its result) in the async context of
+ * the request it sent, which is the context of the client's call.
+ */
+const currentCall = new AsyncLocalStorage<CallHooks>();
 
 /** How long a discovered tool list is trusted without a list-changed notification. */
 export const TOOLS_TTL_MS = 60_000;
@@ -68,6 +92,10 @@ interface Connection {
   connecting: Promise<Client> | undefined;
   tools: { readonly list: readonly Tool[]; readonly atMs: number } | undefined;
   listing: Promise<readonly Tool[]> | undefined;
+  /** Progress tokens the gateway sent upstream -> the call that wants that progress. */
+  readonly progress: Map<string | number, CallHooks>;
+  /** Tool calls waiting for their answer on this connection (HTTP+SSE upstreams: see onLog). */
+  readonly inflight: Set<CallHooks>;
   /** The last discovery failure and until when it is answered from memory. */
   failure: { readonly error: UpstreamError; readonly untilMs: number } | undefined;
   health: UpstreamHealth;
@@ -106,6 +134,7 @@ export function httpToolDefinition(t: HttpToolEntry): Tool {
 export class UpstreamPool {
   private readonly connections = new Map<string, Connection>();
   private readonly listeners = new Set<ListChangedListener>();
+  private progressSeq = 0;
 
   constructor(
     private readonly logger: Logger,
@@ -129,7 +158,17 @@ export class UpstreamPool {
       c = undefined;
     }
     if (!c) {
-      c = { fingerprint: server.connectionFingerprint, client: undefined, connecting: undefined, tools: undefined, listing: undefined, failure: undefined, health: { state: 'unknown' } };
+      c = {
+        fingerprint: server.connectionFingerprint,
+        client: undefined,
+        connecting: undefined,
+        tools: undefined,
+        listing: undefined,
+        inflight: new Set(),
+        progress: new Map(),
+        failure: undefined,
+        health: { state: 'unknown' },
+      };
       this.connections.set(server.id, c);
     }
     return c;
@@ -169,9 +208,12 @@ export class UpstreamPool {
       }
     };
     const transport = upstream.transport === 'sse' ? new SSEClientTransport(url, { requestInit }) : new StreamableHTTPClientTransport(url, { requestInit });
-    c.connecting = client
-      .connect(transport, { timeout: server.timeoutMs })
+    // Connected outside any call's context: the connection's own streams (the upstream's standalone
+    // stream, the whole HTTP+SSE stream) must not be taken for the call that happened to open it.
+    c.connecting = currentCall
+      .exit(() => client.connect(transport, { timeout: server.timeoutMs }))
       .then(() => {
+        this.interceptCallNotifications(server, c, transport);
         c.client = client;
         return client;
       })
@@ -183,6 +225,49 @@ export class UpstreamPool {
         c.connecting = undefined;
       });
     return c.connecting;
+  }
+
+  /**
+   * Progress and log messages about a call are taken off the transport before the SDK Client sees
+   * them: the Client handles notifications a microtask after they arrive but a result at once, so a
+   * notification sent just before the result (in the same read) would reach it after the call ended
+   * and be dropped. Here they are handled in arrival order, in the context of the call's stream.
+   */
+  private interceptCallNotifications(server: McpServerEntry, c: Connection, transport: Transport): void {
+    const deliver = transport.onmessage;
+    if (!deliver) return;
+    transport.onmessage = (message, extra) => {
+      if ('method' in message && !('id' in message)) {
+        if (message.method === 'notifications/progress') {
+          const parsed = ProgressNotificationSchema.safeParse(message);
+          const hooks = parsed.success ? c.progress.get(parsed.data.params.progressToken) : undefined;
+          if (parsed.success && hooks?.onprogress) {
+            const { progressToken: _token, _meta, ...progress } = parsed.data.params;
+            hooks.onprogress(progress);
+            return;
+          }
+        } else if (message.method === 'notifications/message') {
+          const parsed = LoggingMessageNotificationSchema.safeParse(message);
+          if (parsed.success) this.onLog(server, c, parsed.data.params);
+          return;
+        }
+      }
+      deliver(message, extra);
+    };
+  }
+
+  /**
+   * A log message from the upstream goes to the call it belongs to. Streamable HTTP: the call whose
+   * answer stream carried it (exact). HTTP+SSE carries everything on one stream: it goes to the call
+   * in flight when exactly one is (a message about a call precedes that call's result on the stream,
+   * so it cannot belong to a call already answered); otherwise, and for messages on a Streamable HTTP
+   * upstream's standalone stream, no client can be named and it is only logged here at debug.
+   */
+  private onLog(server: McpServerEntry, c: Connection, params: LoggingMessageNotification['params']): void {
+    let hooks = currentCall.getStore();
+    if (!hooks && server.upstream?.transport === 'sse' && c.inflight.size === 1) hooks = c.inflight.values().next().value;
+    if (hooks?.onlog) hooks.onlog(params);
+    else this.logger.debug({ server: server.id, level: params.level }, 'MCP upstream log message not tied to a call');
   }
 
   /** The tools the server publishes (after its filters; httpTools included), from cache when fresh. */
@@ -247,21 +332,33 @@ export class UpstreamPool {
     }
   }
 
-  /** Calls a tool the server publishes (filters already checked by the caller). */
-  async call(server: McpServerEntry, tool: string, args: Readonly<Record<string, unknown>>): Promise<CallToolResult> {
+  /**
+   * Calls a tool the server publishes (filters already checked by the caller). `hooks`: the client's
+   * cancellation (sent upstream as notifications/cancelled), progress and log messages of the call.
+   */
+  async call(server: McpServerEntry, tool: string, args: Readonly<Record<string, unknown>>, hooks: CallHooks = {}): Promise<CallToolResult> {
     const http = server.httpTools.find((t) => t.name === tool);
     if (http) {
       try {
-        return await callHttpTool(http, args, server.headers, server.timeoutMs);
+        return await callHttpTool(http, args, server.headers, server.timeoutMs, hooks.signal);
       } catch (err) {
         throw classify(err, server, `${tool} (HTTP)`);
       }
     }
     const c = this.connection(server);
-    const result = await this.withReconnect(server, c, `tools/call ${tool}`, (client) =>
-      client.callTool({ name: tool, arguments: { ...args } }, undefined, { timeout: server.timeoutMs }),
-    );
-    return result as CallToolResult;
+    const options = { timeout: server.timeoutMs, ...(hooks.signal ? { signal: hooks.signal } : {}) };
+    // The gateway's own progress token (the client's is put back on the way out): unique per replica.
+    const token = hooks.onprogress ? `tollgate-${++this.progressSeq}` : undefined;
+    const params = { name: tool, arguments: { ...args }, ...(token === undefined ? {} : { _meta: { progressToken: token } }) };
+    if (token !== undefined) c.progress.set(token, hooks);
+    c.inflight.add(hooks);
+    try {
+      const result = await currentCall.run(hooks, () => this.withReconnect(server, c, `tools/call ${tool}`, (client) => client.callTool(params, undefined, options)));
+      return result as CallToolResult;
+    } finally {
+      c.inflight.delete(hooks);
+      if (token !== undefined) c.progress.delete(token);
+    }
   }
 
   /** The upstream's prompts (none when it has no upstream or does not offer prompts). */

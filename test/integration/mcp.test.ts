@@ -9,7 +9,14 @@ import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { McpError, ToolListChangedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import {
+  LoggingMessageNotificationSchema,
+  McpError,
+  ToolListChangedNotificationSchema,
+  type CallToolResult,
+  type LoggingMessageNotification,
+  type Progress,
+} from '@modelcontextprotocol/sdk/types.js';
 import { FakeHttpService, FakeMcpServer } from '../../src/dev/fake-mcp.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { startStack, type Stack } from '../harness/stack.js';
@@ -45,7 +52,7 @@ spec:
   url: "${docs}"
   transport: sse
   timeoutSeconds: 2
-  tools: { includeRegex: ["^(echo|add)$"] }
+  tools: { includeRegex: ["^(echo|add|work)$"] }
   description: Docs over the older HTTP+SSE transport
 ---
 apiVersion: tollgate.dev/v1alpha1
@@ -197,7 +204,7 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
   it('a server endpoint lists its tools after filters and calls them with the MCPServer credential, never the client key', async () => {
     const client = await connect('/mcp/tools/search', KEY_ALL);
     const names = (await client.listTools()).tools.map((t) => t.name).sort();
-    assert.deepEqual(names, ['add', 'echo', 'fail', 'slow'], 'admin_reset is excluded by the MCPServer filter');
+    assert.deepEqual(names, ['add', 'echo', 'fail', 'slow', 'work'], 'admin_reset is excluded by the MCPServer filter');
     assert.equal(text(await client.callTool({ name: 'echo', arguments: { text: 'hi' } })), 'search: hi');
     const failed = (await client.callTool({ name: 'fail', arguments: {} })) as CallToolResult;
     assert.equal(failed.isError, true);
@@ -211,7 +218,7 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
 
   it('proxies the older HTTP+SSE transport with its include filter', async () => {
     const client = await connect('/mcp/tools/docs', KEY_ALL);
-    assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ['add', 'echo']);
+    assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ['add', 'echo', 'work']);
     assert.equal(text(await client.callTool({ name: 'add', arguments: { a: 2, b: 40 } })), '42');
   });
 
@@ -286,6 +293,120 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
     });
     assert.equal(res.status, 404);
+  });
+
+  /** A client that keeps the log messages it receives. */
+  async function logging(client: Client): Promise<LoggingMessageNotification['params'][]> {
+    const logs: LoggingMessageNotification['params'][] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => {
+      logs.push(n.params);
+    });
+    return logs;
+  }
+  async function sseClient(path: string, key: string): Promise<Client> {
+    const client = new Client({ name: 'old-client', version: '1.0.0' });
+    await client.connect(new SSEClientTransport(new URL(stack.baseUrl + path), { requestInit: { headers: { authorization: `Bearer ${key}` } } }));
+    clients.push(client);
+    return client;
+  }
+
+  it('progress (for a call with a progressToken) and log messages from the upstream reach the client, per server and aggregated, on both client transports', async () => {
+    const cases: { client: Client; tool: string; logger: string; server: string }[] = [
+      { client: await connect('/mcp/tools/search', KEY_ALL), tool: 'work', logger: 'work', server: 'search' },
+      { client: await connect('/mcp', KEY_ALL), tool: 'search__work', logger: 'search/work', server: 'search' },
+      { client: await connect('/mcp', KEY_ALL), tool: 'docs__work', logger: 'docs/work', server: 'docs' },
+      { client: await connect('/mcp/tools/docs', KEY_ALL), tool: 'work', logger: 'work', server: 'docs' },
+      { client: await sseClient('/mcp/sse', KEY_ALL), tool: 'search__work', logger: 'search/work', server: 'search' },
+      { client: await sseClient('/mcp/tools/docs/sse', KEY_ALL), tool: 'work', logger: 'work', server: 'docs' },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const logs = await logging(c.client);
+      const progress: Progress[] = [];
+      const tag = `case${i}`;
+      const r = await c.client.callTool({ name: c.tool, arguments: { steps: 3, ms: 20, tag } }, undefined, { onprogress: (p) => progress.push(p) });
+      assert.equal(text(r), `${c.server}: worked 3 steps`, `${c.tool} (case ${i})`);
+      assert.deepEqual(progress, [1, 2, 3].map((n) => ({ progress: n, total: 3, message: `step ${n}` })), `progress of case ${i}, in order, before the result`);
+      assert.deepEqual(logs.map((l) => `${l.level} ${l.logger} ${String(l.data)}`), [1, 2, 3].map((n) => `info ${c.logger} ${tag} step ${n}/3`), `log messages of case ${i}`);
+    }
+    // Without a progressToken, no progress is asked of the upstream, and the call still works.
+    const quiet = cases[0]?.client as Client;
+    assert.equal(text(await quiet.callTool({ name: 'work', arguments: { steps: 1, ms: 0 } })), 'search: worked 1 steps');
+  });
+
+  it('log messages of concurrent calls on one shared upstream connection go only to their own caller', async () => {
+    const a = await connect('/mcp/tools/search', KEY_ALL);
+    const b = await connect('/mcp', KEY_ALL);
+    const [logsA, logsB] = [await logging(a), await logging(b)];
+    await Promise.all([
+      a.callTool({ name: 'work', arguments: { steps: 4, ms: 15, tag: 'alpha' } }),
+      b.callTool({ name: 'search__work', arguments: { steps: 4, ms: 10, tag: 'beta' } }),
+      b.callTool({ name: 'search__work', arguments: { steps: 3, ms: 12, tag: 'gamma' } }),
+    ]);
+    assert.deepEqual(logsA.map((l) => String(l.data)), [1, 2, 3, 4].map((n) => `alpha step ${n}/4`));
+    const ofB = logsB.map((l) => String(l.data));
+    assert.deepEqual(ofB.filter((d) => d.startsWith('beta')), [1, 2, 3, 4].map((n) => `beta step ${n}/4`));
+    assert.deepEqual(ofB.filter((d) => d.startsWith('gamma')), [1, 2, 3].map((n) => `gamma step ${n}/3`));
+    assert.equal(ofB.length, 7, 'nothing of the other client');
+    // HTTP+SSE upstream: one stream for everything, so with two calls in flight a message cannot be
+    // tied to one; it is dropped rather than sent to the wrong client.
+    const c = await connect('/mcp/tools/docs', KEY_ALL);
+    const d = await connect('/mcp/tools/docs', KEY_ALL);
+    const [logsC, logsD] = [await logging(c), await logging(d)];
+    await Promise.all([
+      c.callTool({ name: 'work', arguments: { steps: 3, ms: 20, tag: 'gamma' } }),
+      d.callTool({ name: 'work', arguments: { steps: 3, ms: 20, tag: 'delta' } }),
+    ]);
+    assert.ok(logsC.every((l) => String(l.data).startsWith('gamma')), JSON.stringify(logsC));
+    assert.ok(logsD.every((l) => String(l.data).startsWith('delta')), JSON.stringify(logsD));
+  });
+
+  it("a client's cancellation reaches the upstream (notifications/cancelled), on both client and both upstream transports", async () => {
+    const cases: { client: Client; tool: string; fake: FakeMcpServer }[] = [
+      { client: await connect('/mcp/tools/search', KEY_ALL), tool: 'work', fake: search },
+      { client: await connect('/mcp', KEY_ALL), tool: 'docs__work', fake: docs },
+      { client: await sseClient('/mcp/sse', KEY_ALL), tool: 'search__work', fake: search },
+      { client: await sseClient('/mcp/tools/docs/sse', KEY_ALL), tool: 'work', fake: docs },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const before = c.fake.cancelled.length;
+      const abort = new AbortController();
+      const progress: number[] = [];
+      const call = c.client.callTool({ name: c.tool, arguments: { steps: 200, ms: 20 } }, undefined, {
+        signal: abort.signal,
+        onprogress: (p) => {
+          progress.push(p.progress);
+          if (p.progress === 2) abort.abort('user pressed stop');
+        },
+      });
+      await assert.rejects(call, /user pressed stop/);
+      await waitFor(`upstream saw the cancellation (case ${i})`, async () => c.fake.cancelled.length > before);
+      assert.equal(c.fake.cancelled.at(-1)?.tool, 'work');
+      assert.ok(progress.length < 10, `the call stopped early (case ${i}: ${progress.length} steps)`);
+      // The session goes on.
+      assert.equal(text(await c.client.callTool({ name: c.tool.replace('work', 'echo'), arguments: { text: 'next' } })), `${c.fake === search ? 'search' : 'docs'}: next`);
+    }
+    const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
+    assert.match(metrics, /tollgate_mcp_tool_calls_total\{consumer="tools\/all",server="tools\/docs",tool="work",outcome="cancelled"\} 2/);
+  });
+
+  it('a client that hangs up during a tool call cancels it upstream', async () => {
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const opened = await rpc('/mcp/tools/search', init, { authorization: `Bearer ${KEY_ALL}` });
+    const session = opened.headers.get('mcp-session-id') ?? '';
+    await opened.text();
+    const before = search.cancelled.length;
+    const abort = new AbortController();
+    const res = await fetch(`${stack.baseUrl}/mcp/tools/search`, {
+      method: 'POST',
+      signal: abort.signal,
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${KEY_ALL}`, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'slow', arguments: { ms: 20_000 } } }),
+    });
+    assert.equal(res.headers.get('content-type'), 'text/event-stream', 'tools/call answers as a stream');
+    await new Promise((r) => setTimeout(r, 200));
+    abort.abort();
+    await waitFor('the upstream saw the hang-up as a cancellation', async () => search.cancelled.length > before);
+    assert.equal(search.cancelled.at(-1)?.tool, 'slow');
   });
 
   it('httpTools: URL, header and body templates, JSON and text responses, HTTP errors as isError', async () => {
@@ -528,7 +649,9 @@ describe('MCP across two Tollgate replicas sharing Redis (sealed sessions, linea
       const call = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo', arguments: { text: 'on replica b' } } });
       const onB = await fetch(`${b.baseUrl}/mcp/tools/search`, { method: 'POST', headers, body: call });
       assert.equal(onB.status, 200);
-      const body = (await onB.json()) as { result: { content: { text: string }[] } };
+      // tools/call answers as an SSE stream (progress and log messages would go before the result).
+      const event = /^data: (.*)$/m.exec(await onB.text())?.[1] ?? '';
+      const body = JSON.parse(event) as { result: { content: { text: string }[] } };
       assert.equal(body.result.content[0]?.text, 'search: on replica b');
       const onOther = await fetch(`${other.baseUrl}/mcp/tools/search`, { method: 'POST', headers, body: call });
       assert.equal(onOther.status, 404, 'an id sealed with another secret is refused');
