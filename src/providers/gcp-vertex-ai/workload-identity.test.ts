@@ -3,16 +3,19 @@
  * google-auth-library) against a fake GKE metadata server that checks `Metadata-Flavor: Google` and
  * hands out tokens the fake Vertex AI accepts: a metadata server missing at first is found later,
  * one token fetch for many requests, background refresh before expiry, a refusal is a clear error.
- * GCE_METADATA_HOST points the library at the fake (this file runs in its own process).
+ * GCE_METADATA_HOST points the library at the fake (this file runs in its own process). Workload
+ * identity federation: an external_account file in GOOGLE_APPLICATION_CREDENTIALS, its subject
+ * token exchanged at a fake Google STS.
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { FakeGceMetadata } from '../../dev/fake-gce-metadata.js';
 import { FakeGemini } from '../../dev/fake-gemini.js';
+import { FakeGoogleSts } from '../../dev/fake-google-sts.js';
 import { freePort } from '../../dev/local-stack.js';
 import { Refreshing } from '../refreshing.js';
 import { applicationDefaultFetcher } from './token.js';
@@ -102,5 +105,38 @@ describe('Vertex AI tokens from workload identity (metadata server)', () => {
     const ok = await fetch(url, { headers: { 'metadata-flavor': 'Google' } });
     assert.equal(ok.status, 200);
     assert.ok(vertex.tokens.has(((await ok.json()) as { access_token: string }).access_token));
+  });
+
+  it('workload identity federation: an external_account file wins over the metadata server; its token file is re-read', async () => {
+    const audience = '//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/tollgate/providers/eks';
+    const sts = new FakeGoogleSts((lifetimeS) => vertex.mintToken(lifetimeS), { audience, subjectToken: 'k8s-oidc-token-1', lifetimeS: 120 });
+    await sts.start();
+    try {
+      const subjectFile = join(gcloudDir, 'subject-token');
+      await writeFile(subjectFile, 'k8s-oidc-token-1');
+      const configFile = join(gcloudDir, 'external-account.json');
+      await writeFile(configFile, JSON.stringify({ type: 'external_account', audience, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', token_url: sts.tokenUrl, credential_source: { file: subjectFile } }));
+      process.env['GOOGLE_APPLICATION_CREDENTIALS'] = configFile;
+      const source = new Refreshing<string>('Application Default Credentials', applicationDefaultFetcher('fake-project'));
+      const t1 = await source.get();
+      assert.ok((vertex.tokens.get(t1) ?? 0) > Date.now(), 'a federated token the fake Vertex AI accepts');
+      assert.equal(metadata.tokenCalls().length, 0, 'the metadata server was not asked');
+      assert.deepEqual(sts.calls.map((c) => [c.status, c.form['subject_token'], c.form['scope']]), [[200, 'k8s-oidc-token-1', 'https://www.googleapis.com/auth/cloud-platform']]);
+      // The token lives 120 s (inside the refresh window): the rotated subject token is exchanged in the background.
+      await writeFile(subjectFile, 'k8s-oidc-token-2');
+      sts.behaviour.subjectToken = 'k8s-oidc-token-2';
+      sts.behaviour.lifetimeS = 3600;
+      assert.equal(source.get(), t1);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(sts.calls.map((c) => [c.status, c.form['subject_token']]), [[200, 'k8s-oidc-token-1'], [200, 'k8s-oidc-token-2']]);
+      assert.notEqual(source.get(), t1);
+      // A subject token the pool provider does not trust: the STS's refusal, with its reason.
+      sts.behaviour.subjectToken = 'another-cluster';
+      const refused = new Refreshing<string>('Application Default Credentials', applicationDefaultFetcher('fake-project'));
+      await assert.rejects(async () => refused.get(), /invalid_grant|subject token is invalid/);
+    } finally {
+      delete process.env['GOOGLE_APPLICATION_CREDENTIALS'];
+      await sts.stop();
+    }
   });
 });
