@@ -273,10 +273,12 @@ function translateRequest(body: Readonly<Record<string, unknown>>, ctx: Translat
   if (isGatewayError(messages)) return messages;
   const json = jsonResponseTool(body, PROVIDER);
   if (isGatewayError(json)) return json;
+  // Checked even with response_format (which refuses tools): a tool_choice without tools is a 400.
+  const clientTools = toolConfig(body, messages.hasToolBlocks);
+  if (isGatewayError(clientTools)) return clientTools;
   const tools = json
     ? { tools: [{ toolSpec: { name: json.name, description: json.description, inputSchema: { json: json.schema } } }], toolChoice: { tool: { name: json.name } } }
-    : toolConfig(body, messages.hasToolBlocks);
-  if (isGatewayError(tools)) return tools;
+    : clientTools;
   const temperature = optionalNumber(body, 'temperature', 0, 1);
   if (isGatewayError(temperature)) return temperature;
   const topP = optionalNumber(body, 'top_p', 0, 1);
