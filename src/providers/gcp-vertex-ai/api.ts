@@ -18,10 +18,24 @@
  * Embeddings: text-embedding models through :predict (embeddings.ts,
  * https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api).
  */
+import type { ProviderEntry } from '../../config/snapshot.js';
 import type { ProviderAdapter } from '../types.js';
 import { isClaude, vertexChat } from './chat.js';
 import { vertexEmbeddings } from './embeddings.js';
-import { defaultTokenSourceFor, tokenSourceFor } from './token.js';
+import { defaultTokenSourceFor, tokenSourceFor, type TokenSource } from './token.js';
+
+/** The token source of each provider entry, looked up once (snapshots are immutable: a new entry looks again). */
+const entrySources = new WeakMap<ProviderEntry, TokenSource | Error>();
+
+function tokenSourceOf(provider: ProviderEntry): TokenSource | Error {
+  let source = entrySources.get(provider);
+  if (!source) {
+    // No credential Secret: the Pod's own identity (Application Default Credentials).
+    source = provider.credential === undefined ? defaultTokenSourceFor(provider.endpoint.basePath) : tokenSourceFor(provider.credential);
+    entrySources.set(provider, source);
+  }
+  return source;
+}
 
 export const vertexAdapter: ProviderAdapter = {
   type: 'gcp-vertex-ai',
@@ -45,7 +59,7 @@ export const vertexAdapter: ProviderAdapter = {
   },
   /** The bearer token: cached, refreshed in the background before it expires. */
   async sign(provider) {
-    const source = provider.credential === undefined ? defaultTokenSourceFor(provider.endpoint.basePath) : tokenSourceFor(provider.credential);
+    const source = tokenSourceOf(provider);
     if (source instanceof Error) throw source;
     const token = source.get();
     return [['authorization', `Bearer ${typeof token === 'string' ? token : await token}`]];
