@@ -13,7 +13,7 @@
  * (../refreshing.ts), so a request waits for a token endpoint only when no valid token exists.
  */
 import { gaxios, gcpMetadata, GoogleAuth, JWT } from 'google-auth-library';
-import { Refreshing, REFRESH_BEFORE_MS, type Expiring } from '../refreshing.js';
+import { Refreshing, REFRESH_BEFORE_MS, RETRY_MS, type Expiring } from '../refreshing.js';
 
 const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 const SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
@@ -78,17 +78,24 @@ export function applicationDefaultFetcher(projectId: string | undefined, now: ()
   // so that when we ask for a fresh token it fetches one.
   const options = { scopes: [SCOPE], clientOptions: { eagerRefreshThresholdMillis: REFRESH_BEFORE_MS + 60_000 }, ...(projectId ? { projectId } : {}) };
   let auth: GoogleAuth | undefined;
+  let failedDiscovery: { readonly at: number; readonly error: Error } | undefined;
   return async () => {
+    // Discovery can take seconds where there is no metadata server (the library probes it with a
+    // timeout): after a failure, requests fail at once for RETRY_MS instead of each probing again.
+    if (failedDiscovery && now() - failedDiscovery.at < RETRY_MS) throw failedDiscovery.error;
     auth ??= new GoogleAuth(options);
     let client;
     try {
       client = await auth.getClient();
+      failedDiscovery = undefined;
     } catch (err) {
       // The library (and gcp-metadata, process-wide) remember a failed discovery: forget it, so a
       // metadata server that was not ready when the Pod started is found by a later request.
       auth = undefined;
       gcpMetadata.resetIsAvailableCache();
-      throw new Error(`no Application Default Credentials (GKE Workload Identity metadata server, GOOGLE_APPLICATION_CREDENTIALS): ${err instanceof Error ? err.message : String(err)}`);
+      const error = new Error(`no Application Default Credentials (GKE Workload Identity metadata server, GOOGLE_APPLICATION_CREDENTIALS): ${err instanceof Error ? err.message : String(err)}`);
+      failedDiscovery = { at: now(), error };
+      throw error;
     }
     const { token } = await client.getAccessToken();
     if (!token) throw new Error('Application Default Credentials returned no access token');

@@ -17,7 +17,7 @@ import { FakeGceMetadata } from '../../dev/fake-gce-metadata.js';
 import { FakeGemini } from '../../dev/fake-gemini.js';
 import { FakeGoogleSts } from '../../dev/fake-google-sts.js';
 import { freePort } from '../../dev/local-stack.js';
-import { Refreshing } from '../refreshing.js';
+import { Refreshing, RETRY_MS } from '../refreshing.js';
 import { applicationDefaultFetcher } from './token.js';
 
 describe('Vertex AI tokens from workload identity (metadata server)', () => {
@@ -46,11 +46,15 @@ describe('Vertex AI tokens from workload identity (metadata server)', () => {
     process.env['GCE_METADATA_HOST'] = metadata.host;
   });
 
-  it('no metadata server at first: a clear error; the same source finds it once it answers', async () => {
+  it('no metadata server at first: a clear error, fast for a pause; then the same source finds it once it answers', async () => {
     process.env['GCE_METADATA_HOST'] = `127.0.0.1:${await freePort()}`;
-    const source = new Refreshing<string>('Application Default Credentials', applicationDefaultFetcher('fake-project'));
+    const clock = { now: Date.now() };
+    const source = new Refreshing<string>('Application Default Credentials', applicationDefaultFetcher('fake-project', () => clock.now), () => clock.now);
     await assert.rejects(async () => source.get(), /no Application Default Credentials/);
     process.env['GCE_METADATA_HOST'] = metadata.host;
+    await assert.rejects(async () => source.get(), /no Application Default Credentials/, 'within the pause: the same error, no new probe');
+    assert.equal(metadata.calls.length, 0);
+    clock.now += RETRY_MS;
     const token = await source.get();
     assert.ok((vertex.tokens.get(token) ?? 0) > Date.now(), 'a token the fake Vertex AI accepts');
   });
