@@ -87,6 +87,11 @@ export interface LimitSettings {
    * Needs Redis: records reach the ledger through a Redis stream (docs/billing.md).
    */
   readonly ledgerUrl: string | undefined;
+  /**
+   * Bound of the Redis stream of batches waiting for the ledger (entries, one per flush). At the
+   * bound new batches are not queued for the ledger, and are counted (docs/billing.md).
+   */
+  readonly ledgerBacklogMaxBatches: number;
 }
 
 const env = process.env;
@@ -122,6 +127,7 @@ export function readSettings(argv: readonly string[]): Settings {
       'stream-usage': { type: 'string' },
       'usage-status-seconds': { type: 'string' },
       'ledger-url': { type: 'string' },
+      'ledger-backlog-max-batches': { type: 'string' },
       'mcp-address': { type: 'string' },
       'mcp-max-body-bytes': { type: 'string' },
       'responses-ttl-seconds': { type: 'string' },
@@ -177,9 +183,12 @@ function readLimitSettings(values: Record<string, string | boolean | undefined>)
   const ledgerUrl = v('ledger-url', 'TOLLGATE_LEDGER_URL') || undefined;
   if (ledgerUrl && !redisUrl) throw new Error('--ledger-url needs --redis-url: usage records reach the ledger through a Redis stream');
   if (ledgerUrl && !/^postgres(ql)?:\/\//.test(ledgerUrl)) throw new Error('--ledger-url must be a postgres:// URL');
+  const ledgerBacklogMaxBatches = toInt('ledger-backlog-max-batches', v('ledger-backlog-max-batches', 'TOLLGATE_LEDGER_BACKLOG_MAX_BATCHES') ?? '100000');
+  if (ledgerBacklogMaxBatches < 1) throw new Error('--ledger-backlog-max-batches must be at least 1');
   return {
     redisUrl,
     ledgerUrl,
+    ledgerBacklogMaxBatches,
     redisMode: oneOf('redis-mode', v('redis-mode', 'TOLLGATE_REDIS_MODE') ?? 'standalone', ['standalone', 'sentinel', 'cluster'] as const),
     redisSentinelName: v('redis-sentinel-name', 'TOLLGATE_REDIS_SENTINEL_NAME'),
     redisSentinels: (v('redis-sentinels', 'TOLLGATE_REDIS_SENTINELS') ?? '').split(',').filter((x) => x.length > 0),

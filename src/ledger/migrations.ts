@@ -64,6 +64,9 @@ CREATE INDEX tollgate_usage_hour ON tollgate_usage (hour);
 export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
   const client = await pool.connect();
   const applied: number[] = [];
+  // Checked out, the client has no 'error' listener: a reset between statements must not crash.
+  const onError = (): void => undefined;
+  client.on('error', onError);
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
     try {
@@ -88,6 +91,7 @@ export async function migrate(pool: pg.Pool, migrations: readonly Migration[] = 
       await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK.toString()]).catch(() => undefined);
     }
   } finally {
+    client.removeListener('error', onError);
     client.release();
   }
   return applied;

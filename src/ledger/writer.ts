@@ -9,8 +9,9 @@
  * with one multi-row INSERT (unnest of arrays, ON CONFLICT DO NOTHING). Only after COMMIT are the
  * entries acknowledged and deleted from the stream. Hence:
  *  - PostgreSQL down: nothing is acknowledged; entries wait in the stream (bounded by
- *    STREAM_MAX_BATCHES; the backlog gauge shows it and a warning is logged from 80%), and are
- *    written when it is back;
+ *    --ledger-backlog-max-batches; the backlog gauge shows it, a warning is logged from 80%, and
+ *    at the bound the gateways stop queueing new batches and count them, usage/redis-sink.ts),
+ *    and are written when it is back;
  *  - the writer killed between COMMIT and XACK: the entries are read again (pending) and their
  *    batch ids are already in tollgate_ledger_batches, so nothing is written twice.
  */
@@ -19,7 +20,8 @@ import type { Logger } from '../observability/logger.js';
 import { ledgerBacklogBatches, ledgerRecordsTotal, ledgerWritesTotal } from '../observability/metrics.js';
 import type { RedisClient } from '../ratelimit/redis.js';
 import { rowsFromJson, type UsageRow } from '../usage/accountant.js';
-import { STREAM_MAX_BATCHES, usageStreamKey } from '../usage/redis-sink.js';
+import { writeSync } from 'node:fs';
+import { BACKLOG_WARN_RATIO, STREAM_MAX_BATCHES, usageStreamKey } from '../usage/redis-sink.js';
 import type { WriterElection } from './election.js';
 import { ensurePartition, migrate } from './migrations.js';
 
@@ -37,8 +39,17 @@ export interface LedgerWriterOptions {
   readonly idleMs?: number;
   /** Longest pause between retries while PostgreSQL fails. */
   readonly maxBackoffMs?: number;
-  /** The stream's bound the backlog warning is relative to (default STREAM_MAX_BATCHES, the sink's MAXLEN). */
+  /** The stream's bound the backlog warning is relative to (--ledger-backlog-max-batches; default STREAM_MAX_BATCHES). */
   readonly backlogBound?: number;
+  /** How often the backlog (stream length) is read for the gauge and the warning; default 5 s. */
+  readonly backlogCheckMs?: number;
+  /**
+   * TEST HOOK, never set in production: `sigkill` makes this process SIGKILL itself right after
+   * the first COMMIT, before the entries are acknowledged (env TOLLGATE_TEST_LEDGER_SIGKILL_AFTER_COMMIT=1,
+   * read by ledger/setup.ts). test/integration/ledger.test.ts uses it to kill a real gateway at
+   * exactly that point and prove the next writer neither loses nor duplicates a record.
+   */
+  readonly faultAfterCommit?: 'sigkill';
   /**
    * Called after COMMIT, before the entries are acknowledged. A throw leaves them unacknowledged,
    * exactly like a writer killed at that moment (tests use it to replay a committed batch).
@@ -57,6 +68,16 @@ interface Parsed {
   readonly batchId: string;
   readonly rows: UsageRow[];
   readonly records: number;
+}
+
+/**
+ * The test hook's crash: one line straight to stderr (synchronously, so it is in the log), then a
+ * real SIGKILL of this process; nothing after COMMIT runs, exactly as if the pod were killed there.
+ */
+function killSelf(batchIds: readonly string[]): Promise<never> {
+  writeSync(2, `${JSON.stringify({ msg: 'ledger test hook: SIGKILL after COMMIT, before XACK', pid: process.pid, batchIds })}\n`);
+  process.kill(process.pid, 'SIGKILL');
+  return new Promise<never>(() => undefined); // the signal is already on its way; never continue
 }
 
 function sleep(ms: number): Promise<void> {
@@ -148,20 +169,20 @@ export class LedgerWriter {
 
   private async checkBacklog(): Promise<void> {
     const now = Date.now();
-    if (now - this.lastBacklogCheck < 5000) return;
+    if (now - this.lastBacklogCheck < (this.options.backlogCheckMs ?? 5000)) return;
     this.lastBacklogCheck = now;
     const length = await this.options.redis.xlen(this.key);
     ledgerBacklogBatches.set(length);
     const bound = this.options.backlogBound ?? STREAM_MAX_BATCHES;
-    if (length >= bound * 0.8) {
+    if (length >= bound * BACKLOG_WARN_RATIO) {
       if (!this.warnedBacklog) {
-        this.options.logger.error(
+        this.options.logger.warn(
           { backlog: length, bound },
-          'usage ledger backlog near its bound: PostgreSQL is not keeping up or is down; beyond the bound the oldest batches are dropped from the stream',
+          'usage ledger backlog near its bound: PostgreSQL is down or the ledger writer is not keeping up; at the bound new batches are not queued for the ledger (counted in tollgate_ledger_dropped_records_total)',
         );
       }
       this.warnedBacklog = true;
-    } else this.warnedBacklog = false;
+    } else if (length < bound * (BACKLOG_WARN_RATIO - 0.1)) this.warnedBacklog = false;
   }
 
   /** Reads pending entries first (a previous writer's, or ours after a failure), then new ones. */
@@ -201,6 +222,7 @@ export class LedgerWriter {
     }
     for (const p of parsed) for (const r of p.rows) await this.partition(r.hour);
     const written = await this.insert(parsed);
+    if (this.options.faultAfterCommit === 'sigkill' && parsed.length > 0) await killSelf(parsed.map((p) => p.batchId));
     await this.options.afterCommit?.(written);
     // Acknowledged (and removed) only after COMMIT.
     await this.options.redis.xack(this.key, GROUP, ...ids);
@@ -213,6 +235,11 @@ export class LedgerWriter {
   private async insert(batches: readonly Parsed[]): Promise<number> {
     if (batches.length === 0) return 0;
     const client = await this.options.pool.connect();
+    // A checked-out client has no 'error' listener (the pool removes its own): a connection reset
+    // between two statements would be an uncaught exception that ends the gateway. The statement
+    // in flight, or the next one, fails and the transaction is retried.
+    const onError = (err: Error): void => this.options.logger.debug({ err: err.message }, 'ledger connection error during a write');
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const fresh = await client.query<{ batch_id: string }>(
@@ -252,6 +279,7 @@ export class LedgerWriter {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
+      client.removeListener('error', onError);
       client.release();
     }
   }

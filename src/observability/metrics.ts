@@ -186,6 +186,13 @@ export const costTotal = new Counter({
   registers: [registry],
 });
 
+export const unpricedRequestsTotal = new Counter({
+  name: 'tollgate_unpriced_requests_total',
+  help: 'Requests answered by a model that has no price (neither on its ModelProvider nor in the GatewayConfig default table): they cost 0 and do not count against money budgets. By served model and provider.',
+  labelNames: ['model', 'provider'] as const,
+  registers: [registry],
+});
+
 /** Sub-micro remainders per cost series (bounded like the series themselves: key x model x provider). */
 const costRemainders = new Map<string, bigint>();
 
@@ -272,6 +279,18 @@ export const ledgerRecordsTotal = new Counter({
 
 export const ledgerBacklogBatches = new Gauge({
   name: 'tollgate_ledger_backlog_batches',
-  help: 'Flushed usage batches waiting in the Redis stream for the PostgreSQL ledger (bound 100000; the oldest are dropped beyond it).',
+  help: 'Flushed usage batches waiting in the Redis stream for the PostgreSQL ledger, as last seen by this replica (its flushes and, on the writer, every 5 s). Bound: --ledger-backlog-max-batches (default 100000).',
+  registers: [registry],
+});
+
+export const ledgerDroppedBatchesTotal = new Counter({
+  name: 'tollgate_ledger_dropped_batches_total',
+  help: 'Usage batches flushed by this replica that were not queued for the PostgreSQL ledger because the Redis backlog was at its bound (--ledger-backlog-max-batches). Their usage still counts in month-to-date totals and budgets.',
+  registers: [registry],
+});
+
+export const ledgerDroppedRecordsTotal = new Counter({
+  name: 'tollgate_ledger_dropped_records_total',
+  help: 'Usage records (requests) in batches not queued for the PostgreSQL ledger because the Redis backlog was at its bound: missing from the ledger and its reports.',
   registers: [registry],
 });

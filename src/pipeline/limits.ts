@@ -27,6 +27,7 @@ import { buildChecks, hasTokenChecks, providerChecks, rateLimitHeaders, refusal 
 import { LimiterUnavailableError, type AdmitResult, type Cost, type LimitCheck, type Limiter, type Reservation } from '../ratelimit/types.js';
 import { picosToMicrosCeil } from '../billing/money.js';
 import { costOf, type CompiledPrice } from '../billing/pricing.js';
+import { UnpricedRequests } from '../billing/unpriced.js';
 import type { UsageAccountant } from '../usage/accountant.js';
 import { JsonUsageTail, SseUsageMeter } from '../usage/response-usage.js';
 import type { RequestContext } from './context.js';
@@ -117,9 +118,12 @@ export class LimitsStep {
   private readonly history: CompletionHistory;
   /** Requests between admission and finalize, by routing plan id (for the attempt stage). */
   private readonly byPlan = new Map<string, RequestAccounting>();
+  /** Requests of models without a price: counted, and a warning once per model. */
+  private readonly unpriced: UnpricedRequests;
 
   constructor(private readonly deps: LimitsDeps) {
     this.history = deps.history ?? new CompletionHistory();
+    this.unpriced = new UnpricedRequests(deps.logger);
   }
 
   private now(): number {
@@ -393,6 +397,7 @@ export class LimitsStep {
       if (delta !== 0) this.deps.limiter.adjust(reservation, { tokens: delta, cost: 0 }, this.now()).catch(() => undefined);
     }
     if (!ctx.chosen) return; // never reached a provider: nothing was used
+    if (!realPrice) this.unpriced.note(ctx.model, ctx.chosen.upstreamModel, ctx.chosen.provider.name);
     if (reported && ok && !acc.embeddings) this.history.record(acc.key.name, ctx.model, completion);
     const zone = acc.key.limitScopes[0]?.monthTimeZone ?? 'UTC';
     ctx.billed = { promptTokens: prompt, completionTokens: completion, costPicos };

@@ -81,7 +81,12 @@ export async function createLimits(settings: LimitSettings, logger: Logger, stor
     });
     if (!(await whenReady(client, 3000))) log.warn('redis not reachable at startup; starting in degraded mode');
     limiter = new ResilientLimiter({ client, prefix: settings.redisPrefix, policy: settings.failurePolicy, replicas: settings.replicas, logger: log });
-    sink = new RedisUsageSink(client, settings.redisPrefix);
+    // With a ledger the stream is bounded and a full stream is counted; without, it is a ring nobody reads.
+    sink = new RedisUsageSink(
+      client,
+      settings.redisPrefix,
+      settings.ledgerUrl ? { maxBatches: settings.ledgerBacklogMaxBatches, logger: logger.child({ component: 'ledger' }) } : undefined,
+    );
     log.info({ mode: settings.redisMode, policy: settings.failurePolicy, replicas: settings.replicas }, 'limits shared through redis');
   } else {
     limiter = new LocalLimiter();

@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import OpenAI from 'openai';
-import { waitFor } from '../../src/dev/local-stack.js';
+import { startGateway, waitFor, type GatewayProcess } from '../../src/dev/local-stack.js';
 import { RedisLockElection } from '../../src/ledger/election.js';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatPicos } from '../../src/billing/money.js';
@@ -20,7 +20,7 @@ import { LedgerWriter } from '../../src/ledger/writer.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { registry } from '../../src/observability/metrics.js';
 import { createRedisClient, whenReady, type RedisClient } from '../../src/ratelimit/redis.js';
-import { UsageAccountant, type UsageRecord } from '../../src/usage/accountant.js';
+import { rowsFromJson, UsageAccountant, type UsageRecord } from '../../src/usage/accountant.js';
 import { RedisUsageSink, usageStreamKey } from '../../src/usage/redis-sink.js';
 import { startPostgres, type PostgresServer } from '../harness/postgres.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
@@ -81,52 +81,92 @@ describe('usage ledger (real Redis, real PostgreSQL)', () => {
     await waitFor('partition', async () => (await pg.pool.query('SELECT to_regclass($1) AS t', [part])).rows[0]?.t !== null);
   });
 
-  it('records land exactly; PostgreSQL down for a while: they wait in Redis (backlog gauge), then land, none lost, none twice', async (t) => {
+  it('records land exactly; PostgreSQL down: records keep arriving, the backlog gauge rises, a warning near the bound, at the bound batches are refused and counted, the rest land once', async (t) => {
     const c = await client(t);
     const prefix = 'outage:';
-    const sink = new RedisUsageSink(c, prefix);
+    const BOUND = 10;
+    const sinkLog: Record<string, unknown>[] = [];
+    const writerLog: Record<string, unknown>[] = [];
+    const collect = (into: Record<string, unknown>[]) => createLogger('test', { write: (line: string) => void into.push(JSON.parse(line) as Record<string, unknown>) } as never);
+    // A bound of 10 batches stands in for the default 100,000 (--ledger-backlog-max-batches).
+    const sink = new RedisUsageSink(c, prefix, { maxBatches: BOUND, logger: collect(sinkLog) });
     const accountant = new UsageAccountant({ sink, logger: silent, maxRecords: 1_000_000 });
-    const logged: Record<string, unknown>[] = [];
-    const logger = createLogger('test', { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) } as never);
-    // A bound of 6 batches stands in for the real 100,000, to see the warning near it.
-    const w = writerOn(c, prefix, { logger, backlogBound: 6 });
+    const w = writerOn(c, prefix, { logger: collect(writerLog), backlogBound: BOUND, backlogCheckMs: 100 });
     w.start();
     t.after(() => w.stop());
-    let expectTokens = 0;
-    let expectCost = 0n;
-    const add = (n: number, from: number): void => {
-      for (let i = from; i < from + n; i++) {
+    const counter = async (name: string): Promise<number> => (await registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
+    const gauge = (): Promise<number> => counter('tollgate_ledger_backlog_batches');
+    const droppedRecords0 = await counter('tollgate_ledger_dropped_records_total');
+    const droppedBatches0 = await counter('tollgate_ledger_dropped_batches_total');
+    let next = 0;
+    /** Records n requests, flushes them as one batch; returns their tokens and cost. */
+    const batch = async (n: number): Promise<{ tokens: number; cost: bigint }> => {
+      let tokens = 0;
+      let cost = 0n;
+      for (let i = next; i < next + n; i++) {
         const r = record(`default/outage-${i % 5}`, i);
-        expectTokens += r.promptTokens + r.completionTokens;
-        expectCost += r.costPicos;
+        tokens += r.promptTokens + r.completionTokens;
+        cost += r.costPicos;
         accountant.record(r);
       }
+      next += n;
+      await accountant.flush();
+      return { tokens, cost };
     };
-    add(300, 0);
-    await accountant.flush();
+    let expectTokens = 0;
+    let expectCost = 0n;
+    const first = await batch(300);
+    expectTokens += first.tokens;
+    expectCost += first.cost;
     await waitFor('first records in the ledger', async () => (await totals('default/outage-')).requests === 300);
 
     await pg.kill();
-    for (let round = 0; round < 5; round++) {
-      add(200, 300 + round * 200);
-      await accountant.flush(); // into Redis: PostgreSQL is not on this path
+    // 14 batches of 50 records while PostgreSQL is down: 10 fill the stream to its bound, 4 find it full.
+    const seen: number[] = [];
+    for (let round = 0; round < 14; round++) {
+      const b = await batch(50);
+      if (round < BOUND) {
+        expectTokens += b.tokens;
+        expectCost += b.cost;
+      }
+      seen.push(await gauge());
     }
     assert.equal(accountant.pendingRecords, 0, 'Redis accepted every batch while PostgreSQL is down');
-    await new Promise((r) => setTimeout(r, 6000)); // the writer fails, retries, and reports the backlog
-    const backlog = (await registry.getSingleMetric('tollgate_ledger_backlog_batches')?.get())?.values[0]?.value ?? 0;
-    assert.ok(backlog >= 5, `backlog gauge ${backlog}`);
+    assert.deepEqual(seen, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10, 10, 10, 10], 'the backlog gauge rises with every flush, up to the bound');
+    assert.equal(await c.xlen(usageStreamKey(prefix)), BOUND, 'the stream holds exactly the bound');
+    const near = sinkLog.filter((l) => String(l['msg']).startsWith('usage ledger backlog near its bound'));
+    assert.equal(near.length, 1, 'one warning near the bound, not one per flush');
+    assert.equal(near[0]?.['level'], 40, 'a warning');
+    assert.equal(near[0]?.['backlog'], 8, 'logged at 80% of the bound');
+    assert.equal(near[0]?.['bound'], BOUND);
+    assert.match(String(near[0]?.['msg']), /at the bound new batches are not queued for the ledger \(counted in tollgate_ledger_dropped_records_total\)/);
+    // At the bound: refused, counted exactly (4 batches of 50), logged once (then rate-limited).
+    assert.equal((await counter('tollgate_ledger_dropped_batches_total')) - droppedBatches0, 4);
+    assert.equal((await counter('tollgate_ledger_dropped_records_total')) - droppedRecords0, 200);
+    const full = sinkLog.filter((l) => String(l['msg']).startsWith('usage ledger backlog full'));
+    assert.equal(full.length, 1);
+    assert.equal(full[0]?.['level'], 50, 'an error');
+    assert.deepEqual([full[0]?.['droppedBatches'], full[0]?.['droppedRecords'], full[0]?.['backlog']], [1, 50, BOUND]);
+    // Month-to-date totals (budgets, ApiKey status) still count every request, refused ones too.
+    let monthRequests = 0;
+    for (let k = 0; k < 5; k++) monthRequests += (await sink.monthToDate(`default/outage-${k}`, month)).requests;
+    assert.equal(monthRequests, 300 + 14 * 50);
+    // The writer fails, retries, and warns near the bound too (it reads the stream length itself).
+    await waitFor('writer warnings', () => Promise.resolve(writerLog.some((l) => String(l['msg']).startsWith('usage ledger backlog near its bound'))));
+    assert.ok(writerLog.some((l) => l['msg'] === 'usage ledger write failed; records wait in Redis and are retried'), 'a warning when writes start failing');
     assert.ok(((await registry.getSingleMetric('tollgate_ledger_writes_total')?.get())?.values.find((v) => v.labels['result'] === 'error')?.value ?? 0) > 0);
-    assert.equal(await c.xlen(usageStreamKey(prefix)), 5, 'the batches wait in the stream');
-    assert.ok(logged.some((l) => l['msg'] === 'usage ledger write failed; records wait in Redis and are retried'), 'a warning when writes start failing');
-    assert.ok(logged.some((l) => String(l['msg']).startsWith('usage ledger backlog near its bound') && l['backlog'] === 5 && l['bound'] === 6), 'an error near the bound');
 
     await pg.restart();
-    await waitFor('records written after the outage', async () => (await totals('default/outage-')).requests === 1300);
+    await waitFor('records written after the outage', async () => (await totals('default/outage-')).requests === 300 + BOUND * 50, 30_000);
     const got = await totals('default/outage-');
-    assert.equal(got.tokens, expectTokens, 'ledger tokens equal what was recorded, to the token');
+    assert.equal(got.tokens, expectTokens, 'ledger tokens equal what was queued, to the token');
     assert.equal(got.cost, expectCost.toString(), 'ledger cost is exact (picos)');
     assert.equal(await c.xlen(usageStreamKey(prefix)), 0, 'written batches leave the stream');
-    assert.ok(logged.some((l) => l['msg'] === 'usage ledger: PostgreSQL writes work again'));
+    await waitFor('backlog gauge back to 0', async () => (await gauge()) === 0);
+    assert.ok(writerLog.some((l) => l['msg'] === 'usage ledger: PostgreSQL writes work again'));
+    // Below the bound again: new batches are queued and land.
+    await batch(10);
+    await waitFor('a batch after the outage', async () => (await totals('default/outage-')).requests === 300 + BOUND * 50 + 10);
   });
 
   it('a writer killed between COMMIT and acknowledgement: the next writer replays the batch and nothing is duplicated', async (t) => {
@@ -191,6 +231,7 @@ spec:
   models:
     - name: gpt-4o-mini
       pricing: { input: "0.15", output: "0.60" }
+    - name: llama-free
 ---
 apiVersion: tollgate.dev/v1alpha1
 kind: ApiKey
@@ -284,6 +325,150 @@ stringData: { key: sk-ledger-team-b }
     // The client-facing listener serves no report.
     assert.equal((await fetch(`${a.baseUrl}/admin/usage`, { headers: { authorization: `Bearer ${adminToken}` } })).status, 404);
   });
+
+  it('a model with no price is not silent: tollgate_unpriced_requests_total counts its requests, one warning names it', async () => {
+    const c: OpenAI = a.client('sk-ledger-team-b');
+    for (let i = 0; i < 3; i++) await c.chat.completions.create({ model: 'llama-free', messages: [{ role: 'user', content: `free ${i}` }] });
+    // Counted when the request is finalised, just after the client got its answer.
+    const series = async (): Promise<string[]> =>
+      (await (await fetch(`${a.adminUrl}/metrics`)).text()).split('\n').filter((l) => l.startsWith('tollgate_unpriced_requests_total{'));
+    await waitFor('3 unpriced requests counted', async () => (await series()).some((l) => l.endsWith(' 3')));
+    assert.deepEqual(await series(), ['tollgate_unpriced_requests_total{model="llama-free",provider="default/primary"} 3'], 'priced gpt-4o-mini is not counted');
+    await waitFor('the warning in the log', async () => (await a.logs()).some((l) => String(l['msg']).startsWith('model has no price')));
+    const warnings = (await a.logs()).filter((l) => String(l['msg']).startsWith('model has no price'));
+    assert.equal(warnings.length, 1, 'once per model, not per request');
+    assert.equal(warnings[0]?.['model'], 'llama-free');
+    assert.equal(warnings[0]?.['provider'], 'default/primary');
+  });
+});
+
+describe('usage ledger: a real gateway process SIGKILLed between COMMIT and XACK', () => {
+  // Three real Tollgate processes on one Redis and one PostgreSQL:
+  //  A: the ledger writer, with the test hook TOLLGATE_TEST_LEDGER_SIGKILL_AFTER_COMMIT=1 (it sends
+  //     itself SIGKILL right after its first COMMIT, before XACK);
+  //  B: serves the traffic (Envoy + Tollgate, the official openai client), no ledger of its own:
+  //     it only appends its batches to the Redis stream;
+  //  C: a new writer started after A died.
+  const FILES = {
+    'config.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: primary }
+spec:
+  type: openai
+  endpoint: "{{FAKE:primary}}"
+  models:
+    - name: gpt-4o-mini
+      pricing: { input: "0.15", output: "0.60" }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: crash }
+spec: { secretRef: { name: crash-key, key: key } }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: crash-key }
+stringData: { key: sk-ledger-crash }
+`,
+  };
+  let redis: RedisServer;
+  let pg: PostgresServer;
+  let dir: string;
+  let b: Stack | undefined;
+  const writers: GatewayProcess[] = [];
+  before(async () => {
+    redis = await startRedis();
+    pg = await startPostgres();
+    dir = await mkdtemp(join(tmpdir(), 'tg-crash-'));
+  });
+  after(async () => {
+    for (const w of writers) await w.process.stop('SIGKILL');
+    await b?.stop();
+    await pg?.stop();
+    await redis?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+  });
+
+  const writerProcess = async (name: string, env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> => {
+    const workDir = join(dir, name);
+    const configDir = join(workDir, 'config');
+    await mkdir(configDir, { recursive: true });
+    // The writer serves no traffic here; its provider endpoint is never called.
+    await writeFile(join(configDir, 'config.yaml'), FILES['config.yaml'].replace('{{FAKE:primary}}', 'http://127.0.0.1:9/v1'));
+    const gw = await startGateway({ workDir, configDir, env, extraArgs: ['--redis-url', redis.url, '--ledger-url', pg.url, '--usage-flush-ms', '100'] });
+    writers.push(gw);
+    return gw;
+  };
+
+  it('nothing lost, nothing duplicated: the next writer finds the committed batches and writes only the rest', async () => {
+    const a = await writerProcess('a', { TOLLGATE_TEST_LEDGER_SIGKILL_AFTER_COMMIT: '1' });
+    const r = createRedisClient({ url: redis.url, mode: 'standalone', commandTimeoutMs: 5000, prefix: '' });
+    try {
+      assert.equal(await whenReady(r, 5000), true);
+      const stream = usageStreamKey('tollgate:');
+      await waitFor('A holds the writer lock and migrated', async () =>
+        (await r.exists('tollgate:{tollgate}:ledger:writer')) === 1 && (await pg.pool.query("SELECT to_regclass('tollgate_usage') AS t")).rows[0]?.t !== null);
+
+      b = await startStack({ files: FILES, fakes: { primary: { chunks: 5, chunkIntervalMs: 0 } }, gatewayArgs: ['--redis-url', redis.url, '--usage-flush-ms', '100'] });
+      const openai = b.client('sk-ledger-crash');
+      const N = 40;
+      for (let wave = 0; wave < 4; wave++) {
+        // Waves 100+ ms apart: several flushes, so the stream holds several batches.
+        await Promise.all(Array.from({ length: N / 4 }, (_, i) =>
+          openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `crash ${wave} ${'y'.repeat(i)}` }], stream: i % 2 === 0 }).then(async (res) => {
+            if (Symbol.asyncIterator in res) for await (const _ of res) void _;
+          })));
+        await new Promise((res) => setTimeout(res, 150));
+      }
+      const reported = b.fakes['primary']?.reported ?? [];
+      assert.equal(reported.length, N);
+      const prompt = reported.reduce((n, x) => n + x.promptTokens, 0);
+      const completion = reported.reduce((n, x) => n + x.completionTokens, 0);
+
+      // A died by a real SIGKILL, from its own hook, after COMMIT.
+      await waitFor('A killed', () => Promise.resolve(!a.process.running));
+      assert.equal(a.process.child.signalCode, 'SIGKILL');
+      const hookLine = (await readFile(a.process.logFile, 'utf8')).split('\n').find((l) => l.includes('ledger test hook: SIGKILL after COMMIT'));
+      assert.ok(hookLine, 'A logged the hook just before the signal');
+      const killedAfter = (JSON.parse(hookLine) as { batchIds: string[] }).batchIds;
+      assert.ok(killedAfter.length >= 1);
+
+      // Every request is in Redis (B flushed them all), none acknowledged by A.
+      const month = new Date().toISOString().slice(0, 7);
+      await waitFor('B flushed every request', async () => Number(await r.hget(`tollgate:{tollgate}:usage:${month}:default/crash`, 'requests')) === N);
+      const entries = (await r.xrange(stream, '-', '+')) as [string, string[]][];
+      const batches = entries.map(([, f]) => ({ id: f[f.indexOf('id') + 1] as string, rows: rowsFromJson(f[f.indexOf('rows') + 1] as string) }));
+      assert.equal(batches.reduce((n, x) => n + x.rows.reduce((m, row) => m + row.requests, 0), 0), N, 'the stream holds every request');
+      const pending = (await r.xpending(stream, 'ledger')) as [number, ...unknown[]];
+      assert.ok(pending[0] >= 1, 'A read entries and never acknowledged them');
+      // The state between COMMIT and XACK: what A read is in PostgreSQL, and still pending in Redis.
+      const committed = new Set((await pg.pool.query<{ batch_id: string }>('SELECT batch_id FROM tollgate_ledger_batches')).rows.map((x) => x.batch_id));
+      assert.deepEqual([...committed].sort(), [...killedAfter].sort(), 'exactly the batches of the killed transaction are committed');
+      const committedRequests = batches.filter((x) => committed.has(x.id)).reduce((n, x) => n + x.rows.reduce((m, row) => m + row.requests, 0), 0);
+      assert.equal((await totals()).requests, committedRequests);
+
+      // C, a new writer, takes over once A's lock lapses (15 s TTL), replays the pending entries.
+      await writerProcess('c');
+      await waitFor('C drained the stream', async () => (await r.xlen(stream)) === 0, 45_000);
+      const got = await totals();
+      assert.equal(got.requests, N, 'every request once: nothing lost, nothing twice');
+      assert.equal(got.prompt, prompt, 'prompt tokens equal what the fake provider reported, to the token');
+      assert.equal(got.completion, completion, 'completion tokens too');
+      assert.equal(got.cost, (BigInt(prompt) * 150_000n + BigInt(completion) * 600_000n).toString(), 'exact cost in picos');
+      assert.equal(got.rows, batches.reduce((n, x) => n + x.rows.length, 0), 'exactly the rows of the batches, none twice');
+      assert.equal(Number((await pg.pool.query<{ n: string }>('SELECT count(*) AS n FROM tollgate_ledger_batches')).rows[0]?.n), batches.length);
+      assert.equal(((await r.xpending(stream, 'ledger')) as [number])[0], 0, 'nothing pending');
+    } finally {
+      r.disconnect();
+    }
+  });
+
+  const totals = async (): Promise<{ requests: number; prompt: number; completion: number; cost: string; rows: number }> => {
+    const row = (await pg.pool.query<{ requests: string; prompt: string; completion: string; cost: string; rows: string }>(
+      "SELECT coalesce(sum(requests),0) AS requests, coalesce(sum(prompt_tokens),0) AS prompt, coalesce(sum(completion_tokens),0) AS completion, coalesce(sum(cost_picos),0)::text AS cost, count(*) AS rows FROM tollgate_usage WHERE api_key = 'default/crash'",
+    )).rows[0];
+    return { requests: Number(row?.requests), prompt: Number(row?.prompt), completion: Number(row?.completion), cost: String(row?.cost), rows: Number(row?.rows) };
+  };
 });
 
 describe('usage reports (real PostgreSQL)', () => {
