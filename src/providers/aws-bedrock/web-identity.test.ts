@@ -20,6 +20,15 @@ const webIdentity = (config: WebIdentityConfig, now?: () => number): Refreshing<
 
 const ROLE = 'arn:aws:iam::123456789012:role/tollgate-bedrock';
 
+/** Polls `check` until it holds (a background refresh finishing on a busy machine), failing after 10 s. */
+async function eventually(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('Bedrock web-identity (IRSA) credentials', () => {
   const sts = new FakeSts({ roleArn: ROLE, token: 'projected-token-1', accessKeyId: 'ASIAFAKE1', secretAccessKey: 'secret-1', sessionToken: 'session-1', lifetimeS: 3600 });
   let dir = '';
@@ -64,7 +73,10 @@ describe('Bedrock web-identity (IRSA) credentials', () => {
     Object.assign(sts.behaviour, { token: 'projected-token-2', accessKeyId: 'ASIAFAKE2', sessionToken: 'session-2', lifetimeS: 3600 });
     assert.equal(source.get(), c1, 'the valid credentials at once');
     assert.equal(source.get(), c1, 'a second request while the refresh runs: no second STS call');
-    await new Promise((r) => setTimeout(r, 200));
+    await eventually('the background refresh', () => {
+      const c = source.get();
+      return !(c instanceof Promise) && c.accessKeyId === 'ASIAFAKE2';
+    });
     assert.deepEqual(sts.calls.map((c) => [c.form['WebIdentityToken'], c.status]), [
       ['projected-token-1', 200],
       ['projected-token-2', 200],

@@ -12,6 +12,15 @@ import { parseServiceAccount, serviceAccountFetcher } from './token.js';
 
 const keySource = (k: Exclude<ReturnType<typeof parseServiceAccount>, Error>): Refreshing<string> => new Refreshing<string>('service account', serviceAccountFetcher(k));
 
+/** Polls `check` until it holds (a background refresh finishing on a busy machine), failing after 10 s. */
+async function eventually(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('Vertex AI token source', () => {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const fake = new FakeGemini({ vertex: { clientEmail: 'gw@proj.iam.gserviceaccount.com', publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() } });
@@ -38,10 +47,12 @@ describe('Vertex AI token source', () => {
     assert.ok(!(k instanceof Error));
     const source = keySource(k);
     const t1 = await source.get();
+    fake.behaviour.tokenLifetimeS = 3600;
     const issued = fake.tokens.size;
     const again = source.get();
     assert.equal(again, t1, 'the valid token is used at once while a refresh runs');
-    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(source.get(), t1, 'no second refresh while one runs');
+    await eventually('the background refresh', () => source.get() !== t1);
     assert.equal(fake.tokens.size, issued + 1, 'one background refresh');
     const t2 = source.get();
     assert.equal(typeof t2, 'string');

@@ -20,6 +20,15 @@ import { freePort } from '../../dev/local-stack.js';
 import { Refreshing, RETRY_MS } from '../refreshing.js';
 import { applicationDefaultFetcher } from './token.js';
 
+/** Polls `check` until it holds (a background refresh finishing on a busy machine), failing after 10 s. */
+async function eventually(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('Vertex AI tokens from workload identity (metadata server)', () => {
   const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const vertex = new FakeGemini({ vertex: { clientEmail: 'gw@fake-project.iam.gserviceaccount.com', publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() } });
@@ -81,7 +90,7 @@ describe('Vertex AI tokens from workload identity (metadata server)', () => {
     metadata.behaviour.lifetimeS = 3599;
     assert.equal(source.get(), t1, 'the valid token at once');
     assert.equal(source.get(), t1, 'no second refresh while one runs');
-    await new Promise((r) => setTimeout(r, 300));
+    await eventually('the background refresh', () => source.get() !== t1);
     assert.equal(metadata.tokenCalls().length, 2);
     const t2 = source.get();
     assert.equal(typeof t2, 'string');
@@ -131,7 +140,7 @@ describe('Vertex AI tokens from workload identity (metadata server)', () => {
       sts.behaviour.subjectToken = 'k8s-oidc-token-2';
       sts.behaviour.lifetimeS = 3600;
       assert.equal(source.get(), t1);
-      await new Promise((r) => setTimeout(r, 300));
+      await eventually('the background exchange', () => source.get() !== t1);
       assert.deepEqual(sts.calls.map((c) => [c.status, c.form['subject_token']]), [[200, 'k8s-oidc-token-1'], [200, 'k8s-oidc-token-2']]);
       assert.notEqual(source.get(), t1);
       // A subject token the pool provider does not trust: the STS's refusal, with its reason.
