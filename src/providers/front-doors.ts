@@ -11,7 +11,7 @@
  *   /v1/responses          `openai` and `azure-openai` pass through; no other type serves it.
  */
 import type { ProviderType } from '../config/types.js';
-import { messagesToOpenAI, messagesToOpenAICompatible } from './openai/messages.js';
+import { messagesToOpenAI, messagesToOpenAICompatible, messagesToTranslatedChat } from './openai/messages.js';
 import { adapterFor } from './registry.js';
 import { composeTranslators, type ChatTranslator } from './translation.js';
 import type { Operation } from './types.js';
@@ -49,7 +49,7 @@ export function upstreamFor(operation: Operation, type: ProviderType): Upstream 
       if (OPENAI_STYLE.has(type) || !chat) return { kind: 'translate', operation: 'chat/completions', translator: messagesToOpenAICompatible };
       let t = composed.get(type);
       if (!t) {
-        t = composeTranslators(messagesToOpenAICompatible, chat);
+        t = composeTranslators(messagesToTranslatedChat, chat);
         composed.set(type, t);
       }
       return { kind: 'translate', operation: 'chat/completions', translator: t };

@@ -72,6 +72,7 @@ spec:
   credentialSecretRef: { name: aws, key: credentials }
   models:
     - { name: bed, upstreamModel: "amazon.nova-pro-v1:0" }
+    - { name: bed-claude, upstreamModel: "us.anthropic.claude-3-7-sonnet-20250219-v1:0" }
 ---
 apiVersion: v1
 kind: Secret
@@ -365,6 +366,34 @@ describe('front doors: /v1/messages and /v1/responses', () => {
         assert.ok(deltas.length >= 1);
         const use = toolFinal.content.find((b) => b.type === 'tool_use');
         assert.ok(use?.type === 'tool_use' && use.name === 'get_weather', JSON.stringify(toolFinal.content));
+      });
+    }
+  });
+
+  describe('/v1/messages to Claude on Bedrock: thinking in a tool loop', () => {
+    for (const streaming of [false, true]) {
+      it(`the signed thinking block comes back (${streaming ? 'streamed' : 'non-streamed'}) and goes to Bedrock as reasoningContent in the next turn`, async () => {
+        const fake = stack.bedrock['bed']!;
+        fake.requests.length = 0;
+        const ask = [{ role: 'user' as const, content: 'Weather in Paris?' }];
+        const params = { model: 'bed-claude', max_tokens: 4000, thinking: { type: 'enabled' as const, budget_tokens: 2048 }, tools: [WEATHER], messages: ask };
+        const first = streaming ? await anthropic.messages.stream(params).finalMessage() : await anthropic.messages.create(params);
+        assert.deepEqual(first.content.map((b) => b.type), ['thinking', 'tool_use']);
+        const thinking = first.content[0]!;
+        assert.ok(thinking.type === 'thinking' && /^sig_/.test(thinking.signature) && thinking.thinking === 'Let me think about the weather first.', JSON.stringify(thinking));
+        const use = first.content[1]!;
+        assert.ok(use.type === 'tool_use');
+        const answer = await anthropic.messages.create({
+          ...params,
+          messages: [...ask, { role: 'assistant', content: first.content }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'sunny' }] }],
+        });
+        assert.equal(answer.stop_reason, 'end_turn');
+        const text = answer.content.find((b) => b.type === 'text');
+        assert.equal(text?.type === 'text' ? text.text : '', 'Tool said: sunny');
+        const sent = fake.received().at(-1)!;
+        assert.equal(sent.status, 200);
+        const turn = (sent.body as { messages: { content: Record<string, unknown>[] }[] }).messages[1]!;
+        assert.deepEqual(turn.content[0], { reasoningContent: { reasoningText: { text: thinking.thinking, signature: thinking.signature } } });
       });
     }
   });

@@ -10,7 +10,9 @@
  *
  * reasoning_content opens a thinking block, content a text block, each new tool call (OpenAI
  * `index`) a tool_use block whose streamed `arguments` become input_json_delta events. A block is
- * closed when another one opens. Usage arrives in OpenAI's last chunk (the translated request always
+ * closed when another one opens. A `thinking_blocks` delta (the gateway's Claude translators send one
+ * when a thinking block ends) adds the block's signature_delta and closes it, so an Anthropic client
+ * can send the signed block back in a tool loop. Usage arrives in OpenAI's last chunk (the translated request always
  * asks for it), so message_delta is sent when the stream ends.
  *
  * Bounded state: the decoder's one incomplete event, the open block, a capped table of tool-call
@@ -38,6 +40,8 @@ export class MessagesStreamTranslator implements StreamTranslator, SseSink {
   private readonly toolBlock: number[] = [];
   private finish: unknown = undefined;
   private usage: unknown = undefined;
+  /** Entries of the last `thinking_blocks` list already turned into blocks. */
+  private thinkingSeen = 0;
 
   push(chunk: Buffer): Buffer {
     if (this.state === 'done' || this.state === 'failed') return EMPTY;
@@ -93,6 +97,8 @@ export class MessagesStreamTranslator implements StreamTranslator, SseSink {
         this.openBlock('thinking', '{"type":"thinking","thinking":"","signature":""}');
         this.blockDelta(`{"type":"thinking_delta","thinking":${JSON.stringify(reasoning)}}`);
       }
+      const blocks = delta['thinking_blocks'];
+      if (Array.isArray(blocks)) this.thinkingBlocks(blocks);
       const text = delta['content'];
       if (typeof text === 'string' && text !== '') {
         this.openBlock('text', '{"type":"text","text":""}');
@@ -144,6 +150,32 @@ export class MessagesStreamTranslator implements StreamTranslator, SseSink {
     if (typeof args === 'string' && args !== '') {
       this.event('content_block_delta', `{"type":"content_block_delta","index":${block},"delta":{"type":"input_json_delta","partial_json":${JSON.stringify(args)}}}`);
     }
+  }
+
+  /**
+   * `thinking_blocks` from the gateway's Claude translators: every block of the message so far, sent
+   * when one ends. A new thinking entry signs the thinking block streamed as reasoning_content
+   * (signature_delta, then it closes); a new redacted entry is a whole redacted_thinking block.
+   */
+  private thinkingBlocks(blocks: readonly unknown[]): void {
+    for (let i = this.thinkingSeen; i < blocks.length && i < MAX_TOOL_CALLS; i++) {
+      const b = blocks[i];
+      if (!isObject(b)) continue;
+      if (b['type'] === 'thinking') {
+        if (this.open !== 'thinking' && typeof b['thinking'] === 'string') {
+          this.openBlock('thinking', '{"type":"thinking","thinking":"","signature":""}');
+          if (b['thinking'] !== '') this.blockDelta(`{"type":"thinking_delta","thinking":${JSON.stringify(b['thinking'])}}`);
+        }
+        if (typeof b['signature'] === 'string' && b['signature'] !== '') this.blockDelta(`{"type":"signature_delta","signature":${JSON.stringify(b['signature'])}}`);
+        this.closeBlock();
+      } else if (b['type'] === 'redacted_thinking' && typeof b['data'] === 'string') {
+        this.closeBlock();
+        this.blocks++;
+        this.event('content_block_start', `{"type":"content_block_start","index":${this.blocks - 1},"content_block":${JSON.stringify({ type: 'redacted_thinking', data: b['data'] })}}`);
+        this.event('content_block_stop', `{"type":"content_block_stop","index":${this.blocks - 1}}`);
+      }
+    }
+    this.thinkingSeen = Math.max(this.thinkingSeen, blocks.length);
   }
 
   private openBlock(kind: 'text' | 'thinking', start: string): void {

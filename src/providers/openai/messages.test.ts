@@ -218,3 +218,75 @@ describe('chat completion chunks -> Messages stream', () => {
     assert.ok(kept.length < 20 * 1024, `state ${kept.length} bytes`);
   });
 });
+
+describe('signed thinking blocks through the Messages front door (composed with the Claude translators)', () => {
+  const body = {
+    model: 'x',
+    max_tokens: 100,
+    messages: [
+      { role: 'user', content: 'Weather?' },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'thinking', thinking: 'Hmm', signature: 'sig' },
+          { type: 'redacted_thinking', data: 'opaque' },
+          { type: 'thinking', thinking: 'from another provider', signature: '' },
+          { type: 'tool_use', id: 'toolu_1', name: 'w', input: {} },
+        ],
+      },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'sunny' }] },
+    ],
+  };
+
+  it('signed blocks go on as thinking_blocks only when composed (OpenAI-style providers get none)', () => {
+    const composed = messagesToChat(body, 'm', 'max_tokens', undefined, true);
+    assert.ok(!isGatewayError(composed));
+    const turn = (composed['messages'] as Record<string, unknown>[])[1]!;
+    assert.deepEqual(turn['thinking_blocks'], [{ type: 'thinking', thinking: 'Hmm', signature: 'sig' }, { type: 'redacted_thinking', data: 'opaque' }]);
+    const plain = messagesToChat(body, 'm', 'max_tokens');
+    assert.ok(!isGatewayError(plain));
+    assert.equal((plain['messages'] as Record<string, unknown>[])[1]!['thinking_blocks'], undefined);
+  });
+
+  it('thinking_blocks come back as signed thinking blocks, streamed (signature_delta) and not', () => {
+    const chat = {
+      id: 'c',
+      model: 'm',
+      choices: [{ index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', content: null, reasoning_content: 'Hmm', thinking_blocks: [{ type: 'thinking', thinking: 'Hmm', signature: 'sig' }], tool_calls: [{ id: 't', type: 'function', function: { name: 'w', arguments: '{}' } }] } }],
+      usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+    };
+    const res = JSON.parse(messagesToOpenAI.response(Buffer.from(JSON.stringify(chat)), OPTIONS).body.toString()) as { content: Record<string, unknown>[] };
+    assert.deepEqual(res.content[0], { type: 'thinking', thinking: 'Hmm', signature: 'sig' });
+    const chunk = (delta: Record<string, unknown>, finish: string | null = null): string => `data: ${JSON.stringify({ id: 'c', model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    const t = new MessagesStreamTranslator();
+    const sse = [
+      chunk({ role: 'assistant', reasoning_content: 'H' }),
+      chunk({ reasoning_content: 'mm' }),
+      chunk({ thinking_blocks: [{ type: 'thinking', thinking: 'Hmm', signature: 'sig' }] }),
+      chunk({ thinking_blocks: [{ type: 'thinking', thinking: 'Hmm', signature: 'sig' }, { type: 'redacted_thinking', data: 'opaque' }] }),
+      chunk({ content: 'ok' }),
+      chunk({}, 'stop'),
+      `data: ${JSON.stringify({ id: 'c', model: 'm', choices: [], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } })}\n\n`,
+      'data: [DONE]\n\n',
+    ].join('');
+    const out = events(Buffer.concat([t.push(Buffer.from(sse)), t.end()]).toString());
+    const shape = out.filter((e) => e.event.startsWith('content_block')).map((e) => {
+      const d = e.data;
+      const inner = (d['delta'] ?? d['content_block']) as Record<string, unknown> | undefined;
+      return `${e.event}:${String(d['index'])}${inner ? `:${String(inner['type'])}` : ''}`;
+    });
+    assert.deepEqual(shape, [
+      'content_block_start:0:thinking',
+      'content_block_delta:0:thinking_delta',
+      'content_block_delta:0:thinking_delta',
+      'content_block_delta:0:signature_delta',
+      'content_block_stop:0',
+      'content_block_start:1:redacted_thinking',
+      'content_block_stop:1',
+      'content_block_start:2:text',
+      'content_block_delta:2:text_delta',
+      'content_block_stop:2',
+    ]);
+    assert.deepEqual(out.find((e) => (e.data['delta'] as Record<string, unknown> | undefined)?.['type'] === 'signature_delta')?.data['delta'], { type: 'signature_delta', signature: 'sig' });
+  });
+});

@@ -6,13 +6,15 @@
  * Request: `system` (string or text blocks) -> a system message; user turns -> text and image_url
  * parts (base64 sources as data URLs, url sources as URLs), tool_result blocks -> `tool` messages
  * (ids round-trip unchanged); assistant turns -> content and tool_calls (thinking blocks of earlier
- * turns are dropped: chat completions cannot take them back); tools/tool_choice
+ * turns are dropped for OpenAI-style providers, which cannot take them back; composed with a Claude
+ * translator, signed blocks go as the message's `thinking_blocks`, which Claude needs back in a
+ * tool loop); tools/tool_choice
  * (disable_parallel_tool_use -> parallel_tool_calls false); max_tokens, stop_sequences, temperature,
  * top_p, metadata.user_id -> user; extended thinking -> reasoning_effort. What chat completions
  * cannot honour (documents, server tools, top_k, MCP servers...) is a clear 400 before anything is
  * sent. Streams always ask for `stream_options.include_usage` (Anthropic streams always carry usage).
  *
- * Response: reasoning_content -> a thinking block, content -> a text block, tool_calls -> tool_use
+ * Response: thinking_blocks (with signatures) or else reasoning_content -> thinking blocks, content -> a text block, tool_calls -> tool_use
  * blocks (arguments parsed into `input`); finish_reason -> stop_reason; usage -> Anthropic usage
  * (cached prompt tokens reported apart as cache_read_input_tokens, as Anthropic does).
  */
@@ -125,10 +127,11 @@ function userMessages(content: unknown, where: string, out: ChatMessage[]): Gate
   return undefined;
 }
 
-function assistantMessage(content: unknown, where: string): ChatMessage | GatewayError {
+function assistantMessage(content: unknown, where: string, carryThinking: boolean): ChatMessage | GatewayError {
   if (typeof content === 'string') return { role: 'assistant', content };
   let text = '';
   const calls: Part[] = [];
+  const thinking: Part[] = [];
   for (const [i, raw] of (content as unknown[]).entries()) {
     const at = `${where}.content[${i}]`;
     const block = raw as JsonObject;
@@ -145,14 +148,21 @@ function assistantMessage(content: unknown, where: string): ChatMessage | Gatewa
         break;
       }
       case 'thinking':
+        // Signed by Claude (an empty signature is what the gateway gives other providers' reasoning).
+        if (carryThinking && typeof block['thinking'] === 'string' && typeof block['signature'] === 'string' && block['signature'] !== '') {
+          thinking.push({ type: 'thinking', thinking: block['thinking'], signature: block['signature'] });
+        }
+        break;
       case 'redacted_thinking':
-        break; // earlier turns' reasoning: chat completions takes none back
+        if (carryThinking && typeof block['data'] === 'string' && block['data'] !== '') thinking.push({ type: 'redacted_thinking', data: block['data'] });
+        break;
       default:
         return untranslatable(`${at}.type`, `content block type '${String(block['type'])}' in an assistant turn (text, tool_use and thinking are translated)`);
     }
   }
   const msg: ChatMessage = { role: 'assistant', content: text === '' && calls.length > 0 ? null : text };
   if (calls.length > 0) msg['tool_calls'] = calls;
+  if (thinking.length > 0) msg['thinking_blocks'] = thinking;
   return msg;
 }
 
@@ -216,6 +226,8 @@ export function messagesToChat(
    * where gpt-4o takes 16384); the provider would refuse the request otherwise.
    */
   maxTokensCap?: number,
+  /** Signed thinking blocks go on as `thinking_blocks` (only for the gateway's own Claude translators). */
+  carryThinking = false,
 ): Record<string, unknown> | GatewayError {
   const refused = checkMessagesRequest(body);
   if (refused) return refused;
@@ -236,7 +248,7 @@ export function messagesToChat(
       const refusedTurn = userMessages(msg['content'], where, messages);
       if (refusedTurn) return refusedTurn;
     } else {
-      const m = assistantMessage(msg['content'], where);
+      const m = assistantMessage(msg['content'], where, carryThinking);
       if (isGatewayError(m)) return m;
       messages.push(m);
     }
@@ -320,8 +332,15 @@ function translateResponse(raw: Buffer, _options: ResponseOptions): TranslatedRe
   const choice = parsed['choices'][0];
   const message = isObject(choice) && isObject(choice['message']) ? choice['message'] : {};
   const content: Part[] = [];
+  const blocks = message['thinking_blocks'];
   const reasoning = message['reasoning_content'];
-  if (typeof reasoning === 'string' && reasoning !== '') content.push({ type: 'thinking', thinking: reasoning, signature: '' });
+  if (Array.isArray(blocks) && blocks.length > 0) {
+    // Claude's own blocks (through Bedrock or Vertex AI), signatures kept for the next turn.
+    for (const b of blocks) {
+      if (isObject(b) && b['type'] === 'thinking' && typeof b['thinking'] === 'string') content.push({ type: 'thinking', thinking: b['thinking'], signature: typeof b['signature'] === 'string' ? b['signature'] : '' });
+      else if (isObject(b) && b['type'] === 'redacted_thinking' && typeof b['data'] === 'string') content.push({ type: 'redacted_thinking', data: b['data'] });
+    }
+  } else if (typeof reasoning === 'string' && reasoning !== '') content.push({ type: 'thinking', thinking: reasoning, signature: '' });
   const text = message['content'];
   if (typeof text === 'string' && text !== '') content.push({ type: 'text', text });
   const calls = message['tool_calls'];
@@ -380,11 +399,11 @@ function translateError(status: number, raw: Buffer): Buffer {
   return Buffer.from(anthropicErrorJson(anthropicErrorType(status), message || `The provider (${PROVIDER} API) answered HTTP ${status}.`));
 }
 
-function translator(maxTokensField: 'max_tokens' | 'max_completion_tokens'): ChatTranslator {
+function translator(maxTokensField: 'max_tokens' | 'max_completion_tokens', carryThinking = false): ChatTranslator {
   return {
     streamContentType: 'text/event-stream',
     request(body: Readonly<Record<string, unknown>>, ctx: TranslationContext): Buffer | GatewayError {
-      const chat = messagesToChat(body, ctx.upstreamModel, maxTokensField, ctx.defaultMaxTokens);
+      const chat = messagesToChat(body, ctx.upstreamModel, maxTokensField, ctx.defaultMaxTokens, carryThinking);
       return isGatewayError(chat) ? chat : Buffer.from(JSON.stringify(chat));
     },
     status: (s) => s,
@@ -401,3 +420,9 @@ function translator(maxTokensField: 'max_tokens' | 'max_completion_tokens'): Cha
 export const messagesToOpenAI: ChatTranslator = translator('max_completion_tokens');
 /** Messages -> OpenAI-compatible engines (vLLM, Ollama...): `max_tokens`, which all of them read. */
 export const messagesToOpenAICompatible: ChatTranslator = translator('max_tokens');
+/**
+ * Messages -> the gateway's own chat translators (Bedrock, Gemini, Vertex AI; composed in
+ * front-doors.ts): as for OpenAI-compatible engines, plus signed thinking blocks as `thinking_blocks`,
+ * which the Claude translators send back to Claude.
+ */
+export const messagesToTranslatedChat: ChatTranslator = translator('max_tokens', true);
