@@ -25,12 +25,15 @@ import type { DiscoveryView } from './controller/mcp-status.js';
 import { keyStatusReader, type KeyStatusView } from './usage/status.js';
 import { readSettings } from './settings.js';
 import { reportCredentialEvents } from './providers/refreshing.js';
+import { warmCredentials } from './providers/registry.js';
 import { MemoryResponseDirectory, RedisResponseDirectory, type ResponseDirectory } from './responses/directory.js';
 
 async function main(): Promise<void> {
   const logger = createLogger();
   const settings = readSettings(process.argv.slice(2));
   const store = new ConfigStore();
+  // Expiring provider credentials (IRSA, Workload Identity, Vertex keys) are fetched as each configuration loads.
+  store.onSwap(warmCredentials);
   const configLogger = logger.child({ component: 'config' });
   // Cloud credentials without a Secret (IRSA, Workload Identity): why a fetch failed goes to the log, not to clients.
   const credentialLogger = logger.child({ component: 'credentials' });

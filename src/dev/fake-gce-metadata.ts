@@ -94,8 +94,13 @@ export class FakeGceMetadata {
         case `${sa}${account ?? ''}/token`: {
           if (!known) return answer(404, 'Not Found');
           if (b.refuse !== undefined) return answer(403, b.refuse);
-          const text = JSON.stringify({ access_token: this.issue(b.lifetimeS), expires_in: b.lifetimeS, token_type: 'Bearer' });
-          return answer(200, text, 'application/json');
+          let token: string;
+          try {
+            token = this.issue(b.lifetimeS);
+          } catch (err) {
+            return answer(500, `could not mint a token: ${err instanceof Error ? err.message : String(err)}`);
+          }
+          return answer(200, JSON.stringify({ access_token: token, expires_in: b.lifetimeS, token_type: 'Bearer' }), 'application/json');
         }
         default:
           return answer(404, 'Not Found');

@@ -1,4 +1,5 @@
 /** Maps a provider type to its adapter. Adding a provider is adding a folder and a line here. */
+import type { Snapshot } from '../config/snapshot.js';
 import type { ProviderType } from '../config/types.js';
 import { anthropicAdapter } from './anthropic/api.js';
 import { bedrockAdapter } from './aws-bedrock/api.js';
@@ -21,4 +22,18 @@ const ADAPTERS: Readonly<Record<ProviderType, ProviderAdapter>> = {
 
 export function adapterFor(type: ProviderType): ProviderAdapter {
   return ADAPTERS[type];
+}
+
+/** Warms the credentials of every provider of a new snapshot that has expiring ones (ProviderAdapter.warm). */
+export function warmCredentials(snapshot: Snapshot): void {
+  const seen = new Set<object>();
+  for (const tiers of snapshot.routesByModel.values()) {
+    for (const tier of tiers) {
+      for (const route of tier.routes) {
+        if (seen.has(route.provider)) continue;
+        seen.add(route.provider);
+        ADAPTERS[route.provider.type].warm?.(route.provider);
+      }
+    }
+  }
 }

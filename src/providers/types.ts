@@ -38,6 +38,12 @@ export interface ProviderAdapter {
    */
   sign?(provider: ProviderEntry, target: UpstreamTarget, body: Buffer): Promise<readonly (readonly [string, string])[]>;
   /**
+   * Starts fetching the provider's expiring credentials (STS, a token endpoint) when a configuration
+   * is loaded, so the first request finds them cached and a problem shows in the log at start.
+   * Fire and forget: never throws, never blocks.
+   */
+  warm?(provider: ProviderEntry): void;
+  /**
    * Set for providers whose API is not OpenAI's: chat completions are translated (translation.ts).
    * Absent = OpenAI wire format, bodies pass through.
    */

@@ -25,6 +25,8 @@ describe('aws-bedrock with IRSA web identity (no credential Secret)', () => {
   let stack: Stack | undefined;
   let dir = '';
   before(async () => {
+    // STS refuses the token while Tollgate starts (a token from another cluster): the first test.
+    sts.behaviour.token = 'a-token-from-another-cluster';
     await sts.start();
     dir = await mkdtemp(join(tmpdir(), 'tollgate-irsa-'));
     const tokenFile = join(dir, 'token');
@@ -55,21 +57,21 @@ spec:
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('STS refusing the token: a clear 502 naming the provider, nothing sent to Bedrock; the next request asks STS again', async () => {
+  it('STS refusing the token when the configuration loads: logged at once (STS code, not the token); a request gets a clear 502, nothing sent to Bedrock', async () => {
     const s = stack!;
-    sts.behaviour.token = 'a-token-from-another-cluster';
-    const err = await assertSdkError(s.client().chat.completions.create({ model: 'claude-bedrock', messages: [{ role: 'user', content: 'Hi' }] }), 502, 'provider_misconfigured');
-    assert.match(err.message, /could not sign the request for provider default\/bedrock/);
-    assert.ok(!err.message.includes('projected-sa-token'), 'the token leaked to the client');
-    assert.deepEqual(sts.calls.map((c) => c.status), [400]);
-    assert.equal(s.bedrock['bedrock']!.received().length, 0);
-    // The operator sees why in the log (STS's code), the client does not; the token is in neither.
+    // The credentials are fetched as the configuration loads, before any request: the failure is in the log already.
     const failures = async (): Promise<Record<string, unknown>[]> => (await s.logs()).filter((l) => l['component'] === 'credentials' && l['msg'] === 'provider credentials could not be fetched');
     await waitFor('the credential failure in the log', async () => (await failures()).length > 0);
     const logged = await failures();
     assert.equal(logged.length, 1);
     assert.match(String(logged[0]!['error']), /400 InvalidIdentityToken/);
     assert.match(String(logged[0]!['source']), /web identity \(role arn:aws:iam::123456789012:role\/tollgate-bedrock\)/);
+    assert.deepEqual(sts.calls.map((c) => c.status), [400], 'one exchange at load');
+    const err = await assertSdkError(s.client().chat.completions.create({ model: 'claude-bedrock', messages: [{ role: 'user', content: 'Hi' }] }), 502, 'provider_misconfigured');
+    assert.match(err.message, /could not sign the request for provider default\/bedrock/);
+    assert.ok(!err.message.includes('projected-sa-token'), 'the token leaked to the client');
+    assert.deepEqual(sts.calls.map((c) => c.status), [400, 400], 'no valid credentials: the request asked STS again');
+    assert.equal(s.bedrock['bedrock']!.received().length, 0);
     assert.ok(!JSON.stringify(await s.logs()).includes('projected-sa-token'), 'the token leaked to the log');
     sts.behaviour.token = 'eyJ.projected-sa-token.sig';
     sts.calls.length = 0;

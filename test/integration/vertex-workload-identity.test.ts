@@ -38,6 +38,8 @@ describe('gcp-vertex-ai with GKE Workload Identity (no credential Secret, metada
     return vertex.mintToken(lifetimeS);
   });
   before(async () => {
+    // The Kubernetes service account may not act as the Google one while Tollgate starts: the first test.
+    metadata.behaviour.refuse = "Unable to generate access token; IAM returned 403 Forbidden: Permission 'iam.serviceAccounts.getAccessToken' denied";
     await metadata.start();
     gcloudDir = await mkdtemp(join(tmpdir(), 'tollgate-gcloud-'));
     const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -62,18 +64,18 @@ describe('gcp-vertex-ai with GKE Workload Identity (no credential Secret, metada
     if (gcloudDir) await rm(gcloudDir, { recursive: true, force: true });
   });
 
-  it('the metadata server refusing a token: a clear 502 naming the provider, nothing sent to Vertex; the next request asks again', async () => {
+  it('the metadata server refusing a token when the configuration loads: logged at once; a request gets a clear 502, nothing sent to Vertex', async () => {
     const s = stack!;
-    metadata.behaviour.refuse = "Unable to generate access token; IAM returned 403 Forbidden: Permission 'iam.serviceAccounts.getAccessToken' denied";
-    const err = await assertSdkError(s.client().chat.completions.create({ model: 'vertex-gemini', messages: [{ role: 'user', content: 'Hi' }] }), 502, 'provider_misconfigured');
-    assert.match(err.message, /could not sign the request for provider default\/vertex/);
-    assert.deepEqual(metadata.tokenCalls().map((c) => c.status), [403]);
-    assert.equal(s.gemini['vertex']!.received().length, 0);
     const failures = async (): Promise<Record<string, unknown>[]> => (await s.logs()).filter((l) => l['component'] === 'credentials' && l['msg'] === 'provider credentials could not be fetched');
     await waitFor('the credential failure in the log', async () => (await failures()).length > 0);
     const logged = await failures();
-    assert.equal(logged.length, 1, 'the operator sees why in the log');
+    assert.equal(logged.length, 1, 'one source for the project, one report');
     assert.match(String(logged[0]!['error']), /iam\.serviceAccounts\.getAccessToken/);
+    assert.deepEqual(metadata.tokenCalls().map((c) => c.status), [403], 'one token request at load, before any client request');
+    const err = await assertSdkError(s.client().chat.completions.create({ model: 'vertex-gemini', messages: [{ role: 'user', content: 'Hi' }] }), 502, 'provider_misconfigured');
+    assert.match(err.message, /could not sign the request for provider default\/vertex/);
+    assert.deepEqual(metadata.tokenCalls().map((c) => c.status), [403, 403], 'no token: the request asked again');
+    assert.equal(s.gemini['vertex']!.received().length, 0);
     metadata.behaviour.refuse = undefined;
     metadata.calls.length = 0;
   });

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { waitFor } from '../../src/dev/local-stack.js';
 import { assertSdkError } from '../harness/http.js';
 import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
 
@@ -78,6 +79,8 @@ describe('provider type gcp-vertex-ai (Gemini on Vertex AI, service-account toke
   after(() => stack?.stop());
 
   it('chat, streamed and not, with a bearer token from the token endpoint, fetched once and reused', async () => {
+    // The token is fetched as the configuration loads, before any request.
+    await waitFor('the token fetched at load', () => Promise.resolve(stack.gemini['vertex']!.tokens.size === 1));
     const client = stack.client();
     const params = { model: 'vertex-gemini', messages: [{ role: 'user' as const, content: 'Hi' }] };
     const plain = await client.chat.completions.create(params);

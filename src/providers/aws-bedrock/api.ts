@@ -121,6 +121,12 @@ export const bedrockAdapter: ProviderAdapter = {
     };
   },
   sign,
+  /** No credential Secret: fetch the Pod's credentials now (one shared source), not at the first request. */
+  warm(provider) {
+    if (provider.credential !== undefined) return;
+    const source = defaultCredentials();
+    if (!(source instanceof Error)) void Promise.resolve(source.get()).catch(() => undefined);
+  },
   chat: bedrockChat,
   embeddings: bedrockEmbeddings,
 };

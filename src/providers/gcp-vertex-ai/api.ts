@@ -64,6 +64,11 @@ export const vertexAdapter: ProviderAdapter = {
     const token = source.get();
     return [['authorization', `Bearer ${typeof token === 'string' ? token : await token}`]];
   },
+  /** Fetches the provider's first token now (key or Pod identity), not at the first request. */
+  warm(provider) {
+    const source = tokenSourceOf(provider);
+    if (!(source instanceof Error)) void Promise.resolve(source.get()).catch(() => undefined);
+  },
   chat: vertexChat,
   embeddings: vertexEmbeddings,
 };
