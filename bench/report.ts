@@ -43,6 +43,56 @@ function waits(waitMs: Record<string, number> | undefined, wallS: number): strin
     .join(', ');
 }
 
+/** The median of `values` (undefined when empty). */
+export function median(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+}
+
+/**
+ * The cost of a guardrail: ext_proc CPU µs per request of Tollgate with and without one, per round
+ * (targets alternate within a round, so drift on a shared machine hits both) and the median ratio.
+ * Issue 18's goal is at most +10% on the chat scenario.
+ */
+export function guardrailCostLines(report: BenchReport): string[] {
+  const out: string[] = [];
+  for (const r of report.results) {
+    const rows = r.requests ?? [];
+    const base = rows.filter((x) => x.target === 'tollgate');
+    const guarded = rows.filter((x) => x.target === 'tollgate-guardrails');
+    if (base.length === 0 || guarded.length === 0) continue;
+    if (out.length === 0) {
+      out.push(
+        '### Guardrail cost: ext_proc CPU per request (issue 18: at most +10% on chat)',
+        '',
+        `\`tollgate\` vs \`tollgate-guardrails\` (${TARGET_TITLES['tollgate-guardrails']}), alternating within each round.`,
+        '',
+        '| scenario | round | µs/req @fixed rate: Tollgate / + guardrail (ratio) | µs/req @max: Tollgate / + guardrail (ratio) | max req/s: Tollgate / + guardrail |',
+        '|---|---:|---:|---:|---:|',
+      );
+    }
+    const rateRatios: number[] = [];
+    const maxRatios: number[] = [];
+    const n = Math.min(base.length, guarded.length);
+    for (let i = 0; i < n; i++) {
+      const b = base[i] as RequestRow;
+      const g = guarded[i] as RequestRow;
+      const rr = b.extprocCpuUsPerReqRate && g.extprocCpuUsPerReqRate !== undefined ? g.extprocCpuUsPerReqRate / b.extprocCpuUsPerReqRate : undefined;
+      const mr = b.extprocCpuUsPerReqMax && g.extprocCpuUsPerReqMax !== undefined ? g.extprocCpuUsPerReqMax / b.extprocCpuUsPerReqMax : undefined;
+      if (rr !== undefined) rateRatios.push(rr);
+      if (mr !== undefined) maxRatios.push(mr);
+      out.push(
+        `| ${r.scenario.name} | ${g.round ?? i + 1} | ${int(b.extprocCpuUsPerReqRate)} / ${int(g.extprocCpuUsPerReqRate)} (${f(rr)}×) | ${int(b.extprocCpuUsPerReqMax)} / ${int(g.extprocCpuUsPerReqMax)} (${f(mr)}×) | ${int(b.max.requestsPerS)} / ${int(g.max.requestsPerS)} |`,
+      );
+    }
+    if (n > 1) out.push(`| ${r.scenario.name} | **median** | **${f(median(rateRatios))}×** | **${f(median(maxRatios))}×** | |`);
+  }
+  if (out.length > 0) out.push('');
+  return out;
+}
+
 function requestTable(report: BenchReport, r: ScenarioResult): string[] {
   const rows = r.requests ?? [];
   const envoy = rows.find((x) => x.target === 'envoy');
@@ -68,7 +118,7 @@ function requestTable(report: BenchReport, r: ScenarioResult): string[] {
       ? `${int(cpu.envoy)} + ${int(cpu.extproc)}${envoyCpu && envoyCpu.envoy > 0 ? ` (${f((cpu.envoy + cpu.extproc) / envoyCpu.envoy, 1)}×)` : ''}`
       : '–';
     lines.push(
-      `| ${TARGET_TITLES[x.target]} | ${int(x.max.requestsPerS)} | ${f(ratio)} | ${f(lat.p50)} | ${f(lat.p99)} | ${x.target === 'envoy' || x.target === 'direct' ? '–' : added} | ${lowCell} | ${cpuCell} | ${int(x.extprocCpuUsPerReqMax)} | ${x.extprocPerRequest ? `${f(x.extprocPerRequest.streams, 1)} / ${f(x.extprocPerRequest.messages, 1)}` : '–'} | ${x.max.errors} / ${x.rate.failed} | ${cpuShares(x.maxCpuMs, x.max.durationS)} | ${waits(x.maxWaitMs, x.max.durationS)} |`,
+      `| ${TARGET_TITLES[x.target]}${x.round !== undefined ? ` (round ${x.round})` : ''} | ${int(x.max.requestsPerS)} | ${f(ratio)} | ${f(lat.p50)} | ${f(lat.p99)} | ${x.target === 'envoy' || x.target === 'direct' ? '–' : added} | ${lowCell} | ${cpuCell} | ${int(x.extprocCpuUsPerReqMax)} | ${x.extprocPerRequest ? `${f(x.extprocPerRequest.streams, 1)} / ${f(x.extprocPerRequest.messages, 1)}` : '–'} | ${x.max.errors} / ${x.rate.failed} | ${cpuShares(x.maxCpuMs, x.max.durationS)} | ${waits(x.maxWaitMs, x.max.durationS)} |`,
     );
   }
   return lines;
@@ -186,7 +236,7 @@ export function renderMarkdown(report: BenchReport): string {
   ];
   for (const [t, why] of Object.entries(report.unavailable)) out.push(`**${TARGET_TITLES[t as TargetName]}: ${why}.**`, '');
   for (const failure of report.failures ?? []) out.push(`**Not measured: ${failure}.**`, '');
-  out.push('### Headline: ratios against bare Envoy', '', ...headline(report), '', '### Targets (issue 7)', '', ...targetsTable(report), '', ...floorLines(report));
+  out.push('### Headline: ratios against bare Envoy', '', ...headline(report), '', '### Targets (issue 7)', '', ...targetsTable(report), '', ...floorLines(report), ...guardrailCostLines(report));
   for (const r of report.results) {
     out.push(`### ${r.scenario.title}`, '');
     out.push(...(r.requests ? requestTable(report, r) : streamsTable(r)), '');

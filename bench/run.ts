@@ -11,7 +11,10 @@
  *   --profile                CPU profile of each Tollgate process; top frames in the report
  *   --heap-profile           sampling heap profile of each Tollgate process (raw files only)
  *   --scenarios=a,b          chat, stream100, stream100-anthropic, messages-stream100, messages-anthropic, embeddings, prompt1m, slow1000, streams500
- *   --targets=a,b            direct, envoy, envoy-echo, tollgate, tollgate-limits
+ *   --targets=a,b            direct, envoy, envoy-echo, tollgate, tollgate-limits, tollgate-guardrails
+ *   --rounds=1               request scenarios run every target this many times, alternating
+ *                            (A, B, A, B...), so a shared machine's drift hits both; the report gives
+ *                            each round and the median (e.g. the guardrail cost, docs/safety.md)
  *   --rate=500               fixed rate of the latency runs
  *   --low-rate=100           a second, light fixed rate (0 = off)
  *   --connections=64         wrk connections for max throughput
@@ -61,6 +64,7 @@ const { values: flags } = parseArgs({
     rate: { type: 'string', default: '500' },
     'low-rate': { type: 'string', default: '100' },
     connections: { type: 'string', default: '64' },
+    rounds: { type: 'string', default: '1' },
     'config-scale': { type: 'boolean', default: false },
     keys: { type: 'string', default: '100000' },
     providers: { type: 'string', default: '1000' },
@@ -78,6 +82,8 @@ const RATE = Number(flags.rate);
 /** A second, light fixed rate: added latency when nothing queues (0 turns it off). */
 const LOW_RATE = Number(flags['low-rate']);
 const CONNECTIONS = Number(flags.connections);
+/** Alternating rounds of each request scenario over all targets (A/B on a noisy machine). */
+const ROUNDS = Math.max(1, Math.floor(Number(flags.rounds)) || 1);
 
 function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -98,6 +104,8 @@ interface Target {
 
 export interface RequestRow {
   readonly target: TargetName;
+  /** 1-based round when --rounds > 1 (targets alternate within each round). */
+  readonly round?: number;
   /** Requests per second of the fixed-rate run. */
   readonly fixedRate: number;
   readonly max: WrkResult;
@@ -146,6 +154,8 @@ export interface BenchReport {
   readonly quick: boolean;
   readonly rate: number;
   readonly connections: number;
+  /** Rounds of each request scenario (--rounds). */
+  readonly rounds?: number;
   readonly machine: {
     readonly cores: number;
     readonly cpuModel: string;
@@ -628,13 +638,15 @@ async function main(): Promise<void> {
     for (const s of plan) {
       await fake.configure(s.fake);
       const result: ScenarioResult = s.kind === 'request' ? { scenario: s, requests: [] } : { scenario: s, streams: [] };
-      for (const target of targets) {
+      const rounds = s.kind === 'request' ? ROUNDS : 1;
+      for (let round = 1; round <= rounds; round++) for (const target of targets) {
         // A scenario may concern some targets only (a translated provider means nothing to bare Envoy).
         if (s.targets && !s.targets.includes(target.name)) continue;
-        log(`${s.name} -> ${target.name}`);
+        log(`${s.name} -> ${target.name}${rounds > 1 ? ` (round ${round}/${rounds})` : ''}`);
         try {
           if (s.kind === 'request') {
-            const row = await runRequestScenario(s, target, fake, wrk, workDir);
+            const measured = await runRequestScenario(s, target, fake, wrk, workDir);
+            const row: RequestRow = rounds > 1 ? { ...measured, round } : measured;
             result.requests?.push(row);
             log(`  max ${row.max.requestsPerS.toFixed(0)} req/s (${row.max.errors} errors); at ${row.fixedRate}/s p50 ${row.rate.latencyMs.p50.toFixed(2)} ms p99 ${row.rate.latencyMs.p99.toFixed(2)} ms` +
               (row.extprocCpuUsPerReqRate !== undefined ? `; ext_proc ${row.extprocCpuUsPerReqRate.toFixed(0)} µs CPU/req` : ''));
@@ -673,6 +685,7 @@ async function main(): Promise<void> {
     quick: flags.quick ?? false,
     rate: RATE,
     connections: CONNECTIONS,
+    rounds: ROUNDS,
     machine: { ...machine, loadAfter: await loadAverage(), busyDuringRun: await machineTicks().then((t) => (t.busy - ticksBefore.busy) / Math.max(1, t.total - ticksBefore.total)) },
     unavailable,
     results,

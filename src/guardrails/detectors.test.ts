@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PiiKind } from '../config/types.js';
 import { compileGuardrail, type CompiledGuardrail } from './compile.js';
-import { luhnValid, validCard, validCnResidentId, validIban } from './detectors.js';
+import { digitStats, luhnValid, mayHoldIp, PII_DETECTORS, validCard, validCnResidentId, validIban, type Detector } from './detectors.js';
 import { normalize, originalRange } from './normalize.js';
-import { checkText } from './scan.js';
+import { checkText, findAll, type Finding } from './scan.js';
+import { PII_KINDS } from '../config/types.js';
 
 const guard = (pii: PiiKind): CompiledGuardrail => {
   const g = compileGuardrail({ name: 't', pii: { [pii]: 'mask' } });
@@ -74,5 +75,62 @@ describe('guardrail compilation', () => {
     assert.ok(!Array.isArray(g));
     assert.equal(checkText('zz abcdef zz ab xxx', [g]).text, 'zz **** zz **** ****');
     assert.equal(g.window, 6);
+  });
+});
+
+describe('prechecks (the detectors skipped when a cheap search proves they cannot match)', () => {
+  const TEXTS = [
+    'plain prose: nothing here, just words. and a time 12:30.',
+    'write to John.Doe+ai@Mail.Example.co.uk today',
+    'call +1 (415) 555-0100 or 0049 30 12345678',
+    'visa 4111111111111111, amex 3782-822463-10005',
+    'iban DE89 3704 0044 0532 0130 00 and GB82WEST12345698765432',
+    'hosts 192.168.1.20, 10.0.0.1 and 2001:db8::8a2e:370:7334 and ::1 and fe80::1%eth0',
+    'id 11010519491231002x and ssn 078-05-1120 / 219 09 9999',
+    'Note 123456789012. Summarise the following note, keeping every number exact.',
+    'ＦＵＬＬ ４１１１ １１１１ １１１１ １１１１ and j\u200bohn@exa\u00admple.com',
+  ];
+  const withoutPrecheck = (d: Detector): Detector => {
+    const { precheck: _unused, ...rest } = d;
+    return rest;
+  };
+  it('find exactly what the full regexes find, on texts with and without each kind', () => {
+    const g = compileGuardrail({ name: 't', pii: Object.fromEntries(PII_KINDS.map((k) => [k, 'mask'])) });
+    assert.ok(!Array.isArray(g));
+    const bare: CompiledGuardrail = { ...g, rules: g.rules.map((r) => ({ ...r, detector: withoutPrecheck(r.detector) })) };
+    for (const text of TEXTS) {
+      const norm = normalize(text).text;
+      const a: Finding[] = [];
+      const b: Finding[] = [];
+      findAll(norm, [g], a);
+      findAll(norm, [bare], b);
+      const key = (f: Finding): string => `${f.rule.detector.rule}@${f.start}-${f.end}`;
+      assert.deepEqual(a.map(key), b.map(key), text);
+    }
+  });
+
+  it('skip the e-mail and IP regexes on ordinary prose, and the card regex below 13 digits', () => {
+    const prose = 'note: summarise this, keeping every number exact. 123456789012.';
+    assert.equal(PII_DETECTORS.email.precheck?.(prose), false);
+    assert.equal(PII_DETECTORS.ipAddress.precheck?.(prose), false);
+    assert.equal(PII_DETECTORS.paymentCard.precheck?.(prose), false);
+    assert.equal(mayHoldIp('at 1.5 pm'), true);
+    assert.equal(mayHoldIp('a::b'), true);
+    assert.equal(mayHoldIp('time: 12h, ratio: 3'), false);
+  });
+
+  it('digit statistics are per text (not stale from the previous one)', () => {
+    assert.equal(digitStats('ab12 x').digits, 2);
+    assert.equal(digitStats('ab12 x').lettersThenDigits, true);
+    assert.equal(digitStats('12345').digits, 5);
+    assert.equal(digitStats('12345').lettersThenDigits, false);
+  });
+
+  it('ASCII text is normalised without an index map, and maps back as the identity', () => {
+    const n = normalize('Hello WORLD');
+    assert.equal(n.text, 'hello world');
+    assert.equal(n.map, undefined);
+    assert.deepEqual(originalRange(n, 6, 11), [6, 11]);
+    assert.equal(checkText('mail Bob@Example.com now', [guard('email')]).text, 'mail [EMAIL] now');
   });
 });

@@ -17,6 +17,11 @@ export interface Detector {
   /** A global regex; `lastIndex` is reset before every scan. */
   readonly regex: RegExp;
   readonly validate?: (match: string) => boolean;
+  /**
+   * A cheap necessary condition (a character search): when false the regex cannot match, so it is not
+   * run. For the detectors whose regexes could start at almost any position (e-mail, IP addresses).
+   */
+  readonly precheck?: (normalized: string) => boolean;
   readonly maxLength: number;
   /** Replacement text when the action is `mask`. */
   readonly mask: string;
@@ -94,11 +99,72 @@ function validIpv6(text: string): boolean {
 
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/**
+ * Necessary for an IP address match: a digit, a dot and a digit (IPv4), or two colons at most four
+ * characters apart (IPv6, whose regex needs at least two `x:` groups in a row). Found with indexOf,
+ * which is far cheaper than the full regex trying every position of ordinary prose.
+ */
+export function mayHoldIp(t: string): boolean {
+  for (let i = t.indexOf('.'); i >= 0; i = t.indexOf('.', i + 1)) {
+    if (i > 0 && isDigit(t.charCodeAt(i - 1)) && isDigit(t.charCodeAt(i + 1))) return true;
+  }
+  for (let i = t.indexOf(':'); i >= 0; ) {
+    const next = t.indexOf(':', i + 1);
+    if (next < 0) return false;
+    if (next - i <= 5) return true;
+    i = next;
+  }
+  return false;
+}
+
+/** Digits in a text, and whether two letters are followed by two digits anywhere (an IBAN's start). */
+interface DigitStats {
+  readonly digits: number;
+  readonly lettersThenDigits: boolean;
+}
+
+let statsText: string | undefined;
+let statsValue: DigitStats = { digits: 0, lettersThenDigits: false };
+
+function isLower(c: number): boolean {
+  return c >= 0x61 && c <= 0x7a;
+}
+
+/**
+ * One pass over a normalised text for the digit-based detectors' prechecks, remembered for the last
+ * text (findAll runs every detector over the same string in a row).
+ */
+export function digitStats(t: string): DigitStats {
+  if (t === statsText) return statsValue;
+  let digits = 0;
+  let lettersThenDigits = false;
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c >= 0x30 && c <= 0x39) {
+      digits++;
+      if (!lettersThenDigits && i >= 2 && isLower(t.charCodeAt(i - 1)) && isLower(t.charCodeAt(i - 2)) && isDigit(t.charCodeAt(i + 1))) lettersThenDigits = true;
+    }
+  }
+  statsText = t;
+  statsValue = { digits, lettersThenDigits };
+  return statsValue;
+}
+
+/** Necessary for an e-mail match. */
+function mayHoldEmail(t: string): boolean {
+  return t.includes('@');
+}
+
 /** The PII detectors, by kind. Masks name the kind so the text stays readable. */
 export const PII_DETECTORS: Readonly<Record<PiiKind, Detector>> = {
   email: {
     rule: 'pii:email',
     regex: /(?<![a-z0-9._%+-])[a-z0-9._%+-]{1,64}@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?){0,6}\.[a-z]{2,24}(?![a-z0-9-])/g,
+    precheck: mayHoldEmail,
     maxLength: 96,
     mask: '[EMAIL]',
   },
@@ -106,6 +172,7 @@ export const PII_DETECTORS: Readonly<Record<PiiKind, Detector>> = {
     rule: 'pii:phone',
     regex: /(?<![\w+])(?:\+|00)[1-9][\d .()-]{6,20}\d(?!\d)/g,
     validate: validPhone,
+    precheck: (t) => (t.includes('+') || t.includes('00')) && digitStats(t).digits >= 8,
     maxLength: 24,
     mask: '[PHONE]',
   },
@@ -113,6 +180,7 @@ export const PII_DETECTORS: Readonly<Record<PiiKind, Detector>> = {
     rule: 'pii:paymentCard',
     regex: /(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)/g,
     validate: validCard,
+    precheck: (t) => digitStats(t).digits >= 13,
     maxLength: 25,
     mask: '[CARD]',
   },
@@ -121,6 +189,7 @@ export const PII_DETECTORS: Readonly<Record<PiiKind, Detector>> = {
     // Written as one block or in the printed groups of four (ISO 13616 paper format).
     regex: /(?<![a-z0-9])[a-z]{2}\d{2}(?:[a-z0-9]{11,30}|(?: [a-z0-9]{4}){2,7}(?: [a-z0-9]{1,4})?)(?![a-z0-9])/g,
     validate: validIban,
+    precheck: (t) => digitStats(t).lettersThenDigits,
     maxLength: 42,
     mask: '[IBAN]',
   },
@@ -128,6 +197,7 @@ export const PII_DETECTORS: Readonly<Record<PiiKind, Detector>> = {
     rule: 'pii:ipAddress',
     regex: new RegExp(`(?<![\\d.])(?:${OCTET}\\.){3}${OCTET}(?!\\.?\\d)|(?<![0-9a-f:])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![0-9a-f:])`, 'g'),
     validate: (t) => !t.includes(':') || validIpv6(t),
+    precheck: mayHoldIp,
     maxLength: 40,
     mask: '[IP]',
   },
@@ -135,12 +205,14 @@ export const PII_DETECTORS: Readonly<Record<PiiKind, Detector>> = {
     rule: 'pii:cnResidentId',
     regex: /(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dx](?![\dx])/g,
     validate: validCnResidentId,
+    precheck: (t) => digitStats(t).digits >= 17,
     maxLength: 18,
     mask: '[ID]',
   },
   usSsn: {
     rule: 'pii:usSsn',
     regex: /(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])/g,
+    precheck: (t) => digitStats(t).digits >= 9,
     maxLength: 11,
     mask: '[SSN]',
   },

@@ -7,12 +7,22 @@
  * right original characters (including any invisible ones inside it).
  */
 
-/** Normalised text and, for each of its UTF-16 units, the index in the original of the code point it came from. */
+/**
+ * Normalised text and, for each of its UTF-16 units, the index in the original of the code point it
+ * came from. `map` is undefined when that is the identity (all-ASCII text, the common case: no array
+ * of one number per character is built); read it through originalIndex.
+ */
 export interface Normalized {
   readonly text: string;
-  readonly map: readonly number[];
+  readonly map: readonly number[] | undefined;
   /** Length of the original text. */
   readonly originalLength: number;
+}
+
+/** The original index of normalised unit `k` (originalLength past the end). */
+export function originalIndex(norm: Normalized, k: number): number {
+  if (norm.map === undefined) return k < norm.originalLength ? k : norm.originalLength;
+  return norm.map[k] ?? norm.originalLength;
 }
 
 /** Invisible code points that are removed before matching. */
@@ -30,12 +40,19 @@ export function isInvisible(cp: number): boolean {
   );
 }
 
+/** Any non-ASCII UTF-16 unit. */
+const NON_ASCII = /[^\x00-\x7f]/;
+
 /** Normalises `text` (see the module comment). Linear in the text; ASCII takes a fast path. */
 export function normalize(text: string): Normalized {
-  const map: number[] = [];
-  let out = '';
   const n = text.length;
-  let i = 0;
+  // All ASCII (most prompts and answers): lower-casing is the whole job and keeps every index.
+  const first = text.search(NON_ASCII);
+  if (first < 0) return { text: text.toLowerCase(), map: undefined, originalLength: n };
+  const map: number[] = new Array<number>(first);
+  for (let k = 0; k < first; k++) map[k] = k;
+  let out = text.slice(0, first).toLowerCase();
+  let i = first;
   while (i < n) {
     const c = text.charCodeAt(i);
     if (c < 0x80) {
@@ -63,12 +80,14 @@ export function normalize(text: string): Normalized {
 
 /** Original [start, end) of the normalised range [s, e). */
 export function originalRange(norm: Normalized, s: number, e: number): [number, number] {
-  const start = norm.map[s] ?? norm.originalLength;
-  const last = norm.map[e - 1] ?? start;
+  const map = norm.map;
+  if (map === undefined) return [Math.min(s, norm.originalLength), Math.min(e, norm.originalLength)];
+  const start = map[s] ?? norm.originalLength;
+  const last = map[e - 1] ?? start;
   // The end is where the next original code point after the last matched one begins.
   let end = norm.originalLength;
-  for (let k = e; k < norm.map.length; k++) {
-    const m = norm.map[k] as number;
+  for (let k = e; k < map.length; k++) {
+    const m = map[k] as number;
     if (m > last) {
       end = m;
       break;

@@ -18,6 +18,7 @@ export interface Finding {
 export function findAll(norm: string, guardrails: readonly CompiledGuardrail[], out: Finding[]): void {
   for (const guardrail of guardrails) {
     for (const rule of guardrail.rules) {
+      if (rule.detector.precheck && !rule.detector.precheck(norm)) continue;
       const re = rule.detector.regex;
       const validate = rule.detector.validate;
       re.lastIndex = 0;

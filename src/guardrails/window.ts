@@ -10,7 +10,7 @@
  * later than without the guardrail; the held text is released when the choice finishes.
  */
 import type { CompiledGuardrail } from './compile.js';
-import { normalize } from './normalize.js';
+import { normalize, originalIndex } from './normalize.js';
 import { findAll, maskText, type Finding } from './scan.js';
 
 /** What a push released, or the finding that blocks the stream. */
@@ -69,7 +69,7 @@ export class StreamWindow {
         }
       }
     }
-    const limit = cut >= n ? held.length : (norm.map[cut] as number);
+    const limit = cut >= n ? held.length : originalIndex(norm, cut);
     if (limit === 0) return { blocked: undefined, text: '' };
     for (const f of findings) if (f.end <= cut) this.report(f);
     const text = maskText(held, norm, findings, limit);
