@@ -474,13 +474,21 @@ export const guardrailSchema: Schema = {
     moderation: {
       type: 'object',
       required: ['endpoint'],
-      description: 'External moderation of the request text: an OpenAI-moderation-compatible endpoint.',
+      description: 'External moderation of the request text (and optionally of non-streamed answers): an OpenAI-moderation-compatible endpoint.',
       properties: {
         endpoint: { type: 'string', maxLength: 2048, pattern: ENDPOINT_PATTERN },
         model: { type: 'string', minLength: 1, maxLength: 256 },
         credentialEnv: { type: 'string', maxLength: 128, pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'Environment variable holding the bearer token.' },
         timeoutMs: { type: 'integer', minimum: 1, maximum: 60000, default: 2000 },
         failureMode: { type: 'string', enum: ['open', 'closed'], default: 'closed' },
+        // none | nonStreamed, checked in guardrailIssues (src/guardrails/compile.ts) so that asking for
+        // streamed answers gets a message saying why they cannot be moderated, not a bare enum error.
+        responses: {
+          type: 'string',
+          maxLength: 32,
+          default: 'none',
+          description: 'Also moderate answers: nonStreamed holds a non-streamed answer until the hook judged it. Streamed answers cannot be moderated (see docs/safety.md).',
+        },
       },
     },
   },

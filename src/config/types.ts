@@ -447,6 +447,12 @@ export interface ModerationSpec {
   readonly timeoutMs?: number;
   /** When the hook fails or times out: `closed` refuses the request (503), `open` lets it through. Default closed. */
   readonly failureMode?: 'open' | 'closed';
+  /**
+   * Also send answers to the hook: `none` (default) or `nonStreamed` (a non-streamed answer is held
+   * until the hook has judged it). Streamed answers cannot be held for the hook: under `nonStreamed`,
+   * a streamed request is refused with `failureMode: closed` and streamed unmoderated (logged) with `open`.
+   */
+  readonly responses?: 'none' | 'nonStreamed';
 }
 
 export interface GatewayConfig {

@@ -293,7 +293,7 @@ export class ExtProcStream {
   }
 
   /** The guardrails see what the limits step lets through (usage already metered on the upstream bytes). */
-  private guardedAnswer(ctx: RequestContext, d: BodyDecision, chunk: Buffer, end: boolean): ProcessingResponse {
+  private guardedAnswer(ctx: RequestContext, d: BodyDecision, chunk: Buffer, end: boolean): Answer {
     const guardrails = this.deps.guardrails;
     if (!guardrails || d.kind === 'abort') return this.bodyAnswer(d);
     if (ctx.guard?.cut) {
@@ -305,8 +305,14 @@ export class ExtProcStream {
     if (out === undefined) return replaceResponseBody(EMPTY_BODY); // held until the end of a non-streamed body
     // Nothing changed (a clean buffered answer): no body mutation to encode and send back.
     if (out.kind === 'bytes') {
-      if (out.body === input) return this.bodyAnswer(d);
-      return ctx.stream ? replaceResponseBody(out.body) : replaceBufferedResponseBody(out.body);
+      const body = out.body;
+      const send = (): ProcessingResponse => {
+        if (body === input) return this.bodyAnswer(d);
+        return ctx.stream ? replaceResponseBody(body) : replaceBufferedResponseBody(body);
+      };
+      // A whole non-streamed answer may still go to a moderation hook (moderation.responses).
+      const judged = end && !ctx.stream ? guardrails.moderateAnswer(ctx) : undefined;
+      return judged ? judged.then((refused) => (refused ? this.refuse(refused, ctx.requestId) : send())) : send();
     }
     ctx.errorCode = out.error.code;
     // A non-streamed body arrives buffered, before its headers went out: a proper 400 instead.

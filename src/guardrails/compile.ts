@@ -77,6 +77,15 @@ export function guardrailIssues(specs: readonly GuardrailSpec[] | undefined): { 
   (specs ?? []).forEach((spec, i) => {
     const c = compileGuardrail(spec);
     if (Array.isArray(c)) for (const message of c) out.push({ field: `spec.guardrails[${i}]`, message });
+    const responses: string | undefined = spec.moderation?.responses;
+    if (responses !== undefined && responses !== 'none' && responses !== 'nonStreamed') {
+      out.push({
+        field: `spec.guardrails[${i}].moderation.responses`,
+        message: `must be none or nonStreamed, got "${responses}": the hook judges whole answers, so only non-streamed ones can be held for it; a streamed answer reaches the client as it is generated (the keyword, pattern and PII rules do check streams, through the window)`,
+      });
+    } else if (responses === 'nonStreamed' && spec.response === false) {
+      out.push({ field: `spec.guardrails[${i}].moderation.responses`, message: 'nonStreamed needs response checks on (response: false turns them off for this guardrail)' });
+    }
   });
   return out;
 }

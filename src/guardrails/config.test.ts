@@ -59,4 +59,26 @@ spec:
     assert.ok(!('missing' in other));
     assert.deepEqual(other.request.map((g) => g.name), ['team']);
   });
+
+  it('moderation of answers: nonStreamed is accepted; streamed answers are refused with why, and so is nonStreamed with response: false', () => {
+    const gateway = (moderation: string, extra = ''): ReturnType<typeof parseResources> =>
+      parseResources(docs(`apiVersion: tollgate.dev/v1alpha1
+kind: GatewayConfig
+metadata: { name: g }
+spec:
+  guardrails: [{ name: m, ${extra}moderation: { endpoint: "https://mod.example/v1/moderations", ${moderation} } }]`));
+    const ok = gateway('responses: nonStreamed, failureMode: open');
+    assert.deepEqual(ok.issues, []);
+    const { snapshot } = buildSnapshot(ok.resources, 1);
+    assert.equal(snapshot.guardrails.byName.get('m')?.moderation?.responses, 'nonStreamed');
+    assert.equal(snapshot.guardrails.byName.get('m')?.moderation?.failureMode, 'open');
+    for (const value of ['streamed', 'all']) {
+      const bad = gateway(`responses: ${value}`);
+      assert.equal(bad.resources.gatewayConfig, undefined, value);
+      assert.equal(bad.issues[0]?.field, 'spec.guardrails[0].moderation.responses');
+      assert.match(bad.issues[0]?.message ?? '', /must be none or nonStreamed, got "[a-z]+": .*a streamed answer reaches the client as it is generated/);
+    }
+    const off = gateway('responses: nonStreamed', 'response: false, ');
+    assert.match(off.issues[0]?.message ?? '', /nonStreamed needs response checks on/);
+  });
 });

@@ -1,5 +1,6 @@
 /**
- * External moderation hook: the request text goes to an OpenAI-moderation-compatible endpoint
+ * External moderation hook: the request text (and, with `responses: nonStreamed`, the text of a
+ * non-streamed answer) goes to an OpenAI-moderation-compatible endpoint
  * (`POST {model, input: [texts]}` answered by `{results: [{flagged, categories}]}`) with a timeout.
  * When the hook fails (timeout, connection error, non-2xx, unreadable answer) the guardrail's
  * failureMode decides: `closed` refuses the request, `open` lets it through (logged either way).
@@ -13,6 +14,8 @@ export interface CompiledModeration {
   readonly token: string | undefined;
   readonly timeoutMs: number;
   readonly failureMode: 'open' | 'closed';
+  /** Whether non-streamed answers go to the hook too. */
+  readonly responses: 'none' | 'nonStreamed';
 }
 
 export const DEFAULT_MODERATION_TIMEOUT_MS = 2000;
@@ -24,6 +27,7 @@ export function compileModeration(spec: ModerationSpec, env: NodeJS.ProcessEnv =
     token: spec.credentialEnv ? env[spec.credentialEnv] : undefined,
     timeoutMs: spec.timeoutMs ?? DEFAULT_MODERATION_TIMEOUT_MS,
     failureMode: spec.failureMode ?? 'closed',
+    responses: spec.responses ?? 'none',
   };
 }
 

@@ -218,11 +218,15 @@ export class SseGuard {
 export class JsonGuard {
   private readonly chunks: Buffer[] = [];
   private size = 0;
+  /** The answer's texts after masking, for an external moderation hook (when collected). */
+  readonly texts: string[] = [];
 
   constructor(
     private readonly guardrails: readonly CompiledGuardrail[],
     private readonly report: (f: Finding) => void,
     private readonly api: ClientApi = 'openai',
+    /** Keep the checked texts in `texts` (answer moderation). */
+    private readonly collect = false,
   ) {}
 
   /** Checks one text field of `holder`; the refusal when blocked, true when it changed. */
@@ -236,6 +240,7 @@ export class JsonGuard {
       const error = policyError(v.blocked, 'response');
       return { kind: 'blocked', body: Buffer.from(errorBodyFor(this.api, error)), error };
     }
+    if (this.collect && v.text.length > 0) this.texts.push(v.text);
     if (v.text === text) return false;
     holder[key] = v.text;
     return true;

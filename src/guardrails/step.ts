@@ -10,7 +10,7 @@ import { gatewayError, type ClientApi, type GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { guardrailDecisionsTotal } from '../observability/metrics.js';
 import { selectGuardrails, type CompiledGuardrail } from './compile.js';
-import { moderate, type CompiledModeration } from './moderation.js';
+import { moderate, type CompiledModeration, type ModerationResult } from './moderation.js';
 import { checkRequest } from './request.js';
 import { JsonGuard, SseGuard, type GuardOutput } from './response.js';
 import type { Finding } from './scan.js';
@@ -37,6 +37,9 @@ export class RequestGuard {
 
   /** Request texts for the external moderation hooks, and the guardrails that have one. */
   moderation: { readonly hooks: readonly CompiledGuardrail[]; readonly texts: readonly string[] } | undefined;
+
+  /** Response guardrails whose hook also judges non-streamed answers (moderation.responses). */
+  answerHooks: readonly CompiledGuardrail[] = [];
 
   /** Counts a finding and logs the first of each (guardrail, rule, action, phase) of this request. */
   record(f: Finding, phase: 'request' | 'response'): void {
@@ -78,6 +81,13 @@ export class GuardrailStep {
     }
     const guard = new RequestGuard(key.name, ctx.requestId, selected.response, this.deps.logger);
     ctx.guard = guard;
+    const answerHooks = selected.response.filter((g) => g.moderation?.responses === 'nonStreamed');
+    if (answerHooks.length > 0) {
+      if (ctx.stream) {
+        const refused = this.streamedUnderAnswerHooks(guard, answerHooks);
+        if (refused) return refused;
+      } else guard.answerHooks = answerHooks;
+    }
     if (selected.request.length === 0) return body;
     const json = body.json as Record<string, unknown>;
     const hooks = selected.request.filter((g) => g.moderation !== undefined);
@@ -104,6 +114,36 @@ export class GuardrailStep {
   }
 
   /**
+   * A streamed answer cannot be held for a hook (it reaches the client as it is generated): a hook with
+   * failureMode closed refuses the request, one with open lets the stream through unmoderated (both
+   * counted and logged as rule moderation-unavailable, reason "streamed answer").
+   */
+  private streamedUnderAnswerHooks(guard: RequestGuard, hooks: readonly CompiledGuardrail[]): GatewayError | undefined {
+    let refusal: GatewayError | undefined;
+    for (const g of hooks) {
+      const closed = g.moderation?.failureMode === 'closed';
+      guard.decide(g.name, 'moderation-unavailable', closed ? 'block' : 'log', 'response', { reason: 'streamed answer' });
+      refusal ??= closed
+        ? gatewayError('content_policy_violation', `Guardrail ${g.name} has answers checked by an external moderation service, which cannot check a streamed answer; send the request with "stream": false.`)
+        : undefined;
+    }
+    return refusal;
+  }
+
+  /**
+   * A non-streamed answer that passed the local rules, before it goes out: the hooks of
+   * moderation.responses: nonStreamed judge its text (after masking). undefined when there are none.
+   */
+  moderateAnswer(ctx: RequestContext): Promise<GatewayError | undefined> | undefined {
+    const guard = ctx.guard;
+    const inspector = guard?.inspector;
+    if (!guard || guard.answerHooks.length === 0 || !(inspector instanceof JsonGuard)) return undefined;
+    const hooks = guard.answerHooks;
+    guard.answerHooks = [];
+    return Promise.all(hooks.map((g) => moderate(g.moderation as CompiledModeration, inspector.texts))).then((results) => verdict(guard, hooks, results, 'response'));
+  }
+
+  /**
    * After planning, before limits: the external moderation hooks of this request's guardrails, all at
    * once. undefined when there are none (no promise, no extra turn); else the refusal or undefined.
    */
@@ -112,23 +152,7 @@ export class GuardrailStep {
     const pending = guard?.moderation;
     if (!guard || !pending) return undefined;
     guard.moderation = undefined;
-    return Promise.all(pending.hooks.map((g) => moderate(g.moderation as CompiledModeration, pending.texts))).then((results) => {
-      let refusal: GatewayError | undefined;
-      results.forEach((r, i) => {
-        const g = pending.hooks[i] as CompiledGuardrail;
-        const mode = (g.moderation as CompiledModeration).failureMode;
-        if (r.kind === 'flagged') {
-          guard.decide(g.name, 'moderation', 'block', 'request', { categories: r.categories });
-          refusal ??= gatewayError('content_policy_violation', `Your request was blocked by the gateway's content policy (guardrail ${g.name}, rule moderation).`);
-        } else if (r.kind === 'failed') {
-          guard.decide(g.name, 'moderation-unavailable', mode === 'closed' ? 'block' : 'log', 'request', { reason: r.reason });
-          if (mode === 'closed') {
-            refusal ??= gatewayError('moderation_unavailable', `The content moderation service of guardrail ${g.name} did not answer (${r.reason}); the request was not forwarded.`);
-          }
-        }
-      });
-      return refusal;
-    });
+    return Promise.all(pending.hooks.map((g) => moderate(g.moderation as CompiledModeration, pending.texts))).then((results) => verdict(guard, pending.hooks, results, 'request'));
   }
 
   /** Response headers: whether (and how) the body must be inspected. Only successful answers are. */
@@ -144,7 +168,7 @@ export class GuardrailStep {
       guard.inspector = new SseGuard(guard.response, window, report, api);
       return 'streamed';
     }
-    guard.inspector = new JsonGuard(guard.response, report, api);
+    guard.inspector = new JsonGuard(guard.response, report, api, guard.answerHooks.length > 0);
     return 'buffered';
   }
 
@@ -159,4 +183,36 @@ export class GuardrailStep {
     if (out?.kind === 'blocked' && ctx.guard) ctx.guard.cut = true;
     return out;
   }
+}
+
+/**
+ * The hooks' answers as one decision: a flagged text refuses (400 content_policy_violation); a failed
+ * hook refuses with failureMode closed (503 moderation_unavailable) and is only logged with open.
+ */
+function verdict(guard: RequestGuard, hooks: readonly CompiledGuardrail[], results: readonly ModerationResult[], phase: 'request' | 'response'): GatewayError | undefined {
+  let refusal: GatewayError | undefined;
+  results.forEach((r, i) => {
+    const g = hooks[i] as CompiledGuardrail;
+    const mode = (g.moderation as CompiledModeration).failureMode;
+    if (r.kind === 'flagged') {
+      guard.decide(g.name, 'moderation', 'block', phase, { categories: r.categories });
+      refusal ??= gatewayError(
+        'content_policy_violation',
+        phase === 'request'
+          ? `Your request was blocked by the gateway's content policy (guardrail ${g.name}, rule moderation).`
+          : `The response was stopped by the gateway's content policy (guardrail ${g.name}, rule moderation).`,
+      );
+    } else if (r.kind === 'failed') {
+      guard.decide(g.name, 'moderation-unavailable', mode === 'closed' ? 'block' : 'log', phase, { reason: r.reason });
+      if (mode === 'closed') {
+        refusal ??= gatewayError(
+          'moderation_unavailable',
+          phase === 'request'
+            ? `The content moderation service of guardrail ${g.name} did not answer (${r.reason}); the request was not forwarded.`
+            : `The content moderation service of guardrail ${g.name} did not answer (${r.reason}); the answer was withheld.`,
+        );
+      }
+    }
+  });
+  return refusal;
 }

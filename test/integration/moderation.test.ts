@@ -16,6 +16,9 @@ import { startStack, type Stack } from '../harness/stack.js';
 /** A moderation endpoint with knobs; records what it was sent. */
 class FakeModeration {
   mode: 'clean' | 'flagged' | 'slow' | 'error' = 'clean';
+  /** With mode clean: flag / fail (HTTP 500) only when some input contains this text. */
+  flagWhen: string | undefined;
+  failWhen: string | undefined;
   readonly received: { authorization: string | undefined; body: { model?: string; input?: string[] } }[] = [];
   private server: Server | undefined;
   port = 0;
@@ -29,14 +32,16 @@ class FakeModeration {
   private async handle(req: IncomingMessage, res: import('node:http').ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    this.received.push({ authorization: req.headers.authorization, body: JSON.parse(Buffer.concat(chunks).toString()) as { input?: string[] } });
+    const body = JSON.parse(Buffer.concat(chunks).toString()) as { input?: string[] };
+    this.received.push({ authorization: req.headers.authorization, body });
+    const has = (needle: string | undefined): boolean => needle !== undefined && (body.input ?? []).some((t) => t.includes(needle));
     if (this.mode === 'slow') await new Promise((r) => setTimeout(r, 1500));
     if (res.destroyed) return;
-    if (this.mode === 'error') {
+    if (this.mode === 'error' || has(this.failWhen)) {
       res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"down"}}');
       return;
     }
-    const flagged = this.mode === 'flagged';
+    const flagged = this.mode === 'flagged' || has(this.flagWhen);
     res.writeHead(200, { 'content-type': 'application/json' }).end(
       JSON.stringify({ id: 'modr-1', model: 'omni-moderation-latest', results: [{ flagged, categories: { violence: flagged, hate: false } }] }),
     );
@@ -135,5 +140,90 @@ describe('external moderation hook', () => {
     const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
     assert.match(metrics, /tollgate_guardrail_decisions_total\{consumer="default\/down-open",guardrail="down-open",rule="moderation-unavailable",action="log",phase="request"\} 1\b/);
     assert.match(metrics, /tollgate_guardrail_decisions_total\{consumer="default\/down-closed",guardrail="down-closed",rule="moderation-unavailable",action="block",phase="request"\} 1\b/);
+  });
+});
+
+describe('external moderation of answers (moderation.responses: nonStreamed)', () => {
+  let stack: Stack;
+  const moderation = new FakeModeration();
+  const ANSWER_KEYS = { closed: 'sk-ans-closed-05', open: 'sk-ans-open-06' } as const;
+  const ask = (k: string) => stack.client(k).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'please reply' }] });
+  const upstreamCount = (): number => stack.fakes.primary?.received('/chat/completions').length ?? 0;
+
+  before(async () => {
+    await moderation.start();
+    const hook = (mode: string): string =>
+      `{ endpoint: "http://127.0.0.1:${moderation.port}/v1/moderations", timeoutMs: 500, failureMode: ${mode}, responses: nonStreamed }`;
+    const key = (name: string, secret: string, guardrail: string): string =>
+      `apiVersion: tollgate.dev/v1alpha1\nkind: ApiKey\nmetadata: { name: ${name} }\nspec:\n  keyHash: "${hashKey(secret)}"\n  guardrails: [${guardrail}]\n---\n`;
+    const base = files(moderation.port, await freePort());
+    stack = await startStack({
+      files: {
+        ...base,
+        'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: GatewayConfig
+metadata: { name: gateway }
+spec:
+  guardrails:
+    - { name: ans-closed, moderation: ${hook('closed')} }
+    - { name: ans-open, moderation: ${hook('open')} }
+`,
+        'keys.yaml': key('ans-closed', ANSWER_KEYS.closed, 'ans-closed') + key('ans-open', ANSWER_KEYS.open, 'ans-open'),
+      },
+      // The fake's answer: "Hello there, the answer is forty-two."
+      fakes: { primary: { pieces: ['Hello there, ', 'the answer is ', 'forty-two.'] } },
+    });
+  });
+  after(async () => {
+    await stack?.stop();
+    await moderation.stop();
+  });
+
+  it('sends the answer text to the hook after the request text, and a clean answer reaches the client unchanged', async () => {
+    moderation.flagWhen = undefined;
+    moderation.failWhen = undefined;
+    const sent = moderation.received.length;
+    const res = await ask(ANSWER_KEYS.closed);
+    assert.equal(res.choices[0]?.message.content, 'Hello there, the answer is forty-two.');
+    assert.deepEqual(moderation.received.slice(sent).map((r) => r.body.input), [['please reply'], ['Hello there, the answer is forty-two.']]);
+  });
+
+  it('a flagged answer is replaced by 400 content_policy_violation (the provider answered; the client never sees the text)', async () => {
+    moderation.flagWhen = 'forty-two';
+    moderation.failWhen = undefined;
+    const before = upstreamCount();
+    for (const k of [ANSWER_KEYS.closed, ANSWER_KEYS.open]) {
+      const err = await assertSdkError(ask(k), 400, 'content_policy_violation');
+      assert.match(err.message, /response was stopped .*rule moderation/);
+      assert.doesNotMatch(err.message, /forty/);
+    }
+    assert.equal(upstreamCount(), before + 2, 'the requests themselves passed the hook');
+  });
+
+  it('a hook failing on the answer: closed withholds it (503 moderation_unavailable), open lets it through', async () => {
+    moderation.flagWhen = undefined;
+    moderation.failWhen = 'forty-two';
+    await assertSdkError(ask(ANSWER_KEYS.closed), 503, 'moderation_unavailable');
+    assert.equal((await ask(ANSWER_KEYS.open)).choices[0]?.message.content, 'Hello there, the answer is forty-two.');
+    const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
+    assert.match(metrics, /tollgate_guardrail_decisions_total\{consumer="default\/ans-closed",guardrail="ans-closed",rule="moderation-unavailable",action="block",phase="response"\} 1\b/);
+    assert.match(metrics, /tollgate_guardrail_decisions_total\{consumer="default\/ans-open",guardrail="ans-open",rule="moderation-unavailable",action="log",phase="response"\} 1\b/);
+  });
+
+  it('streams cannot be held for the hook: closed refuses a streamed request before the provider is called, open streams it unmoderated (logged)', async () => {
+    moderation.flagWhen = 'forty-two';
+    moderation.failWhen = undefined;
+    const before = upstreamCount();
+    const stream = (k: string) => stack.client(k).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'please reply' }], stream: true });
+    const err = await assertSdkError(stream(ANSWER_KEYS.closed), 400, 'content_policy_violation');
+    assert.match(err.message, /cannot check a streamed answer; send the request with "stream": false/);
+    assert.equal(upstreamCount(), before);
+    let text = '';
+    for await (const chunk of await stream(ANSWER_KEYS.open)) text += chunk.choices[0]?.delta.content ?? '';
+    assert.equal(text, 'Hello there, the answer is forty-two.', 'streamed, not judged by the hook');
+    await waitFor('the skipped stream in the log', async () =>
+      (await stack.logs()).some((l) => l['msg'] === 'guardrail decision' && l['guardrail'] === 'ans-open' && l['reason'] === 'streamed answer' && l['action'] === 'log'),
+      10_000,
+    );
   });
 });
