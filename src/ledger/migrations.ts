@@ -58,6 +58,18 @@ CREATE INDEX tollgate_usage_lineage_hour ON tollgate_usage (lineage text_pattern
 CREATE INDEX tollgate_usage_hour ON tollgate_usage (hour);
 `,
   },
+  {
+    version: 2,
+    name: 'usage ledger: tenant and prompt template of each row',
+    // ALTER on the partitioned parent reaches every partition; a constant default is metadata only
+    // (no table rewrite), so this is quick on a ledger of any size. Older rows read as ''.
+    sql: `
+ALTER TABLE tollgate_usage
+  ADD COLUMN tenant           text NOT NULL DEFAULT '',
+  ADD COLUMN template         text NOT NULL DEFAULT '',
+  ADD COLUMN template_version text NOT NULL DEFAULT '';
+`,
+  },
 ];
 
 /** Applies the migrations not yet applied; returns the versions it applied. */

@@ -1,7 +1,7 @@
 /**
  * Usage reports from the PostgreSQL ledger (admin API GET /admin/usage): usage and cost over a time
- * range, grouped by any of key, lineage (account), model, provider, upstream model and status
- * class, per hour/day/month (in a time zone) or in total, as JSON or CSV, paginated.
+ * range, grouped by any of key, lineage (account), model, provider, upstream model, status
+ * class, tenant and prompt template (and its version), per hour/day/month (in a time zone) or in total, as JSON or CSV, paginated.
  *
  * parseReportQuery is pure and turns the query string into a ReportQuery or a readable error;
  * buildReportSql turns a ReportQuery into SQL whose identifiers come only from fixed tables (never
@@ -20,6 +20,9 @@ const DIMENSIONS = {
   provider: 'provider',
   upstreamModel: 'upstream_model',
   status: 'status_class',
+  tenant: 'tenant',
+  template: 'template',
+  templateVersion: 'template_version',
 } as const;
 export type Dimension = keyof typeof DIMENSIONS;
 
@@ -38,6 +41,10 @@ export interface ReportQuery {
   readonly lineage?: string;
   readonly model?: string;
   readonly provider?: string;
+  /** Tenant name (GatewayConfig spec.tenants). */
+  readonly tenant?: string;
+  /** PromptTemplate name. */
+  readonly template?: string;
   readonly format: 'json' | 'csv';
   readonly limit: number;
   readonly offset: number;
@@ -48,7 +55,7 @@ const MAX_RANGE_MS = 400 * 86_400_000;
 
 /** Reads the query string; an error message names the parameter at fault. */
 export function parseReportQuery(params: URLSearchParams, nowMs: number): ReportQuery | { readonly error: string } {
-  const known = new Set(['from', 'to', 'groupBy', 'period', 'tz', 'key', 'lineage', 'model', 'provider', 'format', 'limit', 'cursor']);
+  const known = new Set(['from', 'to', 'groupBy', 'period', 'tz', 'key', 'lineage', 'model', 'provider', 'tenant', 'template', 'format', 'limit', 'cursor']);
   for (const name of params.keys()) if (!known.has(name)) return { error: `unknown parameter "${name}" (known: ${[...known].join(', ')})` };
   const now = new Date(nowMs);
   const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
@@ -93,9 +100,12 @@ export function parseReportQuery(params: URLSearchParams, nowMs: number): Report
   const key = opt('key');
   const model = opt('model');
   const provider = opt('provider');
+  const tenant = opt('tenant');
+  const template = opt('template');
   return {
     fromMs, toMs, groupBy, period: period as Period, timeZone, format, limit, offset,
     ...(key ? { key } : {}), ...(lineage ? { lineage } : {}), ...(model ? { model } : {}), ...(provider ? { provider } : {}),
+    ...(tenant ? { tenant } : {}), ...(template ? { template } : {}),
   };
 }
 
@@ -113,6 +123,8 @@ export function buildReportSql(q: ReportQuery): { text: string; values: unknown[
   if (q.lineage !== undefined) filter('lineage', `${q.lineage}%`, 'LIKE');
   filter('model', q.model);
   filter('provider', q.provider);
+  filter('tenant', q.tenant);
+  filter('template', q.template);
   const dims = q.groupBy.map((d) => `${DIMENSIONS[d]} AS "${d}"`);
   const dimGroup = q.groupBy.map((d) => `"${d}"`);
   const sums = (cast: string): string =>
@@ -147,7 +159,7 @@ export function buildReportSql(q: ReportQuery): { text: string; values: unknown[
   // (api_key, hour) index in key order and filtered the whole month row by row (an account
   // subtree by key over 10M rows: 8 s instead of 0.3 s; docs/billing.md). Unfiltered, that walk
   // is what makes the first pages cheap, so it stays.
-  const narrowed = q.key !== undefined || q.lineage !== undefined || q.model !== undefined || q.provider !== undefined;
+  const narrowed = q.key !== undefined || q.lineage !== undefined || q.model !== undefined || q.provider !== undefined || q.tenant !== undefined || q.template !== undefined;
   const text = narrowed ? `WITH report AS MATERIALIZED (${body}) SELECT * FROM report ${page}` : `${body} ${page}`;
   return { text, values };
 }

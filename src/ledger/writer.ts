@@ -247,7 +247,7 @@ export class LedgerWriter {
         [batches.map((b) => b.batchId), batches.map((b) => b.records)],
       );
       const isNew = new Set(fresh.rows.map((r) => r.batch_id));
-      const cols: unknown[][] = Array.from({ length: 20 }, () => []);
+      const cols: unknown[][] = Array.from({ length: 23 }, () => []);
       const currency = this.options.currency();
       let records = 0;
       for (const b of batches) {
@@ -258,7 +258,7 @@ export class LedgerWriter {
           const values = [
             b.batchId, i, new Date(r.hour).toISOString(), r.month, r.key, r.lineage, r.model, r.upstreamModel, r.provider, r.statusClass,
             r.requests, r.promptTokens, r.completionTokens, r.cachedReadTokens, r.cachedWriteTokens, r.reasoningTokens,
-            r.costPicos.toString(), currency, r.latencyMs, r.estimated,
+            r.costPicos.toString(), currency, r.latencyMs, r.estimated, r.tenant ?? '', r.template ?? '', r.templateVersion ?? '',
           ];
           values.forEach((v, c) => (cols[c] as unknown[]).push(v));
         });
@@ -266,9 +266,11 @@ export class LedgerWriter {
       if ((cols[0] as unknown[]).length > 0) {
         await client.query(
           `INSERT INTO tollgate_usage (batch_id, row_no, hour, billing_month, api_key, lineage, model, upstream_model, provider, status_class,
-             requests, prompt_tokens, completion_tokens, cached_read_tokens, cached_write_tokens, reasoning_tokens, cost_picos, currency, latency_ms, estimated)
+             requests, prompt_tokens, completion_tokens, cached_read_tokens, cached_write_tokens, reasoning_tokens, cost_picos, currency, latency_ms, estimated,
+             tenant, template, template_version)
            SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-             $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::numeric[], $18::text[], $19::bigint[], $20::bigint[])
+             $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::numeric[], $18::text[], $19::bigint[], $20::bigint[],
+             $21::text[], $22::text[], $23::text[])
            ON CONFLICT DO NOTHING`,
           cols,
         );

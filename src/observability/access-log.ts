@@ -1,5 +1,5 @@
 /** The per-request access log line and request metrics, written once from finalize(). */
-import type { RequestContext } from '../pipeline/context.js';
+import { templateOf, type RequestContext } from '../pipeline/context.js';
 import { apiLabel } from '../pipeline/route.js';
 import type { StreamOutcome } from '../extproc/stream.js';
 import { formatPicos } from '../billing/money.js';
@@ -7,11 +7,6 @@ import type { Logger } from './logger.js';
 import { requestDurationSeconds, requestsTotal, responseHeadersSeconds, tenantRequestsTotal } from './metrics.js';
 
 const NS_PER_S = 1e9;
-
-function namespaceOf(qualified: string): string {
-  const slash = qualified.indexOf('/');
-  return slash === -1 ? 'default' : qualified.slice(0, slash);
-}
 
 /** Records one finished request: a log line (never key or prompt) and metrics. */
 export function recordRequest(logger: Logger, ctx: RequestContext, outcome: StreamOutcome): void {
@@ -21,7 +16,7 @@ export function recordRequest(logger: Logger, ctx: RequestContext, outcome: Stre
   const provider = ctx.chosen?.provider.name ?? '-';
   const model = ctx.model ?? '-';
   const status = ctx.status ?? (outcome === 'completed' ? 0 : 499);
-  const template = ctx.route?.kind === 'forward' ? ctx.route.template : undefined;
+  const template = templateOf(ctx);
   requestsTotal.inc({
     consumer: ctx.key?.name ?? '-',
     provider,
@@ -58,8 +53,8 @@ export function recordRequest(logger: Logger, ctx: RequestContext, outcome: Stre
       configVersion: ctx.snapshot.version,
       tenant: ctx.tenant?.name,
       // POST /v1/templates/<name>: the template and the version label it had in this request's config.
-      template,
-      templateVersion: template === undefined || !ctx.key ? undefined : ctx.snapshot.templates.byName.get(`${namespaceOf(ctx.key.name)}/${template}`)?.version,
+      template: template?.name,
+      templateVersion: template?.version,
     },
     'request',
   );

@@ -58,3 +58,20 @@ export interface RequestContext {
   /** The tenant of the request's Host (GatewayConfig spec.tenants), if any. */
   tenant?: Tenant;
 }
+
+/** The namespace of a qualified `namespace/name` (ApiKey names; `default` without one). */
+function namespaceOf(qualified: string): string {
+  const slash = qualified.indexOf('/');
+  return slash === -1 ? 'default' : qualified.slice(0, slash);
+}
+
+/**
+ * The prompt template of a `POST /v1/templates/<name>` request and the version label it had in this
+ * request's snapshot (templates live in the key's namespace); undefined for other requests.
+ */
+export function templateOf(ctx: RequestContext): { readonly name: string; readonly version: string | undefined } | undefined {
+  const name = ctx.route?.kind === 'forward' ? ctx.route.template : undefined;
+  if (name === undefined) return undefined;
+  const version = ctx.key ? ctx.snapshot.templates.byName.get(`${namespaceOf(ctx.key.name)}/${name}`)?.version : undefined;
+  return { name, version };
+}

@@ -30,7 +30,7 @@ import { costOf, type CompiledPrice } from '../billing/pricing.js';
 import { UnpricedRequests } from '../billing/unpriced.js';
 import type { UsageAccountant } from '../usage/accountant.js';
 import { JsonUsageTail, SseUsageMeter } from '../usage/response-usage.js';
-import type { RequestContext } from './context.js';
+import { templateOf, type RequestContext } from './context.js';
 import type { RequestBody } from './request-body.js';
 import type { UpstreamRewrite } from './rewrite.js';
 
@@ -402,9 +402,12 @@ export class LimitsStep {
     const zone = acc.key.limitScopes[0]?.monthTimeZone ?? 'UTC';
     ctx.billed = { promptTokens: prompt, completionTokens: completion, costPicos };
     const nowMs = this.now();
+    const template = templateOf(ctx);
     this.deps.usage.record({
       key: acc.key.name,
       lineage: acc.key.lineage,
+      ...(ctx.tenant ? { tenant: ctx.tenant.name } : {}),
+      ...(template ? { template: template.name, ...(template.version !== undefined ? { templateVersion: template.version } : {}) } : {}),
       model: ctx.model,
       upstreamModel: ctx.chosen.upstreamModel,
       provider: ctx.chosen.provider.name,

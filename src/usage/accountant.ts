@@ -15,6 +15,11 @@ export interface UsageRecord {
   /** ApiKey `namespace/name`. */
   readonly key: string;
   readonly lineage: string;
+  /** The tenant of the request's Host (GatewayConfig spec.tenants), if any. */
+  readonly tenant?: string;
+  /** The PromptTemplate of a /v1/templates/<name> request, and its version label if it has one. */
+  readonly template?: string;
+  readonly templateVersion?: string;
   readonly model: string;
   readonly upstreamModel: string;
   readonly provider: string;
@@ -38,11 +43,16 @@ export interface UsageRecord {
 
 export const HOUR_MS = 3_600_000;
 
-/** Aggregated usage of one (month, key, model, provider, upstream model, status class). */
+/** Aggregated usage of one (month, hour, key, tenant, template, model, provider, upstream model, status class). */
 export interface UsageRow {
   readonly month: string;
   readonly key: string;
   readonly lineage: string;
+  /** Tenant name; '' or absent when the request was on no tenant's host. */
+  readonly tenant?: string;
+  /** PromptTemplate name and version label; '' or absent when none. */
+  readonly template?: string;
+  readonly templateVersion?: string;
   readonly model: string;
   readonly upstreamModel: string;
   readonly provider: string;
@@ -143,10 +153,14 @@ export class UsageAccountant {
     addCost(r.key, r.model, r.provider, r.costPicos);
     const sc = statusClass(r.status);
     const hour = r.atMs - (r.atMs % HOUR_MS);
-    let id = `${r.month}\u0000${hour}\u0000${r.key}\u0000${r.model}\u0000${r.provider}\u0000${r.upstreamModel}\u0000${sc}`;
+    const tenant = r.tenant ?? '';
+    const template = r.template ?? '';
+    const templateVersion = r.templateVersion ?? '';
+    let id = `${r.month}\u0000${hour}\u0000${r.key}\u0000${r.model}\u0000${r.provider}\u0000${r.upstreamModel}\u0000${sc}\u0000${tenant}\u0000${template}\u0000${templateVersion}`;
     let row = this.rows.get(id);
-    if (!row && this.rows.size >= this.maxRows) {
-      id = `${r.month}\u0000${hour}\u0000${r.key}\u0000*\u0000*\u0000*\u0000${sc}`;
+    const overflow = !row && this.rows.size >= this.maxRows;
+    if (overflow) {
+      id = `${r.month}\u0000${hour}\u0000${r.key}\u0000*\u0000*\u0000*\u0000${sc}\u0000*\u0000*\u0000*`;
       row = this.rows.get(id);
     }
     if (!row) {
@@ -154,6 +168,9 @@ export class UsageAccountant {
         month: r.month,
         key: r.key,
         lineage: r.lineage,
+        tenant: overflow ? '*' : tenant,
+        template: overflow ? '*' : template,
+        templateVersion: overflow ? '*' : templateVersion,
         model: this.rows.size >= this.maxRows ? '*' : r.model,
         upstreamModel: this.rows.size >= this.maxRows ? '*' : r.upstreamModel,
         provider: this.rows.size >= this.maxRows ? '*' : r.provider,

@@ -201,6 +201,45 @@ describe('usage ledger (real Redis, real PostgreSQL)', () => {
     assert.equal((await pg.pool.query('SELECT count(*)::int AS n FROM tollgate_ledger_batches')).rows[0]?.n >= 1, true);
   });
 
+  it('tenant and prompt template reach the ledger rows, one row per (tenant, template, version), and reports group and filter by them', async (t) => {
+    const c = await client(t);
+    const prefix = 'tenancy:';
+    const accountant = new UsageAccountant({ sink: new RedisUsageSink(c, prefix), logger: silent, maxRecords: 1_000_000 });
+    const w = writerOn(c, prefix);
+    w.start();
+    t.after(() => w.stop());
+    for (let i = 0; i < 12; i++) {
+      const r = record('default/tenancy', i);
+      const tenant = i % 3 === 0 ? {} : { tenant: i % 3 === 1 ? 'acme' : 'globex' };
+      const template = i % 4 === 0 ? { template: 'reply-to-en', templateVersion: i < 6 ? 'v1' : 'v2' } : {};
+      accountant.record({ ...r, model: 'gpt-4o', ...tenant, ...template });
+    }
+    await accountant.flush();
+    await waitFor('rows in the ledger', async () => (await totals('default/tenancy')).requests === 12);
+    const rows = (
+      await pg.pool.query<{ tenant: string; template: string; template_version: string; requests: string }>(
+        "SELECT tenant, template, template_version, sum(requests)::text AS requests FROM tollgate_usage WHERE api_key = 'default/tenancy' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+      )
+    ).rows.map((r) => [r.tenant, r.template, r.template_version, Number(r.requests)]);
+    // i = 0..11: tenant '' for i%3==0, acme for 1, globex for 2; template for i%4==0 (v1 below 6).
+    assert.deepEqual(rows, [
+      ['', '', '', 3], // 3, 6, 9
+      ['', 'reply-to-en', 'v1', 1], // 0
+      ['acme', '', '', 3], // 1, 7, 10
+      ['acme', 'reply-to-en', 'v1', 1], // 4
+      ['globex', '', '', 3], // 2, 5, 11
+      ['globex', 'reply-to-en', 'v2', 1], // 8
+    ]);
+    const report = async (qs: string) => {
+      const parsed = parseReportQuery(new URLSearchParams(`key=default/tenancy&${qs}`), Date.now() + 3_600_000);
+      if ('error' in parsed) throw new Error(parsed.error);
+      return (await runReport(pg.pool, parsed)).rows;
+    };
+    assert.deepEqual((await report('groupBy=tenant')).map((r) => [r['tenant'], r['requests']]), [['', 4], ['acme', 4], ['globex', 4]]);
+    assert.deepEqual((await report('groupBy=templateVersion&template=reply-to-en')).map((r) => [r['templateVersion'], r['requests']]), [['v1', 2], ['v2', 1]]);
+    assert.deepEqual((await report('groupBy=template&tenant=globex')).map((r) => [r['template'], r['requests']]), [['', 3], ['reply-to-en', 1]]);
+  });
+
   it('only one writer at a time: a second replica waits while the first holds the lock, then takes over', async (t) => {
     const c = await client(t);
     const one = new RedisLockElection(c, 'lock:', 1000);
@@ -469,6 +508,34 @@ stringData: { key: sk-ledger-crash }
     )).rows[0];
     return { requests: Number(row?.requests), prompt: Number(row?.prompt), completion: Number(row?.completion), cost: String(row?.cost), rows: Number(row?.rows) };
   };
+});
+
+describe('ledger migration 2 on a ledger written by version 1 (real PostgreSQL)', () => {
+  let pg: PostgresServer;
+  before(async () => {
+    pg = await startPostgres();
+  });
+  after(() => pg?.stop());
+
+  it('adds tenant and template columns; rows written before read as empty, new rows carry them', async () => {
+    assert.deepEqual(await migrate(pg.pool, MIGRATIONS.filter((m) => m.version === 1)), [1]);
+    const at = new Date().toISOString();
+    await ensurePartition(pg.pool, Date.now());
+    await pg.pool.query(
+      "INSERT INTO tollgate_usage (batch_id,row_no,hour,billing_month,api_key,lineage,model,upstream_model,provider,status_class,requests,prompt_tokens,completion_tokens,cached_read_tokens,cached_write_tokens,reasoning_tokens,cost_picos,currency,latency_ms,estimated) VALUES ('old',0,$1,$2,'default/k','.k.','m','up','p','2xx',1,1,1,0,0,0,0,'USD',1,0)",
+      [at, month],
+    );
+    assert.deepEqual(await migrate(pg.pool), [2], 'only the new version is applied');
+    assert.deepEqual(await migrate(pg.pool), [], 'and only once');
+    const old = (await pg.pool.query("SELECT tenant, template, template_version FROM tollgate_usage WHERE batch_id = 'old'")).rows[0];
+    assert.deepEqual(old, { tenant: '', template: '', template_version: '' });
+    await pg.pool.query(
+      "INSERT INTO tollgate_usage (batch_id,row_no,hour,billing_month,api_key,lineage,model,upstream_model,provider,status_class,requests,prompt_tokens,completion_tokens,cached_read_tokens,cached_write_tokens,reasoning_tokens,cost_picos,currency,latency_ms,estimated,tenant,template,template_version) VALUES ('new',0,$1,$2,'default/k','.k.','m','up','p','2xx',1,1,1,0,0,0,0,'USD',1,0,'acme','t','v3')",
+      [at, month],
+    );
+    const fresh = (await pg.pool.query("SELECT tenant, template, template_version FROM tollgate_usage WHERE batch_id = 'new'")).rows[0];
+    assert.deepEqual(fresh, { tenant: 'acme', template: 't', template_version: 'v3' });
+  });
 });
 
 describe('usage reports (real PostgreSQL)', () => {
