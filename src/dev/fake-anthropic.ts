@@ -8,7 +8,9 @@
  * thinking budgets, tool input schemas (compiled as JSON Schema), thinking blocks sent back (their
  * signature present and matching their text; with thinking on, the assistant turn a tool result
  * answers must start with its thinking block, as Claude requires), no forced tool with thinking.
- * A tool call's input matches the tool's schema (fake-schema.ts). Streams use the real event types (message_start, content_block_*, message_delta,
+ * A tool call's input matches the tool's schema (fake-schema.ts); with native structured outputs
+ * (output_config.format: Claude 4.5 and later, every object closed by additionalProperties: false)
+ * the text answer is JSON matching the schema. Streams use the real event types (message_start, content_block_*, message_delta,
  * message_stop, ping) and are written in small pieces so events split across network chunks.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -67,8 +69,10 @@ export interface AnthropicRecordedRequest {
 const VERSIONS: ReadonlySet<string> = new Set(['2023-06-01', '2023-01-01', '2026-10-21']);
 const TOP_LEVEL: ReadonlySet<string> = new Set([
   'model', 'messages', 'max_tokens', 'system', 'metadata', 'stop_sequences', 'stream', 'temperature', 'top_p', 'top_k',
-  'tools', 'tool_choice', 'thinking', 'service_tier',
+  'tools', 'tool_choice', 'thinking', 'service_tier', 'output_config',
 ]);
+/** Models with native structured outputs (output_config.format): Claude 4.5 and later. */
+const STRUCTURED_OUTPUT_MODELS = /claude-(?:sonnet|opus|haiku)-(?:4-[5-9]|[5-9])/;
 const MEDIA_TYPES: ReadonlySet<string> = new Set(['image/jpeg', 'image/png', 'image/gif', 'image/webp']);
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 const ERROR_TYPES: Readonly<Record<number, string>> = {
@@ -270,6 +274,11 @@ export class FakeAnthropic {
         stop = 'max_tokens';
       }
       let textOut = pieces.join('');
+      const format = isObj(body['output_config']) ? body['output_config']['format'] : undefined;
+      if (isObj(format) && results.length === 0) {
+        textOut = JSON.stringify(inputFor(compileSchema(format['schema']) as ValidateFunction, format['schema'], b.toolInput));
+        pieces = splitJson(textOut);
+      }
       for (const s of Array.isArray(body['stop_sequences']) ? (body['stop_sequences'] as string[]) : []) {
         const at = textOut.indexOf(s);
         if (at >= 0) {
@@ -446,6 +455,17 @@ function validate(body: Obj): void {
     if (c['type'] === 'tool') check(names.includes(String(c['name'])), `tool_choice.name: tool '${String(c['name'])}' not found in tools`);
     check(c['type'] === 'none' || names.length > 0, 'tool_choice may only be specified while providing tools');
   }
+  if (body['output_config'] !== undefined) {
+    const c = body['output_config'];
+    check(isObj(c) && Object.keys(c).every((k) => k === 'format' || k === 'effort'), 'output_config: Extra inputs are not permitted');
+    const f = c['format'];
+    if (f !== undefined) {
+      check(STRUCTURED_OUTPUT_MODELS.test(String(body['model'])), `'${String(body['model'])}' does not support output format.`);
+      check(isObj(f) && f['type'] === 'json_schema' && isObj(f['schema']) && Object.keys(f).every((k) => k === 'type' || k === 'schema'), 'output_config.format: expected {type: json_schema, schema}');
+      check(typeof compileSchema(f['schema']) !== 'string', 'output_config.format.schema: JSON schema is invalid');
+      checkClosedObjects(f['schema'], 'output_config.format.schema');
+    }
+  }
   if (body['thinking'] !== undefined) {
     const t = body['thinking'];
     check(isObj(t) && t['type'] === 'enabled' && typeof t['budget_tokens'] === 'number', 'thinking: expected {type: enabled, budget_tokens}');
@@ -474,6 +494,25 @@ function checkThinkingTurn(messages: readonly Obj[]): void {
     type === 'thinking' || type === 'redacted_thinking',
     `messages.${messages.length - 2}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${String(type)}\`. When \`thinking\` is enabled, a final \`assistant\` message must start with a thinking block (preceeding the lastmost set of \`tool_use\` and \`tool_result\` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable \`thinking\`.`,
   );
+}
+
+/** Native structured outputs need every object schema closed (additionalProperties: false). */
+function checkClosedObjects(schema: unknown, at: string): void {
+  if (!isObj(schema)) return;
+  if (schema['type'] === 'object' || isObj(schema['properties'])) {
+    check(schema['additionalProperties'] === false, `${at}: For 'object' type, 'additionalProperties' must be explicitly set to false`);
+  }
+  if (isObj(schema['properties'])) for (const [k, v] of Object.entries(schema['properties'])) checkClosedObjects(v, `${at}.properties.${k}`);
+  if (schema['items'] !== undefined) checkClosedObjects(schema['items'], `${at}.items`);
+  for (const k of ['anyOf', 'oneOf', 'allOf'] as const) if (Array.isArray(schema[k])) (schema[k] as unknown[]).forEach((v, i) => checkClosedObjects(v, `${at}.${k}.${i}`));
+}
+
+/** Splits JSON text into a few pieces (how a model streams it). */
+function splitJson(text: string): string[] {
+  const size = Math.max(1, Math.ceil(text.length / 4));
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out;
 }
 
 function resultText(block: Obj): string {

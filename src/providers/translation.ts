@@ -224,7 +224,7 @@ export function wantsJsonResponse(body: Readonly<Record<string, unknown>>): bool
  * an object: tool inputs are objects; the client's own tools or reasoning, which cannot coexist
  * with a forced tool).
  */
-export function jsonResponseTool(body: Readonly<Record<string, unknown>>, provider: string): JsonResponseTool | undefined | GatewayError {
+export function jsonResponseTool(body: Readonly<Record<string, unknown>>, provider: string, withReasoning = ''): JsonResponseTool | undefined | GatewayError {
   const format = body['response_format'];
   if (format === undefined || format === null) return undefined;
   if (!isObject(format)) return invalid('response_format', "expected an object {type: 'text' | 'json_object' | 'json_schema'}.");
@@ -237,11 +237,16 @@ export function jsonResponseTool(body: Readonly<Record<string, unknown>>, provid
   }
   const effort = body['reasoning_effort'];
   if (effort !== undefined && effort !== null && effort !== 'none') {
-    return unsupported('response_format', provider, 'it is translated into a forced tool call, which extended thinking (reasoning_effort) does not allow');
+    return unsupported('response_format', provider, `it is translated into a forced tool call, which extended thinking (reasoning_effort) does not allow${withReasoning ? ` (${withReasoning})` : ''}`);
   }
   if (type === 'json_object') {
     return { name: JSON_RESPONSE_TOOL, description: 'Respond with a JSON object: the input of this tool is your whole answer.', schema: { type: 'object' } };
   }
+  return readJsonSchema(format, provider);
+}
+
+/** `response_format.json_schema` of a json_schema format: its name, description and object schema, or a 400. */
+export function readJsonSchema(format: JsonObject, provider: string): JsonResponseTool | GatewayError {
   const spec = format['json_schema'];
   if (!isObject(spec)) return invalid('response_format.json_schema', 'expected an object {name, schema}.');
   const schema = spec['schema'] ?? { type: 'object' };

@@ -361,6 +361,25 @@ describe('provider type anthropic (Messages API)', () => {
     assert.deepEqual(body['tool_choice'], { type: 'tool', name: 'json_response' });
   });
 
+  it('response_format json_schema with reasoning_effort: native structured outputs (output_config.format), thinking kept, streamed and not', async () => {
+    const client = stack.client();
+    const CLOSED = { type: 'object', properties: { name: { type: 'string' }, admin: { type: 'boolean' } }, required: ['name', 'admin'], additionalProperties: false };
+    const params = { model: 'claude', messages: [{ role: 'user' as const, content: 'Who?' }], reasoning_effort: 'low' as const, response_format: { type: 'json_schema' as const, json_schema: { name: 'person', schema: CLOSED } } };
+    const plain = await client.chat.completions.create(params);
+    const final = await streamed(client, { ...params, stream: true });
+    assert.deepEqual(essence(final), essence(plain));
+    assert.equal(plain.choices[0]!.finish_reason, 'stop');
+    assert.ok(new Ajv({ strict: false }).compile(CLOSED)(JSON.parse(plain.choices[0]!.message.content ?? '')), plain.choices[0]!.message.content ?? '');
+    assert.equal((plain.choices[0]!.message as { reasoning_content?: string }).reasoning_content, 'Let me think about this.');
+    const sent = stack.anthropic['claude']!.received()[0]!.body as Record<string, unknown>;
+    assert.deepEqual(sent['output_config'], { format: { type: 'json_schema', schema: CLOSED } });
+    assert.equal(sent['tools'], undefined);
+    // A schema native structured outputs cannot take: Anthropic's 400 reaches the client.
+    const open = { type: 'object', properties: { name: { type: 'string' } } };
+    const err = await assertSdkError(client.chat.completions.create({ ...params, response_format: { type: 'json_schema', json_schema: { name: 'p', schema: open } } }), 400, 'invalid_request_error');
+    assert.match(err.message, /additionalProperties/);
+  });
+
   for (const streaming of [false, true]) {
     it(`reasoning + tools over several turns (${streaming ? 'streaming' : 'non-streaming'}): thinking_blocks with their signature go back in the tool-call turn`, async () => {
       const fake = stack.anthropic['claude']!;

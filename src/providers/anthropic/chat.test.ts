@@ -294,6 +294,16 @@ describe('anthropic response_format (one forced tool) and thinking_blocks round-
     assert.equal(request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'text' } })['tools'], undefined);
   });
 
+  it('json_schema with reasoning_effort goes as native structured outputs (output_config.format), no forced tool', () => {
+    const out = request({ messages: [{ role: 'user', content: 'x' }], reasoning_effort: 'low', response_format: { type: 'json_schema', json_schema: { name: 'person', schema } } });
+    assert.deepEqual(out['output_config'], { format: { type: 'json_schema', schema } });
+    assert.equal(out['tools'], undefined);
+    assert.equal(out['tool_choice'], undefined);
+    assert.deepEqual(out['thinking'], { type: 'enabled', budget_tokens: 2048 });
+    const refused = anthropicChat.request({ messages: [{ role: 'user', content: 'x' }], reasoning_effort: 'low', response_format: { type: 'json_object' } }, ctx);
+    assert.ok(isGatewayError(refused) && /use json_schema/.test(refused.message), isGatewayError(refused) ? refused.message : 'accepted');
+  });
+
   it("the forced tool's input is the message content with finish_reason stop, streamed and not", () => {
     const msg = { id: 'm', model: 'c', content: [{ type: 'tool_use', id: 'toolu_J', name: 'person', input: { name: 'Ada', age: 36 } }], stop_reason: 'tool_use', usage: { input_tokens: 1, output_tokens: 1 } };
     const plain = JSON.parse(anthropicChat.response(Buffer.from(JSON.stringify(msg)), { created: 1, includeUsage: false, model: 'c', jsonResponse: true }).body.toString()) as { choices: { message: Record<string, unknown>; finish_reason: string }[] };

@@ -12,6 +12,8 @@
  * response_format json_object / json_schema -> one tool whose input_schema is the schema, forced with
  * tool_choice {type: tool} (the technique of Anthropic's tool-use docs, "JSON mode"; it works on every
  * Claude model, unlike native structured outputs); its input comes back as the message content.
+ * With reasoning_effort (no forced tool allowed), json_schema goes as native structured outputs
+ * (`output_config.format`) instead.
  * What Anthropic cannot honour (n > 1, logprobs, audio...) is a clear 400 before anything is sent.
  */
 import { gatewayError, type GatewayError, isGatewayError } from '../../errors.js';
@@ -23,6 +25,7 @@ import {
   jsonFinish,
   jsonResponseTool,
   type JsonObject,
+  readJsonSchema,
   openAIErrorJson,
   openAIErrorType,
   openAIUsage,
@@ -297,6 +300,22 @@ function translateTools(body: Readonly<Record<string, unknown>>): { tools?: Bloc
   return out;
 }
 
+/**
+ * response_format json_schema with reasoning_effort (and no tools of the client's): a forced tool is
+ * not allowed with extended thinking, so the schema goes as native structured outputs
+ * (`output_config.format`, https://docs.anthropic.com/en/docs/build-with-claude/structured-outputs;
+ * Claude Sonnet 4.5, Opus 4.5, Haiku 4.5 and later: older models answer 400). The answer is text.
+ */
+function nativeJsonSchema(body: Readonly<Record<string, unknown>>): JsonObject | undefined | GatewayError {
+  const format = body['response_format'];
+  const effort = body['reasoning_effort'];
+  const tools = body['tools'];
+  if (!isObject(format) || format['type'] !== 'json_schema' || effort === undefined || effort === null || effort === 'none') return undefined;
+  if (Array.isArray(tools) && tools.length > 0) return undefined; // jsonResponseTool refuses it
+  const spec = readJsonSchema(format, PROVIDER);
+  return isGatewayError(spec) ? spec : spec.schema;
+}
+
 /** Parameters Anthropic has no equivalent for: refused unless set to their no-op value. */
 function refuseUnsupported(body: Readonly<Record<string, unknown>>): GatewayError | undefined {
   const n = body['n'];
@@ -328,7 +347,9 @@ export function messagesRequest(body: Readonly<Record<string, unknown>>, ctx: Tr
   if (isGatewayError(messages)) return messages;
   const tools = translateTools(body);
   if (isGatewayError(tools)) return tools;
-  const json = jsonResponseTool(body, PROVIDER);
+  const native = nativeJsonSchema(body);
+  if (isGatewayError(native)) return native;
+  const json = native ? undefined : jsonResponseTool(body, PROVIDER, 'with it, use json_schema: it is then asked for through native structured outputs');
   if (isGatewayError(json)) return json;
   if (json) {
     tools.tools = [{ name: json.name, description: json.description, input_schema: json.schema }];
@@ -379,6 +400,7 @@ export function messagesRequest(body: Readonly<Record<string, unknown>>, ctx: Tr
     out['thinking'] = { type: 'enabled', budget_tokens: budget };
   }
 
+  if (native) out['output_config'] = { format: { type: 'json_schema', schema: native } };
   const user = body['user'];
   if (typeof user === 'string' && user !== '') out['metadata'] = { user_id: user };
   if (body['stream'] === true) out['stream'] = true;
