@@ -193,6 +193,13 @@ export const unpricedRequestsTotal = new Counter({
   registers: [registry],
 });
 
+export const unpricedModels = new Gauge({
+  name: 'tollgate_unpriced_models',
+  help: 'Served models of the configuration in force that have no price on any provider (1 per model): their requests cost 0 and do not count against money budgets.',
+  labelNames: ['model'] as const,
+  registers: [registry],
+});
+
 /** Sub-micro remainders per cost series (bounded like the series themselves: key x model x provider). */
 const costRemainders = new Map<string, bigint>();
 

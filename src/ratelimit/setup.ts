@@ -12,6 +12,7 @@ import { LimitsStep } from '../pipeline/limits.js';
 import type { LimitSettings } from '../settings.js';
 import { MemoryUsageSink, UsageAccountant, type UsageSink } from '../usage/accountant.js';
 import { RedisUsageSink } from '../usage/redis-sink.js';
+import { watchUnpricedModels } from '../billing/unpriced.js';
 import { encoderReady, encodingFor, warmEncoders } from './estimate.js';
 import { LocalLimiter } from './local.js';
 import { createRedisClient, whenReady, type RedisClient } from './redis.js';
@@ -67,6 +68,7 @@ export function warmEncodersFor(store: ConfigStore, log: Logger): () => void {
 export async function createLimits(settings: LimitSettings, logger: Logger, store: ConfigStore): Promise<LimitsRuntime> {
   const log = logger.child({ component: 'limits' });
   const stopWarming = warmEncodersFor(store, log);
+  const stopUnpriced = watchUnpricedModels(store, logger.child({ component: 'billing' }));
   let client: RedisClient | undefined;
   let limiter: Limiter;
   let sink: UsageSink;
@@ -109,6 +111,7 @@ export async function createLimits(settings: LimitSettings, logger: Logger, stor
     redis: client,
     close: async () => {
       stopWarming();
+      stopUnpriced();
       await accountant.stop();
       await limiter.close();
       if (client) await client.quit().catch(() => client?.disconnect());

@@ -366,6 +366,9 @@ stringData: { key: sk-ledger-team-b }
   });
 
   it('a model with no price is not silent: tollgate_unpriced_requests_total counts its requests, one warning names it', async () => {
+    // Visible before any traffic: the configuration in force has one model priced nowhere.
+    const gauges = (await (await fetch(`${a.adminUrl}/metrics`)).text()).split('\n').filter((l) => l.startsWith('tollgate_unpriced_models{'));
+    assert.deepEqual(gauges, ['tollgate_unpriced_models{model="llama-free"} 1']);
     const c: OpenAI = a.client('sk-ledger-team-b');
     for (let i = 0; i < 3; i++) await c.chat.completions.create({ model: 'llama-free', messages: [{ role: 'user', content: `free ${i}` }] });
     // Counted when the request is finalised, just after the client got its answer.
