@@ -4,7 +4,7 @@
  * the most tool calls per second the gateway sustains with concurrent clients. Bounded in count and
  * time; loopback only.
  *
- *   node dist/bench/mcp.js [--calls 500] [--concurrency 16] [--seconds 5]
+ *   node dist/bench/mcp.js [--calls 500] [--concurrency 16] [--seconds 5] [--upstream-logging]
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -45,11 +45,14 @@ async function sequential(client: Client, name: string, calls: number): Promise<
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { calls: { type: 'string' }, concurrency: { type: 'string' }, seconds: { type: 'string' } } });
+  const { values } = parseArgs({ options: { calls: { type: 'string' }, concurrency: { type: 'string' }, seconds: { type: 'string' }, 'upstream-logging': { type: 'boolean' } } });
   const calls = Number(values.calls ?? 500);
   const concurrency = Number(values.concurrency ?? 16);
   const seconds = Number(values.seconds ?? 5);
-  const upstream = new FakeMcpServer({ transport: 'streamable-http', name: 'bench' });
+  // --upstream-logging: the server declares the logging capability, so every tool call is answered
+  // as an SSE stream (its log messages could come before the result); without it, as plain JSON.
+  const logging = values['upstream-logging'] ?? false;
+  const upstream = new FakeMcpServer({ transport: 'streamable-http', name: 'bench', logging });
   await upstream.start();
   const stack = await startStack({
     files: {
@@ -83,7 +86,7 @@ stringData: { key: ${KEY} }
     const a = await sequential(viaAggregated, 'bench__echo', calls);
     const row = (label: string, xs: number[]): string =>
       `${label.padEnd(34)} p50 ${percentile(xs, 50).toFixed(2)} ms   p99 ${percentile(xs, 99).toFixed(2)} ms`;
-    process.stdout.write(`sequential tools/call, ${calls} calls each (official SDK client, loopback)\n`);
+    process.stdout.write(`sequential tools/call, ${calls} calls each (official SDK client, loopback; upstream logging ${logging ? 'on: SSE answers' : 'off: JSON answers'})\n`);
     process.stdout.write(`${row('direct to the MCP server', d)}\n${row('gateway /mcp/default/bench', s)}\n${row('gateway /mcp (aggregated)', a)}\n`);
     process.stdout.write(
       `added by the gateway: p50 +${(percentile(s, 50) - percentile(d, 50)).toFixed(2)} ms, p99 +${(percentile(s, 99) - percentile(d, 99)).toFixed(2)} ms (server endpoint); ` +

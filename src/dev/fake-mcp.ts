@@ -18,6 +18,8 @@ export interface FakeMcpOptions {
   readonly name: string;
   /** When set, requests without `Authorization: Bearer <token>` get 401. */
   readonly token?: string;
+  /** Declare the `logging` capability (default true; the work tool then sends log messages). */
+  readonly logging?: boolean;
 }
 
 /** A tool call the fake received. */
@@ -51,7 +53,8 @@ export class FakeMcpServer {
 
   private mcp(): McpServer {
     // logging: the work tool sends log messages about its call.
-    const server = new McpServer({ name: this.options.name, version: '1.0.0' }, { capabilities: { logging: {} } });
+    const logging = this.options.logging ?? true;
+    const server = new McpServer({ name: this.options.name, version: '1.0.0' }, { capabilities: logging ? { logging: {} } : {} });
     this.live.add(server);
     const record = (tool: string, args: Record<string, unknown>): void => {
       this.calls.push({ tool, args });
@@ -96,7 +99,7 @@ export class FakeMcpServer {
             this.cancelled.push({ tool: 'work', reason: String(extra.signal.reason) });
             return { content: [{ type: 'text', text: `cancelled at step ${i}` }] };
           }
-          await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', logger: 'work', data: `${tag ?? 'work'} step ${i}/${steps}` } });
+          if (logging) await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', logger: 'work', data: `${tag ?? 'work'} step ${i}/${steps}` } });
           if (token !== undefined) {
             await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: i, total: steps, message: `step ${i}` } });
           }

@@ -127,6 +127,19 @@ export async function listTools(deps: GatewayDeps, scope: RequestScope): Promise
   return out;
 }
 
+/**
+ * Whether the answer to a tools/call request may carry notifications (then it is sent as an SSE
+ * stream; otherwise as plain JSON, which costs the gateway less): the client asked for progress, or
+ * the tool's upstream may send log messages.
+ */
+export function callMayNotify(deps: GatewayDeps, scope: RequestScope, params: unknown): boolean {
+  if (typeof params !== 'object' || params === null) return false;
+  const p = params as { name?: unknown; _meta?: { progressToken?: unknown } };
+  if (p._meta?.progressToken !== undefined) return true;
+  const target = typeof p.name === 'string' ? resolve(scope, p.name) : undefined;
+  return target !== undefined && deps.upstreams.mayLog(target.server, target.tool);
+}
+
 /** Resolves a tool name of this view to its server and upstream name. */
 function resolve(scope: RequestScope, name: string): { server: McpServerEntry; tool: string } | undefined {
   if (!scope.aggregated) {

@@ -23,7 +23,7 @@ import { mcpHttpRequestsTotal } from '../observability/metrics.js';
 import { authenticate, extractKey } from '../pipeline/auth.js';
 import { checkClientAddress, CLIENT_ADDRESS_HEADER } from '../pipeline/client-address.js';
 import { buildCatalog } from './catalog.js';
-import { allowedServers, buildMcpServer, namespaceOf, type GatewayDeps, type RequestScope, type ScopeRef } from './gateway.js';
+import { allowedServers, buildMcpServer, callMayNotify, namespaceOf, type GatewayDeps, type RequestScope, type ScopeRef } from './gateway.js';
 import { SessionSealer } from './session.js';
 import { hostOf } from '../tenancy/hosts.js';
 
@@ -347,10 +347,10 @@ export class McpListener {
     }
     const messages: readonly unknown[] = Array.isArray(body) ? body : [body];
     const initializing = messages.some((m) => isInitializeRequest(m));
-    // tools/call answers as an SSE stream: the call's progress and log messages go before its result.
-    // Everything else answers as plain JSON.
+    // A tools/call that may bring progress or log messages answers as an SSE stream (they go before
+    // its result); everything else answers as plain JSON.
     const calls = messages.filter((m) => isJSONRPCRequest(m) && m.method === 'tools/call') as JSONRPCRequest[];
-    const enableJsonResponse = calls.length === 0;
+    const enableJsonResponse = !calls.some((c) => callMayNotify(this.options, scope, c.params));
     const transport = new StreamableHTTPServerTransport(
       initializing
         ? { sessionIdGenerator: () => this.options.sessions.seal({ key: scope.key.name, endpoint, issuedAtMs: now }), enableJsonResponse }

@@ -395,6 +395,16 @@ export class UpstreamPool {
     return this.withReconnect(server, c, 'resources/read', (client) => client.readResource({ uri }, { timeout: server.timeoutMs }));
   }
 
+  /**
+   * Whether a call of `tool` may bring log messages: an MCP upstream that declared the `logging`
+   * capability (or whose capabilities are not known yet on this replica). httpTools never do.
+   */
+  mayLog(server: McpServerEntry, tool: string): boolean {
+    if (!server.upstream || server.httpTools.some((t) => t.name === tool)) return false;
+    const caps = this.connections.get(server.id)?.client?.getServerCapabilities();
+    return caps === undefined || caps.logging !== undefined;
+  }
+
   /** Last known health of a server (unknown before its first discovery on this replica). */
   health(server: McpServerEntry): UpstreamHealth {
     if (!server.upstream) return { state: 'up', tools: server.httpTools.length };

@@ -402,7 +402,7 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${KEY_ALL}`, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' },
       body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'slow', arguments: { ms: 20_000 } } }),
     });
-    assert.equal(res.headers.get('content-type'), 'text/event-stream', 'tools/call answers as a stream');
+    assert.equal(res.headers.get('content-type'), 'text/event-stream', 'a tool of an upstream that logs answers as a stream');
     await new Promise((r) => setTimeout(r, 200));
     abort.abort();
     await waitFor('the upstream saw the hang-up as a cancellation', async () => search.cancelled.length > before);
@@ -540,6 +540,14 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
     const listed = await rpc('/mcp', JSON.stringify({ jsonrpc: '2.0', id: 6, method: 'tools/list' }), withSession);
     assert.equal(listed.status, 200);
     assert.ok(((await listed.json()) as { result: { tools: unknown[] } }).result.tools.length > 0);
+    // A call that can bring no notifications (an httpTool, no progressToken) answers as plain JSON;
+    // asking for progress makes it a stream.
+    const plain = await rpc('/mcp', JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'weather__get_weather', arguments: { city: 'Oslo' } } }), withSession);
+    assert.equal(plain.headers.get('content-type'), 'application/json');
+    assert.match(((await plain.json()) as { result: { content: { text: string }[] } }).result.content[0]?.text ?? '', /"city":"Oslo"/);
+    const asked = await rpc('/mcp', JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'weather__get_weather', arguments: { city: 'Oslo' }, _meta: { progressToken: 'p1' } } }), withSession);
+    assert.equal(asked.headers.get('content-type'), 'text/event-stream');
+    assert.match(await asked.text(), /^data: .*"city\\":\\"Oslo/m);
     // The gateway is healthy after all that.
     assert.equal((await fetch(`${stack.adminUrl}/readyz`)).status, 200);
   });
@@ -604,7 +612,7 @@ describe('MCP across two Tollgate replicas sharing Redis (sealed sessions, linea
         assert.match(e.message, /toolCallsPerMinute of parent account tools\/team is 4\. Retry after \d+ s/);
         const data = e.data as { status: number; retryAfterSeconds: number; limit: string; scope: string };
         assert.equal(data.status, 429);
-        assert.ok(data.retryAfterSeconds >= 1 && data.retryAfterSeconds <= 60, `retry hint ${data.retryAfterSeconds}`);
+        assert.ok(data.retryAfterSeconds >= 1 && data.retryAfterSeconds <= 61, `retry hint ${data.retryAfterSeconds}`);
         assert.equal(data.limit, 'toolCallsPerMinute');
         assert.equal(data.scope, 'tools/team');
         return true;
@@ -649,7 +657,8 @@ describe('MCP across two Tollgate replicas sharing Redis (sealed sessions, linea
       const call = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo', arguments: { text: 'on replica b' } } });
       const onB = await fetch(`${b.baseUrl}/mcp/tools/search`, { method: 'POST', headers, body: call });
       assert.equal(onB.status, 200);
-      // tools/call answers as an SSE stream (progress and log messages would go before the result).
+      // The upstream declares logging: tools/call answers as an SSE stream (log messages would go first).
+      assert.equal(onB.headers.get('content-type'), 'text/event-stream');
       const event = /^data: (.*)$/m.exec(await onB.text())?.[1] ?? '';
       const body = JSON.parse(event) as { result: { content: { text: string }[] } };
       assert.equal(body.result.content[0]?.text, 'search: on replica b');
