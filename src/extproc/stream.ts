@@ -15,6 +15,7 @@ import { extprocErrorsTotal, timeToFirstTokenSeconds } from '../observability/me
 import type { RequestContext } from '../pipeline/context.js';
 import { isLocalAnswer, planForward, type Planned } from '../pipeline/forward.js';
 import { lookupStored, routeOf, storedRewrite } from '../pipeline/stored-responses.js';
+import { upstreamFor } from '../providers/front-doors.js';
 import type { ApiRoute } from '../pipeline/route.js';
 import { RESPONSE_ID, type ResponseDirectory } from '../responses/directory.js';
 import type { ResponseIdCapture } from '../responses/id-capture.js';
@@ -342,7 +343,8 @@ export class ExtProcStream {
     this.phase = endOfStream ? 'done' : 'response_body';
     // A deleted stored response is forgotten; an answer that will not be stored has no id to record.
     if (ctx.stored?.action === 'delete' && ctx.status === 200) this.deps.responses?.delete(ctx.stored.responseId);
-    if (ctx.idCapture && (ctx.status !== 200 || endOfStream)) delete ctx.idCapture;
+    // Translated providers (chat completions underneath) store nothing: their answers are not recorded.
+    if (ctx.idCapture && (ctx.status !== 200 || endOfStream || !ctx.chosen || upstreamFor('responses', ctx.chosen.provider.type).kind !== 'passthrough')) delete ctx.idCapture;
     const capture = ctx.idCapture !== undefined;
     const limits = this.deps.limits?.responseHeaders(ctx, ctx.status, endOfStream);
     const inspection = this.deps.guardrails?.responseHeaders(ctx, ctx.status, endOfStream) ?? 'none';

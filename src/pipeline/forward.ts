@@ -152,9 +152,9 @@ function openPlan(
 }
 
 /**
- * The routes that can serve `operation` (failover happens among them only): all of them for chat and
- * Messages (translated where needed); for the Responses API and count_tokens only providers whose API
- * has it, or a 400 naming the provider types that do.
+ * The routes that can serve `operation` (failover happens among them only): all of them for chat,
+ * Messages and Responses (translated where needed); for count_tokens only providers whose API has it,
+ * or a 400 naming the provider types that do.
  */
 export function servingTiers(operation: Operation, tiers: readonly RouteTier[]): readonly RouteTier[] | GatewayError {
   if (operation !== 'responses' && operation !== 'messages/count_tokens') return tiers;

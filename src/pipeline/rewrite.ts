@@ -32,6 +32,14 @@ export function isTranslated(route: ModelRoute, operation: Operation = 'chat/com
   return upstreamFor(operation, route.provider.type).kind === 'translate';
 }
 
+/** A Responses request asking for a JSON answer (`text.format` json_object or json_schema). */
+function wantsJsonText(json: Readonly<Record<string, unknown>>): boolean {
+  const text = json['text'];
+  const format = typeof text === 'object' && text !== null ? (text as Record<string, unknown>)['format'] : undefined;
+  const type = typeof format === 'object' && format !== null ? (format as Record<string, unknown>)['type'] : undefined;
+  return type === 'json_object' || type === 'json_schema';
+}
+
 /** Client headers of a front door that mean nothing to a provider of another API. */
 const ANTHROPIC_HEADERS: readonly string[] = ['anthropic-version', 'anthropic-beta'];
 
@@ -95,7 +103,7 @@ function translatedRewrite(
       upstreamModel: route.upstreamModel,
       api,
       ...(body.json['encoding_format'] === 'base64' ? { base64Embeddings: true } : {}),
-      ...(api === 'openai' && wantsJsonResponse(body.json) ? { jsonResponse: true } : {}),
+      ...(api === 'openai' && (operation === 'responses' ? wantsJsonText(body.json) : wantsJsonResponse(body.json)) ? { jsonResponse: true } : {}),
     },
   };
 }

@@ -8,10 +8,12 @@
  *   /v1/messages           `anthropic` passes through; OpenAI-style providers are translated
  *                          (providers/openai/messages.ts); other types through their chat translator.
  *   /v1/messages/count_tokens  `anthropic` passes through; for others the gateway answers itself.
- *   /v1/responses          `openai` and `azure-openai` pass through; no other type serves it.
+ *   /v1/responses          `openai` and `azure-openai` pass through; other types are translated to chat
+ *                          completions (providers/openai/responses.ts), chained with their chat translator.
  */
 import type { ProviderType } from '../config/types.js';
 import { messagesToOpenAI, messagesToOpenAICompatible, messagesToTranslatedChat } from './openai/messages.js';
+import { responsesToOpenAICompatible } from './openai/responses.js';
 import { adapterFor } from './registry.js';
 import { composeTranslators, type ChatTranslator } from './translation.js';
 import type { Operation } from './types.js';
@@ -27,6 +29,7 @@ export type Upstream =
 const RESPONSES_TYPES: ReadonlySet<ProviderType> = new Set(['openai', 'azure-openai']);
 const OPENAI_STYLE: ReadonlySet<ProviderType> = new Set(['openai', 'azure-openai', 'openai-compatible']);
 const composed = new Map<ProviderType, ChatTranslator>();
+const composedResponses = new Map<ProviderType, ChatTranslator>();
 
 /** How a request of `operation` reaches a provider of `type`. */
 export function upstreamFor(operation: Operation, type: ProviderType): Upstream {
@@ -39,8 +42,16 @@ export function upstreamFor(operation: Operation, type: ProviderType): Upstream 
       if (embeddings) return { kind: 'translate', operation, translator: embeddings };
       return chat ? { kind: 'unsupported', supported: 'openai, azure-openai, openai-compatible, gemini, gcp-vertex-ai and aws-bedrock' } : { kind: 'passthrough', operation };
     }
-    case 'responses':
-      return RESPONSES_TYPES.has(type) ? { kind: 'passthrough', operation } : { kind: 'unsupported', supported: 'openai and azure-openai' };
+    case 'responses': {
+      if (RESPONSES_TYPES.has(type)) return { kind: 'passthrough', operation };
+      if (!chat) return { kind: 'translate', operation: 'chat/completions', translator: responsesToOpenAICompatible };
+      let t = composedResponses.get(type);
+      if (!t) {
+        t = composeTranslators(responsesToOpenAICompatible, chat);
+        composedResponses.set(type, t);
+      }
+      return { kind: 'translate', operation: 'chat/completions', translator: t };
+    }
     case 'messages/count_tokens':
       return type === 'anthropic' ? { kind: 'passthrough', operation } : { kind: 'unsupported', supported: 'anthropic' };
     case 'messages': {

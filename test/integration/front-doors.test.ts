@@ -61,6 +61,7 @@ const FILES: Record<string, string> = {
     provider('resp-a', 'openai', 'ra', '    - { name: resp, upstreamModel: gpt-4.1 }', 0),
     provider('resp-b', 'openai', 'rb', '    - { name: resp, upstreamModel: gpt-4.1-mini }', 1),
     provider('gem', 'gemini', 'gem', '    - { name: gem, upstreamModel: gemini-2.5-flash }'),
+    provider('compat', 'openai-compatible', 'primary', '    - { name: compat, upstreamModel: qwen3 }'),
     `---
 apiVersion: tollgate.dev/v1alpha1
 kind: ModelProvider
@@ -526,10 +527,77 @@ describe('front doors: /v1/messages and /v1/responses', () => {
       assertOpenAIError(await post(JSON.stringify({ model: 'resp', input: 'x' }), 'sk-wrong'), 401, 'invalid_api_key');
       assertOpenAIError(await post(JSON.stringify({ model: 'resp', input: 'x' }), DENIED_KEY), 403, 'model_not_allowed');
       assertOpenAIError(await post(JSON.stringify({ model: 'resp', input: 'x' }), BROKE_KEY), 429, 'rate_limit_exceeded');
-      const other = assertOpenAIError(await post(JSON.stringify({ model: 'claude', input: 'x' })), 400, 'unsupported_parameter');
-      assert.match(other.message, /openai and azure-openai/);
-      assert.match(other.message, /anthropic/);
+      // Translated providers: what needs OpenAI's server side is refused before anything is sent.
+      const tool = assertOpenAIError(await post(JSON.stringify({ model: 'claude', input: 'x', tools: [{ type: 'web_search' }] })), 400, 'unsupported_parameter');
+      assert.match(tool.message, /web_search/);
+      assertOpenAIError(await post(JSON.stringify({ model: 'compat', input: [{ type: 'item_reference', id: 'msg_1' }] })), 400, 'unsupported_parameter');
+      assertOpenAIError(await post(JSON.stringify({ model: 'claude', input: 'x', previous_response_id: 'resp_unknown1' })), 404, 'response_not_found');
       assert.equal(upstreamCount(), 0);
+    });
+  });
+
+  describe('/v1/responses to chat-translated providers (anthropic, gemini, aws-bedrock, openai-compatible)', () => {
+    const WEATHER_FN = { type: 'function' as const, name: 'get_weather', description: 'Weather in a city', strict: false, parameters: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string' } }, required: ['city'] } };
+    /** What a user compares between a streamed and a non-streamed response. */
+    const gist = (r: { status?: string | undefined; output: readonly unknown[]; usage?: { output_tokens: number } | undefined; output_text: string }): unknown => ({
+      status: r.status,
+      text: r.output_text,
+      output: r.output.map((o) => {
+        const item = o as Record<string, unknown>;
+        return item['type'] === 'function_call' ? { type: 'function_call', name: item['name'], arguments: JSON.parse(String(item['arguments'])) as unknown } : { type: item['type'] };
+      }),
+      outputTokens: r.usage?.output_tokens,
+    });
+    for (const model of ['claude', 'gem', 'bed', 'compat']) {
+      it(`${model}: create and stream agree (finalResponse), instructions reach the provider, function calls round-trip`, async () => {
+        const client = stack.client();
+        const params = { model, instructions: 'Be brief.', input: 'Hi', max_output_tokens: 200 };
+        const plain = await client.responses.create(params);
+        assert.equal(plain.object, 'response');
+        assert.equal(plain.status, 'completed');
+        assert.ok(plain.output_text.length > 0, JSON.stringify(plain.output));
+        assert.ok((plain.usage?.input_tokens ?? 0) > 0 && (plain.usage?.output_tokens ?? 0) > 0, JSON.stringify(plain.usage));
+        const types: string[] = [];
+        const final = await client.responses.stream(params).on('event', (e) => types.push(e.type)).finalResponse();
+        assert.deepEqual(gist(final), gist(plain));
+        assert.deepEqual(types.slice(0, 2), ['response.created', 'response.in_progress']);
+        assert.equal(types.at(-1), 'response.completed');
+        assert.ok(types.includes('response.output_text.delta'));
+        // A tool loop as Codex runs it: the call, then its output in the next request's input.
+        const toolParams = { model, input: 'Weather in Paris?', tools: [WEATHER_FN], max_output_tokens: 200 };
+        const call = await client.responses.create(toolParams);
+        const fn = call.output.find((o) => o.type === 'function_call');
+        assert.ok(fn?.type === 'function_call' && fn.name === 'get_weather', JSON.stringify(call.output));
+        assert.equal(typeof (JSON.parse(fn.arguments) as { city?: unknown }).city, 'string');
+        const streamedCall = await client.responses.stream(toolParams).finalResponse();
+        assert.deepEqual(gist(streamedCall), gist(call));
+        const answer = await client.responses.create({
+          model,
+          tools: [WEATHER_FN],
+          max_output_tokens: 200,
+          input: [{ role: 'user', content: 'Weather in Paris?' }, { type: 'function_call', call_id: fn.call_id, name: fn.name, arguments: fn.arguments }, { type: 'function_call_output', call_id: fn.call_id, output: 'Sunny, 21 C' }],
+        });
+        assert.ok(answer.output_text.length > 0, JSON.stringify(answer.output));
+        // Nothing is stored at a translated provider: the gateway does not know the id.
+        await assert.rejects(client.responses.retrieve(plain.id), (err: { status?: number }) => err.status === 404);
+      });
+    }
+
+    it('claude: the Anthropic request carries the instructions and the cap; text.format json_schema answers JSON text', async () => {
+      const fake = stack.anthropic['claude']!;
+      await stack.client().responses.create({ model: 'claude', instructions: 'Be brief.', input: [{ role: 'user', content: [{ type: 'input_text', text: 'Hi there' }] }], max_output_tokens: 64 });
+      const sent = fake.requests.at(-1)!.body as { system?: unknown; messages: { role: string; content: unknown }[]; max_tokens: number; model: string };
+      assert.equal(sent.model, 'claude-sonnet-4-5');
+      assert.equal(sent.max_tokens, 64);
+      assert.deepEqual(sent.system, [{ type: 'text', text: 'Be brief.' }]);
+      assert.deepEqual(sent.messages.map((m) => m.role), ['user']);
+      const r = await stack.client().responses.create({
+        model: 'claude',
+        input: 'The weather in Paris as JSON.',
+        max_output_tokens: 200,
+        text: { format: { type: 'json_schema', name: 'weather', schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } },
+      });
+      assert.equal(typeof (JSON.parse(r.output_text) as { city?: unknown }).city, 'string', r.output_text);
     });
   });
 });
