@@ -1,9 +1,10 @@
 /**
- * The informer cache transform (client-go's `SetTransform`): before an object is cached, keep only
- * what Tollgate reads. A server-side-applied ApiKey carries `managedFields` and often the
- * `last-applied-configuration` annotation (a second copy of the spec): together several times the
- * size of the spec. Strings that repeat across 100k objects (namespace, condition reasons and
- * messages, timestamps written in bulk) are shared.
+ * The transform applied to every object before it reaches the snapshot builder (client-go's
+ * `SetTransform`): keep only what the builder reads. A server-side-applied ApiKey carries
+ * `managedFields` and often the `last-applied-configuration` annotation (a second copy of the
+ * spec): together several times the size of the spec. uid, resourceVersion, generation and status
+ * are kept by the informer cache in its own compact entry (slim-informer.ts), not here. Strings that
+ * repeat across 100k objects (namespace, creation timestamps of objects created in bulk) are shared.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { compactKeySpec } from '../config/parse.js';
@@ -21,9 +22,7 @@ export function shareString(s: string): string {
   return s;
 }
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-
-/** A deep copy with every string shared (status blocks: conditions, usage, lineage). */
+/** A deep copy with every string shared (namespace, timestamps, labels). */
 function shareDeep(v: unknown): unknown {
   if (typeof v === 'string') return shareString(v);
   if (Array.isArray(v)) return v.map(shareDeep);
@@ -35,8 +34,8 @@ function shareDeep(v: unknown): unknown {
   return v;
 }
 
-/** Metadata fields Tollgate reads; everything else (managedFields, annotations, ...) is dropped. */
-const META_FIELDS = ['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'labels'] as const;
+/** Metadata fields the builder reads; everything else (managedFields, annotations, uid, ...) is dropped. */
+const META_FIELDS = ['name', 'namespace', 'creationTimestamp', 'labels'] as const;
 
 export function compactObject<T extends KubernetesObject>(obj: T): T {
   const source = obj as unknown as Record<string, unknown>;
@@ -46,7 +45,7 @@ export function compactObject<T extends KubernetesObject>(obj: T): T {
     const v = meta[f];
     if (v === undefined || v === null) continue;
     // creationTimestamp arrives as a Date from typed clients and as a string from watches.
-    metadata[f] = v instanceof Date ? v.toISOString().replace(/\.\d+Z$/, 'Z') : f === 'namespace' || f === 'labels' ? shareDeep(v) : v;
+    metadata[f] = v instanceof Date ? shareString(v.toISOString().replace(/\.\d+Z$/, 'Z')) : f === 'name' ? v : shareDeep(v);
   }
   const out: Record<string, unknown> = { metadata };
   if (source['apiVersion'] !== undefined) out['apiVersion'] = shareString(String(source['apiVersion']));
@@ -54,6 +53,5 @@ export function compactObject<T extends KubernetesObject>(obj: T): T {
   for (const field of ['spec', 'data', 'type'] as const) if (source[field] !== undefined) out[field] = source[field];
   // ApiKey specs share their common parts (models, limits) across the 100k cached objects.
   if (out['kind'] === 'ApiKey' && out['spec'] !== undefined) out['spec'] = compactKeySpec(out['spec']);
-  if (source['status'] !== undefined) out['status'] = shareDeep(source['status'] as Json);
   return out as unknown as T;
 }

@@ -182,29 +182,3 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.restartTimer.unref();
   }
 }
-
-/** Objects per LIST page. */
-export const LIST_PAGE = 1000;
-
-/**
- * A full list fetched in pages of LIST_PAGE, each page compacted before the next is fetched: the
- * 100k-object list never exists at once in its full (managedFields and all) form. The pages of
- * one list are one consistent snapshot; its resourceVersion is the one the watch starts from.
- */
-export async function listInPages<T extends KubernetesObject>(
-  transform: (obj: T) => T,
-  page: (limit: number, cont: string | undefined) => Promise<KubernetesListObject<T>>,
-): Promise<KubernetesListObject<T>> {
-  const items: T[] = [];
-  let cont: string | undefined;
-  let last: KubernetesListObject<T>;
-  do {
-    last = await page(LIST_PAGE, cont);
-    for (const item of last.items) items.push(transform(item));
-    // Typed lists (Secrets) name the token `_continue`; raw custom object lists `continue`.
-    const meta = last.metadata as { _continue?: string; continue?: string } | undefined;
-    cont = meta?._continue || meta?.continue || undefined;
-  } while (cont);
-  const { _continue: _a, continue: _b, ...metadata } = (last.metadata ?? {}) as Record<string, unknown>;
-  return { ...last, metadata, items };
-}

@@ -2,8 +2,9 @@
  * Kubernetes config source: informers on ModelProvider, ApiKey and the labelled Secrets of one
  * namespace feed the incremental snapshot builder (config/incremental.ts): each informer event is
  * one change (parseDocument -> builder.apply), status-only updates are skipped, and bursts are
- * debounced into one build that recomputes only what the changes affect. The informer caches hold
- * compacted objects (controller/compact.ts). Status writes cover only objects that changed and go
+ * debounced into one build that recomputes only what the changes affect. The informer caches keep
+ * one small entry per object, not the object (slim-informer.ts); the builder gets each object with
+ * what it never reads dropped (compact.ts). Status writes cover only objects that changed and go
  * through one client-side rate limit (50 QPS, burst 100). Readiness comes only after
  * every informer's first full list. Resources that are wrong in meaning are left out of the
  * snapshot and get a Ready=False condition (written by the Lease holder only); everything else
@@ -14,17 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubernetesListObject,
-  type KubernetesObject,
-  type V1Secret,
-} from '@kubernetes/client-node';
+import { CoordinationV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { IncrementalSnapshotBuilder, type ResourceChange } from '../config/incremental.js';
 import { parseDocument, parseResources } from '../config/parse.js';
@@ -33,7 +24,7 @@ import type { ConfigStore } from '../config/store.js';
 import { API_GROUP, type Condition, type GatewayConfigSpec } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import { LeaderElector } from './leader.js';
-import { ResilientInformer, listInPages } from './informer.js';
+import { SlimInformer, type CacheEntry, type InformerVerb } from './slim-informer.js';
 import { writeUsagePass, type KeyObjectView, type KeyStatusView } from '../usage/status.js';
 import { compactObject } from './compact.js';
 import { TokenBucket } from './write-limit.js';
@@ -65,7 +56,6 @@ export interface KubernetesSourceOptions {
   readonly mcpStatus?: { readonly probe: (name: string) => Promise<DiscoveryView | undefined>; readonly intervalMs: number };
 }
 
-type V1ObjectMetaLike = NonNullable<KubernetesObject['metadata']>;
 type CustomObject = KubernetesObject & StatusView & { spec?: unknown };
 type Kind = 'ModelProvider' | 'ApiKey' | 'MCPServer' | 'PromptTemplate';
 const PLURAL: Readonly<Record<Kind, string>> = { ModelProvider: 'modelproviders', ApiKey: 'apikeys', MCPServer: 'mcpservers', PromptTemplate: 'prompttemplates' };
@@ -73,28 +63,27 @@ const PLURAL: Readonly<Record<Kind, string>> = { ModelProvider: 'modelproviders'
 export class KubernetesConfigSource {
   private readonly kc: KubeConfig;
   private readonly custom: CustomObjectsApi;
-  private readonly providers: ResilientInformer<CustomObject>;
-  private readonly keys: ResilientInformer<CustomObject>;
-  private readonly mcpServers: ResilientInformer<CustomObject>;
-  private readonly promptTemplates: ResilientInformer<CustomObject>;
-  private readonly secrets: ResilientInformer<V1Secret>;
+  private readonly providers: SlimInformer<CustomObject>;
+  private readonly keys: SlimInformer<CustomObject>;
+  private readonly mcpServers: SlimInformer<CustomObject>;
+  private readonly promptTemplates: SlimInformer<CustomObject>;
+  private readonly secrets: SlimInformer<V1Secret>;
   private readonly elector: LeaderElector | undefined;
   private timer: NodeJS.Timeout | undefined;
   private started = false;
   private version = 0;
   private readonly builder = new IncrementalSnapshotBuilder();
-  /** Objects that changed since the last build, by `Kind/namespace/name` (latest event wins). */
-  private readonly queued = new Map<string, { readonly kind: Kind | 'Secret'; readonly obj: KubernetesObject; readonly deleted: boolean }>();
   /**
-   * Metadata of the version of each object the builder has, per kind by `namespace/name` (the
-   * cached object's own metadata: no extra memory per key). A new uid or generation is a spec
-   * change; for Secrets, a new resourceVersion.
+   * Objects whose spec changed since the last build, by `Kind/namespace/name` (latest event wins).
+   * `name` is the informer's cache key (`namespace/name`): the builder keeps that same string.
    */
-  private readonly applied = new Map<string, Map<string, V1ObjectMetaLike>>();
+  private readonly queued = new Map<string, { readonly kind: Kind | 'Secret'; readonly name: string; readonly obj: KubernetesObject | undefined }>();
   /** Objects left out because they are invalid in shape, with the reason for their status. */
   private readonly invalid = new Map<string, Verdict>();
-  /** Objects whose Ready condition may be out of date (new events, problems that changed). */
+  /** Objects whose Ready condition may be out of date (new events, problems that changed); leader only. */
   private readonly statusDirty = new Set<string>();
+  /** Set when this replica becomes the leader: check the status of every object once. */
+  private statusAll = false;
   private gatewayDirty = true;
   private building: Promise<void> | undefined;
   private buildAgain = false;
@@ -115,24 +104,17 @@ export class KubernetesConfigSource {
   constructor(private readonly options: KubernetesSourceOptions) {
     this.kc = options.kubeConfig ?? loadKubeConfig();
     this.custom = this.kc.makeApiClient(CustomObjectsApi);
-    const core = this.kc.makeApiClient(CoreV1Api);
     const ns = options.namespace;
     const log = options.logger;
     const onChange = (): void => this.schedule();
-    const customInformer = (kind: Kind): ResilientInformer<CustomObject> =>
-      new ResilientInformer<CustomObject>({
+    const customInformer = (kind: Kind): SlimInformer<CustomObject> =>
+      new SlimInformer<CustomObject>({
         name: kind,
         kubeConfig: this.kc,
         path: `/apis/${API_GROUP}/${VERSION}/namespaces/${ns}/${PLURAL[kind]}`,
-        list: () =>
-          listInPages(compactObject, (limit, cont) =>
-            this.custom.listNamespacedCustomObject({ group: API_GROUP, version: VERSION, namespace: ns, plural: PLURAL[kind], limit, ...(cont ? { _continue: cont } : {}) }) as Promise<
-              KubernetesListObject<CustomObject>
-            >,
-          ),
         logger: log,
         onChange,
-        onEvent: (verb, obj) => this.enqueue(kind, verb, obj),
+        onEvent: (verb, key, obj, entry, previous) => this.enqueue(kind, verb, key, obj, entry, previous),
         transform: compactObject,
       });
     this.providers = customInformer('ModelProvider');
@@ -140,15 +122,14 @@ export class KubernetesConfigSource {
     this.mcpServers = customInformer('MCPServer');
     this.promptTemplates = customInformer('PromptTemplate');
     const selector = options.secretSelector ?? DEFAULT_SECRET_SELECTOR;
-    this.secrets = new ResilientInformer<V1Secret>({
+    this.secrets = new SlimInformer<V1Secret>({
       name: 'Secret',
       kubeConfig: this.kc,
       path: `/api/v1/namespaces/${ns}/secrets`,
-      list: () => listInPages(compactObject, (limit, cont) => core.listNamespacedSecret({ namespace: ns, labelSelector: selector, limit, ...(cont ? { _continue: cont } : {}) })),
       labelSelector: selector,
       logger: log,
       onChange,
-      onEvent: (verb, obj) => this.enqueue('Secret', verb, obj),
+      onEvent: (verb, key, obj, entry, previous) => this.enqueue('Secret', verb, key, obj, entry, previous),
       transform: compactObject,
     });
     if (options.leaseName) {
@@ -161,7 +142,7 @@ export class KubernetesConfigSource {
         onChange: (leading) => {
           if (leading) {
             // A new leader checks every object once; afterwards only what changes.
-            for (const [kind, informer] of this.customInformers()) for (const o of informer.list()) this.statusDirty.add(keyOf(kind, o));
+            this.statusAll = true;
             this.writeStatuses();
             this.scheduleMcpStatus();
           }
@@ -255,15 +236,20 @@ export class KubernetesConfigSource {
     }, this.options.debounceMs ?? 50);
   }
 
-  private customInformers(): readonly (readonly [Kind, ResilientInformer<CustomObject>])[] {
+  private customInformers(): readonly (readonly [Kind, SlimInformer<CustomObject>])[] {
     return [['ModelProvider', this.providers], ['ApiKey', this.keys], ['MCPServer', this.mcpServers], ['PromptTemplate', this.promptTemplates]];
   }
 
-  /** Queues one informer event; the debounced rebuild applies it. */
-  private enqueue(kind: Kind | 'Secret', verb: 'add' | 'update' | 'delete', obj: KubernetesObject): void {
-    const id = `${kind}/${obj.metadata?.namespace ?? this.options.namespace}/${obj.metadata?.name ?? ''}`;
-    this.queued.set(id, { kind, obj, deleted: verb === 'delete' });
-    if (kind !== 'Secret') this.statusDirty.add(id);
+  /**
+   * Queues one informer event for the debounced rebuild. Updates that leave the spec alone (the
+   * same uid and generation; for Secrets the same resourceVersion), such as our own status writes,
+   * are not queued: a spec change queued earlier stays queued.
+   */
+  private enqueue(kind: Kind | 'Secret', verb: InformerVerb, key: string, obj: KubernetesObject | undefined, entry: CacheEntry, previous: CacheEntry | undefined): void {
+    const id = `${kind}/${key}`;
+    if (kind !== 'Secret' && this.elector?.leading) this.statusDirty.add(id);
+    if (verb === 'update' && previous && (kind === 'Secret' ? previous.resourceVersion === entry.resourceVersion : entry.sameSpec(previous))) return;
+    this.queued.set(id, { kind, name: key, obj: verb === 'delete' ? undefined : obj });
   }
 
   /** Why a resource is not served, or undefined when it is. */
@@ -299,24 +285,14 @@ export class KubernetesConfigSource {
     this.queued.clear();
     let changes = 0;
     for (const [id, q] of batch) {
-      const meta = q.obj.metadata;
-      const name = [meta?.namespace ?? this.options.namespace, meta?.name ?? ''].join('/');
-      if (q.deleted) {
-        this.applied.get(q.kind)?.delete(name);
+      const name = q.name;
+      if (q.obj === undefined) {
         this.invalid.delete(id);
         this.builder.apply({ kind: q.kind, name, value: undefined } as ResourceChange);
         changes += 1;
         continue;
       }
-      // Status-only updates (our own condition and usage writes) leave the spec alone: skip them.
-      let applied = this.applied.get(q.kind);
-      if (!applied) this.applied.set(q.kind, (applied = new Map()));
-      const before = applied.get(name);
-      const same =
-        before !== undefined &&
-        (q.kind === 'Secret' ? before.resourceVersion === meta?.resourceVersion : before.uid === meta?.uid && before.generation === meta?.generation);
-      applied.set(name, meta ?? {});
-      if (same) continue;
+      const meta = q.obj.metadata;
       const doc = q.kind === 'Secret' ? { kind: 'Secret', metadata: meta, data: (q.obj as V1Secret).data ?? {} } : { ...q.obj, kind: q.kind };
       const parsed = parseDocument('kubernetes', doc, 1);
       const last = parsed?.issues.at(-1);
@@ -334,7 +310,7 @@ export class KubernetesConfigSource {
     }
     if (changes > 0) {
       const built = await this.builder.build(this.version + 1, slicer);
-      for (const id of built.changedProblems) this.statusDirty.add(id);
+      if (this.elector?.leading) for (const id of built.changedProblems) this.statusDirty.add(id);
       this.version += 1;
       store.swap(built.snapshot);
       const notServed = [...this.invalid.entries()].map(([k, v]) => `${k}: ${v.reason}: ${v.message}`);
@@ -374,8 +350,8 @@ export class KubernetesConfigSource {
     this.mcpWriting = true;
     try {
       await Promise.all(
-        this.mcpServers.list().map(async (obj) => {
-          const name = `${obj.metadata?.namespace ?? this.options.namespace}/${obj.metadata?.name ?? ''}`;
+        [...this.mcpServers.entries()].map(async ([name, entry]) => {
+          const obj = statusView(entry) as StatusView & { status?: { tools?: number } };
           const view = await probe(name).catch(() => undefined);
           if (!view) return; // not served (its Ready condition says why)
           const wanted = toolsCondition(obj, view, new Date());
@@ -387,9 +363,9 @@ export class KubernetesConfigSource {
               {
                 group: API_GROUP,
                 version: VERSION,
-                namespace: obj.metadata?.namespace ?? this.options.namespace,
+                namespace: name.slice(0, name.indexOf('/')),
                 plural: PLURAL.MCPServer,
-                name: obj.metadata?.name ?? '',
+                name: name.slice(name.indexOf('/') + 1),
                 body: discoveryPatch(obj, wanted, tools),
               },
               setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
@@ -408,16 +384,16 @@ export class KubernetesConfigSource {
   private async writeUsage(read: (name: string) => Promise<KeyStatusView | undefined>): Promise<void> {
     if (!this.elector?.leading || this.usageWriting) return;
     this.usageWriting = true;
-    const { namespace, logger } = this.options;
+    const { logger } = this.options;
     try {
-      const keys = function* (list: readonly CustomObject[]): Generator<KeyObjectView> {
-        for (const obj of list) {
-          const status = (obj as { status?: KeyObjectView['status'] }).status;
-          yield { name: `${obj.metadata?.namespace ?? namespace}/${obj.metadata?.name ?? ''}`, ...(status ? { status } : {}) };
+      const keys = function* (entries: Iterable<[string, CacheEntry]>): Generator<KeyObjectView> {
+        for (const [name, entry] of entries) {
+          const status = entry.status as KeyObjectView['status'] | undefined;
+          yield { name, ...(status ? { status } : {}) };
         }
       };
       await writeUsagePass({
-        keys: keys(this.keys.list()),
+        keys: keys(this.keys.entries()),
         read,
         limiter: this.writes,
         patch: async (name, view) => {
@@ -464,13 +440,21 @@ export class KubernetesConfigSource {
   private async writeStatusesOnce(): Promise<void> {
     const now = new Date();
     const retry: string[] = [];
+    const all = this.statusAll;
+    this.statusAll = false;
     const dirty = [...this.statusDirty];
     this.statusDirty.clear();
     const informers = new Map(this.customInformers());
-    for (const key of dirty) {
+    // Every object once (a new leader: the cache is walked live, not copied), or those marked.
+    const work = function* (): Generator<string> {
+      if (all) for (const [kind, informer] of informers) for (const k of informer.keys()) yield `${kind}/${k}`;
+      else yield* dirty;
+    };
+    for (const key of work()) {
       const [kind, namespace, name] = key.split('/') as [Kind, string, string];
-      const obj = informers.get(kind)?.get(namespace, name);
-      if (!obj) continue; // deleted
+      const entry = informers.get(kind)?.get(`${namespace}/${name}`);
+      if (!entry) continue; // deleted
+      const obj = statusView(entry);
       if (this.queued.has(key)) {
         retry.push(key); // not applied yet: the next build marks it again
         continue;
@@ -497,8 +481,11 @@ export class KubernetesConfigSource {
   }
 }
 
-function keyOf(kind: Kind, obj: KubernetesObject): string {
-  return `${kind}/${obj.metadata?.namespace ?? 'default'}/${obj.metadata?.name ?? ''}`;
+/** What the status helpers read, from a cache entry. */
+function statusView(entry: CacheEntry): StatusView {
+  const metadata = entry.generation === undefined ? {} : { generation: entry.generation };
+  const status = entry.status as StatusView['status'] | undefined;
+  return status === undefined ? { metadata } : { metadata, status };
 }
 
 async function readGatewayConfig(file: string): Promise<GatewayConfigSpec | undefined> {
