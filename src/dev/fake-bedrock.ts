@@ -56,7 +56,9 @@ const ERRORS: Readonly<Record<number, string>> = {
   500: 'InternalServerException',
   503: 'ServiceUnavailableException',
 };
-const TOP_LEVEL: ReadonlySet<string> = new Set(['messages', 'system', 'inferenceConfig', 'toolConfig', 'guardrailConfig', 'additionalModelRequestFields', 'promptVariables', 'additionalModelResponseFieldPaths', 'requestMetadata', 'performanceConfig']);
+const TOP_LEVEL: ReadonlySet<string> = new Set(['messages', 'system', 'inferenceConfig', 'toolConfig', 'guardrailConfig', 'additionalModelRequestFields', 'promptVariables', 'additionalModelResponseFieldPaths', 'requestMetadata', 'performanceConfig', 'outputConfig']);
+/** Claude models with structured outputs (outputConfig.textFormat): 4.5 and later. */
+const STRUCTURED_OUTPUT_MODELS = /anthropic\.claude-(?:sonnet|opus|haiku)-(?:4-[5-9]|[5-9])/;
 const BLOCK_KEYS: ReadonlySet<string> = new Set(['text', 'image', 'document', 'video', 'toolUse', 'toolResult', 'guardContent', 'reasoningContent', 'cachePoint']);
 const INFERENCE_KEYS: ReadonlySet<string> = new Set(['maxTokens', 'temperature', 'topP', 'stopSequences']);
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
@@ -165,6 +167,7 @@ export class FakeBedrock {
       if (match[2] === 'invoke') return this.invoke(decodeURIComponent(match[1] as string), body, res, record);
       validate(body);
       validateThinking(body, decodeURIComponent(match[1] as string));
+      validateOutputConfig(body, decodeURIComponent(match[1] as string));
       record.status = 200;
       const message = this.reply(body, raw.length);
       if (match[2] === 'converse-stream') return await this.stream(res, message);
@@ -270,6 +273,8 @@ export class FakeBedrock {
           stopReason = 'stop_sequence';
         }
       }
+      const format = outputSchema(body);
+      if (format !== undefined && results.length === 0) text = JSON.stringify(inputFor(compileSchema(format) as ValidateFunction, format, b.toolInput));
       content.push({ text });
       output = (text.match(/\S+/g) ?? []).length;
     }
@@ -367,6 +372,45 @@ function validateThinking(body: Obj, model: string): void {
     found === 'reasoningContent',
     `messages.${messages.length - 2}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${found === 'toolUse' ? 'tool_use' : found}\`. When \`thinking\` is enabled, a final \`assistant\` message must start with a thinking block (preceeding the lastmost set of \`tool_use\` and \`tool_result\` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable \`thinking\`.`,
   );
+}
+
+/** The parsed schema of outputConfig.textFormat (validated), if any. */
+function outputSchema(body: Obj): unknown {
+  const c = body['outputConfig'];
+  if (!isObj(c) || !isObj(c['textFormat'])) return undefined;
+  const json = ((c['textFormat']['structure'] as Obj)['jsonSchema'] as Obj)['schema'] as string;
+  return JSON.parse(json) as unknown;
+}
+
+/**
+ * Structured outputs (https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html):
+ * outputConfig.textFormat {type: json_schema, structure: {jsonSchema: {schema: <JSON text>, name?,
+ * description?}}}, Claude 4.5 and later here, every object closed by additionalProperties: false.
+ */
+function validateOutputConfig(body: Obj, model: string): void {
+  const c = body['outputConfig'];
+  if (c === undefined) return;
+  check(isObj(c) && Object.keys(c).every((k) => k === 'textFormat'), 'Malformed input request: outputConfig: extraneous key');
+  const f = c['textFormat'];
+  if (f === undefined) return;
+  check(STRUCTURED_OUTPUT_MODELS.test(model), `This model doesn't support the outputConfig.textFormat field. Remove outputConfig.textFormat and try again.`);
+  check(isObj(f) && f['type'] === 'json_schema' && isObj(f['structure']) && isObj(f['structure']['jsonSchema']), 'Malformed input request: outputConfig.textFormat needs type json_schema and structure.jsonSchema');
+  const def = f['structure']['jsonSchema'] as Obj;
+  check(Object.keys(def).every((k) => ['schema', 'name', 'description'].includes(k)) && typeof def['schema'] === 'string', 'Malformed input request: structure.jsonSchema.schema must be a string');
+  let schema: unknown;
+  try {
+    schema = JSON.parse(def['schema'] as string);
+  } catch {
+    throw new Refusal(400, 'ValidationException', 'outputConfig.textFormat.structure.jsonSchema.schema is not valid JSON');
+  }
+  check(typeof compileSchema(schema) !== 'string', 'outputConfig.textFormat.structure.jsonSchema.schema is not a valid JSON Schema');
+  const closed = (s: unknown, at: string): void => {
+    if (!isObj(s)) return;
+    if (s['type'] === 'object' || isObj(s['properties'])) check(s['additionalProperties'] === false, `${at}: For 'object' type, 'additionalProperties' must be explicitly set to false`);
+    if (isObj(s['properties'])) for (const [k, v] of Object.entries(s['properties'])) closed(v, `${at}.properties.${k}`);
+    if (s['items'] !== undefined) closed(s['items'], `${at}.items`);
+  };
+  closed(schema, 'schema');
 }
 
 function validate(body: Obj): void {

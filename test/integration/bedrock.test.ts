@@ -33,6 +33,8 @@ spec:
       upstreamModel: ${MODEL_ID}
     - name: claude-thinking
       upstreamModel: ${THINKING_ID}
+    - name: claude-45
+      upstreamModel: us.anthropic.claude-sonnet-4-5-20250929-v1:0
     - name: nova-bedrock
       upstreamModel: amazon.nova-pro-v1:0
     - name: titan-embed
@@ -340,6 +342,26 @@ describe('provider type aws-bedrock (Converse / ConverseStream, SigV4)', () => {
     const err = await assertSdkError(client.chat.completions.create({ ...params, tools: [WEATHER_TOOL] }), 400, 'unsupported_parameter');
     assert.match(err.message, /response_format/);
     assert.equal(stack.bedrock['bedrock']!.requests.length, 0);
+  });
+
+  it('response_format json_schema with reasoning_effort: Converse structured outputs (outputConfig.textFormat), thinking kept, streamed and not', async () => {
+    const client = stack.client();
+    const CLOSED = { type: 'object', properties: { city: { type: 'string', enum: ['Lyon', 'Nice'] }, sunny: { type: 'boolean' } }, required: ['city', 'sunny'], additionalProperties: false };
+    const params = { model: 'claude-45', messages: [{ role: 'user' as const, content: 'Where?' }], reasoning_effort: 'low' as const, response_format: { type: 'json_schema' as const, json_schema: { name: 'place', schema: CLOSED } } };
+    const plain = await client.chat.completions.create(params);
+    const final = await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion();
+    assert.deepEqual(essence(final), essence(plain));
+    assert.equal(plain.choices[0]!.finish_reason, 'stop');
+    assert.deepEqual(JSON.parse(plain.choices[0]!.message.content ?? ''), { city: 'Lyon', sunny: true });
+    assert.equal((plain.choices[0]!.message as { reasoning_content?: string }).reasoning_content, 'Let me think about the weather first.');
+    const sent = stack.bedrock['bedrock']!.received()[0]!.body as Record<string, unknown>;
+    assert.deepEqual(sent['outputConfig'], { textFormat: { type: 'json_schema', structure: { jsonSchema: { schema: JSON.stringify(CLOSED), name: 'place' } } } });
+    assert.equal(sent['toolConfig'], undefined);
+    // What structured outputs cannot take (an open object; a model without them) is Bedrock's 400, relayed.
+    const open = await assertSdkError(client.chat.completions.create({ ...params, response_format: { type: 'json_schema', json_schema: { name: 'p', schema: { type: 'object', properties: { a: { type: 'string' } } } } } }), 400, 'invalid_request_error');
+    assert.match(open.message, /additionalProperties/);
+    const old = await assertSdkError(client.chat.completions.create({ ...params, model: 'claude-thinking' }), 400, 'invalid_request_error');
+    assert.match(old.message, /doesn't support the outputConfig.textFormat/);
   });
 
   for (const streaming of [false, true]) {

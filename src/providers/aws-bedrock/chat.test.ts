@@ -145,7 +145,17 @@ describe('bedrock response_format (one forced tool) and reasoning blocks round-t
     const withTools = bedrockChat.request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_object' }, tools: [{ type: 'function', function: { name: 'w' } }] }, ctx);
     assert.ok(isGatewayError(withTools) && withTools.message.includes('response_format'));
     const withReasoning = bedrockChat.request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_object' }, reasoning_effort: 'low' }, { ...ctx, upstreamModel: 'us.anthropic.claude-3-7-sonnet-20250219-v1:0' });
-    assert.ok(isGatewayError(withReasoning) && withReasoning.message.includes('response_format'));
+    assert.ok(isGatewayError(withReasoning) && withReasoning.message.includes('use json_schema'));
+    // json_schema with reasoning: Converse structured outputs (outputConfig.textFormat), no forced tool.
+    const native = bedrockChat.request(
+      { messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'place', description: 'A place.', schema } }, reasoning_effort: 'low' },
+      { ...ctx, upstreamModel: 'us.anthropic.claude-sonnet-4-5-20250929-v1:0' },
+    );
+    assert.ok(!isGatewayError(native));
+    const body = JSON.parse(native.toString()) as Record<string, unknown>;
+    assert.deepEqual(body['outputConfig'], { textFormat: { type: 'json_schema', structure: { jsonSchema: { schema: JSON.stringify(schema), name: 'place', description: 'A place.' } } } });
+    assert.equal(body['toolConfig'], undefined);
+    assert.deepEqual(body['additionalModelRequestFields'], { thinking: { type: 'enabled', budget_tokens: 2048 } });
   });
 
   it("the forced tool's input is the content with finish_reason stop, streamed and not", () => {

@@ -13,7 +13,8 @@
  * back in a tool loop with thinking on. response_format json_object / json_schema -> toolConfig with
  * one tool whose inputSchema is the schema, forced with toolChoice {tool: {name}} (Claude and Nova
  * models; https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ToolChoice.html); its
- * input comes back as the message content. What Converse cannot take (https image URLs, n > 1,
+ * input comes back as the message content; with reasoning_effort (no forced tool allowed), json_schema
+ * goes as outputConfig.textFormat instead. What Converse cannot take (https image URLs, n > 1,
  * logprobs, reasoning effort on other models ...) is a clear 400 before anything is sent.
  */
 import { gatewayError, type GatewayError, isGatewayError } from '../../errors.js';
@@ -25,6 +26,7 @@ import {
   jsonFinish,
   jsonResponseTool,
   type JsonObject,
+  readJsonSchema,
   openAIErrorJson,
   openAIErrorType,
   openAIUsage,
@@ -251,6 +253,24 @@ function toolConfig(body: Readonly<Record<string, unknown>>, hasToolBlocks: bool
   return config;
 }
 
+/**
+ * response_format json_schema with reasoning_effort (and no tools of the client's): a forced tool is
+ * not allowed with extended thinking, so the schema goes as Converse structured outputs
+ * (`outputConfig.textFormat`, the schema as a JSON string;
+ * https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html). The answer is text.
+ */
+function nativeJsonSchema(body: Readonly<Record<string, unknown>>): Record<string, string> | undefined | GatewayError {
+  const format = body['response_format'];
+  const effort = body['reasoning_effort'];
+  const tools = body['tools'];
+  if (!isObject(format) || format['type'] !== 'json_schema' || effort === undefined || effort === null || effort === 'none') return undefined;
+  if (Array.isArray(tools) && tools.length > 0) return undefined; // jsonResponseTool refuses it
+  const spec = readJsonSchema(format, PROVIDER);
+  if (isGatewayError(spec)) return spec;
+  const described = isObject(format['json_schema']) ? format['json_schema']['description'] : undefined;
+  return { schema: JSON.stringify(spec.schema), name: spec.name, ...(typeof described === 'string' && described !== '' ? { description: described } : {}) };
+}
+
 function refuseUnsupported(body: Readonly<Record<string, unknown>>): GatewayError | undefined {
   const n = body['n'];
   if (n !== undefined && n !== null && n !== 1) return unsupported('n', PROVIDER, 'it returns one choice per request (n must be 1)');
@@ -271,7 +291,9 @@ function translateRequest(body: Readonly<Record<string, unknown>>, ctx: Translat
   if (refused) return refused;
   const messages = translateMessages(body['messages']);
   if (isGatewayError(messages)) return messages;
-  const json = jsonResponseTool(body, PROVIDER);
+  const native = nativeJsonSchema(body);
+  if (isGatewayError(native)) return native;
+  const json = native ? undefined : jsonResponseTool(body, PROVIDER, 'with it, use json_schema: it is then asked for through outputConfig.textFormat');
   if (isGatewayError(json)) return json;
   // Checked even with response_format (which refuses tools): a tool_choice without tools is a 400.
   const clientTools = toolConfig(body, messages.hasToolBlocks);
@@ -325,6 +347,7 @@ function translateRequest(body: Readonly<Record<string, unknown>>, ctx: Translat
   if (Object.keys(inference).length > 0) out['inferenceConfig'] = inference;
   if (tools) out['toolConfig'] = tools;
   if (thinking) out['additionalModelRequestFields'] = thinking;
+  if (native) out['outputConfig'] = { textFormat: { type: 'json_schema', structure: { jsonSchema: native } } };
   return Buffer.from(JSON.stringify(out));
 }
 
