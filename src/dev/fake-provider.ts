@@ -325,8 +325,8 @@ export class FakeProvider {
       }
     }
     const background = request['background'] === true;
-    const n = b.chunks;
-    const pieces = Array.from({ length: n }, (_, i) => WORDS[i % WORDS.length] as string);
+    const pieces = b.pieces ? [...b.pieces] : Array.from({ length: b.chunks }, (_, i) => WORDS[i % WORDS.length] as string);
+    const n = pieces.length;
     const text = pieces.join('');
     const inputTokens = Math.max(1, Math.ceil(JSON.stringify(input).length / 4));
     const usage = { input_tokens: inputTokens, input_tokens_details: { cached_tokens: 0 }, output_tokens: n, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: inputTokens + n };

@@ -8,8 +8,15 @@
  * ends the stream with an explicit OpenAI-style error event; the caller then stops the stream.
  * Held state is bounded: one incomplete event (MAX_EVENT_CHARS) and one window per choice.
  *
+ * The same for the Responses API (`format` 'responses'): `response.output_text.delta` events go
+ * through a window per (output_index, content_index), flushed at `response.output_text.done`; the
+ * events that repeat the whole text (`output_text.done`, `content_part.done`, `output_item.done`,
+ * `response.completed`/`incomplete`) get it checked whole and masked, so no event carries the
+ * original. A block ends the stream with a Responses `error` event.
+ *
  * JsonGuard, for non-streamed answers: the body is buffered (up to MAX_JSON_BYTES), every
- * `choices[].message.content` is checked whole, and the body is re-serialised when masked.
+ * `choices[].message.content` (Anthropic: text blocks; Responses: `output[].content[]` output_text
+ * parts) is checked whole, and the body is re-serialised when masked.
  */
 import { StringDecoder } from 'node:string_decoder';
 import { errorBodyFor, errorEventFor, gatewayError, type ClientApi, type GatewayError } from '../errors.js';
@@ -45,10 +52,38 @@ function isRecord(v: unknown): v is Json {
 
 const EVENT_END = /\r?\n\r?\n/g;
 
+/** Wire format of an answer: a client API's errors, plus the Responses API's own events. */
+export type AnswerFormat = ClientApi | 'responses';
+
+/** A Responses API error event (the SDKs raise it as an API error). */
+function responsesErrorEvent(error: Pick<GatewayError, 'code' | 'message'>, sequence: number | undefined): string {
+  return `event: error\ndata: ${JSON.stringify({ type: 'error', code: error.code, message: error.message, param: null, ...(sequence !== undefined ? { sequence_number: sequence } : {}) })}\n\n`;
+}
+
+/** The errors of `format`: Responses streams have their own event; otherwise the client API's. */
+function errorEvent(format: AnswerFormat, error: Pick<GatewayError, 'code' | 'message'>, sequence?: number): string {
+  return format === 'responses' ? responsesErrorEvent(error, sequence) : errorEventFor(format, error);
+}
+
+/** The Responses events whose data repeats an answer's whole text. */
+const RESPONSES_WHOLE_TEXT: ReadonlySet<string> = new Set([
+  'response.output_text.done',
+  'response.content_part.done',
+  'response.output_item.done',
+  'response.completed',
+  'response.incomplete',
+  'response.failed',
+]);
+
 export class SseGuard {
   private readonly decoder = new StringDecoder('utf8');
-  /** Wire format of the answer: OpenAI chat completion chunks, or Anthropic Messages events. */
-  private readonly api: ClientApi;
+  /** Wire format of the answer: OpenAI chat completion chunks, Anthropic Messages or Responses API events. */
+  private readonly api: AnswerFormat;
+  /** Responses API: the window of each (output_index, content_index), and the last sequence number. */
+  private responsesWindows: Map<string, { readonly window: StreamWindow; readonly ids: Json }> | undefined;
+  private sequence: number | undefined;
+  /** The last whole text checked and its masked form (the Responses API repeats it in several events). */
+  private lastWhole: { readonly text: string; readonly masked: string } | undefined;
   private pending = '';
   private readonly windows: (StreamWindow | undefined)[] = [];
   /** id/object/created/model of the last chunk, for the event that releases held text at the end. */
@@ -58,7 +93,7 @@ export class SseGuard {
     private readonly guardrails: readonly CompiledGuardrail[],
     private readonly window: number,
     private readonly report: (f: Finding) => void,
-    api: ClientApi = 'openai',
+    api: AnswerFormat = 'openai',
   ) {
     this.api = api;
   }
@@ -91,14 +126,124 @@ export class SseGuard {
     } else if (this.pending.length > MAX_EVENT_CHARS) {
       // An event this large cannot be inspected within bounds: fail closed.
       const error = gatewayError('content_policy_violation', 'The response could not be inspected by the gateway content policy (event too large).');
-      return { kind: 'blocked', body: Buffer.from(out + errorEventFor(this.api, error)), error };
+      return { kind: 'blocked', body: Buffer.from(out + errorEvent(this.api, error, this.nextSequence())), error };
     }
     return { kind: 'bytes', body: Buffer.from(out) };
   }
 
   private blocked(before: string, f: Finding): GuardOutput {
     const error = policyError(f, 'response');
-    return { kind: 'blocked', body: Buffer.from(before + errorEventFor(this.api, error)), error };
+    return { kind: 'blocked', body: Buffer.from(before + errorEvent(this.api, error, this.nextSequence())), error };
+  }
+
+  private nextSequence(): number | undefined {
+    return this.sequence === undefined ? undefined : this.sequence + 1;
+  }
+
+  /**
+   * Responses API events: text deltas through a window per content part; every event that repeats
+   * the whole text gets it masked (checked whole), so no event carries what the deltas masked.
+   */
+  private onResponsesEvent(event: string, obj: Json): string | Finding {
+    const type = obj['type'];
+    if (typeof obj['sequence_number'] === 'number') this.sequence = obj['sequence_number'];
+    if (type === 'response.output_text.delta') {
+      if (typeof obj['delta'] !== 'string' || obj['delta'].length === 0) return event + '\n\n';
+      const r = this.responsesWindow(obj).push(obj['delta']);
+      if (r.blocked) return r.blocked;
+      if (r.text === obj['delta']) return event + '\n\n';
+      obj['delta'] = r.text;
+      return withData(event, obj);
+    }
+    if (typeof type !== 'string' || !RESPONSES_WHOLE_TEXT.has(type)) return event + '\n\n';
+    // Held text of this part (output_text.done) or of every part (the end of the response) first.
+    let before = '';
+    if (type === 'response.output_text.done') {
+      const tail = this.releaseResponsesPart(obj);
+      if (typeof tail !== 'string') return tail;
+      before = tail;
+    } else if (type !== 'response.content_part.done' && type !== 'response.output_item.done') {
+      const tail = this.releaseAll();
+      if (typeof tail !== 'string') return tail;
+      before = tail;
+    }
+    const changed = this.maskWhole(obj, type);
+    if (typeof changed !== 'boolean') return changed;
+    return before + (changed ? withData(event, obj) : event + '\n\n');
+  }
+
+  private responsesWindow(obj: Json): StreamWindow {
+    this.responsesWindows ??= new Map();
+    const key = `${String(obj['output_index'])}:${String(obj['content_index'])}`;
+    let entry = this.responsesWindows.get(key);
+    if (!entry) {
+      // Bounded like chat choices: beyond MAX_CHOICES parts, the last one's window is shared.
+      if (this.responsesWindows.size >= MAX_CHOICES) return [...this.responsesWindows.values()].at(-1)?.window as StreamWindow;
+      entry = { window: new StreamWindow(this.guardrails, this.window, this.report), ids: { item_id: obj['item_id'], output_index: obj['output_index'], content_index: obj['content_index'] } };
+      this.responsesWindows.set(key, entry);
+    }
+    return entry.window;
+  }
+
+  /** Flushes one content part's window: its tail as a delta event ('' when nothing was held). */
+  private releaseResponsesPart(obj: Json): string | Finding {
+    const key = `${String(obj['output_index'])}:${String(obj['content_index'])}`;
+    const entry = this.responsesWindows?.get(key);
+    if (!entry || entry.window.heldLength === 0) return '';
+    const r = entry.window.flush();
+    if (r.blocked) return r.blocked;
+    return r.text.length > 0 ? this.responsesDelta(entry.ids, r.text) : '';
+  }
+
+  private responsesDelta(ids: Json, text: string): string {
+    return `event: response.output_text.delta\ndata: ${JSON.stringify({ type: 'response.output_text.delta', ...ids, delta: text })}\n\n`;
+  }
+
+  /** Masks the whole texts an event repeats; true when one changed, or the blocking finding. */
+  private maskWhole(obj: Json, type: string): boolean | Finding {
+    const holders: [Json, string][] = [];
+    const parts = (content: unknown): void => {
+      if (!Array.isArray(content)) return;
+      for (const p of content as unknown[]) if (isRecord(p) && p['type'] === 'output_text') holders.push([p, 'text']);
+    };
+    const items = (output: unknown): void => {
+      if (!Array.isArray(output)) return;
+      for (const item of output as unknown[]) if (isRecord(item)) parts(item['content']);
+    };
+    if (type === 'response.output_text.done') holders.push([obj, 'text']);
+    else if (type === 'response.content_part.done' && isRecord(obj['part']) && obj['part']['type'] === 'output_text') holders.push([obj['part'], 'text']);
+    else if (type === 'response.output_item.done' && isRecord(obj['item'])) parts(obj['item']['content']);
+    else if (isRecord(obj['response'])) {
+      items(obj['response']['output']);
+      if (typeof obj['response']['output_text'] === 'string') holders.push([obj['response'], 'output_text']);
+    }
+    let changed = false;
+    for (const [holder, key] of holders) {
+      const text = holder[key];
+      if (typeof text !== 'string' || text.length === 0) continue;
+      const masked = this.wholeText(text);
+      if (typeof masked !== 'string') return masked;
+      if (masked !== text) {
+        holder[key] = masked;
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /**
+   * One whole text, masked (its findings were counted as the deltas went through the window; only a
+   * block found now is reported). The last result is kept: the same text comes in up to four events.
+   */
+  private wholeText(text: string): string | Finding {
+    if (this.lastWhole?.text === text) return this.lastWhole.masked;
+    const v = checkText(text, this.guardrails);
+    if (v.blocked) {
+      this.report(v.blocked);
+      return v.blocked;
+    }
+    this.lastWhole = { text, masked: v.text };
+    return v.text;
   }
 
   /** Anthropic Messages events: text deltas per content block, released at content_block_stop. */
@@ -152,6 +297,7 @@ export class SseGuard {
       return event + '\n\n'; // not JSON: nothing a guardrail could read in it
     }
     if (this.api === 'anthropic' && isRecord(obj)) return this.onAnthropicEvent(event, obj);
+    if (this.api === 'responses') return isRecord(obj) ? this.onResponsesEvent(event, obj) : event + '\n\n';
     if (!isRecord(obj) || !Array.isArray(obj['choices'])) return event + '\n\n';
     this.envelope = { id: obj['id'], object: obj['object'] ?? 'chat.completion.chunk', created: obj['created'], model: obj['model'] };
     let changed = false;
@@ -200,6 +346,12 @@ export class SseGuard {
   /** Releases every choice's held text as one extra event (before [DONE] or at the end). */
   private releaseAll(): string | Finding {
     let out = '';
+    for (const entry of this.responsesWindows?.values() ?? []) {
+      if (entry.window.heldLength === 0) continue;
+      const r = entry.window.flush();
+      if (r.blocked) return r.blocked;
+      if (r.text.length > 0) out += this.responsesDelta(entry.ids, r.text);
+    }
     for (let i = 0; i < this.windows.length; i++) {
       const w = this.windows[i];
       if (!w || w.heldLength === 0) continue;
@@ -271,6 +423,14 @@ export class JsonGuard {
     const fields: [Json, string][] = [];
     if (Array.isArray(obj['choices'])) for (const c of obj['choices'] as unknown[]) if (isRecord(c) && isRecord(c['message'])) fields.push([c['message'], 'content']);
     if (Array.isArray(obj['content'])) for (const b of obj['content'] as unknown[]) if (isRecord(b)) fields.push([b, 'text']);
+    // Responses API: output items' output_text parts (and output_text, where a server adds it).
+    if (Array.isArray(obj['output'])) {
+      for (const item of obj['output'] as unknown[]) {
+        if (!isRecord(item) || !Array.isArray(item['content'])) continue;
+        for (const p of item['content'] as unknown[]) if (isRecord(p) && p['type'] === 'output_text') fields.push([p, 'text']);
+      }
+      if (typeof obj['output_text'] === 'string') fields.push([obj, 'output_text']);
+    }
     for (const [holder, key] of fields) {
       const r = this.field(holder, key);
       if (typeof r !== 'boolean') return r;

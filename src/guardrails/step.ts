@@ -15,8 +15,8 @@ import { checkRequest } from './request.js';
 import { JsonGuard, SseGuard, type GuardOutput } from './response.js';
 import type { Finding } from './scan.js';
 
-/** Operations whose answers the response inspection understands (chat completions, Anthropic messages). */
-const INSPECTED_OPERATIONS: ReadonlySet<string> = new Set(['chat/completions', 'messages', 'embeddings', 'messages/count_tokens']);
+/** Operations whose answers the response inspection understands (chat completions, Anthropic messages, Responses). */
+const INSPECTED_OPERATIONS: ReadonlySet<string> = new Set(['chat/completions', 'messages', 'responses', 'embeddings', 'messages/count_tokens']);
 
 /** How the response body must reach the gateway for this request. */
 export type ResponseInspection = 'none' | 'streamed' | 'buffered';
@@ -74,10 +74,9 @@ export class GuardrailStep {
       return gatewayError('internal_error', 'A content guardrail configured for this API key is missing on the gateway; the request was refused.');
     }
     if (selected.request.length === 0 && selected.response.length === 0) return body;
-    // Answers of the Responses API repeat their text in several events (deltas, done, the final
-    // response), which the response inspection does not rewrite yet: refuse rather than leak.
+    // An operation whose answers the inspection cannot read: refuse rather than leak.
     if (selected.response.length > 0 && ctx.route?.kind === 'forward' && !INSPECTED_OPERATIONS.has(ctx.route.operation)) {
-      return gatewayError('content_policy_violation', `Response guardrails (${selected.response.map((g) => g.name).join(', ')}) cannot inspect ${ctx.route.operation} answers yet; use /v1/chat/completions or /v1/messages, or set response: false on the guardrail.`);
+      return gatewayError('content_policy_violation', `Response guardrails (${selected.response.map((g) => g.name).join(', ')}) cannot inspect ${ctx.route.operation} answers yet; use /v1/chat/completions, /v1/messages or /v1/responses, or set response: false on the guardrail.`);
     }
     const guard = new RequestGuard(key.name, ctx.requestId, selected.response, this.deps.logger);
     ctx.guard = guard;
@@ -162,10 +161,11 @@ export class GuardrailStep {
     // Embeddings and token counts carry no generated text (and embeddings can be large): not inspected.
     if (ctx.route?.kind === 'forward' && (ctx.route.operation === 'embeddings' || ctx.route.operation === 'messages/count_tokens')) return 'none';
     const report = (f: Finding): void => guard.record(f, 'response');
-    const api: ClientApi = ctx.route?.kind === 'forward' && ctx.route.operation === 'messages' ? 'anthropic' : 'openai';
+    const operation = ctx.route?.kind === 'forward' ? ctx.route.operation : undefined;
+    const api: ClientApi = operation === 'messages' ? 'anthropic' : 'openai';
     if (ctx.stream) {
       const window = guard.response.reduce((m, g) => Math.max(m, g.window), 1);
-      guard.inspector = new SseGuard(guard.response, window, report, api);
+      guard.inspector = new SseGuard(guard.response, window, report, operation === 'responses' ? 'responses' : api);
       return 'streamed';
     }
     guard.inspector = new JsonGuard(guard.response, report, api, guard.answerHooks.length > 0);

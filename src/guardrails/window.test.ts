@@ -166,6 +166,54 @@ describe('SSE response guard', () => {
     assert.match(blocked.body.toString(), /event: error\ndata: \{"type":"error"/);
   });
 
+  it('Responses events: masks output_text deltas split at every byte, and every event that repeats the whole text', () => {
+    let seq = 0;
+    const ev = (type: string, data: object): string => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
+    const ids = { item_id: 'msg_1', output_index: 0, content_index: 0 };
+    const full = 'Mail bob@example.org, TOP SECRET ok';
+    const part = { type: 'output_text', text: full, annotations: [] };
+    const item = { id: 'msg_1', type: 'message', status: 'completed', role: 'assistant', content: [part] };
+    const wire = Buffer.from(
+      ev('response.created', { response: { id: 'resp_1', status: 'in_progress', output: [] } }) +
+        ev('response.output_item.added', { output_index: 0, item: { ...item, status: 'in_progress', content: [] } }) +
+        ev('response.content_part.added', { ...ids, part: { type: 'output_text', text: '', annotations: [] } }) +
+        ['Mail bob@exa', 'mple.org, TOP SEC', 'RET ok'].map((delta) => ev('response.output_text.delta', { ...ids, delta })).join('') +
+        ev('response.output_text.done', { ...ids, text: full }) +
+        ev('response.content_part.done', { ...ids, part }) +
+        ev('response.output_item.done', { output_index: 0, item }) +
+        ev('response.completed', { response: { id: 'resp_1', status: 'completed', output: [item], usage: { input_tokens: 3, output_tokens: 9 } } }),
+    );
+    const masked = 'Mail [EMAIL], **** ok';
+    for (let p = 0; p <= wire.length; p += 3) {
+      const guard = new SseGuard([MASKER], MASKER.window, () => undefined, 'responses');
+      const out = guard.push(wire.subarray(0, p), false).body.toString() + guard.push(wire.subarray(p), true).body.toString();
+      assert.ok(!out.includes('bob@') && !/top secret/i.test(out), `nothing unmasked leaves (cut at ${p})`);
+      let deltas = '';
+      const whole: string[] = [];
+      for (const event of out.split('\n\n').filter(Boolean)) {
+        const [eventLine, dataLine] = event.split('\n');
+        const obj = JSON.parse((dataLine ?? '').slice(6)) as { type: string; delta?: string; text?: string; part?: { text: string }; item?: { content: { text: string }[] }; response?: { output: { content: { text: string }[] }[] } };
+        assert.equal(eventLine, `event: ${obj.type}`, 'event lines are kept');
+        if (obj.type === 'response.output_text.delta') deltas += obj.delta ?? '';
+        if (obj.type === 'response.output_text.done') whole.push(obj.text ?? '');
+        if (obj.type === 'response.content_part.done') whole.push(obj.part?.text ?? '');
+        if (obj.type === 'response.output_item.done') whole.push(obj.item?.content[0]?.text ?? '');
+        if (obj.type === 'response.completed') whole.push(obj.response?.output[0]?.content[0]?.text ?? '');
+      }
+      assert.equal(deltas, masked, `cut at ${p}`);
+      assert.deepEqual(whole, [masked, masked, masked, masked]);
+      assert.ok(out.indexOf('response.output_text.done') > out.lastIndexOf('response.output_text.delta'), 'held text is released before the part is done');
+    }
+    seq = 41;
+    const blocked = new SseGuard([BLOCKER], BLOCKER.window, () => undefined, 'responses').push(
+      Buffer.from(ev('response.output_text.delta', { ...ids, delta: 'so forbid' }) + ev('response.output_text.delta', { ...ids, delta: 'den' })),
+      false,
+    );
+    assert.equal(blocked.kind, 'blocked');
+    assert.match(blocked.body.toString(), /event: error\ndata: \{"type":"error","code":"content_policy_violation","message":"[^"]*guardrail b, rule keywords[^"]*","param":null,"sequence_number":43\}\n\n$/);
+    assert.ok(!blocked.body.toString().includes('forbid'), 'the held start of the match never left');
+  });
+
   it('passes usage-only, comment and non-JSON events through unchanged', () => {
     const other = ': keep-alive\n\ndata: {"id":"c1","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}\n\nevent: x\ndata: not json\n\n';
     assert.equal(runSse(MASKER, Buffer.from(other), []), other);
@@ -186,6 +234,11 @@ describe('non-streamed answers and requests', () => {
     assert.equal(blocked?.kind, 'blocked');
     const anthropic = new JsonGuard([MASKER], () => undefined, 'anthropic').push(Buffer.from('{"type":"message","content":[{"type":"text","text":"to bob@example.org"}]}'), true);
     assert.equal(anthropic?.body.toString(), '{"type":"message","content":[{"type":"text","text":"to [EMAIL]"}]}');
+    const responses = new JsonGuard([MASKER], () => undefined).push(
+      Buffer.from('{"object":"response","output":[{"type":"reasoning","summary":[]},{"type":"message","content":[{"type":"output_text","text":"to bob@example.org","annotations":[]}]}]}'),
+      true,
+    );
+    assert.equal(responses?.body.toString(), '{"object":"response","output":[{"type":"reasoning","summary":[]},{"type":"message","content":[{"type":"output_text","text":"to [EMAIL]","annotations":[]}]}]}');
   });
 
   it('checks message strings and parts, tool calls, tool results, input and prompt; masks in place', () => {

@@ -231,8 +231,36 @@ describe('guardrails through Envoy', () => {
     assert.ok(upstream.includes('mail [EMAIL]') && !upstream.includes('bob@'), upstream);
   });
 
-  it('refuses a guarded request on the Responses API rather than leave its answer unchecked', async () => {
-    await assertSdkError(client(KEYS.masker).responses.create({ model: 'gpt-4o-mini', input: 'hi' }), 400, 'content_policy_violation');
+  it('guards the Responses API: input checked, whole and streamed answers masked in every event, blocks as a stream error', async () => {
+    const before = fake().received('/responses').length;
+    await assertSdkError(client(KEYS.blocker).responses.create({ model: 'gpt-4o-mini', input: 'the forbidden topic' }), 400, 'content_policy_violation');
+    await assertSdkError(client(KEYS.blocker).responses.create({ model: 'gpt-4o-mini', instructions: 'say badword', input: 'hi' }), 400, 'content_policy_violation');
+    assert.equal(fake().received('/responses').length, before, 'blocked requests never reach the provider');
+    fake().behaviour.chunkIntervalMs = 0;
+    try {
+      const text = 'Reach john.doe@example.com or card 4111 1111 1111 1111 now.';
+      const expected = 'Reach [EMAIL] or card [CARD] now.';
+      fake().behaviour.pieces = [text];
+      const whole = await client(KEYS.masker).responses.create({ model: 'gpt-4o-mini', input: 'hi' });
+      assert.equal(whole.output_text, expected);
+      for (const p of [6, 12, 20, 27, 40, 50]) {
+        fake().behaviour.pieces = [text.slice(0, p), text.slice(p)];
+        let deltas = '';
+        const s = client(KEYS.masker).responses.stream({ model: 'gpt-4o-mini', input: 'hi' });
+        s.on('response.output_text.delta', (e) => (deltas += e.delta));
+        const final = await s.finalResponse();
+        assert.equal(deltas, expected, `split at ${p}`);
+        assert.equal(final.output_text, expected, 'the final response (response.completed) is masked too');
+      }
+      fake().behaviour.pieces = ['a bad', 'word here'];
+      let seen = '';
+      const blocked = client(KEYS.blocker).responses.stream({ model: 'gpt-4o-mini', input: 'hi' });
+      blocked.on('response.output_text.delta', (e) => (seen += e.delta));
+      await assert.rejects(blocked.finalResponse(), (err: unknown) => err instanceof APIError && err.code === 'content_policy_violation');
+      assert.ok(!seen.includes('bad'), seen);
+    } finally {
+      fake().behaviour.pieces = undefined;
+    }
   });
 
   it('refuses a key that references a guardrail the gateway does not define (fails closed)', async () => {
