@@ -105,8 +105,9 @@ export class FakeMcpServer {
           }
         }
         // A pause before the result: the official SDK client drops a progress notification that it
-        // reads in the same chunk as the result (it handles notifications a microtask later).
-        await this.sleep(ms, extra.signal);
+        // reads in the same chunk as the result (it handles notifications a microtask later); on a
+        // busy machine a short pause is not enough to keep them apart.
+        if (token !== undefined) await this.sleep(Math.max(ms, 100), extra.signal);
         return { content: [{ type: 'text', text: `${this.options.name}: worked ${steps} steps` }] };
       },
     );
