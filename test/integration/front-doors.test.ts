@@ -583,6 +583,26 @@ describe('front doors: /v1/messages and /v1/responses', () => {
       });
     }
 
+    it('claude with reasoning: a reasoning item with the thinking summary; its encrypted_content brings the signed thinking block back in the tool loop', async () => {
+      const client = stack.client();
+      const params = { model: 'claude', input: 'Weather in Paris?', tools: [WEATHER_FN], reasoning: { effort: 'low' as const }, max_output_tokens: 4000, include: ['reasoning.encrypted_content' as const] };
+      const call = await client.responses.create(params);
+      assert.deepEqual(call.output.map((o) => o.type), ['reasoning', 'function_call']);
+      const reasoning = call.output[0];
+      assert.ok(reasoning?.type === 'reasoning' && reasoning.summary[0]?.text === 'Let me think about this.', JSON.stringify(reasoning));
+      assert.ok(reasoning.encrypted_content);
+      const streamed = await client.responses.stream(params).finalResponse();
+      assert.deepEqual(gist(streamed), gist(call));
+      const fn = call.output[1];
+      assert.ok(fn?.type === 'function_call');
+      // Codex's next turn: everything it got back, then the tool's output. The fake refuses a tool
+      // result whose assistant turn does not start with the signed thinking block.
+      const answer = await client.responses.create({ ...params, input: [{ role: 'user', content: 'Weather in Paris?' }, reasoning, fn, { type: 'function_call_output', call_id: fn.call_id, output: 'Sunny' }] });
+      assert.ok(answer.output_text.includes('Sunny'), answer.output_text);
+      const sent = stack.anthropic['claude']!.requests.at(-1)!.body as { messages: { role: string; content: { type: string }[] }[] };
+      assert.deepEqual(sent.messages[1]?.content.map((b) => b.type), ['thinking', 'tool_use']);
+    });
+
     it('claude: the Anthropic request carries the instructions and the cap; text.format json_schema answers JSON text', async () => {
       const fake = stack.anthropic['claude']!;
       await stack.client().responses.create({ model: 'claude', instructions: 'Be brief.', input: [{ role: 'user', content: [{ type: 'input_text', text: 'Hi there' }] }], max_output_tokens: 64 });

@@ -15,7 +15,7 @@
  */
 import { SseDecoder, type SseSink } from '../sse.js';
 import { isObject, type StreamTranslator } from '../translation.js';
-import { responseIdFor, responseObject, responsesUsage, statusFor } from './responses.js';
+import { reasoningItem, responseIdFor, responseObject, responsesUsage, statusFor } from './responses.js';
 
 const MAX_TOOL_CALLS = 256;
 /** Largest answer (text plus tool arguments) a stream holds for its final event. */
@@ -25,11 +25,13 @@ const EMPTY = Buffer.alloc(0);
 interface Item {
   readonly index: number;
   readonly id: string;
-  readonly kind: 'message' | 'function_call';
+  readonly kind: 'message' | 'function_call' | 'reasoning';
   text: string;
   callId: string;
   name: string;
   done: boolean;
+  /** Reasoning: the provider's thinking blocks (the last list it sent). */
+  blocks?: unknown[];
 }
 
 type State = 'start' | 'open' | 'done' | 'failed';
@@ -100,6 +102,10 @@ export class ResponsesStreamTranslator implements StreamTranslator, SseSink {
     if (!isObject(choice)) return;
     const delta = choice['delta'];
     if (isObject(delta)) {
+      const reasoning = delta['reasoning_content'];
+      if (typeof reasoning === 'string' && reasoning !== '') this.reasoningDelta(reasoning);
+      const blocks = delta['thinking_blocks'];
+      if (Array.isArray(blocks) && blocks.length > 0) this.thinkingBlocks(blocks);
       const text = delta['content'];
       if (typeof text === 'string' && text !== '') this.textDelta(text);
       const calls = delta['tool_calls'];
@@ -142,6 +148,34 @@ export class ResponsesStreamTranslator implements StreamTranslator, SseSink {
     this.event('response.output_text.delta', `"item_id":"${item.id}","output_index":${item.index},"content_index":0,"delta":${JSON.stringify(text)},"logprobs":[]`);
   }
 
+  private openReasoning(): Item {
+    let item = this.open;
+    if (!item || item.kind !== 'reasoning') {
+      this.closeItem();
+      item = this.newItem('reasoning', `rs_${this.id.slice(5)}_${this.items.length}`);
+      this.event('response.output_item.added', `"output_index":${item.index},"item":{"id":"${item.id}","type":"reasoning","summary":[]}`);
+    }
+    return item;
+  }
+
+  private reasoningDelta(text: string): void {
+    if (!this.grow(text.length)) return;
+    const item = this.openReasoning();
+    if (item.text === '') this.event('response.reasoning_summary_part.added', `"item_id":"${item.id}","output_index":${item.index},"summary_index":0,"part":{"type":"summary_text","text":""}`);
+    item.text += text;
+    this.event('response.reasoning_summary_text.delta', `"item_id":"${item.id}","output_index":${item.index},"summary_index":0,"delta":${JSON.stringify(text)}`);
+  }
+
+  /** The provider's thinking blocks so far (each delta carries the whole list): kept for encrypted_content. */
+  private thinkingBlocks(blocks: unknown[]): void {
+    let item = this.open?.kind === 'reasoning' ? this.open : this.items.findLast((i) => i.kind === 'reasoning');
+    // Blocks after the reasoning item closed (a late delta) still belong to it; none yet opens one.
+    item ??= this.openReasoning();
+    const before = item.blocks ? JSON.stringify(item.blocks).length : 0;
+    if (!this.grow(Math.max(0, JSON.stringify(blocks).length - before))) return;
+    item.blocks = blocks;
+  }
+
   private toolDelta(call: unknown): void {
     if (!isObject(call)) return;
     const index = typeof call['index'] === 'number' ? call['index'] : 0;
@@ -172,6 +206,7 @@ export class ResponsesStreamTranslator implements StreamTranslator, SseSink {
   }
 
   private itemJson(item: Item, status: string): Record<string, unknown> {
+    if (item.kind === 'reasoning') return reasoningItem(item.id, status === 'in_progress' ? '' : item.text, status === 'in_progress' ? undefined : item.blocks);
     if (item.kind === 'message') return { id: item.id, type: 'message', status, role: 'assistant', content: [{ type: 'output_text', text: item.text, annotations: [] }] };
     return { id: item.id, type: 'function_call', status, call_id: item.callId, name: item.name, arguments: status === 'in_progress' ? '' : item.text };
   }
@@ -182,7 +217,12 @@ export class ResponsesStreamTranslator implements StreamTranslator, SseSink {
     item.done = true;
     this.open = undefined;
     const text = JSON.stringify(item.text);
-    if (item.kind === 'message') {
+    if (item.kind === 'reasoning') {
+      if (item.text !== '') {
+        this.event('response.reasoning_summary_text.done', `"item_id":"${item.id}","output_index":${item.index},"summary_index":0,"text":${text}`);
+        this.event('response.reasoning_summary_part.done', `"item_id":"${item.id}","output_index":${item.index},"summary_index":0,"part":{"type":"summary_text","text":${text}}`);
+      }
+    } else if (item.kind === 'message') {
       this.event('response.output_text.done', `"item_id":"${item.id}","output_index":${item.index},"content_index":0,"text":${text},"logprobs":[]`);
       this.event('response.content_part.done', `"item_id":"${item.id}","output_index":${item.index},"content_index":0,"part":{"type":"output_text","text":${text},"annotations":[]}`);
     } else {

@@ -178,3 +178,52 @@ describe('chat completions -> Responses: answer and stream', () => {
     assert.deepEqual((last?.data['response'] as Record<string, unknown>)['incomplete_details'], { reason: 'max_output_tokens' });
   });
 });
+
+describe('reasoning: summaries out, thinking blocks round-trip through encrypted_content', () => {
+  const BLOCKS = [{ type: 'thinking', thinking: 'Let me think.', signature: 'sig-1' }];
+  const body = {
+    id: 'chatcmpl-2',
+    model: 'claude',
+    choices: [{ index: 0, message: { role: 'assistant', content: null, reasoning_content: 'Let me think.', thinking_blocks: BLOCKS, tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'f', arguments: '{}' } }] }, finish_reason: 'tool_calls' }],
+    usage: { prompt_tokens: 5, completion_tokens: 7 },
+  };
+  const stream = [
+    chunk({ id: 'chatcmpl-2', model: 'claude', choices: [{ index: 0, delta: { role: 'assistant', reasoning_content: 'Let me ' }, finish_reason: null }] }),
+    chunk({ id: 'chatcmpl-2', model: 'claude', choices: [{ index: 0, delta: { reasoning_content: 'think.' }, finish_reason: null }] }),
+    chunk({ id: 'chatcmpl-2', model: 'claude', choices: [{ index: 0, delta: { thinking_blocks: BLOCKS }, finish_reason: null }] }),
+    chunk({ id: 'chatcmpl-2', model: 'claude', choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'toolu_1', type: 'function', function: { name: 'f', arguments: '{}' } }] }, finish_reason: null }] }),
+    chunk({ id: 'chatcmpl-2', model: 'claude', choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }], usage: { prompt_tokens: 5, completion_tokens: 7 } }),
+    'data: [DONE]\n\n',
+  ].join('');
+
+  it('a reasoning item comes first, in the answer and in the stream (whose final response equals the answer)', () => {
+    const plain = JSON.parse(responsesToOpenAICompatible.response(Buffer.from(JSON.stringify(body)), OPTIONS).body.toString()) as { output: Record<string, unknown>[] };
+    const reasoning = plain.output[0] as Record<string, unknown>;
+    assert.equal(reasoning['type'], 'reasoning');
+    assert.deepEqual(reasoning['summary'], [{ type: 'summary_text', text: 'Let me think.' }]);
+    assert.match(String(reasoning['encrypted_content']), /^tollgate\.thinking\.v1:/);
+    const t = responsesToOpenAICompatible.stream(OPTIONS);
+    const ev = events(t.push(Buffer.from(stream)).toString() + t.end().toString());
+    assert.deepEqual(ev.slice(2, 8).map((e) => e.type), [
+      'response.output_item.added',
+      'response.reasoning_summary_part.added',
+      'response.reasoning_summary_text.delta',
+      'response.reasoning_summary_text.delta',
+      'response.reasoning_summary_text.done',
+      'response.reasoning_summary_part.done',
+    ]);
+    assert.deepEqual(ev.at(-1)?.data['response'], plain);
+  });
+
+  it("the next request's reasoning item gives its thinking blocks back to the assistant turn", () => {
+    const plain = JSON.parse(responsesToOpenAICompatible.response(Buffer.from(JSON.stringify(body)), OPTIONS).body.toString()) as { output: Record<string, unknown>[] };
+    const chat = responsesToChat({ model: 'm', input: [{ role: 'user', content: 'Go' }, ...plain.output, { type: 'function_call_output', call_id: 'toolu_1', output: 'ok' }] }, 'claude');
+    assert.ok(!isGatewayError(chat));
+    const messages = chat['messages'] as Record<string, unknown>[];
+    assert.deepEqual(messages[1], { role: 'assistant', content: null, tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'f', arguments: '{}' } }], thinking_blocks: BLOCKS });
+    // Another provider's encrypted reasoning is not ours to read: dropped.
+    const foreign = responsesToChat({ model: 'm', input: [{ type: 'reasoning', id: 'rs_1', summary: [], encrypted_content: 'gAAAAB-openai' }, { role: 'user', content: 'Hi' }] }, 'x');
+    assert.ok(!isGatewayError(foreign));
+    assert.deepEqual(foreign['messages'], [{ role: 'user', content: 'Hi' }]);
+  });
+});

@@ -95,6 +95,15 @@ function inputMessages(input: unknown, messages: ChatMessage[]): GatewayError | 
     return undefined;
   }
   if (!Array.isArray(input)) return invalid('input', 'expected a string or an array of input items.');
+  let pending: unknown[] | undefined;
+  /** Thinking blocks waiting for the assistant message they belong to. */
+  const withThinking = (m: ChatMessage): ChatMessage => {
+    if (pending) {
+      m['thinking_blocks'] = [...((m['thinking_blocks'] as unknown[] | undefined) ?? []), ...pending];
+      pending = undefined;
+    }
+    return m;
+  };
   for (const [i, raw] of input.entries()) {
     const where = `input[${i}]`;
     if (!isObject(raw)) return invalid(where, 'expected an input item object.');
@@ -105,7 +114,8 @@ function inputMessages(input: unknown, messages: ChatMessage[]): GatewayError | 
       if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer') return invalid(`${where}.role`, "expected 'user', 'assistant', 'system' or 'developer'.");
       const content = contentParts(item['content'], where, role);
       if (isGatewayError(content)) return content;
-      messages.push({ role: role === 'developer' ? 'system' : role, content });
+      const m: ChatMessage = { role: role === 'developer' ? 'system' : role, content };
+      messages.push(role === 'assistant' ? withThinking(m) : m);
     } else if (type === 'function_call') {
       const callId = item['call_id'];
       const name = item['name'];
@@ -116,8 +126,9 @@ function inputMessages(input: unknown, messages: ChatMessage[]): GatewayError | 
       // Parallel calls of one turn go in one assistant message.
       if (last && last['role'] === 'assistant' && (Array.isArray(last['tool_calls']) || typeof last['content'] === 'string')) {
         last['tool_calls'] = [...((last['tool_calls'] as unknown[] | undefined) ?? []), call];
+        withThinking(last);
       } else {
-        messages.push({ role: 'assistant', content: null, tool_calls: [call] });
+        messages.push(withThinking({ role: 'assistant', content: null, tool_calls: [call] }));
       }
     } else if (type === 'function_call_output') {
       const callId = item['call_id'];
@@ -126,13 +137,46 @@ function inputMessages(input: unknown, messages: ChatMessage[]): GatewayError | 
       if (isGatewayError(text)) return text;
       messages.push({ role: 'tool', tool_call_id: callId, content: text });
     } else if (type === 'reasoning') {
-      // Reasoning of earlier turns (summaries, encrypted content): chat completions takes none back.
+      // Reasoning of earlier turns: summaries are dropped (chat completions takes none back); the
+      // provider's own thinking blocks, which this gateway handed out as encrypted_content, go back
+      // with the next assistant message (Claude needs them in tool loops with thinking on).
+      const blocks = thinkingOf(item['encrypted_content']);
+      if (blocks) pending = [...(pending ?? []), ...blocks];
       continue;
     } else {
       return untranslatable(`${where}.type`, `input item '${String(type)}' (message, function_call, function_call_output and reasoning are translated)`);
     }
   }
   return undefined;
+}
+
+/** Marks encrypted_content this gateway made (the provider's thinking blocks, base64 JSON). */
+const THINKING_PREFIX = 'tollgate.thinking.v1:';
+
+/** A reasoning item's encrypted_content for the provider's thinking blocks (Claude's, with signatures). */
+export function encryptedThinking(blocks: readonly unknown[]): string {
+  return THINKING_PREFIX + Buffer.from(JSON.stringify(blocks)).toString('base64');
+}
+
+/** The thinking blocks of an encrypted_content this gateway made; undefined for anything else (another provider's). */
+function thinkingOf(encrypted: unknown): unknown[] | undefined {
+  if (typeof encrypted !== 'string' || !encrypted.startsWith(THINKING_PREFIX)) return undefined;
+  try {
+    const blocks: unknown = JSON.parse(Buffer.from(encrypted.slice(THINKING_PREFIX.length), 'base64').toString('utf8'));
+    return Array.isArray(blocks) ? blocks : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The reasoning output item for a provider's reasoning text and thinking blocks. */
+export function reasoningItem(id: string, text: string, blocks: readonly unknown[] | undefined): Record<string, unknown> {
+  return {
+    id,
+    type: 'reasoning',
+    summary: text === '' ? [] : [{ type: 'summary_text', text }],
+    ...(blocks && blocks.length > 0 ? { encrypted_content: encryptedThinking(blocks) } : {}),
+  };
 }
 
 /** Function tools (Responses: flat) -> chat tools (nested under `function`). */
@@ -290,6 +334,9 @@ function translateResponse(body: Buffer, options: { readonly created: number; re
   const id = responseIdFor(chatId, options.created);
   const output: unknown[] = [];
   if (isObject(message)) {
+    const reasoning = typeof message['reasoning_content'] === 'string' ? message['reasoning_content'] : '';
+    const blocks = Array.isArray(message['thinking_blocks']) ? (message['thinking_blocks'] as unknown[]) : undefined;
+    if (reasoning !== '' || (blocks && blocks.length > 0)) output.push(reasoningItem(`rs_${id.slice(5)}_${output.length}`, reasoning, blocks));
     const text = message['content'];
     if (typeof text === 'string' && text !== '') {
       output.push({ type: 'message', id: `msg_${id.slice(5)}_${output.length}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] });
