@@ -59,6 +59,20 @@ spec:
   type: openai
   endpoint: "{{FAKE:primary}}"
   models: [{ name: gpt-4o-mini }]
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: claude }
+spec:
+  type: anthropic
+  endpoint: "{{FAKE:claude}}"
+  credentialSecretRef: { name: ant-cred, key: token }
+  models: [{ name: claude, upstreamModel: claude-sonnet-4-5 }]
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: ant-cred }
+stringData: { token: sk-ant-fake }
 `,
   'keys.yaml':
     key('blocker', KEYS.blocker, '  guardrails: [words-block]\n') +
@@ -113,7 +127,7 @@ describe('guardrails through Envoy', () => {
   }
 
   before(async () => {
-    stack = await startStack({ files: FILES, fakes: { primary: {} } });
+    stack = await startStack({ files: FILES, fakes: { primary: {} }, anthropicFakes: { claude: { writeBytes: 7 } } });
   });
   after(() => stack?.stop());
 
@@ -261,6 +275,21 @@ describe('guardrails through Envoy', () => {
     } finally {
       fake().behaviour.pieces = undefined;
     }
+  });
+
+  it('guards /v1/responses answers translated from an Anthropic provider (the inspection sees the events the client gets)', async () => {
+    const claude = stack.anthropic['claude'];
+    assert.ok(claude);
+    claude.behaviour.text = 'Reach john.doe@example.com or card 4111 1111 1111 1111 now.';
+    const expected = 'Reach [EMAIL] or card [CARD] now.';
+    const whole = await client(KEYS.masker).responses.create({ model: 'claude', input: 'hi', max_output_tokens: 100 });
+    assert.equal(whole.output_text, expected);
+    let deltas = '';
+    const s = client(KEYS.masker).responses.stream({ model: 'claude', input: 'hi', max_output_tokens: 100 });
+    s.on('response.output_text.delta', (e) => (deltas += e.delta));
+    const final = await s.finalResponse();
+    assert.equal(deltas, expected);
+    assert.equal(final.output_text, expected);
   });
 
   it('refuses a key that references a guardrail the gateway does not define (fails closed)', async () => {
