@@ -119,8 +119,15 @@ describe('usage ledger (real Redis, real PostgreSQL)', () => {
     expectTokens += first.tokens;
     expectCost += first.cost;
     await waitFor('first records in the ledger', async () => (await totals('default/outage-')).requests === 300);
+    // Acknowledged and deleted just after COMMIT: wait for that too, so the stream starts empty.
+    await waitFor('the first batch left the stream', async () => (await c.xlen(usageStreamKey(prefix))) === 0);
 
     await pg.kill();
+    // Restarted even when an assertion below fails, so the next tests have their PostgreSQL.
+    let down = true;
+    t.after(async () => {
+      if (down) await pg.restart();
+    });
     // 14 batches of 50 records while PostgreSQL is down: 10 fill the stream to its bound, 4 find it full.
     const seen: number[] = [];
     for (let round = 0; round < 14; round++) {
@@ -157,11 +164,13 @@ describe('usage ledger (real Redis, real PostgreSQL)', () => {
     assert.ok(((await registry.getSingleMetric('tollgate_ledger_writes_total')?.get())?.values.find((v) => v.labels['result'] === 'error')?.value ?? 0) > 0);
 
     await pg.restart();
-    await waitFor('records written after the outage', async () => (await totals('default/outage-')).requests === 300 + BOUND * 50, 30_000);
+    down = false;
+    await waitFor('records written after the outage', async () => (await totals('default/outage-')).requests === 300 + BOUND * 50, 45_000);
     const got = await totals('default/outage-');
     assert.equal(got.tokens, expectTokens, 'ledger tokens equal what was queued, to the token');
     assert.equal(got.cost, expectCost.toString(), 'ledger cost is exact (picos)');
-    assert.equal(await c.xlen(usageStreamKey(prefix)), 0, 'written batches leave the stream');
+    // Acknowledged and deleted just after COMMIT: the rows can be visible a moment before.
+    await waitFor('written batches leave the stream', async () => (await c.xlen(usageStreamKey(prefix))) === 0);
     await waitFor('backlog gauge back to 0', async () => (await gauge()) === 0);
     assert.ok(writerLog.some((l) => l['msg'] === 'usage ledger: PostgreSQL writes work again'));
     // Below the bound again: new batches are queued and land.
@@ -449,7 +458,7 @@ stringData: { key: sk-ledger-crash }
       assert.equal(await whenReady(r, 5000), true);
       const stream = usageStreamKey('tollgate:');
       await waitFor('A holds the writer lock and migrated', async () =>
-        (await r.exists('tollgate:{tollgate}:ledger:writer')) === 1 && (await pg.pool.query("SELECT to_regclass('tollgate_usage') AS t")).rows[0]?.t !== null);
+        (await r.exists('tollgate:{tollgate}:ledger:writer')) === 1 && (await pg.pool.query("SELECT to_regclass('tollgate_usage') AS t")).rows[0]?.t !== null, 45_000);
 
       b = await startStack({ files: FILES, fakes: { primary: { chunks: 5, chunkIntervalMs: 0 } }, gatewayArgs: ['--redis-url', redis.url, '--usage-flush-ms', '100'] });
       const openai = b.client('sk-ledger-crash');
@@ -468,7 +477,7 @@ stringData: { key: sk-ledger-crash }
       const completion = reported.reduce((n, x) => n + x.completionTokens, 0);
 
       // A died by a real SIGKILL, from its own hook, after COMMIT.
-      await waitFor('A killed', () => Promise.resolve(!a.process.running));
+      await waitFor('A killed', () => Promise.resolve(!a.process.running), 45_000);
       assert.equal(a.process.child.signalCode, 'SIGKILL');
       const hookLine = (await readFile(a.process.logFile, 'utf8')).split('\n').find((l) => l.includes('ledger test hook: SIGKILL after COMMIT'));
       assert.ok(hookLine, 'A logged the hook just before the signal');
@@ -477,7 +486,7 @@ stringData: { key: sk-ledger-crash }
 
       // Every request is in Redis (B flushed them all), none acknowledged by A.
       const month = new Date().toISOString().slice(0, 7);
-      await waitFor('B flushed every request', async () => Number(await r.hget(`tollgate:{tollgate}:usage:${month}:default/crash`, 'requests')) === N);
+      await waitFor('B flushed every request', async () => Number(await r.hget(`tollgate:{tollgate}:usage:${month}:default/crash`, 'requests')) === N, 30_000);
       const entries = (await r.xrange(stream, '-', '+')) as [string, string[]][];
       const batches = entries.map(([, f]) => ({ id: f[f.indexOf('id') + 1] as string, rows: rowsFromJson(f[f.indexOf('rows') + 1] as string) }));
       assert.equal(batches.reduce((n, x) => n + x.rows.reduce((m, row) => m + row.requests, 0), 0), N, 'the stream holds every request');
@@ -491,7 +500,7 @@ stringData: { key: sk-ledger-crash }
 
       // C, a new writer, takes over once A's lock lapses (15 s TTL), replays the pending entries.
       await writerProcess('c');
-      await waitFor('C drained the stream', async () => (await r.xlen(stream)) === 0, 45_000);
+      await waitFor('C drained the stream', async () => (await r.xlen(stream)) === 0, 90_000);
       const got = await totals();
       assert.equal(got.requests, N, 'every request once: nothing lost, nothing twice');
       assert.equal(got.prompt, prompt, 'prompt tokens equal what the fake provider reported, to the token');
@@ -538,6 +547,95 @@ describe('ledger migration 2 on a ledger written by version 1 (real PostgreSQL)'
     );
     const fresh = (await pg.pool.query("SELECT tenant, template, template_version FROM tollgate_usage WHERE batch_id = 'new'")).rows[0];
     assert.deepEqual(fresh, { tenant: 'acme', template: 't', template_version: 'v3' });
+  });
+});
+
+describe('usage ledger backlog bound through a real gateway (--ledger-backlog-max-batches 3)', () => {
+  const FILES = {
+    'config.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: primary }
+spec:
+  type: openai
+  endpoint: "{{FAKE:primary}}"
+  models:
+    - name: gpt-4o-mini
+      pricing: { input: "0.15", output: "0.60" }
+---
+apiVersion: tollgate.dev/v1alpha1
+kind: ApiKey
+metadata: { name: bound }
+spec: { secretRef: { name: bound-key, key: key } }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: bound-key }
+stringData: { key: sk-ledger-bound }
+`,
+  };
+  let redis: RedisServer;
+  let pg: PostgresServer;
+  let gw: Stack | undefined;
+  before(async () => {
+    redis = await startRedis();
+    pg = await startPostgres();
+    gw = await startStack({
+      files: FILES,
+      fakes: { primary: { chunks: 3, chunkIntervalMs: 0 } },
+      gatewayArgs: ['--redis-url', redis.url, '--ledger-url', pg.url, '--usage-flush-ms', '50', '--ledger-backlog-max-batches', '3'],
+    });
+  });
+  after(async () => {
+    await gw?.stop();
+    await pg?.stop();
+    await redis?.stop();
+  });
+
+  it('PostgreSQL down: the gateway keeps serving, the gauge reaches the bound, a warning, then refused batches are counted; ledger + refused = served', async () => {
+    const stack = gw as Stack;
+    const metric = async (name: string): Promise<number> => {
+      const line = (await (await fetch(`${stack.adminUrl}/metrics`)).text()).split('\n').find((l) => l.startsWith(`${name} `));
+      return Number(line?.split(' ')[1] ?? NaN);
+    };
+    const ledgerRequests = async (): Promise<number> =>
+      Number((await pg.pool.query<{ n: string }>("SELECT coalesce(sum(requests),0) AS n FROM tollgate_usage WHERE api_key = 'default/bound'")).rows[0]?.n);
+    const c = stack.client('sk-ledger-bound');
+    const r = createRedisClient({ url: redis.url, mode: 'standalone', commandTimeoutMs: 5000, prefix: '' });
+    try {
+      assert.equal(await whenReady(r, 5000), true);
+      const month = new Date().toISOString().slice(0, 7);
+      const flushed = async (): Promise<number> => Number(await r.hget(`tollgate:{tollgate}:usage:${month}:default/bound`, 'requests'));
+      let served = 0;
+      const wave = async (n: number): Promise<void> => {
+        for (let i = 0; i < n; i++) await c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `bound ${served + i}` }] });
+        served += n;
+        await waitFor(`${served} requests flushed to Redis`, async () => (await flushed()) === served, 30_000);
+      };
+      await wave(4);
+      await waitFor('first requests in the ledger', async () => (await ledgerRequests()) === 4, 45_000);
+
+      await pg.kill();
+      // Each wave is flushed (one or more batches) before the next starts: the stream fills up.
+      for (let round = 0; round < 6; round++) await wave(3);
+      assert.equal(await metric('tollgate_ledger_backlog_batches'), 3, 'the gauge shows the stream at its bound');
+      const droppedBatches = await metric('tollgate_ledger_dropped_batches_total');
+      const droppedRecords = await metric('tollgate_ledger_dropped_records_total');
+      assert.ok(droppedBatches >= 1 && droppedRecords >= 3, `refused batches are counted (${droppedBatches} batches, ${droppedRecords} records)`);
+      const logs = await stack.logs();
+      assert.ok(logs.some((l) => String(l['msg']).startsWith('usage ledger backlog near its bound') && l['bound'] === 3), 'a warning near the bound');
+      assert.ok(logs.some((l) => String(l['msg']).startsWith('usage ledger backlog full') && l['level'] === 50), 'an error when batches are refused');
+      assert.equal(stack.gateway.running, true, 'PostgreSQL going away mid-write does not take the gateway down');
+
+      await pg.restart();
+      await waitFor('the queued batches land', async () => (await r.xlen('tollgate:{tollgate}:usage:batches')) === 0 && (await ledgerRequests()) === served - droppedRecords, 60_000);
+      assert.equal((await ledgerRequests()) + droppedRecords, served, 'every request is either in the ledger or counted as refused, exactly');
+      // Below the bound again: new requests are queued and land, none refused.
+      await wave(3);
+      await waitFor('a wave after the outage lands', async () => (await ledgerRequests()) === served - droppedRecords, 30_000);
+      assert.equal(await metric('tollgate_ledger_dropped_records_total'), droppedRecords, 'nothing refused after PostgreSQL came back');
+    } finally {
+      r.disconnect();
+    }
   });
 });
 
