@@ -113,10 +113,19 @@ async function main(): Promise<void> {
   ledgerPool = () => ledger?.pool;
   // Where stored Responses API responses live: shared through Redis by every replica, else in-process.
   const responsesLogger = logger.child({ component: 'responses' });
+  // A Redis outage fails every lookup: warn at most once per 10 s, with how many failed meanwhile.
+  let lastWarnMs = 0;
+  let failed = 0;
+  const directoryFailed = (op: string, err: unknown): void => {
+    failed++;
+    const now = Date.now();
+    if (now - lastWarnMs < 10_000) return;
+    lastWarnMs = now;
+    responsesLogger.warn({ op, failed, err: err instanceof Error ? err.message : String(err) }, 'response directory: redis failed');
+    failed = 0;
+  };
   const responses: ResponseDirectory = limits.redis
-    ? new RedisResponseDirectory(limits.redis, settings.limits.redisPrefix, settings.responses.ttlMs, Math.min(settings.responses.maxEntries, 10_000), (op, err) =>
-        responsesLogger.warn({ op, err: err instanceof Error ? err.message : String(err) }, 'response directory: redis failed'),
-      )
+    ? new RedisResponseDirectory(limits.redis, settings.limits.redisPrefix, settings.responses.ttlMs, Math.min(settings.responses.maxEntries, 10_000), directoryFailed)
     : new MemoryResponseDirectory(settings.responses.ttlMs, settings.responses.maxEntries);
   const { server } = await startExtProcServer(settings.extprocAddress, {
     store,

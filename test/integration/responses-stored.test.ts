@@ -208,4 +208,22 @@ describe('stored responses: retrieve, delete, input_items, cancel, previous_resp
     assert.equal((await a.client(SLOW_KEY).responses.retrieve(r.id)).id, r.id);
     await assertSdkError(a.client(SLOW_KEY).responses.retrieve(r.id), 429, 'rate_limit_exceeded');
   });
+
+  it('Redis down: the replica that recorded a response still finds it (its local copy); another replica answers 503 response_store_unavailable', async () => {
+    const id = await createOnSecond();
+    await redis.kill();
+    try {
+      assert.equal((await a.client().responses.retrieve(id)).id, id);
+      await assertSdkError(b.client().responses.retrieve(id), 503, 'response_store_unavailable');
+    } finally {
+      await redis.restart();
+    }
+    await waitFor('redis back for gateway B', async () => {
+      try {
+        return (await b.client().responses.retrieve(id)).id === id;
+      } catch {
+        return false;
+      }
+    });
+  });
 });
