@@ -18,6 +18,7 @@ import { pickerPool } from './routing/picker.js';
 import { ResilientRouter } from './routing/router.js';
 import { createLimits } from './ratelimit/setup.js';
 import { startLedger } from './ledger/setup.js';
+import { RedisCancelRelay } from './mcp/cancel-relay.js';
 import { McpListener } from './mcp/listener.js';
 import { SessionSealer } from './mcp/session.js';
 import { UpstreamPool } from './mcp/upstreams.js';
@@ -150,6 +151,8 @@ async function main(): Promise<void> {
     store,
     maxBodyBytes: settings.mcp.maxBodyBytes,
     sessions: new SessionSealer(settings.mcp.sessionSecret),
+    // A client's cancellation may reach another replica than the one running its call.
+    ...(limits.redis ? { cancels: new RedisCancelRelay(limits.redis, settings.limits.redisPrefix, mcpLogger) } : {}),
     upstreams,
     limiter: limits.limiter,
     accountant: limits.accountant,

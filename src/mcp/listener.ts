@@ -10,7 +10,7 @@
  * sealed ids (session.ts): any replica serves any request. Refusals before the SDK sees the request
  * (auth, size, JSON, session) are JSON-RPC error objects with the right HTTP status.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { rm } from 'node:fs/promises';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
@@ -24,6 +24,7 @@ import { authenticate, extractKey } from '../pipeline/auth.js';
 import { checkClientAddress, CLIENT_ADDRESS_HEADER } from '../pipeline/client-address.js';
 import { buildCatalog } from './catalog.js';
 import { allowedServers, buildMcpServer, callMayNotify, namespaceOf, type GatewayDeps, type RequestScope, type ScopeRef } from './gateway.js';
+import type { CancelRelay } from './cancel-relay.js';
 import { SessionSealer } from './session.js';
 import { hostOf } from '../tenancy/hosts.js';
 
@@ -31,6 +32,8 @@ export interface McpListenerOptions extends GatewayDeps {
   readonly store: ConfigStore;
   readonly maxBodyBytes: number;
   readonly sessions: SessionSealer;
+  /** Relays cancellations to the replica running the call (Redis); undefined with one replica. */
+  readonly cancels?: CancelRelay;
 }
 
 type EndpointKind = 'aggregated' | 'server' | 'catalog' | 'legacy-sse' | 'other';
@@ -64,7 +67,8 @@ const SERVER_PATH = /^\/mcp\/([a-z0-9][-a-z0-9]*)\/([a-z0-9][-a-z0-9.]*)\/?$/;
  * unique per session; sessionless clients of one key on one endpoint share a space).
  */
 function inflightKey(sessionId: string | undefined, key: string, endpoint: string, requestId: unknown): string {
-  return `${sessionId ?? '-'}\n${key}\n${endpoint}\n${typeof requestId}:${String(requestId)}`;
+  // Hashed: this id may travel to other replicas (cancel-relay.ts) and must not reveal the session.
+  return createHash('sha256').update(`${sessionId ?? '-'}\n${key}\n${endpoint}\n${typeof requestId}:${String(requestId)}`).digest('hex');
 }
 
 /** A JSON-RPC error response written by the gateway itself. */
@@ -132,6 +136,7 @@ export class McpListener {
     const unlisten = this.options.upstreams.onListChanged((serverId, kind) => {
       for (const stream of this.streams) if (stream.servers.has(serverId)) this.notify(stream, kind);
     });
+    this.options.cancels?.subscribe((key) => void this.cancelLocal(key));
     this.keepalive = setInterval(() => {
       for (const stream of this.streams) stream.res.write(': keepalive\n\n');
     }, KEEPALIVE_MS);
@@ -163,6 +168,7 @@ export class McpListener {
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
+    await this.options.cancels?.close();
     if (this.keepalive) clearInterval(this.keepalive);
     for (const stream of this.streams) stream.res.end();
     this.streams.clear();
@@ -273,13 +279,20 @@ export class McpListener {
    * A client's notifications/cancelled (Streamable HTTP) arrives in its own POST, while the call runs
    * in the Server of another one: closing that request's transport aborts the call's handler, which
    * sends notifications/cancelled upstream, and ends the call's stream with no answer (as MCP asks).
-   * Only on the replica running the call; elsewhere the cancellation finds nothing (see docs/mcp.md).
+   * A replica that does not run the call relays the cancellation to the others (`cancels`, Redis).
    */
   private cancel(key: string): void {
+    if (this.cancelLocal(key)) return;
+    this.options.cancels?.publish(key);
+  }
+
+  /** Ends the call with this id if this replica runs it. */
+  private cancelLocal(key: string): boolean {
     const transport = this.inflight.get(key);
-    if (!transport) return;
+    if (!transport) return false;
     this.inflight.delete(key);
     void transport.close().catch(() => undefined);
+    return true;
   }
 
   private scopeFor(kind: 'aggregated' | 'server', path: string, snapshot: Snapshot, key: KeyEntry, requestId: string): RequestScope | string {

@@ -640,6 +640,36 @@ describe('MCP across two Tollgate replicas sharing Redis (sealed sessions, linea
     });
   });
 
+  it("a client's cancellation that reaches another replica than the one running the call is relayed through Redis to it", async () => {
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${KEY_ALL}` };
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const opened = await fetch(`${a.baseUrl}/mcp/tools/search`, { method: 'POST', headers, body: init });
+    const session = opened.headers.get('mcp-session-id') ?? '';
+    await opened.text();
+    const withSession = { ...headers, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' };
+    const before = { calls: up.calls.length, cancelled: up.cancelled.length };
+    const started = Date.now();
+    // The call runs on replica a (20 s, longer than the server's 3 s timeout would let it run).
+    const running = fetch(`${a.baseUrl}/mcp/tools/search`, {
+      method: 'POST',
+      headers: withSession,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 42, method: 'tools/call', params: { name: 'slow', arguments: { ms: 20_000 } } }),
+    }).then((r) => r.text());
+    await waitFor('the call reached the upstream', async () => up.calls.length > before.calls);
+    // Its cancellation lands on replica b.
+    const cancel = await fetch(`${b.baseUrl}/mcp/tools/search`, {
+      method: 'POST',
+      headers: withSession,
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 42, reason: 'changed my mind' } }),
+    });
+    assert.equal(cancel.status, 202);
+    await waitFor('replica a cancelled the call upstream', async () => up.cancelled.length > before.cancelled, 2500);
+    assert.ok(Date.now() - started < 3000, 'cancelled, not timed out');
+    assert.doesNotMatch(up.cancelled.at(-1)?.reason ?? '', /timed out/i);
+    // The call's stream on replica a ends with no answer for the cancelled request.
+    assert.doesNotMatch(await running, /"id":42/);
+  });
+
   it('a session opened on one replica continues on another; a replica with another secret refuses it', async () => {
     const client = new Client({ name: 'test', version: '1.0.0' });
     const transport = new StreamableHTTPClientTransport(new URL(`${a.baseUrl}/mcp/tools/search`), { requestInit: { headers: { authorization: `Bearer ${KEY_ALL}` } } });
