@@ -347,7 +347,7 @@ export class ExtProcStream {
     if (ctx.idCapture && (ctx.status !== 200 || endOfStream || !ctx.chosen || upstreamFor('responses', ctx.chosen.provider.type).kind !== 'passthrough')) delete ctx.idCapture;
     const capture = ctx.idCapture !== undefined;
     const limits = this.deps.limits?.responseHeaders(ctx, ctx.status, endOfStream);
-    const inspection = this.deps.guardrails?.responseHeaders(ctx, ctx.status, endOfStream) ?? 'none';
+    const inspection = this.deps.guardrails?.responseHeaders(ctx, ctx.status, endOfStream, headers.get('content-type')) ?? 'none';
     if (inspection === 'buffered') {
       // Envoy holds a BUFFERED body's headers and sets content-length to the body it finally sends;
       // keeping it spares the client a chunked answer (about half the throughput, measured).

@@ -100,16 +100,16 @@ export class GuardrailStep {
 
   /**
    * A stored Responses API response about to be read back (retrieve, cancel: their answers carry the
-   * generated text): refused when response guardrails apply to the key and model, as the create is
-   * (the inspection does not read Responses answers yet). Undefined = allowed.
+   * generated text, as the provider stored it, unmasked): the response guardrails of the key and
+   * model inspect it as they do the create's answer (responseHeaders). Undefined = go on.
    */
   storedResponse(ctx: RequestContext): GatewayError | undefined {
     const key = ctx.key;
     if (!key || !ctx.model) return undefined;
     const selected = selectGuardrails(ctx.snapshot.guardrails, key, ctx.model, ctx.tenant?.guardrails);
     if ('missing' in selected) return gatewayError('internal_error', 'A content guardrail configured for this API key is missing on the gateway; the request was refused.');
-    if (selected.response.length === 0) return undefined;
-    return gatewayError('content_policy_violation', `Response guardrails (${selected.response.map((g) => g.name).join(', ')}) cannot inspect stored Responses API answers yet; set response: false on the guardrail to read them.`);
+    if (selected.response.length > 0) ctx.guard = new RequestGuard(key.name, ctx.requestId, selected.response, this.deps.logger);
+    return undefined;
   }
 
   /**
@@ -155,7 +155,7 @@ export class GuardrailStep {
   }
 
   /** Response headers: whether (and how) the body must be inspected. Only successful answers are. */
-  responseHeaders(ctx: RequestContext, status: number, endOfStream: boolean): ResponseInspection {
+  responseHeaders(ctx: RequestContext, status: number, endOfStream: boolean, contentType?: string): ResponseInspection {
     const guard = ctx.guard;
     if (!guard || guard.response.length === 0 || status !== 200 || endOfStream) return 'none';
     // Embeddings and token counts carry no generated text (and embeddings can be large): not inspected.
@@ -163,9 +163,15 @@ export class GuardrailStep {
     const report = (f: Finding): void => guard.record(f, 'response');
     const operation = ctx.route?.kind === 'forward' ? ctx.route.operation : undefined;
     const api: ClientApi = operation === 'messages' ? 'anthropic' : 'openai';
-    if (ctx.stream) {
+    // Stored Responses (retrieve, cancel) answer in the Responses API's shape too; a retrieve may ask
+    // for a stream (?stream=true), so what the provider sent decides, not the request.
+    const stored = ctx.route?.kind === 'stored-response';
+    const responses = operation === 'responses' || stored;
+    const streamed = stored ? (contentType ?? '').toLowerCase().startsWith('text/event-stream') : ctx.stream === true;
+    if (stored) ctx.stream = streamed; // the body answers below depend on it
+    if (streamed) {
       const window = guard.response.reduce((m, g) => Math.max(m, g.window), 1);
-      guard.inspector = new SseGuard(guard.response, window, report, operation === 'responses' ? 'responses' : api);
+      guard.inspector = new SseGuard(guard.response, window, report, responses ? 'responses' : api);
       return 'streamed';
     }
     guard.inspector = new JsonGuard(guard.response, report, api, guard.answerHooks.length > 0);

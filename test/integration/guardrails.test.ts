@@ -277,6 +277,19 @@ describe('guardrails through Envoy', () => {
     }
   });
 
+  it('masks a stored Responses API response read back (retrieve), which the provider keeps unmasked', async () => {
+    fake().behaviour.pieces = ['Reach john.doe@example.com ', 'or card 4111 1111 1111 1111 now.'];
+    try {
+      const created = await client(KEYS.masker).responses.create({ model: 'gpt-4o-mini', input: 'hi' });
+      assert.equal(created.output_text, 'Reach [EMAIL] or card [CARD] now.');
+      const again = await client(KEYS.masker).responses.retrieve(created.id);
+      assert.equal(again.output_text, 'Reach [EMAIL] or card [CARD] now.');
+      assert.ok(!JSON.stringify(again).includes('john.doe'), 'nothing of the stored text leaks');
+    } finally {
+      fake().behaviour.pieces = undefined;
+    }
+  });
+
   it('guards /v1/responses answers translated from an Anthropic provider (the inspection sees the events the client gets)', async () => {
     const claude = stack.anthropic['claude'];
     assert.ok(claude);
