@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ListSplitter } from './list-stream.js';
+import { ListSplitter, withoutManagedFields } from './list-stream.js';
 
 /** A list whose items hold the bytes that trip a naive splitter: braces and brackets in strings, escapes, UTF-8. */
 function list(n: number): Record<string, unknown> {
@@ -32,7 +32,11 @@ function split(body: Buffer, cuts: readonly number[]): { items: unknown[]; rest:
 
 describe('ListSplitter', () => {
   const value = list(50);
-  const expected = value['items'];
+  // Items arrive without metadata.managedFields (cut before parsing).
+  const expected = (value['items'] as { metadata: Record<string, unknown> }[]).map((i) => {
+    const { managedFields: _, ...metadata } = i.metadata;
+    return { ...i, metadata };
+  });
   for (const [label, body] of [
     ['compact JSON', Buffer.from(JSON.stringify(value))],
     ['indented JSON (what curl gets)', Buffer.from(JSON.stringify(value, null, 2))],
@@ -74,4 +78,21 @@ describe('ListSplitter', () => {
       assert.throws(() => s.end(), /ended in the middle|JSON/);
     }
   });
+});
+
+describe('withoutManagedFields', () => {
+  const cases: Record<string, unknown>[] = [
+    { metadata: { creationTimestamp: 't', managedFields: [{ fieldsV1: { 'f:spec': {} }, manager: 'x]"' }], name: 'a' }, spec: { v: '"managedFields":[' } },
+    { metadata: { name: 'a', managedFields: [] } },
+    { metadata: { managedFields: [{ a: [[], {}] }] } },
+    { metadata: { name: 'no managed fields' }, spec: { s: 'x' } },
+  ];
+  for (const c of cases) {
+    it(`cuts the field and its comma: ${JSON.stringify(c)}`, () => {
+      const { managedFields: _, ...metadata } = c['metadata'] as Record<string, unknown>;
+      const want = { ...c, metadata };
+      assert.deepEqual(JSON.parse(withoutManagedFields(Buffer.from(JSON.stringify(c))).toString()), want);
+      assert.deepEqual(JSON.parse(withoutManagedFields(Buffer.from(JSON.stringify(c, null, 2))).toString()), want);
+    });
+  }
 });

@@ -82,7 +82,7 @@ export class ListSplitter {
     const bytes = this.pending.length > 0 ? Buffer.concat([...this.pending, last]) : last;
     this.pending = [];
     this.items += 1;
-    this.onItem(JSON.parse(bytes.toString('utf8')));
+    this.onItem(JSON.parse(withoutManagedFields(bytes).toString('utf8')));
   }
 
   /** True when the top-level bytes so far end with the `"items":` key (whitespace allowed). */
@@ -92,4 +92,57 @@ export class ListSplitter {
     for (let p = parts.length - 1; p >= 0 && text.length < 32; p--) text = (parts[p] as Buffer).toString('latin1') + text;
     return /"items"\s*:\s*$/.test(text);
   }
+}
+
+const MANAGED_FIELDS = Buffer.from('"managedFields":');
+
+/**
+ * The item's bytes without `metadata.managedFields` (often the larger part of a small object, and
+ * a dozen objects to allocate), cut before parsing. The pattern cannot occur inside a JSON string
+ * (its quotes would be escaped), and the CRDs are structural, so it only matches the real field.
+ */
+export function withoutManagedFields(item: Buffer): Buffer {
+  const at = item.indexOf(MANAGED_FIELDS);
+  if (at < 0) return item;
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let end = -1;
+  let start = at + MANAGED_FIELDS.length;
+  while (start < item.length && isSpace(item[start] as number)) start++;
+  if (item[start] !== OPEN_ARRAY) return item;
+  for (let i = start; i < item.length; i++) {
+    const c = item[i] as number;
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (c === BACKSLASH) escaped = true;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) inString = true;
+    else if (c === OPEN_ARRAY || c === OPEN_OBJECT) depth += 1;
+    else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) {
+      depth -= 1;
+      if (depth === 0) {
+        end = i + 1;
+        break;
+      }
+    }
+  }
+  if (end < 0) return item;
+  // Remove the comma that separates it from its neighbour: the one after, or else the one before.
+  let from = at;
+  let to = end;
+  while (to < item.length && isSpace(item[to] as number)) to++;
+  if (item[to] === COMMA) to++;
+  else {
+    let b = at - 1;
+    while (b >= 0 && isSpace(item[b] as number)) b--;
+    if (item[b] === COMMA) from = b;
+  }
+  return Buffer.concat([item.subarray(0, from), item.subarray(to)]);
+}
+
+const COMMA = 0x2c;
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
