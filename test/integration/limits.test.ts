@@ -81,7 +81,7 @@ describe('limits, quotas and usage (2 gateways, 1 Redis)', () => {
 
   before(async () => {
     redis = await startRedis();
-    const common = ['--redis-url', redis.url, '--replicas', '2', '--usage-flush-ms', '200', '--redis-timeout-ms', '1000'];
+    const common = ['--redis-url', redis.url, '--replicas', '2', '--usage-flush-ms', '200', '--redis-timeout-ms', '3000'];
     const fakes = { primary: { chunks: 5, chunkIntervalMs: 1 }, secondary: { chunks: 5, chunkIntervalMs: 1 } };
     a = await startStack({ files: FILES, fakes, gatewayArgs: [...common, '--limiter-failure-policy', 'open'] });
     b = await startStack({ files: FILES, fakes, gatewayArgs: [...common, '--limiter-failure-policy', 'closed'] });
