@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { IncrementalSnapshotBuilder, type ResourceChange } from './incremental.js';
+import { catalogFor } from './model-lists.js';
 import { PersistentMap } from './persistent-map.js';
 import { Slicer } from './slicer.js';
 import { buildSnapshot, hashKey, type KeyEntry, type ResourceProblem, type Snapshot } from './snapshot.js';
@@ -95,6 +96,7 @@ function randomChange(r: () => number): ResourceChange {
       : {
           modelMappings: { [pick(['fast', 'cheap'])]: 'm1' },
           resilience: { maxAttempts: pick([1, 2, 3]) },
+          ...(r() < 0.5 ? { tenants: [{ name: 't', hosts: ['t.example'], ...(r() < 0.5 ? { modelMappings: { fast: 'm2', m1: pick(['gone', 'm2']) } } : {}) }] } : {}),
           ...(r() < 0.5 ? { pricing: { ...(r() < 0.3 ? { currency: 'EUR' } : {}), models: [{ model: pick(['m*', 'up-*']), input: pick(['0.1', '3']), output: '1' }] } } : {}),
         },
   };
@@ -137,6 +139,10 @@ function snapshotView(s: Snapshot): unknown {
         })),
       ]),
     servedModels: s.servedModels,
+    modelLists: [undefined, ...s.tenants.all].map((t) => {
+      const c = catalogFor(s.modelLists, t);
+      return { candidates: c.candidates, routable: c.routable, mapping: [...c.mapping.exactEntries()] };
+    }),
     mapping: [...s.globalMapping.exactEntries()],
     resilience: s.resilience,
     currency: s.currency,

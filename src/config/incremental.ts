@@ -15,6 +15,7 @@
 import type { CompiledPrice } from '../billing/pricing.js';
 import { compileRules, compileToolRules, compileWildcardRules, type LimitRule, type LimitScope, type ModelScopeRules } from './limits.js';
 import { ModelMapping } from './mapping.js';
+import { buildModelLists, type ModelLists } from './model-lists.js';
 import { compileGuardrails, EMPTY_GUARDRAILS, type GuardrailIndex } from '../guardrails/compile.js';
 import { NO_TENANTS, TenantIndex } from '../tenancy/hosts.js';
 import { PersistentMap } from './persistent-map.js';
@@ -125,6 +126,7 @@ export class IncrementalSnapshotBuilder {
   private keysByName = PersistentMap.empty<KeyEntry>();
   private routesByModel: ReadonlyMap<string, readonly RouteTier[]> = new Map();
   private servedModels: readonly string[] = [];
+  private modelLists: ModelLists = buildModelLists(new Map(), new ModelMapping(undefined), []);
   private globalMapping = new ModelMapping(undefined);
   private resilience: ResilienceConfig = resilienceConfig(undefined);
   private guardrails: GuardrailIndex = EMPTY_GUARDRAILS;
@@ -296,6 +298,7 @@ export class IncrementalSnapshotBuilder {
       routesByModel: this.routesByModel,
       globalMapping: this.globalMapping,
       servedModels: this.servedModels,
+      modelLists: this.modelLists,
       resilience: this.resilience,
       guardrails: this.guardrails,
       tenants: this.tenants,
@@ -343,6 +346,8 @@ export class IncrementalSnapshotBuilder {
     this.routesByModel = routes;
     this.admissionPrice = admissionPrices(routes);
     this.servedModels = [...routes.keys()].sort();
+    // Depends on the routes and on the mappings (a GatewayConfig change marks the routes dirty too).
+    this.modelLists = buildModelLists(routes, this.globalMapping, this.tenants.all);
     this.routesDirty = false;
   }
 

@@ -9,6 +9,7 @@ import { DEFAULT_CURRENCY } from '../billing/money.js';
 import { compilePrice, maxPrice, type CompiledPrice } from '../billing/pricing.js';
 import { chainHasRules, chainHasTokenRules, compileRules, compileScope, isValidTimeZone, type LimitRule, type LimitScope } from './limits.js';
 import { ModelMapping } from './mapping.js';
+import { buildModelLists, type ModelLists } from './model-lists.js';
 import { compileTemplates, type TemplateIndex, type TemplateProblem } from '../templates/compile.js';
 import { buildMcpConfig, mcpKeyPolicy, type McpConfig, type McpKeyPolicy, type McpProblem } from './mcp.js';
 import {
@@ -178,8 +179,10 @@ export interface Snapshot {
   /** Model name (after mapping) -> tiers in ascending priority. */
   readonly routesByModel: ReadonlyMap<string, readonly RouteTier[]>;
   readonly globalMapping: ModelMapping;
-  /** Served model names, sorted, for /v1/models. */
+  /** Served model names, sorted. */
   readonly servedModels: readonly string[];
+  /** What GET /v1/models lists, gateway-wide and per tenant, before the key's filter (src/config/model-lists.ts). */
+  readonly modelLists: ModelLists;
   readonly resilience: ResilienceConfig;
   /** Guardrails compiled from GatewayConfig spec.guardrails (src/guardrails/compile.ts). */
   readonly guardrails: GuardrailIndex;
@@ -231,17 +234,20 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
   const templateProblems: TemplateProblem[] = [];
   const templates = compileTemplates(resources.promptTemplates ?? [], templateProblems);
   problems.push(...templateProblems);
+  const globalMapping = new ModelMapping(resources.gatewayConfig?.modelMappings);
+  const tenants = new TenantIndex(resources.gatewayConfig?.tenants);
   const snapshot: Snapshot = {
     version,
     builtAt: now.toISOString(),
     keysByHash,
     keysByName: new Map([...keysByHash.values()].map((k) => [k.name, k])),
     routesByModel,
-    globalMapping: new ModelMapping(resources.gatewayConfig?.modelMappings),
+    globalMapping,
     servedModels: [...routesByModel.keys()].sort(),
+    modelLists: buildModelLists(routesByModel, globalMapping, tenants.all),
     resilience: resilienceConfig(resources.gatewayConfig?.resilience),
     guardrails: compileGuardrails(resources.gatewayConfig?.guardrails),
-    tenants: new TenantIndex(resources.gatewayConfig?.tenants),
+    tenants,
     currency: pricing.currency,
     admissionPrice: admissionPrices(routesByModel),
     mcp,

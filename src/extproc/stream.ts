@@ -141,7 +141,7 @@ export class ExtProcStream {
     // Known before authentication, so refusals are counted under their API too.
     const route = classifyRoute(headers.get(':method') ?? '', headers.get(':path') ?? '');
     if (!isGatewayError(route)) ctx.route = route;
-    const decision = admitHeaders(headers, snapshot, this.now(), source);
+    const decision = admitHeaders(headers, snapshot, this.now(), source, ctx.tenant);
     if (isGatewayError(decision)) return this.refuse(decision, requestId);
     ctx.key = decision.key;
     if (decision.kind === 'respond') {

@@ -2,7 +2,7 @@
 import type { Snapshot } from '../config/snapshot.js';
 import type { KeyEntry } from '../config/snapshot.js';
 import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
-import { hostOf } from '../tenancy/hosts.js';
+import { hostOf, type Tenant } from '../tenancy/hosts.js';
 import { authenticate, extractKey } from './auth.js';
 import { checkClientAddress } from './client-address.js';
 import { listModelsForKey, modelsListBody } from './models-list.js';
@@ -15,8 +15,11 @@ export type HeadersDecision =
   | { readonly kind: 'stored'; readonly key: KeyEntry; readonly route: ApiRoute & { kind: 'stored-response' } }
   | GatewayError;
 
-/** Decides what to do with a request from its headers alone. */
-export function admitHeaders(headers: ReadonlyMap<string, string>, snapshot: Snapshot, nowMs: number, sourceAddress?: string): HeadersDecision {
+/**
+ * Decides what to do with a request from its headers alone. `tenant` is the tenant of the request's
+ * Host in this snapshot (GatewayConfig spec.tenants), if any: /v1/models lists what it maps.
+ */
+export function admitHeaders(headers: ReadonlyMap<string, string>, snapshot: Snapshot, nowMs: number, sourceAddress?: string, tenant?: Tenant): HeadersDecision {
   const route = classifyRoute(headers.get(':method') ?? '', headers.get(':path') ?? '');
   if (isGatewayError(route)) return route;
   const key = authenticate(extractKey(headers.get('authorization'), headers.get('x-api-key')), snapshot, nowMs);
@@ -27,7 +30,7 @@ export function admitHeaders(headers: ReadonlyMap<string, string>, snapshot: Sna
   const denied = checkClientAddress(entry, sourceAddress);
   if (denied) return denied;
   if (route.kind === 'list-models') {
-    const body = modelsListBody(listModelsForKey(entry, snapshot), Math.floor(Date.parse(snapshot.builtAt) / 1000));
+    const body = modelsListBody(listModelsForKey(entry, snapshot, tenant), Math.floor(Date.parse(snapshot.builtAt) / 1000));
     return { kind: 'respond', key: entry, status: 200, body };
   }
   if (route.kind === 'stored-response') return { kind: 'stored', key: entry, route };

@@ -51,14 +51,18 @@ export interface Tenant {
 export class TenantIndex {
   private readonly exact = new Map<string, Tenant>();
   private readonly wildcards: { readonly suffix: string; readonly tenant: Tenant }[] = [];
+  /** Every tenant, in config order (per-tenant precomputation such as the /v1/models lists). */
+  readonly all: readonly Tenant[];
 
   constructor(specs: readonly TenantSpec[] | undefined) {
+    const all: Tenant[] = [];
     for (const spec of specs ?? []) {
       const tenant: Tenant = {
         name: spec.name,
         mapping: spec.modelMappings ? new ModelMapping(spec.modelMappings) : undefined,
         guardrails: spec.guardrails ?? [],
       };
+      all.push(tenant);
       for (const h of spec.hosts) {
         const p = h.toLowerCase();
         if (p.startsWith('*.')) this.wildcards.push({ suffix: p.slice(1), tenant });
@@ -66,6 +70,7 @@ export class TenantIndex {
       }
     }
     this.wildcards.sort((a, b) => b.suffix.length - a.suffix.length);
+    this.all = all;
   }
 
   get empty(): boolean {

@@ -111,3 +111,76 @@ describe('tenants by domain', () => {
     await waitFor('access log lines with the tenant', async () => (await stack.logs()).filter((l) => l['msg'] === 'request' && l['tenant'] === 'tenant-a').length >= 3, 10_000);
   });
 });
+
+const LIST_KEYS = { any: 'sk-list-any-0004', shop: 'sk-list-shop-0005' } as const;
+
+const LIST_FILES = {
+  'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: GatewayConfig
+metadata: { name: gateway }
+spec:
+  modelMappings: { fast: gpt-4o-mini }
+  tenants:
+    - { name: shop, hosts: [shop.example.test], modelMappings: { fast: gpt-4o, shop-large: llama-3, llama-3: retired } }
+    - { name: lab, hosts: ["*.lab.example.test"], modelMappings: { fast: llama-3 } }
+`,
+  'providers.yaml': `apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: primary }
+spec:
+  type: openai
+  endpoint: "{{FAKE:primary}}"
+  models: [{ name: gpt-4o-mini }, { name: gpt-4o }, { name: llama-3 }]
+`,
+  'keys.yaml': key('list-any', LIST_KEYS.any, '') + key('list-shop', LIST_KEYS.shop, '  hosts: [shop.example.test]\n  models: [gpt-4o]\n'),
+};
+
+describe('tenants by domain: GET /v1/models lists what the host accepts', () => {
+  let stack: Stack;
+  const client = (k: string, host: string): OpenAI =>
+    new OpenAI({ baseURL: `${stack.baseUrl}/v1`, apiKey: k, maxRetries: 0, timeout: 30_000, fetch: fetchWithHost(host) });
+  const list = async (k: string, host: string): Promise<string[]> => (await client(k, host).models.list()).data.map((m) => m.id);
+  const ask = (k: string, host: string, model: string) => client(k, host).chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] });
+  const upstreamModel = (): unknown => (stack.fakes.primary?.received('/chat/completions').at(-1)?.body as { model?: unknown } | undefined)?.model;
+
+  before(async () => {
+    stack = await startStack({ files: LIST_FILES, fakes: { primary: {} } });
+  });
+  after(() => stack?.stop());
+
+  it("lists each tenant's own aliases, without what the tenant hides, and the global names elsewhere", async () => {
+    assert.deepEqual(await list(LIST_KEYS.any, 'shop.example.test'), ['fast', 'gpt-4o', 'gpt-4o-mini', 'shop-large']);
+    assert.deepEqual(await list(LIST_KEYS.any, 'eu.lab.example.test:8443'), ['fast', 'gpt-4o', 'gpt-4o-mini', 'llama-3']);
+    assert.deepEqual(await list(LIST_KEYS.any, 'elsewhere.test'), ['fast', 'gpt-4o', 'gpt-4o-mini', 'llama-3']);
+    // The key's allow-list still filters, on the name after the host's mapping.
+    assert.deepEqual(await list(LIST_KEYS.shop, 'shop.example.test'), ['fast', 'gpt-4o']);
+  });
+
+  it('every listed model answers a chat on that host, with the host mapping; unlisted ones are refused', async () => {
+    const expected: Record<string, Record<string, string>> = {
+      'shop.example.test': { fast: 'gpt-4o', 'gpt-4o': 'gpt-4o', 'gpt-4o-mini': 'gpt-4o-mini', 'shop-large': 'llama-3' },
+      'x.lab.example.test': { fast: 'llama-3', 'gpt-4o': 'gpt-4o', 'gpt-4o-mini': 'gpt-4o-mini', 'llama-3': 'llama-3' },
+    };
+    for (const [host, models] of Object.entries(expected)) {
+      const listed = await list(LIST_KEYS.any, host);
+      assert.deepEqual(listed, Object.keys(models).sort(), host);
+      for (const model of listed) {
+        const answer = await ask(LIST_KEYS.any, host, model);
+        assert.equal(typeof answer.choices[0]?.message.content, 'string', `${model} on ${host}`);
+        assert.equal(upstreamModel(), models[model], `${model} on ${host} goes upstream as`);
+      }
+    }
+    // Hidden by the shop tenant (mapped to a name nobody serves) and the shop's alias on another host: unknown.
+    await assertSdkError(ask(LIST_KEYS.any, 'shop.example.test', 'llama-3'), 404, 'model_not_found');
+    await assertSdkError(ask(LIST_KEYS.any, 'x.lab.example.test', 'shop-large'), 404, 'model_not_found');
+    // Served but outside the key's allow-list: not listed, and refused as such.
+    await assertSdkError(ask(LIST_KEYS.shop, 'shop.example.test', 'gpt-4o-mini'), 403, 'model_not_allowed');
+    await ask(LIST_KEYS.shop, 'shop.example.test', 'fast');
+  });
+
+  it('refuses a key bound to other hosts with 401, as for chat', async () => {
+    const wrongHost = await assertSdkError(list(LIST_KEYS.shop, 'x.lab.example.test'), 401, 'invalid_api_key');
+    const unknown = await assertSdkError(list('sk-not-a-key-at-all', 'x.lab.example.test'), 401, 'invalid_api_key');
+    assert.equal(wrongHost.message, unknown.message);
+  });
+});
