@@ -12,6 +12,7 @@ import type { AnthropicBehaviour } from '../../src/dev/fake-anthropic.js';
 import { waitFor } from '../../src/dev/local-stack.js';
 import { assertOpenAIError, assertSdkError, rawRequest } from '../harness/http.js';
 import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
+import { NEVER_OPEN_BREAKER_GATEWAY, OPENAI_PRIMARY_SERVING_CHAT, chatEssence, resetFakes } from '../harness/provider-fixtures.js';
 
 const DEFAULTS: Partial<AnthropicBehaviour> = {
   status: undefined,
@@ -43,24 +44,7 @@ kind: Secret
 metadata: { name: claude-cred }
 stringData: { token: sk-ant-fake }
 ---
-apiVersion: tollgate.dev/v1alpha1
-kind: ModelProvider
-metadata: { name: openai-primary }
-spec:
-  type: openai
-  endpoint: "{{FAKE:primary}}"
-  credentialSecretRef: { name: primary-cred, key: token }
-  priority: 0
-  models:
-    - name: chat
-      upstreamModel: gpt-4o
----
-apiVersion: v1
-kind: Secret
-metadata: { name: primary-cred }
-stringData: { token: sk-upstream-primary }
----
-apiVersion: tollgate.dev/v1alpha1
+${OPENAI_PRIMARY_SERVING_CHAT}apiVersion: tollgate.dev/v1alpha1
 kind: ModelProvider
 metadata: { name: claude-secondary }
 spec:
@@ -72,13 +56,7 @@ spec:
     - name: chat
       upstreamModel: claude-haiku-4-5
 `,
-    'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
-kind: GatewayConfig
-metadata: { name: gateway }
-spec:
-  resilience:
-    circuitBreaker: { consecutiveFailures: 1000 }
-`,
+    'gateway.yaml': NEVER_OPEN_BREAKER_GATEWAY,
   };
 }
 
@@ -97,18 +75,6 @@ async function streamed(client: OpenAI, params: OpenAI.Chat.Completions.ChatComp
   return runner.finalChatCompletion();
 }
 
-/** What a user compares between a streamed and a non-streamed answer (the SDK does not accumulate reasoning_content). */
-function essence(c: OpenAI.Chat.Completions.ChatCompletion): unknown {
-  const choice = c.choices[0]!;
-  const msg = choice.message;
-  return {
-    model: c.model,
-    content: msg.content ?? null,
-    finish: choice.finish_reason,
-    tools: (msg.tool_calls ?? []).map((t) => (t.type === 'function' ? { id: t.id, name: t.function.name, args: JSON.parse(t.function.arguments) as unknown } : t)),
-  };
-}
-
 describe('provider type anthropic (Messages API)', () => {
   let stack: Stack;
   before(async () => {
@@ -116,14 +82,8 @@ describe('provider type anthropic (Messages API)', () => {
   });
   after(() => stack?.stop());
   beforeEach(() => {
-    for (const f of Object.values(stack.anthropic)) {
-      Object.assign(f.behaviour, DEFAULTS);
-      f.requests.length = 0;
-    }
-    for (const f of Object.values(stack.fakes)) {
-      Object.assign(f.behaviour, { status: undefined, failNext: undefined });
-      f.requests.length = 0;
-    }
+    resetFakes(Object.values(stack.anthropic), DEFAULTS);
+    resetFakes(Object.values(stack.fakes), { status: undefined, failNext: undefined });
   });
 
   it('non-streaming chat: system moved out, max_tokens from the model config, Anthropic headers, OpenAI-shaped answer with usage', async () => {
@@ -170,7 +130,7 @@ describe('provider type anthropic (Messages API)', () => {
     const params = { model: 'claude', messages: [{ role: 'user' as const, content: 'Hi' }], max_tokens: 50, stop: ['never'] };
     const plain = await client.chat.completions.create(params);
     const final = await streamed(client, { ...params, stream: true, stream_options: { include_usage: true } });
-    assert.deepEqual(essence(final), essence(plain));
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
     assert.equal(final.usage?.completion_tokens, plain.usage?.completion_tokens);
     assert.ok((final.usage?.prompt_tokens ?? 0) > 0);
     const sent = stack.anthropic['claude']!.received().map((r) => r.body as Record<string, unknown>);
@@ -217,7 +177,7 @@ describe('provider type anthropic (Messages API)', () => {
     };
     const plain = await client.chat.completions.create(params);
     const final = await streamed(client, { ...params, stream: true });
-    assert.deepEqual(essence(final), essence(plain));
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
     assert.equal(plain.choices[0]?.finish_reason, 'tool_calls');
     const calls = plain.choices[0]!.message.tool_calls!;
     assert.equal(calls.length, 2, 'parallel tool calls');
@@ -292,7 +252,7 @@ describe('provider type anthropic (Messages API)', () => {
     const params = { model: 'claude', messages: [{ role: 'user' as const, content: 'Think' }], reasoning_effort: 'low' as const };
     const plain = await client.chat.completions.create(params);
     const final = await streamed(client, { ...params, stream: true });
-    assert.deepEqual(essence(final), essence(plain));
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
     assert.equal((plain.choices[0]!.message as { reasoning_content?: string }).reasoning_content, 'Let me think about this.');
     let reasoning = '';
     for await (const chunk of await client.chat.completions.create({ ...params, stream: true })) {
@@ -320,7 +280,7 @@ describe('provider type anthropic (Messages API)', () => {
     };
     const plain = await client.chat.completions.create(params);
     const final = await streamed(client, { ...params, stream: true });
-    assert.deepEqual(essence(final), essence(plain));
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
     const message = plain.choices[0]!.message;
     assert.equal(plain.choices[0]!.finish_reason, 'stop');
     assert.equal(message.tool_calls, undefined);
@@ -353,7 +313,7 @@ describe('provider type anthropic (Messages API)', () => {
     const params = { model: 'claude', messages: [{ role: 'user' as const, content: 'JSON please' }], response_format: { type: 'json_object' as const } };
     const plain = await client.chat.completions.create(params);
     const final = await streamed(client, { ...params, stream: true });
-    assert.deepEqual(essence(final), essence(plain));
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
     assert.equal(plain.choices[0]!.finish_reason, 'stop');
     assert.deepEqual(JSON.parse(plain.choices[0]!.message.content ?? ''), { city: 'Paris', unit: 'celsius' });
     const body = stack.anthropic['claude']!.received()[0]!.body as Record<string, unknown>;
@@ -367,7 +327,7 @@ describe('provider type anthropic (Messages API)', () => {
     const params = { model: 'claude', messages: [{ role: 'user' as const, content: 'Who?' }], reasoning_effort: 'low' as const, response_format: { type: 'json_schema' as const, json_schema: { name: 'person', schema: CLOSED } } };
     const plain = await client.chat.completions.create(params);
     const final = await streamed(client, { ...params, stream: true });
-    assert.deepEqual(essence(final), essence(plain));
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
     assert.equal(plain.choices[0]!.finish_reason, 'stop');
     assert.ok(new Ajv({ strict: false }).compile(CLOSED)(JSON.parse(plain.choices[0]!.message.content ?? '')), plain.choices[0]!.message.content ?? '');
     assert.equal((plain.choices[0]!.message as { reasoning_content?: string }).reasoning_content, 'Let me think about this.');

@@ -10,6 +10,7 @@ import type OpenAI from 'openai';
 import type { BedrockBehaviour } from '../../src/dev/fake-bedrock.js';
 import { assertOpenAIError, assertSdkError, rawRequest } from '../harness/http.js';
 import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
+import { NEVER_OPEN_BREAKER_GATEWAY, OPENAI_PRIMARY_SERVING_CHAT, chatEssence, resetFakes } from '../harness/provider-fixtures.js';
 
 const CREDENTIALS = { accessKeyId: 'AKIDFAKEBEDROCK', secretAccessKey: 'fake-secret-access-key', sessionToken: 'fake-session-token' };
 const DEFAULTS: Partial<BedrockBehaviour> = { ...CREDENTIALS, status: undefined, failNext: undefined, toolCalls: 1, region: 'eu-central-1', cacheReadTokens: 0 };
@@ -49,24 +50,7 @@ stringData:
   credentials: '${JSON.stringify(CREDENTIALS)}'
   wrong: '${JSON.stringify({ ...CREDENTIALS, secretAccessKey: 'not-the-secret' })}'
 ---
-apiVersion: tollgate.dev/v1alpha1
-kind: ModelProvider
-metadata: { name: openai-primary }
-spec:
-  type: openai
-  endpoint: "{{FAKE:primary}}"
-  credentialSecretRef: { name: primary-cred, key: token }
-  priority: 0
-  models:
-    - name: chat
-      upstreamModel: gpt-4o
----
-apiVersion: v1
-kind: Secret
-metadata: { name: primary-cred }
-stringData: { token: sk-upstream-primary }
----
-apiVersion: tollgate.dev/v1alpha1
+${OPENAI_PRIMARY_SERVING_CHAT}apiVersion: tollgate.dev/v1alpha1
 kind: ModelProvider
 metadata: { name: bedrock-secondary }
 spec:
@@ -91,13 +75,7 @@ spec:
     - name: bedrock-bad-signature
       upstreamModel: ${MODEL_ID}
 `,
-    'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
-kind: GatewayConfig
-metadata: { name: gateway }
-spec:
-  resilience:
-    circuitBreaker: { consecutiveFailures: 1000 }
-`,
+    'gateway.yaml': NEVER_OPEN_BREAKER_GATEWAY,
   };
 }
 
@@ -106,16 +84,6 @@ const WEATHER_TOOL: OpenAI.Chat.Completions.ChatCompletionTool = {
   function: { name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
 };
 
-function essence(c: OpenAI.Chat.Completions.ChatCompletion): unknown {
-  const choice = c.choices[0]!;
-  return {
-    model: c.model,
-    content: choice.message.content ?? null,
-    finish: choice.finish_reason,
-    tools: (choice.message.tool_calls ?? []).map((t) => (t.type === 'function' ? { id: t.id, name: t.function.name, args: JSON.parse(t.function.arguments) as unknown } : t)),
-  };
-}
-
 describe('provider type aws-bedrock (Converse / ConverseStream, SigV4)', () => {
   let stack: Stack;
   before(async () => {
@@ -123,11 +91,8 @@ describe('provider type aws-bedrock (Converse / ConverseStream, SigV4)', () => {
   });
   after(() => stack?.stop());
   beforeEach(() => {
-    const fake = stack.bedrock['bedrock']!;
-    Object.assign(fake.behaviour, DEFAULTS);
-    fake.requests.length = 0;
-    Object.assign(stack.fakes['primary']!.behaviour, { status: undefined });
-    stack.fakes['primary']!.requests.length = 0;
+    resetFakes(Object.values(stack.bedrock), DEFAULTS);
+    resetFakes(Object.values(stack.fakes), { status: undefined });
   });
 
   it('non-streaming chat: a signed Converse request the fake verifies; an OpenAI-shaped answer with usage', async () => {
@@ -161,7 +126,7 @@ describe('provider type aws-bedrock (Converse / ConverseStream, SigV4)', () => {
     const params = { model: 'claude-bedrock', messages: [{ role: 'user' as const, content: 'Hi' }] };
     const plain = await client.chat.completions.create(params);
     const final = await client.chat.completions.stream({ ...params, stream: true, stream_options: { include_usage: true } }).finalChatCompletion();
-    assert.deepEqual(essence(final), essence(plain));
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
     assert.equal(final.usage?.completion_tokens, plain.usage?.completion_tokens);
     assert.equal(stack.bedrock['bedrock']!.received()[1]!.path, `/model/${encodeURIComponent(MODEL_ID)}/converse-stream`);
   });
@@ -172,7 +137,7 @@ describe('provider type aws-bedrock (Converse / ConverseStream, SigV4)', () => {
     const params = { model: 'claude-bedrock', messages: [{ role: 'user' as const, content: 'Weather?' }], tools: [WEATHER_TOOL], tool_choice: 'required' as const };
     const plain = await client.chat.completions.create(params);
     const final = await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion();
-    assert.deepEqual(essence(final), essence(plain));
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
     const calls = plain.choices[0]!.message.tool_calls!;
     assert.equal(calls.length, 2);
     assert.equal(plain.choices[0]?.finish_reason, 'tool_calls');
@@ -309,7 +274,7 @@ describe('provider type aws-bedrock (Converse / ConverseStream, SigV4)', () => {
     const params = { model: 'claude-bedrock', messages: [{ role: 'user' as const, content: 'Where?' }], response_format: { type: 'json_schema' as const, json_schema: { name: 'place', schema: PLACE } } };
     const plain = await client.chat.completions.create(params);
     const final = await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion();
-    assert.deepEqual(essence(final), essence(plain));
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
     assert.equal(plain.choices[0]!.finish_reason, 'stop');
     assert.equal(plain.choices[0]!.message.tool_calls, undefined);
     const answer = JSON.parse(plain.choices[0]!.message.content ?? '') as unknown;
@@ -334,7 +299,7 @@ describe('provider type aws-bedrock (Converse / ConverseStream, SigV4)', () => {
     const params = { model: 'claude-bedrock', messages: [{ role: 'user' as const, content: 'JSON' }], response_format: { type: 'json_object' as const } };
     const plain = await client.chat.completions.create(params);
     const final = await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion();
-    assert.deepEqual(essence(final), essence(plain));
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
     assert.deepEqual(JSON.parse(plain.choices[0]!.message.content ?? ''), { city: 'Paris', unit: 'celsius' });
     const sent = stack.bedrock['bedrock']!.received()[0]!.body as { toolConfig: { tools: { toolSpec: { name: string; inputSchema: unknown } }[]; toolChoice: unknown } };
     assert.deepEqual(sent.toolConfig.tools.map((t) => [t.toolSpec.name, t.toolSpec.inputSchema]), [['json_response', { json: { type: 'object' } }]]);
@@ -350,7 +315,7 @@ describe('provider type aws-bedrock (Converse / ConverseStream, SigV4)', () => {
     const params = { model: 'claude-45', messages: [{ role: 'user' as const, content: 'Where?' }], reasoning_effort: 'low' as const, response_format: { type: 'json_schema' as const, json_schema: { name: 'place', schema: CLOSED } } };
     const plain = await client.chat.completions.create(params);
     const final = await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion();
-    assert.deepEqual(essence(final), essence(plain));
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
     assert.equal(plain.choices[0]!.finish_reason, 'stop');
     assert.deepEqual(JSON.parse(plain.choices[0]!.message.content ?? ''), { city: 'Lyon', sunny: true });
     assert.equal((plain.choices[0]!.message as { reasoning_content?: string }).reasoning_content, 'Let me think about the weather first.');

@@ -10,6 +10,7 @@ import { APIError } from 'openai';
 import type { FakeBehaviour } from '../../src/dev/fake-provider.js';
 import { waitFor } from '../../src/dev/local-stack.js';
 import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
+import { NEVER_OPEN_BREAKER_GATEWAY } from '../harness/provider-fixtures.js';
 
 const HEALTHY: FakeBehaviour = { latencyMs: 0, chunks: 3, chunkIntervalMs: 5, status: undefined, record: true };
 const ASK = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'Hi' }] };
@@ -17,13 +18,7 @@ const ASK = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content:
 function files(): Record<string, string> {
   return {
     ...basicConfig(),
-    'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
-kind: GatewayConfig
-metadata: { name: gateway }
-spec:
-  resilience:
-    circuitBreaker: { consecutiveFailures: 1000 }
-`,
+    'gateway.yaml': NEVER_OPEN_BREAKER_GATEWAY,
   };
 }
 

@@ -11,6 +11,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { waitFor } from '../../src/dev/local-stack.js';
 import { assertOpenAIError, rawRequest, type RawResponse } from '../harness/http.js';
 import { startStack, TEST_KEY, type Stack } from '../harness/stack.js';
+import { NEVER_OPEN_BREAKER_GATEWAY } from '../harness/provider-fixtures.js';
 
 const DENIED_KEY = 'sk-front-denied-0001';
 const AWS = { accessKeyId: 'AKIDFAKEBEDROCK', secretAccessKey: 'fake-secret-access-key', sessionToken: 'fake-session-token' };
@@ -93,13 +94,7 @@ metadata: { name: oai-cred }
 stringData: { token: sk-upstream-oai }
 `,
   ].join(''),
-  'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
-kind: GatewayConfig
-metadata: { name: gateway }
-spec:
-  resilience:
-    circuitBreaker: { consecutiveFailures: 1000 }
-`,
+  'gateway.yaml': NEVER_OPEN_BREAKER_GATEWAY,
 };
 
 const WEATHER: Anthropic.Tool = {

@@ -9,6 +9,7 @@ import type OpenAI from 'openai';
 import type { GeminiBehaviour } from '../../src/dev/fake-gemini.js';
 import { assertOpenAIError, assertSdkError, rawRequest } from '../harness/http.js';
 import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
+import { NEVER_OPEN_BREAKER_GATEWAY, OPENAI_PRIMARY_SERVING_CHAT, chatEssence, resetFakes } from '../harness/provider-fixtures.js';
 
 const DEFAULTS: Partial<GeminiBehaviour> = { status: undefined, failNext: undefined, toolCalls: 1, cachedTokens: 0 };
 
@@ -33,24 +34,7 @@ kind: Secret
 metadata: { name: gemini-cred }
 stringData: { token: fake-gemini-key }
 ---
-apiVersion: tollgate.dev/v1alpha1
-kind: ModelProvider
-metadata: { name: openai-primary }
-spec:
-  type: openai
-  endpoint: "{{FAKE:primary}}"
-  credentialSecretRef: { name: primary-cred, key: token }
-  priority: 0
-  models:
-    - name: chat
-      upstreamModel: gpt-4o
----
-apiVersion: v1
-kind: Secret
-metadata: { name: primary-cred }
-stringData: { token: sk-upstream-primary }
----
-apiVersion: tollgate.dev/v1alpha1
+${OPENAI_PRIMARY_SERVING_CHAT}apiVersion: tollgate.dev/v1alpha1
 kind: ModelProvider
 metadata: { name: gemini-secondary }
 spec:
@@ -62,13 +46,7 @@ spec:
     - name: chat
       upstreamModel: gemini-2.5-pro
 `,
-    'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
-kind: GatewayConfig
-metadata: { name: gateway }
-spec:
-  resilience:
-    circuitBreaker: { consecutiveFailures: 1000 }
-`,
+    'gateway.yaml': NEVER_OPEN_BREAKER_GATEWAY,
   };
 }
 
@@ -82,16 +60,6 @@ const WEATHER_TOOL: OpenAI.Chat.Completions.ChatCompletionTool = {
   },
 };
 
-function essence(c: OpenAI.Chat.Completions.ChatCompletion): unknown {
-  const choice = c.choices[0]!;
-  return {
-    model: c.model,
-    content: choice.message.content ?? null,
-    finish: choice.finish_reason,
-    tools: (choice.message.tool_calls ?? []).map((t) => (t.type === 'function' ? { id: t.id, name: t.function.name, args: JSON.parse(t.function.arguments) as unknown } : t)),
-  };
-}
-
 describe('provider type gemini (generateContent)', () => {
   let stack: Stack;
   before(async () => {
@@ -99,11 +67,8 @@ describe('provider type gemini (generateContent)', () => {
   });
   after(() => stack?.stop());
   beforeEach(() => {
-    const fake = stack.gemini['gemini']!;
-    Object.assign(fake.behaviour, DEFAULTS);
-    fake.requests.length = 0;
-    Object.assign(stack.fakes['primary']!.behaviour, { status: undefined });
-    stack.fakes['primary']!.requests.length = 0;
+    resetFakes(Object.values(stack.gemini), DEFAULTS);
+    resetFakes(Object.values(stack.fakes), { status: undefined });
   });
 
   it('non-streaming chat: systemInstruction, generationConfig, x-goog-api-key; usage with cached and reasoning tokens', async () => {
@@ -140,7 +105,7 @@ describe('provider type gemini (generateContent)', () => {
     const params = { model: 'gemini-flash', messages: [{ role: 'user' as const, content: 'Hi' }] };
     const plain = await client.chat.completions.create(params);
     const final = await client.chat.completions.stream({ ...params, stream: true, stream_options: { include_usage: true } }).finalChatCompletion();
-    assert.deepEqual(essence(final), essence(plain));
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
     assert.equal(final.usage?.completion_tokens, plain.usage?.completion_tokens);
     assert.equal(stack.gemini['gemini']!.received()[1]!.path, '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
   });
@@ -151,7 +116,7 @@ describe('provider type gemini (generateContent)', () => {
     const params = { model: 'gemini-flash', messages: [{ role: 'user' as const, content: 'Weather?' }], tools: [WEATHER_TOOL], tool_choice: 'required' as const };
     const plain = await client.chat.completions.create(params);
     const final = await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion();
-    assert.deepEqual(essence(final), essence(plain));
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
     assert.equal(plain.choices[0]?.finish_reason, 'tool_calls');
     const calls = plain.choices[0]!.message.tool_calls!;
     assert.equal(calls.length, 2);

@@ -13,6 +13,7 @@ import { waitFor } from '../../src/dev/local-stack.js';
 import { assertOpenAIError, assertSdkError, rawRequest } from '../harness/http.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { startStack, TEST_KEY, type Stack } from '../harness/stack.js';
+import { NEVER_OPEN_BREAKER_GATEWAY } from '../harness/provider-fixtures.js';
 
 const SIBLING_KEY = 'sk-resp-sibling-0001';
 const ORG_KEY = 'sk-resp-org-0001';
@@ -64,13 +65,7 @@ function files(first: FakeProvider, second: FakeProvider): Record<string, string
       keyDoc('slow', '  limits: { requestsPerMinute: 2 }', SLOW_KEY),
     ].join(''),
     'providers.yaml': provider('first', first.url, 'gpt-4.1', 0) + provider('second', second.url, 'gpt-4.1-mini', 1),
-    'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
-kind: GatewayConfig
-metadata: { name: gateway }
-spec:
-  resilience:
-    circuitBreaker: { consecutiveFailures: 1000 }
-`,
+    'gateway.yaml': NEVER_OPEN_BREAKER_GATEWAY,
   };
 }
 
