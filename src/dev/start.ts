@@ -71,6 +71,17 @@ POST /drain (drains, then stops the gateway) need the bearer token in ${gateway.
   client = OpenAI(base_url="${base}/v1", api_key="sk-tollgate-example")
   r = client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "Hi"}])
 
+  # Anthropic's Messages API and OpenAI's Responses API, served by any provider (docs/front-doors.md):
+  curl ${base}/v1/messages -H 'x-api-key: sk-tollgate-example' -H 'anthropic-version: 2023-06-01' \\
+    -H 'Content-Type: application/json' -d '{"model":"gpt-4o-mini","max_tokens":100,"messages":[{"role":"user","content":"Hi"}]}'
+  ANTHROPIC_BASE_URL=${base} ANTHROPIC_API_KEY=sk-tollgate-example claude   # Claude Code through Tollgate
+  curl ${base}/v1/responses -H 'Authorization: Bearer sk-tollgate-example' -H 'Content-Type: application/json' \\
+    -d '{"model":"claude-sonnet-4-5","input":"Hello"}'
+
+  # A stored prompt template (examples/config/templates.yaml, docs/templates.md):
+  curl ${base}/v1/templates/reply-to-en -H 'Authorization: Bearer sk-tollgate-example' \\
+    -H 'Content-Type: application/json' -d '{"variables":{"text":"Merci pour votre aide","tone":"casual"}}'
+
   # MCP (docs/mcp.md): every tool of every MCP server the key may use, named server__tool
   curl ${base}/mcp -H 'Authorization: Bearer sk-tollgate-example' -H 'Content-Type: application/json' \\
     -H 'Accept: application/json, text/event-stream' -d '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
