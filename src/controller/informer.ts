@@ -6,6 +6,7 @@
  */
 import { ListWatch, Watch, type Informer, type KubeConfig, type KubernetesListObject, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
+import { planWatchRetry } from './watch-retry.js';
 
 export interface ResilientInformerOptions<T extends KubernetesObject> {
   readonly name: string;
@@ -35,15 +36,6 @@ function withTimeout<V>(promise: Promise<V>, ms: number, what: string): Promise<
     timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Error status from client-node errors (ApiException.code or Watch error statusCode). */
-export function errorStatus(err: unknown): number | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const e = err as { code?: unknown; statusCode?: unknown };
-  if (typeof e.statusCode === 'number') return e.statusCode;
-  if (typeof e.code === 'number') return e.code;
-  return undefined;
 }
 
 export class ResilientInformer<T extends KubernetesObject> {
@@ -160,20 +152,8 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.failedSinceStart = true;
     this.healthy = false;
     if (this.stopped || this.restartTimer) return;
-    const status = errorStatus(err);
-    // 429: the API server is up but not ready for this resource yet (just restarted): retry soon
-    // without growing the backoff.
-    const delay = status === 429 ? Math.min(this.backoffMs, 1000) : this.backoffMs;
-    if (status !== 429) this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 30_000);
-    const level = status === 403 || status === 401 || status === 404 ? 'error' : 'warn';
-    this.options.logger[level](
-      { informer: this.options.name, status, err: err instanceof Error ? err.message : String(err), retryInMs: delay },
-      status === 403
-        ? 'watch forbidden by RBAC; retrying'
-        : status === 404
-          ? 'resource type not found (are the Tollgate CRDs installed?); retrying'
-          : 'watch failed; keeping the last known objects and retrying',
-    );
+    const { delayMs: delay, nextBackoffMs } = planWatchRetry(err, this.backoffMs, this.options.maxBackoffMs ?? 30_000, this.options.logger, this.options.name);
+    this.backoffMs = nextBackoffMs;
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       this.restarts += 1;

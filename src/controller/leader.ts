@@ -6,7 +6,7 @@
  */
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
-import { errorStatus } from './informer.js';
+import { errorStatus } from './watch-retry.js';
 
 export interface LeaderElectorOptions {
   readonly api: CoordinationV1Api;

@@ -20,7 +20,7 @@ import { request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../observability/logger.js';
-import { errorStatus } from './informer.js';
+import { errorStatus, planWatchRetry } from './watch-retry.js';
 import { ListSplitter } from './list-stream.js';
 
 /** What the cache keeps of one object. */
@@ -226,20 +226,8 @@ export class SlimInformer<T extends KubernetesObject> {
     this.failedSinceStart = true;
     this.healthy = false;
     if (this.stopped || this.restartTimer) return;
-    const status = errorStatus(err);
-    // 429: the API server is up but not ready for this resource yet (just restarted): retry soon
-    // without growing the backoff.
-    const delay = status === 429 ? Math.min(this.backoffMs, 1000) : this.backoffMs;
-    if (status !== 429) this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 30_000);
-    const level = status === 403 || status === 401 || status === 404 ? 'error' : 'warn';
-    this.options.logger[level](
-      { informer: this.options.name, status, err: err instanceof Error ? err.message : String(err), retryInMs: delay },
-      status === 403
-        ? 'watch forbidden by RBAC; retrying'
-        : status === 404
-          ? 'resource type not found (are the Tollgate CRDs installed?); retrying'
-          : 'watch failed; keeping the last known objects and retrying',
-    );
+    const { delayMs: delay, nextBackoffMs } = planWatchRetry(err, this.backoffMs, this.options.maxBackoffMs ?? 30_000, this.options.logger, this.options.name);
+    this.backoffMs = nextBackoffMs;
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       this.restarts += 1;
