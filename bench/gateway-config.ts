@@ -12,9 +12,18 @@ export const BENCH_KEY = 'tg-bench-client-0001';
 export const PROBE_KEY = 'tg-bench-probe-0001';
 /** The fake Anthropic API's credential (bench/fake-server.ts checks it). */
 export const BENCH_ANTHROPIC_KEY = 'bench-anthropic-token';
+/** The fake Bedrock runtime's AWS credentials and region (bench/fake-server.ts checks every signature). */
+export const BENCH_AWS = { accessKeyId: 'AKIDBENCHFAKE', secretAccessKey: 'bench-fake-secret-access-key', region: 'us-east-1' } as const;
 
-function base(fakePort: number, anthropicPort: number | undefined): Record<string, string> {
-  // The translated scenario's provider: the fake Anthropic Messages API (bench/fake-server.ts).
+/** Ports of the fakes behind the translated scenarios (bench/fake-server.ts). */
+export interface TranslatedPorts {
+  readonly anthropic?: number;
+  readonly bedrock?: number;
+}
+
+function base(fakePort: number, ports: TranslatedPorts): Record<string, string> {
+  const anthropicPort = ports.anthropic;
+  // The translated scenarios' providers: the fake Anthropic Messages API and the fake Bedrock runtime.
   const anthropic = anthropicPort === undefined ? '' : `---
 apiVersion: tollgate.dev/v1alpha1
 kind: ModelProvider
@@ -27,6 +36,20 @@ spec:
     - name: claude-bench
       upstreamModel: claude-sonnet-4-5
 `;
+  const bedrock = ports.bedrock === undefined ? '' : `---
+apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: bench-bedrock }
+spec:
+  type: aws-bedrock
+  endpoint: http://127.0.0.1:${ports.bedrock}
+  region: ${BENCH_AWS.region}
+  credentialSecretRef: { name: bench-upstream, key: aws }
+  models:
+    - name: claude-bedrock-bench
+      upstreamModel: anthropic.claude-3-5-sonnet-20240620-v1:0
+`;
+  const aws = JSON.stringify(JSON.stringify({ accessKeyId: BENCH_AWS.accessKeyId, secretAccessKey: BENCH_AWS.secretAccessKey }));
   return {
     'providers.yaml': `apiVersion: tollgate.dev/v1alpha1
 kind: ModelProvider
@@ -43,8 +66,8 @@ spec:
 apiVersion: v1
 kind: Secret
 metadata: { name: bench-upstream }
-stringData: { token: bench-upstream-token, anthropic: ${BENCH_ANTHROPIC_KEY} }
-${anthropic}`,
+stringData: { token: bench-upstream-token, anthropic: ${BENCH_ANTHROPIC_KEY}, aws: ${aws} }
+${anthropic}${bedrock}`,
     'gateway.yaml': `apiVersion: tollgate.dev/v1alpha1
 kind: GatewayConfig
 metadata: { name: gateway }
@@ -72,15 +95,15 @@ stringData: { key: ${clear} }
 }
 
 /** Auth + mapping + rewrite, no limits. */
-export function basicFiles(fakePort: number, anthropicPort?: number): Record<string, string> {
-  return { ...base(fakePort, anthropicPort), 'keys.yaml': key('bench', BENCH_KEY) };
+export function basicFiles(fakePort: number, ports: TranslatedPorts = {}): Record<string, string> {
+  return { ...base(fakePort, ports), 'keys.yaml': key('bench', BENCH_KEY) };
 }
 
 /**
  * Limits and usage accounting on. The shape of `limits` follows the ApiKey schema of the limits
  * feature (issue 5); `probeLimitedRequests` says how many requests the probe key may make per minute.
  */
-export function limitsFiles(fakePort: number, probeLimitedRequests: number, anthropicPort?: number): Record<string, string> {
+export function limitsFiles(fakePort: number, probeLimitedRequests: number, ports: TranslatedPorts = {}): Record<string, string> {
   const generous = `  limits:
     requestsPerMinute: 100000000
     requestsPerDay: 1000000000
@@ -93,7 +116,7 @@ export function limitsFiles(fakePort: number, probeLimitedRequests: number, anth
   const tiny = `  limits:
     requestsPerMinute: ${probeLimitedRequests}
 `;
-  return { ...base(fakePort, anthropicPort), 'keys.yaml': `${key('bench', BENCH_KEY, generous)}---\n${key('bench-probe', PROBE_KEY, tiny)}` };
+  return { ...base(fakePort, ports), 'keys.yaml': `${key('bench', BENCH_KEY, generous)}---\n${key('bench-probe', PROBE_KEY, tiny)}` };
 }
 
 /** Writes config files into `dir`. */
@@ -109,8 +132,8 @@ const BENCH_KEYWORDS = Array.from({ length: 20 }, (_, i) => `forbidden phrase ${
  * The basic config plus one global guardrail of the typical size: 20 keywords (block) and every PII
  * detector (mask), on requests and responses (docs/safety.md).
  */
-export function guardrailFiles(fakePort: number, anthropicPort?: number): Record<string, string> {
-  const files = basicFiles(fakePort, anthropicPort);
+export function guardrailFiles(fakePort: number, ports: TranslatedPorts = {}): Record<string, string> {
+  const files = basicFiles(fakePort, ports);
   return {
     ...files,
     'gateway.yaml': `${files['gateway.yaml'] ?? ''}  guardrails:

@@ -19,7 +19,7 @@ export interface RequestSpec {
   readonly body: string;
   /** Expect an SSE stream ending in `data: [DONE]` (or `streamEnd`). */
   readonly stream: boolean;
-  /** What the last bytes of a complete stream contain (Anthropic streams end with `message_stop`). */
+  /** What the last event of a complete stream contains (Anthropic streams end with `message_stop`, Responses streams with `event: response.completed`). */
   readonly streamEnd?: string;
 }
 
@@ -73,6 +73,11 @@ function fire(spec: RequestSpec, due: number, body: Buffer, onFirstByte?: () => 
   return new Promise((resolve) => {
     let ttfb = Number.NaN;
     let tail = '';
+    // The end marker may sit anywhere in the last event (a Responses stream's last event carries the
+    // whole response): found in the stream (across chunk boundaries), and the stream ends with a
+    // complete event (a blank line).
+    const marker = spec.streamEnd ?? '[DONE]';
+    let sawEnd = false;
     const done = (outcome: string): void => resolve({ outcome, sample: { total: performance.now() - due, ttfb } });
     const req = request(spec.url, { method: 'POST', headers: { ...spec.headers, 'content-length': String(body.length) }, agent }, (res: IncomingMessage) => {
       res.on('data', (chunk: Buffer) => {
@@ -80,11 +85,15 @@ function fire(spec: RequestSpec, due: number, body: Buffer, onFirstByte?: () => 
           ttfb = performance.now() - due;
           onFirstByte?.();
         }
-        if (spec.stream) tail = (tail + chunk.toString('latin1')).slice(-32);
+        if (spec.stream) {
+          const text = tail + chunk.toString('latin1');
+          if (!sawEnd && text.includes(marker)) sawEnd = true;
+          tail = text.slice(-Math.max(32, marker.length));
+        }
       });
       res.on('end', () => {
         const status = res.statusCode ?? 0;
-        if (status === 200 && spec.stream && !tail.includes(spec.streamEnd ?? '[DONE]')) return done('truncated');
+        if (status === 200 && spec.stream && !(sawEnd && tail.endsWith('\n\n'))) return done('truncated');
         done(String(status));
       });
       res.on('error', (err) => done(err.name));

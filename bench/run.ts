@@ -6,11 +6,15 @@
  *
  * Flags:
  *   --quick                  short runs (about 5 minutes instead of about 11)
- *   --smoke                  CI smoke: a second or two per target, chat and stream100 only, no docs;
+ *   --smoke                  CI smoke: a second or two per target, chat and stream100 (and a Responses
+ *                            stream through Tollgate) only, no docs;
  *                            exits non-zero when any measurement failed or a target is unavailable
  *   --profile                CPU profile of each Tollgate process; top frames in the report
  *   --heap-profile           sampling heap profile of each Tollgate process (raw files only)
- *   --scenarios=a,b          chat, stream100, stream100-anthropic, messages-stream100, messages-anthropic, embeddings, prompt1m, slow1000, streams500
+ *   --scenarios=a,b          chat, stream100, stream100-anthropic, stream100-bedrock, messages-stream100,
+ *                            messages-anthropic, responses, responses-stream100, responses-anthropic,
+ *                            responses-stream100-anthropic, embeddings, prompt1m, slow1000,
+ *                            slow1000-responses-anthropic, slow1000-bedrock, streams500
  *   --targets=a,b            direct, envoy, envoy-echo, tollgate, tollgate-limits, tollgate-guardrails
  *   --rounds=1               request scenarios run every target this many times, alternating
  *                            (A, B, A, B...), so a shared machine's drift hits both; the report gives
@@ -38,13 +42,13 @@ import type { FakesBehaviour } from './fake-server.js';
 import { freePort, startEnvoy, startGateway, waitFor, type ManagedProcess } from '../src/dev/local-stack.js';
 import { runConfigScale } from './config-scale.js';
 import { bareEnvoyConfig } from './envoy-bare.js';
-import { BENCH_KEY, PROBE_KEY, basicFiles, guardrailFiles, limitsFiles, writeConfigDir } from './gateway-config.js';
+import { BENCH_KEY, PROBE_KEY, basicFiles, guardrailFiles, limitsFiles, writeConfigDir, type TranslatedPorts } from './gateway-config.js';
 import type { LoadResult, LoadSpec } from './loadgen.js';
 import { liveMemory, type LiveMemory } from './inspect.js';
 import { cpuDelta, cpuMs, cpuSnapshot, loadAverage, machineTicks, rssBytes, waitSnapshot } from './proc.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
 import { renderMarkdown, writeDocs } from './report.js';
-import { FULL, QUICK, SMOKE, SMOKE_SCENARIOS, TARGETS, scenarios, type RequestScenario, type Scenario, type ScenarioName, type StreamsScenario, type TargetName } from './scenarios.js';
+import { FULL, PROBE_BODY, QUICK, SMOKE, SMOKE_SCENARIOS, TARGETS, scenarios, type RequestScenario, type Scenario, type ScenarioName, type StreamsScenario, type TargetName } from './scenarios.js';
 import { ensureWrk, runWrk, type WrkResult } from './wrk.js';
 
 const exec = promisify(execFile);
@@ -180,8 +184,8 @@ class FakeProcess {
   private constructor(
     private readonly child: ChildProcess,
     readonly port: number,
-    /** The fake Anthropic Messages API (translated scenarios). */
-    readonly anthropicPort: number,
+    /** The fake Anthropic Messages API and the fake Bedrock runtime (translated scenarios). */
+    readonly translated: TranslatedPorts,
   ) {}
 
   get pid(): number {
@@ -193,16 +197,16 @@ class FakeProcess {
     const fd = openSync(logFile, 'a');
     const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/bench/fake-server.js'), '{}'], { stdio: ['ignore', 'pipe', fd, 'ipc'] });
     closeSync(fd);
-    const ports = await new Promise<{ port: number; anthropicPort: number }>((resolve, reject) => {
+    const ports = await new Promise<{ port: number; anthropicPort: number; bedrockPort: number }>((resolve, reject) => {
       let text = '';
       child.stdout?.on('data', (c: Buffer) => {
         text += c.toString();
         const line = text.split('\n')[0];
-        if (text.includes('\n') && line) resolve(JSON.parse(line) as { port: number; anthropicPort: number });
+        if (text.includes('\n') && line) resolve(JSON.parse(line) as { port: number; anthropicPort: number; bedrockPort: number });
       });
       child.once('exit', (code) => reject(new Error(`fake provider exited (${String(code)}); see ${logFile}`)));
     });
-    return new FakeProcess(child, ports.port, ports.anthropicPort);
+    return new FakeProcess(child, ports.port, { anthropic: ports.anthropicPort, bedrock: ports.bedrockPort });
   }
 
   configure(behaviour: FakesBehaviour): Promise<void> {
@@ -364,7 +368,7 @@ async function runRequestScenario(s: RequestScenario, target: Target, fake: Fake
 
 async function runStreamsScenario(s: StreamsScenario, target: Target, fake: FakeProcess): Promise<StreamsRow> {
   const pids = pidsOf(target, fake);
-  const spec: LoadSpec = { mode: 'streams', url: target.baseUrl + s.path, headers: requestHeaders(target), body: s.body, stream: true, concurrency: s.concurrency, rampMs: s.rampMs, durationS: s.durationS };
+  const spec: LoadSpec = { mode: 'streams', url: target.baseUrl + s.path, headers: requestHeaders(target), body: s.body, stream: true, ...(s.streamEnd ? { streamEnd: s.streamEnd } : {}), concurrency: s.concurrency, rampMs: s.rampMs, durationS: s.durationS };
   // Memory per open stream only means something when one round of streams is open at once.
   const measureMemory = s.durationS === 0;
   const extprocRssBefore = target.extprocPid && measureMemory ? await rssBytes(target.extprocPid) : undefined;
@@ -616,16 +620,16 @@ async function main(): Promise<void> {
     };
     // Auth + mapping + rewrite only: no limits, and streams are not metered for usage (the default
     // `--stream-usage=all` inspects every streamed chunk; the limits target keeps that default).
-    if (wantTargets.includes('tollgate')) targets.push(await startTollgate('tollgate', basicFiles(fake.port, fake.anthropicPort), ['--stream-usage', 'limited']));
+    if (wantTargets.includes('tollgate')) targets.push(await startTollgate('tollgate', basicFiles(fake.port, fake.translated), ['--stream-usage', 'limited']));
     if (wantTargets.includes('tollgate-guardrails')) {
-      targets.push(await startTollgate('tollgate-guardrails', guardrailFiles(fake.port, fake.anthropicPort), ['--stream-usage', 'limited']));
+      targets.push(await startTollgate('tollgate-guardrails', guardrailFiles(fake.port, fake.translated), ['--stream-usage', 'limited']));
     }
     if (wantTargets.includes('tollgate-limits')) {
       try {
         const redis = await startRedis(join(workDir, 'redis'));
         stops.push(() => void redis.proc.kill());
-        const target = await startTollgate('tollgate-limits', limitsFiles(fake.port, 2, fake.anthropicPort), ['--redis-url', redis.url]);
-        const why = await probeLimits(target.baseUrl, plan[0]?.body ?? '{}');
+        const target = await startTollgate('tollgate-limits', limitsFiles(fake.port, 2, fake.translated), ['--redis-url', redis.url]);
+        const why = await probeLimits(target.baseUrl, PROBE_BODY);
         if (why) throw new Error(why);
         targets.push(target);
       } catch (err) {
@@ -642,6 +646,7 @@ async function main(): Promise<void> {
       for (let round = 1; round <= rounds; round++) for (const target of targets) {
         // A scenario may concern some targets only (a translated provider means nothing to bare Envoy).
         if (s.targets && !s.targets.includes(target.name)) continue;
+        if (flags.smoke && s.smokeTargets && !s.smokeTargets.includes(target.name)) continue;
         log(`${s.name} -> ${target.name}${rounds > 1 ? ` (round ${round}/${rounds})` : ''}`);
         try {
           if (s.kind === 'request') {

@@ -2,7 +2,23 @@
 import type { FakesBehaviour } from './fake-server.js';
 import { UNIQUE_MARK } from './unique-body.js';
 
-export type ScenarioName = 'chat' | 'stream100' | 'stream100-anthropic' | 'messages-stream100' | 'messages-anthropic' | 'embeddings' | 'prompt1m' | 'slow1000' | 'streams500';
+export type ScenarioName =
+  | 'chat'
+  | 'stream100'
+  | 'stream100-anthropic'
+  | 'stream100-bedrock'
+  | 'messages-stream100'
+  | 'messages-anthropic'
+  | 'responses'
+  | 'responses-stream100'
+  | 'responses-anthropic'
+  | 'responses-stream100-anthropic'
+  | 'embeddings'
+  | 'prompt1m'
+  | 'slow1000'
+  | 'slow1000-responses-anthropic'
+  | 'slow1000-bedrock'
+  | 'streams500';
 export type TargetName = 'direct' | 'envoy' | 'envoy-echo' | 'tollgate' | 'tollgate-limits' | 'tollgate-guardrails';
 
 /** The default targets. `tollgate-guardrails` runs only when named in --targets (docs/safety.md). */
@@ -24,10 +40,12 @@ interface ScenarioBase {
   readonly body: string;
   readonly stream: boolean;
   readonly fake: FakesBehaviour;
-  /** The last bytes of a complete stream contain this (default `[DONE]`). */
+  /** The last event of a complete stream contains this (default `[DONE]`). */
   readonly streamEnd?: string;
   /** Only these targets run the scenario (default: all). */
   readonly targets?: readonly TargetName[];
+  /** In a --smoke run, only these targets run it (keeps CI short). */
+  readonly smokeTargets?: readonly TargetName[];
 }
 
 /** Max throughput (wrk) and latency at a fixed rate (open loop). */
@@ -78,6 +96,17 @@ function messagesBody(model: string): string {
   return JSON.stringify({ model, system: 'You are a concise assistant.', messages: [{ role: 'user', content: PROMPT }], max_tokens: 256, temperature: 0.2, stream: true });
 }
 
+/** The same request as chatBody's, as an OpenAI Responses create (`store` left at its default: true). */
+function responsesBody(stream: boolean, model: string): string {
+  return JSON.stringify({ model, instructions: 'You are a concise assistant.', input: PROMPT, max_output_tokens: 256, temperature: 0.2, ...(stream ? { stream: true } : {}) });
+}
+
+/** The last event of a Responses stream (passed through or translated). */
+const RESPONSES_END = 'event: response.completed';
+
+/** What the limits probe sends (to /v1/chat/completions), whatever scenario runs first. */
+export const PROBE_BODY = chatBody(false);
+
 /** Durations in seconds; `--quick` and `--smoke` shorten all of them. */
 export interface Durations {
   readonly wrkWarmupS: number;
@@ -93,7 +122,7 @@ export const QUICK: Durations = { wrkWarmupS: 1, wrkS: 3, rateWarmupS: 1, rateS:
 /** `--smoke` (CI): a second or two per target, enough to prove every target starts and answers. */
 export const SMOKE: Durations = { wrkWarmupS: 1, wrkS: 1, rateWarmupS: 1, rateS: 1, slowChunks: 3, streams500S: 1 };
 /** The scenarios a smoke run covers unless --scenarios names others. */
-export const SMOKE_SCENARIOS: readonly ScenarioName[] = ['chat', 'stream100'];
+export const SMOKE_SCENARIOS: readonly ScenarioName[] = ['chat', 'stream100', 'responses-stream100'];
 
 /** The scenarios in the order they run (memory per stream first, while processes are fresh). */
 export function scenarios(d: Durations): Scenario[] {
@@ -106,6 +135,33 @@ export function scenarios(d: Durations): Scenario[] {
       body: chatBody(true),
       stream: true,
       fake: { latencyMs: 0, chunks: d.slowChunks, chunkIntervalMs: 200 },
+      concurrency: 1000,
+      rampMs: 2000,
+      durationS: 0,
+    },
+    {
+      kind: 'streams',
+      name: 'slow1000-responses-anthropic',
+      title: `1,000 concurrent slow Responses streams translated to Anthropic (${d.slowChunks} text deltas, 5 events/s)`,
+      path: '/v1/responses',
+      body: responsesBody(true, 'claude-bench'),
+      stream: true,
+      streamEnd: RESPONSES_END,
+      fake: { anthropic: { textChunks: d.slowChunks, writeBytes: 0, writeIntervalMs: 200 } },
+      targets: ['tollgate', 'tollgate-limits'],
+      concurrency: 1000,
+      rampMs: 2000,
+      durationS: 0,
+    },
+    {
+      kind: 'streams',
+      name: 'slow1000-bedrock',
+      title: `1,000 concurrent slow chat streams translated from Bedrock ConverseStream (${d.slowChunks} text deltas, 5 frames/s)`,
+      path: '/v1/chat/completions',
+      body: chatBody(true, 'claude-bedrock-bench'),
+      stream: true,
+      fake: { bedrock: { textChunks: d.slowChunks, writeIntervalMs: 200 } },
+      targets: ['tollgate', 'tollgate-limits'],
       concurrency: 1000,
       rampMs: 2000,
       durationS: 0,
@@ -143,6 +199,17 @@ export function scenarios(d: Durations): Scenario[] {
     },
     {
       kind: 'request',
+      name: 'stream100-bedrock',
+      title: 'Streaming chat completion translated from Bedrock ConverseStream (100 text deltas, one event-stream frame per write)',
+      path: '/v1/chat/completions',
+      body: chatBody(true, 'claude-bedrock-bench'),
+      stream: true,
+      fake: { bedrock: { textChunks: 100, writeIntervalMs: 0 } },
+      rate: 100,
+      targets: ['tollgate', 'tollgate-limits'],
+    },
+    {
+      kind: 'request',
       name: 'messages-stream100',
       title: 'Anthropic Messages stream (/v1/messages) translated to an OpenAI provider (100 chunks, back to back)',
       path: '/v1/messages',
@@ -161,6 +228,49 @@ export function scenarios(d: Durations): Scenario[] {
       body: messagesBody('claude-bench'),
       stream: true,
       streamEnd: 'message_stop',
+      fake: { anthropic: { textChunks: 100, writeBytes: 0, writeIntervalMs: 0 } },
+      rate: 100,
+      targets: ['tollgate', 'tollgate-limits'],
+    },
+    {
+      kind: 'request',
+      name: 'responses',
+      title: 'Non-streaming Responses create (/v1/responses) passed through to an OpenAI provider',
+      path: '/v1/responses',
+      body: responsesBody(false, 'fast'),
+      stream: false,
+      fake: { latencyMs: 0, chunks: 20 },
+    },
+    {
+      kind: 'request',
+      name: 'responses-stream100',
+      title: 'Responses stream (/v1/responses) passed through to an OpenAI provider (100 text deltas, back to back)',
+      path: '/v1/responses',
+      body: responsesBody(true, 'fast'),
+      stream: true,
+      streamEnd: RESPONSES_END,
+      fake: { latencyMs: 0, chunks: 100, chunkIntervalMs: 0 },
+      rate: 100,
+      smokeTargets: ['tollgate'],
+    },
+    {
+      kind: 'request',
+      name: 'responses-anthropic',
+      title: 'Non-streaming Responses create (/v1/responses) translated to an Anthropic provider',
+      path: '/v1/responses',
+      body: responsesBody(false, 'claude-bench'),
+      stream: false,
+      fake: { anthropic: { textChunks: 20, writeBytes: 0, writeIntervalMs: 0 } },
+      targets: ['tollgate', 'tollgate-limits'],
+    },
+    {
+      kind: 'request',
+      name: 'responses-stream100-anthropic',
+      title: 'Responses stream (/v1/responses) translated to an Anthropic provider (100 text deltas, one write per event)',
+      path: '/v1/responses',
+      body: responsesBody(true, 'claude-bench'),
+      stream: true,
+      streamEnd: RESPONSES_END,
       fake: { anthropic: { textChunks: 100, writeBytes: 0, writeIntervalMs: 0 } },
       rate: 100,
       targets: ['tollgate', 'tollgate-limits'],

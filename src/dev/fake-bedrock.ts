@@ -32,8 +32,14 @@ export interface BedrockBehaviour {
   /** Answer with this status and the matching AWS error (429 ThrottlingException ...). */
   status: number | undefined;
   failNext: number | undefined;
-  /** Stream: bytes per network write. */
+  /** Stream: bytes per network write (0 = the whole stream in one write, unless `writePerEvent`). */
   writeBytes: number;
+  /** Stream: one network write per event frame, as the service sends them (the bench); overrides `writeBytes`. */
+  writePerEvent: boolean;
+  /** Stream: pause between writes (ms; 0 = the next turn of the event loop). */
+  writeIntervalMs: number;
+  /** When set, the plain answer is this many text deltas (bench), cycling through a word list. */
+  textChunks: number | undefined;
   cacheReadTokens: number;
   /** Reasoning text a Claude model answers with when extended thinking is enabled. */
   reasoning: string;
@@ -62,6 +68,8 @@ const STRUCTURED_OUTPUT_MODELS = /anthropic\.claude-(?:sonnet|opus|haiku)-(?:4-[
 const BLOCK_KEYS: ReadonlySet<string> = new Set(['text', 'image', 'document', 'video', 'toolUse', 'toolResult', 'guardContent', 'reasoningContent', 'cachePoint']);
 const INFERENCE_KEYS: ReadonlySet<string> = new Set(['maxTokens', 'temperature', 'topP', 'stopSequences']);
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
+/** The words of a `textChunks` answer: each is one `\s*\S+` piece, so one text delta. */
+const BENCH_WORDS = [' Hello', ' from', ' the', ' Tollgate', ' fake', ' Bedrock', ' model.'];
 const MAX_SKEW_MS = 5 * 60_000;
 
 type Obj = Record<string, unknown>;
@@ -99,6 +107,9 @@ export class FakeBedrock {
       status: undefined,
       failNext: undefined,
       writeBytes: 9,
+      writePerEvent: false,
+      writeIntervalMs: 0,
+      textChunks: undefined,
       cacheReadTokens: 0,
       reasoning: 'Let me think about the weather first.',
       record: true,
@@ -264,7 +275,8 @@ export class FakeBedrock {
       stopReason = 'tool_use';
       output = 10 * b.toolCalls;
     } else {
-      let text = results.length > 0 ? `Tool said: ${results.map((r) => ((r['content'] as Obj[])[0] as Obj)['text']).join(' | ')}` : b.text;
+      const plain = b.textChunks === undefined ? b.text : Array.from({ length: b.textChunks }, (_, i) => BENCH_WORDS[i % BENCH_WORDS.length] as string).join('');
+      let text = results.length > 0 ? `Tool said: ${results.map((r) => ((r['content'] as Obj[])[0] as Obj)['text']).join(' | ')}` : plain;
       const inference = isObj(body['inferenceConfig']) ? body['inferenceConfig'] : {};
       for (const s of (inference['stopSequences'] as string[] | undefined) ?? []) {
         const i = text.indexOf(s);
@@ -327,12 +339,14 @@ export class FakeBedrock {
     event('messageStop', { stopReason: message['stopReason'] });
     event('metadata', { usage: message['usage'], metrics: { latencyMs: 1 } });
     res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
+    const b = this.behaviour;
     const all = Buffer.concat(frames);
-    const size = this.behaviour.writeBytes > 0 ? this.behaviour.writeBytes : all.length;
-    for (let i = 0; i < all.length; i += size) {
+    const size = b.writeBytes > 0 ? b.writeBytes : all.length;
+    const writes = b.writePerEvent ? frames : Array.from({ length: Math.ceil(all.length / size) }, (_, i) => all.subarray(i * size, (i + 1) * size));
+    for (const piece of writes) {
       if (res.destroyed) return;
-      res.write(all.subarray(i, i + size));
-      await new Promise((resolve) => setImmediate(resolve));
+      res.write(piece);
+      await new Promise((resolve) => (b.writeIntervalMs > 0 ? setTimeout(resolve, b.writeIntervalMs) : setImmediate(resolve)));
     }
     res.end();
   }
