@@ -10,7 +10,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { WireReader, readTag } from '../src/extproc/codec/wire.js';
-import { EXTPROC_WINDOWS, widenFlowControlWindows } from '../src/extproc/flow-control.js';
+import { EXTPROC_WINDOWS, allowEnvoyStreamResets, widenFlowControlWindows } from '../src/extproc/flow-control.js';
 import { EXTPROC_SERVER_OPTIONS, loadExternalProcessorService } from '../src/extproc/server.js';
 
 /** ProcessingRequest fields 2..7 (request_headers .. response_trailers) are answered by field n - 1. */
@@ -57,6 +57,7 @@ async function main(): Promise<void> {
       },
     },
   );
+  allowEnvoyStreamResets(server);
   await new Promise<void>((resolve, reject) => server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
   widenFlowControlWindows(server, EXTPROC_WINDOWS);
   process.on('SIGTERM', () => server.forceShutdown());

@@ -90,6 +90,8 @@ export async function runWrk(wrk: string, workDir: string, name: string, spec: W
   const line = stdout.split('\n').find((l) => l.startsWith('WRKJSON '));
   if (!line) throw new Error(`wrk printed no summary:\n${stdout}`);
   const r = JSON.parse(line.slice(8)) as Record<string, number>;
+  // Which errors (socket errors by kind, non-2xx answers): wrk's own report, kept with --keep.
+  if ((r['errors'] ?? 0) > 0) await writeFile(join(workDir, `${name}.wrk.txt`), stdout);
   const statLine = stdout.split('\n').find((l) => l.startsWith('CHILDSTAT ')) ?? '';
   const fields = statLine.slice(statLine.lastIndexOf(')') + 2).split(' ');
   const cpuMs = (((Number(fields[13]) || 0) + (Number(fields[14]) || 0)) * 1000) / CLOCK_TICKS;

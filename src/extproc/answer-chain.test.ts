@@ -30,7 +30,7 @@ describe('AnswerChain', () => {
 describe('OrderedResponder', () => {
   it('answers a throwing or rejecting step with the fail-closed answer, in order', async () => {
     const written: string[] = [];
-    const sink = { writable: true, destroyed: false, write: (a: string) => written.push(a) };
+    const sink = { writable: true, destroyed: false, write: (a: string) => written.push(a), end: () => written.push('END') };
     const responder = new OrderedResponder<string, string>(
       sink,
       (msg) => {
@@ -46,5 +46,29 @@ describe('OrderedResponder', () => {
     responder.receive('ok');
     await tick(30);
     assert.deepEqual(written, ['slow-answer', 'refused', 'refused', 'ok-answer']);
+  });
+
+  it('ends the call right after the answer that asked for it, and answers nothing after', async () => {
+    const written: string[] = [];
+    const sink = { writable: true, destroyed: false, write: (a: string) => written.push(a), end: () => written.push('END') };
+    let responder: OrderedResponder<string, string> | undefined;
+    responder = new OrderedResponder<string, string>(
+      sink,
+      (msg) => {
+        if (msg === 'last') {
+          responder?.endAfterThisAnswer();
+          return tick(5).then(() => 'last-answer');
+        }
+        return `${msg}-answer`;
+      },
+      () => 'refused',
+    );
+    responder.receive('first');
+    responder.receive('last');
+    responder.receive('queued');
+    await tick(20);
+    responder.receive('later');
+    await tick(5);
+    assert.deepEqual(written, ['first-answer', 'last-answer', 'END']);
   });
 });

@@ -30,6 +30,8 @@ export interface AnswerSink<R> {
   readonly writable: boolean;
   readonly destroyed: boolean;
   write(answer: R): unknown;
+  /** Ends the call with an OK status (grpc-js: `call.end()`). */
+  end(): unknown;
 }
 
 /**
@@ -38,6 +40,10 @@ export interface AnswerSink<R> {
  */
 export class OrderedResponder<M, R> {
   private readonly chain = new AnswerChain();
+  /** The next answer written is the last: the call ends right after it. */
+  private endAfterNext = false;
+  /** The call was ended from our side: later messages are not answered. */
+  private ended = false;
 
   constructor(
     private readonly sink: AnswerSink<R>,
@@ -46,11 +52,23 @@ export class OrderedResponder<M, R> {
   ) {}
 
   receive(msg: M): void {
+    if (this.ended) return;
     this.chain.run(() => this.answer(msg));
+  }
+
+  /**
+   * Ends the call (OK status) right after the answer being computed now is written; messages already
+   * queued behind it, or arriving later, get no answer. Envoy takes an OK close of the ext_proc stream
+   * as "no more processing for this request": body chunks it sent and we did not answer go on to the
+   * client unchanged, and so does the rest of the body.
+   */
+  endAfterThisAnswer(): void {
+    this.endAfterNext = true;
   }
 
   /** Handles one message; returns a promise only when the answer is asynchronous. */
   private answer(msg: M): Promise<void> | undefined {
+    if (this.ended) return undefined;
     let answer: R | Promise<R>;
     try {
       answer = this.dispatch(msg);
@@ -68,7 +86,10 @@ export class OrderedResponder<M, R> {
   }
 
   private write(answer: R): void {
-    if (!this.sink.writable || this.sink.destroyed) return;
+    if (this.ended || !this.sink.writable || this.sink.destroyed) return;
     this.sink.write(answer);
+    if (!this.endAfterNext) return;
+    this.ended = true;
+    this.sink.end();
   }
 }

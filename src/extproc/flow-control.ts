@@ -38,3 +38,24 @@ export function widenFlowControlWindows(server: Server, windows: FlowControlWind
     });
   }
 }
+
+/**
+ * Stream resets Envoy may send on one connection (Node's HTTP/2 defaults: a burst of 1,000, then 33
+ * per second, after which Node ends the connection with every request on it: its "rapid reset"
+ * guard). Envoy resets an ext_proc stream whenever the server ends it before Envoy is done sending
+ * (the ext_proc lets a passed-through Responses stream go once its id is read: hundreds per second
+ * under load). The only client of this server is the Envoy beside it, so the guard is set far above
+ * anything it sends.
+ */
+export const EXTPROC_STREAM_RESETS = { burst: 1_000_000, perSecond: 1_000_000 } as const;
+
+/**
+ * Sets the reset allowance of the HTTP/2 servers `server` creates when it binds (call before
+ * `bindAsync`). grpc-js builds them from a private options object; when a grpc-js upgrade changes
+ * that, this throws at start-up (and the unit test fails) instead of silently keeping Node's guard.
+ */
+export function allowEnvoyStreamResets(server: Server, resets: { readonly burst: number; readonly perSecond: number } = EXTPROC_STREAM_RESETS): void {
+  const options = (server as unknown as { commonServerOptions?: unknown }).commonServerOptions;
+  if (typeof options !== 'object' || options === null) throw new Error('grpc-js internals changed: no HTTP/2 server options to set the stream reset allowance on');
+  Object.assign(options, { streamResetBurst: resets.burst, streamResetRate: resets.perSecond });
+}

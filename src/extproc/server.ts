@@ -8,7 +8,7 @@ import type { ProcessingResponse } from '../generated/envoy/service/ext_proc/v3/
 import { addAttemptLogService } from './attempt-log.js';
 import { AttemptStream } from './attempt-stream.js';
 import { withStaticCodecs } from './codec/service.js';
-import { EXTPROC_WINDOWS, widenFlowControlWindows } from './flow-control.js';
+import { EXTPROC_WINDOWS, allowEnvoyStreamResets, widenFlowControlWindows } from './flow-control.js';
 import { loadEnvoyProto } from './protos.js';
 import { ExtProcStream, type StreamDeps } from './stream.js';
 
@@ -69,6 +69,7 @@ export async function startExtProcServer(address: string, deps: StreamDeps): Pro
     },
   });
   addAttemptLogService(server, { store: deps.store, health: deps.router.health, logger: deps.logger });
+  allowEnvoyStreamResets(server);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
   });

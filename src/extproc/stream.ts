@@ -88,6 +88,8 @@ export class ExtProcStream {
   /** The client's API (from the path): the shape of every error this request gets. */
   private api: ClientApi = 'openai';
   private readonly startedNs = process.hrtime.bigint();
+  /** The response body comes through only so its response id can be recorded (nothing else reads it). */
+  private bodyForIdOnly = false;
 
   constructor(
     private readonly deps: StreamDeps,
@@ -273,13 +275,28 @@ export class ExtProcStream {
     const guarded = ctx?.guard?.inspector !== undefined;
     const body = msg.responseBody;
     const chunk = body?.body ?? EMPTY_BODY;
-    if (ctx?.idCapture) this.captureId(ctx, ctx.idCapture, chunk);
-    if (!ctx || (!limits && !guarded)) return continueResponseBody();
     const end = body?.endOfStream ?? false;
+    if (ctx?.idCapture) {
+      this.captureId(ctx, ctx.idCapture, chunk);
+      if (this.bodyForIdOnly && ctx.idCapture === undefined && !end) return this.letGo();
+    }
+    if (!ctx || (!limits && !guarded)) return continueResponseBody();
     if (ctx.stream && ctx.firstChunkNs === undefined && chunk.length > 0 && ctx.status === 200) this.firstChunk(ctx);
     const decision = limits ? limits.responseBody(ctx, chunk, end) : CONTINUE_BODY;
     if (!guarded) return decision instanceof Promise ? decision.then((d) => this.bodyAnswer(d)) : this.bodyAnswer(decision);
     return decision instanceof Promise ? decision.then((d) => this.guardedAnswer(ctx, d, chunk, end)) : this.guardedAnswer(ctx, decision, chunk, end);
+  }
+
+  /**
+   * The body came through only for its response id, which is now read (or given up on): this answer is
+   * the stream's last, and Envoy sends the rest of the body (and any chunk it sent that we leave
+   * unanswered) straight to the client, as it does for any stream nothing inspects. The request is
+   * finalized now, like such a stream is once its response headers are answered.
+   */
+  private letGo(): ProcessingResponse {
+    this.responder.endAfterThisAnswer();
+    this.finalize('completed');
+    return continueResponseBody();
   }
 
   /** Reads a created response's id from its first bytes and records where it is stored and whose it is. */
@@ -358,7 +375,10 @@ export class ExtProcStream {
       const remove = headers.has(ATTEMPT_COUNT_HEADER) ? GUARDED_DROP_WITH_COUNT : GUARDED_DROP;
       return responseHeadersWith(limits?.headers, true, remove, 'STREAMED');
     }
-    return responseHeadersWith(limits?.headers, (limits?.inspectBody ?? false) || capture, headers.has(ATTEMPT_COUNT_HEADER) ? DROP_ATTEMPT_COUNT : []);
+    const inspect = limits?.inspectBody ?? false;
+    // Neither limits nor guardrails read this body: once the id is read the stream is let go (letGo).
+    this.bodyForIdOnly = capture && !inspect;
+    return responseHeadersWith(limits?.headers, inspect || capture, headers.has(ATTEMPT_COUNT_HEADER) ? DROP_ATTEMPT_COUNT : []);
   }
 
   /**
