@@ -214,7 +214,7 @@ export const modelProviderSpecSchema: Schema = {
         },
       ],
     },
-    credentialSecretRef: { ...secretKeyRef, description: "Secret key holding the provider credential. Omitted on aws-bedrock and gcp-vertex-ai: the Pod's own identity (AWS: env keys or IRSA; Google: Application Default Credentials such as GKE Workload Identity)." },
+    credentialSecretRef: { ...secretKeyRef, description: "Secret key holding the provider credential. Omitted on aws-bedrock and gcp-vertex-ai: the Pod's own identity (AWS: env keys, IRSA or EKS Pod Identity; Google: Application Default Credentials such as GKE Workload Identity)." },
     apiVersion: { type: 'string', maxLength: 64, pattern: '^[0-9A-Za-z.-]+$', description: 'Azure OpenAI api-version query parameter, or the anthropic-version header (default 2023-06-01).' },
     region: {
       type: 'string',

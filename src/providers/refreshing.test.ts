@@ -55,6 +55,17 @@ describe('Refreshing credential cache', () => {
     assert.equal(s.calls(), 3, 'tried again after the pause');
   });
 
+  it('a fetch that succeeds after failures ends the pause: credentials already inside the window are refreshed at the next request', async () => {
+    let n = 0;
+    const s = source([() => new Error('agent down'), () => ({ value: `v${++n}`, expiresAt: s.clock.now + REFRESH_BEFORE_MS - 1000 })]);
+    await assert.rejects(async () => s.cache.get(), /agent down/);
+    assert.equal(await s.cache.get(), 'v1', 'no credentials: the request waits, pause or not');
+    assert.equal(s.cache.get(), 'v1');
+    await tick();
+    assert.equal(s.calls(), 3, 'the background refresh was not held back by the earlier failure');
+    assert.equal(s.cache.get(), 'v2');
+  });
+
   it('a refresh that does not extend the expiry pauses further refreshes; errors name the source', async () => {
     const expiresAt = 1_000_000 + 60_000;
     const s = source([() => ({ value: 'cached-by-server', expiresAt })]);

@@ -32,6 +32,14 @@ export function reportCredentialEvents(receiver: CredentialEvents | undefined): 
   events = receiver;
 }
 
+/**
+ * Reports a credential source that cannot work at all (an environment that configures none, an
+ * endpoint the SDK refuses), found when a configuration loads: the same log line as a failed fetch.
+ */
+export function reportCredentialProblem(source: string, message: string): void {
+  events?.failed(source, message);
+}
+
 export interface Expiring<T> {
   readonly value: T;
   /** Epoch ms; undefined for a credential that does not expire (static keys). */
@@ -77,7 +85,8 @@ export class Refreshing<T> {
         this.pending = undefined;
         const previous = this.current?.expiresAt;
         this.current = fresh;
-        if (previous !== undefined && fresh.expiresAt !== undefined && fresh.expiresAt <= previous) this.notBefore = this.now() + RETRY_MS;
+        // A success ends the pause after failures (the source works again); one that did not extend the expiry starts one.
+        this.notBefore = previous !== undefined && fresh.expiresAt !== undefined && fresh.expiresAt <= previous ? this.now() + RETRY_MS : 0;
         events?.refreshed(this.source, fresh.expiresAt);
         return fresh.value;
       },

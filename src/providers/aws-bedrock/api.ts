@@ -14,9 +14,11 @@
  *
  * The credential Secret key holds JSON: {"accessKeyId": "...", "secretAccessKey": "...", "sessionToken": "..."}
  * (sessionToken optional). Without a credentialSecretRef, credentials come from the Pod's environment
- * like the AWS SDKs' default chain: static keys (AWS_ACCESS_KEY_ID...) or the web identity IRSA sets
+ * like the AWS SDKs' default chain: static keys (AWS_ACCESS_KEY_ID...), then the web identity IRSA sets
  * (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE -> STS AssumeRoleWithWebIdentity through the AWS SDK's
- * provider), cached and refreshed in the background before expiry (credentials.ts, web-identity.ts).
+ * provider), then the container credentials endpoint of EKS Pod Identity or ECS
+ * (AWS_CONTAINER_CREDENTIALS_FULL_URI / _RELATIVE_URI, through the AWS SDK's fromHttp), cached and
+ * refreshed in the background before expiry (credentials.ts, web-identity.ts, container-credentials.ts).
  * The region comes from spec.region or the endpoint host
  * (bedrock-runtime.<region>.amazonaws.com). Embeddings: InvokeModel for Titan and Cohere (embeddings.ts).
  */
@@ -26,6 +28,7 @@ import type { ProviderEntry } from '../../config/snapshot.js';
 import type { ProviderAdapter, UpstreamTarget } from '../types.js';
 import { bedrockChat } from './chat.js';
 import { bedrockEmbeddings } from './embeddings.js';
+import { reportCredentialProblem } from '../refreshing.js';
 import { defaultCredentials } from './credentials.js';
 
 /** Used when neither spec.region nor the endpoint host names a region. */
@@ -72,7 +75,7 @@ const signers = new WeakMap<ProviderEntry, SignatureV4 | Error>();
 function signerFor(provider: ProviderEntry): SignatureV4 | Error {
   let signer = signers.get(provider);
   if (!signer) {
-    // No credential Secret: the Pod's credentials (env keys or IRSA), answered from their cache while valid.
+    // No credential Secret: the Pod's credentials (env keys, IRSA or Pod Identity), answered from their cache while valid.
     const credentials = provider.credential === undefined ? defaultProvider() : parseAwsCredentials(provider.credential);
     signer = credentials instanceof Error ? credentials : new SignatureV4({ credentials, region: regionOf(provider), service: 'bedrock', sha256: Sha256 });
     signers.set(provider, signer);
@@ -125,7 +128,9 @@ export const bedrockAdapter: ProviderAdapter = {
   warm(provider) {
     if (provider.credential !== undefined) return;
     const source = defaultCredentials();
-    if (!(source instanceof Error)) void Promise.resolve(source.get()).catch(() => undefined);
+    // An environment that cannot give credentials is in the log as the configuration loads, not only in clients' 502s.
+    if (source instanceof Error) reportCredentialProblem('AWS credentials from the environment', source.message);
+    else void Promise.resolve(source.get()).catch(() => undefined);
   },
   chat: bedrockChat,
   embeddings: bedrockEmbeddings,

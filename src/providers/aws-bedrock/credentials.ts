@@ -4,9 +4,12 @@
  * (https://docs.aws.amazon.com/sdkref/latest/guide/standardized-credentials.html), in the SDKs' order:
  *   1. static keys in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN);
  *   2. the web-identity environment IRSA sets (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE), exchanged at
- *      STS by the AWS SDK's own provider (web-identity.ts).
- * EKS Pod Identity (AWS_CONTAINER_CREDENTIALS_FULL_URI) is refused with a clear error rather than
- * ignored: it needs the SDK's container-credentials provider, which is not a dependency yet.
+ *      STS by the AWS SDK's own provider (web-identity.ts);
+ *   3. the container credentials endpoint EKS Pod Identity and ECS set (AWS_CONTAINER_CREDENTIALS_FULL_URI
+ *      or _RELATIVE_URI, with AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE or _TOKEN), fetched by the AWS
+ *      SDK's own provider (container-credentials.ts).
+ * The SDKs read shared config files and credential processes between 1 and 2, and EC2 instance
+ * metadata after 3; a Pod has neither, so Tollgate does not look for them.
  *
  * Credentials that expire are cached and refreshed in the background (../refreshing.ts): a request
  * waits for the source only when no valid credentials exist (the first request, or after failed
@@ -14,6 +17,7 @@
  */
 import { Refreshing, type Expiring } from '../refreshing.js';
 import type { AwsCredentials } from './api.js';
+import { containerCredentials, containerCredentialsFromEnv, containerEndpoint } from './container-credentials.js';
 import { assumeRoleWithWebIdentity, webIdentityFromEnv } from './web-identity.js';
 
 export type ExpiringCredentials = Expiring<AwsCredentials>;
@@ -47,10 +51,15 @@ export function defaultCredentialsFrom(env: NodeJS.ProcessEnv, now: () => number
   }
   const webIdentity = webIdentityFromEnv(env);
   if (webIdentity) return new Refreshing<AwsCredentials>(`web identity (role ${webIdentity.roleArn})`, () => assumeRoleWithWebIdentity(webIdentity), now);
-  if (env['AWS_CONTAINER_CREDENTIALS_FULL_URI'] || env['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI']) {
-    return new Error('EKS Pod Identity / container credentials (AWS_CONTAINER_CREDENTIALS_*) are not supported yet: use IRSA (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) or a credentialSecretRef');
+  const container = containerCredentialsFromEnv(env);
+  if (container) {
+    const fetchCredentials = containerCredentials(container);
+    if (fetchCredentials instanceof Error) return fetchCredentials;
+    return new Refreshing<AwsCredentials>(`container credentials (${containerEndpoint(container)})`, fetchCredentials, now);
   }
-  return new Error('no credentialSecretRef (AWS credentials JSON) is configured, and neither AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY nor the web identity environment (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) is set');
+  return new Error(
+    'no credentialSecretRef (AWS credentials JSON) is configured, and neither AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the web identity environment (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) nor container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI: EKS Pod Identity, ECS) are set',
+  );
 }
 
 let processSource: RefreshingCredentials | Error | undefined;

@@ -117,7 +117,7 @@ describe('Bedrock web-identity (IRSA) credentials', () => {
     assert.equal(webIdentityFromEnv({ ...base, AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:9', AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' })?.stsEndpoint, undefined);
   });
 
-  it('the default chain: env keys first (as the SDKs), then the web identity; nothing configured is a clear error', async () => {
+  it('the default chain: env keys first (as the SDKs), then the web identity, then container credentials; nothing configured is a clear error', async () => {
     const keys = defaultCredentialsFrom({ AWS_ACCESS_KEY_ID: 'AKIAENV', AWS_SECRET_ACCESS_KEY: 'env-secret', AWS_ROLE_ARN: ROLE, AWS_WEB_IDENTITY_TOKEN_FILE: config.tokenFile });
     assert.ok(!(keys instanceof Error));
     assert.deepEqual(keys.get(), { accessKeyId: 'AKIAENV', secretAccessKey: 'env-secret' }, 'static keys: no STS call, no wait');
@@ -128,7 +128,8 @@ describe('Bedrock web-identity (IRSA) credentials', () => {
     assert.equal(sts.calls.length, 1);
     const none = defaultCredentialsFrom({});
     assert.ok(none instanceof Error && /AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE/.test(none.message));
-    const podIdentity = defaultCredentialsFrom({ AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://169.254.170.23/v1/credentials' });
-    assert.ok(podIdentity instanceof Error && /Pod Identity/.test(podIdentity.message));
+    // IRSA comes before container credentials (EKS Pod Identity): both set, STS is used.
+    const both = defaultCredentialsFrom({ AWS_ROLE_ARN: ROLE, AWS_WEB_IDENTITY_TOKEN_FILE: config.tokenFile, AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://169.254.170.23/v1/credentials' });
+    assert.ok(!(both instanceof Error) && /^web identity/.test(both.source));
   });
 });
