@@ -73,7 +73,8 @@ function randomChange(r: () => number): ResourceChange {
     const provider: ModelProvider = {
       apiVersion: API_VERSION,
       kind: 'ModelProvider',
-      metadata: { name, namespace: ns },
+      // (Always a creationTimestamp: without one the incremental builder counts from when it first saw the provider.)
+      metadata: { name, namespace: ns, creationTimestamp: pick(['2026-01-01T00:00:00Z', '2026-02-01T00:00:00Z']) },
       spec: {
         type: 'openai',
         endpoint: `http://${name}.example/v1`,
@@ -143,6 +144,7 @@ function snapshotView(s: Snapshot): unknown {
       const c = catalogFor(s.modelLists, t);
       return { candidates: c.candidates, routable: c.routable, mapping: [...c.mapping.exactEntries()] };
     }),
+    modelCreated: [...s.modelLists.createdSeconds].sort(([a], [b]) => (a < b ? -1 : 1)),
     mapping: [...s.globalMapping.exactEntries()],
     resilience: s.resilience,
     currency: s.currency,

@@ -15,7 +15,7 @@
 import type { CompiledPrice } from '../billing/pricing.js';
 import { compileRules, compileToolRules, compileWildcardRules, type LimitRule, type LimitScope, type ModelScopeRules } from './limits.js';
 import { ModelMapping } from './mapping.js';
-import { buildModelLists, type ModelLists } from './model-lists.js';
+import { buildModelLists, creationSeconds, type ModelLists } from './model-lists.js';
 import { compileGuardrails, EMPTY_GUARDRAILS, type GuardrailIndex } from '../guardrails/compile.js';
 import { NO_TENANTS, TenantIndex } from '../tenancy/hosts.js';
 import { PersistentMap } from './persistent-map.js';
@@ -126,7 +126,12 @@ export class IncrementalSnapshotBuilder {
   private keysByName = PersistentMap.empty<KeyEntry>();
   private routesByModel: ReadonlyMap<string, readonly RouteTier[]> = new Map();
   private servedModels: readonly string[] = [];
-  private modelLists: ModelLists = buildModelLists(new Map(), new ModelMapping(undefined), []);
+  private modelLists: ModelLists = buildModelLists(new Map(), new ModelMapping(undefined), [], () => 0);
+  /**
+   * `namespace/name` -> when this builder first saw the provider (epoch seconds), for providers
+   * without a creationTimestamp (file configs): the model lists' creation times stay put across reloads.
+   */
+  private readonly providerFirstSeen = new Map<string, number>();
   private globalMapping = new ModelMapping(undefined);
   private resilience: ResilienceConfig = resilienceConfig(undefined);
   private guardrails: GuardrailIndex = EMPTY_GUARDRAILS;
@@ -256,7 +261,7 @@ export class IncrementalSnapshotBuilder {
       this.routesDirty = true;
       this.globalDirty = false;
     }
-    if (this.routesDirty) this.rebuildRoutes();
+    if (this.routesDirty) this.rebuildRoutes(now);
     if (this.mcpDirty) this.rebuildMcp();
     if (this.templatesDirty) this.rebuildTemplates();
 
@@ -333,7 +338,7 @@ export class IncrementalSnapshotBuilder {
     this.mcpDirty = false;
   }
 
-  private rebuildRoutes(): void {
+  private rebuildRoutes(now: Date): void {
     const problems: ResourceProblem[] = [];
     const routes = buildRoutes(this.providers.values(), this.readSecret, problems, this.pricing);
     for (const id of this.problems.keys()) if (id.startsWith('ModelProvider/')) this.setProblem(id, undefined);
@@ -347,8 +352,25 @@ export class IncrementalSnapshotBuilder {
     this.admissionPrice = admissionPrices(routes);
     this.servedModels = [...routes.keys()].sort();
     // Depends on the routes and on the mappings (a GatewayConfig change marks the routes dirty too).
-    this.modelLists = buildModelLists(routes, this.globalMapping, this.tenants.all);
+    this.modelLists = buildModelLists(routes, this.globalMapping, this.tenants.all, this.providerCreation(now));
     this.routesDirty = false;
+  }
+
+  /** Creation times of the current providers (creationTimestamp, else first seen); forgets removed ones. */
+  private providerCreation(now: Date): (provider: string) => number {
+    const nowSeconds = Math.floor(now.getTime() / 1000);
+    const created = new Map<string, number>();
+    for (const p of this.providers.values()) {
+      const name = qualifiedName(p.metadata);
+      let seconds = creationSeconds(p.metadata.creationTimestamp);
+      if (seconds === undefined) {
+        seconds = this.providerFirstSeen.get(name) ?? nowSeconds;
+        this.providerFirstSeen.set(name, seconds);
+      }
+      created.set(name, seconds);
+    }
+    for (const name of this.providerFirstSeen.keys()) if (!created.has(name)) this.providerFirstSeen.delete(name);
+    return (name) => created.get(name) ?? nowSeconds;
   }
 
   private recomputeKey(name: string, affectedHashes: Set<string>, touched: Set<string>): void {

@@ -40,7 +40,22 @@ export interface ModelLists {
   readonly global: ModelCatalog;
   /** Tenant (the snapshot's own objects) -> catalog; tenants without their own mapping share `global`. */
   readonly byTenant: ReadonlyMap<MappedTenant, ModelCatalog>;
+  /**
+   * Served model -> when the gateway started serving it (epoch seconds): the earliest creation time of
+   * the providers serving it (see {@link ProviderCreated}). OpenAI's `created` and Anthropic's
+   * `created_at` of the model and of every name that resolves to it; stable across config reloads.
+   */
+  readonly createdSeconds: ReadonlyMap<string, number>;
 }
+
+/** The routes of served models, as far as the lists care (snapshot.ts RouteTier). */
+export type ServedRoutes = ReadonlyMap<string, readonly { readonly routes: readonly { readonly provider: { readonly name: string } }[] }[]>;
+
+/**
+ * When a provider (`namespace/name`) came to be, in epoch seconds: its metadata.creationTimestamp,
+ * else when the config source first saw it (the incremental builder keeps that across rebuilds).
+ */
+export type ProviderCreated = (provider: string) => number;
 
 /** The catalog that applies on a host of this tenant (or outside every tenant). */
 export function catalogFor(lists: ModelLists, tenant: MappedTenant | undefined): ModelCatalog {
@@ -67,12 +82,26 @@ export function buildModelCatalog(mapping: ModelMapping, served: ReadonlyMap<str
 
 /** Builds every catalog of a snapshot from the served models (routesByModel), the global mapping and the tenants'. */
 export function buildModelLists(
-  served: ReadonlyMap<string, unknown>,
+  served: ServedRoutes,
   globalMapping: ModelMapping,
   tenants: Iterable<MappedTenant>,
+  providerCreated: ProviderCreated,
 ): ModelLists {
   const global = buildModelCatalog(globalMapping, served);
   const byTenant = new Map<MappedTenant, ModelCatalog>();
   for (const t of tenants) byTenant.set(t, t.mapping ? buildModelCatalog(t.mapping, served) : global);
-  return { global, byTenant };
+  const createdSeconds = new Map<string, number>();
+  for (const [model, tiers] of served) {
+    let earliest = Infinity;
+    for (const tier of tiers) for (const r of tier.routes) earliest = Math.min(earliest, providerCreated(r.provider.name));
+    if (Number.isFinite(earliest)) createdSeconds.set(model, earliest);
+  }
+  return { global, byTenant, createdSeconds };
+}
+
+/** A creationTimestamp (RFC 3339) in epoch seconds, or undefined when absent or unreadable. */
+export function creationSeconds(timestamp: string | undefined): number | undefined {
+  if (timestamp === undefined) return undefined;
+  const ms = Date.parse(timestamp);
+  return Number.isFinite(ms) ? Math.floor(ms / 1000) : undefined;
 }

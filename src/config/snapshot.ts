@@ -9,7 +9,7 @@ import { DEFAULT_CURRENCY } from '../billing/money.js';
 import { compilePrice, maxPrice, type CompiledPrice } from '../billing/pricing.js';
 import { chainHasRules, chainHasTokenRules, compileRules, compileScope, isValidTimeZone, type LimitRule, type LimitScope } from './limits.js';
 import { ModelMapping } from './mapping.js';
-import { buildModelLists, type ModelLists } from './model-lists.js';
+import { buildModelLists, creationSeconds, type ModelLists } from './model-lists.js';
 import { compileTemplates, type TemplateIndex, type TemplateProblem } from '../templates/compile.js';
 import { buildMcpConfig, mcpKeyPolicy, type McpConfig, type McpKeyPolicy, type McpProblem } from './mcp.js';
 import {
@@ -236,6 +236,10 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
   problems.push(...templateProblems);
   const globalMapping = new ModelMapping(resources.gatewayConfig?.modelMappings);
   const tenants = new TenantIndex(resources.gatewayConfig?.tenants);
+  // A provider without a creationTimestamp (a file config) is first seen now.
+  const nowSeconds = Math.floor(now.getTime() / 1000);
+  const providerCreated = new Map<string, number>();
+  for (const p of resources.providers) providerCreated.set(qualifiedName(p.metadata), creationSeconds(p.metadata.creationTimestamp) ?? nowSeconds);
   const snapshot: Snapshot = {
     version,
     builtAt: now.toISOString(),
@@ -244,7 +248,7 @@ export function buildSnapshot(resources: ResourceSet, version: number, now: Date
     routesByModel,
     globalMapping,
     servedModels: [...routesByModel.keys()].sort(),
-    modelLists: buildModelLists(routesByModel, globalMapping, tenants.all),
+    modelLists: buildModelLists(routesByModel, globalMapping, tenants.all, (name) => providerCreated.get(name) ?? nowSeconds),
     resilience: resilienceConfig(resources.gatewayConfig?.resilience),
     guardrails: compileGuardrails(resources.gatewayConfig?.guardrails),
     tenants,

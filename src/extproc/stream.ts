@@ -20,7 +20,7 @@ import type { ApiRoute } from '../pipeline/route.js';
 import { RESPONSE_ID, type ResponseDirectory } from '../responses/directory.js';
 import type { ResponseIdCapture } from '../responses/id-capture.js';
 import { directRewrite } from '../pipeline/dispatch.js';
-import { apiOfPath, classifyRoute } from '../pipeline/route.js';
+import { apiOfRequest, classifyRoute } from '../pipeline/route.js';
 import type { BodyDecision, LimitsStep } from '../pipeline/limits.js';
 import { classify } from '../routing/health.js';
 import type { AttemptRecord } from '../routing/plan.js';
@@ -126,7 +126,7 @@ export class ExtProcStream {
     const headers = headerMap(msg.requestHeaders?.headers);
     const snapshot = this.deps.store.current();
     const requestId = headers.get('x-request-id') || randomUUID();
-    this.api = apiOfPath(headers.get(':path') ?? '');
+    this.api = apiOfRequest(headers.get(':path') ?? '', headers.get('anthropic-version'));
     if (!snapshot) {
       return this.refuse(gatewayError('provider_unavailable', 'The gateway has no configuration loaded yet.'), requestId);
     }
@@ -146,6 +146,7 @@ export class ExtProcStream {
     const decision = admitHeaders(headers, snapshot, this.now(), source, ctx.tenant);
     if (isGatewayError(decision)) return this.refuse(decision, requestId);
     ctx.key = decision.key;
+    if (decision.kind === 'refuse') return this.refuse(decision.error, requestId);
     if (decision.kind === 'respond') {
       ctx.status = decision.status;
       this.phase = 'done';

@@ -100,7 +100,7 @@ describe('model list catalogs', () => {
   });
 
   it('refuse a tenant that is not part of the snapshot, rather than listing the global names', () => {
-    const lists = buildModelLists(new Map([['m1', 1]]), new ModelMapping(undefined), []);
+    const lists = buildModelLists(new Map([['m1', []]]), new ModelMapping(undefined), [], () => 0);
     assert.throws(() => catalogFor(lists, { mapping: new ModelMapping({ a: 'm1' }) }));
     assert.equal(catalogFor(lists, { mapping: undefined }), lists.global);
   });

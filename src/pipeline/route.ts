@@ -9,7 +9,10 @@ export type ApiRoute =
       /** POST /v1/templates/<name>: the PromptTemplate (in the key's namespace) rendered into a chat completion. */
       readonly template?: string;
     }
-  | { readonly kind: 'list-models' }
+  /** GET /v1/models: `query` is the client's query string (with its `?`; empty when none), for Anthropic's paging. */
+  | { readonly kind: 'list-models'; readonly query: string }
+  /** GET /v1/models/{model}: one model of the list (OpenAI's and Anthropic's retrieve). */
+  | { readonly kind: 'retrieve-model'; readonly model: string }
   /** A stored Responses API response (src/pipeline/stored-responses.ts), addressed by its id. */
   | {
       readonly kind: 'stored-response';
@@ -28,10 +31,12 @@ const ROUTES: ReadonlyMap<string, { readonly method: string; readonly route: Api
   ['/v1/messages', { method: 'POST', route: { kind: 'forward', operation: 'messages' } }],
   ['/v1/messages/count_tokens', { method: 'POST', route: { kind: 'forward', operation: 'messages/count_tokens' } }],
   ['/v1/responses', { method: 'POST', route: { kind: 'forward', operation: 'responses' } }],
-  ['/v1/models', { method: 'GET', route: { kind: 'list-models' } }],
 ] as const);
 
-const SUPPORTED = 'POST /v1/chat/completions, POST /v1/embeddings, POST /v1/responses, GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items, POST /v1/responses/{id}/cancel, POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/templates/<name>, GET /v1/models';
+const SUPPORTED = 'POST /v1/chat/completions, POST /v1/embeddings, POST /v1/responses, GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items, POST /v1/responses/{id}/cancel, POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/templates/<name>, GET /v1/models, GET /v1/models/{model}';
+
+const MODELS = '/v1/models';
+const MODELS_PREFIX = '/v1/models/';
 
 const TEMPLATES_PREFIX = '/v1/templates/';
 const RESPONSES_PREFIX = '/v1/responses/';
@@ -56,10 +61,31 @@ export function classifyRoute(method: string, rawPath: string): ApiRoute | Gatew
     return { kind: 'forward', operation: 'chat/completions', template: name };
   }
   if (path.startsWith(RESPONSES_PREFIX)) return classifyStored(method, path, rawPath);
+  if (path === MODELS || path.startsWith(MODELS_PREFIX)) return classifyModels(method, path, rawPath);
   const entry = ROUTES.get(path);
   if (!entry) return gatewayError('unknown_url', `Unknown request URL: ${method} ${path}. Supported: ${SUPPORTED}.`);
   if (method !== entry.method) return gatewayError('method_not_allowed', `Method ${method} is not allowed on ${path}; use ${entry.method}.`);
   return entry.route;
+}
+
+/**
+ * `/v1/models` and `/v1/models/{model}`. The model is the rest of the path, percent-decoded: SDKs
+ * encode a `/` in a name (`org/model`) as `%2F`, curl users may not; both name the same model.
+ */
+function classifyModels(method: string, path: string, rawPath: string): ApiRoute | GatewayError {
+  if (method !== 'GET') return gatewayError('method_not_allowed', `Method ${method} is not allowed on ${path}; use GET.`);
+  if (path === MODELS) {
+    const q = rawPath.indexOf('?');
+    return { kind: 'list-models', query: q < 0 ? '' : rawPath.slice(q) };
+  }
+  const raw = path.slice(MODELS_PREFIX.length);
+  let model: string;
+  try {
+    model = decodeURIComponent(raw);
+  } catch {
+    model = raw; // not valid percent-encoding: the name as sent (no served name matches it, so 404)
+  }
+  return { kind: 'retrieve-model', model };
 }
 
 /** `/v1/responses/{id}`, `/v1/responses/{id}/input_items`, `/v1/responses/{id}/cancel`. */
@@ -94,12 +120,15 @@ export function apiOf(operation: Operation): ClientApi {
 }
 
 /**
- * The client API a request path speaks, known before the request is classified or authenticated, so
- * that even an unknown URL or a missing key under /v1/messages is answered in Anthropic's shape.
+ * The client API a request speaks, known before the request is classified or authenticated, so that
+ * even an unknown URL or a missing key under /v1/messages is answered in Anthropic's shape. /v1/models
+ * is shared by both APIs: Anthropic's clients always send `anthropic-version`, OpenAI's never do.
  */
-export function apiOfPath(rawPath: string): ClientApi {
+export function apiOfRequest(rawPath: string, anthropicVersion: string | undefined): ClientApi {
   const path = pathOf(rawPath);
-  return path === '/v1/messages' || path.startsWith('/v1/messages/') ? 'anthropic' : 'openai';
+  if (path === '/v1/messages' || path.startsWith('/v1/messages/')) return 'anthropic';
+  if (anthropicVersion !== undefined && (path === MODELS || path.startsWith(MODELS_PREFIX))) return 'anthropic';
+  return 'openai';
 }
 
 const STORED_LABELS: Readonly<Record<StoredAction, string>> = {
@@ -112,7 +141,7 @@ const STORED_LABELS: Readonly<Record<StoredAction, string>> = {
 /** The `api` label of request metrics: bounded, one value per front door. */
 export function apiLabel(route: ApiRoute | undefined): string {
   if (!route) return '-';
-  if (route.kind === 'list-models') return 'models';
+  if (route.kind === 'list-models' || route.kind === 'retrieve-model') return 'models';
   if (route.kind === 'stored-response') return STORED_LABELS[route.action];
   if (route.template !== undefined) return 'template';
   switch (route.operation) {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { hashKey } from '../../src/config/snapshot.js';
 import { waitFor } from '../../src/dev/local-stack.js';
@@ -182,5 +183,31 @@ describe('tenants by domain: GET /v1/models lists what the host accepts', () => 
     const wrongHost = await assertSdkError(list(LIST_KEYS.shop, 'x.lab.example.test'), 401, 'invalid_api_key');
     const unknown = await assertSdkError(list('sk-not-a-key-at-all', 'x.lab.example.test'), 401, 'invalid_api_key');
     assert.equal(wrongHost.message, unknown.message);
+  });
+
+  it("the Anthropic SDK pages through the same per-host list; both SDKs' retrieve follow the host's rules", async () => {
+    const anthropic = (k: string, host: string): Anthropic =>
+      new Anthropic({ baseURL: stack.baseUrl, apiKey: k, maxRetries: 0, timeout: 30_000, fetch: fetchWithHost(host) });
+    for (const [k, host] of [
+      [LIST_KEYS.any, 'shop.example.test'],
+      [LIST_KEYS.any, 'eu.lab.example.test:8443'],
+      [LIST_KEYS.any, 'elsewhere.test'],
+      [LIST_KEYS.shop, 'shop.example.test'],
+    ] as const) {
+      const names: string[] = [];
+      for await (const m of anthropic(k, host).models.list({ limit: 1 })) names.push(m.id);
+      assert.deepEqual(names, await list(k, host), `${k} on ${host}`);
+    }
+    const notFound = (err: unknown): boolean => err instanceof Anthropic.NotFoundError && err.type === 'not_found_error';
+    assert.equal((await anthropic(LIST_KEYS.any, 'shop.example.test').models.retrieve('shop-large')).id, 'shop-large');
+    await assert.rejects(anthropic(LIST_KEYS.any, 'x.lab.example.test').models.retrieve('shop-large'), notFound, "the shop's alias elsewhere");
+    await assert.rejects(anthropic(LIST_KEYS.any, 'shop.example.test').models.retrieve('llama-3'), notFound, 'hidden by the shop tenant');
+    await assert.rejects(anthropic(LIST_KEYS.shop, 'shop.example.test').models.retrieve('gpt-4o-mini'), notFound, "outside the key's allow-list");
+    assert.equal((await client(LIST_KEYS.any, 'shop.example.test').models.retrieve('shop-large')).id, 'shop-large');
+    await assertSdkError(client(LIST_KEYS.any, 'x.lab.example.test').models.retrieve('shop-large'), 404, 'model_not_found');
+    // A key bound to other hosts does not exist here, for either client.
+    await assert.rejects(anthropic(LIST_KEYS.shop, 'x.lab.example.test').models.list(), (err: unknown) => err instanceof Anthropic.AuthenticationError && err.type === 'authentication_error');
+    await assert.rejects(anthropic(LIST_KEYS.shop, 'x.lab.example.test').models.retrieve('gpt-4o'), (err: unknown) => err instanceof Anthropic.AuthenticationError);
+    await assertSdkError(client(LIST_KEYS.shop, 'x.lab.example.test').models.retrieve('gpt-4o'), 401, 'invalid_api_key');
   });
 });
