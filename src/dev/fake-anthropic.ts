@@ -9,13 +9,14 @@
  * signature present and matching their text; with thinking on, the assistant turn a tool result
  * answers must start with its thinking block, as Claude requires), no forced tool with thinking.
  * A tool call's input matches the tool's schema (fake-schema.ts); with native structured outputs
- * (output_config.format: Claude 4.5 and later, every object closed by additionalProperties: false)
- * the text answer is JSON matching the schema. Streams use the real event types (message_start, content_block_*, message_delta,
+ * (output_config.format) the text answer is JSON matching the schema. Native structured outputs and
+ * strict tools (`strict: true`) take Claude 4.5 and later and the structured outputs schema subset
+ * (every object closed by additionalProperties: false, no numeric, length or size constraints). Streams use the real event types (message_start, content_block_*, message_delta,
  * message_stop, ping) and are written in small pieces so events split across network chunks.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { closeFake, guardedHandler, listenFake } from './fake-listen.js';
-import { compileSchema, inputFor, thinkingSignature } from './fake-schema.js';
+import { compileSchema, inputFor, strictSchemaProblem, thinkingSignature } from './fake-schema.js';
 import type { ValidateFunction } from 'ajv';
 
 /** Knobs; change them between requests. */
@@ -441,11 +442,20 @@ function validate(body: Obj): void {
     check(Array.isArray(body['tools']), 'tools: Input should be a valid list');
     (body['tools'] as unknown[]).forEach((t, i) => {
       check(isObj(t), `tools.${i}: must be an object`);
-      for (const k of Object.keys(t)) check(['name', 'description', 'input_schema', 'cache_control', 'type'].includes(k), `tools.${i}.${k}: Extra inputs are not permitted`);
+      for (const k of Object.keys(t)) check(['name', 'description', 'input_schema', 'cache_control', 'type', 'strict'].includes(k), `tools.${i}.${k}: Extra inputs are not permitted`);
       check(typeof t['name'] === 'string' && TOOL_NAME.test(t['name']), `tools.${i}.name: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'`);
       check(isObj(t['input_schema']) && t['input_schema']['type'] === 'object', `tools.${i}.input_schema: Input should be a JSON Schema with type 'object'`);
       const compiled = compileSchema(t['input_schema']);
       check(typeof compiled !== 'string', `tools.${i}.custom.input_schema: JSON schema is invalid - please consult https://json-schema.org or our documentation at https://docs.anthropic.com/en/docs/tool-use (${String(compiled)})`);
+      if (t['strict'] !== undefined) {
+        // Strict tool use: grammar-constrained input, on the models with structured outputs, for the schema subset they take.
+        check(typeof t['strict'] === 'boolean', `tools.${i}.custom.strict: Input should be a valid boolean`);
+        if (t['strict']) {
+          check(STRUCTURED_OUTPUT_MODELS.test(String(body['model'])), `'${String(body['model'])}' does not support strict tools.`);
+          const problem = strictSchemaProblem(t['input_schema'], `tools.${i}.custom.input_schema`);
+          check(problem === undefined, `${String(problem)} (strict tool use)`);
+        }
+      }
       names.push(t['name']);
     });
   }
@@ -463,7 +473,8 @@ function validate(body: Obj): void {
       check(STRUCTURED_OUTPUT_MODELS.test(String(body['model'])), `'${String(body['model'])}' does not support output format.`);
       check(isObj(f) && f['type'] === 'json_schema' && isObj(f['schema']) && Object.keys(f).every((k) => k === 'type' || k === 'schema'), 'output_config.format: expected {type: json_schema, schema}');
       check(typeof compileSchema(f['schema']) !== 'string', 'output_config.format.schema: JSON schema is invalid');
-      checkClosedObjects(f['schema'], 'output_config.format.schema');
+      const problem = strictSchemaProblem(f['schema'], 'output_config.format.schema');
+      check(problem === undefined, String(problem));
     }
   }
   if (body['thinking'] !== undefined) {
@@ -494,17 +505,6 @@ function checkThinkingTurn(messages: readonly Obj[]): void {
     type === 'thinking' || type === 'redacted_thinking',
     `messages.${messages.length - 2}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${String(type)}\`. When \`thinking\` is enabled, a final \`assistant\` message must start with a thinking block (preceeding the lastmost set of \`tool_use\` and \`tool_result\` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable \`thinking\`.`,
   );
-}
-
-/** Native structured outputs need every object schema closed (additionalProperties: false). */
-function checkClosedObjects(schema: unknown, at: string): void {
-  if (!isObj(schema)) return;
-  if (schema['type'] === 'object' || isObj(schema['properties'])) {
-    check(schema['additionalProperties'] === false, `${at}: For 'object' type, 'additionalProperties' must be explicitly set to false`);
-  }
-  if (isObj(schema['properties'])) for (const [k, v] of Object.entries(schema['properties'])) checkClosedObjects(v, `${at}.properties.${k}`);
-  if (schema['items'] !== undefined) checkClosedObjects(schema['items'], `${at}.items`);
-  for (const k of ['anyOf', 'oneOf', 'allOf'] as const) if (Array.isArray(schema[k])) (schema[k] as unknown[]).forEach((v, i) => checkClosedObjects(v, `${at}.${k}.${i}`));
 }
 
 /** Splits JSON text into a few pieces (how a model streams it). */

@@ -6,7 +6,8 @@
  * (403 InvalidSignatureException / UnrecognizedClientException otherwise, clock skew over 5 minutes
  * refused) and validates the Converse body (ValidationException 400: unknown fields, roles, content
  * block unions, image formats, toolUse/toolResult pairing, toolConfig with tool input schemas compiled
- * as JSON Schema, inferenceConfig ranges, reasoningContent blocks sent back with a signature that
+ * as JSON Schema (toolSpec.strict and outputConfig.textFormat: Claude 4.5 and later, the structured
+ * outputs schema subset), inferenceConfig ranges, reasoningContent blocks sent back with a signature that
  * matches their text, and with thinking on, the assistant turn a tool result answers starting with
  * its reasoning block, as Claude requires). A tool call's input matches the tool's schema.
  * ConverseStream answers in AWS event-stream binary frames (@smithy/eventstream-codec), written in
@@ -18,7 +19,7 @@ import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { closeFake, guardedHandler, listenFake } from './fake-listen.js';
-import { compileSchema, inputFor, thinkingSignature } from './fake-schema.js';
+import { compileSchema, inputFor, strictSchemaProblem, thinkingSignature } from './fake-schema.js';
 import type { ValidateFunction } from 'ajv';
 
 export interface BedrockBehaviour {
@@ -65,6 +66,7 @@ const ERRORS: Readonly<Record<number, string>> = {
 const TOP_LEVEL: ReadonlySet<string> = new Set(['messages', 'system', 'inferenceConfig', 'toolConfig', 'guardrailConfig', 'additionalModelRequestFields', 'promptVariables', 'additionalModelResponseFieldPaths', 'requestMetadata', 'performanceConfig', 'outputConfig']);
 /** Claude models with structured outputs (outputConfig.textFormat): 4.5 and later. */
 const STRUCTURED_OUTPUT_MODELS = /anthropic\.claude-(?:sonnet|opus|haiku)-(?:4-[5-9]|[5-9])/;
+const TOOL_SPEC_KEYS: ReadonlySet<string> = new Set(['name', 'description', 'inputSchema', 'strict']);
 const BLOCK_KEYS: ReadonlySet<string> = new Set(['text', 'image', 'document', 'video', 'toolUse', 'toolResult', 'guardContent', 'reasoningContent', 'cachePoint']);
 const INFERENCE_KEYS: ReadonlySet<string> = new Set(['maxTokens', 'temperature', 'topP', 'stopSequences']);
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
@@ -176,7 +178,7 @@ export class FakeBedrock {
       }
       check(isObj(body), 'Malformed input request: request body must be a JSON object');
       if (match[2] === 'invoke') return this.invoke(decodeURIComponent(match[1] as string), body, res, record);
-      validate(body);
+      validate(body, decodeURIComponent(match[1] as string));
       validateThinking(body, decodeURIComponent(match[1] as string));
       validateOutputConfig(body, decodeURIComponent(match[1] as string));
       record.status = 200;
@@ -418,16 +420,11 @@ function validateOutputConfig(body: Obj, model: string): void {
     throw new Refusal(400, 'ValidationException', 'outputConfig.textFormat.structure.jsonSchema.schema is not valid JSON');
   }
   check(typeof compileSchema(schema) !== 'string', 'outputConfig.textFormat.structure.jsonSchema.schema is not a valid JSON Schema');
-  const closed = (s: unknown, at: string): void => {
-    if (!isObj(s)) return;
-    if (s['type'] === 'object' || isObj(s['properties'])) check(s['additionalProperties'] === false, `${at}: For 'object' type, 'additionalProperties' must be explicitly set to false`);
-    if (isObj(s['properties'])) for (const [k, v] of Object.entries(s['properties'])) closed(v, `${at}.properties.${k}`);
-    if (s['items'] !== undefined) closed(s['items'], `${at}.items`);
-  };
-  closed(schema, 'schema');
+  const problem = strictSchemaProblem(schema, 'schema');
+  check(problem === undefined, String(problem));
 }
 
-function validate(body: Obj): void {
+function validate(body: Obj, model: string): void {
   for (const k of Object.keys(body)) check(TOP_LEVEL.has(k), `Malformed input request: extraneous key [${k}] is not permitted, please reformat your input and try again.`);
   const messages = body['messages'];
   check(Array.isArray(messages) && messages.length > 0, 'Malformed input request: messages is required and must not be empty');
@@ -491,9 +488,20 @@ function validate(body: Obj): void {
     for (const tool of t['tools'] as unknown[]) {
       const spec = isObj(tool) ? tool['toolSpec'] : undefined;
       check(isObj(spec) && typeof spec['name'] === 'string' && /^[a-zA-Z0-9_-]{1,64}$/.test(spec['name']) && isObj(spec['inputSchema']) && isObj(spec['inputSchema']['json']), 'Malformed input request: each tool needs toolSpec {name, inputSchema: {json}}');
+      const extra = Object.keys(spec).find((k) => !TOOL_SPEC_KEYS.has(k));
+      check(extra === undefined, `Malformed input request: #/toolConfig/tools/${names.length}/toolSpec: extraneous key [${String(extra)}] is not permitted`);
       const schema = (spec['inputSchema'] as Obj)['json'] as Obj;
       check(schema['type'] === 'object', `The value at toolConfig.tools.${names.length}.toolSpec.inputSchema.json.type must be object`);
       check(typeof compileSchema(schema) !== 'string', `The value at toolConfig.tools.${names.length}.toolSpec.inputSchema.json is not a valid JSON Schema`);
+      if (spec['strict'] !== undefined) {
+        // Strict tool use: structured output enforcement on the tool's input, for the models and schemas structured outputs take.
+        check(typeof spec['strict'] === 'boolean', `Malformed input request: #/toolConfig/tools/${names.length}/toolSpec/strict: expected type: Boolean`);
+        if (spec['strict']) {
+          check(STRUCTURED_OUTPUT_MODELS.test(model), `This model doesn't support the toolConfig.tools.${names.length}.toolSpec.strict field. Remove strict and try again.`);
+          const problem = strictSchemaProblem(schema, `toolConfig.tools.${names.length}.toolSpec.inputSchema.json`);
+          check(problem === undefined, `${String(problem)} (strict tool use)`);
+        }
+      }
       names.push(spec['name'] as string);
     }
     if (t['toolChoice'] !== undefined) {

@@ -3,6 +3,7 @@
  * - a tool's input schema is compiled as JSON Schema (the real APIs refuse an invalid one with a 400);
  * - a forced tool call answers with an input that matches the tool's schema (the configured input
  *   when it does, else one built from the schema), checked against the schema before it is sent;
+ * - structured outputs (strict tools, native JSON output) take a subset of JSON Schema (strictSchemaProblem);
  * - a thinking block's signature is derived from its text, so a fake can tell a block sent back
  *   unchanged from one that was altered or lost its signature (Claude refuses both).
  */
@@ -89,4 +90,34 @@ export function inputFor(validate: ValidateFunction, schema: unknown, preferred:
   const built = sampleFor(schema);
   if (!isObj(built) || !validate(built)) throw new Error(`the fake cannot build an input for the schema ${JSON.stringify(schema)}: ${ajv.errorsText(validate.errors)}`);
   return built;
+}
+
+/** Keywords outside the structured outputs subset (numeric, string-length and array-size constraints). */
+const STRICT_UNSUPPORTED: readonly string[] = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf', 'minLength', 'maxLength', 'maxItems', 'uniqueItems'];
+
+/**
+ * Why a schema cannot be used with structured outputs (Anthropic's strict tool use and
+ * output_config.format, Bedrock's toolSpec.strict and outputConfig.textFormat), or undefined:
+ * every object closed by `additionalProperties: false`, no numeric, string-length or array-size
+ * constraint except `minItems` 0 or 1 (https://docs.anthropic.com/en/docs/build-with-claude/structured-outputs,
+ * "JSON Schema limitations"; Bedrock validates the same subset).
+ */
+export function strictSchemaProblem(schema: unknown, at: string, depth = 0): string | undefined {
+  if (!isObj(schema) || depth > 32) return undefined;
+  if (schema['type'] === 'object' || isObj(schema['properties'])) {
+    if (schema['additionalProperties'] !== false) return `${at}: For 'object' type, 'additionalProperties' must be explicitly set to false`;
+  }
+  for (const k of STRICT_UNSUPPORTED) if (k in schema) return `${at}: property '${k}' is not supported`;
+  const minItems = schema['minItems'];
+  if (minItems !== undefined && minItems !== 0 && minItems !== 1) return `${at}: 'minItems' values other than 0 or 1 are not supported`;
+  const subs: [unknown, string][] = [];
+  if (isObj(schema['properties'])) for (const [k, v] of Object.entries(schema['properties'])) subs.push([v, `${at}.properties.${k}`]);
+  if (schema['items'] !== undefined) subs.push([schema['items'], `${at}.items`]);
+  for (const k of ['anyOf', 'allOf'] as const) if (Array.isArray(schema[k])) (schema[k] as unknown[]).forEach((v, i) => subs.push([v, `${at}.${k}.${i}`]));
+  for (const k of ['$defs', 'definitions'] as const) if (isObj(schema[k])) for (const [n, v] of Object.entries(schema[k])) subs.push([v, `${at}.${k}.${n}`]);
+  for (const [sub, where] of subs) {
+    const problem = strictSchemaProblem(sub, where, depth + 1);
+    if (problem) return problem;
+  }
+  return undefined;
 }

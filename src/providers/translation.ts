@@ -7,7 +7,7 @@
  * The client API is always OpenAI chat completions today (the only front door); a provider folder
  * exports its translator as `chat` from `<provider>/chat.ts`.
  */
-import { gatewayError, type GatewayError } from '../errors.js';
+import { gatewayError, type GatewayError, isGatewayError } from '../errors.js';
 
 /** Facts about one attempt a translator needs beyond the client's body. */
 export interface TranslationContext {
@@ -209,6 +209,21 @@ export interface JsonResponseTool {
   readonly description: string;
   /** The tool's input schema: the client's JSON Schema, or any object for json_object. */
   readonly schema: JsonObject;
+  /**
+   * `json_schema.strict: true`: the client asked for output guaranteed to match the schema. Providers
+   * with a strict mode (Anthropic strict tool use, Bedrock toolSpec.strict) are asked for it.
+   */
+  readonly strict: boolean;
+}
+
+/**
+ * Reads an OpenAI `strict` flag (response_format.json_schema.strict, tools[].function.strict):
+ * true, false (also when absent or null), or a 400 for anything else, as OpenAI answers.
+ */
+export function readStrict(holder: JsonObject, where: string): boolean | GatewayError {
+  const strict = holder['strict'];
+  if (strict === undefined || strict === null) return false;
+  return typeof strict === 'boolean' ? strict : invalid(where, 'expected a boolean.');
 }
 
 /** Whether an OpenAI request asks for a JSON answer (response_format json_object or json_schema). */
@@ -240,7 +255,7 @@ export function jsonResponseTool(body: Readonly<Record<string, unknown>>, provid
     return unsupported('response_format', provider, `it is translated into a forced tool call, which extended thinking (reasoning_effort) does not allow${withReasoning ? ` (${withReasoning})` : ''}`);
   }
   if (type === 'json_object') {
-    return { name: JSON_RESPONSE_TOOL, description: 'Respond with a JSON object: the input of this tool is your whole answer.', schema: { type: 'object' } };
+    return { name: JSON_RESPONSE_TOOL, description: 'Respond with a JSON object: the input of this tool is your whole answer.', schema: { type: 'object' }, strict: false };
   }
   return readJsonSchema(format, provider);
 }
@@ -254,9 +269,11 @@ export function readJsonSchema(format: JsonObject, provider: string): JsonRespon
   if (schema['type'] !== 'object') {
     return unsupported('response_format.json_schema.schema', provider, "the schema's root must be {type: 'object'} (the answer is a tool input, which is an object)");
   }
+  const strict = readStrict(spec, 'response_format.json_schema.strict');
+  if (isGatewayError(strict)) return strict;
   const name = typeof spec['name'] === 'string' && TOOL_NAME_PATTERN.test(spec['name']) ? spec['name'] : JSON_RESPONSE_TOOL;
   const described = typeof spec['description'] === 'string' && spec['description'] !== '' ? `${spec['description']} ` : '';
-  return { name, description: `${described}Respond with a JSON object matching this schema: the input of this tool is your whole answer.`, schema };
+  return { name, description: `${described}Respond with a JSON object matching this schema: the input of this tool is your whole answer.`, schema, strict };
 }
 
 /** With response_format, the forced tool call is the answer: it finished as a message does. */

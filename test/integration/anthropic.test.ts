@@ -38,6 +38,8 @@ spec:
     - name: claude
       upstreamModel: claude-sonnet-4-5
       maxTokens: 777
+    - name: claude-3
+      upstreamModel: claude-3-5-haiku-20241022
 ---
 apiVersion: v1
 kind: Secret
@@ -276,7 +278,7 @@ describe('provider type anthropic (Messages API)', () => {
     const params = {
       model: 'claude',
       messages: [{ role: 'user' as const, content: 'Who?' }],
-      response_format: { type: 'json_schema' as const, json_schema: { name: 'person', description: 'A person.', schema: PERSON, strict: true } },
+      response_format: { type: 'json_schema' as const, json_schema: { name: 'person', description: 'A person.', schema: PERSON } },
     };
     const plain = await client.chat.completions.create(params);
     const final = await streamed(client, { ...params, stream: true });
@@ -306,6 +308,40 @@ describe('provider type anthropic (Messages API)', () => {
       assert.deepEqual(body['tools'], [{ name: 'person', description: 'A person. Respond with a JSON object matching this schema: the input of this tool is your whole answer.', input_schema: PERSON }]);
       assert.deepEqual(body['tool_choice'], { type: 'tool', name: 'person' });
     }
+  });
+
+  it('response_format json_schema strict: the forced tool asks for strict tool use; a schema or model strict tool use cannot take gets Anthropic\'s 400', async () => {
+    const client = stack.client();
+    const fake = stack.anthropic['claude']!;
+    // What strict tool use takes: every object closed, no length or range constraints (PERSON has minLength and minimum).
+    const STRICT = { type: 'object', properties: { name: { type: 'string' }, tags: { type: 'array', items: { type: 'string', enum: ['admin', 'user'] } } }, required: ['name', 'tags'], additionalProperties: false };
+    const params = { model: 'claude', messages: [{ role: 'user' as const, content: 'Who?' }], response_format: { type: 'json_schema' as const, json_schema: { name: 'person', schema: STRICT, strict: true } } };
+    const plain = await client.chat.completions.create(params);
+    const final = await streamed(client, { ...params, stream: true });
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
+    assert.equal(plain.choices[0]!.finish_reason, 'stop');
+    assert.ok(new Ajv({ strict: false }).compile(STRICT)(JSON.parse(plain.choices[0]!.message.content ?? '')), plain.choices[0]!.message.content ?? '');
+    for (const r of fake.received()) {
+      assert.equal(r.status, 200);
+      assert.deepEqual((r.body as { tools: Record<string, unknown>[] }).tools.map((t) => [t['name'], t['strict']]), [['person', true]]);
+    }
+    // The OpenAI SDK's parse() helper sends strict: true; its answer parses the same way.
+    const parsed = await client.chat.completions.parse(params);
+    assert.deepEqual(parsed.choices[0]!.message.parsed, JSON.parse(plain.choices[0]!.message.content ?? ''));
+    const refused = fake.received().length;
+    const tooRich = await assertSdkError(client.chat.completions.create({ ...params, response_format: { type: 'json_schema', json_schema: { name: 'person', schema: PERSON, strict: true } } }), 400, 'invalid_request_error');
+    assert.match(tooRich.message, /minLength.*not supported/);
+    const oldModel = await assertSdkError(client.chat.completions.create({ ...params, model: 'claude-3' }), 400, 'invalid_request_error');
+    assert.match(oldModel.message, /does not support strict tools/);
+    assert.deepEqual(fake.received().slice(refused).map((r) => r.status), [400, 400], 'Anthropic said no, not the gateway');
+    // Without strict, the same rich schema and the older model work (the forced tool, best effort).
+    const loose = await client.chat.completions.create({ ...params, model: 'claude-3', response_format: { type: 'json_schema', json_schema: { name: 'person', schema: PERSON, strict: false } } });
+    assert.equal(loose.choices[0]!.finish_reason, 'stop');
+    // A strict flag that is not a boolean never leaves the gateway.
+    const sentBefore = fake.received().length;
+    const bad = await assertSdkError(client.chat.completions.create({ ...params, response_format: { type: 'json_schema', json_schema: { name: 'person', schema: STRICT, strict: 'yes' as unknown as boolean } } }), 400, 'invalid_value');
+    assert.match(bad.message, /response_format\.json_schema\.strict/);
+    assert.equal(fake.received().length, sentBefore);
   });
 
   it('response_format json_object: any JSON object, through a forced tool with an open object schema', async () => {

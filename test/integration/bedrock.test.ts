@@ -294,6 +294,35 @@ describe('provider type aws-bedrock (Converse / ConverseStream, SigV4)', () => {
     }
   });
 
+  it('response_format json_schema strict and a strict function tool: toolSpec.strict; a model or schema structured outputs cannot take gets Bedrock\'s 400', async () => {
+    const client = stack.client();
+    const fake = stack.bedrock['bedrock']!;
+    // PLACE has `minimum`, outside the structured outputs subset; STRICT is inside it.
+    const STRICT = { type: 'object', properties: { city: { type: 'string', enum: ['Lyon', 'Nice'] } }, required: ['city'], additionalProperties: false };
+    const params = { model: 'claude-45', messages: [{ role: 'user' as const, content: 'Where?' }], response_format: { type: 'json_schema' as const, json_schema: { name: 'place', schema: STRICT, strict: true } } };
+    const plain = await client.chat.completions.create(params);
+    const final = await client.chat.completions.stream({ ...params, stream: true }).finalChatCompletion();
+    assert.deepEqual(chatEssence(final), chatEssence(plain));
+    assert.deepEqual(JSON.parse(plain.choices[0]!.message.content ?? ''), { city: 'Lyon' });
+    const tool = await client.chat.completions.create({ model: 'claude-45', messages: [{ role: 'user', content: 'Weather?' }], tools: [{ type: 'function', function: { name: 'get_weather', parameters: STRICT, strict: true } }] });
+    assert.equal(tool.choices[0]!.message.tool_calls?.[0]?.type === 'function' ? tool.choices[0]!.message.tool_calls[0].function.name : '', 'get_weather');
+    const got = fake.received();
+    assert.deepEqual(got.map((r) => r.status), [200, 200, 200]);
+    for (const r of got) {
+      const specs = (r.body as { toolConfig: { tools: { toolSpec: Record<string, unknown> }[] } }).toolConfig.tools.map((t) => t.toolSpec);
+      assert.deepEqual(specs.map((t) => t['strict']), [true]);
+    }
+    const tooRich = await assertSdkError(client.chat.completions.create({ ...params, response_format: { type: 'json_schema', json_schema: { name: 'place', schema: PLACE, strict: true } } }), 400, 'invalid_request_error');
+    assert.match(tooRich.message, /minimum.*not supported/);
+    const oldModel = await assertSdkError(client.chat.completions.create({ ...params, model: 'claude-bedrock' }), 400, 'invalid_request_error');
+    assert.match(oldModel.message, /doesn't support the toolConfig\.tools\.0\.toolSpec\.strict field/);
+    assert.deepEqual(fake.received().slice(3).map((r) => r.status), [400, 400], 'Bedrock said no, not the gateway');
+    // Without strict, the rich schema on the older model is the best-effort forced tool, as before.
+    const loose = await client.chat.completions.create({ ...params, model: 'claude-bedrock', response_format: { type: 'json_schema', json_schema: { name: 'place', schema: PLACE, strict: false } } });
+    assert.ok(new Ajv({ strict: false }).compile(PLACE)(JSON.parse(loose.choices[0]!.message.content ?? '')));
+    assert.ok(!('strict' in (fake.received()[5]!.body as { toolConfig: { tools: { toolSpec: Record<string, unknown> }[] } }).toolConfig.tools[0]!.toolSpec));
+  });
+
   it('response_format json_object: any JSON object; with the client own tools it is a clear 400 with nothing sent', async () => {
     const client = stack.client();
     const params = { model: 'claude-bedrock', messages: [{ role: 'user' as const, content: 'JSON' }], response_format: { type: 'json_object' as const } };

@@ -131,11 +131,11 @@ describe('provider type gemini (generateContent)', () => {
     assert.equal(answer.choices[0]?.message.content, 'Tool said: {"sky":"sunny 0"} | {"sky":"sunny 1"}');
   });
 
-  it('response_format json_schema becomes responseMimeType + responseSchema', async () => {
+  it('response_format json_schema becomes responseMimeType + responseSchema (strict: Gemini always enforces it, nothing more is sent)', async () => {
     const c = await stack.client().chat.completions.create({
       model: 'gemini-flash',
       messages: [{ role: 'user', content: 'Answer in JSON' }],
-      response_format: { type: 'json_schema', json_schema: { name: 'a', schema: { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'], additionalProperties: false } } },
+      response_format: { type: 'json_schema', json_schema: { name: 'a', strict: true, schema: { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'], additionalProperties: false } } },
     });
     assert.deepEqual(JSON.parse(c.choices[0]!.message.content!), { answer: 'Hello from the fake Gemini model.' });
     const gen = (stack.gemini['gemini']!.received()[0]!.body as { generationConfig: unknown }).generationConfig;

@@ -286,12 +286,35 @@ describe('anthropic response_format (one forced tool) and thinking_blocks round-
 
   it('json_schema becomes one tool with that input_schema, forced; json_object asks for any object', () => {
     const out = request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'person', description: 'A person.', schema, strict: true } } });
-    assert.deepEqual(out['tools'], [{ name: 'person', description: 'A person. Respond with a JSON object matching this schema: the input of this tool is your whole answer.', input_schema: schema }]);
+    assert.deepEqual(out['tools'], [{ name: 'person', description: 'A person. Respond with a JSON object matching this schema: the input of this tool is your whole answer.', input_schema: schema, strict: true }]);
     assert.deepEqual(out['tool_choice'], { type: 'tool', name: 'person' });
     const any = request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_object' } });
     assert.deepEqual((any['tools'] as { name: string; input_schema: unknown }[]).map((t) => [t.name, t.input_schema]), [['json_response', { type: 'object' }]]);
     assert.deepEqual(any['tool_choice'], { type: 'tool', name: 'json_response' });
     assert.equal(request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'text' } })['tools'], undefined);
+  });
+
+  it('json_schema.strict and function.strict: strict tool use (strict: true on the tool) only when true; anything but a boolean is a 400', () => {
+    const tool = (strict: unknown): Record<string, unknown> | undefined => {
+      const out = request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'person', schema, ...(strict === undefined ? {} : { strict }) } } });
+      return (out['tools'] as Record<string, unknown>[])[0];
+    };
+    assert.equal(tool(true)?.['strict'], true);
+    for (const off of [false, null, undefined]) assert.ok(!('strict' in tool(off)!), `strict ${String(off)}: nothing sent (the forced tool is best effort)`);
+    const fn = (strict: unknown): Record<string, unknown> => request({ messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'w', parameters: schema, strict } }] });
+    assert.deepEqual(fn(true)['tools'], [{ name: 'w', input_schema: schema, strict: true }]);
+    assert.deepEqual(fn(false)['tools'], [{ name: 'w', input_schema: schema }]);
+    for (const [body, field] of [
+      [{ response_format: { type: 'json_schema', json_schema: { name: 'p', schema, strict: 'yes' } } }, 'response_format.json_schema.strict'],
+      [{ tools: [{ type: 'function', function: { name: 'w', strict: 1 } }] }, 'tools[0].function.strict'],
+    ] as const) {
+      const err = anthropicChat.request({ messages: [{ role: 'user', content: 'x' }], ...body }, ctx);
+      assert.ok(isGatewayError(err) && err.code === 'invalid_value' && err.message.includes(field), isGatewayError(err) ? err.message : 'accepted');
+    }
+    // With reasoning_effort the schema goes natively (always constrained): strict changes nothing there.
+    const native = request({ messages: [{ role: 'user', content: 'x' }], reasoning_effort: 'low', response_format: { type: 'json_schema', json_schema: { name: 'person', schema, strict: true } } });
+    assert.deepEqual(native['output_config'], { format: { type: 'json_schema', schema } });
+    assert.equal(native['tools'], undefined);
   });
 
   it('json_schema with reasoning_effort goes as native structured outputs (output_config.format), no forced tool', () => {

@@ -12,8 +12,11 @@
  * response_format json_object / json_schema -> one tool whose input_schema is the schema, forced with
  * tool_choice {type: tool} (the technique of Anthropic's tool-use docs, "JSON mode"; it works on every
  * Claude model, unlike native structured outputs); its input comes back as the message content.
- * With reasoning_effort (no forced tool allowed), json_schema goes as native structured outputs
- * (`output_config.format`) instead.
+ * `json_schema.strict: true` (and a tool's `function.strict: true`) sets `strict: true` on the tool:
+ * strict tool use (https://docs.anthropic.com/en/docs/agents-and-tools/tool-use/strict-tool-use),
+ * grammar-constrained input on the models with structured outputs; other models and schemas outside
+ * its subset get Anthropic's 400. With reasoning_effort (no forced tool allowed), json_schema goes as
+ * native structured outputs (`output_config.format`) instead, which is always constrained.
  * What Anthropic cannot honour (n > 1, logprobs, audio...) is a clear 400 before anything is sent.
  */
 import { gatewayError, type GatewayError, isGatewayError } from '../../errors.js';
@@ -26,6 +29,7 @@ import {
   jsonResponseTool,
   type JsonObject,
   readJsonSchema,
+  readStrict,
   openAIErrorJson,
   openAIErrorType,
   openAIUsage,
@@ -273,8 +277,11 @@ function translateTools(body: Readonly<Record<string, unknown>>): { tools?: Bloc
       if (!isObject(params) || params['type'] !== 'object') {
         return invalid(`${at}.function.parameters`, `the ${PROVIDER} API requires a JSON Schema of type 'object' for tool parameters.`);
       }
+      const strict = readStrict(fn, `${at}.function.strict`);
+      if (isGatewayError(strict)) return strict;
       names.add(fn['name']);
-      list.push({ name: fn['name'], ...(typeof fn['description'] === 'string' ? { description: fn['description'] } : {}), input_schema: params });
+      // strict: Anthropic's strict tool use (grammar-constrained input), asked for only when the client did.
+      list.push({ name: fn['name'], ...(typeof fn['description'] === 'string' ? { description: fn['description'] } : {}), input_schema: params, ...(strict ? { strict: true } : {}) });
     }
     if (list.length > 0) out.tools = list;
   }
@@ -352,7 +359,7 @@ export function messagesRequest(body: Readonly<Record<string, unknown>>, ctx: Tr
   const json = native ? undefined : jsonResponseTool(body, PROVIDER, 'with it, use json_schema: it is then asked for through native structured outputs');
   if (isGatewayError(json)) return json;
   if (json) {
-    tools.tools = [{ name: json.name, description: json.description, input_schema: json.schema }];
+    tools.tools = [{ name: json.name, description: json.description, input_schema: json.schema, ...(json.strict ? { strict: true } : {}) }];
     tools.toolChoice = { type: 'tool', name: json.name };
   }
   const temperature = optionalNumber(body, 'temperature', 0, 1);

@@ -136,6 +136,25 @@ describe('bedrock response_format (one forced tool) and reasoning blocks round-t
   const ctx = { upstreamModel: 'anthropic.claude-3-5-sonnet-20240620-v1:0', defaultMaxTokens: undefined };
   const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
 
+  it('json_schema.strict and function.strict: toolSpec.strict only when true; anything but a boolean is a 400', () => {
+    const spec = (body: Record<string, unknown>): Record<string, unknown>[] => {
+      const out = bedrockChat.request({ messages: [{ role: 'user', content: 'x' }], ...body }, ctx);
+      assert.ok(!isGatewayError(out), isGatewayError(out) ? out.message : '');
+      return (JSON.parse(out.toString()) as { toolConfig: { tools: { toolSpec: Record<string, unknown> }[] } }).toolConfig.tools.map((t) => t.toolSpec);
+    };
+    assert.equal(spec({ response_format: { type: 'json_schema', json_schema: { name: 'place', schema, strict: true } } })[0]?.['strict'], true);
+    assert.ok(!('strict' in spec({ response_format: { type: 'json_schema', json_schema: { name: 'place', schema, strict: false } } })[0]!));
+    assert.ok(!('strict' in spec({ response_format: { type: 'json_object' } })[0]!), 'json_object has no schema to be strict about');
+    assert.deepEqual(spec({ tools: [{ type: 'function', function: { name: 'w', parameters: schema, strict: true } }, { type: 'function', function: { name: 'v', parameters: schema } }] }), [
+      { name: 'w', inputSchema: { json: schema }, strict: true },
+      { name: 'v', inputSchema: { json: schema } },
+    ]);
+    const bad = bedrockChat.request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'p', schema, strict: 'true' } } }, ctx);
+    assert.ok(isGatewayError(bad) && bad.code === 'invalid_value' && bad.message.includes('response_format.json_schema.strict'));
+    const badTool = bedrockChat.request({ messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: { name: 'w', strict: {} } }] }, ctx);
+    assert.ok(isGatewayError(badTool) && badTool.message.includes('tools[0].function.strict'));
+  });
+
   it('json_schema becomes toolConfig with one tool forced by name; the client own tools or reasoning with it are a 400', () => {
     const out = bedrockChat.request({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'place', schema } } }, ctx);
     assert.ok(!isGatewayError(out));

@@ -13,8 +13,11 @@
  * back in a tool loop with thinking on. response_format json_object / json_schema -> toolConfig with
  * one tool whose inputSchema is the schema, forced with toolChoice {tool: {name}} (Claude and Nova
  * models; https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ToolChoice.html); its
- * input comes back as the message content; with reasoning_effort (no forced tool allowed), json_schema
- * goes as outputConfig.textFormat instead. What Converse cannot take (https image URLs, n > 1,
+ * input comes back as the message content; `json_schema.strict: true` (and a tool's `function.strict`)
+ * sets toolSpec.strict (structured output enforcement on the tool's input, on the models with structured
+ * outputs: https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html; others answer
+ * ValidationException); with reasoning_effort (no forced tool allowed), json_schema
+ * goes as outputConfig.textFormat instead (always enforced). What Converse cannot take (https image URLs, n > 1,
  * logprobs, reasoning effort on other models ...) is a clear 400 before anything is sent.
  */
 import { gatewayError, type GatewayError, isGatewayError } from '../../errors.js';
@@ -27,6 +30,7 @@ import {
   jsonResponseTool,
   type JsonObject,
   readJsonSchema,
+  readStrict,
   openAIErrorJson,
   openAIErrorType,
   openAIUsage,
@@ -232,8 +236,11 @@ function toolConfig(body: Readonly<Record<string, unknown>>, hasToolBlocks: bool
     if (!isObject(fn) || typeof fn['name'] !== 'string' || !TOOL_NAME.test(fn['name'])) return invalid(`${at}.function.name`, 'expected a tool name of 1-64 letters, digits, _ or -.');
     const params = fn['parameters'] ?? { type: 'object', properties: {} };
     if (!isObject(params) || params['type'] !== 'object') return invalid(`${at}.function.parameters`, `the ${PROVIDER} API requires a JSON Schema of type 'object' for tool parameters.`);
+    const strict = readStrict(fn, `${at}.function.strict`);
+    if (isGatewayError(strict)) return strict;
     names.add(fn['name']);
-    specs.push({ toolSpec: { name: fn['name'], ...(typeof fn['description'] === 'string' && fn['description'] !== '' ? { description: fn['description'] } : {}), inputSchema: { json: params } } });
+    // strict: Bedrock's strict tool use (toolSpec.strict), asked for only when the client did.
+    specs.push({ toolSpec: { name: fn['name'], ...(typeof fn['description'] === 'string' && fn['description'] !== '' ? { description: fn['description'] } : {}), inputSchema: { json: params }, ...(strict ? { strict: true } : {}) } });
   }
   if (choice === 'none') {
     // Converse has no "none": without tools the model cannot call one, unless the history needs them.
@@ -299,7 +306,7 @@ function translateRequest(body: Readonly<Record<string, unknown>>, ctx: Translat
   const clientTools = toolConfig(body, messages.hasToolBlocks);
   if (isGatewayError(clientTools)) return clientTools;
   const tools = json
-    ? { tools: [{ toolSpec: { name: json.name, description: json.description, inputSchema: { json: json.schema } } }], toolChoice: { tool: { name: json.name } } }
+    ? { tools: [{ toolSpec: { name: json.name, description: json.description, inputSchema: { json: json.schema }, ...(json.strict ? { strict: true } : {}) } }], toolChoice: { tool: { name: json.name } } }
     : clientTools;
   const temperature = optionalNumber(body, 'temperature', 0, 1);
   if (isGatewayError(temperature)) return temperature;

@@ -20,6 +20,20 @@ describe('gemini translation', () => {
     assert.ok(isGatewayError(cleanSchema({ type: 'object', properties: { a: { $ref: '#/x' } } }, 'p')));
   });
 
+  it('json_schema.strict and function.strict: checked to be booleans, not sent (Gemini always enforces responseSchema)', () => {
+    const schema = { type: 'object', properties: { a: { type: 'string' } }, required: ['a'], additionalProperties: false };
+    const ctx = { upstreamModel: 'gemini-2.5-flash', defaultMaxTokens: undefined };
+    const body = (strict: unknown): Record<string, unknown> => ({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'a', schema, strict } }, tools: [{ type: 'function', function: { name: 'w', parameters: schema, strict } }] });
+    const sent = geminiChat.request(body(true), ctx);
+    assert.ok(!isGatewayError(sent), isGatewayError(sent) ? sent.message : '');
+    assert.equal(sent.toString(), (geminiChat.request(body(false), ctx) as Buffer).toString(), 'strict true and false send the same request');
+    const parsed = JSON.parse(sent.toString()) as { generationConfig: Record<string, unknown>; tools: { functionDeclarations: Record<string, unknown>[] }[] };
+    assert.deepEqual(parsed.generationConfig['responseSchema'], { type: 'object', properties: { a: { type: 'string' } }, required: ['a'] });
+    assert.ok(!sent.toString().includes('strict'));
+    const bad = geminiChat.request(body('yes'), ctx);
+    assert.ok(isGatewayError(bad) && bad.code === 'invalid_value' && /strict/.test(bad.message), isGatewayError(bad) ? bad.message : 'accepted');
+  });
+
   it('translates a recorded stream split at every byte boundary identically', () => {
     const whole = geminiChat.stream(options);
     const reference = Buffer.concat([whole.push(TEXT), whole.end()]).toString();

@@ -8,7 +8,8 @@
  * tool_call_id in the assistant message that made the call); tools -> functionDeclarations with the
  * JSON Schema cleaned to Gemini's OpenAPI subset (keywords it rejects are dropped; `$ref` is refused);
  * tool_choice -> functionCallingConfig; response_format json_object/json_schema -> responseMimeType
- * and responseSchema; reasoning_effort -> thinkingConfig. Thought parts come back as reasoning_content.
+ * and responseSchema (always enforced by Gemini: `json_schema.strict` and `function.strict` are
+ * checked to be booleans and not sent, Gemini has no such switch); reasoning_effort -> thinkingConfig. Thought parts come back as reasoning_content.
  */
 import { gatewayError, type GatewayError, isGatewayError } from '../../errors.js';
 import {
@@ -24,6 +25,7 @@ import {
   optionalNumber,
   optionalPositiveInt,
   parseDataUrl,
+  readStrict,
   textOfContent,
   type ProviderUsage,
   type ResponseOptions,
@@ -242,6 +244,9 @@ function translateTools(body: Readonly<Record<string, unknown>>): { tools?: Part
       if (!isObject(tool) || tool['type'] !== 'function' || !isObject(tool['function'])) return unsupported(`${at}.type`, PROVIDER, 'only function tools are translated');
       const fn = tool['function'];
       if (typeof fn['name'] !== 'string' || !TOOL_NAME.test(fn['name'])) return invalid(`${at}.function.name`, 'expected a function name (letters, digits, _ . : -, starting with a letter or _).');
+      // function.strict: validated, not sent (Gemini's function declarations have no strict switch).
+      const strict = readStrict(fn, `${at}.function.strict`);
+      if (isGatewayError(strict)) return strict;
       const decl: Record<string, unknown> = { name: fn['name'] };
       if (typeof fn['description'] === 'string') decl['description'] = fn['description'];
       if (fn['parameters'] !== undefined) {
@@ -314,8 +319,13 @@ function translateRequest(body: Readonly<Record<string, unknown>>, ctx: Translat
   const format = body['response_format'];
   if (isObject(format) && format['type'] === 'json_object') gen['responseMimeType'] = 'application/json';
   else if (isObject(format) && format['type'] === 'json_schema') {
-    const schema = isObject(format['json_schema']) ? format['json_schema']['schema'] : undefined;
-    if (!isObject(schema)) return invalid('response_format.json_schema.schema', 'expected a JSON Schema object.');
+    const spec = format['json_schema'];
+    const schema = isObject(spec) ? spec['schema'] : undefined;
+    if (!isObject(spec) || !isObject(schema)) return invalid('response_format.json_schema.schema', 'expected a JSON Schema object.');
+    // strict: validated, not sent: Gemini always constrains the answer to responseSchema (controlled
+    // generation), strict or not; keywords cleanSchema drops are not enforced either way.
+    const strict = readStrict(spec, 'response_format.json_schema.strict');
+    if (isGatewayError(strict)) return strict;
     const cleaned = cleanSchema(schema, 'response_format.json_schema.schema');
     if (isGatewayError(cleaned)) return cleaned;
     gen['responseMimeType'] = 'application/json';
