@@ -71,6 +71,7 @@ const fullMcpServer: Full<Omit<MCPServerSpec, 'url'>> = {
   transport: 'sse',
   credential: { secretRef: { name: 'search', key: 'token' }, header: 'X-Api-Key' },
   timeoutSeconds: 10,
+  maxTotalTimeoutSeconds: 900,
   tools: { include: ['search'], includeRegex: ['^get_'], exclude: ['delete'], excludeRegex: ['^admin_'] },
   httpTools: [
     {

@@ -46,6 +46,25 @@ describe('MCP config', () => {
     assert.deepEqual(cfg.byNamespace.get('tools')?.map((e) => e.name), ['search', 'svc']);
   });
 
+  it('timeouts: silence timeout and absolute cap (default 600 s, or timeoutSeconds when larger); a cap below the timeout is invalid', () => {
+    const problems: McpProblem[] = [];
+    const cfg = buildMcpConfig(
+      [
+        server('plain', { url: 'http://a:1/mcp' }),
+        server('long', { url: 'http://a:1/mcp', timeoutSeconds: 900 }),
+        server('capped', { url: 'http://a:1/mcp', timeoutSeconds: 5, maxTotalTimeoutSeconds: 60 }),
+        server('wrong', { url: 'http://a:1/mcp', timeoutSeconds: 50, maxTotalTimeoutSeconds: 10 }),
+      ],
+      secrets,
+      problems,
+    );
+    assert.deepEqual([cfg.servers.get('tools/plain')?.timeoutMs, cfg.servers.get('tools/plain')?.maxTotalTimeoutMs], [30_000, 600_000]);
+    assert.equal(cfg.servers.get('tools/long')?.maxTotalTimeoutMs, 900_000);
+    assert.deepEqual([cfg.servers.get('tools/capped')?.timeoutMs, cfg.servers.get('tools/capped')?.maxTotalTimeoutMs], [5_000, 60_000]);
+    assert.equal(cfg.servers.has('tools/wrong'), false);
+    assert.deepEqual(problems.map((p) => [p.name, p.field, p.message]), [['tools/wrong', 'spec.maxTotalTimeoutSeconds', 'maxTotalTimeoutSeconds must be at least timeoutSeconds']]);
+  });
+
   it('reports a missing Secret and a bad regular expression, and leaves those servers out', () => {
     const problems: McpProblem[] = [];
     const cfg = buildMcpConfig(

@@ -14,6 +14,9 @@ import {
 } from './types.js';
 import { ModelMatcher } from './wildcard.js';
 
+/** Absolute cap on one tool call when the MCPServer sets none (timeoutSeconds when that is larger). */
+export const DEFAULT_MAX_TOTAL_TIMEOUT_SECONDS = 600;
+
 /** Separator between server and tool names on the aggregated endpoint (`search__web_search`). */
 export const TOOL_SEPARATOR = '__';
 
@@ -54,7 +57,10 @@ export interface McpServerEntry {
   readonly upstream: { readonly url: string; readonly transport: McpTransport } | undefined;
   /** Headers sent to the upstream and to httpTools (the credential); never logged. */
   readonly headers: Readonly<Record<string, string>>;
+  /** How long one upstream call may stay silent (a tool call's progress restarts it). */
   readonly timeoutMs: number;
+  /** Absolute cap on one tool call, progress or not (>= timeoutMs). */
+  readonly maxTotalTimeoutMs: number;
   readonly filter: ToolFilter;
   readonly httpTools: readonly HttpToolEntry[];
   readonly description: string;
@@ -188,13 +194,18 @@ function buildServer(s: MCPServer, readSecret: SecretLookup): McpServerEntry | M
     .update(JSON.stringify([upstream?.url ?? '', upstream?.transport ?? '', spec.credential?.header ?? '', secretValue]))
     .digest('hex')
     .slice(0, 16);
+  const timeoutMs = 1000 * (spec.timeoutSeconds ?? 30);
+  if (spec.maxTotalTimeoutSeconds !== undefined && spec.maxTotalTimeoutSeconds * 1000 < timeoutMs) {
+    return invalid('spec.maxTotalTimeoutSeconds', 'maxTotalTimeoutSeconds must be at least timeoutSeconds');
+  }
   return {
     id,
     namespace,
     name: s.metadata.name,
     upstream,
     headers,
-    timeoutMs: 1000 * (spec.timeoutSeconds ?? 30),
+    timeoutMs,
+    maxTotalTimeoutMs: 1000 * (spec.maxTotalTimeoutSeconds ?? Math.max(DEFAULT_MAX_TOTAL_TIMEOUT_SECONDS, timeoutMs / 1000)),
     filter: {
       include: spec.tools?.include === undefined ? undefined : new Set(spec.tools.include),
       includeRegex,

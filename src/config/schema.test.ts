@@ -24,7 +24,7 @@ const keyLimitFields = {
   perModel: true, monthTimeZone: true, midStreamPolicy: true, toolCallsPerMinute: true, toolCallsPerDay: true, toolCallsPerMonth: true,
 } satisfies Record<keyof KeyLimits, true>;
 const mcpServerFields = {
-  url: true, service: true, transport: true, credential: true, timeoutSeconds: true, tools: true, httpTools: true,
+  url: true, service: true, transport: true, credential: true, timeoutSeconds: true, maxTotalTimeoutSeconds: true, tools: true, httpTools: true,
   description: true, owner: true, tags: true,
 } satisfies Record<keyof MCPServerSpec, true>;
 const secretRefFields = { name: true, key: true } satisfies Record<keyof SecretKeyRef, true>;

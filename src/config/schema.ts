@@ -596,6 +596,9 @@ const httpTool: Schema = {
   },
 };
 
+/** CEL: the absolute cap of a tool call is not below its silence timeout. */
+export const MCP_TOTAL_TIMEOUT_RULE = '!has(self.maxTotalTimeoutSeconds) || !has(self.timeoutSeconds) || self.maxTotalTimeoutSeconds >= self.timeoutSeconds';
+
 export const mcpServerSpecSchema: Schema = {
   type: 'object',
   properties: {
@@ -631,7 +634,19 @@ export const mcpServerSpecSchema: Schema = {
         header: { type: 'string', minLength: 1, maxLength: 256, pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$" },
       },
     },
-    timeoutSeconds: { type: 'integer', minimum: 1, maximum: 3600, default: 30, description: 'Time one upstream call may take.' },
+    timeoutSeconds: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 3600,
+      default: 30,
+      description: 'Time one upstream call may take; for a tool call, the time the upstream may stay silent (each progress notification restarts it).',
+    },
+    maxTotalTimeoutSeconds: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 86400,
+      description: 'Absolute cap on one tool call, progress or not. Default 600 (or timeoutSeconds when larger).',
+    },
     tools: {
       type: 'object',
       description: 'Which upstream tools are published (exclude wins).',
@@ -660,6 +675,7 @@ export const mcpServerSpecSchema: Schema = {
       rule: 'has(self.url) || has(self.service) || (has(self.httpTools) && size(self.httpTools) > 0)',
       message: 'set url or service (an MCP upstream), or httpTools',
     },
+    { rule: MCP_TOTAL_TIMEOUT_RULE, message: 'maxTotalTimeoutSeconds must be at least timeoutSeconds' },
   ],
 };
 

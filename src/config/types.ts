@@ -301,8 +301,16 @@ export interface MCPServerSpec {
   /** Default `streamable-http`; `sse` for the older HTTP+SSE transport. */
   readonly transport?: McpTransport;
   readonly credential?: McpCredential;
-  /** Time one upstream call (list or tool call) may take. Default 30. */
+  /**
+   * Time one upstream call (list or tool call) may take. Default 30. For a tool call it is the time
+   * the upstream may stay silent: each progress notification starts it again.
+   */
   readonly timeoutSeconds?: number;
+  /**
+   * Absolute cap on one tool call however much progress it reports. Default 600, or timeoutSeconds
+   * when that is larger; never below timeoutSeconds.
+   */
+  readonly maxTotalTimeoutSeconds?: number;
   readonly tools?: McpToolFilter;
   readonly httpTools?: readonly HttpToolSpec[];
   readonly description?: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { apiKeySpecSchema, gatewayConfigSpecSchema, modelProviderSpecSchema } from './schema.js';
+import { apiKeySpecSchema, gatewayConfigSpecSchema, mcpServerSpecSchema, modelProviderSpecSchema } from './schema.js';
 import { CEL_RULES, validate } from './validate.js';
 
 function issues(value: unknown, schema = modelProviderSpecSchema): string[] {
@@ -64,6 +64,13 @@ describe('CEL rules (same rule text and messages as the CRD)', () => {
     assert.equal(issues({ description: 'none' }, apiKeySpecSchema).length, 1);
     assert.match(issues({ description: 'none' }, apiKeySpecSchema)[0]!, rule);
     assert.deepEqual(issues({ secretRef: { name: 's', key: 'k' } }, apiKeySpecSchema), []);
+  });
+  it('MCPServer: maxTotalTimeoutSeconds is not below timeoutSeconds', () => {
+    const base = { url: 'http://mcp.tools:8080/mcp' };
+    assert.deepEqual(issues({ ...base, timeoutSeconds: 30, maxTotalTimeoutSeconds: 10 }, mcpServerSpecSchema), ['spec: maxTotalTimeoutSeconds must be at least timeoutSeconds']);
+    assert.deepEqual(issues({ ...base, timeoutSeconds: 30, maxTotalTimeoutSeconds: 30 }, mcpServerSpecSchema), []);
+    assert.deepEqual(issues({ ...base, maxTotalTimeoutSeconds: 5 }, mcpServerSpecSchema), [], 'timeoutSeconds unset: checked when the default applies (buildMcpConfig)');
+    assert.deepEqual(issues({ ...base, maxTotalTimeoutSeconds: 0 }, mcpServerSpecSchema), ['spec.maxTotalTimeoutSeconds: must be >= 1']);
   });
   it('mapping keys: model names or * patterns only; targets: plain names', () => {
     const ok = { modelMappings: { 'gpt-4*': 'gpt-4o', '*-mini': 'gpt-4o-mini', 'a*b*c': 'x', fast: 'meta-llama/Llama-3.1-8B' } };

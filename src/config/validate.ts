@@ -4,7 +4,7 @@
  * server would prune them silently, and config that silently does not apply is what we refuse.
  */
 import { isCidrOrAddress } from '../guardrails/cidr.js';
-import { CIDR_RULE, type Schema } from './schema.js';
+import { CIDR_RULE, MCP_TOTAL_TIMEOUT_RULE, type Schema } from './schema.js';
 
 /** One problem, with a JSON-path-like field (`spec.models[0].name`). */
 export interface FieldIssue {
@@ -37,6 +37,15 @@ export const CEL_RULES: ReadonlyMap<string, CelCheck> = new Map<string, CelCheck
   [
     'has(self.url) || has(self.service) || (has(self.httpTools) && size(self.httpTools) > 0)',
     (v) => isRecord(v) && (v['url'] !== undefined || v['service'] !== undefined || (Array.isArray(v['httpTools']) && v['httpTools'].length > 0)),
+  ],
+  [
+    MCP_TOTAL_TIMEOUT_RULE,
+    (v) => {
+      if (!isRecord(v)) return false;
+      const total = v['maxTotalTimeoutSeconds'];
+      const idle = v['timeoutSeconds'];
+      return typeof total !== 'number' || typeof idle !== 'number' || total >= idle;
+    },
   ],
   [
     "self.exists(m, m.role == 'user')",

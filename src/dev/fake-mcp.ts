@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { isInitializeRequest, LoggingLevelSchema, SetLevelRequestSchema, type LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 export interface FakeMcpOptions {
@@ -40,6 +40,8 @@ export class FakeMcpServer {
   readonly calls: ReceivedCall[] = [];
   /** Authorization headers seen (to check the gateway sends the MCPServer's credential, never the client key). */
   readonly authorizations: string[] = [];
+  /** logging/setLevel requests received, in order (each upstream session's level is the last it got). */
+  readonly levels: LoggingLevel[] = [];
   /** Calls the client cancelled (notifications/cancelled reached the tool), with the reason. */
   readonly cancelled: { readonly tool: string; readonly reason: string }[] = [];
   /** Answer every POST with this text instead of JSON-RPC (fault injection). */
@@ -56,6 +58,17 @@ export class FakeMcpServer {
     const logging = this.options.logging ?? true;
     const server = new McpServer({ name: this.options.name, version: '1.0.0' }, { capabilities: logging ? { logging: {} } : {} });
     this.live.add(server);
+    // This session's level (logging/setLevel), as a real server keeps it: the chatty tool sends only
+    // messages at or above it.
+    let level: LoggingLevel | undefined;
+    if (logging) {
+      server.server.setRequestHandler(SetLevelRequestSchema, (req) => {
+        level = req.params.level;
+        this.levels.push(req.params.level);
+        return {};
+      });
+    }
+    const severity = (l: LoggingLevel): number => LoggingLevelSchema.options.indexOf(l);
     const record = (tool: string, args: Record<string, unknown>): void => {
       this.calls.push({ tool, args });
     };
@@ -88,12 +101,13 @@ export class FakeMcpServer {
       'work',
       {
         description: 'Works in steps of ms milliseconds; reports progress after each step when the call has a progressToken, and a log message (notifications/message) per step.',
-        inputSchema: { steps: z.number().int().min(1).max(1000), ms: z.number().min(0), tag: z.string().optional() },
+        inputSchema: { steps: z.number().int().min(1).max(1000), ms: z.number().min(0), tag: z.string().optional(), silent: z.boolean().optional() },
         annotations: { title: 'Long job with progress' },
       },
-      async ({ steps, ms, tag }, extra) => {
+      async ({ steps, ms, tag, silent }, extra) => {
         record('work', { steps, ms, ...(tag === undefined ? {} : { tag }) });
-        const token = extra._meta?.progressToken;
+        // silent: the same work without any progress notification.
+        const token = silent ? undefined : extra._meta?.progressToken;
         for (let i = 1; i <= steps; i++) {
           if (!(await this.sleep(ms, extra.signal))) {
             this.cancelled.push({ tool: 'work', reason: String(extra.signal.reason) });
@@ -111,6 +125,21 @@ export class FakeMcpServer {
         return { content: [{ type: 'text', text: `${this.options.name}: worked ${steps} steps` }] };
       },
     );
+    if (logging) {
+      server.registerTool(
+        'chatty',
+        { description: 'Sends one log message at each level (debug ... emergency) that this session\'s level lets through, then answers.', inputSchema: { tag: z.string() } },
+        async ({ tag }, extra) => {
+          record('chatty', { tag });
+          for (const l of LoggingLevelSchema.options) {
+            if (level !== undefined && severity(l) < severity(level)) continue;
+            await extra.sendNotification({ method: 'notifications/message', params: { level: l, logger: 'chatty', data: `${tag} ${l}` } });
+          }
+          await this.sleep(50, extra.signal);
+          return { content: [{ type: 'text', text: `${this.options.name}: chatted` }] };
+        },
+      );
+    }
     server.registerTool('admin_reset', { description: 'A dangerous tool a gateway should hide.' }, async () => {
       record('admin_reset', {});
       return { content: [{ type: 'text', text: 'reset!' }] };

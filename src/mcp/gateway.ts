@@ -19,6 +19,8 @@ import {
   ReadResourceRequestSchema,
   type CallToolResult,
   type GetPromptResult,
+  type JSONRPCRequest,
+  type LoggingLevel,
   type LoggingMessageNotification,
   type Progress,
   type ProgressToken,
@@ -36,6 +38,7 @@ import { monthSpan } from '../ratelimit/calendar.js';
 import { scopeLabel, toolCallChecks } from '../ratelimit/plan.js';
 import { LimiterUnavailableError, type Limiter, type LimitCheck } from '../ratelimit/types.js';
 import type { UsageAccountant } from '../usage/accountant.js';
+import { belowLevel, isLogLevel, LOG_LEVELS } from './log-levels.js';
 import { UpstreamError, type CallHooks, type UpstreamPool } from './upstreams.js';
 
 /** What a client's tools/call brings besides name and arguments (from the SDK's request extra). */
@@ -81,6 +84,8 @@ export interface RequestScope {
   /** True on the aggregated endpoint: tool names are `server__tool`. */
   readonly aggregated: boolean;
   readonly requestId: string;
+  /** Names the client session for its log level (logging/setLevel): a hash, never the session id. */
+  readonly logSession?: string;
 }
 
 export interface GatewayDeps {
@@ -89,6 +94,8 @@ export interface GatewayDeps {
   readonly accountant: UsageAccountant;
   readonly logger: Logger;
   readonly now?: () => number;
+  /** Tells the other replicas a session's log level (undefined: with one replica). */
+  readonly publishLogLevel?: (session: string, level: LoggingLevel | undefined, servers: readonly string[]) => void;
 }
 
 /** The servers of the key's namespace the key may use. */
@@ -266,6 +273,8 @@ class NotificationRelay {
       ...(signal ? { signal } : {}),
       ...(token === undefined ? {} : { onprogress: (p: Progress) => this.send({ method: 'notifications/progress', params: { ...p, progressToken: token } }) }),
       onlog: (params: LoggingMessageNotification['params']) => {
+        // The upstream was told the most verbose level of all sessions sharing it: this session's own level applies here.
+        if (belowLevel(params.level, this.deps.upstreams.logLevel(this.scope.logSession))) return;
         const logger = this.scope.aggregated ? (params.logger ? `${this.server.name}/${params.logger}` : this.server.name) : params.logger;
         this.send({ method: 'notifications/message', params: logger === undefined ? params : { ...params, logger } });
       },
@@ -421,11 +430,13 @@ export interface ScopeRef {
 export function buildMcpServer(deps: GatewayDeps, ref: ScopeRef): Server {
   const first = ref.scope;
   const only = first.aggregated ? undefined : first.servers[0];
+  // logging only when some server of the view may send log messages (an MCP upstream that declared
+  // it, or whose capabilities are not known yet): httpTools never do.
+  const logging = first.servers.some((s) => deps.upstreams.mayLogServer(s));
   const server = new Server(
     { name: only ? `tollgate/${only.id}` : 'tollgate', version: '0.1.0' },
     {
-      // logging: upstream log messages about a call are forwarded on the call's stream.
-      capabilities: { tools: {}, prompts: {}, resources: {}, logging: {} },
+      capabilities: { tools: {}, prompts: {}, resources: {}, ...(logging ? { logging: {} } : {}) },
       instructions: only?.description || 'Tollgate MCP gateway: the tools of every MCP server your API key may use, named server__tool.',
       jsonSchemaValidator: SHARED_VALIDATOR,
     },
@@ -443,5 +454,33 @@ export function buildMcpServer(deps: GatewayDeps, ref: ScopeRef): Server {
   server.setRequestHandler(GetPromptRequestSchema, async (req) => getPrompt(deps, ref.scope, req.params.name, req.params.arguments));
   server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: await listResources(deps, ref.scope) }));
   server.setRequestHandler(ReadResourceRequestSchema, async (req) => readResource(deps, ref.scope, req.params.uri));
+  if (logging) {
+    // The SDK's own handler keeps the level in this per-request Server and answers an invalid level
+    // with an internal error; the gateway's passes it upstream and answers -32602.
+    server.removeRequestHandler('logging/setLevel');
+    server.fallbackRequestHandler = async (request) => {
+      if (request.method !== 'logging/setLevel') throw Object.assign(new Error('Method not found'), { code: ErrorCode.MethodNotFound });
+      await setLogLevel(deps, ref.scope, request);
+      return {};
+    };
+  }
   return server;
+}
+
+/**
+ * logging/setLevel: the session's minimum level for log messages relayed to it, passed to every
+ * upstream of its view that declares `logging` (see UpstreamPool.setLogLevel) and to the other
+ * replicas. An unknown level is -32602.
+ */
+async function setLogLevel(deps: GatewayDeps, scope: RequestScope, request: JSONRPCRequest): Promise<void> {
+  const level = request.params?.['level'];
+  if (!isLogLevel(level)) {
+    throw new McpError(ErrorCode.InvalidParams, `Invalid log level ${JSON.stringify(level) ?? 'undefined'}: use one of ${LOG_LEVELS.join(', ')}.`);
+  }
+  const session = scope.logSession;
+  if (session === undefined) return;
+  const servers = scope.servers.filter((s) => s.upstream !== undefined);
+  await deps.upstreams.setLogLevel(session, level, servers, true);
+  deps.publishLogLevel?.(session, level, servers.map((s) => s.id));
+  deps.logger.info({ requestId: scope.requestId, consumer: scope.key.name, level, servers: servers.length }, 'mcp log level set');
 }

@@ -71,6 +71,17 @@ function inflightKey(sessionId: string | undefined, key: string, endpoint: strin
   return createHash('sha256').update(`${sessionId ?? '-'}\n${key}\n${endpoint}\n${typeof requestId}:${String(requestId)}`).digest('hex');
 }
 
+/**
+ * Names a client session for its log level (logging/setLevel): hashed, as it travels to other
+ * replicas. Sessionless clients of one key on one endpoint share one.
+ */
+function logSessionKey(sessionId: string | undefined, key: string, endpoint: string): string {
+  return createHash('sha256').update(`log\n${sessionId ?? '-'}\n${key}\n${endpoint}`).digest('hex');
+}
+
+/** How long a client's initialize waits for upstreams this replica never reached (to declare `logging` or not). */
+const INITIALIZE_PROBE_MS = 2000;
+
 /** A JSON-RPC error response written by the gateway itself. */
 function sendError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) {
@@ -109,8 +120,13 @@ export class McpListener {
   /** Streamable HTTP tool calls in flight, by inflightKey: where a cancellation must go. */
   private readonly inflight = new Map<string, StreamableHTTPServerTransport>();
   private keepalive: NodeJS.Timeout | undefined;
+  /** What the SDK Servers run with: the options plus the relay of log levels to other replicas. */
+  private readonly deps: GatewayDeps;
 
-  constructor(private readonly options: McpListenerOptions) {}
+  constructor(private readonly options: McpListenerOptions) {
+    const relay = options.cancels;
+    this.deps = relay ? { ...options, publishLogLevel: (session, level, servers) => relay.publishLevel({ session, level, servers }) } : options;
+  }
 
   /** Listens on `unix:/path` or `host:port`; resolves the bound TCP port (0 for a socket). */
   async start(address: string): Promise<number> {
@@ -137,6 +153,13 @@ export class McpListener {
       for (const stream of this.streams) if (stream.servers.has(serverId)) this.notify(stream, kind);
     });
     this.options.cancels?.subscribe((key) => void this.cancelLocal(key));
+    // Another replica's logging/setLevel: kept for that session's calls here, told to this replica's
+    // upstream connections (none is opened for it).
+    this.options.cancels?.subscribeLevels((change) => {
+      const config = this.options.store.current()?.mcp;
+      const servers = change.servers.map((id) => config?.servers.get(id)).filter((x): x is NonNullable<typeof x> => x !== undefined);
+      void this.options.upstreams.setLogLevel(change.session, change.level, servers, false);
+    });
     this.keepalive = setInterval(() => {
       for (const stream of this.streams) stream.res.write(': keepalive\n\n');
     }, KEEPALIVE_MS);
@@ -247,11 +270,13 @@ export class McpListener {
         return sendError(res, 503, ErrorCode.InternalError, 'Too many open streams on this replica; retry later.', { 'retry-after': '5' });
       }
       const transport = new SSEServerTransport(`${endpoint}/messages`, res);
-      const ref: ScopeRef = { scope };
-      const server = buildMcpServer(this.options, ref);
+      const logSession = logSessionKey(`legacy:${transport.sessionId}`, key.name, endpoint);
+      const ref: ScopeRef = { scope: { ...scope, logSession } };
+      const server = buildMcpServer(this.deps, ref);
       this.legacy.set(transport.sessionId, { transport, ref, endpoint });
       res.once('close', () => {
         this.legacy.delete(transport.sessionId);
+        this.endLogSession(logSession);
         void server.close().catch(() => undefined);
       });
       await server.connect(transport);
@@ -271,7 +296,7 @@ export class McpListener {
     } catch {
       return sendError(res, 400, ErrorCode.ParseError, 'Parse error: the request body is not valid JSON.');
     }
-    session.ref.scope = scope;
+    session.ref.scope = { ...scope, logSession: session.ref.scope.logSession ?? logSessionKey(`legacy:${sessionId}`, key.name, endpoint) };
     await session.transport.handlePostMessage(req, res, body);
   }
 
@@ -284,6 +309,13 @@ export class McpListener {
   private cancel(key: string): void {
     if (this.cancelLocal(key)) return;
     this.options.cancels?.publish(key);
+  }
+
+  /** A session ended: its log level no longer counts, here or on the other replicas. */
+  private endLogSession(session: string): void {
+    if (this.options.upstreams.logLevel(session) === undefined) return;
+    void this.options.upstreams.setLogLevel(session, undefined, [], false);
+    this.options.cancels?.publishLevel({ session, level: undefined, servers: [] });
   }
 
   /** Ends the call with this id if this replica runs it. */
@@ -330,9 +362,10 @@ export class McpListener {
     res.once('close', () => this.streams.delete(stream));
   }
 
-  private async serveMcp(req: IncomingMessage, res: ServerResponse, scope: RequestScope, endpoint: string): Promise<void> {
+  private async serveMcp(req: IncomingMessage, res: ServerResponse, viewScope: RequestScope, endpoint: string): Promise<void> {
     const now = Date.now();
     const sessionId = header(req, 'mcp-session-id');
+    const scope: RequestScope = { ...viewScope, logSession: logSessionKey(sessionId, viewScope.key.name, endpoint) };
     if (sessionId !== undefined) {
       const claims = this.options.sessions.open(sessionId, now);
       if (!claims || claims.key !== scope.key.name || claims.endpoint !== endpoint) {
@@ -341,7 +374,8 @@ export class McpListener {
     }
     if (req.method === 'GET') return this.openStream(req, res, scope);
     if (req.method === 'DELETE') {
-      // Sealed sessions hold no server state: ending one is a no-op that succeeds.
+      // Sealed sessions hold no other server state than a log level the client set.
+      if (sessionId !== undefined && scope.logSession !== undefined) this.endLogSession(scope.logSession);
       res.writeHead(200).end();
       return;
     }
@@ -374,7 +408,9 @@ export class McpListener {
     }
     const keys = calls.map((c) => inflightKey(sessionId, scope.key.name, endpoint, c.id));
     for (const k of keys) this.inflight.set(k, transport);
-    const server = buildMcpServer(this.options, { scope });
+    // Whether to declare `logging` depends on the upstreams' capabilities: learn those not known yet.
+    if (initializing) await this.options.upstreams.probe(scope.servers, INITIALIZE_PROBE_MS);
+    const server = buildMcpServer(this.deps, { scope });
     res.once('close', () => {
       for (const k of keys) if (this.inflight.get(k) === transport) this.inflight.delete(k);
       void transport.close().catch(() => undefined);

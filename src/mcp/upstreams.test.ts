@@ -30,6 +30,7 @@ describe('upstream pool', () => {
       upstream: { url: `http://127.0.0.1:${port}/mcp`, transport: 'streamable-http' },
       headers: {},
       timeoutMs: 300,
+      maxTotalTimeoutMs: 600_000,
       filter: { include: undefined, includeRegex: [], exclude: new Set(), excludeRegex: [] },
       httpTools: [],
       description: '',

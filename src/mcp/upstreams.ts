@@ -20,6 +20,7 @@ import {
   ToolListChangedNotificationSchema,
   type CallToolResult,
   type GetPromptResult,
+  type LoggingLevel,
   type LoggingMessageNotification,
   type Progress,
   type Prompt,
@@ -30,7 +31,10 @@ import {
 import { toolPublished, type HttpToolEntry, type McpConfig, type McpServerEntry } from '../config/mcp.js';
 import type { Logger } from '../observability/logger.js';
 import { mcpUpstreamUp } from '../observability/metrics.js';
+import { CallDeadline } from './deadline.js';
 import { callHttpTool } from './http-tools.js';
+import { LogLevels } from './log-levels.js';
+import { UpstreamError } from './upstream-error.js';
 
 /** What changed on an upstream (its list-changed notifications). */
 export type ListKind = 'tools' | 'prompts' | 'resources';
@@ -62,20 +66,7 @@ export const TOOLS_TTL_MS = 60_000;
  */
 export const DISCOVERY_BACKOFF_MS = 5_000;
 
-export type UpstreamErrorKind = 'timeout' | 'unavailable' | 'upstream_error';
-
-/** A failure talking to an upstream, classified for the client's JSON-RPC error. */
-export class UpstreamError extends Error {
-  constructor(
-    readonly kind: UpstreamErrorKind,
-    message: string,
-    /** The upstream's own JSON-RPC error code (kind upstream_error). */
-    readonly code?: number,
-  ) {
-    super(message);
-    this.name = 'UpstreamError';
-  }
-}
+export { UpstreamError, type UpstreamErrorKind } from './upstream-error.js';
 
 /** Health of one server as last seen by this replica (catalogue, metrics, status). */
 export interface UpstreamHealth {
@@ -88,6 +79,8 @@ export interface UpstreamHealth {
 
 interface Connection {
   readonly fingerprint: string;
+  /** The MCPServer as last used (for level changes that come without one). */
+  server: McpServerEntry;
   client: Client | undefined;
   connecting: Promise<Client> | undefined;
   tools: { readonly list: readonly Tool[]; readonly atMs: number } | undefined;
@@ -135,6 +128,10 @@ export class UpstreamPool {
   private readonly connections = new Map<string, Connection>();
   private readonly listeners = new Set<ListChangedListener>();
   private progressSeq = 0;
+  /** The log levels client sessions set (logging/setLevel). */
+  private readonly logLevels = new LogLevels();
+  /** Per upstream client: the level it was last told, and the queue of setLevel requests to it. */
+  private readonly sentLevels = new WeakMap<Client, { level: LoggingLevel | undefined; queue: Promise<void> }>();
 
   constructor(
     private readonly logger: Logger,
@@ -160,6 +157,7 @@ export class UpstreamPool {
     if (!c) {
       c = {
         fingerprint: server.connectionFingerprint,
+        server,
         client: undefined,
         connecting: undefined,
         tools: undefined,
@@ -171,6 +169,7 @@ export class UpstreamPool {
       };
       this.connections.set(server.id, c);
     }
+    c.server = server;
     return c;
   }
 
@@ -212,8 +211,11 @@ export class UpstreamPool {
     // stream, the whole HTTP+SSE stream) must not be taken for the call that happened to open it.
     c.connecting = currentCall
       .exit(() => client.connect(transport, { timeout: server.timeoutMs }))
-      .then(() => {
+      .then(async () => {
         this.interceptCallNotifications(server, c, transport);
+        // A new upstream session starts at the upstream's own level: the one client sessions asked
+        // for goes first (logging/setLevel), before any call.
+        await currentCall.exit(() => this.applyLevel(server, client));
         c.client = client;
         return client;
       })
@@ -346,19 +348,127 @@ export class UpstreamPool {
       }
     }
     const c = this.connection(server);
-    const options = { timeout: server.timeoutMs, ...(hooks.signal ? { signal: hooks.signal } : {}) };
-    // The gateway's own progress token (the client's is put back on the way out): unique per replica.
-    const token = hooks.onprogress ? `tollgate-${++this.progressSeq}` : undefined;
-    const params = { name: tool, arguments: { ...args }, ...(token === undefined ? {} : { _meta: { progressToken: token } }) };
-    if (token !== undefined) c.progress.set(token, hooks);
+    // timeoutSeconds is how long the upstream may stay silent, maxTotalTimeoutSeconds the cap
+    // (deadline.ts). The upstream is always asked for progress, under the gateway's own token
+    // (unique per replica; the client's is put back on the way out): progress is what keeps a long
+    // call alive, and it reaches the client only when the client asked for it.
+    const deadline = new CallDeadline(server.timeoutMs, server.maxTotalTimeoutMs, { server: server.id, what: `tools/call ${tool}` });
+    const signal = hooks.signal ? AbortSignal.any([hooks.signal, deadline.signal]) : deadline.signal;
+    // The SDK's own clock only backs ours up.
+    const options = { timeout: server.maxTotalTimeoutMs + 5_000, signal };
+    const token = `tollgate-${++this.progressSeq}`;
+    const forward = hooks.onprogress;
+    const progressHooks: CallHooks = {
+      ...hooks,
+      onprogress: (p: Progress) => {
+        deadline.touch();
+        forward?.(p);
+      },
+    };
+    const params = { name: tool, arguments: { ...args }, _meta: { progressToken: token } };
+    c.progress.set(token, progressHooks);
     c.inflight.add(hooks);
     try {
-      const result = await currentCall.run(hooks, () => this.withReconnect(server, c, `tools/call ${tool}`, (client) => client.callTool(params, undefined, options)));
+      const result = await currentCall.run(hooks, () =>
+        this.withReconnect(server, c, `tools/call ${tool}`, (client) => {
+          deadline.start();
+          return client.callTool(params, undefined, options);
+        }),
+      );
       return result as CallToolResult;
+    } catch (err) {
+      // A clock ran out: its own message (silence or cap), not the SDK's abort.
+      if (deadline.signal.aborted && !hooks.signal?.aborted) throw deadline.signal.reason as UpstreamError;
+      throw err;
     } finally {
+      deadline.dispose();
       c.inflight.delete(hooks);
-      if (token !== undefined) c.progress.delete(token);
+      c.progress.delete(token);
     }
+  }
+
+  /**
+   * A client session's logging/setLevel (`level` undefined: the session ended). The session's own
+   * level filters what is relayed to it (`logLevel`); every upstream among `servers` that declares
+   * the `logging` capability is told the most verbose level any live session covering it asked
+   * for, now (`connect`: opening the connection if needed) and whenever its connection is opened
+   * again. Servers the session covered before are told their new level too. Never throws: an
+   * upstream that cannot be reached gets the level when its connection opens.
+   */
+  async setLogLevel(session: string, level: LoggingLevel | undefined, servers: readonly McpServerEntry[], connect: boolean): Promise<void> {
+    const withUpstream = servers.filter((s) => s.upstream !== undefined);
+    const touched = this.logLevels.set(session, level, withUpstream.map((s) => s.id), Date.now());
+    const inView = new Map(withUpstream.map((s) => [s.id, s]));
+    await Promise.all(
+      [...touched].map(async (id) => {
+        const server = inView.get(id);
+        let client = this.connections.get(id)?.client;
+        if (!client && server && connect) {
+          const opening = this.connection(server);
+          client = await currentCall.exit(() => this.client(server, opening)).catch(() => undefined);
+        }
+        // (No-op for a connection that was told the level as it opened.)
+        const c = this.connections.get(id);
+        if (client && c) await this.applyLevel(server ?? c.server, client);
+      }),
+    );
+  }
+
+  /** The level a client session asked for (undefined: none; everything the upstream sends is relayed). */
+  logLevel(session: string | undefined): LoggingLevel | undefined {
+    return this.logLevels.get(session);
+  }
+
+  /** Tells an upstream the level its client sessions want, when it changed; in order, never throws. */
+  private applyLevel(server: McpServerEntry, client: Client): Promise<void> {
+    let sent = this.sentLevels.get(client);
+    if (!sent) {
+      sent = { level: undefined, queue: Promise.resolve() };
+      this.sentLevels.set(client, sent);
+    }
+    const state = sent;
+    state.queue = state.queue.then(async () => {
+      // MCP has no way to unset a level: when no session wants one any more, the last one stays.
+      const desired = this.logLevels.upstreamLevel(server.id);
+      if (desired === undefined || desired === state.level || !client.getServerCapabilities()?.logging) return;
+      try {
+        await client.setLoggingLevel(desired, { timeout: server.timeoutMs });
+        state.level = desired;
+        this.logger.debug({ server: server.id, level: desired }, 'MCP upstream log level set');
+      } catch (err) {
+        this.logger.warn({ server: server.id, level: desired, err: describe(err) }, 'MCP upstream refused logging/setLevel');
+      }
+    });
+    return state.queue;
+  }
+
+  /**
+   * Connects to the servers whose capabilities this replica does not know yet, waiting at most
+   * `waitMs` (a client's initialize: whether to declare `logging` depends on them). Never throws.
+   */
+  async probe(servers: readonly McpServerEntry[], waitMs: number): Promise<void> {
+    const now = Date.now();
+    const pending: Promise<unknown>[] = [];
+    for (const s of servers) {
+      if (!s.upstream) continue;
+      const c = this.connection(s);
+      if (c.client || (c.failure && now < c.failure.untilMs)) continue;
+      pending.push(currentCall.exit(() => this.client(s, c)).catch(() => undefined));
+    }
+    if (pending.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(pending), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * Whether the server may send log messages at all: an MCP upstream that declared the `logging`
+   * capability, or whose capabilities this replica does not know yet.
+   */
+  mayLogServer(server: McpServerEntry): boolean {
+    if (!server.upstream) return false;
+    const caps = this.connections.get(server.id)?.client?.getServerCapabilities();
+    return caps === undefined || caps.logging !== undefined;
   }
 
   /** The upstream's prompts (none when it has no upstream or does not offer prompts). */
@@ -400,9 +510,7 @@ export class UpstreamPool {
    * capability (or whose capabilities are not known yet on this replica). httpTools never do.
    */
   mayLog(server: McpServerEntry, tool: string): boolean {
-    if (!server.upstream || server.httpTools.some((t) => t.name === tool)) return false;
-    const caps = this.connections.get(server.id)?.client?.getServerCapabilities();
-    return caps === undefined || caps.logging !== undefined;
+    return !server.httpTools.some((t) => t.name === tool) && this.mayLogServer(server);
   }
 
   /** Last known health of a server (unknown before its first discovery on this replica). */

@@ -204,7 +204,7 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
   it('a server endpoint lists its tools after filters and calls them with the MCPServer credential, never the client key', async () => {
     const client = await connect('/mcp/tools/search', KEY_ALL);
     const names = (await client.listTools()).tools.map((t) => t.name).sort();
-    assert.deepEqual(names, ['add', 'echo', 'fail', 'slow', 'work'], 'admin_reset is excluded by the MCPServer filter');
+    assert.deepEqual(names, ['add', 'chatty', 'echo', 'fail', 'slow', 'work'], 'admin_reset is excluded by the MCPServer filter');
     assert.equal(text(await client.callTool({ name: 'echo', arguments: { text: 'hi' } })), 'search: hi');
     const failed = (await client.callTool({ name: 'fail', arguments: {} })) as CallToolResult;
     assert.equal(failed.isError, true);
@@ -328,7 +328,8 @@ describe('MCP gateway (real Envoy + Tollgate, SDK servers and client)', () => {
       assert.deepEqual(progress, [1, 2, 3].map((n) => ({ progress: n, total: 3, message: `step ${n}` })), `progress of case ${i}, in order, before the result`);
       assert.deepEqual(logs.map((l) => `${l.level} ${l.logger} ${String(l.data)}`), [1, 2, 3].map((n) => `info ${c.logger} ${tag} step ${n}/3`), `log messages of case ${i}`);
     }
-    // Without a progressToken, no progress is asked of the upstream, and the call still works.
+    // Without a progressToken the call works the same (progress, which the gateway always asks the
+    // upstream for to keep long calls alive, is not forwarded).
     const quiet = cases[0]?.client as Client;
     assert.equal(text(await quiet.callTool({ name: 'work', arguments: { steps: 1, ms: 0 } })), 'search: worked 1 steps');
   });
@@ -668,6 +669,39 @@ describe('MCP across two Tollgate replicas sharing Redis (sealed sessions, linea
     assert.doesNotMatch(up.cancelled.at(-1)?.reason ?? '', /timed out/i);
     // The call's stream on replica a ends with no answer for the cancelled request.
     assert.doesNotMatch(await running, /"id":42/);
+  });
+
+  it("a session's log level set on one replica filters the log messages of its calls on another (through Redis)", async () => {
+    const client = new Client({ name: 'test', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(`${a.baseUrl}/mcp/tools/search`), { requestInit: { headers: { authorization: `Bearer ${KEY_ALL}` } } });
+    await client.connect(transport);
+    clients.push(client);
+    assert.deepEqual(await client.setLoggingLevel('error'), {});
+    assert.equal(up.levels.at(-1), 'error', 'the upstream was told');
+    const headers = {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      authorization: `Bearer ${KEY_ALL}`,
+      'mcp-session-id': transport.sessionId ?? '',
+      'mcp-protocol-version': transport.protocolVersion ?? '2025-06-18',
+    };
+    /** The levels of the log messages a chatty call on replica b relays to this session. */
+    const levelsOnB = async (): Promise<string[]> => {
+      const res = await fetch(`${b.baseUrl}/mcp/tools/search`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'chatty', arguments: { tag: 'on-b' } } }),
+      });
+      const events = [...(await res.text()).matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1] ?? '{}') as { method?: string; params?: { level: string } });
+      assert.ok(events.some((e) => e.method === undefined), 'the call was answered');
+      return events.filter((e) => e.method === 'notifications/message').map((e) => e.params?.level ?? '');
+    };
+    let seen: string[] = [];
+    await waitFor('replica b knows the level', async () => {
+      seen = await levelsOnB();
+      return seen[0] === 'error';
+    }, 5000);
+    assert.deepEqual(seen, ['error', 'critical', 'alert', 'emergency']);
   });
 
   it('a session opened on one replica continues on another; a replica with another secret refuses it', async () => {
