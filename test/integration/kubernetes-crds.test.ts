@@ -117,6 +117,10 @@ describe('CRDs in a real API server', () => {
     await refused(mcpServer('empty', '{ description: nothing }'), 'set url or service (an MCP upstream), or httpTools');
     await refused(mcpServer('sep', '{ httpTools: [{ name: a__b, url: "http://x/" }] }'), 'tool names must not contain');
     await refused(mcpServer('transport', '{ url: "http://a/mcp", transport: websocket }'), 'spec.transport', 'Unsupported value');
+    // The absolute cap of a tool call is not below its silence timeout (explicit, or the default 30 s).
+    await refused(mcpServer('cap', '{ url: "http://a/mcp", timeoutSeconds: 60, maxTotalTimeoutSeconds: 30 }'), 'maxTotalTimeoutSeconds must be at least timeoutSeconds');
+    await refused(mcpServer('capdefault', '{ url: "http://a/mcp", maxTotalTimeoutSeconds: 10 }'), 'maxTotalTimeoutSeconds must be at least timeoutSeconds');
+    await cp.kubectl(['apply', '-f', '-'], { input: mcpServer('long', '{ url: "http://a/mcp", timeoutSeconds: 60, maxTotalTimeoutSeconds: 3600 }') });
     await refused(apiKey('mcpbad', `{ keyHash: "${HASH}", mcp: { tools: ["x"] } }`), 'spec.mcp.servers');
   });
 
