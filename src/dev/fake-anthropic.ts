@@ -14,6 +14,7 @@
  * (every object closed by additionalProperties: false, no numeric, length or size constraints). Streams use the real event types (message_start, content_block_*, message_delta,
  * message_stop, ping) and are written in small pieces so events split across network chunks.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { closeFake, guardedHandler, listenFake } from './fake-listen.js';
 import { compileSchema, inputFor, strictSchemaProblem, thinkingSignature } from './fake-schema.js';
@@ -105,6 +106,7 @@ export class FakeAnthropic {
   private server: Server | undefined;
   private portNumber = 0;
   private counter = 0;
+  private readonly cache = new PromptCache();
 
   constructor(behaviour: Partial<AnthropicBehaviour> = {}) {
     this.behaviour = {
@@ -226,9 +228,28 @@ export class FakeAnthropic {
     const token = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : '';
     if (!this.behaviour.vertex?.authorize(token)) return answer(401, 'authentication_error', 'Request had invalid authentication credentials.');
     if (req.headers['x-api-key'] !== undefined) return answer(400, 'invalid_request_error', 'x-api-key is not used on Vertex AI');
+    const b = this.behaviour;
+    if (b.status !== undefined && (b.failNext === undefined || b.failNext > 0)) {
+      if (b.failNext !== undefined) b.failNext--;
+      record.status = b.status;
+      // Vertex AI's own quota refusals are Google-shaped; Claude's (overloaded ...) are Anthropic's.
+      if (b.status === 429) return sendJson(res, 429, { error: { code: 429, message: 'Quota exceeded for aiplatform.googleapis.com/online_prediction_input_tokens_per_minute_per_base_model with base model: anthropic-claude. Please submit a quota increase request.', status: 'RESOURCE_EXHAUSTED' } });
+      const type = ERROR_TYPES[b.status] ?? 'api_error';
+      return answer(b.status, type, type === 'overloaded_error' ? 'Overloaded' : `fake Vertex AI Claude answered ${b.status}`);
+    }
+    const beta = req.headers['anthropic-beta'];
+    if (beta !== undefined && (typeof beta !== 'string' || !/^[a-z0-9-]+(,\s*[a-z0-9-]+)*$/.test(beta))) return answer(400, 'invalid_request_error', `anthropic-beta: malformed ${String(beta)}`);
     try {
       check(isObj(body), 'request body must be a JSON object');
       check(body['anthropic_version'] === 'vertex-2023-10-16', 'anthropic_version: must be vertex-2023-10-16 on Vertex AI');
+      if (m[1] === 'count-tokens') {
+        // count-tokens:rawPredict names the model in the body.
+        check(typeof body['model'] === 'string' && /^claude-/.test(body['model']), 'model: Field required (the Claude model to count for)');
+        check(Array.isArray(body['messages']) && body['messages'].length > 0, 'messages: Field required');
+        check(m[2] === 'rawPredict', 'count-tokens is served by rawPredict');
+        record.status = 200;
+        return sendJson(res, 200, { input_tokens: Math.max(1, Math.ceil(bytes / 4)) });
+      }
       check(body['model'] === undefined, 'model: Extra inputs are not permitted (the model is in the URL on Vertex AI)');
       const stream = m[2] === 'streamRawPredict';
       check(stream === (body['stream'] === true), 'streamRawPredict requires stream: true (and rawPredict no stream)');
@@ -245,7 +266,11 @@ export class FakeAnthropic {
     }
   }
 
-  /** The message the fake answers with (the non-streamed body; streams send the same content as events). */
+  /** The message the fake answers `body` with (public for the Bedrock fake, which serves Claude's Messages natively). */
+  message(body: Obj, bodyBytes: number): Obj {
+    return this.reply(body, bodyBytes);
+  }
+
   private reply(body: Obj, bodyBytes: number): Obj {
     const b = this.behaviour;
     const messages = body['messages'] as Obj[];
@@ -291,6 +316,8 @@ export class FakeAnthropic {
       content.push({ type: 'text', text: textOut });
     }
     this.counter++;
+    const cached = this.cache.use(body);
+    const input = Math.max(1, Math.ceil(bodyBytes / 4));
     return {
       id: `msg_fake_${this.counter}`,
       type: 'message',
@@ -299,19 +326,41 @@ export class FakeAnthropic {
       content,
       stop_reason: stop,
       stop_sequence: null,
+      // With cache_control, the prefix up to the last breakpoint is written once, then read
+      // (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching): input_tokens is the rest.
       usage: {
-        input_tokens: Math.max(1, Math.ceil(bodyBytes / 4)),
-        cache_creation_input_tokens: 0,
-        cache_read_input_tokens: b.cacheReadTokens,
+        input_tokens: Math.max(1, input - cached.created - cached.read),
+        cache_creation_input_tokens: cached.created,
+        cache_read_input_tokens: cached.read + b.cacheReadTokens,
         output_tokens: outputTokens,
       },
     };
   }
 
   private async stream(res: ServerResponse, message: Obj): Promise<void> {
-    const events: string[] = [];
+    const events = this.events(message).map((e) => `event: ${String(e['type'])}\ndata: ${JSON.stringify(e)}\n\n`);
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': `req_fake_${this.counter}` });
+    const b = this.behaviour;
+    const cut = b.resetAfterEvents;
+    const sendable = cut === undefined ? events : events.slice(0, cut);
+    const writes = b.writeBytes > 0 ? splitBytes(sendable.join(''), b.writeBytes) : sendable;
+    for (const w of writes) {
+      if (res.destroyed) return;
+      res.write(w);
+      await pause(b.writeIntervalMs);
+    }
+    if (cut !== undefined) {
+      res.socket?.destroy();
+      return;
+    }
+    res.end();
+  }
+
+  /** The stream events (objects with their `type`) that carry `message` (Anthropic's sequence; Bedrock's fake wraps them in chunk frames). */
+  events(message: Obj): Obj[] {
+    const events: Obj[] = [];
     const event = (type: string, data: Obj): void => {
-      events.push(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+      events.push({ type, ...data });
     };
     const usage = message['usage'] as Obj;
     event('message_start', { message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } } });
@@ -338,22 +387,69 @@ export class FakeAnthropic {
     });
     event('message_delta', { delta: { stop_reason: message['stop_reason'], stop_sequence: null }, usage: { output_tokens: usage['output_tokens'] } });
     event('message_stop', {});
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'request-id': `req_fake_${this.counter}` });
-    const b = this.behaviour;
-    const cut = b.resetAfterEvents;
-    const sendable = cut === undefined ? events : events.slice(0, cut);
-    const writes = b.writeBytes > 0 ? splitBytes(sendable.join(''), b.writeBytes) : sendable;
-    for (const w of writes) {
-      if (res.destroyed) return;
-      res.write(w);
-      await pause(b.writeIntervalMs);
-    }
-    if (cut !== undefined) {
-      res.socket?.destroy();
-      return;
-    }
-    res.end();
+    return events;
   }
+}
+
+/** Checks a Messages request as the API does (400 with its message otherwise); exported for the Bedrock fake's InvokeModel. */
+export function validateMessages(body: Obj): void {
+  validate(body);
+}
+
+/** Every cache_control of a request is {type: ephemeral, ttl?: 5m | 1h}; at most 4 breakpoints. */
+function checkCacheControl(body: Obj): void {
+  let found = 0;
+  const look = (block: unknown, at: string): void => {
+    if (!isObj(block) || block['cache_control'] === undefined) return;
+    const c = block['cache_control'];
+    check(isObj(c) && c['type'] === 'ephemeral' && Object.keys(c).every((k) => k === 'type' || k === 'ttl') && (c['ttl'] === undefined || c['ttl'] === '5m' || c['ttl'] === '1h'), `${at}.cache_control: Input tag does not match the expected tag 'ephemeral' (ttl '5m' or '1h')`);
+    found++;
+  };
+  if (Array.isArray(body['tools'])) (body['tools'] as unknown[]).forEach((t, i) => look(t, `tools.${i}`));
+  if (Array.isArray(body['system'])) (body['system'] as unknown[]).forEach((b, i) => look(b, `system.${i}`));
+  (body['messages'] as Obj[]).forEach((m, i) => {
+    if (Array.isArray(m['content'])) (m['content'] as unknown[]).forEach((b, j) => look(b, `messages.${i}.content.${j}`));
+  });
+  check(found <= 4, `A maximum of 4 blocks with cache_control may be provided. Found ${found}.`);
+}
+
+/**
+ * Prompt caching as the API reports it (https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching):
+ * the request's prefix up to its last cache_control breakpoint (tools, then system, then messages)
+ * is written to the cache the first time (cache_creation_input_tokens) and read afterwards
+ * (cache_read_input_tokens). Bounded: the fake forgets everything past 1000 prefixes.
+ */
+class PromptCache {
+  private readonly seen = new Set<string>();
+
+  use(body: Obj): { readonly created: number; readonly read: number } {
+    const prefix = cachedPrefix(body);
+    if (prefix === undefined) return { created: 0, read: 0 };
+    const tokens = Math.max(1, Math.ceil(prefix.length / 4));
+    const key = createHash('sha256').update(prefix).digest('hex');
+    if (this.seen.has(key)) return { created: 0, read: tokens };
+    if (this.seen.size >= 1000) this.seen.clear();
+    this.seen.add(key);
+    return { created: tokens, read: 0 };
+  }
+}
+
+/** The request up to its last cache_control breakpoint, in cache order; undefined without one. */
+function cachedPrefix(body: Obj): string | undefined {
+  const parts: unknown[] = [];
+  let last = -1;
+  const visit = (block: unknown): void => {
+    parts.push(block);
+    if (isObj(block) && block['cache_control'] !== undefined) last = parts.length;
+  };
+  if (Array.isArray(body['tools'])) (body['tools'] as unknown[]).forEach(visit);
+  if (Array.isArray(body['system'])) (body['system'] as unknown[]).forEach(visit);
+  else if (body['system'] !== undefined) parts.push(body['system']);
+  for (const m of body['messages'] as Obj[]) {
+    if (Array.isArray(m['content'])) (m['content'] as unknown[]).forEach(visit);
+    else parts.push(m['content']);
+  }
+  return last < 0 ? undefined : JSON.stringify(parts.slice(0, last));
 }
 
 function validate(body: Obj): void {
@@ -420,6 +516,17 @@ function validate(body: Obj): void {
           check(typeof block['signature'] === 'string', `${at}.thinking.signature: Field required`);
           check(block['signature'] === thinkingSignature(block['thinking']), `${at}: Invalid \`signature\` in \`thinking\` block`);
           break;
+        case 'document': {
+          check(role === 'user', `${at}: document blocks are only allowed in user messages`);
+          const src = block['source'];
+          check(isObj(src), `${at}.source: Field required`);
+          if (src['type'] === 'base64') check(src['media_type'] === 'application/pdf' && typeof src['data'] === 'string' && /^[A-Za-z0-9+/]+={0,2}$/.test(src['data']), `${at}.source: a base64 document must be application/pdf with base64 data`);
+          else if (src['type'] === 'text') check(src['media_type'] === 'text/plain' && typeof src['data'] === 'string', `${at}.source: a text document needs media_type text/plain and data`);
+          else check(src['type'] === 'url' && typeof src['url'] === 'string' && src['url'].startsWith('https://'), `${at}.source: expected a base64, text or url source`);
+          const citations = block['citations'];
+          check(citations === undefined || (isObj(citations) && typeof citations['enabled'] === 'boolean'), `${at}.citations: expected {enabled: boolean}`);
+          break;
+        }
         case 'redacted_thinking':
           check(role === 'assistant', `${at}: thinking blocks are only allowed in assistant messages`);
           check(typeof block['data'] === 'string' && block['data'] !== '', `${at}.redacted_thinking.data: Field required`);
@@ -487,6 +594,7 @@ function validate(body: Obj): void {
     check(!isObj(choice) || (choice['type'] !== 'any' && choice['type'] !== 'tool'), 'Thinking may not be enabled when tool_choice forces tool use.');
     checkThinkingTurn(messages as Obj[]);
   }
+  checkCacheControl(body);
 }
 
 /**

@@ -18,6 +18,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+import { FakeAnthropic, validateMessages } from './fake-anthropic.js';
 import { closeFake, guardedHandler, listenFake } from './fake-listen.js';
 import { compileSchema, inputFor, strictSchemaProblem, thinkingSignature } from './fake-schema.js';
 import type { ValidateFunction } from 'ajv';
@@ -45,6 +46,8 @@ export interface BedrockBehaviour {
   /** Reasoning text a Claude model answers with when extended thinking is enabled. */
   reasoning: string;
   record: boolean;
+  /** InvokeModelWithResponseStream: after this many chunk events, send this exception frame and end (throttlingException ...). */
+  streamException: { readonly name: string; readonly afterEvents: number } | undefined;
 }
 
 export interface BedrockRecordedRequest {
@@ -91,9 +94,41 @@ function check(cond: unknown, message: string): asserts cond {
   if (!cond) throw new Refusal(400, 'ValidationException', message);
 }
 
+/** Claude model ids: foundation models, inference profiles (`us.`, `global.` ...) and ARNs naming them. */
+const CLAUDE_ID = /(?:^|[/.])anthropic\.claude/;
+const BETA = /^[a-z0-9-]+$/;
+
+/**
+ * An InvokeModel body for Claude -> the Messages request it stands for (ValidationException otherwise):
+ * `anthropic_version` must be bedrock-2023-05-31, `model` and `stream` are not permitted (the model is
+ * in the path, the operation says whether it streams), `anthropic_beta` is a list of beta names.
+ */
+/** Anthropic's name of a Bedrock Claude id (`us.anthropic.claude-sonnet-4-5-20250929-v1:0` -> `claude-sonnet-4-5-20250929-v1:0`). */
+function claudeName(model: string): string {
+  return model.replace(/^.*anthropic\./, '');
+}
+
+function claudeRequest(body: Obj, model: string): Obj {
+  check(body['anthropic_version'] === 'bedrock-2023-05-31', 'Malformed input request: #: required key [anthropic_version] not found (it must be bedrock-2023-05-31)');
+  for (const k of ['model', 'stream']) check(!(k in body), `Malformed input request: #: extraneous key [${k}] is not permitted, please reformat your input and try again.`);
+  const betas = body['anthropic_beta'];
+  check(betas === undefined || (Array.isArray(betas) && betas.every((b) => typeof b === 'string' && BETA.test(b))), 'Malformed input request: #/anthropic_beta: expected a list of beta names');
+  const { anthropic_version: _version, anthropic_beta: _betas, ...rest } = body;
+  const request = { ...rest, model: claudeName(model) };
+  try {
+    validateMessages(request);
+  } catch (err) {
+    throw new Refusal(400, 'ValidationException', err instanceof Error ? err.message : String(err));
+  }
+  return rest;
+}
+
 export class FakeBedrock {
   readonly requests: BedrockRecordedRequest[] = [];
   readonly behaviour: BedrockBehaviour;
+  /** Claude's Messages API (InvokeModel): validated and answered as the Anthropic fake does. */
+  private readonly claude = new FakeAnthropic({ writeBytes: 0 });
+  private invocations = 0;
   private server: Server | undefined;
   private portNumber = 0;
 
@@ -115,6 +150,7 @@ export class FakeBedrock {
       cacheReadTokens: 0,
       reasoning: 'Let me think about the weather first.',
       record: true,
+      streamException: undefined,
       ...behaviour,
     };
   }
@@ -145,7 +181,7 @@ export class FakeBedrock {
   }
 
   received(): BedrockRecordedRequest[] {
-    return this.requests.filter((r) => /\/(converse(-stream)?|invoke)$/.test(r.path));
+    return this.requests.filter((r) => /\/(converse(-stream)?|invoke(-with-response-stream)?|count-tokens)$/.test(r.path));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -168,7 +204,7 @@ export class FakeBedrock {
       res.end(text);
     };
     try {
-      const match = /^\/model\/([^/]+)\/(converse|converse-stream|invoke)$/.exec(path);
+      const match = /^\/model\/([^/]+)\/(converse|converse-stream|invoke|invoke-with-response-stream|count-tokens)$/.exec(path);
       if (req.method !== 'POST' || !match) throw new Refusal(404, 'UnknownOperationException', `no operation at ${req.method} ${path}`);
       await this.verifySignature(req, path, raw);
       const b = this.behaviour;
@@ -177,6 +213,9 @@ export class FakeBedrock {
         throw new Refusal(b.status, ERRORS[b.status] ?? 'InternalServerException', b.status === 429 ? 'Too many requests, please wait before trying again.' : `fake Bedrock answered ${b.status}`);
       }
       check(isObj(body), 'Malformed input request: request body must be a JSON object');
+      const modelId = decodeURIComponent(match[1] as string);
+      if (match[2] === 'count-tokens') return this.countTokens(modelId, body, res, record);
+      if (match[2] === 'invoke-with-response-stream' || (match[2] === 'invoke' && CLAUDE_ID.test(modelId))) return await this.invokeClaude(modelId, match[2] !== 'invoke', req, body, raw.length, res, record);
       if (match[2] === 'invoke') return this.invoke(decodeURIComponent(match[1] as string), body, res, record);
       validate(body, decodeURIComponent(match[1] as string));
       validateThinking(body, decodeURIComponent(match[1] as string));
@@ -230,6 +269,86 @@ export class FakeBedrock {
     if (expected.headers['authorization'] !== auth) {
       throw new Refusal(403, 'InvalidSignatureException', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.');
     }
+  }
+
+  /**
+   * Claude's own Messages API through InvokeModel / InvokeModelWithResponseStream
+   * (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html):
+   * the Messages body without `model` and `stream`, `anthropic_version: bedrock-2023-05-31`, betas in
+   * `anthropic_beta`; validated and answered like Anthropic's API (prompt caching included). The
+   * stream is event-stream `chunk` frames, each `{"bytes": base64(one Anthropic event)}`, written in
+   * small pieces so frames split across network chunks; message_stop carries the invocation metrics.
+   */
+  private async invokeClaude(model: string, stream: boolean, req: IncomingMessage, body: Obj, bytes: number, res: ServerResponse, record: BedrockRecordedRequest): Promise<void> {
+    check(CLAUDE_ID.test(model), `The provided model identifier is invalid for the Messages API: ${model}`);
+    const request = claudeRequest(body, model);
+    if (stream) {
+      check(req.headers['accept'] === 'application/vnd.amazon.eventstream', 'InvokeModelWithResponseStream answers application/vnd.amazon.eventstream (Accept)');
+      const inner = req.headers['x-amzn-bedrock-accept'];
+      check(inner === undefined || inner === 'application/json' || inner === '*/*', `X-Amzn-Bedrock-Accept ${String(inner)} is not supported`);
+    }
+    const b = this.behaviour;
+    Object.assign(this.claude.behaviour, { text: b.text, thinking: b.reasoning, toolInput: b.toolInput, toolCalls: b.toolCalls, cacheReadTokens: b.cacheReadTokens });
+    const message: Obj = { ...this.claude.message({ ...request, model: claudeName(model) }, bytes), id: `msg_bdrk_${String(++this.invocations).padStart(8, '0')}` };
+    const usage = message['usage'] as Obj;
+    record.status = 200;
+    const counts = { 'x-amzn-bedrock-input-token-count': String(usage['input_tokens']), 'x-amzn-bedrock-output-token-count': String(usage['output_tokens']) };
+    if (!stream) {
+      const text = JSON.stringify(message);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...counts });
+      res.end(text);
+      return;
+    }
+    const frames: Uint8Array[] = [];
+    const events = this.claude.events(message);
+    const cut = b.streamException;
+    for (const [i, event] of events.entries()) {
+      if (cut && i === cut.afterEvents) {
+        frames.push(codec.encode({
+          headers: { ':exception-type': { type: 'string', value: cut.name }, ':content-type': { type: 'string', value: 'application/json' }, ':message-type': { type: 'string', value: 'exception' } },
+          body: fromUtf8(JSON.stringify({ message: cut.name === 'throttlingException' ? 'Too many tokens, please wait before trying again.' : `fake Bedrock stream ${cut.name}` })),
+        }));
+        break;
+      }
+      const payload = event['type'] === 'message_stop' ? { ...event, 'amazon-bedrock-invocationMetrics': { inputTokenCount: usage['input_tokens'], outputTokenCount: usage['output_tokens'], invocationLatency: 1, firstByteLatency: 1 } } : event;
+      frames.push(codec.encode({
+        headers: { ':event-type': { type: 'string', value: 'chunk' }, ':content-type': { type: 'string', value: 'application/json' }, ':message-type': { type: 'string', value: 'event' } },
+        body: fromUtf8(JSON.stringify({ bytes: Buffer.from(JSON.stringify(payload)).toString('base64'), p: 'abcdefghij' })),
+      }));
+    }
+    res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-bedrock-content-type': 'application/json' });
+    const all = Buffer.concat(frames);
+    const size = b.writeBytes > 0 ? b.writeBytes : all.length;
+    for (let i = 0; i < all.length; i += size) {
+      if (res.destroyed) return;
+      res.write(all.subarray(i, i + size));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    res.end();
+  }
+
+  /**
+   * CountTokens (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_CountTokens.html):
+   * foundation model ids only (an inference profile is refused), `{"input":{"invokeModel":{"body": base64}}}`
+   * whose body is an InvokeModel body (max_tokens included) -> `{"inputTokens": N}`.
+   */
+  private countTokens(model: string, body: Obj, res: ServerResponse, record: BedrockRecordedRequest): void {
+    check(/^anthropic\.claude/.test(model), "The provided model doesn't support counting tokens.");
+    const input = body['input'];
+    check(isObj(body) && Object.keys(body).length === 1 && isObj(input) && isObj(input['invokeModel']) && typeof input['invokeModel']['body'] === 'string', 'Malformed input request: input.invokeModel.body (base64) is required');
+    const decoded = Buffer.from(input['invokeModel']['body'] as string, 'base64');
+    let inner: unknown;
+    try {
+      inner = JSON.parse(decoded.toString('utf8'));
+    } catch {
+      throw new Refusal(400, 'ValidationException', 'Unable to parse request body');
+    }
+    check(isObj(inner), 'Malformed input request: the InvokeModel body must be a JSON object');
+    claudeRequest(inner, model);
+    record.status = 200;
+    const text = JSON.stringify({ inputTokens: Math.max(1, Math.ceil(decoded.length / 4)) });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
   }
 
   /** InvokeModel for Titan and Cohere embedding models (their own body shapes). */

@@ -193,6 +193,8 @@ export class AttemptStream {
     if (!this.translation) return continueResponseHeaders();
     const headers = headerMap(msg.responseHeaders?.headers);
     const t = this.translation.headers(Number(headers.get(':status')), headers.get('content-type'));
+    // A native answer already in the client's API: its body is not read.
+    if (t.passes) return continueResponseHeaders();
     return translatedResponseHeaders(t.status, t.setHeaders, t.removeHeaders);
   }
 

@@ -135,6 +135,8 @@ export class ExtProcStream {
     this.contentType = headers.get('content-type');
     const anthropicVersion = this.api === 'anthropic' ? headers.get('anthropic-version') : undefined;
     if (anthropicVersion) ctx.anthropicVersion = anthropicVersion;
+    const anthropicBeta = this.api === 'anthropic' ? headers.get('anthropic-beta') : undefined;
+    if (anthropicBeta) ctx.anthropicBeta = anthropicBeta;
     if (!snapshot.tenants.empty) {
       const tenant = snapshot.tenants.tenantFor(hostOf(headers.get(':authority')));
       if (tenant) ctx.tenant = tenant;

@@ -43,6 +43,8 @@ export interface RequestContext {
   targetId?: string;
   /** The `anthropic-version` header of a Messages request (passed on to Anthropic providers). */
   anthropicVersion?: string;
+  /** The `anthropic-beta` header of a Messages request (Bedrock takes its values in the body). */
+  anthropicBeta?: string;
   /** The parsed request body, kept only until the limits step has used it. */
   body?: RequestBody;
   /** Limits and usage state of this request (see pipeline/limits.ts). */

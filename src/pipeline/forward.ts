@@ -83,6 +83,7 @@ export function planForward(
     if (refused) return refused;
   }
   let body: RequestBody = ctx.anthropicVersion === undefined ? read : { ...read, anthropicVersion: ctx.anthropicVersion };
+  if (ctx.anthropicBeta !== undefined) body = { ...body, anthropicBeta: ctx.anthropicBeta };
   ctx.requestedModel = body.model;
   ctx.stream = body.stream;
   ctx.body = body;
@@ -162,7 +163,7 @@ export function servingTiers(operation: Operation, tiers: readonly RouteTier[]):
   let supported = '';
   for (const tier of tiers) {
     const routes = tier.routes.filter((r) => {
-      const u = upstreamFor(operation, r.provider.type);
+      const u = upstreamFor(operation, r.provider.type, r.upstreamModel);
       if (u.kind === 'unsupported') supported = u.supported;
       return u.kind !== 'unsupported';
     });

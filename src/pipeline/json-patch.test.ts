@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { findTopLevelValues, replaceTopLevelString, stringEnd } from './json-patch.js';
+import { editTopLevel, findTopLevelValues, replaceTopLevelString, stringEnd } from './json-patch.js';
 
 function patch(text: string, value: string): string {
   const raw = Buffer.from(text);
@@ -82,5 +82,40 @@ describe('json-patch: the end of a string', () => {
     const out = JSON.parse(patch(text, 'up')) as { model: string; messages: { content: string }[] };
     assert.equal(out.model, 'up');
     assert.equal(out.messages[0]!.content.length, 'say "hi" \\ '.repeat(200_000).length);
+  });
+});
+
+describe('json-patch: top-level edits for native Messages bodies (Claude on Bedrock / Vertex AI)', () => {
+  const edit = (text: string, drop: string[], set: [string, unknown][]): string =>
+    editTopLevel(Buffer.from(text), JSON.parse(text) as Record<string, unknown>, { drop, set }).toString('utf8');
+  const bedrock: [string, unknown][] = [['anthropic_version', 'bedrock-2023-05-31']];
+
+  it('drops model and stream and adds anthropic_version first, every other byte kept', () => {
+    const text = '{ "max_tokens" : 50,\n  "model":"claude", "messages":[{"role":"user","content":"h\\u00e9llo  \\"model\\":1"}], "stream" : true ,"system":[{"type":"text","text":"x","cache_control":{"type":"ephemeral"}}]}';
+    const out = edit(text, ['model', 'stream'], bedrock);
+    assert.equal(out, '{"anthropic_version":"bedrock-2023-05-31", "max_tokens" : 50,\n  "messages":[{"role":"user","content":"h\\u00e9llo  \\"model\\":1"}], "system":[{"type":"text","text":"x","cache_control":{"type":"ephemeral"}}]}');
+    assert.deepEqual(Object.keys(JSON.parse(out) as object), ['anthropic_version', 'max_tokens', 'messages', 'system']);
+  });
+  it('drops the last member with the comma before it; a first member with the comma after it', () => {
+    assert.deepEqual(JSON.parse(edit('{"messages":[],"model":"m"}', ['model'], bedrock)), { anthropic_version: 'bedrock-2023-05-31', messages: [] });
+    assert.equal(edit('{"model":"m","stream":false,"max_tokens":1}', ['model', 'stream'], []), '{"max_tokens":1}');
+    assert.equal(edit('{"model":"m"}', ['model'], bedrock), '{"anthropic_version":"bedrock-2023-05-31"}');
+  });
+  it('replaces an existing string member in place (Vertex count-tokens model) and adds arrays (anthropic_beta)', () => {
+    const out = edit('{"model":"alias","messages":[]}', [], [['anthropic_version', 'vertex-2023-10-16'], ['model', 'claude-x@1']]);
+    assert.equal(out, '{"anthropic_version":"vertex-2023-10-16","model":"claude-x@1","messages":[]}');
+    assert.deepEqual(JSON.parse(edit('{"model":"m","messages":[]}', ['model'], [...bedrock, ['anthropic_beta', ['a-1', 'b-2']]])), { anthropic_version: 'bedrock-2023-05-31', anthropic_beta: ['a-1', 'b-2'], messages: [] });
+  });
+  it('re-serialises when a key is duplicated or spelled with escapes twice, or a set key holds a non-string', () => {
+    const dup = edit('{"model":"a","mod\\u0065l":"b","messages":[]}', ['model'], bedrock);
+    assert.deepEqual(JSON.parse(dup), { anthropic_version: 'bedrock-2023-05-31', messages: [] });
+    const clash = edit('{"anthropic_version":5,"messages":[]}', [], bedrock);
+    assert.deepEqual(JSON.parse(clash), { anthropic_version: 'bedrock-2023-05-31', messages: [] });
+    const nested = edit('{"stream":{"x":1},"messages":[]}', ['stream'], []);
+    assert.deepEqual(JSON.parse(nested), { messages: [] });
+  });
+  it('nested keys of the same name are left alone', () => {
+    const out = JSON.parse(edit('{"tools":[{"model":"inner","stream":true}],"model":"outer"}', ['model', 'stream'], bedrock)) as Record<string, unknown>;
+    assert.deepEqual(out, { anthropic_version: 'bedrock-2023-05-31', tools: [{ model: 'inner', stream: true }] });
   });
 });

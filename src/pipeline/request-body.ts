@@ -22,6 +22,8 @@ export interface RequestBody {
   readonly streamUsage?: boolean;
   /** The `anthropic-version` a Messages client sent (passed on to Anthropic providers). */
   readonly anthropicVersion?: string;
+  /** The `anthropic-beta` a Messages client sent (Claude on Bedrock takes it in the body as `anthropic_beta`). */
+  readonly anthropicBeta?: string;
 }
 
 const MODEL_NAME = /^[A-Za-z0-9._:/@+-]{1,256}$/;

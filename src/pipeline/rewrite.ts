@@ -10,8 +10,8 @@ import { applyRulesToBytes } from './parameters.js';
 import { adapterFor } from '../providers/registry.js';
 import { type ChatTranslator, wantsJsonResponse } from '../providers/translation.js';
 import { apiOf } from './route.js';
-import { CREDENTIAL_HEADERS, type Operation, type UpstreamTarget } from '../providers/types.js';
-import { replaceTopLevelString } from './json-patch.js';
+import { CREDENTIAL_HEADERS, type MessagesOperation, type NativeMessages, type Operation, type UpstreamTarget } from '../providers/types.js';
+import { editTopLevel, replaceTopLevelString } from './json-patch.js';
 import type { RequestBody } from './request-body.js';
 import type { TranslationPlan } from './translation.js';
 
@@ -29,7 +29,7 @@ export interface UpstreamRewrite {
 
 /** True when requests of `operation` to providers of this route's type are translated. */
 export function isTranslated(route: ModelRoute, operation: Operation = 'chat/completions'): boolean {
-  return upstreamFor(operation, route.provider.type).kind === 'translate';
+  return upstreamFor(operation, route.provider.type, route.upstreamModel).kind === 'translate';
 }
 
 /** A Responses request asking for a JSON answer (`text.format` json_object or json_schema). */
@@ -54,7 +54,8 @@ export function upstreamRewrite(
   body: RequestBody,
   requestId: string,
 ): UpstreamRewrite | GatewayError | Promise<UpstreamRewrite | GatewayError> {
-  const upstream = upstreamFor(operation, route.provider.type);
+  const upstream = upstreamFor(operation, route.provider.type, route.upstreamModel);
+  if (upstream.kind === 'native') return nativeRewrite(upstream.native, upstream.operation, route, body, requestId);
   if (upstream.kind === 'passthrough') {
     // A <think> filter (ModelProvider models[].reasoningTags) makes an OpenAI-style chat answer a translated one.
     if (route.reasoningTags === undefined || operation !== 'chat/completions') return buildRewrite(route, operation, body, requestId);
@@ -67,14 +68,53 @@ export function upstreamRewrite(
   const adapter = adapterFor(route.provider.type);
   const target = adapter.target(route.provider, upstream.operation, route.upstreamModel, body.stream);
   const rewrite = translatedRewrite(upstream.translator, target, route, operation, body, requestId);
-  if (isGatewayError(rewrite) || !adapter.sign) return rewrite;
-  // Signed APIs (AWS SigV4): the signature covers the final path, host and body.
+  if (isGatewayError(rewrite)) return rewrite;
+  return signed(route, target, rewrite);
+}
+
+/** Signed APIs (AWS SigV4, a bearer token): the signature covers the final path, host and body. */
+function signed(route: ModelRoute, target: UpstreamTarget, rewrite: UpstreamRewrite): UpstreamRewrite | Promise<UpstreamRewrite | GatewayError> {
+  const adapter = adapterFor(route.provider.type);
+  if (!adapter.sign) return rewrite;
   return adapter.sign(route.provider, target, rewrite.body as Buffer).then(
     (signed) => ({ ...rewrite, setHeaders: [...rewrite.setHeaders, ...signed] }),
     // The cause (a token endpoint's answer, a credential parse error) may name internal hosts: the
     // client gets which provider failed, not why.
     () => gatewayError('provider_misconfigured', `The gateway could not sign the request for provider ${route.provider.name}: its credentials are missing, malformed or were refused.`),
   );
+}
+
+/** The values of an `anthropic-beta` header (comma-separated). */
+export function betaValues(header: string | undefined): readonly string[] {
+  if (header === undefined) return [];
+  return header.split(',').map((v) => v.trim()).filter((v) => v !== '');
+}
+
+/**
+ * A Messages request to a cloud that serves the model with Anthropic's own API (Claude on Bedrock or
+ * Vertex AI): the client's bytes with the cloud's top-level edits (no model, the cloud's
+ * anthropic_version...) spliced in, nothing else re-serialised; the answer is read only where the
+ * cloud's shape differs (errors, Bedrock's event stream).
+ */
+function nativeRewrite(
+  native: NativeMessages,
+  operation: MessagesOperation,
+  route: ModelRoute,
+  body: RequestBody,
+  requestId: string,
+): UpstreamRewrite | GatewayError | Promise<UpstreamRewrite | GatewayError> {
+  const target = adapterFor(route.provider.type).target(route.provider, operation, route.upstreamModel, body.stream);
+  const edited = editTopLevel(body.raw, body.json, native.edits(operation, route.upstreamModel, betaValues(body.anthropicBeta)));
+  const ruled = route.parameters ? applyRulesToBytes(edited, route.parameters) : edited;
+  const out = native.wrap ? native.wrap(operation, ruled) : ruled;
+  const headers = headersFor(target, requestId, out);
+  const rewrite: UpstreamRewrite = {
+    setHeaders: headers.setHeaders,
+    removeHeaders: [...headers.removeHeaders, ...ANTHROPIC_HEADERS.filter((h) => !native.passHeaders.includes(h))],
+    body: out,
+    translation: { translator: native.response(operation), stream: body.stream, includeUsage: false, upstreamModel: route.upstreamModel, api: 'anthropic' },
+  };
+  return signed(route, target, rewrite);
 }
 
 function translatedRewrite(

@@ -5,14 +5,14 @@
  * turns each body chunk into the bytes that replace it. Knows nothing of Envoy: the attempt stage
  * builds its answers from what this returns.
  */
-import type { ChatTranslator, ResponseOptions, StreamTranslator } from '../providers/translation.js';
+import type { ResponseOptions, ResponseTranslator, StreamTranslator } from '../providers/translation.js';
 import { openAIErrorJson } from '../providers/translation.js';
 import { anthropicErrorJson } from '../providers/openai/messages.js';
 import type { ClientApi } from '../errors.js';
 
 /** What the attempt stage needs to translate one attempt's response. */
 export interface TranslationPlan {
-  readonly translator: ChatTranslator;
+  readonly translator: ResponseTranslator;
   /** The client asked for a stream. */
   readonly stream: boolean;
   /** The body the gateway sent asks for stream usage (the client or the limits step did). */
@@ -36,6 +36,8 @@ export interface TranslatedHeaders {
   readonly status: number | undefined;
   readonly setHeaders: readonly (readonly [string, string])[];
   readonly removeHeaders: readonly string[];
+  /** The answer goes to the client as the provider sent it (ResponseTranslator.passes): its body is not read. */
+  readonly passes?: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -43,6 +45,7 @@ const EMPTY = Buffer.alloc(0);
 const REMOVE: readonly string[] = ['content-length', 'content-encoding'];
 const JSON_TYPE: readonly (readonly [string, string])[] = [['content-type', 'application/json']];
 const SSE_TYPE: readonly (readonly [string, string])[] = [['content-type', 'text/event-stream']];
+const PASS: TranslatedHeaders = { status: undefined, setHeaders: [], removeHeaders: [], passes: true };
 
 type Mode = 'stream' | 'json' | 'error';
 
@@ -62,6 +65,7 @@ export class ResponseTranslation {
   /** The provider's response headers arrived. */
   headers(status: number, contentType: string | undefined): TranslatedHeaders {
     this.status = status;
+    if (this.plan.translator.passes?.(status, this.plan.stream)) return PASS;
     const mapped = this.plan.translator.status(status);
     const statusChange = mapped !== status ? mapped : undefined;
     if (status < 200 || status >= 300) {

@@ -54,12 +54,15 @@ export interface StreamTranslator {
   end(): Buffer;
 }
 
-/** OpenAI chat completions <-> one provider API. */
-export interface ChatTranslator {
+/** The response side of a translator: what the attempt stage needs to turn a provider's answer into the client's. */
+export interface ResponseTranslator {
   /** Content type of the provider's streamed responses (`text/event-stream`, AWS event streams ...). */
   readonly streamContentType: string;
-  /** OpenAI chat request (parsed once by the pipeline) -> the provider's request body, or a client error (400). */
-  request(body: Readonly<Record<string, unknown>>, ctx: TranslationContext): Buffer | GatewayError;
+  /**
+   * True when a response with this status goes to the client as the provider sent it (the body is
+   * not read by the gateway: a native answer already in the client's API). Absent = never.
+   */
+  passes?(providerStatus: number, stream: boolean): boolean;
   /** Status the client sees for a provider status (before the body arrives: it goes out with the headers). */
   status(providerStatus: number): number;
   /** A complete non-streamed provider body of a successful (2xx) response -> OpenAI `chat.completion`. */
@@ -68,6 +71,12 @@ export interface ChatTranslator {
   error(providerStatus: number, body: Buffer): Buffer;
   /** A fresh stream translator for one streamed response. */
   stream(options: ResponseOptions): StreamTranslator;
+}
+
+/** OpenAI chat completions <-> one provider API. */
+export interface ChatTranslator extends ResponseTranslator {
+  /** OpenAI chat request (parsed once by the pipeline) -> the provider's request body, or a client error (400). */
+  request(body: Readonly<Record<string, unknown>>, ctx: TranslationContext): Buffer | GatewayError;
 }
 
 // ---- OpenAI-side builders shared by translators ----------------------------------------------

@@ -4,7 +4,7 @@
  */
 import type { ProviderEntry } from '../config/snapshot.js';
 import type { ProviderType } from '../config/types.js';
-import type { ChatTranslator } from './translation.js';
+import type { ChatTranslator, ResponseTranslator } from './translation.js';
 
 /**
  * The operations Tollgate forwards: OpenAI's chat completions, embeddings and Responses, and
@@ -53,6 +53,36 @@ export interface ProviderAdapter {
    * translator's stream part is never used). Absent with `chat` set = embeddings are not served.
    */
   readonly embeddings?: ChatTranslator;
+  /**
+   * Set for clouds that serve some models' Anthropic Messages natively (Claude on Bedrock's
+   * InvokeModel, on Vertex AI's rawPredict): /v1/messages to those models sends the client's body
+   * with a few top-level edits instead of translating it through chat completions.
+   */
+  readonly nativeMessages?: NativeMessages;
+}
+
+/** Top-level edits of a JSON body (applied to the bytes by the pipeline: the rest stays byte for byte). */
+export interface BodyEdits {
+  readonly drop: readonly string[];
+  /** Set these members (replaced in place, or added first). */
+  readonly set: readonly (readonly [string, unknown])[];
+}
+
+/** The Messages operations a cloud may serve natively. */
+export type MessagesOperation = 'messages' | 'messages/count_tokens';
+
+/** How a cloud takes a client's Anthropic Messages body as it is (ProviderAdapter.nativeMessages). */
+export interface NativeMessages {
+  /** True for the upstream models this cloud serves with Anthropic's own Messages API (Claude). */
+  serves(upstreamModel: string): boolean;
+  /** The edits that turn the client's body into the cloud's (`betas`: the client's anthropic-beta values). */
+  edits(operation: MessagesOperation, upstreamModel: string, betas: readonly string[]): BodyEdits;
+  /** Wraps the edited body when the cloud's operation nests it (Bedrock CountTokens); absent = sent as it is. */
+  wrap?(operation: MessagesOperation, body: Buffer): Buffer;
+  /** Client headers passed on unchanged (Vertex AI takes `anthropic-beta` as a header); the other Anthropic headers are removed. */
+  readonly passHeaders: readonly string[];
+  /** The response side of an operation: what passes as it is, what is decoded (Bedrock streams), errors in Anthropic's shape. */
+  response(operation: MessagesOperation): ResponseTranslator;
 }
 
 /** Headers that may carry a client or provider credential; stripped before the provider's are set. */

@@ -107,7 +107,7 @@ export class ResilientRouter {
     }
     // A translated provider's response is translated by the attempt stage: never direct.
     const sole = (all[0] as Candidate).route;
-    const direct = all.length === 1 && upstreamFor(input.operation, sole.provider.type).kind === 'passthrough' && sole.reasoningTags === undefined;
+    const direct = all.length === 1 && upstreamFor(input.operation, sole.provider.type, sole.upstreamModel).kind === 'passthrough' && sole.reasoningTags === undefined;
     const plan: RequestPlan = {
       id: randomUUID(),
       requestId: input.requestId,

@@ -368,7 +368,7 @@ describe('front doors: /v1/messages and /v1/responses', () => {
 
   describe('/v1/messages to Claude on Bedrock: thinking in a tool loop', () => {
     for (const streaming of [false, true]) {
-      it(`the signed thinking block comes back (${streaming ? 'streamed' : 'non-streamed'}) and goes to Bedrock as reasoningContent in the next turn`, async () => {
+      it(`the signed thinking block comes back (${streaming ? 'streamed' : 'non-streamed'}) and goes back to Bedrock unchanged in the next turn (InvokeModel, natively)`, async () => {
         const fake = stack.bedrock['bed']!;
         fake.requests.length = 0;
         const ask = [{ role: 'user' as const, content: 'Weather in Paris?' }];
@@ -388,8 +388,9 @@ describe('front doors: /v1/messages and /v1/responses', () => {
         assert.equal(text?.type === 'text' ? text.text : '', 'Tool said: sunny');
         const sent = fake.received().at(-1)!;
         assert.equal(sent.status, 200);
+        assert.match(sent.path, /\/invoke$/);
         const turn = (sent.body as { messages: { content: Record<string, unknown>[] }[] }).messages[1]!;
-        assert.deepEqual(turn.content[0], { reasoningContent: { reasoningText: { text: thinking.thinking, signature: thinking.signature } } });
+        assert.deepEqual(turn.content[0], { type: 'thinking', thinking: thinking.thinking, signature: thinking.signature });
       });
     }
   });

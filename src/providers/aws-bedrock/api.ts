@@ -21,6 +21,8 @@
  * refreshed in the background before expiry (credentials.ts, web-identity.ts, container-credentials.ts).
  * The region comes from spec.region or the endpoint host
  * (bedrock-runtime.<region>.amazonaws.com). Embeddings: InvokeModel for Titan and Cohere (embeddings.ts).
+ * The `/v1/messages` front door sends Claude models the client's Anthropic body natively through
+ * InvokeModel / InvokeModelWithResponseStream / CountTokens (messages.ts).
  */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -30,6 +32,7 @@ import { bedrockChat } from './chat.js';
 import { bedrockEmbeddings } from './embeddings.js';
 import { reportCredentialProblem } from '../refreshing.js';
 import { defaultCredentials } from './credentials.js';
+import { bedrockNativeMessages, countTokensModel } from './messages.js';
 
 /** Used when neither spec.region nor the endpoint host names a region. */
 export const DEFAULT_REGION = 'us-east-1';
@@ -89,7 +92,7 @@ async function sign(provider: ProviderEntry, target: UpstreamTarget, body: Buffe
   if (signer instanceof Error) throw signer;
   const [hostname = target.authority, port] = target.authority.split(':');
   const headers: Record<string, string> = { host: target.authority };
-  for (const [k, v] of target.headers) if (k === 'content-type' || k === 'accept') headers[k] = v;
+  for (const [k, v] of target.headers) if (k === 'content-type' || k === 'accept' || k === 'x-amzn-bedrock-accept') headers[k] = v;
   const signed = await signer.sign({
     method: 'POST',
     protocol: `${target.scheme}:`,
@@ -105,10 +108,27 @@ async function sign(provider: ProviderEntry, target: UpstreamTarget, body: Buffe
   return out;
 }
 
+/**
+ * Claude's own Messages API on Bedrock (messages.ts): InvokeModel, InvokeModelWithResponseStream
+ * (the event stream wraps JSON payloads: X-Amzn-Bedrock-Accept), CountTokens (foundation model ids).
+ */
+function nativeTarget(provider: ProviderEntry, operation: 'messages' | 'messages/count_tokens', upstreamModel: string, stream: boolean): UpstreamTarget {
+  const { scheme, authority, basePath } = provider.endpoint;
+  const count = operation === 'messages/count_tokens';
+  const model = encodeURIComponent(count ? countTokensModel(upstreamModel) : upstreamModel);
+  const method = count ? 'count-tokens' : stream ? 'invoke-with-response-stream' : 'invoke';
+  const headers: (readonly [string, string])[] = [['content-type', 'application/json']];
+  if (stream && !count) headers.push(['accept', 'application/vnd.amazon.eventstream'], ['x-amzn-bedrock-accept', 'application/json']);
+  else headers.push(['accept', 'application/json']);
+  headers.push(['accept-encoding', 'identity']);
+  return { scheme, authority, path: `${basePath}/model/${model}/${method}`, headers };
+}
+
 export const bedrockAdapter: ProviderAdapter = {
   type: 'aws-bedrock',
   target(provider, operation, upstreamModel, stream) {
     const { scheme, authority, basePath } = provider.endpoint;
+    if (operation === 'messages' || operation === 'messages/count_tokens') return nativeTarget(provider, operation, upstreamModel, stream);
     // Model ids contain ':' (anthropic.claude-...-v1:0): escaped in the path as the AWS SDKs do.
     const method = operation === 'embeddings' ? 'invoke' : stream ? 'converse-stream' : 'converse';
     const path = `${basePath}/model/${encodeURIComponent(upstreamModel)}/${method}`;
@@ -134,4 +154,5 @@ export const bedrockAdapter: ProviderAdapter = {
   },
   chat: bedrockChat,
   embeddings: bedrockEmbeddings,
+  nativeMessages: bedrockNativeMessages,
 };

@@ -12,7 +12,8 @@
  *   - Application Default Credentials: https://cloud.google.com/docs/authentication/application-default-credentials
  *   - GKE Workload Identity: https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity
  *   - Claude on Vertex AI: https://docs.anthropic.com/en/api/claude-on-vertex-ai (rawPredict, streamRawPredict)
- * Claude models (upstream names starting with `claude`) go to Anthropic's publisher (chat.ts).
+ * Claude models (upstream names starting with `claude`) go to Anthropic's publisher (chat.ts); the
+ * `/v1/messages` front door sends them the client's Anthropic body natively (messages.ts).
  * The endpoint is the location base, for example
  * https://us-central1-aiplatform.googleapis.com/v1/projects/<project>/locations/us-central1.
  * Embeddings: text-embedding models through :predict (embeddings.ts,
@@ -22,6 +23,7 @@ import type { ProviderEntry } from '../../config/snapshot.js';
 import type { ProviderAdapter } from '../types.js';
 import { isClaude, vertexChat } from './chat.js';
 import { vertexEmbeddings } from './embeddings.js';
+import { vertexNativeMessages } from './messages.js';
 import { defaultTokenSourceFor, tokenSourceFor, type TokenSource } from './token.js';
 
 /** The token source of each provider entry, looked up once (snapshots are immutable: a new entry looks again). */
@@ -44,6 +46,8 @@ export const vertexAdapter: ProviderAdapter = {
     const model = encodeURIComponent(upstreamModel);
     const path = operation === 'embeddings'
       ? `${basePath}/publishers/google/models/${model}:predict`
+      : operation === 'messages/count_tokens'
+      ? `${basePath}/publishers/anthropic/models/count-tokens:rawPredict`
       : isClaude(upstreamModel)
       ? `${basePath}/publishers/anthropic/models/${model}:${stream ? 'streamRawPredict' : 'rawPredict'}`
       : `${basePath}/publishers/google/models/${model}:${stream ? 'streamGenerateContent?alt=sse' : 'generateContent'}`;
@@ -71,4 +75,5 @@ export const vertexAdapter: ProviderAdapter = {
   },
   chat: vertexChat,
   embeddings: vertexEmbeddings,
+  nativeMessages: vertexNativeMessages,
 };
