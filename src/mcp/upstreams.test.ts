@@ -47,4 +47,32 @@ describe('upstream pool', () => {
     assert.ok(performance.now() - t1 < 100, 'the second answer comes from memory');
     assert.equal(pool.health(entry).state, 'down');
   });
+
+  it("initialize's capability probe waits at most its bound for a hung upstream, then not again during the back-off", async () => {
+    const address = hung.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const entry: McpServerEntry = {
+      id: 'tools/hung-probe',
+      namespace: 'tools',
+      name: 'hung-probe',
+      upstream: { url: `http://127.0.0.1:${port}/mcp`, transport: 'streamable-http' },
+      headers: {},
+      timeoutMs: 5_000,
+      maxTotalTimeoutMs: 600_000,
+      filter: { include: undefined, includeRegex: [], exclude: new Set(), excludeRegex: [] },
+      httpTools: [],
+      description: '',
+      owner: '',
+      tags: [],
+      connectionFingerprint: 'y',
+    };
+    const t0 = performance.now();
+    await pool.probe([entry], 200);
+    const first = performance.now() - t0;
+    assert.ok(first >= 150 && first < 2_000, `the first probe waited for its bound, not the 5 s timeout (${first.toFixed(0)} ms)`);
+    const t1 = performance.now();
+    await pool.probe([entry], 200);
+    assert.ok(performance.now() - t1 < 100, 'the second probe does not wait');
+    assert.equal(pool.mayLogServer(entry), true, 'capabilities unknown: logging may come');
+  });
 });

@@ -89,6 +89,8 @@ interface Connection {
   readonly progress: Map<string | number, CallHooks>;
   /** Tool calls waiting for their answer on this connection (HTTP+SSE upstreams: see onLog). */
   readonly inflight: Set<CallHooks>;
+  /** After an initialize probe that could not connect: no probe before this time (epoch ms). */
+  probeAfterMs: number;
   /** The last discovery failure and until when it is answered from memory. */
   failure: { readonly error: UpstreamError; readonly untilMs: number } | undefined;
   health: UpstreamHealth;
@@ -165,6 +167,7 @@ export class UpstreamPool {
         inflight: new Set(),
         progress: new Map(),
         failure: undefined,
+        probeAfterMs: 0,
         health: { state: 'unknown' },
       };
       this.connections.set(server.id, c);
@@ -452,8 +455,17 @@ export class UpstreamPool {
     for (const s of servers) {
       if (!s.upstream) continue;
       const c = this.connection(s);
-      if (c.client || (c.failure && now < c.failure.untilMs)) continue;
-      pending.push(currentCall.exit(() => this.client(s, c)).catch(() => undefined));
+      if (c.client || (c.failure && now < c.failure.untilMs) || now < c.probeAfterMs) continue;
+      // A hung or dead upstream costs the next initializes nothing for a while.
+      c.probeAfterMs = now + DISCOVERY_BACKOFF_MS;
+      pending.push(
+        currentCall
+          .exit(() => this.client(s, c))
+          .then(() => {
+            c.probeAfterMs = 0;
+          })
+          .catch(() => undefined),
+      );
     }
     if (pending.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
