@@ -5,8 +5,10 @@
  *
  * parseReportQuery is pure and turns the query string into a ReportQuery or a readable error;
  * buildReportSql turns a ReportQuery into SQL whose identifiers come only from fixed tables (never
- * from the request) and whose values are all bind parameters. The one-key query is served by the
- * (api_key, hour) index and partition pruning; an account's subtree by (lineage text_pattern_ops, hour).
+ * from the request) and whose values are all bind parameters. Reports read the hourly rollup
+ * (tollgate_usage_hourly, migration 3) when the database has it, which gives the same answer as the
+ * raw rows (ReportSource). In both tables the one-key query is served by the (api_key, hour) index
+ * and partition pruning; an account's subtree by (lineage text_pattern_ops, hour).
  */
 import type pg from 'pg';
 import { formatPicos } from '../billing/money.js';
@@ -109,8 +111,22 @@ export function parseReportQuery(params: URLSearchParams, nowMs: number): Report
   };
 }
 
+/**
+ * Where a report is read from. `hourly`: tollgate_usage_hourly, the rollup (migration 3), one row
+ * per UTC hour and dimensions. `raw`: tollgate_usage, one row per flushed batch and dimensions.
+ *
+ * The two give the same answer to every query: a raw row carries no time finer than its UTC
+ * `hour` either (the gateways bucket requests per UTC hour before they flush), every filter and
+ * group of a report is a column of both tables, and the rollup holds exactly the sums of the raw
+ * rows (kept by the insert trigger in the same transaction). So a range or a period boundary that is
+ * not on a whole UTC hour (`from=…T10:30Z`, `tz=Asia/Kolkata`) assigns each stored hour to the same
+ * side or bucket in both tables (the hour's start decides), and the rollup can answer it too.
+ */
+export type ReportSource = 'hourly' | 'raw';
+const SOURCE_TABLE: Record<ReportSource, string> = { hourly: 'tollgate_usage_hourly', raw: 'tollgate_usage' };
+
 /** SQL and parameters of a report page (one row more than `limit`, to know whether more follow). */
-export function buildReportSql(q: ReportQuery): { text: string; values: unknown[] } {
+export function buildReportSql(q: ReportQuery, source: ReportSource = 'hourly'): { text: string; values: unknown[] } {
   const values: unknown[] = [new Date(q.fromMs).toISOString(), new Date(q.toMs).toISOString()];
   const where = ['hour >= $1', 'hour < $2'];
   const filter = (column: string, value: string | undefined, op = '='): void => {
@@ -131,7 +147,7 @@ export function buildReportSql(q: ReportQuery): { text: string; values: unknown[
     ['requests', 'prompt_tokens', 'completion_tokens', 'cached_read_tokens', 'cached_write_tokens', 'reasoning_tokens', 'cost_picos', 'estimated']
       .map((c) => `sum(${c})${cast} AS ${c}`)
       .join(', ');
-  const filtered = `FROM tollgate_usage WHERE ${where.join(' AND ')}`;
+  const filtered = `FROM ${SOURCE_TABLE[source]} WHERE ${where.join(' AND ')}`;
   let body: string;
   let order: string;
   if (q.period === 'total') {
@@ -173,13 +189,33 @@ export interface ReportPage {
   readonly rows: readonly ReportRow[];
   /** Cursor of the next page, or undefined on the last one. */
   readonly nextCursor: string | undefined;
+  /** The table that answered. */
+  readonly source: ReportSource;
 }
 
 type DbRow = Record<string, string | null>;
 
-/** Runs a report query. */
-export async function runReport(pool: pg.Pool, q: ReportQuery): Promise<ReportPage> {
-  const { text, values } = buildReportSql(q);
+/** Pools whose database has the hourly rollup (a schema never loses it, so a yes is kept). */
+const hasRollup = new WeakSet<pg.Pool>();
+
+/**
+ * The hourly rollup when the database has it, else the raw rows: a replica of this version can
+ * answer reports before the ledger writer (an older replica during a rolling upgrade) applied
+ * migration 3. The migration creates the rollup, its trigger and its backfill in one transaction,
+ * so once the table is visible it is complete.
+ */
+async function chooseSource(pool: pg.Pool): Promise<ReportSource> {
+  if (hasRollup.has(pool)) return 'hourly';
+  const found = await pool.query<{ t: string | null }>("SELECT to_regclass('tollgate_usage_hourly')::text AS t");
+  if (found.rows[0]?.t === null || found.rows[0] === undefined) return 'raw';
+  hasRollup.add(pool);
+  return 'hourly';
+}
+
+/** Runs a report query (from the hourly rollup when there is one; `source` forces a table, for tests and benches). */
+export async function runReport(pool: pg.Pool, q: ReportQuery, source?: ReportSource): Promise<ReportPage> {
+  const from = source ?? (await chooseSource(pool));
+  const { text, values } = buildReportSql(q, from);
   const result = await pool.query<DbRow>({ text, values });
   const more = result.rows.length > q.limit;
   const rows = (more ? result.rows.slice(0, q.limit) : result.rows).map((r): ReportRow => {
@@ -199,7 +235,7 @@ export async function runReport(pool: pg.Pool, q: ReportQuery): Promise<ReportPa
     out['currency'] = r['currency'] ?? '';
     return out;
   });
-  return { rows, nextCursor: more ? Buffer.from(`o${q.offset + q.limit}`).toString('base64url') : undefined };
+  return { rows, nextCursor: more ? Buffer.from(`o${q.offset + q.limit}`).toString('base64url') : undefined, source: from };
 }
 
 /** RFC 4180 CSV of a page: a header line, then one line per row (CRLF). */

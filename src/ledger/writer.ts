@@ -6,7 +6,10 @@
  * crash) -> this writer, on the elected replica only, reads entries through a consumer group and
  * writes many batches in ONE PostgreSQL transaction: the batch ids into tollgate_ledger_batches
  * (ON CONFLICT DO NOTHING, so a batch already written is recognised) and the rows of the new ones
- * with one multi-row INSERT (unnest of arrays, ON CONFLICT DO NOTHING). Only after COMMIT are the
+ * with one multi-row INSERT (unnest of arrays, ON CONFLICT DO NOTHING). That INSERT also updates
+ * the hourly rollup the reports read (tollgate_usage_hourly, migration 3): its statement trigger sums
+ * exactly the rows the INSERT inserted, in the same transaction, so a replayed batch, whose rows
+ * ON CONFLICT skips, is not counted twice there either. Only after COMMIT are the
  * entries acknowledged and deleted from the stream. Hence:
  *  - PostgreSQL down: nothing is acknowledged; entries wait in the stream (bounded by
  *    --ledger-backlog-max-batches; the backlog gauge shows it, a warning is logged from 80%, and

@@ -129,12 +129,13 @@ function usageReport(req: IncomingMessage, res: ServerResponse, pool: pg.Pool | 
           'content-type': 'text/csv; charset=utf-8',
           'content-disposition': 'attachment; filename="tollgate-usage.csv"',
           'cache-control': 'no-store',
+          'x-tollgate-report-source': page.source,
           ...(next ? { 'x-next-cursor': next } : {}),
         });
         res.end(toCsv(page.rows, q));
         return;
       }
-      json(res, 200, { object: 'list', from: new Date(q.fromMs).toISOString(), to: new Date(q.toMs).toISOString(), data: page.rows, has_more: next !== undefined, next_cursor: next ?? null });
+      json(res, 200, { object: 'list', from: new Date(q.fromMs).toISOString(), to: new Date(q.toMs).toISOString(), data: page.rows, has_more: next !== undefined, next_cursor: next ?? null }, { 'x-tollgate-report-source': page.source });
     },
     (err: unknown) => json(res, 503, { error: { message: `The ledger could not answer: ${err instanceof Error ? err.message : String(err)}`, type: 'api_error', code: 'ledger_unavailable' } }),
   );

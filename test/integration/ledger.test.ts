@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatPicos } from '../../src/billing/money.js';
 import { monthSpan } from '../../src/ratelimit/calendar.js';
-import { ensurePartition, MIGRATIONS, migrate } from '../../src/ledger/migrations.js';
-import { parseReportQuery, runReport, toCsv } from '../../src/ledger/reports.js';
+import { ensurePartition, MIGRATIONS, migrate, ROLLUP_KEY, ROLLUP_SUMS } from '../../src/ledger/migrations.js';
+import { parseReportQuery, runReport, toCsv, type ReportSource } from '../../src/ledger/reports.js';
 import { LedgerWriter } from '../../src/ledger/writer.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { registry } from '../../src/observability/metrics.js';
@@ -28,6 +28,32 @@ import { startStack, type Stack } from '../harness/stack.js';
 
 const silent = createLogger('test', { write: () => undefined } as never);
 const month = new Date().toISOString().slice(0, 7);
+
+/**
+ * Asserts that the hourly rollup holds exactly the sums of the raw rows (every rollup column, the
+ * number of raw rows, the cost to the pico) for the rows matching `where`; both read in ONE
+ * statement, so one snapshot (a writer committing meanwhile cannot make them differ). Returns the
+ * number of rollup rows compared.
+ */
+async function assertRollupExact(pool: import('pg').Pool, where: string, label: string): Promise<number> {
+  const cols = ROLLUP_KEY.join(', ');
+  const order = (t: string): string => ROLLUP_KEY.map((c) => `${t}.${c}`).join(', ');
+  const row = (
+    await pool.query<{ raw: Record<string, string>[]; hourly: Record<string, string>[] }>(
+      `SELECT
+         (SELECT coalesce(json_agg(r ORDER BY ${order('r')}), '[]') FROM
+           (SELECT ${cols}, ${ROLLUP_SUMS.map((c) => `sum(${c})::text AS ${c}`).join(', ')}, count(*)::text AS raw_rows
+            FROM tollgate_usage WHERE ${where} GROUP BY ${cols}) r) AS raw,
+         (SELECT coalesce(json_agg(h ORDER BY ${order('h')}), '[]') FROM
+           (SELECT ${cols}, ${ROLLUP_SUMS.map((c) => `${c}::text AS ${c}`).join(', ')}, raw_rows::text AS raw_rows
+            FROM tollgate_usage_hourly WHERE ${where}) h) AS hourly`,
+    )
+  ).rows[0];
+  assert.ok(row, label);
+  assert.ok(row.raw.length > 0, `${label}: there are raw rows to compare`);
+  assert.deepEqual(row.hourly, row.raw, `${label}: the hourly rollup equals the sum of the raw rows`);
+  return row.hourly.length;
+}
 
 function record(key: string, i: number): UsageRecord {
   return {
@@ -196,6 +222,7 @@ describe('usage ledger (real Redis, real PostgreSQL)', () => {
     await waitFor('a commit', () => Promise.resolve(commits >= 1));
     await crashing.stop();
     assert.equal((await totals('default/replay-')).requests, 250, 'committed once');
+    await assertRollupExact(pg.pool, "api_key LIKE 'default/replay-%'", 'after the first commit');
     assert.equal(await c.xlen(usageStreamKey(prefix)), 1, 'not acknowledged: still in the stream');
     // The same batch appended twice more (a replayed flush whose marker was lost): still counted once.
     const entry = (await c.xrange(usageStreamKey(prefix), '-', '+'))[0];
@@ -207,6 +234,10 @@ describe('usage ledger (real Redis, real PostgreSQL)', () => {
     await waitFor('replayed entries acknowledged', async () => (await c.xlen(usageStreamKey(prefix))) === 0);
     const got = await totals('default/replay-');
     assert.equal(got.requests, 250, 'no duplicates after replay');
+    // The replayed batch's rows were skipped by ON CONFLICT DO NOTHING: the rollup did not count them again.
+    await assertRollupExact(pg.pool, "api_key LIKE 'default/replay-%'", 'after the replay');
+    const rolled = (await pg.pool.query<{ n: string }>("SELECT sum(requests)::text AS n FROM tollgate_usage_hourly WHERE api_key LIKE 'default/replay-%'")).rows[0];
+    assert.equal(Number(rolled?.n), 250, 'the rollup counts each request once');
     assert.equal((await pg.pool.query('SELECT count(*)::int AS n FROM tollgate_ledger_batches')).rows[0]?.n >= 1, true);
   });
 
@@ -391,6 +422,21 @@ stringData: { key: sk-ledger-team-b }
     assert.equal(warnings[0]?.['model'], 'llama-free');
     assert.equal(warnings[0]?.['provider'], 'default/primary');
   });
+
+  it('after the traffic, the hourly rollup equals the sum of the raw rows, and the admin API answers from it the same as from the raw rows', async () => {
+    // The 60 priced and 3 free requests of the tests above, from both gateways.
+    await waitFor('every request in the ledger', async () =>
+      Number((await pg.pool.query<{ n: string }>("SELECT coalesce(sum(requests),0)::text AS n FROM tollgate_usage WHERE api_key = 'default/team-b'")).rows[0]?.n) === 63);
+    await assertRollupExact(pg.pool, 'true', 'end to end');
+    const res = await fetch(`${a.adminUrl}/admin/usage?groupBy=key,lineage,model,provider&period=day&tz=Asia/Kolkata`, { headers: { authorization: `Bearer ${adminToken}` } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-tollgate-report-source'), 'hourly');
+    const body = (await res.json()) as { data: Record<string, string | number>[] };
+    const parsed = parseReportQuery(new URLSearchParams('groupBy=key,lineage,model,provider&period=day&tz=Asia/Kolkata'), Date.now());
+    if ('error' in parsed) throw new Error(parsed.error);
+    assert.deepEqual(body.data, (await runReport(pg.pool, parsed, 'raw')).rows, 'the same report from the raw rows');
+    assert.equal(body.data.reduce((n, r) => n + Number(r['requests']), 0), 63);
+  });
 });
 
 describe('usage ledger: a real gateway process SIGKILLed between COMMIT and XACK', () => {
@@ -497,6 +543,7 @@ stringData: { key: sk-ledger-crash }
       assert.deepEqual([...committed].sort(), [...killedAfter].sort(), 'exactly the batches of the killed transaction are committed');
       const committedRequests = batches.filter((x) => committed.has(x.id)).reduce((n, x) => n + x.rows.reduce((m, row) => m + row.requests, 0), 0);
       assert.equal((await totals()).requests, committedRequests);
+      await assertRollupExact(pg.pool, "api_key = 'default/crash'", 'at the kill, the rollup holds exactly the committed rows');
 
       // C, a new writer, takes over once A's lock lapses (15 s TTL), replays the pending entries.
       await writerProcess('c');
@@ -509,6 +556,12 @@ stringData: { key: sk-ledger-crash }
       assert.equal(got.rows, batches.reduce((n, x) => n + x.rows.length, 0), 'exactly the rows of the batches, none twice');
       assert.equal(Number((await pg.pool.query<{ n: string }>('SELECT count(*) AS n FROM tollgate_ledger_batches')).rows[0]?.n), batches.length);
       assert.equal(((await r.xpending(stream, 'ledger')) as [number])[0], 0, 'nothing pending');
+      // The replayed (already committed) batches were not added to the rollup a second time.
+      await assertRollupExact(pg.pool, "api_key = 'default/crash'", 'after the replay by the next writer');
+      const rolled = (await pg.pool.query<{ requests: string; cost: string }>(
+        "SELECT sum(requests)::text AS requests, sum(cost_picos)::text AS cost FROM tollgate_usage_hourly WHERE api_key = 'default/crash'",
+      )).rows[0];
+      assert.deepEqual([Number(rolled?.requests), rolled?.cost], [N, got.cost], 'the rollup: every request once, the cost exact');
     } finally {
       r.disconnect();
     }
@@ -537,8 +590,9 @@ describe('ledger migration 2 on a ledger written by version 1 (real PostgreSQL)'
       "INSERT INTO tollgate_usage (batch_id,row_no,hour,billing_month,api_key,lineage,model,upstream_model,provider,status_class,requests,prompt_tokens,completion_tokens,cached_read_tokens,cached_write_tokens,reasoning_tokens,cost_picos,currency,latency_ms,estimated) VALUES ('old',0,$1,$2,'default/k','.k.','m','up','p','2xx',1,1,1,0,0,0,0,'USD',1,0)",
       [at, month],
     );
-    assert.deepEqual(await migrate(pg.pool), [2], 'only the new version is applied');
-    assert.deepEqual(await migrate(pg.pool), [], 'and only once');
+    const upTo2 = MIGRATIONS.filter((m) => m.version <= 2);
+    assert.deepEqual(await migrate(pg.pool, upTo2), [2], 'only the new version is applied');
+    assert.deepEqual(await migrate(pg.pool, upTo2), [], 'and only once');
     const old = (await pg.pool.query("SELECT tenant, template, template_version FROM tollgate_usage WHERE batch_id = 'old'")).rows[0];
     assert.deepEqual(old, { tenant: '', template: '', template_version: '' });
     await pg.pool.query(
@@ -701,5 +755,155 @@ describe('usage reports (real PostgreSQL)', () => {
     for (const bad of ['from=yesterday', 'period=week', 'tz=Mars/Base', 'limit=0', 'cursor=zzz', 'lineage=org', 'sort=x']) {
       assert.ok('error' in parseReportQuery(new URLSearchParams(bad), Date.now()), bad);
     }
+  });
+});
+
+describe('usage reports: the hourly rollup answers exactly as the raw rows (real PostgreSQL)', () => {
+  let pg: PostgresServer;
+  before(async () => {
+    pg = await startPostgres();
+    await migrate(pg.pool);
+  });
+  after(() => pg?.stop());
+
+  const COLUMNS = 'batch_id,row_no,hour,billing_month,api_key,lineage,model,upstream_model,provider,status_class,requests,prompt_tokens,completion_tokens,cached_read_tokens,cached_write_tokens,reasoning_tokens,cost_picos,currency,latency_ms,estimated,tenant,template,template_version';
+  /** One multi-row INSERT through tollgate_usage, as the writer does (ON CONFLICT DO NOTHING); returns the rows it inserted. */
+  const insert = async (rows: unknown[][]): Promise<number> => {
+    const n = COLUMNS.split(',').length;
+    const values = rows.map((_, r) => `(${Array.from({ length: n }, (_, c) => `$${r * n + c + 1}`).join(',')})`).join(',');
+    return (await pg.pool.query(`INSERT INTO tollgate_usage (${COLUMNS}) VALUES ${values} ON CONFLICT DO NOTHING`, rows.flat())).rowCount ?? 0;
+  };
+
+  it('every grouping, filter, period and time zone (30- and 45-minute offsets too), ranges off the hour, and every page: the same rows from both tables', async () => {
+    // 60 hours around the start of this UTC month (two partitions), from the real now.
+    const start = monthSpan(Date.now(), 'UTC').startMs - 30 * 3_600_000;
+    await ensurePartition(pg.pool, start);
+    await ensurePartition(pg.pool, start + 60 * 3_600_000);
+    // Row i of a batch belongs to one of 120 (hour, key, model, provider, ...) groups, g = i % 120;
+    // its sums vary with i.
+    const row = (batch: string, i: number): unknown[] => {
+      const g = i % 120;
+      const hour = start + (g % 60) * 3_600_000;
+      const k = g % 7;
+      return [
+        batch, i, new Date(hour).toISOString(), new Date(hour).toISOString().slice(0, 7), `default/k${k}`, k < 4 ? `.org.team-${k % 2}.k${k}.` : `.other.k${k}.`,
+        `m${g % 3}`, `up${g % 2}`, `default/p${g % 2}`, g % 11 === 0 ? '5xx' : '2xx', 1 + (i % 4), 100 + i, 10 + (i % 13), i % 5, i % 3, i % 2,
+        // Costs past 2^53 and 2^64 picos: summed exactly in both tables.
+        (123_456_789_012_345_678_901n * BigInt(1 + (i % 9)) + BigInt(i)).toString(), 'USD', 5 + i, i % 6 === 0 ? 1 : 0,
+        g % 3 === 0 ? '' : g % 3 === 1 ? 'acme' : 'globex', g % 4 === 0 ? 'reply' : '', g % 4 === 0 ? `v${g % 8 === 0 ? 1 : 2}` : '',
+      ];
+    };
+    // Several batches, several rows of one (hour, key, model, ...) each, as flushes of many gateways.
+    for (let b = 0; b < 6; b++) assert.equal(await insert(Array.from({ length: 120 }, (_, i) => row(`b${b}`, b * 120 + i))), 120);
+    await assertRollupExact(pg.pool, 'true', 'after six batches');
+    // A replayed batch (ON CONFLICT DO NOTHING inserts nothing) and one half replayed, half new.
+    assert.equal(await insert(Array.from({ length: 120 }, (_, i) => row('b2', 240 + i))), 0);
+    assert.equal(await insert(Array.from({ length: 120 }, (_, i) => row('b5', 600 + i * 2))), 60, 'only the new half is inserted');
+    const rollupRows = await assertRollupExact(pg.pool, 'true', 'after the replays');
+    const rawRows = Number((await pg.pool.query<{ n: string }>('SELECT count(*)::text AS n FROM tollgate_usage')).rows[0]?.n);
+    assert.deepEqual([rollupRows, rawRows], [120, 780], 'one rollup row per group; 6 batches + the new half of the 7th');
+
+    const iso = (ms: number): string => new Date(ms).toISOString();
+    const ranges = [
+      `from=${iso(start)}&to=${iso(start + 60 * 3_600_000)}`,
+      // Off the hour: an hour is in the range when its start is.
+      `from=${iso(start + 90 * 60_000 + 17_000)}&to=${iso(start + 40 * 3_600_000 + 30 * 60_000)}`,
+    ];
+    const zones = ['UTC', 'Europe/Berlin', 'Asia/Kolkata', 'Asia/Kathmandu', 'America/St_Johns'];
+    const groupings = ['groupBy=', 'groupBy=key', 'groupBy=lineage,model', 'groupBy=provider,status,tenant,template,templateVersion,upstreamModel'];
+    const filters = ['', '&lineage=.org.', '&key=default/k3', '&model=m1&provider=default/p0', '&tenant=acme&template=reply'];
+    const report = async (qs: string, source: ReportSource, limit = 10_000): Promise<{ rows: unknown[]; pages: number; source: string }> => {
+      const rows: unknown[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      let from = '';
+      do {
+        const q = parseReportQuery(new URLSearchParams(`${qs}&limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`), start + 90 * 3_600_000);
+        if ('error' in q) throw new Error(`${qs}: ${q.error}`);
+        const page = await runReport(pg.pool, q, source);
+        rows.push(...page.rows);
+        cursor = page.nextCursor;
+        from = page.source;
+        pages++;
+      } while (cursor && pages < 1000);
+      return { rows, pages, source: from };
+    };
+    let compared = 0;
+    let n = 0;
+    for (const range of ranges) {
+      for (const tz of zones) {
+        for (const period of ['hour', 'day', 'month', 'total']) {
+          n++;
+          const qs = `${range}&tz=${tz}&period=${period}&${groupings[n % groupings.length]}${filters[n % filters.length]}`;
+          const raw = await report(qs, 'raw');
+          const hourly = await report(qs, 'hourly');
+          assert.equal(hourly.source, 'hourly');
+          assert.deepEqual(hourly.rows, raw.rows, qs);
+          assert.ok(raw.rows.length > 0, `${qs}: a report with rows`);
+          compared += raw.rows.length;
+        }
+      }
+    }
+    assert.ok(compared > 500, `${compared} report rows compared`);
+    // Pages of 7, off-hour range in a +05:30 zone: the same pages from both tables, every group once, in order.
+    const qs = `${ranges[1]}&tz=Asia/Kolkata&period=day&groupBy=key,model`;
+    const whole = await report(qs, 'raw');
+    const rawPages = await report(qs, 'raw', 7);
+    const hourlyPages = await report(qs, 'hourly', 7);
+    assert.equal(hourlyPages.pages, Math.ceil(whole.rows.length / 7));
+    assert.deepEqual(hourlyPages.rows, whole.rows, 'paged from the rollup: every group once, in order');
+    assert.deepEqual(rawPages.rows, whole.rows);
+    // The +05:30 day boundary: the UTC hour 18:00 (23:30 in Kolkata) is in the day it starts in, in both tables.
+    const day = whole.rows as Record<string, string | number>[];
+    assert.ok(day.every((r) => /^\d{4}-\d{2}-\d{2}$/.test(String(r['period']))));
+    // Unforced, a report reads the rollup.
+    const q = parseReportQuery(new URLSearchParams('groupBy=key'), start + 90 * 3_600_000);
+    if ('error' in q) throw new Error(q.error);
+    assert.equal((await runReport(pg.pool, q)).source, 'hourly');
+  });
+});
+
+describe('ledger migration 3 on a ledger written by version 2 (real PostgreSQL)', () => {
+  let pg: PostgresServer;
+  before(async () => {
+    pg = await startPostgres();
+  });
+  after(() => pg?.stop());
+
+  it('backfills the hourly rollup from the rows already there (month partitions and the default one), then the insert trigger keeps it exact', async () => {
+    assert.deepEqual(await migrate(pg.pool, MIGRATIONS.filter((m) => m.version < 3)), [1, 2]);
+    const now = Date.now();
+    await ensurePartition(pg.pool, now); // the raw partition only: there is no rollup yet
+    const ins = (batch: string, i: number, hourMs: number, key: string): Promise<unknown> =>
+      pg.pool.query(
+        `INSERT INTO tollgate_usage (batch_id,row_no,hour,billing_month,api_key,lineage,model,upstream_model,provider,status_class,requests,prompt_tokens,completion_tokens,cached_read_tokens,cached_write_tokens,reasoning_tokens,cost_picos,currency,latency_ms,estimated,tenant,template,template_version)
+         VALUES ($1,$2,$3,$4,$5,'.org.',$6,'up','default/p','2xx',2,11,7,1,0,3,$7,'USD',9,0,'','','')`,
+        [batch, i, new Date(hourMs - (hourMs % 3_600_000)).toISOString(), month, key, `m${i % 2}`, (10n ** 22n + BigInt(i)).toString()],
+      );
+    for (let i = 0; i < 40; i++) await ins('old', i, now - (i % 4) * 3_600_000, `default/k${i % 3}`);
+    // Rows in the default partition (a month without its own partition).
+    const longAgo = Date.UTC(2001, 0, 15, 10);
+    for (let i = 0; i < 10; i += 2) await ins('ancient', i, longAgo, 'default/k0');
+    assert.equal((await pg.pool.query("SELECT to_regclass('tollgate_usage_hourly') AS t")).rows[0]?.t, null);
+
+    assert.deepEqual(await migrate(pg.pool), [3], 'only the new version is applied');
+    assert.deepEqual(await migrate(pg.pool), [], 'and only once');
+    const d = new Date(now);
+    const part = `tollgate_usage_hourly_y${d.getUTCFullYear()}m${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+    assert.notEqual((await pg.pool.query('SELECT to_regclass($1) AS t', [part])).rows[0]?.t, null, 'a rollup partition for the existing month');
+    assert.equal(await assertRollupExact(pg.pool, 'true', 'backfilled'), 3 * 4 + 1);
+    // The rollup rows of one (hour, key, model): many raw rows summed.
+    const ancient = (await pg.pool.query("SELECT requests::text, raw_rows::text, cost_picos::text FROM tollgate_usage_hourly_default")).rows;
+    assert.deepEqual(ancient, [{ requests: '10', raw_rows: '5', cost_picos: (5n * 10n ** 22n + 20n).toString() }]);
+
+    // New rows, and a replay of old ones, after the migration: kept exact by the trigger.
+    for (let i = 40; i < 50; i++) await ins('new', i, now, 'default/k9');
+    await assert.rejects(ins('old', 3, now - 3 * 3_600_000, 'default/k0'), /duplicate key/, 'a plain INSERT of an existing row fails and adds nothing');
+    await assertRollupExact(pg.pool, 'true', 'after new rows');
+    // The next month's partitions, raw and rollup, are created together.
+    await ensurePartition(pg.pool, now + 32 * 86_400_000);
+    const next = new Date(now + 32 * 86_400_000);
+    const nextPart = `tollgate_usage_hourly_y${next.getUTCFullYear()}m${String(next.getUTCMonth() + 1).padStart(2, '0')}`;
+    assert.notEqual((await pg.pool.query('SELECT to_regclass($1) AS t', [nextPart])).rows[0]?.t, null);
   });
 });
