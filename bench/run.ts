@@ -12,7 +12,7 @@
  *   --profile                CPU profile of each Tollgate process; top frames in the report
  *   --heap-profile           sampling heap profile of each Tollgate process (raw files only)
  *   --scenarios=a,b          chat, stream100, stream100-anthropic, stream100-bedrock, messages-stream100,
- *                            messages-anthropic, responses, responses-stream100, responses-anthropic,
+ *                            messages-anthropic, messages-bedrock, responses, responses-stream100, responses-anthropic,
  *                            responses-stream100-anthropic, embeddings, prompt1m, slow1000,
  *                            slow1000-responses-anthropic, slow1000-bedrock, streams500
  *   --targets=a,b            direct, envoy, envoy-echo, tollgate, tollgate-limits, tollgate-guardrails

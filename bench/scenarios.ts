@@ -9,6 +9,7 @@ export type ScenarioName =
   | 'stream100-bedrock'
   | 'messages-stream100'
   | 'messages-anthropic'
+  | 'messages-bedrock'
   | 'responses'
   | 'responses-stream100'
   | 'responses-anthropic'
@@ -229,6 +230,18 @@ export function scenarios(d: Durations): Scenario[] {
       stream: true,
       streamEnd: 'message_stop',
       fake: { anthropic: { textChunks: 100, writeBytes: 0, writeIntervalMs: 0 } },
+      rate: 100,
+      targets: ['tollgate', 'tollgate-limits'],
+    },
+    {
+      kind: 'request',
+      name: 'messages-bedrock',
+      title: 'Anthropic Messages stream (/v1/messages) sent natively to Claude on Bedrock (InvokeModelWithResponseStream, 100 text deltas, one chunk frame per write)',
+      path: '/v1/messages',
+      body: messagesBody('claude-bedrock-bench'),
+      stream: true,
+      streamEnd: 'message_stop',
+      fake: { bedrock: { textChunks: 100, writePerEvent: true, writeIntervalMs: 0 } },
       rate: 100,
       targets: ['tollgate', 'tollgate-limits'],
     },

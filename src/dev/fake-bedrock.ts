@@ -288,7 +288,7 @@ export class FakeBedrock {
       check(inner === undefined || inner === 'application/json' || inner === '*/*', `X-Amzn-Bedrock-Accept ${String(inner)} is not supported`);
     }
     const b = this.behaviour;
-    Object.assign(this.claude.behaviour, { text: b.text, thinking: b.reasoning, toolInput: b.toolInput, toolCalls: b.toolCalls, cacheReadTokens: b.cacheReadTokens });
+    Object.assign(this.claude.behaviour, { text: b.text, thinking: b.reasoning, toolInput: b.toolInput, toolCalls: b.toolCalls, cacheReadTokens: b.cacheReadTokens, textChunks: b.textChunks });
     const message: Obj = { ...this.claude.message({ ...request, model: claudeName(model) }, bytes), id: `msg_bdrk_${String(++this.invocations).padStart(8, '0')}` };
     const usage = message['usage'] as Obj;
     record.status = 200;
@@ -319,10 +319,11 @@ export class FakeBedrock {
     res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-bedrock-content-type': 'application/json' });
     const all = Buffer.concat(frames);
     const size = b.writeBytes > 0 ? b.writeBytes : all.length;
-    for (let i = 0; i < all.length; i += size) {
+    const writes = b.writePerEvent ? frames : Array.from({ length: Math.ceil(all.length / size) }, (_, i) => all.subarray(i * size, (i + 1) * size));
+    for (const piece of writes) {
       if (res.destroyed) return;
-      res.write(all.subarray(i, i + size));
-      await new Promise((resolve) => setImmediate(resolve));
+      res.write(piece);
+      await new Promise((resolve) => (b.writeIntervalMs > 0 ? setTimeout(resolve, b.writeIntervalMs) : setImmediate(resolve)));
     }
     res.end();
   }
