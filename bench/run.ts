@@ -331,7 +331,7 @@ async function runRequestScenario(s: RequestScenario, target: Target, fake: Fake
   const pids = pidsOf(target, fake);
   await warm(target, s);
   const connections = s.connections ?? CONNECTIONS;
-  await runWrk(wrk, workDir, `${s.name}-${target.name}-warm`, { url, headers, body: s.body, connections, durationS: durations.wrkWarmupS });
+  if (durations.wrkWarmupS > 0) await runWrk(wrk, workDir, `${s.name}-${target.name}-warm`, { url, headers, body: s.body, connections, durationS: durations.wrkWarmupS });
   const countersBefore = target.envoyAdmin ? await extprocCounters(target.envoyAdmin) : undefined;
   let before = await cpuSnapshot(pids);
   const waitBefore = await waitSnapshot(pids);
