@@ -119,3 +119,11 @@ describe('json-patch: top-level edits for native Messages bodies (Claude on Bedr
     assert.deepEqual(out, { anthropic_version: 'bedrock-2023-05-31', tools: [{ model: 'inner', stream: true }] });
   });
 });
+
+describe('json-patch: edits at the start of the body', () => {
+  it('a first member dropped where the new members go is still spliced, not re-serialised', () => {
+    const text = '{"model": "m", "max_tokens": 9,\n "x": "h\\u00e9"}';
+    const out = editTopLevel(Buffer.from(text), JSON.parse(text) as Record<string, unknown>, { drop: ['model'], set: [['anthropic_version', 'v']] }).toString('utf8');
+    assert.equal(out, '{"anthropic_version":"v","max_tokens": 9,\n "x": "h\\u00e9"}');
+  });
+});

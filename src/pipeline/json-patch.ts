@@ -191,7 +191,8 @@ export function editTopLevel(body: Buffer, parsed: Readonly<Record<string, unkno
     cuts.push({ start: open + 1, end: open + 1, text: added.join(',') + (rest > 0 ? ',' : '') });
   }
   if (cuts.length === 0) return body;
-  cuts.sort((a, b) => a.start - b.start);
+  // An insertion at the same place as a removal goes first.
+  cuts.sort((a, b) => a.start - b.start || a.end - b.end);
   for (let i = 1; i < cuts.length; i++) {
     // Two dropped neighbours may both claim the comma between them: then splice no more.
     if ((cuts[i] as { start: number }).start < (cuts[i - 1] as { end: number }).end) return reserialise(parsed, edits);
