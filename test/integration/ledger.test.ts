@@ -853,9 +853,22 @@ describe('usage reports: the hourly rollup answers exactly as the raw rows (real
     assert.equal(hourlyPages.pages, Math.ceil(whole.rows.length / 7));
     assert.deepEqual(hourlyPages.rows, whole.rows, 'paged from the rollup: every group once, in order');
     assert.deepEqual(rawPages.rows, whole.rows);
-    // The +05:30 day boundary: the UTC hour 18:00 (23:30 in Kolkata) is in the day it starts in, in both tables.
-    const day = whole.rows as Record<string, string | number>[];
-    assert.ok(day.every((r) => /^\d{4}-\d{2}-\d{2}$/.test(String(r['period']))));
+    // The +05:30 day boundary, computed here from the stored rows: an hour counts in the Kolkata day
+    // its start falls in (the UTC hour 18:00 starts at 23:30 there). Both tables answer exactly that.
+    const fromMs = start + 90 * 60_000 + 17_000;
+    const toMs = start + 40 * 3_600_000 + 30 * 60_000;
+    const expected = new Map<string, number>();
+    for (const r of (await pg.pool.query<{ hour: Date; requests: string }>('SELECT hour, requests::text FROM tollgate_usage')).rows) {
+      const at = r.hour.getTime();
+      if (at < fromMs || at >= toMs) continue;
+      const dayIn = new Date(at + 330 * 60_000).toISOString().slice(0, 10);
+      expected.set(dayIn, (expected.get(dayIn) ?? 0) + Number(r.requests));
+    }
+    assert.ok(expected.size >= 2, 'the range spans a Kolkata midnight');
+    for (const source of ['raw', 'hourly'] as const) {
+      const days = (await report(`${ranges[1]}&tz=Asia/Kolkata&period=day&groupBy=`, source)).rows as Record<string, string | number>[];
+      assert.deepEqual(days.map((r) => [r['period'], r['requests']]), [...expected].sort(), `Kolkata days from the ${source} rows`);
+    }
     // Unforced, a report reads the rollup.
     const q = parseReportQuery(new URLSearchParams('groupBy=key'), start + 90 * 3_600_000);
     if ('error' in q) throw new Error(q.error);
