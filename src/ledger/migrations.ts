@@ -232,10 +232,24 @@ export async function ensurePartition(pool: pg.Pool | pg.PoolClient, ms: number)
   const name = partitionName(y, m);
   await pool.query(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF tollgate_usage FOR VALUES FROM ('${from}') TO ('${to}')`);
   // The hourly rollup's partition of the same month (migration 3; not there on an older schema).
+  // If the month's rollup rows went to the default partition meanwhile (a writer of the previous
+  // version created the raw partition alone, say during a rolling upgrade across a month's end),
+  // a plain CREATE ... PARTITION OF would fail on them forever: they are moved into the new
+  // partition in the same transaction, inserts into the default partition held back meanwhile.
+  const rollup = rollupPartitionName(y, m);
+  const inMonth = `hour >= '${from}' AND hour < '${to}'`;
   await pool.query(
-    `DO $$ BEGIN IF to_regclass('tollgate_usage_hourly') IS NOT NULL THEN
-       CREATE TABLE IF NOT EXISTS ${rollupPartitionName(y, m)} PARTITION OF tollgate_usage_hourly FOR VALUES FROM ('${from}') TO ('${to}');
-     END IF; END $$`,
+    `DO $$ BEGIN
+       IF to_regclass('tollgate_usage_hourly') IS NULL OR to_regclass('${rollup}') IS NOT NULL THEN RETURN; END IF;
+       LOCK TABLE tollgate_usage_hourly_default IN EXCLUSIVE MODE;
+       IF NOT EXISTS (SELECT 1 FROM tollgate_usage_hourly_default WHERE ${inMonth}) THEN
+         CREATE TABLE IF NOT EXISTS ${rollup} PARTITION OF tollgate_usage_hourly FOR VALUES FROM ('${from}') TO ('${to}');
+         RETURN;
+       END IF;
+       CREATE TABLE ${rollup} (LIKE tollgate_usage_hourly INCLUDING DEFAULTS);
+       WITH moved AS (DELETE FROM tollgate_usage_hourly_default WHERE ${inMonth} RETURNING *) INSERT INTO ${rollup} SELECT * FROM moved;
+       ALTER TABLE tollgate_usage_hourly ATTACH PARTITION ${rollup} FOR VALUES FROM ('${from}') TO ('${to}');
+     END $$`,
   );
   return name;
 }

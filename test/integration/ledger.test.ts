@@ -918,5 +918,20 @@ describe('ledger migration 3 on a ledger written by version 2 (real PostgreSQL)'
     const next = new Date(now + 32 * 86_400_000);
     const nextPart = `tollgate_usage_hourly_y${next.getUTCFullYear()}m${String(next.getUTCMonth() + 1).padStart(2, '0')}`;
     assert.notEqual((await pg.pool.query('SELECT to_regclass($1) AS t', [nextPart])).rows[0]?.t, null);
+
+    // A writer of version 2 (a rolling upgrade across a month's end) creates only the raw partition of
+    // a new month and writes into it: the trigger puts the rollup rows into the default partition.
+    // The next ensurePartition of this version moves them into the month's rollup partition.
+    const later = Date.UTC(2031, 4, 10, 7);
+    await pg.pool.query("CREATE TABLE tollgate_usage_y2031m05 PARTITION OF tollgate_usage FOR VALUES FROM ('2031-05-01T00:00:00Z') TO ('2031-06-01T00:00:00Z')");
+    for (let i = 0; i < 4; i++) await ins('upgrade', i, later + (i % 2) * 3_600_000, 'default/k1');
+    const inDefault = "SELECT count(*)::int AS n FROM tollgate_usage_hourly_default WHERE hour >= '2031-05-01'";
+    assert.equal((await pg.pool.query(inDefault)).rows[0]?.n, 2);
+    await ensurePartition(pg.pool, later);
+    assert.equal((await pg.pool.query(inDefault)).rows[0]?.n, 0, 'moved out of the default partition');
+    assert.equal((await pg.pool.query('SELECT count(*)::int AS n FROM tollgate_usage_hourly_y2031m05')).rows[0]?.n, 2, 'into the month\'s');
+    await ensurePartition(pg.pool, later); // again: nothing to do
+    await ins('upgrade', 4, later, 'default/k1'); // the trigger writes into the new partition
+    await assertRollupExact(pg.pool, 'true', 'after the move');
   });
 });
