@@ -35,6 +35,10 @@ export interface FakeBehaviour {
   chunks: number;
   /** Answer with exactly these content chunks (streamed) or their concatenation (not streamed), instead of `chunks` words. */
   pieces?: readonly string[] | undefined;
+  /** Tool call answers: the arguments in exactly these deltas (or their concatenation), instead of FAKE_TOOL_ARGUMENTS in three. */
+  toolArguments?: readonly string[] | undefined;
+  /** Reasoning text for requests with reasoning_effort, instead of FAKE_REASONING (streamed word by word). */
+  reasoning?: string | undefined;
   chunkIntervalMs: number;
   /** If set, answer every request with this status and an OpenAI error body. */
   status: number | undefined;
@@ -187,7 +191,7 @@ export class FakeProvider {
     const pieces = planned.slice(0, n);
     const usage = { prompt_tokens: promptTokens, completion_tokens: n, total_tokens: promptTokens + n };
     // A request with reasoning_effort gets reasoning text too (`reasoning_content`, as DeepSeek and vLLM send it).
-    const reasoning = typeof request['reasoning_effort'] === 'string' ? FAKE_REASONING : undefined;
+    const reasoning = typeof request['reasoning_effort'] === 'string' ? (b.reasoning ?? FAKE_REASONING) : undefined;
     const report = (stream: boolean): void => {
       if (!this.behaviour.record) return; // the bench turns recording off
       if (this.reported.length >= RECORD_LIMIT) this.reported.shift();
@@ -255,7 +259,7 @@ export class FakeProvider {
         object: 'chat.completion',
         created,
         model,
-        choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: callId, type: 'function', function: { name, arguments: FAKE_TOOL_ARGUMENTS } }] }, finish_reason: 'tool_calls' }],
+        choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: callId, type: 'function', function: { name, arguments: b.toolArguments ? b.toolArguments.join('') : FAKE_TOOL_ARGUMENTS } }] }, finish_reason: 'tool_calls' }],
         usage,
       });
     }
@@ -264,7 +268,7 @@ export class FakeProvider {
     const send = (choices: unknown[], extra: Record<string, unknown> = {}): void => void res.write(`data: ${JSON.stringify({ ...base, choices, ...extra })}\n\n`);
     send([{ index: 0, delta: { role: 'assistant', content: null, tool_calls: [{ index: 0, id: callId, type: 'function', function: { name, arguments: '' } }] }, finish_reason: null }]);
     const third = Math.ceil(FAKE_TOOL_ARGUMENTS.length / 3);
-    for (const piece of [FAKE_TOOL_ARGUMENTS.slice(0, third), FAKE_TOOL_ARGUMENTS.slice(third, 2 * third), FAKE_TOOL_ARGUMENTS.slice(2 * third)]) {
+    for (const piece of b.toolArguments ?? [FAKE_TOOL_ARGUMENTS.slice(0, third), FAKE_TOOL_ARGUMENTS.slice(third, 2 * third), FAKE_TOOL_ARGUMENTS.slice(2 * third)]) {
       await pause(b.chunkIntervalMs);
       send([{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: piece } }] }, finish_reason: null }]);
     }

@@ -7,6 +7,7 @@
 import type { GatewayError } from '../errors.js';
 import type { CompiledGuardrail } from './compile.js';
 import { policyError } from './response.js';
+import { checkArguments } from './arguments.js';
 import { checkText, type Finding } from './scan.js';
 
 type Json = Record<string, unknown>;
@@ -44,6 +45,30 @@ class Checker {
     return v.text;
   }
 
+  /** Tool-call arguments (JSON text): masked inside JSON strings, so they stay valid JSON. */
+  args(value: string): string {
+    if (this.blocked || value.length === 0) return value;
+    const r = checkArguments(value, this.guardrails, this.report);
+    if (r.blocked) {
+      this.blocked = r.blocked;
+      return value;
+    }
+    if (r.text !== value) this.changed = true;
+    this.texts?.push(r.text);
+    return r.text;
+  }
+
+  /** `holder[key]` as tool-call arguments: a JSON string, or (Anthropic tool_use input) a JSON value. */
+  argsField(holder: Json, key: string): void {
+    const v = holder[key];
+    if (typeof v === 'string') holder[key] = this.args(v);
+    else if (typeof v === 'object' && v !== null) {
+      const text = JSON.stringify(v);
+      const masked = this.args(text);
+      if (masked !== text) holder[key] = JSON.parse(masked) as unknown;
+    }
+  }
+
   /** A `content` value: a string, or an array of parts with `text`. */
   content(holder: Json, key: string): void {
     const c = holder[key];
@@ -56,11 +81,17 @@ class Checker {
           if (typeof part['text'] === 'string') part['text'] = this.text(part['text']);
           if (part['content'] !== undefined) this.content(part, 'content'); // tool_result blocks
           if (typeof part['output'] === 'string') part['output'] = this.text(part['output']);
+          if (part['type'] === 'tool_use' && part['input'] !== undefined) this.argsField(part, 'input'); // Anthropic tool calls
         }
       }
     }
   }
 
+  /**
+   * A chat message, or a Responses API input item: content; assistant tool calls' arguments (and the
+   * legacy function_call); Responses function_call / mcp_call arguments, custom_tool_call input and
+   * the `output` of function_call_output / custom_tool_call_output / mcp_call items (tool results).
+   */
   message(m: unknown): void {
     if (!isRecord(m)) return;
     this.content(m, 'content');
@@ -68,9 +99,16 @@ class Checker {
     if (Array.isArray(calls)) {
       for (const call of calls) {
         const fn = isRecord(call) ? call['function'] : undefined;
-        if (isRecord(fn) && typeof fn['arguments'] === 'string') fn['arguments'] = this.text(fn['arguments']);
+        if (isRecord(fn)) this.argsField(fn, 'arguments');
       }
     }
+    if (isRecord(m['function_call'])) this.argsField(m['function_call'], 'arguments');
+    if (typeof m['refusal'] === 'string') m['refusal'] = this.text(m['refusal']);
+    const type = m['type'];
+    if (type === undefined) return;
+    if (type === 'function_call' || type === 'mcp_call') this.argsField(m, 'arguments');
+    else if (type === 'custom_tool_call' && typeof m['input'] === 'string') m['input'] = this.text(m['input']);
+    if (m['output'] !== undefined) this.content(m, 'output');
   }
 }
 

@@ -43,6 +43,12 @@ export class StreamWindow {
     return this.release(true);
   }
 
+  /** `push(text)` then `flush()`, with one scan instead of two. */
+  finish(text: string): WindowResult {
+    this.held += text;
+    return this.release(true);
+  }
+
   private release(all: boolean): WindowResult {
     const held = this.held;
     if (held.length === 0) return { blocked: undefined, text: '' };

@@ -212,6 +212,100 @@ describe('guardrails through Envoy', () => {
     assert.equal(ok.text, 'all fine');
   });
 
+  const TOOLS = [{ type: 'function' as const, function: { name: 'send_mail', parameters: { type: 'object', properties: { to: { type: 'string' }, body: { type: 'string' } } } } }];
+
+  it('masks an e-mail in streamed tool-call arguments split at every position; the SDK accumulates valid JSON', async () => {
+    const args = '{"to":"john.doe@example.com","body":"call +49 30 1234567\\nthanks"}';
+    const expected = { to: '[EMAIL]', body: 'call [PHONE]\nthanks' };
+    try {
+      for (let p = 1; p < args.length; p++) {
+        fake().behaviour.toolArguments = [args.slice(0, p), args.slice(p)];
+        const s = client(KEYS.masker).chat.completions.stream({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'mail john' }], tools: TOOLS });
+        const done = await s.finalChatCompletion();
+        const call = done.choices[0]?.message.tool_calls?.[0];
+        assert.ok(call && call.type === 'function', `split at ${p}`);
+        assert.deepEqual(JSON.parse(call.function.arguments), expected, `split at ${p}: ${call.function.arguments}`);
+      }
+      // One character per delta.
+      fake().behaviour.toolArguments = [...args];
+      const done = await client(KEYS.masker).chat.completions.stream({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'mail john' }], tools: TOOLS }).finalChatCompletion();
+      const call = done.choices[0]?.message.tool_calls?.[0];
+      assert.deepEqual(call?.type === 'function' ? JSON.parse(call.function.arguments) : undefined, expected);
+      // Not streamed: the same arguments, masked inside the JSON strings.
+      const whole = await client(KEYS.masker).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'mail john' }], tools: TOOLS });
+      const wc = whole.choices[0]?.message.tool_calls?.[0];
+      assert.deepEqual(wc?.type === 'function' ? JSON.parse(wc.function.arguments) : undefined, expected);
+    } finally {
+      fake().behaviour.toolArguments = undefined;
+    }
+  });
+
+  it('blocks a keyword in tool-call arguments, streamed (error event, the SDK raises) and not streamed (400)', async () => {
+    try {
+      fake().behaviour.toolArguments = ['{"to":"all","body":"about the forbid', 'den topic"}'];
+      let seen = '';
+      const s = client(KEYS.blocker).chat.completions.stream({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'mail' }], tools: TOOLS });
+      s.on('tool_calls.function.arguments.delta', (e) => (seen += e.arguments_delta));
+      await assert.rejects(s.finalChatCompletion(), (err: unknown) => err instanceof APIError && /content policy/.test(err.message));
+      assert.ok(!seen.includes('forbid'), seen);
+      await assertSdkError(client(KEYS.blocker).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'mail' }], tools: TOOLS }), 400, 'content_policy_violation');
+    } finally {
+      fake().behaviour.toolArguments = undefined;
+    }
+  });
+
+  it('checks the tool loop on requests: earlier tool-call arguments (still valid JSON) and tool results', async () => {
+    const res = await client(KEYS.masker).chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [
+        { role: 'user', content: 'mail john' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'send_mail', arguments: '{"to":"john.doe@example.com","n":4111111111111111}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: 'delivered to john.doe@example.com' },
+      ],
+      tools: TOOLS,
+    });
+    assert.ok(res.choices[0]);
+    const upstream = fake().received('/chat/completions').at(-1)?.body as { messages: { content: string | null; tool_calls?: { function: { arguments: string } }[] }[] };
+    assert.deepEqual(JSON.parse(upstream.messages[1]?.tool_calls?.[0]?.function.arguments ?? ''), { to: '[EMAIL]', n: '[CARD]' });
+    assert.equal(upstream.messages[2]?.content, 'delivered to [EMAIL]');
+    await assertSdkError(
+      client(KEYS.blocker).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'send_mail', arguments: '{"body":"badword"}' } }] }, { role: 'tool', tool_call_id: 'c', content: 'ok' }] }),
+      400,
+      'content_policy_violation',
+    );
+  });
+
+  it('masks streamed and whole reasoning_content like content', async () => {
+    fake().behaviour.reasoning = 'I will write to john.doe@example.com about it.';
+    try {
+      let reasoning = '';
+      const s = await client(KEYS.masker).chat.completions.create({ model: 'gpt-4o-mini', stream: true, reasoning_effort: 'low', messages: [{ role: 'user', content: 'hi' }] });
+      for await (const chunk of s) reasoning += (chunk.choices[0]?.delta as { reasoning_content?: string } | undefined)?.reasoning_content ?? '';
+      assert.equal(reasoning, 'I will write to [EMAIL] about it.');
+      const whole = await client(KEYS.masker).chat.completions.create({ model: 'gpt-4o-mini', reasoning_effort: 'low', messages: [{ role: 'user', content: 'hi' }] });
+      assert.equal((whole.choices[0]?.message as { reasoning_content?: string } | undefined)?.reasoning_content, 'I will write to [EMAIL] about it.');
+    } finally {
+      fake().behaviour.reasoning = undefined;
+    }
+  });
+
+  it('masks tool_use input on the Anthropic Messages front door (streamed input_json_delta and whole), as valid JSON', async () => {
+    const anthropic = new Anthropic({ baseURL: stack.baseUrl, apiKey: KEYS.masker, maxRetries: 0, timeout: 30_000 });
+    const tools = [{ name: 'send_mail', input_schema: { type: 'object' as const, properties: { to: { type: 'string' } } } }];
+    fake().behaviour.toolArguments = ['{"to":"john.doe@exa', 'mple.com"}'];
+    try {
+      const s = anthropic.messages.stream({ model: 'gpt-4o-mini', max_tokens: 50, tools, messages: [{ role: 'user', content: 'mail john' }] });
+      const msg = await s.finalMessage();
+      const use = msg.content.find((b) => b.type === 'tool_use');
+      assert.deepEqual(use?.type === 'tool_use' ? use.input : undefined, { to: '[EMAIL]' });
+      const whole = await anthropic.messages.create({ model: 'gpt-4o-mini', max_tokens: 50, tools, messages: [{ role: 'user', content: 'mail john' }] });
+      const wu = whole.content.find((b) => b.type === 'tool_use');
+      assert.deepEqual(wu?.type === 'tool_use' ? wu.input : undefined, { to: '[EMAIL]' });
+    } finally {
+      fake().behaviour.toolArguments = undefined;
+    }
+  });
+
   it('guards the Anthropic Messages front door: system prompt checked, streamed and whole answers masked, blocks as Anthropic errors', async () => {
     const anthropic = (k: string): Anthropic => new Anthropic({ baseURL: stack.baseUrl, apiKey: k, maxRetries: 0, timeout: 30_000 });
     await assert.rejects(
