@@ -41,6 +41,11 @@ export interface ReportQuery {
   readonly key?: string;
   /** Lineage prefix: an account and everything below it (`.org.team.`). */
   readonly lineage?: string;
+  /**
+   * With groupBy lineage: group by the first N names of each lineage (2 = `.org.team.`), so every
+   * team's keys add up to one row. Lineages with fewer names are kept whole.
+   */
+  readonly lineageDepth?: number;
   readonly model?: string;
   readonly provider?: string;
   /** Tenant name (GatewayConfig spec.tenants). */
@@ -53,11 +58,13 @@ export interface ReportQuery {
 }
 
 export const MAX_LIMIT = 10_000;
+/** Deeper than any key hierarchy the config accepts is pointless; a bound keeps the pattern small. */
+const MAX_LINEAGE_DEPTH = 32;
 const MAX_RANGE_MS = 400 * 86_400_000;
 
 /** Reads the query string; an error message names the parameter at fault. */
 export function parseReportQuery(params: URLSearchParams, nowMs: number): ReportQuery | { readonly error: string } {
-  const known = new Set(['from', 'to', 'groupBy', 'period', 'tz', 'key', 'lineage', 'model', 'provider', 'tenant', 'template', 'format', 'limit', 'cursor']);
+  const known = new Set(['from', 'to', 'groupBy', 'period', 'tz', 'key', 'lineage', 'lineageDepth', 'model', 'provider', 'tenant', 'template', 'format', 'limit', 'cursor']);
   for (const name of params.keys()) if (!known.has(name)) return { error: `unknown parameter "${name}" (known: ${[...known].join(', ')})` };
   const now = new Date(nowMs);
   const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
@@ -95,6 +102,13 @@ export function parseReportQuery(params: URLSearchParams, nowMs: number): Report
   }
   const lineage = params.get('lineage') ?? undefined;
   if (lineage !== undefined && !/^\.([a-z0-9]([-a-z0-9.]*[a-z0-9])?\.)+$/.test(lineage)) return { error: 'lineage must look like .org.team. (ApiKey names between dots)' };
+  let lineageDepth: number | undefined;
+  const depth = params.get('lineageDepth');
+  if (depth !== null) {
+    lineageDepth = Number(depth);
+    if (!/^\d{1,2}$/.test(depth) || lineageDepth < 1 || lineageDepth > MAX_LINEAGE_DEPTH) return { error: `lineageDepth must be an integer from 1 to ${MAX_LINEAGE_DEPTH}` };
+    if (!groupBy.includes('lineage')) return { error: 'lineageDepth needs groupBy=lineage' };
+  }
   const opt = (name: string): string | undefined => {
     const v = params.get(name);
     return v === null || v === '' ? undefined : v;
@@ -106,7 +120,7 @@ export function parseReportQuery(params: URLSearchParams, nowMs: number): Report
   const template = opt('template');
   return {
     fromMs, toMs, groupBy, period: period as Period, timeZone, format, limit, offset,
-    ...(key ? { key } : {}), ...(lineage ? { lineage } : {}), ...(model ? { model } : {}), ...(provider ? { provider } : {}),
+    ...(key ? { key } : {}), ...(lineage ? { lineage } : {}), ...(lineageDepth !== undefined ? { lineageDepth } : {}), ...(model ? { model } : {}), ...(provider ? { provider } : {}),
     ...(tenant ? { tenant } : {}), ...(template ? { template } : {}),
   };
 }
@@ -141,7 +155,17 @@ export function buildReportSql(q: ReportQuery, source: ReportSource = 'hourly'):
   filter('provider', q.provider);
   filter('tenant', q.tenant);
   filter('template', q.template);
-  const dims = q.groupBy.map((d) => `${DIMENSIONS[d]} AS "${d}"`);
+  let lineageColumn: string = DIMENSIONS.lineage;
+  if (q.lineageDepth !== undefined) {
+    // The first N names of `.org.team.key.`; shallower lineages whole (substring gives NULL).
+    values.push(`^((?:\\.[^.]+){${q.lineageDepth}}\\.)`);
+    lineageColumn = `coalesce(substring(lineage from $${values.length}), lineage)`;
+  }
+  const column = (d: Dimension): string => (d === 'lineage' ? lineageColumn : DIMENSIONS[d]);
+  const dims = q.groupBy.map((d) => `${column(d)} AS "${d}"`);
+  // GROUP BY names the expressions: in GROUP BY an input column wins over an output alias of the
+  // same name, so "lineage" would group by the whole lineage, not its first N names.
+  const groupExprs = q.groupBy.map(column);
   const dimGroup = q.groupBy.map((d) => `"${d}"`);
   const sums = (cast: string): string =>
     ['requests', 'prompt_tokens', 'completion_tokens', 'cached_read_tokens', 'cached_write_tokens', 'reasoning_tokens', 'cost_picos', 'estimated']
@@ -151,9 +175,8 @@ export function buildReportSql(q: ReportQuery, source: ReportSource = 'hourly'):
   let body: string;
   let order: string;
   if (q.period === 'total') {
-    const group = [...dimGroup, 'currency'].join(', ');
-    body = `SELECT ${[...dims, 'currency'].join(', ')}, ${sums('::text')} ${filtered} GROUP BY ${group}`;
-    order = group;
+    body = `SELECT ${[...dims, 'currency'].join(', ')}, ${sums('::text')} ${filtered} GROUP BY ${[...groupExprs, 'currency'].join(', ')}`;
+    order = [...dimGroup, 'currency'].join(', ');
   } else {
     values.push(q.timeZone);
     const bucket = `date_trunc('${q.period}', hour AT TIME ZONE $${values.length})`;
@@ -162,7 +185,7 @@ export function buildReportSql(q: ReportQuery, source: ReportSource = 'hourly'):
     // column lets the planner estimate the groups from its statistics; grouped by the
     // date_trunc(... AT TIME ZONE ...) expression it guessed 40,000 groups and sorted every row on
     // disk instead of hashing. The period's text sorts like its timestamp.
-    const inner = `SELECT hour, ${[...dims, 'currency'].join(', ')}, ${sums('')} ${filtered} GROUP BY hour, ${[...dimGroup, 'currency'].join(', ')}`;
+    const inner = `SELECT hour, ${[...dims, 'currency'].join(', ')}, ${sums('')} ${filtered} GROUP BY hour, ${[...groupExprs, 'currency'].join(', ')}`;
     body =
       `SELECT to_char(${bucket}, '${format}') AS period, ${[...dimGroup, 'currency'].join(', ')}, ${sums('::text')}` +
       ` FROM (${inner}) AS by_hour GROUP BY ${[bucket, ...dimGroup, 'currency'].join(', ')}`;

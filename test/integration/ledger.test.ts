@@ -738,6 +738,16 @@ describe('usage reports (real PostgreSQL)', () => {
     assert.deepEqual(one.rows.map((r) => [r['model'], r['requests'], r['totalTokens'], r['cost']]), [['m0', 3, 45, '0.0000045'], ['m1', 3, 45, '0.0000045']]);
     const account = await q(`${range}&groupBy=lineage&lineage=.org.`);
     assert.deepEqual(account.rows.map((r) => r['lineage']), ['.org.team.k0.', '.org.team.k1.', '.org.team.k2.']);
+    // Per team: the first N names of each lineage; lineages with fewer names stay whole.
+    const byTeam = await q(`${range}&groupBy=lineage&lineageDepth=2`);
+    assert.deepEqual(byTeam.rows.map((r) => [r['lineage'], r['requests']]), [['.org.team.', 18], ['.other.k3.', 6], ['.other.k4.', 6]]);
+    const byOrgAndDay = await q(`${range}&groupBy=lineage,model&lineageDepth=1&period=day`);
+    assert.deepEqual(byOrgAndDay.rows.map((r) => [r['period'], r['lineage'], r['model'], r['requests']]), [
+      [lastDay, '.org.', 'm0', 6], [lastDay, '.org.', 'm1', 6], [lastDay, '.other.', 'm0', 4], [lastDay, '.other.', 'm1', 4],
+      [firstDay, '.org.', 'm0', 3], [firstDay, '.org.', 'm1', 3], [firstDay, '.other.', 'm0', 2], [firstDay, '.other.', 'm1', 2],
+    ]);
+    const deeper = await q(`${range}&groupBy=lineage&lineageDepth=9&lineage=.org.`);
+    assert.deepEqual(deeper.rows.map((r) => r['lineage']), ['.org.team.k0.', '.org.team.k1.', '.org.team.k2.']);
     // Pages of 2 over the 10 (key, model) groups: every group exactly once, in order.
     const seen: string[] = [];
     let cursor: string | undefined;
@@ -752,7 +762,7 @@ describe('usage reports (real PostgreSQL)', () => {
     assert.equal(new Set(seen).size, 10);
     assert.deepEqual(seen, [...seen].sort());
     assert.match(toCsv([{ key: '=cmd()', requests: 1 }], { groupBy: ['key'], period: 'total' }), /^key,.*\r\n'=cmd\(\),1,/);
-    for (const bad of ['from=yesterday', 'period=week', 'tz=Mars/Base', 'limit=0', 'cursor=zzz', 'lineage=org', 'sort=x']) {
+    for (const bad of ['from=yesterday', 'period=week', 'tz=Mars/Base', 'limit=0', 'cursor=zzz', 'lineage=org', 'sort=x', 'lineageDepth=2', 'groupBy=lineage&lineageDepth=0', 'groupBy=lineage&lineageDepth=33', 'groupBy=lineage&lineageDepth=1.5']) {
       assert.ok('error' in parseReportQuery(new URLSearchParams(bad), Date.now()), bad);
     }
   });
@@ -845,6 +855,13 @@ describe('usage reports: the hourly rollup answers exactly as the raw rows (real
       }
     }
     assert.ok(compared > 500, `${compared} report rows compared`);
+    // Per team (lineageDepth): both tables agree too, and the teams' rows add up to the whole.
+    for (const [i, tz] of zones.entries()) {
+      const qs = `${ranges[i % 2]}&tz=${tz}&period=${i % 2 ? 'day' : 'total'}&groupBy=lineage,model&lineageDepth=2`;
+      const raw = await report(qs, 'raw');
+      assert.deepEqual((await report(qs, 'hourly')).rows, raw.rows, qs);
+      assert.ok(raw.rows.some((r) => (r as Record<string, unknown>)['lineage'] === '.org.team-0.'), qs);
+    }
     // Pages of 7, off-hour range in a +05:30 zone: the same pages from both tables, every group once, in order.
     const qs = `${ranges[1]}&tz=Asia/Kolkata&period=day&groupBy=key,model`;
     const whole = await report(qs, 'raw');
