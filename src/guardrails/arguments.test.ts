@@ -333,3 +333,21 @@ describe('non-streamed answers and requests: tool calls, refusals, reasoning', (
     assert.equal(refused.kind, 'blocked');
   });
 });
+
+describe('the gateway\'s own encrypted_content (Claude thinking on the Responses API)', () => {
+  it('masks the thinking inside it, whole and in stream events, so decoding it does not reveal what the summary masked', async () => {
+    const { encryptedThinking, thinkingOf } = await import('../providers/openai/responses.js');
+    const std = compiled({ name: 's', pii: { email: 'mask' } });
+    const item = { id: 'rs_1', type: 'reasoning', summary: [{ type: 'summary_text', text: 'ask bob@example.org' }], encrypted_content: encryptedThinking([{ type: 'thinking', thinking: 'ask bob@example.org', signature: 'sig' }]) };
+    const r = new JsonGuard([std], () => undefined).push(Buffer.from(JSON.stringify({ object: 'response', output: [item] })), true);
+    const out = (JSON.parse(r?.body.toString() ?? '') as { output: { encrypted_content: string }[] }).output[0];
+    assert.deepEqual(thinkingOf(out?.encrypted_content), [{ type: 'thinking', thinking: 'ask [EMAIL]', signature: 'sig' }]);
+    const wire = `event: response.output_item.done\ndata: ${JSON.stringify({ type: 'response.output_item.done', output_index: 0, item })}\n\n`;
+    const s = new SseGuard([std], std.window, () => undefined, 'responses').push(Buffer.from(wire), true);
+    const ev = dataOf(s.body.toString())[0] as { item: { encrypted_content: string } };
+    assert.deepEqual(thinkingOf(ev.item.encrypted_content), [{ type: 'thinking', thinking: 'ask [EMAIL]', signature: 'sig' }]);
+    // Another provider's opaque value is left alone.
+    const other = new JsonGuard([std], () => undefined).push(Buffer.from(JSON.stringify({ output: [{ type: 'reasoning', summary: [], encrypted_content: 'gAAAA-opaque' }] })), true);
+    assert.match(other?.body.toString() ?? '', /gAAAA-opaque/);
+  });
+});

@@ -1,8 +1,10 @@
 /**
  * Request inspection: every text a model will read is checked — each message's content (string or
- * text parts; system, user, assistant and tool results alike), assistant tool-call arguments,
- * `input` (embeddings, Responses-style) and `prompt` (legacy completions). `block` refuses the
- * request (400 content_policy_violation); `mask` rewrites the text in the body that goes upstream.
+ * text parts; system, user, assistant and tool results alike), assistant tool-call arguments
+ * (masked inside their JSON strings, see arguments.ts), Anthropic tool_use input, `input`
+ * (embeddings, Responses items: tool calls and tool outputs included) and `prompt` (legacy
+ * completions). `block` refuses the request (400 content_policy_violation); `mask` rewrites the
+ * text in the body that goes upstream.
  */
 import type { GatewayError } from '../errors.js';
 import type { CompiledGuardrail } from './compile.js';

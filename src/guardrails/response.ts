@@ -1,25 +1,33 @@
 /**
  * Response inspection. Two shapes:
  *
- * SseGuard, for streamed chat completions: an incremental SSE parser (events may split anywhere,
- * UTF-8 sequences too) that runs each choice's `delta.content` through a StreamWindow and re-emits
- * the event with only the text the window released (masked). When a choice finishes
- * (`finish_reason`), at `[DONE]` or at the end of the body, the held text is released. A `block`
- * ends the stream with an explicit OpenAI-style error event; the caller then stops the stream.
- * Held state is bounded: one incomplete event (MAX_EVENT_CHARS) and one window per choice.
+ * SseGuard, for streamed answers: an incremental SSE parser (events may split anywhere, UTF-8
+ * sequences too) that runs every text the model writes through a window and re-emits the event with
+ * only what the window released (masked). Chat completions: each choice's `delta.content`,
+ * `refusal`, `reasoning_content` / `reasoning` (a StreamWindow each) and each tool call's
+ * `function.arguments` (an ArgumentsWindow, which keeps the JSON valid); released at
+ * `finish_reason`, `[DONE]` or the end of the body. A `block` ends the stream with an explicit
+ * OpenAI-style error event; the caller then stops the stream. Held state is bounded: one incomplete
+ * event (MAX_EVENT_CHARS) and a few windows per choice.
  *
- * The same for the Responses API (`format` 'responses'): `response.output_text.delta` events go
- * through a window per (output_index, content_index), flushed at `response.output_text.done`; the
- * events that repeat the whole text (`output_text.done`, `content_part.done`, `output_item.done`,
+ * Anthropic Messages: text, thinking and input_json deltas per content block, released at
+ * content_block_stop. Responses API (`format` 'responses'): output text, refusal, reasoning and
+ * tool-call argument deltas through a window per part, flushed at their `.done` event; the events
+ * that repeat a whole text (`.done` events, `content_part.done`, `output_item.done`,
  * `response.completed`/`incomplete`) get it checked whole and masked, so no event carries the
  * original. A block ends the stream with a Responses `error` event.
  *
- * JsonGuard, for non-streamed answers: the body is buffered (up to MAX_JSON_BYTES), every
- * `choices[].message.content` (Anthropic: text blocks; Responses: `output[].content[]` output_text
- * parts) is checked whole, and the body is re-serialised when masked.
+ * Streams without refusals, reasoning or tool calls pay a few property reads on the event already
+ * parsed, nothing more.
+ *
+ * JsonGuard, for non-streamed answers: the body is buffered (up to MAX_JSON_BYTES), every text the
+ * model wrote (chat message content, refusal, reasoning, tool-call arguments; Anthropic text,
+ * thinking and tool_use input; Responses output items) is checked whole, and the body is
+ * re-serialised when masked.
  */
 import { StringDecoder } from 'node:string_decoder';
 import { errorBodyFor, errorEventFor, gatewayError, type ClientApi, type GatewayError } from '../errors.js';
+import { encryptedThinking, thinkingOf } from '../providers/openai/responses.js';
 import type { CompiledGuardrail } from './compile.js';
 import { ArgumentsWindow, checkArguments } from './arguments.js';
 import { checkText, type Finding } from './scan.js';
@@ -73,8 +81,29 @@ interface TextWindow {
   readonly heldLength: number;
 }
 
-/** How a text field is checked: plain text, JSON arguments (string), or a parsed JSON value (Anthropic tool_use input). */
-type FieldKind = 'text' | 'args' | 'object';
+/**
+ * How a text field is checked: plain text, JSON arguments (string), a parsed JSON value (Anthropic
+ * tool_use input), or the `encrypted_content` this gateway writes for Claude thinking on the
+ * Responses API (base64 of the thinking blocks, readable by anyone: its thinking texts are masked).
+ */
+type FieldKind = 'text' | 'args' | 'object' | 'thinking64';
+
+/** The gateway's own encrypted_content with each thinking text checked by `check`; other values unchanged. */
+function maskEncryptedThinking(value: string, check: (text: string) => string | Finding): string | Finding {
+  const blocks = thinkingOf(value);
+  if (!blocks) return value;
+  let changed = false;
+  for (const b of blocks) {
+    if (!isRecord(b) || typeof b['thinking'] !== 'string') continue;
+    const masked = check(b['thinking']);
+    if (typeof masked !== 'string') return masked;
+    if (masked !== b['thinking']) {
+      b['thinking'] = masked;
+      changed = true;
+    }
+  }
+  return changed ? encryptedThinking(blocks) : value;
+}
 
 /** Chat completion delta/message fields other than `content` that carry model text. */
 const CHAT_TEXT_FIELDS = ['refusal', 'reasoning_content', 'reasoning'] as const;
@@ -119,6 +148,7 @@ function responsesItemFields(item: Json, out: [Json, string, FieldKind][]): void
   if (Array.isArray(summary)) for (const p of summary as unknown[]) if (isRecord(p) && typeof p['text'] === 'string') out.push([p, 'text', 'text']);
   const type = item['type'];
   if (type === 'function_call' || type === 'mcp_call') out.push([item, 'arguments', 'args']);
+  else if (type === 'reasoning' && typeof item['encrypted_content'] === 'string') out.push([item, 'encrypted_content', 'thinking64']);
   else if (type === 'custom_tool_call') out.push([item, 'input', 'text']);
 }
 
@@ -299,7 +329,7 @@ export class SseGuard {
     for (const [holder, key, kind] of holders) {
       const text = holder[key];
       if (typeof text !== 'string' || text.length === 0) continue;
-      const masked = kind === 'text' ? this.wholeText(text) : this.wholeArgs(text);
+      const masked = kind === 'text' ? this.wholeText(text) : kind === 'thinking64' ? maskEncryptedThinking(text, (t) => this.wholeText(t)) : this.wholeArgs(text);
       if (typeof masked !== 'string') return masked;
       if (masked !== text) {
         holder[key] = masked;
@@ -682,12 +712,17 @@ export class JsonGuard {
     else return false;
     let blocked: Finding | undefined;
     let out: string;
-    if (kind === 'text') {
-      const v = checkText(text, this.guardrails);
-      for (const f of v.findings) if (f.rule.action !== 'block') this.report(f);
+    const plain = (t: string): string | Finding => {
+      const v = checkText(t, this.guardrails);
+      // Encrypted thinking repeats the reasoning summary, whose findings are counted: only a block is.
+      if (kind === 'text') for (const f of v.findings) if (f.rule.action !== 'block') this.report(f);
       if (v.blocked) this.report(v.blocked);
-      blocked = v.blocked;
-      out = v.text;
+      return v.blocked ?? v.text;
+    };
+    if (kind === 'text' || kind === 'thinking64') {
+      const r = kind === 'text' ? plain(text) : maskEncryptedThinking(text, plain);
+      blocked = typeof r === 'string' ? undefined : r;
+      out = typeof r === 'string' ? r : text;
     } else {
       const r = checkArguments(text, this.guardrails, this.report);
       blocked = r.blocked;
@@ -697,7 +732,7 @@ export class JsonGuard {
       const error = policyError(blocked, 'response');
       return { kind: 'blocked', body: Buffer.from(errorBodyFor(this.api, error)), error };
     }
-    if (this.collect && out.length > 0) this.texts.push(out);
+    if (this.collect && out.length > 0 && kind !== 'thinking64') this.texts.push(out);
     if (out === text) return false;
     holder[key] = kind === 'object' ? (JSON.parse(out) as unknown) : out;
     return true;

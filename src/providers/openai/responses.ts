@@ -159,7 +159,7 @@ export function encryptedThinking(blocks: readonly unknown[]): string {
 }
 
 /** The thinking blocks of an encrypted_content this gateway made; undefined for anything else (another provider's). */
-function thinkingOf(encrypted: unknown): unknown[] | undefined {
+export function thinkingOf(encrypted: unknown): unknown[] | undefined {
   if (typeof encrypted !== 'string' || !encrypted.startsWith(THINKING_PREFIX)) return undefined;
   try {
     const blocks: unknown = JSON.parse(Buffer.from(encrypted.slice(THINKING_PREFIX.length), 'base64').toString('utf8'));
