@@ -399,6 +399,41 @@ describe('guardrails through Envoy', () => {
     assert.equal(final.output_text, expected);
   });
 
+  it('guards tool calls and reasoning on /v1/responses translated from Claude: arguments stay valid JSON, summaries and encrypted thinking masked', async () => {
+    const claude = stack.anthropic['claude'];
+    assert.ok(claude);
+    const saved = { input: claude.behaviour.toolInput, thinking: claude.behaviour.thinking };
+    claude.behaviour.toolInput = { to: 'john.doe@example.com', body: 'card 4111 1111 1111 1111' };
+    claude.behaviour.thinking = 'I should mail john.doe@example.com now.';
+    const tools = [{ type: 'function' as const, name: 'send_mail', strict: false, parameters: { type: 'object', properties: { to: { type: 'string' }, body: { type: 'string' } } } }];
+    const expected = { to: '[EMAIL]', body: 'card [CARD]' };
+    try {
+      let args = '';
+      let summary = '';
+      const s = client(KEYS.masker).responses.stream({ model: 'claude', input: 'mail john', tools, reasoning: { effort: 'low' }, max_output_tokens: 2000 });
+      s.on('response.function_call_arguments.delta', (e) => (args += e.delta));
+      s.on('response.reasoning_summary_text.delta', (e) => (summary += e.delta));
+      const final = await s.finalResponse();
+      assert.deepEqual(JSON.parse(args), expected);
+      assert.equal(summary, 'I should mail [EMAIL] now.');
+      const call = final.output.find((o) => o.type === 'function_call');
+      assert.deepEqual(call?.type === 'function_call' ? JSON.parse(call.arguments) : undefined, expected);
+      const raw = JSON.stringify(final);
+      assert.ok(!raw.includes('john.doe') && !raw.includes('4111'), raw);
+      const reasoning = final.output.find((o) => o.type === 'reasoning');
+      const encrypted = reasoning?.type === 'reasoning' ? reasoning.encrypted_content : undefined;
+      assert.ok(encrypted, 'the translated reasoning item carries the thinking blocks');
+      assert.doesNotMatch(Buffer.from(encrypted.slice(encrypted.indexOf(':') + 1), 'base64').toString(), /john\.doe/);
+      const whole = await client(KEYS.masker).responses.create({ model: 'claude', input: 'mail john', tools, reasoning: { effort: 'low' }, max_output_tokens: 2000 });
+      const wc = whole.output.find((o) => o.type === 'function_call');
+      assert.deepEqual(wc?.type === 'function_call' ? JSON.parse(wc.arguments) : undefined, expected);
+      assert.ok(!JSON.stringify(whole).includes('john.doe'));
+    } finally {
+      claude.behaviour.toolInput = saved.input;
+      claude.behaviour.thinking = saved.thinking;
+    }
+  });
+
   it('refuses a key that references a guardrail the gateway does not define (fails closed)', async () => {
     await assertSdkError(ask(KEYS.missing, 'hi'), 500, 'internal_error');
   });
