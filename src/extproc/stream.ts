@@ -274,15 +274,23 @@ export class ExtProcStream {
 
   private onResponseBody(msg: ProcessingRequest__Output): Answer {
     const ctx = this.ctx;
-    const limits = this.deps.limits;
-    const guarded = ctx?.guard?.inspector !== undefined;
     const body = msg.responseBody;
     const chunk = body?.body ?? EMPTY_BODY;
     const end = body?.endOfStream ?? false;
     if (ctx?.idCapture) {
-      this.captureId(ctx, ctx.idCapture, chunk);
+      const recorded = this.captureId(ctx, ctx.idCapture, chunk);
+      // The bytes that carry the id go on once the directory holds it (one Redis write per created
+      // response), so a retrieve sent to any replica right after the answer finds the response.
+      if (recorded) return recorded.then(() => this.answerResponseBody(ctx, chunk, end, true));
       if (this.bodyForIdOnly && ctx.idCapture === undefined && !end) return this.letGo();
     }
+    return this.answerResponseBody(ctx, chunk, end, false);
+  }
+
+  private answerResponseBody(ctx: RequestContext | undefined, chunk: Buffer, end: boolean, idJustRead: boolean): Answer {
+    const limits = this.deps.limits;
+    const guarded = ctx?.guard?.inspector !== undefined;
+    if (idJustRead && this.bodyForIdOnly && !end) return this.letGo();
     if (!ctx || (!limits && !guarded)) return continueResponseBody();
     if (ctx.stream && ctx.firstChunkNs === undefined && chunk.length > 0 && ctx.status === 200) this.firstChunk(ctx);
     const decision = limits ? limits.responseBody(ctx, chunk, end) : CONTINUE_BODY;
@@ -302,15 +310,18 @@ export class ExtProcStream {
     return continueResponseBody();
   }
 
-  /** Reads a created response's id from its first bytes and records where it is stored and whose it is. */
-  private captureId(ctx: RequestContext, capture: ResponseIdCapture, chunk: Buffer): void {
+  /**
+   * Reads a created response's id from its first bytes and records where it is stored and whose it
+   * is; returns the write to wait for when the directory is shared.
+   */
+  private captureId(ctx: RequestContext, capture: ResponseIdCapture, chunk: Buffer): Promise<void> | undefined {
     const id = capture.push(chunk);
-    if (!capture.done) return;
+    if (!capture.done) return undefined;
     delete ctx.idCapture;
     const key = ctx.key;
     const chosen = ctx.chosen;
-    if (id === undefined || !key || !chosen || ctx.model === undefined || !RESPONSE_ID.test(id)) return;
-    this.deps.responses?.put(id, { provider: chosen.provider.name, upstreamModel: chosen.upstreamModel, model: ctx.model, consumer: key.name, lineage: key.lineage });
+    if (id === undefined || !key || !chosen || ctx.model === undefined || !RESPONSE_ID.test(id)) return undefined;
+    return this.deps.responses?.put(id, { provider: chosen.provider.name, upstreamModel: chosen.upstreamModel, model: ctx.model, consumer: key.name, lineage: key.lineage });
   }
 
   /** The guardrails see what the limits step lets through (usage already metered on the upstream bytes). */

@@ -33,8 +33,12 @@ export const DIRECTORY_UNAVAILABLE = Symbol('directory-unavailable');
 export interface ResponseDirectory {
   /** The entry of `id`; undefined when unknown or expired; DIRECTORY_UNAVAILABLE when it cannot tell. */
   get(id: string): Promise<StoredResponse | undefined | typeof DIRECTORY_UNAVAILABLE>;
-  /** Records a created response (fire and forget: failures are reported through `onError`). */
-  put(id: string, entry: StoredResponse): void;
+  /**
+   * Records a created response. A shared store returns a promise that settles once the write did
+   * (or failed: failures are reported through `onError` and retried later, never thrown), so the
+   * answer can wait for it and a retrieve sent to any replica right after finds the response.
+   */
+  put(id: string, entry: StoredResponse): Promise<void> | undefined;
   /** Forgets a deleted response. */
   delete(id: string): void;
   close?(): Promise<void>;
@@ -93,7 +97,7 @@ export class MemoryResponseDirectory implements ResponseDirectory {
     return Promise.resolve(this.lookup(id));
   }
 
-  put(id: string, entry: StoredResponse): void {
+  put(id: string, entry: StoredResponse): undefined {
     this.slots.delete(id);
     while (this.slots.size >= this.maxEntries) {
       const oldest = this.slots.keys().next().value;
@@ -101,6 +105,12 @@ export class MemoryResponseDirectory implements ResponseDirectory {
       this.slots.delete(oldest);
     }
     this.slots.set(id, { entry, expiresMs: this.now() + this.ttlMs });
+    return undefined;
+  }
+
+  /** The entries in least recently used order, with when each expires (for retries). */
+  *entries(): IterableIterator<[string, StoredResponse, number]> {
+    for (const [id, slot] of this.slots) yield [id, slot.entry, slot.expiresMs];
   }
 
   delete(id: string): void {
@@ -132,9 +142,17 @@ export function responseKey(prefix: string, id: string): string {
   return `${prefix}response:${id}`;
 }
 
+/** Writes that failed and wait for Redis to come back, at most this many (the oldest go first). */
+const MAX_UNWRITTEN = 10_000;
+const RETRY_EVERY_MS = 1000;
+
 /** Shared by every replica through Redis; see the file comment. */
 export class RedisResponseDirectory implements ResponseDirectory {
   private readonly local: MemoryResponseDirectory;
+  /** Responses whose write to Redis failed: written again, with what is left of their TTL, once Redis answers. */
+  private readonly unwritten: MemoryResponseDirectory;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retrying = false;
 
   constructor(
     private readonly client: RedisClient,
@@ -145,6 +163,15 @@ export class RedisResponseDirectory implements ResponseDirectory {
     now: () => number = Date.now,
   ) {
     this.local = new MemoryResponseDirectory(ttlMs, localEntries, now);
+    this.unwritten = new MemoryResponseDirectory(ttlMs, MAX_UNWRITTEN, now);
+    this.now = now;
+  }
+
+  private readonly now: () => number;
+
+  /** How many recorded responses wait to be written to Redis. */
+  get pendingWrites(): number {
+    return this.unwritten.size;
   }
 
   async get(id: string): Promise<StoredResponse | undefined | typeof DIRECTORY_UNAVAILABLE> {
@@ -157,14 +184,57 @@ export class RedisResponseDirectory implements ResponseDirectory {
     }
   }
 
-  put(id: string, entry: StoredResponse): void {
+  put(id: string, entry: StoredResponse): Promise<void> {
     this.local.put(id, entry);
+    return this.write(id, entry, this.ttlMs).then(
+      () => undefined,
+      (err: unknown) => {
+        this.onError('put', err);
+        this.unwritten.put(id, entry);
+        this.scheduleRetry();
+      },
+    );
+  }
+
+  private write(id: string, entry: StoredResponse, ttlMs: number): Promise<unknown> {
     const wire: Wire = { p: entry.provider, m: entry.upstreamModel, u: entry.model, c: entry.consumer, l: entry.lineage };
-    this.client.set(responseKey(this.prefix, id), JSON.stringify(wire), 'PX', this.ttlMs).catch((err: unknown) => this.onError('put', err));
+    return this.client.set(responseKey(this.prefix, id), JSON.stringify(wire), 'PX', ttlMs);
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.retrying) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.retryUnwritten();
+    }, RETRY_EVERY_MS);
+    this.retryTimer.unref();
+  }
+
+  /** Writes the waiting entries, oldest first, until one fails (Redis still away: try again later). */
+  private async retryUnwritten(): Promise<void> {
+    this.retrying = true;
+    try {
+      for (const [id, entry, expiresMs] of [...this.unwritten.entries()]) {
+        const ttlMs = expiresMs - this.now();
+        if (ttlMs > 0) await this.write(id, entry, ttlMs);
+        this.unwritten.delete(id);
+      }
+    } catch (err) {
+      this.onError('put', err);
+    } finally {
+      this.retrying = false;
+    }
+    if (this.unwritten.size > 0) this.scheduleRetry();
+  }
+
+  async close(): Promise<void> {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 
   delete(id: string): void {
     this.local.delete(id);
+    this.unwritten.delete(id);
     this.client.del(responseKey(this.prefix, id)).catch((err: unknown) => this.onError('delete', err));
   }
 }

@@ -221,4 +221,21 @@ describe('stored responses: retrieve, delete, input_items, cancel, previous_resp
       }
     });
   });
+
+  it('created while Redis is down: the record is written once Redis is back, and the other replica then finds it', async () => {
+    await redis.kill();
+    let id: string;
+    try {
+      id = await createOnSecond();
+      assert.equal((await a.client().responses.retrieve(id)).id, id, 'the recording replica serves it from its local copy');
+    } finally {
+      await redis.restart();
+    }
+    // Whatever the key prefix, exactly one key ends with this response's id.
+    const recordKey = async (): Promise<string | undefined> => (await redis.client.keys(`*response:${id}`))[0];
+    await waitFor('the record written after the outage', async () => (await recordKey()) !== undefined);
+    assert.equal((await b.client().responses.retrieve(id)).id, id);
+    const ttl = await redis.client.pttl((await recordKey()) as string);
+    assert.ok(ttl > 0 && ttl <= TTL_SECONDS * 1000, `the record keeps what was left of its TTL (${ttl} ms)`);
+  });
 });
