@@ -14,6 +14,7 @@ import { waitFor } from '../../src/dev/local-stack.js';
 import { estimatePromptTokens } from '../../src/ratelimit/estimate.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { startStack, type Stack } from '../harness/stack.js';
+import { apiKeyDoc } from '../harness/key-docs.js';
 
 const HELLO = [{ role: 'user' as const, content: 'hello' }];
 // The fake bills ceil(chars of the messages JSON / 4) prompt tokens; the gateway estimates with tiktoken.
@@ -21,11 +22,6 @@ const fakePrompt = Math.ceil(JSON.stringify(HELLO).length / 4);
 const estimate = estimatePromptTokens({ messages: HELLO }, 'gpt-4o-mini');
 const promptError = Math.max(0, fakePrompt - estimate);
 const month = (): string => new Date().toISOString().slice(0, 7);
-
-function keyDoc(name: string, spec: string, clear?: string): string {
-  const secret = clear ? `\n---\napiVersion: v1\nkind: Secret\nmetadata: { name: ${name}-key }\nstringData: { key: ${clear} }\n` : '\n';
-  return `---\napiVersion: tollgate.dev/v1alpha1\nkind: ApiKey\nmetadata: { name: ${name} }\nspec:\n${clear ? `  secretRef: { name: ${name}-key, key: key }\n` : ''}${spec}${secret}`;
-}
 
 const FILES: Record<string, string> = {
   'providers.yaml': `apiVersion: tollgate.dev/v1alpha1
@@ -49,16 +45,16 @@ spec:
       - { model: "vllm-*", input: "1", output: "2" }
 `,
   'keys.yaml': [
-    keyDoc('tiny', '  limits: { tokensPerMonth: 60 }', 'sk-tiny-0001'),
-    keyDoc('client-cap', '  limits: { tokensPerMonth: 100000 }', 'sk-client-cap-0001'),
-    keyDoc('edge', '  limits: { tokensPerMonth: 300 }', 'sk-edge-0001'),
-    keyDoc('low', '  limits: { tokensPerMonth: 20 }', 'sk-low-0001'),
-    keyDoc('money', '  limits: { costPerMonth: "0.001" }', 'sk-money-0001'),
-    keyDoc('team', '  accountOnly: true\n  limits: { costPerMonth: "0.02" }'),
-    keyDoc('team-a', '  parent: team', 'sk-team-a-0001'),
-    keyDoc('team-b', '  parent: team', 'sk-team-b-0001'),
-    keyDoc('daily', '  limits: { costPerDay: "0.0005" }', 'sk-daily-0001'),
-    keyDoc('streams', '  limits: { costPerMonth: "0.01", midStreamPolicy: error }', 'sk-streams-0001'),
+    apiKeyDoc('tiny', '  limits: { tokensPerMonth: 60 }', 'sk-tiny-0001'),
+    apiKeyDoc('client-cap', '  limits: { tokensPerMonth: 100000 }', 'sk-client-cap-0001'),
+    apiKeyDoc('edge', '  limits: { tokensPerMonth: 300 }', 'sk-edge-0001'),
+    apiKeyDoc('low', '  limits: { tokensPerMonth: 20 }', 'sk-low-0001'),
+    apiKeyDoc('money', '  limits: { costPerMonth: "0.001" }', 'sk-money-0001'),
+    apiKeyDoc('team', '  accountOnly: true\n  limits: { costPerMonth: "0.02" }'),
+    apiKeyDoc('team-a', '  parent: team', 'sk-team-a-0001'),
+    apiKeyDoc('team-b', '  parent: team', 'sk-team-b-0001'),
+    apiKeyDoc('daily', '  limits: { costPerDay: "0.0005" }', 'sk-daily-0001'),
+    apiKeyDoc('streams', '  limits: { costPerMonth: "0.01", midStreamPolicy: error }', 'sk-streams-0001'),
   ].join(''),
 };
 

@@ -9,16 +9,10 @@ import { estimatePromptTokens } from '../../src/ratelimit/estimate.js';
 import { waitFor } from '../../src/dev/local-stack.js';
 import { startStack, type Stack } from '../harness/stack.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
+import { apiKeyDoc } from '../harness/key-docs.js';
 
 const PROMPT = [{ role: 'user' as const, content: 'count me please' }];
 const month = (): string => new Date().toISOString().slice(0, 7);
-
-function keyDoc(name: string, spec: string, clear?: string): string {
-  const secret = clear
-    ? `\n---\napiVersion: v1\nkind: Secret\nmetadata: { name: ${name}-key }\nstringData: { key: ${clear} }\n`
-    : '\n';
-  return `---\napiVersion: tollgate.dev/v1alpha1\nkind: ApiKey\nmetadata: { name: ${name} }\nspec:\n${clear ? `  secretRef: { name: ${name}-key, key: key }\n` : ''}${spec}${secret}`;
-}
 
 const FILES: Record<string, string> = {
   'providers.yaml': `apiVersion: tollgate.dev/v1alpha1
@@ -47,19 +41,19 @@ spec:
     - name: protected-shared
 `,
   'keys.yaml': [
-    keyDoc('exact', '  limits: { tokensPerMinute: 3000 }', 'sk-exact-0001'),
-    keyDoc('rpm', '  limits: { requestsPerMinute: 50 }', 'sk-rpm-0001'),
-    keyDoc('org', '  accountOnly: true\n  limits: { requestsPerMinute: 6 }'),
-    keyDoc('team-a', '  parent: org\n  limits: { requestsPerMinute: 100 }', 'sk-team-a-0001'),
-    keyDoc('team-b', '  parent: org', 'sk-team-b-0001'),
-    keyDoc('hdr', '  limits: { requestsPerMinute: 10, tokensPerMinute: 100000 }', 'sk-hdr-0001'),
-    keyDoc('stream', '  limits: { tokensPerDay: 1000000 }', 'sk-stream-0001'),
-    keyDoc('cut', '  limits: { tokensPerMonth: 400, midStreamPolicy: error }', 'sk-cut-0001'),
-    keyDoc('finish', '  limits: { tokensPerMonth: 400, midStreamPolicy: finish }', 'sk-finish-0001'),
-    keyDoc('fit', '  limits: { tokensPerMinute: 300 }', 'sk-fit-0001'),
-    keyDoc('prov', '  description: no limits of its own', 'sk-prov-0001'),
-    keyDoc('prov2', '  description: no limits of its own', 'sk-prov2-0001'),
-    keyDoc('outage', '  limits: { requestsPerMinute: 1000 }', 'sk-outage-0001'),
+    apiKeyDoc('exact', '  limits: { tokensPerMinute: 3000 }', 'sk-exact-0001'),
+    apiKeyDoc('rpm', '  limits: { requestsPerMinute: 50 }', 'sk-rpm-0001'),
+    apiKeyDoc('org', '  accountOnly: true\n  limits: { requestsPerMinute: 6 }'),
+    apiKeyDoc('team-a', '  parent: org\n  limits: { requestsPerMinute: 100 }', 'sk-team-a-0001'),
+    apiKeyDoc('team-b', '  parent: org', 'sk-team-b-0001'),
+    apiKeyDoc('hdr', '  limits: { requestsPerMinute: 10, tokensPerMinute: 100000 }', 'sk-hdr-0001'),
+    apiKeyDoc('stream', '  limits: { tokensPerDay: 1000000 }', 'sk-stream-0001'),
+    apiKeyDoc('cut', '  limits: { tokensPerMonth: 400, midStreamPolicy: error }', 'sk-cut-0001'),
+    apiKeyDoc('finish', '  limits: { tokensPerMonth: 400, midStreamPolicy: finish }', 'sk-finish-0001'),
+    apiKeyDoc('fit', '  limits: { tokensPerMinute: 300 }', 'sk-fit-0001'),
+    apiKeyDoc('prov', '  description: no limits of its own', 'sk-prov-0001'),
+    apiKeyDoc('prov2', '  description: no limits of its own', 'sk-prov2-0001'),
+    apiKeyDoc('outage', '  limits: { requestsPerMinute: 1000 }', 'sk-outage-0001'),
   ].join(''),
 };
 

@@ -14,27 +14,12 @@ import { assertOpenAIError, assertSdkError, rawRequest } from '../harness/http.j
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { startStack, TEST_KEY, type Stack } from '../harness/stack.js';
 import { NEVER_OPEN_BREAKER_GATEWAY } from '../harness/provider-fixtures.js';
+import { apiKeyDoc } from '../harness/key-docs.js';
 
 const SIBLING_KEY = 'sk-resp-sibling-0001';
 const ORG_KEY = 'sk-resp-org-0001';
 const SLOW_KEY = 'sk-resp-slow-0001';
 const TTL_SECONDS = 3600;
-
-function keyDoc(name: string, spec: string, clear: string): string {
-  return `---
-apiVersion: tollgate.dev/v1alpha1
-kind: ApiKey
-metadata: { name: ${name} }
-spec:
-  secretRef: { name: ${name}-key, key: key }
-${spec}
----
-apiVersion: v1
-kind: Secret
-metadata: { name: ${name}-key }
-stringData: { key: ${clear} }
-`;
-}
 
 function provider(name: string, url: string, upstreamModel: string, priority: number): string {
   return `---
@@ -59,10 +44,10 @@ stringData: { token: sk-upstream-${name} }
 function files(first: FakeProvider, second: FakeProvider): Record<string, string> {
   return {
     'keys.yaml': [
-      keyDoc('org', '', ORG_KEY),
-      keyDoc('team-a', '  parent: org', TEST_KEY),
-      keyDoc('team-b', '  parent: org', SIBLING_KEY),
-      keyDoc('slow', '  limits: { requestsPerMinute: 2 }', SLOW_KEY),
+      apiKeyDoc('org', '', ORG_KEY),
+      apiKeyDoc('team-a', '  parent: org', TEST_KEY),
+      apiKeyDoc('team-b', '  parent: org', SIBLING_KEY),
+      apiKeyDoc('slow', '  limits: { requestsPerMinute: 2 }', SLOW_KEY),
     ].join(''),
     'providers.yaml': provider('first', first.url, 'gpt-4.1', 0) + provider('second', second.url, 'gpt-4.1-mini', 1),
     'gateway.yaml': NEVER_OPEN_BREAKER_GATEWAY,
