@@ -149,6 +149,8 @@ export class AttemptStream {
     this.sentNs = process.hrtime.bigint();
     if (rewrite.body === undefined) {
       this.phase = 'response_headers';
+      this.rewrite = undefined; // sent: an open stream holds nothing of its request
+
       return {
         requestHeaders: {
           response: {
@@ -169,6 +171,9 @@ export class AttemptStream {
     const rewrite = this.rewrite;
     if (!rewrite) throw new Error('attempt body before its headers were routed');
     this.phase = 'response_headers';
+    // Sent now: an open stream must not hold its request body (a translated body can be a view of a
+    // much larger buffer: measured 20 KiB per open stream when it was kept).
+    this.rewrite = undefined;
     // Tags the attempt for Envoy's access log (src/extproc/attempt-log.ts): `tollgate.target`.
     return forwardRequestBody(rewrite.setHeaders, rewrite.removeHeaders, rewrite.body, targetMetadata(this.attempt?.candidate.id ?? '', apiOf((this.plan as RequestPlan).operation)));
   }
