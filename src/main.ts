@@ -20,6 +20,7 @@ import { createLimits } from './ratelimit/setup.js';
 import { startLedger } from './ledger/setup.js';
 import { RedisCancelRelay } from './mcp/cancel-relay.js';
 import { McpListener } from './mcp/listener.js';
+import { RedisSseRelay } from './mcp/sse-relay.js';
 import { SessionSealer } from './mcp/session.js';
 import { UpstreamPool } from './mcp/upstreams.js';
 import type { DiscoveryView } from './controller/mcp-status.js';
@@ -153,6 +154,8 @@ async function main(): Promise<void> {
     sessions: new SessionSealer(settings.mcp.sessionSecret),
     // A client's cancellation may reach another replica than the one running its call.
     ...(limits.redis ? { cancels: new RedisCancelRelay(limits.redis, settings.limits.redisPrefix, mcpLogger) } : {}),
+    // An HTTP+SSE client's POST may reach another replica than the one holding its stream.
+    ...(limits.redis ? { sseRelay: new RedisSseRelay(limits.redis, settings.limits.redisPrefix, mcpLogger, settings.mcp.maxBodyBytes) } : {}),
     upstreams,
     limiter: limits.limiter,
     accountant: limits.accountant,

@@ -25,6 +25,7 @@ import { checkClientAddress, CLIENT_ADDRESS_HEADER } from '../pipeline/client-ad
 import { buildCatalog } from './catalog.js';
 import { allowedServers, buildMcpServer, callMayNotify, namespaceOf, type GatewayDeps, type RequestScope, type ScopeRef } from './gateway.js';
 import type { CancelRelay } from './cancel-relay.js';
+import type { RelayAnswer, RelayedMessage, SseRelay } from './sse-relay.js';
 import { SessionSealer } from './session.js';
 import { hostOf } from '../tenancy/hosts.js';
 
@@ -34,6 +35,8 @@ export interface McpListenerOptions extends GatewayDeps {
   readonly sessions: SessionSealer;
   /** Relays cancellations to the replica running the call (Redis); undefined with one replica. */
   readonly cancels?: CancelRelay;
+  /** Relays HTTP+SSE POSTs to the replica holding the session's stream (Redis); undefined with one replica. */
+  readonly sseRelay?: SseRelay;
 }
 
 type EndpointKind = 'aggregated' | 'server' | 'catalog' | 'legacy-sse' | 'other';
@@ -59,6 +62,12 @@ interface LegacySession {
   /** The MCP endpoint (`/mcp` or `/mcp/<ns>/<name>`) it was opened on. */
   readonly endpoint: string;
 }
+
+const LEGACY_NOT_FOUND: RelayAnswer = {
+  status: 404,
+  code: ErrorCode.InvalidRequest,
+  message: 'Session not found: open a new stream (GET .../sse).',
+};
 
 const SERVER_PATH = /^\/mcp\/([a-z0-9][-a-z0-9]*)\/([a-z0-9][-a-z0-9.]*)\/?$/;
 
@@ -192,6 +201,7 @@ export class McpListener {
     const server = this.server;
     if (!server) return;
     await this.options.cancels?.close();
+    await this.options.sseRelay?.close();
     if (this.keepalive) clearInterval(this.keepalive);
     for (const stream of this.streams) stream.res.end();
     this.streams.clear();
@@ -255,14 +265,14 @@ export class McpListener {
 
   /**
    * The older HTTP+SSE transport (clients from before Streamable HTTP). The stream and its session
-   * live on this replica; every POST is authenticated again and must come from the key that opened
-   * the stream, and it runs on the config snapshot current at that POST.
+   * live on this replica; a POST for it that reaches another replica is relayed here (`sseRelay`,
+   * Redis). Every POST is authenticated again by the replica it reaches, must come from the key that
+   * opened the stream, and runs on the config snapshot current at the owner when it gets it.
    */
   private async serveLegacy(req: IncomingMessage, res: ServerResponse, path: string, snapshot: Snapshot, key: KeyEntry, requestId: string): Promise<void> {
     const m = LEGACY_PATH.exec(path);
     const endpoint = m?.[1] ? `/mcp/${m[1]}/${m[2] ?? ''}` : '/mcp';
-    const kind = m?.[1] ? 'server' : 'aggregated';
-    const scope = this.scopeFor(kind, endpoint, snapshot, key, requestId);
+    const scope = this.scopeFor(m?.[1] ? 'server' : 'aggregated', endpoint, snapshot, key, requestId);
     if (typeof scope === 'string') return sendError(res, 404, ErrorCode.InvalidRequest, scope);
     if (m?.[3] === 'sse') {
       if (req.method !== 'GET') return sendError(res, 405, ErrorCode.InvalidRequest, 'Use GET to open the stream.', { allow: 'GET' });
@@ -270,34 +280,97 @@ export class McpListener {
         return sendError(res, 503, ErrorCode.InternalError, 'Too many open streams on this replica; retry later.', { 'retry-after': '5' });
       }
       const transport = new SSEServerTransport(`${endpoint}/messages`, res);
-      const logSession = logSessionKey(`legacy:${transport.sessionId}`, key.name, endpoint);
+      const sessionId = transport.sessionId;
+      const logSession = logSessionKey(`legacy:${sessionId}`, key.name, endpoint);
       const ref: ScopeRef = { scope: { ...scope, logSession } };
       const server = buildMcpServer(this.deps, ref);
-      this.legacy.set(transport.sessionId, { transport, ref, endpoint });
+      this.legacy.set(sessionId, { transport, ref, endpoint });
+      let closed = false;
+      let release: (() => void) | undefined;
       res.once('close', () => {
-        this.legacy.delete(transport.sessionId);
+        closed = true;
+        // Relays for this session stop with its stream: other replicas then get 404 for it.
+        release?.();
+        this.legacy.delete(sessionId);
         this.endLogSession(logSession);
         void server.close().catch(() => undefined);
       });
+      // Other replicas can reach the session before the client learns its message URL.
+      const relay = this.options.sseRelay;
+      if (relay) {
+        const stop = await relay.hold(sessionId, (message) => this.relayedLegacy(sessionId, message));
+        if (closed) return stop();
+        release = stop;
+      }
       await server.connect(transport);
       return;
     }
     if (req.method !== 'POST') return sendError(res, 405, ErrorCode.InvalidRequest, 'Use POST to send messages.', { allow: 'POST' });
     const sessionId = new URL(req.url ?? '/', 'http://x').searchParams.get('sessionId') ?? '';
-    const session = this.legacy.get(sessionId);
-    if (!session || session.endpoint !== endpoint || session.ref.scope.key.name !== key.name) {
-      return sendError(res, 404, ErrorCode.InvalidRequest, 'Session not found on this replica: open a new stream (GET .../sse).');
+    const local = this.legacy.has(sessionId);
+    const relay = this.options.sseRelay;
+    if (!local && !relay) {
+      return sendError(
+        res,
+        404,
+        ErrorCode.InvalidRequest,
+        'Session not found on this replica. Without Redis (--redis-url) an HTTP+SSE session is held only by the replica that opened its stream: send all of its requests to that replica, or use Streamable HTTP. Otherwise open a new stream (GET .../sse).',
+      );
     }
+    const contentType = (header(req, 'content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+    if (contentType !== 'application/json') return sendError(res, 415, ErrorCode.InvalidRequest, 'Unsupported Media Type: POST messages as application/json.');
     const raw = await readBody(req, this.options.maxBodyBytes);
-    if (raw === 'too_large') return sendError(res, 413, ErrorCode.InvalidRequest, `Request body too large (limit ${this.options.maxBodyBytes} bytes).`);
+    if (raw === 'too_large') {
+      res.setHeader('connection', 'close');
+      return sendError(res, 413, ErrorCode.InvalidRequest, `Request body too large (limit ${this.options.maxBodyBytes} bytes).`);
+    }
+    const text = raw.toString('utf8');
     let body: unknown;
     try {
-      body = JSON.parse(raw.toString('utf8'));
+      body = JSON.parse(text);
     } catch {
       return sendError(res, 400, ErrorCode.ParseError, 'Parse error: the request body is not valid JSON.');
     }
+    const answer =
+      local || !relay
+        ? await this.deliverLegacy(sessionId, endpoint, requestId, body, snapshot, key)
+        : await relay.send(sessionId, { key: key.name, endpoint, requestId, body: text });
+    if ('code' in answer) return sendError(res, answer.status, answer.code, answer.message, answer.status === 503 ? { 'retry-after': '1' } : {});
+    res.writeHead(202, { 'content-type': 'text/plain' }).end('Accepted');
+  }
+
+  /** A POST for a session held here that reached another replica (which authenticated its key). */
+  private async relayedLegacy(sessionId: string, message: RelayedMessage): Promise<RelayAnswer> {
+    const snapshot = this.options.store.current();
+    if (!snapshot) return { status: 503, code: ErrorCode.InternalError, message: 'The gateway has no configuration yet.' };
+    // The owner's own config decides the key's allow-lists and limits, as for a local POST.
+    const key = snapshot.keysByName.get(message.key);
+    if (!key?.mcp) return LEGACY_NOT_FOUND;
+    let body: unknown;
+    try {
+      body = JSON.parse(message.body);
+    } catch {
+      return { status: 400, code: ErrorCode.ParseError, message: 'Parse error: the request body is not valid JSON.' };
+    }
+    return this.deliverLegacy(sessionId, message.endpoint, message.requestId, body, snapshot, key);
+  }
+
+  /**
+   * Hands one POSTed message to the session's SDK Server (its answer goes on the session's stream):
+   * the same path for a local POST and a relayed one.
+   */
+  private async deliverLegacy(sessionId: string, endpoint: string, requestId: string, body: unknown, snapshot: Snapshot, key: KeyEntry): Promise<RelayAnswer> {
+    const session = this.legacy.get(sessionId);
+    if (!session || session.endpoint !== endpoint || session.ref.scope.key.name !== key.name) return LEGACY_NOT_FOUND;
+    const scope = this.scopeFor(endpoint === '/mcp' ? 'aggregated' : 'server', endpoint, snapshot, key, requestId);
+    if (typeof scope === 'string') return { status: 404, code: ErrorCode.InvalidRequest, message: scope };
     session.ref.scope = { ...scope, logSession: session.ref.scope.logSession ?? logSessionKey(`legacy:${sessionId}`, key.name, endpoint) };
-    await session.transport.handlePostMessage(req, res, body);
+    try {
+      await session.transport.handleMessage(body);
+    } catch {
+      return { status: 400, code: ErrorCode.InvalidRequest, message: 'Invalid message: the body is not one JSON-RPC message.' };
+    }
+    return { status: 202 };
   }
 
   /**
