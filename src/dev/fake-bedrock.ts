@@ -48,6 +48,11 @@ export interface BedrockBehaviour {
   record: boolean;
   /** InvokeModelWithResponseStream: after this many chunk events, send this exception frame and end (throttlingException ...). */
   streamException: { readonly name: string; readonly afterEvents: number } | undefined;
+  /**
+   * CountTokens refuses these foundation model ids as the service does for models it cannot count
+   * for (400 ValidationException "The provided model doesn't support counting tokens.").
+   */
+  countTokensUnsupported: readonly string[];
 }
 
 export interface BedrockRecordedRequest {
@@ -151,6 +156,7 @@ export class FakeBedrock {
       reasoning: 'Let me think about the weather first.',
       record: true,
       streamException: undefined,
+      countTokensUnsupported: [],
       ...behaviour,
     };
   }
@@ -334,7 +340,7 @@ export class FakeBedrock {
    * whose body is an InvokeModel body (max_tokens included) -> `{"inputTokens": N}`.
    */
   private countTokens(model: string, body: Obj, res: ServerResponse, record: BedrockRecordedRequest): void {
-    check(/^anthropic\.claude/.test(model), "The provided model doesn't support counting tokens.");
+    check(/^anthropic\.claude/.test(model) && !this.behaviour.countTokensUnsupported.includes(model), "The provided model doesn't support counting tokens.");
     const input = body['input'];
     check(isObj(body) && Object.keys(body).length === 1 && isObj(input) && isObj(input['invokeModel']) && typeof input['invokeModel']['body'] === 'string', 'Malformed input request: input.invokeModel.body (base64) is required');
     const decoded = Buffer.from(input['invokeModel']['body'] as string, 'base64');

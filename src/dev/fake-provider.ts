@@ -430,7 +430,44 @@ function checkChatRequest(request: Record<string, unknown>): string | undefined 
     for (const t of request['tools'] as Record<string, unknown>[]) {
       const fn = t['function'] as Record<string, unknown> | undefined;
       if (t['type'] !== 'function' || typeof fn?.['name'] !== 'string') return "'tools' entries must be {type: 'function', function: {name, parameters}}";
+      if (fn['strict'] !== undefined && fn['strict'] !== null && typeof fn['strict'] !== 'boolean') return `Invalid type for 'tools[].function.strict': expected a boolean`;
+      if (fn['strict'] === true) {
+        const problem = strictParametersProblem(fn['parameters'], '()');
+        if (problem) return `Invalid schema for function '${fn['name']}': ${problem}`;
+      }
     }
+  }
+  return undefined;
+}
+
+/**
+ * OpenAI's check of a strict function's parameters (Structured Outputs, "Supported schemas"), with
+ * its messages: every object closes `additionalProperties` and requires every property.
+ */
+function strictParametersProblem(schema: unknown, context: string): string | undefined {
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) return undefined;
+  const s = schema as Record<string, unknown>;
+  if (context === '()' && s['type'] !== 'object') return "schema must be a JSON Schema of 'type: \"object\"', got 'type: \"" + String(s['type']) + "\"'.";
+  for (const k of ['allOf', 'not', 'if', 'then', 'else', 'dependentRequired', 'dependentSchemas', 'patternProperties']) if (k in s) return `In context=${context}, '${k}' is not permitted.`;
+  const props = s['properties'];
+  const isObject = s['type'] === 'object' || (Array.isArray(s['type']) && s['type'].includes('object')) || (typeof props === 'object' && props !== null);
+  if (isObject) {
+    if (s['additionalProperties'] !== false) return `In context=${context}, 'additionalProperties' is required to be supplied and to be false.`;
+    const required = Array.isArray(s['required']) ? (s['required'] as unknown[]) : [];
+    const missing = Object.keys((props as Record<string, unknown> | undefined) ?? {}).find((k) => !required.includes(k));
+    if (missing !== undefined) return `In context=${context}, 'required' is required to be supplied and to be an array including every key in properties. Missing '${missing}'.`;
+  }
+  const subs: [unknown, string][] = [];
+  if (typeof props === 'object' && props !== null) for (const [k, v] of Object.entries(props)) subs.push([v, `${context === '()' ? '(' : context.slice(0, -1) + ", "}'properties', '${k}')`]);
+  if (s['items'] !== undefined) subs.push([s['items'], `${context === '()' ? '(' : context.slice(0, -1) + ', '}'items')`]);
+  if (Array.isArray(s['anyOf'])) (s['anyOf'] as unknown[]).forEach((v, i) => subs.push([v, `${context === '()' ? '(' : context.slice(0, -1) + ', '}'anyOf', '${i}')`]));
+  for (const k of ['$defs', 'definitions']) {
+    const defs = s[k];
+    if (typeof defs === 'object' && defs !== null) for (const [n, v] of Object.entries(defs)) subs.push([v, `('${k}', '${n}')`]);
+  }
+  for (const [sub, where] of subs) {
+    const problem = strictParametersProblem(sub, where);
+    if (problem) return problem;
   }
   return undefined;
 }

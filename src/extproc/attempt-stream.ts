@@ -20,7 +20,8 @@ import { classify } from '../routing/health.js';
 import { PLAN_HEADER, type AttemptRecord, type RequestPlan } from '../routing/plan.js';
 import type { AttemptChoice, ResilientRouter } from '../routing/router.js';
 import { headerMap, setHeader } from './headers.js';
-import { continueResponseHeaders, errorResponse, forwardRequestBody, replaceResponseBody, targetMetadata, translatedResponseHeaders } from './responses.js';
+import { continueResponseHeaders, errorResponse, forwardRequestBody, heldResponseHeaders, replaceHeldResponseBody, replaceResponseBody, targetMetadata, translatedResponseHeaders } from './responses.js';
+import { estimatedCountBody } from '../pipeline/forward.js';
 
 const EMPTY_BODY = Buffer.alloc(0);
 
@@ -42,6 +43,8 @@ export class AttemptStream {
   private rewrite: UpstreamRewrite | undefined;
   /** Set when this attempt's provider API is translated (its response is rewritten chunk by chunk). */
   private translation: ResponseTranslation | undefined;
+  /** The response body comes whole (BUFFERED) and decides the status (TranslatedHeaders.held). */
+  private held = false;
   private sentNs = 0n;
   private readonly responder: OrderedResponder<ProcessingRequest__Output, ProcessingResponse>;
   private ended = false;
@@ -111,7 +114,7 @@ export class AttemptStream {
         model: rewrite.translation.upstreamModel,
         ...(rewrite.translation.base64Embeddings ? { base64Embeddings: true } : {}),
         ...(rewrite.translation.jsonResponse ? { jsonResponse: true } : {}),
-      });
+      }, plan.operation === 'messages/count_tokens' ? countEstimate(plan, rewrite.translation.upstreamModel) : undefined);
     }
     const gate = this.deps.limits?.admitAttempt(plan.id, choice.attempt.candidate.route);
     if (gate instanceof Promise) return gate.then((refused) => (refused ? this.overLimit(refused, choice) : this.proceed(choice)));
@@ -197,9 +200,13 @@ export class AttemptStream {
     this.phase = 'response';
     if (!this.translation) return continueResponseHeaders();
     const headers = headerMap(msg.responseHeaders?.headers);
-    const t = this.translation.headers(Number(headers.get(':status')), headers.get('content-type'));
+    const t = this.translation.headers(Number(headers.get(':status')), headers.get('content-type'), headers.get('x-amzn-errortype'));
     // A native answer already in the client's API: its body is not read.
     if (t.passes) return continueResponseHeaders();
+    if (t.held) {
+      this.held = true;
+      return heldResponseHeaders();
+    }
     return translatedResponseHeaders(t.status, t.setHeaders, t.removeHeaders);
   }
 
@@ -208,6 +215,10 @@ export class AttemptStream {
     const translation = this.translation;
     if (!translation) return { responseBody: {} };
     const body = msg.responseBody;
+    if (this.held) {
+      const answer = translation.held(body?.body ?? EMPTY_BODY);
+      return replaceHeldResponseBody(answer.status, answer.setHeaders, answer.body);
+    }
     return replaceResponseBody(translation.body(body?.body ?? EMPTY_BODY, body?.endOfStream ?? false));
   }
 
@@ -235,4 +246,17 @@ export class AttemptStream {
     this.phase = 'done';
     if (this.attempt) this.deps.router.end(this.attempt);
   }
+}
+
+/**
+ * count_tokens: the gateway's estimate of the request, computed only if the provider refuses to count
+ * for the model (ResponseTranslation.held). Undefined when the request body is gone or does not translate.
+ */
+function countEstimate(plan: RequestPlan, upstreamModel: string): () => string | undefined {
+  return () => {
+    const body = plan.body;
+    if (!body) return undefined;
+    const counted = estimatedCountBody(body, upstreamModel);
+    return isGatewayError(counted) ? undefined : counted;
+  };
 }

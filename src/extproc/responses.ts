@@ -129,6 +129,19 @@ export function replaceBufferedResponseBody(body: Buffer): ProcessingResponse {
   return { responseBody: { response: { headerMutation: { setHeaders: [setHeader('content-length', String(body.length))], removeHeaders: [] }, bodyMutation: { body } } } };
 }
 
+/** Response headers held by Envoy until the whole body has been answered (replaceHeldResponseBody). */
+export function heldResponseHeaders(): ProcessingResponse {
+  return { responseHeaders: {}, modeOverride: BUFFERED_RESPONSE_BODY };
+}
+
+/** The answer to a held (BUFFERED) body: its status and headers may still change with it. */
+export function replaceHeldResponseBody(status: number | undefined, set: readonly (readonly [string, string])[], body: Buffer): ProcessingResponse {
+  const setHeaders: HeaderValueOption[] = set.map(([k, v]) => setHeader(k, v));
+  setHeaders.push(setHeader('content-length', String(body.length)));
+  if (status !== undefined) setHeaders.push(setHeader(':status', String(status)));
+  return { responseBody: { response: { headerMutation: { setHeaders, removeHeaders: ['content-encoding'] }, bodyMutation: { body } } } };
+}
+
 /** Replaces one streamed response body chunk. */
 export function replaceResponseBody(body: Buffer): ProcessingResponse {
   return { responseBody: { response: { bodyMutation: { body } } } };

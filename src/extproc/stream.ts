@@ -177,7 +177,7 @@ export class ExtProcStream {
     if (isLocalAnswer(plan)) {
       ctx.status = plan.status;
       this.phase = 'done';
-      return jsonResponse(plan.status, plan.body, ctx.requestId);
+      return jsonResponse(plan.status, plan.body, ctx.requestId, plan.headers);
     }
     // External moderation (a guardrail's hook) decides before any limit is charged.
     const moderated = this.deps.guardrails?.moderate(ctx);

@@ -9,6 +9,7 @@ import { gatewayError, isGatewayError, type GatewayError } from '../errors.js';
 import { checkMessages, checkMessagesRequest } from '../providers/anthropic/messages-request.js';
 import { messagesToChat } from '../providers/openai/messages.js';
 import { estimatePromptTokens } from '../ratelimit/estimate.js';
+import { TOKEN_COUNT_HEADER } from './translation.js';
 import { upstreamFor } from '../providers/front-doors.js';
 import type { Operation } from '../providers/types.js';
 import type { ResilientRouter } from '../routing/router.js';
@@ -180,18 +181,28 @@ export interface LocalAnswer {
   readonly kind: 'answer';
   readonly status: number;
   readonly body: string;
+  readonly headers?: Readonly<Record<string, string>>;
 }
+
+export const ESTIMATE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ [TOKEN_COUNT_HEADER]: 'estimate' });
 
 /**
  * `/v1/messages/count_tokens` answered by the gateway: the Messages request is read as the chat
  * request it translates to and counted by the estimator the limiter uses for admission (tiktoken
- * with the upstream model's encoding, chat framing, images at a fixed count).
+ * with the upstream model's encoding, chat framing, images at a fixed count). Marked as an estimate.
  */
 export function countTokensLocally(body: RequestBody, tiers: readonly RouteTier[]): LocalAnswer | GatewayError {
   const upstreamModel = tiers[0]?.routes[0]?.upstreamModel ?? body.model;
+  const counted = estimatedCountBody(body, upstreamModel);
+  if (isGatewayError(counted)) return counted;
+  return { kind: 'answer', status: 200, body: counted, headers: ESTIMATE_HEADERS };
+}
+
+/** Anthropic's count_tokens answer `{"input_tokens":N}` from the gateway's estimator, for `upstreamModel`. */
+export function estimatedCountBody(body: RequestBody, upstreamModel: string): string | GatewayError {
   const chat = messagesToChat({ ...body.json, max_tokens: 1, stream: false }, upstreamModel, 'max_tokens');
   if (isGatewayError(chat)) return chat;
-  return { kind: 'answer', status: 200, body: JSON.stringify({ input_tokens: estimatePromptTokens(chat, upstreamModel) }) };
+  return JSON.stringify({ input_tokens: estimatePromptTokens(chat, upstreamModel) });
 }
 
 export function isLocalAnswer(v: unknown): v is LocalAnswer {

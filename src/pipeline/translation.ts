@@ -38,6 +38,21 @@ export interface TranslatedHeaders {
   readonly removeHeaders: readonly string[];
   /** The answer goes to the client as the provider sent it (ResponseTranslator.passes): its body is not read. */
   readonly passes?: boolean;
+  /**
+   * The answer is held whole before its headers go out (a count_tokens refusal that may become the
+   * gateway's estimate): its body comes back through `held`, which decides the status too.
+   */
+  readonly held?: boolean;
+}
+
+/** Response header saying a count_tokens answer is the gateway's estimate, not the provider's count. */
+export const TOKEN_COUNT_HEADER = 'x-tollgate-token-count';
+
+/** A held answer (TranslatedHeaders.held) once its body is complete. */
+export interface HeldAnswer {
+  readonly status: number | undefined;
+  readonly setHeaders: readonly (readonly [string, string])[];
+  readonly body: Buffer;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -56,20 +71,28 @@ export class ResponseTranslation {
   private readonly parts: Buffer[] = [];
   private size = 0;
   private tooLarge = false;
+  private errorType: string | undefined;
 
+  /**
+   * @param estimate for count_tokens: the gateway's own count (`{"input_tokens":N}`), given instead of
+   *   the provider's refusal to count for the model (ResponseTranslator.countRefused); absent = none.
+   */
   constructor(
     private readonly plan: TranslationPlan,
     private readonly options: ResponseOptions,
+    private readonly estimate?: () => string | undefined,
   ) {}
 
-  /** The provider's response headers arrived. */
-  headers(status: number, contentType: string | undefined): TranslatedHeaders {
+  /** The provider's response headers arrived (`errorType`: its error type header, AWS `x-amzn-errortype`). */
+  headers(status: number, contentType: string | undefined, errorType?: string): TranslatedHeaders {
     this.status = status;
+    this.errorType = errorType;
     if (this.plan.translator.passes?.(status, this.plan.stream)) return PASS;
     const mapped = this.plan.translator.status(status);
     const statusChange = mapped !== status ? mapped : undefined;
     if (status < 200 || status >= 300) {
       this.mode = 'error';
+      if (this.estimate && this.plan.translator.countMayRefuse?.(status)) return { status: undefined, setHeaders: [], removeHeaders: [], held: true };
       return { status: statusChange, setHeaders: JSON_TYPE, removeHeaders: REMOVE };
     }
     if (this.plan.stream && contentType !== undefined && contentType.includes(this.plan.translator.streamContentType)) {
@@ -99,6 +122,20 @@ export class ResponseTranslation {
     if (this.mode === 'error') return this.plan.translator.error(this.status, whole);
     // A status change for a malformed 200 cannot follow the headers any more: the body says it.
     return this.plan.translator.response(whole, this.options).body;
+  }
+
+  /**
+   * The whole body of a held answer (TranslatedHeaders.held): the gateway's estimate marked as one
+   * when the provider refused to count for the model, else the provider's error as usual.
+   */
+  held(whole: Buffer): HeldAnswer {
+    const translator = this.plan.translator;
+    if (!this.tooLarge && translator.countRefused?.(this.status, this.errorType, whole)) {
+      const counted = this.estimate?.();
+      if (counted !== undefined) return { status: 200, setHeaders: [...JSON_TYPE, [TOKEN_COUNT_HEADER, 'estimate']], body: Buffer.from(counted) };
+    }
+    const mapped = translator.status(this.status);
+    return { status: mapped !== this.status ? mapped : undefined, setHeaders: JSON_TYPE, body: this.body(whole, true) };
   }
 
   private hold(chunk: Buffer): void {

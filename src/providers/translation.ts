@@ -71,6 +71,14 @@ export interface ResponseTranslator {
   error(providerStatus: number, body: Buffer): Buffer;
   /** A fresh stream translator for one streamed response. */
   stream(options: ResponseOptions): StreamTranslator;
+  /**
+   * Token counting only (`/v1/messages/count_tokens` to a cloud's own counter): true when the cloud
+   * refused to count for this model (not for a malformed request), so the gateway answers with its
+   * own estimate instead. `errorType` is the cloud's error type header when it sent one. Absent = never.
+   */
+  countRefused?(providerStatus: number, errorType: string | undefined, body: Buffer): boolean;
+  /** A status for which `countRefused` may hold: that answer is held whole before its headers go out. */
+  countMayRefuse?(providerStatus: number): boolean;
 }
 
 /** OpenAI chat completions <-> one provider API. */

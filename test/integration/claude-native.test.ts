@@ -135,7 +135,7 @@ describe('Claude on Bedrock and Vertex AI through /v1/messages, natively', () =>
   });
   after(() => stack?.stop());
   beforeEach(() => {
-    Object.assign(stack.bedrock['bed']!.behaviour, { status: undefined, failNext: undefined, streamException: undefined });
+    Object.assign(stack.bedrock['bed']!.behaviour, { status: undefined, failNext: undefined, streamException: undefined, countTokensUnsupported: [] });
     stack.bedrock['bed']!.requests.length = 0;
     Object.assign(stack.anthropic['vclaude']!.behaviour, { status: undefined, failNext: undefined });
     stack.anthropic['vclaude']!.requests.length = 0;
@@ -275,6 +275,35 @@ describe('Claude on Bedrock and Vertex AI through /v1/messages, natively', () =>
       assert.equal(lastSent(model).status, 400);
     });
   }
+
+  it("Bedrock: a model CountTokens refuses gets the gateway's estimate, marked as one; other 400s stay errors", async () => {
+    stack.bedrock['bed']!.behaviour.countTokensUnsupported = ['anthropic.claude-sonnet-4-5-20250929-v1:0'];
+    const short = { model: 'bclaude', messages: [{ role: 'user' as const, content: 'Hello there' }] };
+    const long = { model: 'bclaude', system: 'You are a careful assistant who counts.', messages: [{ role: 'user' as const, content: 'Hello there, please count every one of these words for me.' }] };
+    const counted = await anthropic.messages.countTokens(short);
+    assert.equal(stack.bedrock['bed']!.requests.at(-1)?.status, 400, 'Bedrock was asked and refused');
+    assert.ok(counted.input_tokens > 0);
+    const longer = await anthropic.messages.countTokens(long);
+    assert.ok(longer.input_tokens > counted.input_tokens, `${longer.input_tokens} > ${counted.input_tokens}`);
+    const raw = await rawRequest(stack.baseUrl, '/v1/messages/count_tokens', { headers: { 'x-api-key': TEST_KEY }, body: JSON.stringify(short) });
+    assert.equal(raw.status, 200, raw.text);
+    assert.equal(raw.headers.get('x-tollgate-token-count'), 'estimate');
+    assert.deepEqual(JSON.parse(raw.text), { input_tokens: counted.input_tokens });
+    // A model CountTokens covers: the cloud's count, not marked.
+    stack.bedrock['bed']!.behaviour.countTokensUnsupported = [];
+    const exact = await rawRequest(stack.baseUrl, '/v1/messages/count_tokens', { headers: { 'x-api-key': TEST_KEY }, body: JSON.stringify(short) });
+    assert.equal(exact.status, 200, exact.text);
+    assert.equal(exact.headers.get('x-tollgate-token-count'), null);
+    // A body Bedrock refuses for another reason stays the client's 400, in Anthropic's shape.
+    const bad = await rawRequest(stack.baseUrl, '/v1/messages/count_tokens', {
+      headers: { 'x-api-key': TEST_KEY },
+      body: JSON.stringify({ model: 'bclaude', messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi', cache_control: { type: 'forever' } }] }] }),
+    });
+    assert.match(assertAnthropicError(bad, 400, 'invalid_request_error'), /cache_control/);
+    assert.equal(bad.headers.get('x-tollgate-token-count'), null);
+    // The gateway stays healthy.
+    assert.equal((await anthropic.messages.create({ model: 'bclaude', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] })).stop_reason, 'end_turn');
+  });
 
   it('Bedrock: ThrottlingException once is retried invisibly; on every attempt the client gets one Anthropic-shaped error', async () => {
     Object.assign(stack.bedrock['bed']!.behaviour, { status: 429, failNext: 1 });

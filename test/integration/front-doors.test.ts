@@ -323,11 +323,34 @@ describe('front doors: /v1/messages and /v1/responses', () => {
       assert.equal((stack.fakes['primary']!.received('/chat/completions')[0]!.body as Record<string, unknown>)['reasoning_effort'], 'low');
     });
 
+    it("a tool's strict: true reaches OpenAI as function.strict when its schema fits OpenAI strict mode, and is dropped when OpenAI would refuse it", async () => {
+      const closed = { type: 'object' as const, properties: { city: { type: 'string' }, unit: { type: ['string', 'null'] } }, required: ['city', 'unit'], additionalProperties: false };
+      const strictTool: Anthropic.Tool = { name: 'get_weather', description: 'Weather in a city', input_schema: closed, strict: true };
+      const fake = stack.fakes['primary']!;
+      const sentFunction = (): Record<string, unknown> => ((fake.received('/chat/completions').at(-1)!.body as { tools: { function: Record<string, unknown> }[] }).tools[0]!.function);
+      const fits = await anthropic.messages.create({ model: 'gpt', max_tokens: 200, tools: [strictTool], messages: [{ role: 'user', content: 'Weather in Paris?' }] });
+      assert.equal(fits.stop_reason, 'tool_use');
+      assert.equal(sentFunction()['strict'], true);
+      // WEATHER leaves 'unit' optional: valid for Anthropic's strict mode, a 400 from OpenAI's. Sent unenforced.
+      const loose = await anthropic.messages.create({ model: 'gpt', max_tokens: 200, tools: [{ ...WEATHER, strict: true }], messages: [{ role: 'user', content: 'Weather in Paris?' }] });
+      assert.equal(loose.stop_reason, 'tool_use');
+      assert.equal(sentFunction()['strict'], undefined);
+      // The fake refuses that schema in strict mode as OpenAI does (a chat client passes strict as it is).
+      const refused = await rawRequest(stack.baseUrl, '/v1/chat/completions', {
+        key: TEST_KEY,
+        body: JSON.stringify({ model: 'gpt', messages: [{ role: 'user', content: 'Weather?' }], tools: [{ type: 'function', function: { name: 'get_weather', parameters: WEATHER.input_schema, strict: true } }] }),
+      });
+      assert.equal(refused.status, 400, refused.text);
+      assert.match(refused.text, /Invalid schema for function 'get_weather': In context=\(\), 'additionalProperties' is required to be supplied and to be false/);
+    });
+
     it("count_tokens is answered by the gateway's estimator; nothing is sent upstream", async () => {
       const short = await anthropic.messages.countTokens({ model: 'gpt', messages: [{ role: 'user', content: 'Hi' }] });
       const long = await anthropic.messages.countTokens({ model: 'gpt', system: 'You are a helpful assistant.', messages: [{ role: 'user', content: 'Hi '.repeat(200) }] });
       assert.ok(short.input_tokens > 0);
       assert.ok(long.input_tokens > short.input_tokens + 150, `${long.input_tokens} vs ${short.input_tokens}`);
+      const { response } = await anthropic.messages.countTokens({ model: 'gpt', messages: [{ role: 'user', content: 'Hi' }] }).withResponse();
+      assert.equal(response.headers.get('x-tollgate-token-count'), 'estimate', 'the count says it is an estimate');
       assert.equal(upstreamCount(), 0);
     });
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
-import { BedrockMessagesStream, bedrockNativeMessages, chunkEvent, countTokensModel, isBedrockClaude } from './messages.js';
+import { BedrockMessagesStream, bedrockCountRefused, bedrockNativeMessages, chunkEvent, countTokensModel, isBedrockClaude } from './messages.js';
+import { ResponseTranslation } from '../../pipeline/translation.js';
 import { MAX_FRAME_BYTES } from './stream.js';
 
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
@@ -115,5 +116,50 @@ describe('Claude on Bedrock natively: models, bodies, errors', () => {
     assert.equal(r.passes?.(200, false), true);
     assert.equal(r.passes?.(200, true), false);
     assert.equal(r.passes?.(429, false), false);
+  });
+});
+
+describe('Claude on Bedrock natively: CountTokens refusing a model', () => {
+  const UNSUPPORTED = Buffer.from('{"message":"The provided model doesn\'t support counting tokens."}');
+  const VALIDATION = 'ValidationException:http://internal.amazon.com/coral/com.amazon.bedrock/';
+
+  it("only the service's refusal of the model counts as one; malformed bodies, other errors and other statuses do not", () => {
+    assert.equal(bedrockCountRefused(400, VALIDATION, UNSUPPORTED), true);
+    assert.equal(bedrockCountRefused(400, undefined, UNSUPPORTED), true, 'no type header: the message decides');
+    assert.equal(bedrockCountRefused(400, VALIDATION, Buffer.from('{"Message":"The provided model doesn\u2019t support counting tokens."}')), true);
+    assert.equal(bedrockCountRefused(400, VALIDATION, Buffer.from('{"message":"Malformed input request: #/messages: expected minimum item count: 1"}')), false);
+    assert.equal(bedrockCountRefused(400, VALIDATION, Buffer.from('{"message":"prompt is too long: 300000 tokens > 200000 maximum"}')), false);
+    assert.equal(bedrockCountRefused(403, 'AccessDeniedException', UNSUPPORTED), false);
+    assert.equal(bedrockCountRefused(400, 'AccessDeniedException:x', UNSUPPORTED), false);
+    assert.equal(bedrockCountRefused(429, 'ThrottlingException', UNSUPPORTED), false);
+    assert.equal(bedrockCountRefused(400, VALIDATION, Buffer.from('not json')), false);
+  });
+
+  const plan = { translator: bedrockNativeMessages.response('messages/count_tokens'), stream: false, includeUsage: false, upstreamModel: 'anthropic.claude-sonnet-4-6', api: 'anthropic' } as const;
+  const options = { created: 0, includeUsage: false, model: plan.upstreamModel };
+
+  it("a refusal of the model is held and answered with the gateway's estimate, marked as one", () => {
+    const t = new ResponseTranslation(plan, options, () => '{"input_tokens":12}');
+    const h = t.headers(400, 'application/json', VALIDATION);
+    assert.equal(h.held, true);
+    const answer = t.held(UNSUPPORTED);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.toString(), '{"input_tokens":12}');
+    assert.deepEqual(answer.setHeaders, [['content-type', 'application/json'], ['x-tollgate-token-count', 'estimate']]);
+  });
+
+  it("another 400 that was held stays the client's Anthropic error with its status", () => {
+    const t = new ResponseTranslation(plan, options, () => '{"input_tokens":12}');
+    assert.equal(t.headers(400, 'application/json', VALIDATION).held, true);
+    const answer = t.held(Buffer.from('{"message":"Malformed input request: #/messages: expected minimum item count: 1"}'));
+    assert.equal(answer.status, undefined);
+    assert.deepEqual(answer.setHeaders, [['content-type', 'application/json']]);
+    assert.equal(answer.body.toString(), '{"type":"error","error":{"type":"invalid_request_error","message":"Malformed input request: #/messages: expected minimum item count: 1"}}');
+  });
+
+  it('without an estimate, or for statuses other than 400, nothing is held', () => {
+    assert.notEqual(new ResponseTranslation(plan, options).headers(400, 'application/json', VALIDATION).held, true);
+    assert.notEqual(new ResponseTranslation(plan, options, () => '{}').headers(429, 'application/json', 'ThrottlingException').held, true);
+    assert.equal(new ResponseTranslation(plan, options, () => '{}').headers(200, 'application/json').held, undefined);
   });
 });

@@ -197,8 +197,33 @@ const messagesResponse: ResponseTranslator = {
   stream: () => new BedrockMessagesStream(),
 };
 
+/**
+ * CountTokens' refusal of a model it cannot count for: HTTP 400, `x-amzn-errortype:
+ * ValidationException:...`, `{"message":"The provided model doesn't support counting tokens."}` (the
+ * service's exact answer; CountTokens covers only some Claude models). Other 400s (a malformed body,
+ * a prompt over its limit) are the client's and stay errors.
+ */
+const COUNT_UNSUPPORTED = /doesn[’']t support counting tokens/i;
+
+export function bedrockCountRefused(status: number, errorType: string | undefined, body: Buffer): boolean {
+  if (status !== 400) return false;
+  if (errorType !== undefined && !errorType.startsWith('ValidationException')) return false;
+  if (body.length > 4096) return false;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return false;
+  }
+  if (!isObject(parsed)) return false;
+  const message = typeof parsed['message'] === 'string' ? parsed['message'] : parsed['Message'];
+  return typeof message === 'string' && COUNT_UNSUPPORTED.test(message);
+}
+
 /** CountTokens: `{"inputTokens": N}` -> Anthropic's `{"input_tokens": N}`. */
 const countTokensResponse: ResponseTranslator = {
+  countRefused: bedrockCountRefused,
+  countMayRefuse: (status) => status === 400,
   streamContentType: 'application/vnd.amazon.eventstream',
   status: (s) => s,
   response(body): TranslatedResponse {

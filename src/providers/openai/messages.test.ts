@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isGatewayError } from '../../errors.js';
 import { messagesToChat, messagesToOpenAI } from './messages.js';
+import { openAIStrictProblem } from './strict-schema.js';
 import { MessagesStreamTranslator } from './messages-stream.js';
 
 const OPTIONS = { model: 'gpt-4o', created: 1, includeUsage: true };
@@ -104,6 +105,7 @@ describe('Messages -> chat completions (request)', () => {
       [{ ...base, max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'document', source: {} }] }] }, 'unsupported_parameter', /document/],
       [{ ...base, max_tokens: 5, top_k: 3 }, 'unsupported_parameter', /top_k/],
       [{ ...base, max_tokens: 5, tools: [{ type: 'web_search_20250305', name: 'web_search' }] }, 'unsupported_parameter', /server tool/],
+      [{ ...base, max_tokens: 5, tools: [{ name: 't', input_schema: { type: 'object' }, strict: 'yes' }] }, 'invalid_value', /tools\[0\]\.strict/],
     ];
     for (const [body, code, message] of cases) {
       const out = messagesToChat(body, 'gpt-4o', 'max_tokens');
@@ -288,5 +290,36 @@ describe('signed thinking blocks through the Messages front door (composed with 
       'content_block_stop:2',
     ]);
     assert.deepEqual(out.find((e) => (e.data['delta'] as Record<string, unknown> | undefined)?.['type'] === 'signature_delta')?.data['delta'], { type: 'signature_delta', signature: 'sig' });
+  });
+});
+
+describe("a tool's strict: true through chat completions", () => {
+  const closed = { type: 'object', properties: { city: { type: 'string' }, unit: { type: ['string', 'null'], enum: ['c', 'f', null] } }, required: ['city', 'unit'], additionalProperties: false };
+  const toolsOf = (schema: unknown, strict: unknown = true): Record<string, unknown> => {
+    const out = messagesToChat({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], tools: [{ name: 'get_weather', input_schema: schema, strict }] }, 'gpt-4o', 'max_tokens');
+    assert.ok(!isGatewayError(out), JSON.stringify(out));
+    return (out['tools'] as { function: Record<string, unknown> }[])[0]!.function;
+  };
+
+  it('a schema inside OpenAI strict mode keeps strict: true on the function', () => {
+    assert.deepEqual(toolsOf(closed), { name: 'get_weather', parameters: closed, strict: true });
+    const nested = { type: 'object', properties: { stops: { type: 'array', items: { $ref: '#/$defs/stop' } } }, required: ['stops'], additionalProperties: false, $defs: { stop: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'], additionalProperties: false } } };
+    assert.equal(toolsOf(nested)['strict'], true);
+  });
+
+  it('a schema OpenAI would refuse in strict mode (400) is sent without strict; strict false or absent is not sent', () => {
+    const optional = { ...closed, required: ['city'] };
+    const open = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+    const deepOpen = { ...closed, properties: { ...closed.properties, where: { type: 'object', properties: { lat: { type: 'number' } }, required: ['lat'] } }, required: ['city', 'unit', 'where'] };
+    for (const schema of [optional, open, deepOpen, { anyOf: [closed] }, { ...closed, allOf: [] }]) assert.equal(toolsOf(schema)['strict'], undefined, JSON.stringify(schema));
+    assert.equal(toolsOf(closed, false)['strict'], undefined);
+    assert.equal(toolsOf(closed, null)['strict'], undefined);
+  });
+
+  it('names the problem', () => {
+    assert.match(String(openAIStrictProblem({ ...closed, required: ['city'] })), /'unit' is not in 'required'/);
+    assert.match(String(openAIStrictProblem({ type: 'object', properties: {} })), /additionalProperties/);
+    assert.match(String(openAIStrictProblem({ type: 'string' })), /root/);
+    assert.equal(openAIStrictProblem(closed), undefined);
   });
 });

@@ -18,6 +18,7 @@
  * blocks (arguments parsed into `input`); finish_reason -> stop_reason; usage -> Anthropic usage
  * (cached prompt tokens reported apart as cache_read_input_tokens, as Anthropic does).
  */
+import { openAIStrictProblem } from './strict-schema.js';
 import { gatewayError, isGatewayError, type GatewayError } from '../../errors.js';
 import { THINKING_BUDGET } from '../anthropic/chat.js';
 import { checkMessagesRequest } from '../anthropic/messages-request.js';
@@ -180,6 +181,11 @@ function translateTools(body: Readonly<Record<string, unknown>>, out: Record<str
       if (!isObject(schema)) return invalid(`${at}.input_schema`, 'Field required.');
       const fn: Part = { name: tool['name'], parameters: schema };
       if (typeof tool['description'] === 'string') fn['description'] = tool['description'];
+      const strict = tool['strict'];
+      if (strict !== undefined && strict !== null && typeof strict !== 'boolean') return invalid(`${at}.strict`, 'Input should be a valid boolean.');
+      // OpenAI's strict mode takes a narrower schema than Anthropic's (strict-schema.ts): outside it,
+      // `strict` is dropped (the tool is still offered, unenforced) rather than the request refused.
+      if (strict === true && openAIStrictProblem(schema) === undefined) fn['strict'] = true;
       list.push({ type: 'function', function: fn });
     }
     if (list.length > 0) out['tools'] = list;
