@@ -135,10 +135,8 @@ export class RedisSseRelay implements SseRelay {
     this.sub.on('error', () => undefined);
     this.sub.on('message', (channel: string, message: string) => {
       if (channel === this.replyChannel) this.onAnswer(message);
-      else {
-        const handler = this.held.get(channel);
-        if (handler) void this.onMessage(handler, message);
-      }
+      // A session whose stream just closed (its UNSUBSCRIBE still on the way) answers 404 at once.
+      else if (channel.startsWith(this.sessionPrefix)) void this.onMessage(this.held.get(channel) ?? notHeld, message);
     });
     // Subscribes on every (re)connection: a lost connection dropped every subscription.
     this.sub.on('ready', () => {
@@ -239,6 +237,10 @@ export class RedisSseRelay implements SseRelay {
   private warn(err: unknown, what: string): void {
     this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, `MCP SSE relay: ${what}`);
   }
+}
+
+async function notHeld(): Promise<RelayAnswer> {
+  return NOT_FOUND;
 }
 
 function unavailable(why: string): RelayAnswer {
