@@ -19,7 +19,7 @@ import { ErrorCode, isInitializeRequest, isJSONRPCNotification, isJSONRPCRequest
 import type { Snapshot, KeyEntry } from '../config/snapshot.js';
 import type { ConfigStore } from '../config/store.js';
 import { statusOf } from '../errors.js';
-import { mcpHttpRequestsTotal } from '../observability/metrics.js';
+import { mcpHttpRequestsTotal, mcpSseRelaysTotal, mcpSseRelaySeconds } from '../observability/metrics.js';
 import { authenticate, extractKey } from '../pipeline/auth.js';
 import { checkClientAddress, CLIENT_ADDRESS_HEADER } from '../pipeline/client-address.js';
 import { buildCatalog } from './catalog.js';
@@ -331,12 +331,19 @@ export class McpListener {
     } catch {
       return sendError(res, 400, ErrorCode.ParseError, 'Parse error: the request body is not valid JSON.');
     }
-    const answer =
-      local || !relay
-        ? await this.deliverLegacy(sessionId, endpoint, requestId, body, snapshot, key)
-        : await relay.send(sessionId, { key: key.name, endpoint, requestId, body: text });
+    const answer = local || !relay ? await this.deliverLegacy(sessionId, endpoint, requestId, body, snapshot, key) : await this.relay(relay, sessionId, { key: key.name, endpoint, requestId, body: text });
     if ('code' in answer) return sendError(res, answer.status, answer.code, answer.message, answer.status === 503 ? { 'retry-after': '1' } : {});
     res.writeHead(202, { 'content-type': 'text/plain' }).end('Accepted');
+  }
+
+  /** Sends a POST to the replica holding its session; counted and timed. */
+  private async relay(relay: SseRelay, sessionId: string, message: RelayedMessage): Promise<RelayAnswer> {
+    const stop = mcpSseRelaySeconds.startTimer();
+    const answer = await relay.send(sessionId, message);
+    stop();
+    const outcome = !('code' in answer) ? 'accepted' : answer.status === 404 ? 'not_found' : answer.status === 503 ? 'unavailable' : 'refused';
+    mcpSseRelaysTotal.inc({ outcome });
+    return answer;
   }
 
   /** A POST for a session held here that reached another replica (which authenticated its key). */

@@ -240,6 +240,20 @@ export const mcpUpstreamUp = new Gauge({
   registers: [registry],
 });
 
+export const mcpSseRelaysTotal = new Counter({
+  name: 'tollgate_mcp_sse_relays_total',
+  help: 'HTTP+SSE POSTs relayed to the replica holding the stream, by outcome (accepted, not_found, unavailable, refused).',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+export const mcpSseRelaySeconds = new Histogram({
+  name: 'tollgate_mcp_sse_relay_seconds',
+  help: 'Time from relaying an HTTP+SSE POST to the owning replica until its verdict.',
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+  registers: [registry],
+});
+
 export const mcpHttpRequestsTotal = new Counter({
   name: 'tollgate_mcp_http_requests_total',
   help: 'HTTP requests to the MCP listener by endpoint kind (aggregated, server, catalog, other) and status.',

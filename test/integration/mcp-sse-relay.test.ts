@@ -75,6 +75,13 @@ async function accepted(stack: Stack): Promise<number> {
   return Number(m?.[1] ?? 0);
 }
 
+/** HTTP+SSE POSTs a replica relayed to another, with this outcome, from its metrics. */
+async function relayed(stack: Stack, outcome: string): Promise<number> {
+  const metrics = await (await fetch(`${stack.adminUrl}/metrics`)).text();
+  const m = new RegExp(`tollgate_mcp_sse_relays_total\\{outcome="${outcome}"\\} (\\d+)`).exec(metrics);
+  return Number(m?.[1] ?? 0);
+}
+
 /** Opens an HTTP+SSE stream with plain fetch; resolves the message URL path the endpoint event announced. */
 async function openRaw(stack: Stack, path: string, key: string, signal: AbortSignal): Promise<string> {
   const res = await fetch(stack.baseUrl + path, { headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' }, signal });
@@ -140,7 +147,7 @@ describe('HTTP+SSE MCP sessions across two Tollgate replicas (POSTs relayed thro
   }
 
   it('tools/list and tools/call POSTed to replica b are answered on the stream held by replica a (per server and aggregated)', async () => {
-    const [onA, onB] = [await accepted(a), await accepted(b)];
+    const [onA, onB, relayedB] = [await accepted(a), await accepted(b), await relayed(b, 'accepted')];
     const one = await across(a, b, '/mcp/tools/search/sse', KEY_ALL);
     const names = (await one.listTools()).tools.map((t) => t.name);
     assert.ok(names.includes('echo') && names.includes('add'));
@@ -151,6 +158,7 @@ describe('HTTP+SSE MCP sessions across two Tollgate replicas (POSTs relayed thro
     // initialize, notifications/initialized, tools/list, tools/call; initialize + initialized + tools/call.
     assert.ok((await accepted(b)) - onB >= 7, 'the POSTs went to replica b');
     assert.equal(await accepted(a), onA, 'replica a got no POST itself');
+    assert.equal((await relayed(b, 'accepted')) - relayedB, (await accepted(b)) - onB, 'every one was relayed to replica a');
   });
 
   it("the owner applies the key's tool allow-list and tool-call limit to relayed calls", async () => {
@@ -240,6 +248,7 @@ describe('HTTP+SSE MCP sessions across two Tollgate replicas (POSTs relayed thro
       assert.equal(res.status, 503);
       assert.match(((await res.json()) as { error: { message: string } }).error.message, /did not accept the message within 5000 ms/);
       assert.ok(elapsed >= 4500 && elapsed < 8000, `answered after ${elapsed} ms`);
+      assert.ok((await relayed(b, 'unavailable')) >= 1);
       // Replica b is not wedged meanwhile.
       const health = await fetch(`${b.baseUrl}/mcp/messages?sessionId=nope`, { method: 'POST', headers, body: '{}' });
       assert.equal(health.status, 404);
