@@ -351,3 +351,33 @@ describe('the gateway\'s own encrypted_content (Claude thinking on the Responses
     assert.match(other?.body.toString() ?? '', /gAAAA-opaque/);
   });
 });
+
+describe('a Responses stream with many parts', () => {
+  it('each part keeps its own window to its done event, past 128 parts (parallel tool calls): every part\'s argument deltas are its masked JSON, sent before its done', () => {
+    const std = compiled({ name: 's', pii: { email: 'mask' } });
+    const ev = (data: Record<string, unknown>): string => `event: ${String(data['type'])}\ndata: ${JSON.stringify(data)}\n\n`;
+    const parts = 200;
+    let wire = '';
+    for (let i = 0; i < parts; i++) {
+      const ids = { item_id: `fc_${i}`, output_index: i };
+      wire += ev({ type: 'response.function_call_arguments.delta', ...ids, delta: '{"to":"bob@' });
+      wire += ev({ type: 'response.function_call_arguments.delta', ...ids, delta: 'example.org"}' });
+      wire += ev({ type: 'response.function_call_arguments.done', ...ids, arguments: '{"to":"bob@example.org"}' });
+    }
+    wire += ev({ type: 'response.completed', response: { id: 'r', object: 'response', output: [] } });
+    const guard = new SseGuard([std], std.window, () => undefined, 'responses');
+    const out = guard.push(Buffer.from(wire), true).body.toString('utf8');
+    assert.doesNotMatch(out, /bob@/);
+    const args = new Map<string, string>();
+    const done = new Set<string>();
+    for (const o of dataOf(out)) {
+      const id = String(o['item_id']);
+      if (o['type'] === 'response.function_call_arguments.delta') {
+        assert.ok(!done.has(id), `a delta of ${id} after its done event`);
+        args.set(id, (args.get(id) ?? '') + String(o['delta']));
+      }
+      if (o['type'] === 'response.function_call_arguments.done') done.add(id);
+    }
+    for (let i = 0; i < parts; i++) assert.deepEqual(JSON.parse(args.get(`fc_${i}`) ?? 'null'), { to: '[EMAIL]' }, `part ${i}`);
+  });
+});

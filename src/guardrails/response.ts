@@ -282,7 +282,7 @@ export class SseGuard {
     const key = this.responsesKey(spec, obj);
     let entry = this.responsesWindows.get(key);
     if (!entry) {
-      // Bounded like chat choices: beyond MAX_CHOICES parts, the last one's window is shared.
+      // Bounded like chat choices: beyond MAX_CHOICES open parts, the last one's window is shared.
       if (this.responsesWindows.size >= MAX_CHOICES) return [...this.responsesWindows.values()].at(-1)?.window as TextWindow;
       const ids: Json = { item_id: obj['item_id'], output_index: obj['output_index'] };
       if (spec.sub) ids[spec.sub] = obj[spec.sub];
@@ -293,9 +293,14 @@ export class SseGuard {
     return entry.window;
   }
 
-  /** Flushes one part's window: its tail as a delta event ('' when nothing was held). */
+  /**
+   * Flushes one part's window: its tail as a delta event ('' when nothing was held). The part is done:
+   * its window is dropped, so the map holds only open parts (a response can have hundreds of parts).
+   */
   private releaseResponsesPart(spec: ResponsesStreamed, obj: Json): string | Finding {
-    const entry = this.responsesWindows?.get(this.responsesKey(spec, obj));
+    const key = this.responsesKey(spec, obj);
+    const entry = this.responsesWindows?.get(key);
+    if (entry) this.responsesWindows?.delete(key);
     if (!entry || entry.window.heldLength === 0) return '';
     const r = entry.window.flush();
     if (r.blocked) return r.blocked;
