@@ -119,6 +119,11 @@ export class RedisSseRelay implements SseRelay {
   /** Sessions held here, by channel name. */
   private readonly held = new Map<string, (message: RelayedMessage) => Promise<RelayAnswer>>();
   private readonly pending = new Map<string, Pending>();
+  /**
+   * Channels released while the subscriber connection was down (or whose UNSUBSCRIBE failed): the
+   * client library subscribes again on reconnect whatever it had, so they are unsubscribed then.
+   */
+  private readonly stale = new Set<string>();
   private closed = false;
 
   constructor(
@@ -141,6 +146,13 @@ export class RedisSseRelay implements SseRelay {
     // Subscribes on every (re)connection: a lost connection dropped every subscription.
     this.sub.on('ready', () => {
       (this.sub as Redis).subscribe(this.replyChannel, ...this.held.keys()).catch((err: unknown) => this.warn(err, 'subscribe failed'));
+      if (this.stale.size > 0) {
+        const channels = [...this.stale];
+        this.stale.clear();
+        (this.sub as Redis).unsubscribe(...channels).catch(() => {
+          for (const c of channels) if (!this.held.has(c)) this.stale.add(c);
+        });
+      }
     });
   }
 
@@ -161,7 +173,9 @@ export class RedisSseRelay implements SseRelay {
     return () => {
       if (this.held.get(channel) !== handler) return;
       this.held.delete(channel);
-      if (!this.closed && this.sub.status === 'ready') (this.sub as Redis).unsubscribe(channel).catch(() => undefined);
+      if (this.closed) return;
+      if (this.sub.status !== 'ready') this.stale.add(channel);
+      else (this.sub as Redis).unsubscribe(channel).catch(() => this.stale.add(channel));
     };
   }
 
@@ -204,6 +218,7 @@ export class RedisSseRelay implements SseRelay {
       p.resolve(unavailable('this replica is shutting down'));
     }
     this.held.clear();
+    this.stale.clear();
     this.sub.disconnect();
   }
 
