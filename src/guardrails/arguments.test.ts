@@ -381,3 +381,37 @@ describe('a Responses stream with many parts', () => {
     for (let i = 0; i < parts; i++) assert.deepEqual(JSON.parse(args.get(`fc_${i}`) ?? 'null'), { to: '[EMAIL]' }, `part ${i}`);
   });
 });
+
+describe('an Anthropic stream with many content blocks', () => {
+  it('blocks past index 127 (web search citations, many tool calls) keep their own windows: each block\'s deltas carry its own masked text, none after its stop', () => {
+    const std = compiled({ name: 's', pii: { email: 'mask' } });
+    const ev = (data: Record<string, unknown>): string => `event: ${String(data['type'])}\ndata: ${JSON.stringify(data)}\n\n`;
+    const blocks = 200;
+    let wire = ev({ type: 'message_start', message: { id: 'm', type: 'message', role: 'assistant', content: [], model: 'c', usage: { input_tokens: 1, output_tokens: 0 } } });
+    for (let i = 0; i < blocks; i++) {
+      const tool = i % 2 === 1;
+      wire += ev({ type: 'content_block_start', index: i, content_block: tool ? { type: 'tool_use', id: `t${i}`, name: 'send', input: {} } : { type: 'text', text: '' } });
+      const parts = tool ? ['{"to":"bob@', 'example.org"}'] : ['mail bob@', 'example.org'];
+      for (const p of parts) wire += ev({ type: 'content_block_delta', index: i, delta: tool ? { type: 'input_json_delta', partial_json: p } : { type: 'text_delta', text: p } });
+      wire += ev({ type: 'content_block_stop', index: i });
+    }
+    wire += ev({ type: 'message_delta', delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 9 } }) + ev({ type: 'message_stop' });
+    const out = new SseGuard([std], std.window, () => undefined, 'anthropic').push(Buffer.from(wire), true).body.toString('utf8');
+    assert.doesNotMatch(out, /bob@/);
+    const texts = new Map<number, string>();
+    const stopped = new Set<number>();
+    for (const o of dataOf(out)) {
+      const index = o['index'] as number;
+      if (o['type'] === 'content_block_delta') {
+        assert.ok(!stopped.has(index), `a delta of block ${index} after its stop`);
+        const d = o['delta'] as Record<string, string>;
+        texts.set(index, (texts.get(index) ?? '') + (d['text'] ?? d['partial_json'] ?? ''));
+      }
+      if (o['type'] === 'content_block_stop') stopped.add(index);
+    }
+    for (let i = 0; i < blocks; i++) {
+      if (i % 2 === 1) assert.deepEqual(JSON.parse(texts.get(i) ?? 'null'), { to: '[EMAIL]' }, `block ${i}`);
+      else assert.equal(texts.get(i), 'mail [EMAIL]', `block ${i}`);
+    }
+  });
+});

@@ -75,6 +75,9 @@ function errorEvent(format: AnswerFormat, error: Pick<GatewayError, 'code' | 'me
 }
 
 /** A window over streamed text or streamed tool-call arguments. */
+/** What an Anthropic content block's deltas carry. */
+type BlockKind = 'text' | 'thinking' | 'tool';
+
 interface TextWindow {
   push(text: string): WindowResult;
   flush(): WindowResult;
@@ -180,8 +183,8 @@ export class SseGuard {
   private readonly windows: (StreamWindow | undefined)[] = [];
   /** Chat: refusal, reasoning and tool-call argument windows per choice (only streams that have them). */
   private extras: (ChoiceExtras | undefined)[] | undefined;
-  /** Anthropic: thinking and tool_use input windows per content block. */
-  private blocks: Map<number, { readonly kind: 'thinking' | 'tool'; readonly window: TextWindow }> | undefined;
+  /** Anthropic: the text, thinking or tool_use input window of each open content block (dropped at its stop). */
+  private blocks: Map<number, { readonly kind: BlockKind; readonly window: TextWindow }> | undefined;
   /** id/object/created/model of the last chunk, for the event that releases held text at the end. */
   private envelope: Json = { object: 'chat.completion.chunk' };
 
@@ -372,11 +375,12 @@ export class SseGuard {
 
   /**
    * Anthropic Messages events: text, thinking and tool_use input (input_json_delta) deltas per
-   * content block, released at content_block_stop.
+   * content block, released at content_block_stop. Blocks are keyed by their own index (an answer
+   * with web search citations or many tool calls has hundreds); only open blocks hold a window.
    */
   private onAnthropicEvent(event: string, obj: Json): string | Finding {
     const type = obj['type'];
-    const index = typeof obj['index'] === 'number' && obj['index'] >= 0 && obj['index'] < MAX_CHOICES ? obj['index'] : 0;
+    const index = typeof obj['index'] === 'number' && Number.isSafeInteger(obj['index']) && obj['index'] >= 0 ? obj['index'] : 0;
     if (type === 'content_block_delta') {
       const delta = obj['delta'];
       if (!isRecord(delta)) return event + '\n\n';
@@ -384,7 +388,7 @@ export class SseGuard {
       let window: TextWindow;
       if (typeof delta['text'] === 'string') {
         field = 'text';
-        window = this.windowOf(index);
+        window = this.blockWindow(index, 'text');
       } else if (typeof delta['thinking'] === 'string') {
         field = 'thinking';
         window = this.blockWindow(index, 'thinking');
@@ -413,10 +417,12 @@ export class SseGuard {
     return event + '\n\n';
   }
 
-  /** The thinking or tool_use input window of Anthropic content block `index`. */
-  private blockWindow(index: number, kind: 'thinking' | 'tool'): TextWindow {
+  /** The text, thinking or tool_use input window of Anthropic content block `index`. */
+  private blockWindow(index: number, kind: BlockKind): TextWindow {
     this.blocks ??= new Map();
     let entry = this.blocks.get(index);
+    // Bounded: beyond MAX_CHOICES open blocks (an upstream that never stops them), the last one's window is shared.
+    if (!entry && this.blocks.size >= MAX_CHOICES) return [...this.blocks.values()].at(-1)?.window as TextWindow;
     if (!entry || entry.kind !== kind) {
       entry = { kind, window: kind === 'tool' ? new ArgumentsWindow(this.guardrails, this.window, this.report) : new StreamWindow(this.guardrails, this.window, this.report) };
       this.blocks.set(index, entry);
@@ -424,25 +430,18 @@ export class SseGuard {
     return entry.window;
   }
 
-  /** Flushes Anthropic content block `index` (text, thinking or tool input): its tail as a delta event. */
+  /** Flushes Anthropic content block `index` (text, thinking or tool input) and drops its window: its tail as a delta event. */
   private releaseBlock(index: number): string | Finding {
-    let out = '';
-    const w = this.windows[index];
-    if (w && w.heldLength > 0) {
-      const r = w.flush();
-      if (r.blocked) return r.blocked;
-      if (r.text.length > 0) out += anthropicDelta(index, r.text);
-    }
     const b = this.blocks?.get(index);
-    if (b && b.window.heldLength > 0) {
-      const r = b.window.flush();
-      if (r.blocked) return r.blocked;
-      if (r.text.length > 0) {
-        const delta = b.kind === 'thinking' ? { type: 'thinking_delta', thinking: r.text } : { type: 'input_json_delta', partial_json: r.text };
-        out += `event: content_block_delta\ndata: ${JSON.stringify({ type: 'content_block_delta', index, delta })}\n\n`;
-      }
-    }
-    return out;
+    if (!b) return '';
+    this.blocks?.delete(index);
+    if (b.window.heldLength === 0) return '';
+    const r = b.window.flush();
+    if (r.blocked) return r.blocked;
+    if (r.text.length === 0) return '';
+    if (b.kind === 'text') return anthropicDelta(index, r.text);
+    const delta = b.kind === 'thinking' ? { type: 'thinking_delta', thinking: r.text } : { type: 'input_json_delta', partial_json: r.text };
+    return `event: content_block_delta\ndata: ${JSON.stringify({ type: 'content_block_delta', index, delta })}\n\n`;
   }
 
   /** One complete event: its bytes to send (with separator), or the blocking finding. */
@@ -619,9 +618,7 @@ export class SseGuard {
       if (r.text.length > 0) out += this.responsesDelta(entry.delta, entry.ids, r.text);
     }
     if (this.api === 'anthropic') {
-      const indexes = new Set<number>(this.blocks?.keys() ?? []);
-      for (let i = 0; i < this.windows.length; i++) if (this.windows[i]) indexes.add(i);
-      for (const i of [...indexes].sort((a, b) => a - b)) {
+      for (const i of [...(this.blocks?.keys() ?? [])].sort((a, b) => a - b)) {
         const r = this.releaseBlock(i);
         if (typeof r !== 'string') return r;
         out += r;
