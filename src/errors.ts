@@ -49,6 +49,8 @@ const ERROR_TABLE = {
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error', anthropic: 'rate_limit_error' },
   insufficient_quota: { status: 429, type: 'rate_limit_error', anthropic: 'rate_limit_error' },
   provider_unavailable: { status: 503, type: 'api_error', anthropic: 'overloaded_error' },
+  /** Every provider of the model throttled this request's attempts and now rests (Retry-After). */
+  provider_rate_limited: { status: 429, type: 'rate_limit_error', anthropic: 'rate_limit_error' },
   provider_misconfigured: { status: 502, type: 'api_error', anthropic: 'api_error' },
   limiter_unavailable: { status: 503, type: 'api_error', anthropic: 'api_error' },
   internal_error: { status: 500, type: 'api_error', anthropic: 'api_error' },

@@ -53,6 +53,8 @@ export interface BedrockBehaviour {
    * for (400 ValidationException "The provided model doesn't support counting tokens.").
    */
   countTokensUnsupported: readonly string[];
+  /** With `status`: the exception named instead of the status's usual one (ModelNotReadyException with 429 ...). */
+  errorType: string | undefined;
 }
 
 export interface BedrockRecordedRequest {
@@ -157,6 +159,7 @@ export class FakeBedrock {
       record: true,
       streamException: undefined,
       countTokensUnsupported: [],
+      errorType: undefined,
       ...behaviour,
     };
   }
@@ -216,7 +219,7 @@ export class FakeBedrock {
       const b = this.behaviour;
       if (b.status !== undefined && (b.failNext === undefined || b.failNext > 0)) {
         if (b.failNext !== undefined) b.failNext--;
-        throw new Refusal(b.status, ERRORS[b.status] ?? 'InternalServerException', b.status === 429 ? 'Too many requests, please wait before trying again.' : `fake Bedrock answered ${b.status}`);
+        throw new Refusal(b.status, b.errorType ?? ERRORS[b.status] ?? 'InternalServerException', b.status === 429 ? 'Too many requests, please wait before trying again.' : `fake Bedrock answered ${b.status}`);
       }
       check(isObj(body), 'Malformed input request: request body must be a JSON object');
       const modelId = decodeURIComponent(match[1] as string);

@@ -16,11 +16,11 @@ import type { LimitsStep } from '../pipeline/limits.js';
 import type { UpstreamRewrite } from '../pipeline/rewrite.js';
 import { ResponseTranslation } from '../pipeline/translation.js';
 import { apiOf } from '../pipeline/route.js';
-import { classify } from '../routing/health.js';
+import { classify, finalErrorClass } from '../routing/health.js';
 import { PLAN_HEADER, type AttemptRecord, type RequestPlan } from '../routing/plan.js';
 import type { AttemptChoice, ResilientRouter } from '../routing/router.js';
 import { headerMap, setHeader } from './headers.js';
-import { continueResponseHeaders, errorResponse, forwardRequestBody, heldResponseHeaders, replaceHeldResponseBody, replaceResponseBody, targetMetadata, translatedResponseHeaders } from './responses.js';
+import { continueResponseHeaders, errorResponse, forwardRequestBody, headersOnly as translatedHeadersOnly, heldResponseHeaders, replaceHeldResponseBody, replaceResponseBody, targetMetadata, translatedResponseHeaders } from './responses.js';
 import { estimatedCountBody } from '../pipeline/forward.js';
 
 const EMPTY_BODY = Buffer.alloc(0);
@@ -45,6 +45,8 @@ export class AttemptStream {
   private translation: ResponseTranslation | undefined;
   /** The response body comes whole (BUFFERED) and decides the status (TranslatedHeaders.held). */
   private held = false;
+  /** `retry-after` for a final throttled or overloaded answer that came without one (the gateway's cool-down). */
+  private retryAfter: string | undefined;
   private sentNs = 0n;
   private readonly responder: OrderedResponder<ProcessingRequest__Output, ProcessingResponse>;
   private ended = false;
@@ -190,24 +192,31 @@ export class AttemptStream {
       const ttfbMs = Number(process.hrtime.bigint() - this.sentNs) / 1e6;
       this.deps.router.result(plan, attempt, classify(status, headers.get('retry-after'), ttfbMs));
       // The last allowed attempt failed too: the client gets one clear error instead of whatever
-      // the last provider said (Envoy will not retry it: no retries are left).
-      const exhausted = this.deps.router.exhausted(plan, attempt);
+      // the last provider said (Envoy will not retry it: no retries are left), unless it was
+      // throttled or overloaded: that answer goes through (in the client's API), as the provider's.
+      const final = finalErrorClass(status, headers.get('x-amzn-errortype'));
+      const exhausted = this.deps.router.exhausted(plan, attempt, final);
       if (exhausted) {
         this.phase = 'done';
         return errorResponse(exhausted, plan.requestId, apiOf(plan.operation));
       }
+      if (final && attempt.number >= plan.config.maxAttempts && !headers.has('retry-after')) {
+        const wait = this.deps.router.retryAfterSeconds(plan);
+        if (wait !== undefined) this.retryAfter = String(wait);
+      }
     }
     this.phase = 'response';
-    if (!this.translation) return continueResponseHeaders();
+    const extra: readonly (readonly [string, string])[] = this.retryAfter === undefined ? [] : [['retry-after', this.retryAfter]];
+    if (!this.translation) return extra.length === 0 ? continueResponseHeaders() : translatedHeadersOnly(extra);
     const headers = headerMap(msg.responseHeaders?.headers);
     const t = this.translation.headers(Number(headers.get(':status')), headers.get('content-type'), headers.get('x-amzn-errortype'));
     // A native answer already in the client's API: its body is not read.
-    if (t.passes) return continueResponseHeaders();
+    if (t.passes) return extra.length === 0 ? continueResponseHeaders() : translatedHeadersOnly(extra);
     if (t.held) {
       this.held = true;
       return heldResponseHeaders();
     }
-    return translatedResponseHeaders(t.status, t.setHeaders, t.removeHeaders);
+    return translatedResponseHeaders(t.status, [...t.setHeaders, ...extra], t.removeHeaders);
   }
 
   /** Only translated attempts ask for their body (mode_override): each chunk is replaced by its translation. */

@@ -129,6 +129,11 @@ export function replaceBufferedResponseBody(body: Buffer): ProcessingResponse {
   return { responseBody: { response: { headerMutation: { setHeaders: [setHeader('content-length', String(body.length))], removeHeaders: [] }, bodyMutation: { body } } } };
 }
 
+/** Response headers set on an answer whose body is not read (a passed-through error gets `retry-after`). */
+export function headersOnly(set: readonly (readonly [string, string])[]): ProcessingResponse {
+  return { responseHeaders: { response: { headerMutation: { setHeaders: set.map(([k, v]) => setHeader(k, v)), removeHeaders: [] } } } };
+}
+
 /** Response headers held by Envoy until the whole body has been answered (replaceHeldResponseBody). */
 export function heldResponseHeaders(): ProcessingResponse {
   return { responseHeaders: {}, modeOverride: BUFFERED_RESPONSE_BODY };

@@ -22,7 +22,7 @@ import type { ResponseIdCapture } from '../responses/id-capture.js';
 import { directRewrite } from '../pipeline/dispatch.js';
 import { apiOfRequest, classifyRoute } from '../pipeline/route.js';
 import type { BodyDecision, LimitsStep } from '../pipeline/limits.js';
-import { classify } from '../routing/health.js';
+import { classify, finalErrorClass } from '../routing/health.js';
 import type { AttemptRecord } from '../routing/plan.js';
 import type { UpstreamRewrite } from '../pipeline/rewrite.js';
 import { admitHeaders } from '../pipeline/request-headers.js';
@@ -412,7 +412,7 @@ export class ExtProcStream {
     }
     this.deps.router.result(plan, attempt, result);
     if (result.ok) return undefined;
-    return this.deps.router.exhaustedDirect(plan, tries, ctx.status ?? 0);
+    return this.deps.router.exhaustedDirect(plan, tries, ctx.status ?? 0, finalErrorClass(ctx.status ?? 0, headers.get('x-amzn-errortype')));
   }
 
   /** The response is going downstream: record which attempt won; no attempt can follow. */

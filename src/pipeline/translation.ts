@@ -88,7 +88,7 @@ export class ResponseTranslation {
     this.status = status;
     this.errorType = errorType;
     if (this.plan.translator.passes?.(status, this.plan.stream)) return PASS;
-    const mapped = this.plan.translator.status(status);
+    const mapped = this.plan.translator.status(status, errorType);
     const statusChange = mapped !== status ? mapped : undefined;
     if (status < 200 || status >= 300) {
       this.mode = 'error';
@@ -119,7 +119,7 @@ export class ResponseTranslation {
       const message = `The provider's response exceeded ${MAX_TRANSLATED_BODY_BYTES} bytes.`;
       return Buffer.from(this.plan.api === 'anthropic' ? anthropicErrorJson('api_error', message) : openAIErrorJson(message, 'api_error', 'bad_upstream_response'));
     }
-    if (this.mode === 'error') return this.plan.translator.error(this.status, whole);
+    if (this.mode === 'error') return this.plan.translator.error(this.status, whole, this.errorType);
     // A status change for a malformed 200 cannot follow the headers any more: the body says it.
     return this.plan.translator.response(whole, this.options).body;
   }
@@ -134,7 +134,7 @@ export class ResponseTranslation {
       const counted = this.estimate?.();
       if (counted !== undefined) return { status: 200, setHeaders: [...JSON_TYPE, [TOKEN_COUNT_HEADER, 'estimate']], body: Buffer.from(counted) };
     }
-    const mapped = translator.status(this.status);
+    const mapped = translator.status(this.status, this.errorType);
     return { status: mapped !== this.status ? mapped : undefined, setHeaders: JSON_TYPE, body: this.body(whole, true) };
   }
 

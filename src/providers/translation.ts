@@ -63,12 +63,15 @@ export interface ResponseTranslator {
    * not read by the gateway: a native answer already in the client's API). Absent = never.
    */
   passes?(providerStatus: number, stream: boolean): boolean;
-  /** Status the client sees for a provider status (before the body arrives: it goes out with the headers). */
-  status(providerStatus: number): number;
+  /**
+   * Status the client sees for a provider status (before the body arrives: it goes out with the
+   * headers); `errorType` is the provider's error type header when it sent one (AWS `x-amzn-errortype`).
+   */
+  status(providerStatus: number, errorType?: string): number;
   /** A complete non-streamed provider body of a successful (2xx) response -> OpenAI `chat.completion`. */
   response(body: Buffer, options: ResponseOptions): TranslatedResponse;
   /** A complete provider error body (non-2xx) -> OpenAI's error shape `{"error":{message,type,param,code}}`. */
-  error(providerStatus: number, body: Buffer): Buffer;
+  error(providerStatus: number, body: Buffer, errorType?: string): Buffer;
   /** A fresh stream translator for one streamed response. */
   stream(options: ResponseOptions): StreamTranslator;
   /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cooldownFor, HealthTracker, parseRetryAfter, type TargetRef } from './health.js';
+import { cooldownFor, finalErrorClass, HealthTracker, parseRetryAfter, type TargetRef } from './health.js';
 import { gatewayConfigSpecSchema } from '../config/schema.js';
 import { validate } from '../config/validate.js';
 import { capturingLogger, clock, config } from './test-support.js';
@@ -381,5 +381,18 @@ describe('hard-open and the probe budget setting', () => {
     assert.deepEqual(check(20), []);
     assert.ok(check(-1).length > 0);
     assert.ok(check(1.5).length > 0);
+  });
+});
+
+describe('finalErrorClass', () => {
+  it('429 is throttled; 529 and Bedrock ServiceUnavailable / ModelNotReady are overloaded; other failures neither', () => {
+    assert.equal(finalErrorClass(429, undefined), 'throttled');
+    assert.equal(finalErrorClass(429, 'ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/'), 'throttled');
+    assert.equal(finalErrorClass(429, 'ModelNotReadyException:http://internal.amazon.com/coral/com.amazon.bedrock/'), 'overloaded');
+    assert.equal(finalErrorClass(503, 'ServiceUnavailableException:http://internal.amazon.com/coral/com.amazon.bedrock/'), 'overloaded');
+    assert.equal(finalErrorClass(529, undefined), 'overloaded');
+    assert.equal(finalErrorClass(503, undefined), undefined, "a bare 503 may be Envoy's own (unreachable): the summary");
+    assert.equal(finalErrorClass(500, undefined), undefined);
+    assert.equal(finalErrorClass(400, 'ValidationException'), undefined);
   });
 });

@@ -506,6 +506,22 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
 }
 
 /** Maps an attempt's response status to its outcome for health and failover. */
+/**
+ * How a failed final answer should reach the client. `throttled` (429) and `overloaded` (Anthropic's
+ * 529; Bedrock's ServiceUnavailableException 503 and ModelNotReadyException 429, told apart by
+ * `x-amzn-errortype`) go through as the provider's own error in the client's API, so the client's
+ * SDK retries them as it would against the provider; anything else after several attempts becomes
+ * the gateway's one summary 503.
+ */
+export type FinalErrorClass = 'throttled' | 'overloaded';
+
+export function finalErrorClass(status: number, errorType: string | undefined): FinalErrorClass | undefined {
+  if (status === 529) return 'overloaded';
+  if (errorType !== undefined && (errorType.startsWith('ServiceUnavailableException') || errorType.startsWith('ModelNotReadyException'))) return 'overloaded';
+  if (status === 429) return 'throttled';
+  return undefined;
+}
+
 export function classify(status: number, retryAfter: string | undefined, ttfbMs: number): AttemptResult {
   if (status === 429) {
     const retryAfterMs = parseRetryAfter(retryAfter, Date.now());

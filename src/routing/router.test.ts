@@ -69,6 +69,32 @@ describe('failover order', () => {
     assert.equal(single.router.exhausted(p1, only.attempt), undefined);
   });
 
+  it('a last attempt that was throttled or overloaded is passed on (no summary); after a 429, nowhere left to go is a 429 with Retry-After', () => {
+    const { router, cfg } = setup({ maxAttempts: 2 });
+    const tiers = tiersOf(provider('ns/a'), provider('ns/b', { priority: 1 }));
+    const plan = router.open({ requestId: 'r', model: 'm', operation: 'messages', body, tiers, config: cfg }) as RequestPlan;
+    const first = choice(router.next(plan));
+    router.result(plan, first.attempt, { ok: false, reason: 'http_5xx', status: 500 });
+    const second = choice(router.next(plan));
+    router.result(plan, second.attempt, { ok: false, reason: 'http_429', status: 429 });
+    assert.equal(router.exhausted(plan, second.attempt, 'throttled'), undefined);
+    assert.equal(router.exhausted(plan, second.attempt, 'overloaded'), undefined);
+    assert.equal(router.exhausted(plan, second.attempt)?.code, 'provider_unavailable', 'any other class: the summary');
+    assert.equal(router.exhaustedDirect(plan, 3, 529, 'overloaded'), undefined);
+    assert.equal(router.exhaustedDirect(plan, 3, 500)?.code, 'provider_unavailable');
+    // Both rest after 429s with Retry-After: the next attempt has no target.
+    const resting = setup({ maxAttempts: 3 });
+    const p2 = resting.router.open({ requestId: 'r2', model: 'm', operation: 'messages', body, tiers, config: resting.cfg }) as RequestPlan;
+    for (let i = 0; i < 2; i++) {
+      const c = choice(resting.router.next(p2));
+      resting.router.result(p2, c.attempt, { ok: false, reason: 'http_429', status: 429, retryAfterMs: 4000 });
+    }
+    const refused = resting.router.next(p2);
+    assert.ok(isGatewayError(refused), JSON.stringify(refused));
+    assert.equal(refused.code, 'provider_rate_limited');
+    assert.equal(refused.headers?.['retry-after'], '4');
+  });
+
   it('skips ejected targets; hard-open (budget 0) refuses with Retry-After when every target is out', () => {
     const { router, health, cfg } = setup({ circuitBreaker: { consecutiveFailures: 1, cooldownSeconds: 7, probeBudgetPerSecond: 0 } });
     const tiers = tiersOf(provider('a'), provider('b', { priority: 1 }));

@@ -24,7 +24,7 @@ import type { RequestBody } from '../pipeline/request-body.js';
 import { upstreamFor } from '../providers/front-doors.js';
 import type { Operation } from '../providers/types.js';
 import { backoffMs, pickTarget } from './balancer.js';
-import type { AttemptResult, HealthTracker } from './health.js';
+import type { AttemptResult, FinalErrorClass, HealthTracker } from './health.js';
 import { PlanRegistry, targetId, targetOf, type AttemptRecord, type Candidate, type RequestPlan } from './plan.js';
 
 /** Ready endpoints of Services (EndpointSlice discovery). */
@@ -151,7 +151,7 @@ export class ResilientRouter {
     }
     if (pool.length === 0) {
       const last = this.lastResort(everything, plan.config);
-      if (!last) return this.unavailable(plan.model, everything, plan.config, plan.requestId);
+      if (!last) return this.unavailable(plan.model, everything, plan.config, plan.requestId, plan.attempts.at(-1)?.result);
       return this.begin(plan, [last], last, tried, true);
     }
     const picker = plan.config.endpointPicker && this.deps.picker && pool.length > 1
@@ -202,8 +202,9 @@ export class ResilientRouter {
    * error the client gets (a summary of every attempt, no provider names or addresses). Undefined
    * while attempts remain, and for a single attempt (its own error goes through unchanged).
    */
-  exhausted(plan: RequestPlan, attempt: AttemptRecord): GatewayError | undefined {
+  exhausted(plan: RequestPlan, attempt: AttemptRecord, final?: FinalErrorClass): GatewayError | undefined {
     if (attempt.result?.ok !== false || attempt.number < plan.config.maxAttempts || attempt.number < 2) return undefined;
+    if (final) return this.passOn(plan, plan.attempts.length, final);
     const statuses = plan.attempts.map((a) => (a.result && !a.result.ok ? (a.result.status ?? a.result.reason) : 'no answer'));
     return this.summary(plan, plan.attempts.length, `HTTP ${statuses.join(', ')}`);
   }
@@ -212,9 +213,25 @@ export class ResilientRouter {
    * A direct request (one target, see RequestPlan.direct) after Envoy retried it: the one error the
    * client gets when every attempt failed. Only the last attempt's status is known here.
    */
-  exhaustedDirect(plan: RequestPlan, attempts: number, lastStatus: number): GatewayError | undefined {
+  exhaustedDirect(plan: RequestPlan, attempts: number, lastStatus: number, final?: FinalErrorClass): GatewayError | undefined {
     if (attempts < 2) return undefined;
+    if (final) return this.passOn(plan, attempts, final);
     return this.summary(plan, attempts, `last: HTTP ${lastStatus}`);
+  }
+
+  /**
+   * Seconds until some target of the plan may take a request again (cool-down or rest after a 429),
+   * for a `retry-after` the provider did not give; undefined when one is available now.
+   */
+  retryAfterSeconds(plan: RequestPlan): number | undefined {
+    const waitMs = this.waitMs(plan.tiers.flatMap((t) => this.candidatesOf(t)), plan.config);
+    return waitMs > 0 ? Math.ceil(waitMs / 1000) : undefined;
+  }
+
+  /** The last attempt was throttled or overloaded: its own error goes to the client (no summary). */
+  private passOn(plan: RequestPlan, attempts: number, final: FinalErrorClass): undefined {
+    this.deps.logger.warn({ decision: 'exhausted', requestId: plan.requestId, attempts, final }, 'routing decision');
+    return undefined;
   }
 
   private summary(plan: RequestPlan, attempts: number, statuses: string): GatewayError {
@@ -322,9 +339,14 @@ export class ResilientRouter {
     return Number.isFinite(best) ? best : 0;
   }
 
-  private unavailable(model: string, all: readonly Candidate[], config: ResilienceConfig, requestId: string): GatewayError {
+  private unavailable(model: string, all: readonly Candidate[], config: ResilienceConfig, requestId: string, previous?: AttemptResult): GatewayError {
     const retryAfter = String(Math.max(1, Math.ceil(this.waitMs(all, config) / 1000)));
     this.deps.logger.warn({ decision: 'no-candidate', requestId, model, targets: all.map((c) => c.id), retryAfterSeconds: Number(retryAfter) }, 'routing decision');
+    // This request's last attempt was throttled and every target now rests: a throttle, not an outage
+    // (429 like the provider's own, so clients back off as they would against it).
+    if (previous && !previous.ok && previous.status === 429) {
+      return gatewayError('provider_rate_limited', `Every provider of the model '${model}' is rate limiting this gateway; retry after ${retryAfter} s.`, { 'retry-after': retryAfter });
+    }
     return gatewayError(
       'provider_unavailable',
       `Every provider of the model '${model}' is cooling down after failures or asked to wait (Retry-After); retry after ${retryAfter} s.`,

@@ -435,15 +435,16 @@ describe('provider type anthropic (Messages API)', () => {
     assert.equal(stack.anthropic['claude']!.requests.length, 0);
   });
 
-  it('Anthropic errors become OpenAI errors: 401 with its message, and 529 overloaded retried then one 503', async () => {
+  it("Anthropic errors become OpenAI errors: 401 with its message, and 529 overloaded retried then Anthropic's overload as a 503", async () => {
     stack.anthropic['claude']!.behaviour.apiKey = 'sk-ant-other';
     const auth = await assertSdkError(stack.client().chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'Hi' }] }), 401, 'invalid_api_key');
     assert.match(auth.message, /invalid x-api-key/);
     assert.equal((auth.error as { type: string }).type, 'authentication_error');
     Object.assign(stack.anthropic['claude']!.behaviour, { apiKey: 'sk-ant-fake', status: 529 });
     stack.anthropic['claude']!.requests.length = 0;
-    const overloaded = await assertSdkError(stack.client().chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'Hi' }] }), 503, 'provider_unavailable');
-    assert.match(overloaded.message, /HTTP 529/);
+    // Overloaded to the end: Anthropic's own overload (529 is not an OpenAI status: 503), not the summary.
+    const overloaded = await assertSdkError(stack.client().chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'Hi' }] }), 503, 'provider_overloaded');
+    assert.match(overloaded.message, /Overloaded/);
     assert.equal(stack.anthropic['claude']!.received().length, 3, 'retried up to the attempt limit');
   });
 

@@ -179,12 +179,13 @@ describe('provider type aws-bedrock (Converse / ConverseStream, SigV4)', () => {
     assert.match(err.message, /signature we calculated does not match/);
   });
 
-  it('ThrottlingException (429) once is retried invisibly; on every attempt the client gets one 503', async () => {
+  it('ThrottlingException (429) once is retried invisibly; on every attempt the client gets a 429', async () => {
     Object.assign(stack.bedrock['bedrock']!.behaviour, { status: 429, failNext: 1 });
     const ok = await stack.client().chat.completions.create({ model: 'claude-bedrock', messages: [{ role: 'user', content: 'Hi' }] });
     assert.equal(ok.choices[0]?.message.content, 'Hello from the fake Bedrock model.');
     Object.assign(stack.bedrock['bedrock']!.behaviour, { status: 429, failNext: undefined });
-    await assertSdkError(stack.client().chat.completions.create({ model: 'claude-bedrock', messages: [{ role: 'user', content: 'Hi' }] }), 503, 'provider_unavailable');
+    // Throttled to the end: the provider's 429 (rate_limit_exceeded), as OpenAI would answer, not the 503 summary.
+    await assertSdkError(stack.client().chat.completions.create({ model: 'claude-bedrock', messages: [{ role: 'user', content: 'Hi' }] }), 429, 'rate_limit_exceeded');
   });
 
   it('embeddings through signed InvokeModel: Titan (one input, its token count as usage) and Cohere (a batch)', async () => {

@@ -135,7 +135,7 @@ describe('Claude on Bedrock and Vertex AI through /v1/messages, natively', () =>
   });
   after(() => stack?.stop());
   beforeEach(() => {
-    Object.assign(stack.bedrock['bed']!.behaviour, { status: undefined, failNext: undefined, streamException: undefined, countTokensUnsupported: [] });
+    Object.assign(stack.bedrock['bed']!.behaviour, { status: undefined, failNext: undefined, streamException: undefined, countTokensUnsupported: [], errorType: undefined });
     stack.bedrock['bed']!.requests.length = 0;
     Object.assign(stack.anthropic['vclaude']!.behaviour, { status: undefined, failNext: undefined });
     stack.anthropic['vclaude']!.requests.length = 0;
@@ -305,14 +305,45 @@ describe('Claude on Bedrock and Vertex AI through /v1/messages, natively', () =>
     assert.equal((await anthropic.messages.create({ model: 'bclaude', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] })).stop_reason, 'end_turn');
   });
 
-  it('Bedrock: ThrottlingException once is retried invisibly; on every attempt the client gets one Anthropic-shaped error', async () => {
+  it('Bedrock: ThrottlingException once is retried invisibly; on every attempt the client gets Anthropic\'s 429', async () => {
     Object.assign(stack.bedrock['bed']!.behaviour, { status: 429, failNext: 1 });
     const ok = await anthropic.messages.create({ model: 'bclaude', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] });
     assert.equal(ok.stop_reason, 'end_turn');
     assert.deepEqual(stack.bedrock['bed']!.received().map((r) => r.status), [429, 200]);
     Object.assign(stack.bedrock['bed']!.behaviour, { status: 429, failNext: undefined });
     const res = await rawRequest(stack.baseUrl, '/v1/messages', { headers: { 'x-api-key': TEST_KEY }, body: JSON.stringify({ model: 'bclaude', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] }) });
-    assertAnthropicError(res, 503, 'overloaded_error');
+    // Throttled on every attempt: Anthropic's 429 rate_limit_error, as Claude itself would answer.
+    assertAnthropicError(res, 429, 'rate_limit_error');
+  });
+
+  it('every attempt failing: the SDK gets what Claude would send for that class (429 rate_limit_error, 529 overloaded_error), other failures one 503', async () => {
+    const ask = (model: string): Promise<unknown> => anthropic.messages.create({ model, max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] }).then(() => undefined, (e: unknown) => e);
+    const expect = async (model: string, status: number, type: string, name: string): Promise<void> => {
+      const err = await ask(model);
+      assert.ok(err instanceof Anthropic.APIError, `${model}: ${String(err)}`);
+      assert.equal(err.status, status, `${model}: ${String(err)}`);
+      assert.equal((err.error as { error?: { type?: string } }).error?.type, type);
+      assert.equal(err.constructor.name, name);
+    };
+    const bed = stack.bedrock['bed']!.behaviour;
+    Object.assign(bed, { status: 429, errorType: 'ThrottlingException' });
+    await expect('bclaude', 429, 'rate_limit_error', 'RateLimitError');
+    Object.assign(bed, { status: 429, errorType: 'ModelNotReadyException' });
+    await expect('bclaude', 529, 'overloaded_error', 'OverloadedError');
+    Object.assign(bed, { status: 503, errorType: undefined });
+    await expect('bclaude', 529, 'overloaded_error', 'OverloadedError');
+    assert.equal(stack.bedrock['bed']!.received().filter((r) => r.status === 503).length, 3, 'each class after every attempt (maxAttempts 3)');
+    Object.assign(bed, { status: 500 });
+    const summary = await rawRequest(stack.baseUrl, '/v1/messages', { headers: { 'x-api-key': TEST_KEY }, body: JSON.stringify({ model: 'bclaude', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] }) });
+    assert.match(assertAnthropicError(summary, 503, 'overloaded_error'), /All 3 upstream attempts/);
+    Object.assign(bed, { status: undefined });
+    Object.assign(stack.anthropic['vclaude']!.behaviour, { status: 529 });
+    await expect('vclaude', 529, 'overloaded_error', 'OverloadedError');
+    Object.assign(stack.anthropic['vclaude']!.behaviour, { status: 429 });
+    await expect('vclaude', 429, 'rate_limit_error', 'RateLimitError');
+    // A streamed request fails the same way before its stream starts.
+    Object.assign(bed, { status: 429, errorType: 'ThrottlingException' });
+    await assert.rejects(anthropic.messages.stream({ model: 'bclaude', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] }).finalMessage(), (e: unknown) => e instanceof Anthropic.RateLimitError);
   });
 
   it('Bedrock: a throttlingException in the middle of the stream ends it with an Anthropic error event', async () => {
@@ -335,7 +366,7 @@ describe('Claude on Bedrock and Vertex AI through /v1/messages, natively', () =>
     assert.equal(ok.stop_reason, 'end_turn');
     Object.assign(stack.anthropic['vclaude']!.behaviour, { status: 429, failNext: undefined });
     const res = await rawRequest(stack.baseUrl, '/v1/messages', { headers: { 'x-api-key': TEST_KEY }, body: JSON.stringify({ model: 'vclaude', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] }) });
-    assertAnthropicError(res, 503, 'overloaded_error');
+    assertAnthropicError(res, 429, 'rate_limit_error');
   });
 
   for (const streaming of [false, true]) {

@@ -130,6 +130,33 @@ describe('failover to the next provider', () => {
     assert.equal(stack.fakes['primary']!.requests.length + stack.fakes['secondary']!.requests.length, 3);
   });
 
+  it("every provider throttling: the client gets a 429 (the last provider's, or provider_rate_limited with Retry-After when all rest), not the 503 summary", async () => {
+    reset(stack, { status: 429 });
+    stack.fakes['secondary']!.behaviour.status = 429;
+    const err = await stack
+      .client()
+      .chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }] })
+      .then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof APIError && err.status === 429, `got ${String(err)}`);
+    assert.equal(stack.fakes['primary']!.requests.length + stack.fakes['secondary']!.requests.length, 3, 'every attempt was made');
+    // With Retry-After on both, each rests after its 429: the third attempt has nowhere to go, and
+    // the client gets a 429 with the wait (not the outage 503).
+    reset(stack, { status: 429, retryAfterSeconds: 1 });
+    Object.assign(stack.fakes['secondary']!.behaviour, { status: 429, retryAfterSeconds: 1 });
+    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'Hi' }] }),
+    });
+    assert.equal(res.status, 429);
+    const body = (await res.json()) as { error: { code: string; type: string } };
+    assert.deepEqual([body.error.code, body.error.type], ['provider_rate_limited', 'rate_limit_error']);
+    assert.equal(res.headers.get('retry-after'), '1');
+    assert.equal(stack.fakes['primary']!.requests.length + stack.fakes['secondary']!.requests.length, 2, 'no provider asked while resting');
+    // The secondary rests for its Retry-After (1 s): later tests must not see it resting.
+    await new Promise((r) => setTimeout(r, 1100));
+  });
+
   it('a client cannot raise the attempt limit with x-envoy-max-retries', async () => {
     reset(stack, { status: 500 });
     stack.fakes['secondary']!.behaviour.status = 500;

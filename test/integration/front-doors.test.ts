@@ -177,6 +177,22 @@ describe('front doors: /v1/messages and /v1/responses', () => {
       assert.ok(!JSON.stringify(got[0]!.headers).includes(TEST_KEY), 'client key leaked upstream');
     });
 
+    it("Anthropic answering 529 or 429 on every try: the SDK gets Claude's own OverloadedError / RateLimitError (with its retry-after)", async (t) => {
+      const fake = stack.anthropic['claude']!;
+      t.after(() => Object.assign(fake.behaviour, { status: undefined, retryAfterSeconds: undefined }));
+      fake.behaviour.status = 529;
+      const overloaded = await anthropic.messages.create({ model: 'claude', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] }).then(() => undefined, (e: unknown) => e);
+      assert.ok(overloaded instanceof Anthropic.OverloadedError, String(overloaded));
+      assert.equal(overloaded.status, 529);
+      assert.equal(fake.received().length, 3, 'Envoy retried the 529 on the only provider (maxAttempts 3)');
+      Object.assign(fake.behaviour, { status: 429, retryAfterSeconds: 1 });
+      const limited = await anthropic.messages.create({ model: 'claude', max_tokens: 16, messages: [{ role: 'user', content: 'Hi' }] }).then(() => undefined, (e: unknown) => e);
+      assert.ok(limited instanceof Anthropic.RateLimitError, String(limited));
+      assert.equal(limited.headers?.get('retry-after'), '1');
+      // The provider rests for its Retry-After (1 s): later tests must not see it resting.
+      await new Promise((r) => setTimeout(r, 1100));
+    });
+
     it("the SDK's finalMessage() from a stream equals the non-streamed message; Bearer auth works too", async () => {
       const params = { model: 'claude', max_tokens: 64, messages: [{ role: 'user' as const, content: 'Hi' }] };
       const plain = await anthropic.messages.create(params);

@@ -166,12 +166,12 @@ describe('provider type gemini (generateContent)', () => {
     });
   }
 
-  it('RESOURCE_EXHAUSTED (429) once is retried invisibly; always: one 503; an invalid key is a 400 in OpenAI shape', async () => {
+  it('RESOURCE_EXHAUSTED (429) once is retried invisibly; always: a 429; an invalid key is a 400 in OpenAI shape', async () => {
     Object.assign(stack.gemini['gemini']!.behaviour, { status: 429, failNext: 1 });
     const ok = await stack.client().chat.completions.create({ model: 'gemini-flash', messages: [{ role: 'user', content: 'Hi' }] });
     assert.equal(ok.choices[0]?.message.content, 'Hello from the fake Gemini model.');
     Object.assign(stack.gemini['gemini']!.behaviour, { status: 429, failNext: undefined });
-    await assertSdkError(stack.client().chat.completions.create({ model: 'gemini-flash', messages: [{ role: 'user', content: 'Hi' }] }), 503, 'provider_unavailable');
+    await assertSdkError(stack.client().chat.completions.create({ model: 'gemini-flash', messages: [{ role: 'user', content: 'Hi' }] }), 429, 'rate_limit_exceeded');
     Object.assign(stack.gemini['gemini']!.behaviour, { status: undefined, apiKey: 'another-key' });
     const err = await assertSdkError(stack.client().chat.completions.create({ model: 'gemini-flash', messages: [{ role: 'user', content: 'Hi' }] }), 400, 'invalid_request_error');
     assert.match(err.message, /API key not valid/);

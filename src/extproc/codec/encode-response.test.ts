@@ -54,6 +54,7 @@ const ALL_CODES: Record<GatewayErrorCode, true> = {
   rate_limit_exceeded: true,
   insufficient_quota: true,
   provider_unavailable: true,
+  provider_rate_limited: true,
   provider_misconfigured: true,
   limiter_unavailable: true,
   internal_error: true,

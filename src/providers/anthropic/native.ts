@@ -37,11 +37,11 @@ export function isAnthropicError(raw: Buffer): boolean {
   }
 }
 
-/** A cloud's error body -> Anthropic's error body, the cloud's message kept. */
-export function cloudErrorToAnthropic(cloud: string, status: number, raw: Buffer): Buffer {
+/** A cloud's error body -> Anthropic's error body, the cloud's message kept (`clientStatus`: the status the client gets, when it differs). */
+export function cloudErrorToAnthropic(cloud: string, status: number, raw: Buffer, clientStatus = status): Buffer {
   if (isAnthropicError(raw)) return raw;
   const message = cloudErrorMessage(raw) ?? `${cloud} answered HTTP ${status}.`;
-  return Buffer.from(anthropicErrorJson(anthropicErrorType(status), message));
+  return Buffer.from(anthropicErrorJson(anthropicErrorType(clientStatus), message));
 }
 
 /** An Anthropic SSE `error` event. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
-import { BedrockMessagesStream, bedrockCountRefused, bedrockNativeMessages, chunkEvent, countTokensModel, isBedrockClaude } from './messages.js';
+import { BedrockMessagesStream, bedrockCountRefused, bedrockMessagesStatus, bedrockNativeMessages, chunkEvent, countTokensModel, isBedrockClaude } from './messages.js';
 import { ResponseTranslation } from '../../pipeline/translation.js';
 import { MAX_FRAME_BYTES } from './stream.js';
 
@@ -161,5 +161,18 @@ describe('Claude on Bedrock natively: CountTokens refusing a model', () => {
     assert.notEqual(new ResponseTranslation(plan, options).headers(400, 'application/json', VALIDATION).held, true);
     assert.notEqual(new ResponseTranslation(plan, options, () => '{}').headers(429, 'application/json', 'ThrottlingException').held, true);
     assert.equal(new ResponseTranslation(plan, options, () => '{}').headers(200, 'application/json').held, undefined);
+  });
+});
+
+describe('Claude on Bedrock natively: status classes', () => {
+  it("ServiceUnavailableException and ModelNotReadyException are Anthropic's 529 overloaded_error; ThrottlingException stays 429", () => {
+    const r = bedrockNativeMessages.response('messages');
+    assert.equal(bedrockMessagesStatus(503), 529);
+    assert.equal(bedrockMessagesStatus(429, 'ModelNotReadyException:http://internal.amazon.com/coral/com.amazon.bedrock/'), 529);
+    assert.equal(bedrockMessagesStatus(429, 'ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/'), 429);
+    assert.equal(bedrockMessagesStatus(429), 429);
+    assert.equal(r.status(503), 529);
+    assert.equal(r.error(429, Buffer.from('{"message":"Model is not ready"}'), 'ModelNotReadyException').toString(), '{"type":"error","error":{"type":"overloaded_error","message":"Model is not ready"}}');
+    assert.equal(r.error(429, Buffer.from('{"message":"Too many requests"}'), 'ThrottlingException').toString(), '{"type":"error","error":{"type":"rate_limit_error","message":"Too many requests"}}');
   });
 });

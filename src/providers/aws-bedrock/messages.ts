@@ -186,14 +186,25 @@ export function chunkEvent(payload: Buffer): { readonly type: string; readonly j
 
 const passJson = (status: number, stream: boolean): boolean => status >= 200 && status < 300 && !stream;
 
+/**
+ * Bedrock's "overloaded" answers (ServiceUnavailableException 503, ModelNotReadyException 429) are
+ * Anthropic's 529 `overloaded_error` for the client, so the Anthropic SDK treats them as it treats
+ * Claude's own; a ThrottlingException stays 429 `rate_limit_error`.
+ */
+export function bedrockMessagesStatus(status: number, errorType?: string): number {
+  if (status === 503) return 529;
+  if (status === 429 && errorType?.startsWith('ModelNotReadyException')) return 529;
+  return status;
+}
+
 /** InvokeModel / InvokeModelWithResponseStream: JSON passes as it is, streams are decoded, errors become Anthropic's. */
 const messagesResponse: ResponseTranslator = {
   streamContentType: 'application/vnd.amazon.eventstream',
   passes: passJson,
-  status: (s) => s,
+  status: bedrockMessagesStatus,
   // Reached only for a 2xx that is not the stream the client asked for: Claude's JSON as it is.
   response: (body): TranslatedResponse => ({ status: 200, body }),
-  error: (status, body) => cloudErrorToAnthropic('Bedrock', status, body),
+  error: (status, body, errorType) => cloudErrorToAnthropic('Bedrock', status, body, bedrockMessagesStatus(status, errorType)),
   stream: () => new BedrockMessagesStream(),
 };
 
