@@ -109,6 +109,16 @@ describe('failover order', () => {
     assert.equal(refused.headers?.['retry-after'], '7');
   });
 
+  it("retryAfterSeconds: the gateway's cool-down for a passed-on 429 that came without Retry-After; none while a target is available", () => {
+    const { router, cfg } = setup({ maxAttempts: 1, circuitBreaker: { consecutiveFailures: 1, cooldownSeconds: 7, probeBudgetPerSecond: 0 } });
+    const tiers = tiersOf(provider('a'));
+    const plan = router.open({ requestId: 'r', model: 'm', operation: 'messages', body, tiers, config: cfg }) as RequestPlan;
+    assert.equal(router.retryAfterSeconds(plan), undefined, 'available');
+    const only = choice(router.next(plan));
+    router.result(plan, only.attempt, { ok: false, reason: 'http_429', status: 429 });
+    assert.equal(router.retryAfterSeconds(plan), 7, 'ejected for its cool-down');
+  });
+
   it('with every target out, still sends to the least recently failed one within the probe budget', () => {
     const { router, health, cfg, clock: c, lines } = setup({ circuitBreaker: { consecutiveFailures: 1, cooldownSeconds: 30, probeBudgetPerSecond: 2 } });
     const tiers = tiersOf(provider('a'), provider('b', { priority: 1 }));
