@@ -415,3 +415,23 @@ describe('an Anthropic stream with many content blocks', () => {
     }
   });
 });
+
+describe('tool-call arguments that run on in whitespace', () => {
+  it('whitespace after a number is not held without bound (a model stuck writing newlines): released once past a token\'s length, still valid JSON, the number still checked', () => {
+    const std = compiled({ name: 's', pii: { email: 'mask', paymentCard: 'mask' } });
+    const w = new ArgumentsWindow([std], std.window, () => undefined);
+    const textOf = (r: ReturnType<ArgumentsWindow['push']>): string => {
+      if (r.blocked) throw new Error('blocked');
+      return r.text;
+    };
+    let out = textOf(w.push('{"n":4111111111111111'));
+    for (let i = 0; i < 2000; i++) {
+      out += textOf(w.push('\n \n '));
+      assert.ok(w.heldLength <= 1024 + std.window, `held ${w.heldLength} characters`);
+    }
+    out += textOf(w.push(',"to":"bob@example.org"}'));
+    out += textOf(w.flush());
+    assert.deepEqual(JSON.parse(out), { n: '[CARD]', to: '[EMAIL]' });
+    assert.equal((checkArguments(`{"n":4111111111111111${'\n '.repeat(4000)},"to":"x"}`, [std], () => undefined) as { text: string }).text.replace(/\s/g, ''), '{"n":"[CARD]","to":"x"}');
+  });
+});

@@ -16,7 +16,7 @@
  * Text that cannot be JSON (a character no JSON has outside a string, a value right after another
  * value) switches the rest of the text, from the held number on, to a plain StreamWindow over the
  * raw text (`+44 20 7946 0958` or `0044 20 7946 0958` as plain arguments are still one match). Bounded: one window, one token of at most
- * MAX_TOKEN characters, one escape sequence.
+ * MAX_TOKEN characters and at most MAX_TOKEN characters of whitespace after it, one escape sequence.
  *
  * Semantics (streamed or whole, identical): each string value, key and number of the arguments is
  * checked on its own, decoded; a match cannot span two values. checkArguments() is the whole-text
@@ -139,9 +139,19 @@ export class ArgumentsWindow {
       }
       const c = text.charCodeAt(i);
       if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
-        // Whitespace after a number is held with it until what follows shows the text is still JSON.
-        if (this.token.length > 0) this.ws += text[i];
-        else out += text[i];
+        // Whitespace after a number is held with it until what follows shows the text is still JSON;
+        // a run longer than a token (a model stuck writing newlines) releases the checked number and
+        // the whitespace, so nothing is held without bound.
+        if (this.token.length > 0) {
+          this.ws += text[i];
+          if (this.ws.length > MAX_TOKEN) {
+            const t = this.endToken();
+            if (typeof t !== 'string') return t;
+            out += t + this.ws;
+            this.ws = '';
+            this.afterValue = true;
+          }
+        } else out += text[i];
         i++;
       } else if (c === 0x2c || c === 0x3a || c === 0x7d || c === 0x5d) {
         // , : } ]
