@@ -187,6 +187,23 @@ describe('streamed answers: reasoning, refusal and tool-call arguments', () => {
     }
   });
 
+  it('chat: tool calls past index 127 keep their own windows: each call accumulates its own masked JSON', () => {
+    const calls = 200;
+    const args = (i: number): string => `{"n":${i},"to":"user${i}@example.org"}`;
+    let wire = '';
+    for (let i = 0; i < calls; i++) {
+      const a = args(i);
+      wire += chunk({ tool_calls: [{ index: i, id: `call_${i}`, type: 'function', function: { name: 'send', arguments: a.slice(0, 12) } }] });
+      wire += chunk({ tool_calls: [{ index: i, function: { arguments: a.slice(12) } }] });
+    }
+    wire += chunk({}, 'tool_calls') + 'data: [DONE]\n\n';
+    const { out, blocked } = feed(new SseGuard([std], std.window, () => undefined), wire, 0);
+    assert.ok(!blocked);
+    const acc = chatAccumulate(out);
+    assert.equal(acc.args.length, calls);
+    for (let i = 0; i < calls; i++) assert.deepEqual(JSON.parse(acc.args[i] as string), { n: i, to: '[EMAIL]' }, `call ${i}`);
+  });
+
   it('chat: a blocked keyword in tool arguments ends the stream with an error event, none of it released', () => {
     const wire = chunk({ tool_calls: [{ index: 0, id: 'c', type: 'function', function: { name: 'f', arguments: '{"q":"the forb' } }] }) + chunk({ tool_calls: [{ index: 0, function: { arguments: 'idden plan"}' } }] }) + chunk({}, 'tool_calls');
     const { out, blocked } = feed(new SseGuard([BLOCKER], BLOCKER.window, () => undefined), wire, 0);

@@ -36,6 +36,11 @@ import { StreamWindow, type WindowResult } from './window.js';
 export const MAX_EVENT_CHARS = 1024 * 1024;
 export const MAX_JSON_BYTES = 8 * 1024 * 1024;
 const MAX_CHOICES = 128;
+/**
+ * Tool calls of one chat choice with a window of their own (a call's arguments are held until the
+ * choice finishes); calls past it share the last one's, masked then as raw text.
+ */
+const MAX_TOOL_CALLS = 1024;
 
 /** The client-facing refusal for a blocked finding (names the guardrail and rule, never the text). */
 export function policyError(f: Finding, where: 'request' | 'response'): GatewayError {
@@ -558,7 +563,8 @@ export class SseGuard {
     if (Array.isArray(calls)) {
       for (const call of calls as unknown[]) {
         if (!isRecord(call)) continue;
-        const k = typeof call['index'] === 'number' && call['index'] >= 0 && call['index'] < MAX_CHOICES ? call['index'] : 0;
+        const i = call['index'];
+        const k = typeof i === 'number' && Number.isInteger(i) && i >= 0 ? Math.min(i, MAX_TOOL_CALLS - 1) : 0;
         const r = this.argumentsDelta(extras, k, call['function']);
         if (typeof r !== 'boolean') return r;
         if (r) changed = true;
