@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatPicos } from '../../src/billing/money.js';
 import { monthSpan } from '../../src/ratelimit/calendar.js';
-import { ensurePartition, MIGRATIONS, migrate, ROLLUP_KEY, ROLLUP_SUMS } from '../../src/ledger/migrations.js';
+import { ensurePartition, MIGRATIONS, migrate, partitionName, ROLLUP_KEY, rollupPartitionName, ROLLUP_SUMS } from '../../src/ledger/migrations.js';
 import { parseReportQuery, runReport, toCsv, type ReportSource } from '../../src/ledger/reports.js';
 import { LedgerWriter } from '../../src/ledger/writer.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -912,14 +912,16 @@ describe('ledger migration 3 on a ledger written by version 2 (real PostgreSQL)'
       );
     for (let i = 0; i < 40; i++) await ins('old', i, now - (i % 4) * 3_600_000, `default/k${i % 3}`);
     // Rows in the default partition (a month without its own partition).
-    const longAgo = Date.UTC(2001, 0, 15, 10);
+    const d = new Date(now);
+    // From the real now: a month 25 years back has no partition of its own, and one 5 years ahead
+    // is not one the gateway (or this test) creates.
+    const longAgo = Date.UTC(d.getUTCFullYear() - 25, 0, 15, 10);
     for (let i = 0; i < 10; i += 2) await ins('ancient', i, longAgo, 'default/k0');
     assert.equal((await pg.pool.query("SELECT to_regclass('tollgate_usage_hourly') AS t")).rows[0]?.t, null);
 
     assert.deepEqual(await migrate(pg.pool), [3], 'only the new version is applied');
     assert.deepEqual(await migrate(pg.pool), [], 'and only once');
-    const d = new Date(now);
-    const part = `tollgate_usage_hourly_y${d.getUTCFullYear()}m${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+    const part = rollupPartitionName(d.getUTCFullYear(), d.getUTCMonth() + 1);
     assert.notEqual((await pg.pool.query('SELECT to_regclass($1) AS t', [part])).rows[0]?.t, null, 'a rollup partition for the existing month');
     assert.equal(await assertRollupExact(pg.pool, 'true', 'backfilled'), 3 * 4 + 1);
     // The rollup rows of one (hour, key, model): many raw rows summed.
@@ -933,20 +935,23 @@ describe('ledger migration 3 on a ledger written by version 2 (real PostgreSQL)'
     // The next month's partitions, raw and rollup, are created together.
     await ensurePartition(pg.pool, now + 32 * 86_400_000);
     const next = new Date(now + 32 * 86_400_000);
-    const nextPart = `tollgate_usage_hourly_y${next.getUTCFullYear()}m${String(next.getUTCMonth() + 1).padStart(2, '0')}`;
+    const nextPart = rollupPartitionName(next.getUTCFullYear(), next.getUTCMonth() + 1);
     assert.notEqual((await pg.pool.query('SELECT to_regclass($1) AS t', [nextPart])).rows[0]?.t, null);
 
     // A writer of version 2 (a rolling upgrade across a month's end) creates only the raw partition of
     // a new month and writes into it: the trigger puts the rollup rows into the default partition.
     // The next ensurePartition of this version moves them into the month's rollup partition.
-    const later = Date.UTC(2031, 4, 10, 7);
-    await pg.pool.query("CREATE TABLE tollgate_usage_y2031m05 PARTITION OF tollgate_usage FOR VALUES FROM ('2031-05-01T00:00:00Z') TO ('2031-06-01T00:00:00Z')");
+    const [ly, lm] = [d.getUTCFullYear() + 5, d.getUTCMonth() + 1];
+    const later = Date.UTC(ly, lm - 1, 10, 7);
+    const laterFrom = new Date(Date.UTC(ly, lm - 1, 1)).toISOString();
+    const laterTo = new Date(Date.UTC(ly, lm, 1)).toISOString();
+    await pg.pool.query(`CREATE TABLE ${partitionName(ly, lm)} PARTITION OF tollgate_usage FOR VALUES FROM ('${laterFrom}') TO ('${laterTo}')`);
     for (let i = 0; i < 4; i++) await ins('upgrade', i, later + (i % 2) * 3_600_000, 'default/k1');
-    const inDefault = "SELECT count(*)::int AS n FROM tollgate_usage_hourly_default WHERE hour >= '2031-05-01'";
+    const inDefault = `SELECT count(*)::int AS n FROM tollgate_usage_hourly_default WHERE hour >= '${laterFrom}'`;
     assert.equal((await pg.pool.query(inDefault)).rows[0]?.n, 2);
     await ensurePartition(pg.pool, later);
     assert.equal((await pg.pool.query(inDefault)).rows[0]?.n, 0, 'moved out of the default partition');
-    assert.equal((await pg.pool.query('SELECT count(*)::int AS n FROM tollgate_usage_hourly_y2031m05')).rows[0]?.n, 2, 'into the month\'s');
+    assert.equal((await pg.pool.query(`SELECT count(*)::int AS n FROM ${rollupPartitionName(ly, lm)}`)).rows[0]?.n, 2, 'into the month\'s');
     await ensurePartition(pg.pool, later); // again: nothing to do
     await ins('upgrade', 4, later, 'default/k1'); // the trigger writes into the new partition
     await assertRollupExact(pg.pool, 'true', 'after the move');

@@ -13,7 +13,8 @@ import { assertOpenAIError, assertSdkError, rawRequest, type RawResponse } from 
 import { startStack, TEST_KEY, type Stack } from '../harness/stack.js';
 
 const LIMITED_KEY = 'sk-models-limited-0001';
-const EARLY = '2025-04-01T12:00:00Z';
+/** A creation time well before this process started (from the real now; whole seconds, as Kubernetes writes them). */
+const EARLY = new Date(Math.floor((Date.now() - 400 * 86_400_000) / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 
 const key = (name: string, secret: string, extra: string): string =>
   `apiVersion: tollgate.dev/v1alpha1\nkind: ApiKey\nmetadata: { name: ${name} }\nspec:\n  keyHash: "${hashKey(secret)}"\n${extra}---\n`;
