@@ -16,6 +16,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import type { RedisClient } from '../ratelimit/redis.js';
 import { isLogLevel } from './log-levels.js';
+import { channelObject } from './channel-json.js';
 
 /** Carries cancellations between replicas. */
 export interface CancelRelay {
@@ -44,15 +45,9 @@ const MAX_LEVEL_MESSAGE = 256 * 1024;
 
 /** Parses a level change from the channel; undefined for anything malformed. */
 export function parseLevelChange(message: string): LevelChange | undefined {
-  if (message.length > MAX_LEVEL_MESSAGE) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(message);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const { s, l, v: servers } = v as { s?: unknown; l?: unknown; v?: unknown };
+  const v = channelObject(message, MAX_LEVEL_MESSAGE);
+  if (!v) return undefined;
+  const { s, l, v: servers } = v;
   if (typeof s !== 'string' || s.length === 0 || s.length > MAX_ID) return undefined;
   if (l !== null && !isLogLevel(l)) return undefined;
   if (!Array.isArray(servers) || !servers.every((x): x is string => typeof x === 'string')) return undefined;

@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import type { RedisClient } from '../ratelimit/redis.js';
+import { channelObject } from './channel-json.js';
 
 /** What a relayed message carries to the owner (the key's name, never the key). */
 export interface RelayedMessage {
@@ -74,15 +75,8 @@ const HEX = /^[0-9a-f]{1,64}$/;
 
 /** Parses a relayed message from the channel; undefined for anything malformed or too long. */
 export function parseWire(message: string, maxBody: number): Wire | undefined {
-  if (message.length > maxBody * 2 + 4096) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(message);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const w = v as Partial<Record<keyof Wire, unknown>>;
+  const w: Partial<Record<keyof Wire, unknown>> | undefined = channelObject(message, maxBody * 2 + 4096);
+  if (!w) return undefined;
   if (typeof w.r !== 'string' || !HEX.test(w.r) || typeof w.n !== 'string' || !HEX.test(w.n) || typeof w.d !== 'number') return undefined;
   if (typeof w.k !== 'string' || typeof w.e !== 'string' || typeof w.q !== 'string' || typeof w.b !== 'string') return undefined;
   if (w.k.length > 512 || w.e.length > 512 || w.q.length > 256 || Buffer.byteLength(w.b) > maxBody) return undefined;
@@ -91,15 +85,9 @@ export function parseWire(message: string, maxBody: number): Wire | undefined {
 
 /** Parses an owner's verdict; undefined for anything malformed. */
 export function parseAnswer(message: string): { nonce: string; answer: RelayAnswer } | undefined {
-  if (message.length > 4096) return undefined;
-  let v: unknown;
-  try {
-    v = JSON.parse(message);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const { n, s, c, m } = v as Record<string, unknown>;
+  const v = channelObject(message, 4096);
+  if (!v) return undefined;
+  const { n, s, c, m } = v;
   if (typeof n !== 'string' || typeof s !== 'number' || !Number.isInteger(s) || s < 200 || s > 599) return undefined;
   if (s === 202) return { nonce: n, answer: { status: 202 } };
   if (typeof c !== 'number' || typeof m !== 'string') return undefined;
