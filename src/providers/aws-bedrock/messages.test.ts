@@ -4,7 +4,7 @@ import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { BedrockMessagesStream, bedrockCountRefused, bedrockMessagesStatus, bedrockNativeMessages, chunkEvent, countTokensModel, isBedrockClaude } from './messages.js';
 import { ResponseTranslation } from '../../pipeline/translation.js';
-import { MAX_FRAME_BYTES } from './stream.js';
+import { MAX_FRAME_BYTES } from './event-stream.js';
 
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
 

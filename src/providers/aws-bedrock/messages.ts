@@ -16,13 +16,11 @@
  *   - Claude's Messages body on Bedrock: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html
  *     (no `model`, no `stream`, `anthropic_version: "bedrock-2023-05-31"`, betas as `anthropic_beta: [...]`)
  */
-import { EventStreamCodec } from '@smithy/eventstream-codec';
-import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { anthropicErrorJson } from '../openai/messages.js';
 import { isObject, type ResponseTranslator, type StreamTranslator, type TranslatedResponse } from '../translation.js';
 import type { BodyEdits, MessagesOperation, NativeMessages } from '../types.js';
 import { anthropicErrorEvent, cloudErrorToAnthropic } from '../anthropic/native.js';
-import { MAX_FRAME_BYTES } from './stream.js';
+import { EventStreamFrames, type EventStreamMessage } from './event-stream.js';
 
 /** The Messages API version Bedrock expects in the body. */
 export const BEDROCK_ANTHROPIC_VERSION = 'bedrock-2023-05-31';
@@ -44,7 +42,6 @@ export function countTokensModel(upstreamModel: string): string {
   return upstreamModel.replace(PROFILE_PREFIX, '');
 }
 
-const codec = new EventStreamCodec(toUtf8, fromUtf8);
 const EMPTY = Buffer.alloc(0);
 const NEWLINE = 0x0a;
 const BYTES_MARK = Buffer.from('"bytes":"');
@@ -71,25 +68,20 @@ type State = 'open' | 'stopped' | 'failed';
  * Anthropic `error` event.
  */
 export class BedrockMessagesStream implements StreamTranslator {
-  private pending: Buffer = EMPTY;
+  private readonly frames = new EventStreamFrames();
   private out: Buffer[] = [];
   private state: State = 'open';
+  /** Made once: handed to the frame reader for every chunk. */
+  private readonly onMessage = (message: EventStreamMessage): boolean => {
+    this.frame(message);
+    return this.state === 'open';
+  };
 
   push(chunk: Buffer): Buffer {
     if (this.state !== 'open') return EMPTY;
-    let buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
-    while (buf.length >= 4 && this.state === 'open') {
-      const total = buf.readUInt32BE(0);
-      if (total < 16 || total > MAX_FRAME_BYTES) {
-        this.fail('api_error', 'The provider sent an event-stream frame the gateway cannot read.');
-        break;
-      }
-      if (buf.length < total) break;
-      this.frame(buf.subarray(0, total));
-      buf = buf.subarray(total);
-    }
-    // Copied: the chunk's memory belongs to the caller.
-    this.pending = buf.length > 0 && this.state === 'open' ? Buffer.from(buf) : EMPTY;
+    const problem = this.frames.push(chunk, this.onMessage);
+    if (problem === 'unreadable') this.fail('api_error', 'The provider sent an event-stream frame the gateway cannot read.');
+    else if (problem === 'corrupt') this.fail('api_error', 'The provider sent a corrupt event-stream frame.');
     return this.flush();
   }
 
@@ -98,14 +90,7 @@ export class BedrockMessagesStream implements StreamTranslator {
     return this.flush();
   }
 
-  private frame(bytes: Buffer): void {
-    let message;
-    try {
-      message = codec.decode(bytes);
-    } catch {
-      this.fail('api_error', 'The provider sent a corrupt event-stream frame.');
-      return;
-    }
+  private frame(message: EventStreamMessage): void {
     const kind = message.headers[':message-type'];
     const body = Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength);
     if (kind?.value !== 'event') {

@@ -14,24 +14,25 @@
  * `content` deltas and the finish is "stop". Bounded state: one incomplete frame (capped), a
  * per-block table, the reasoning text of a message (capped, only when the model reasons).
  */
-import { EventStreamCodec } from '@smithy/eventstream-codec';
-import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { isObject, openAIErrorJson, openAIErrorType, openAIUsage, type ProviderUsage, type ResponseOptions, SSE_DONE, type StreamTranslator, ThinkingCollector, jsonFinish } from '../translation.js';
 import { finishReason, readUsage } from './chat.js';
+import { EventStreamFrames, type EventStreamMessage } from './event-stream.js';
 
-/** Largest event-stream frame accepted (AWS caps frames at 16 MiB; Converse events are small). */
-export const MAX_FRAME_BYTES = 1024 * 1024;
 const MAX_BLOCKS = 1024;
 const NOT_A_TOOL = -1;
 /** The forced response_format tool: its input is the message content. */
 const JSON_ANSWER = -2;
 const EMPTY = Buffer.alloc(0);
-const codec = new EventStreamCodec(toUtf8, fromUtf8);
 
 type State = 'open' | 'stopped' | 'done' | 'failed';
 
 export class BedrockStreamTranslator implements StreamTranslator {
-  private pending: Buffer = EMPTY;
+  private readonly frames = new EventStreamFrames();
+  /** Made once: handed to the frame reader for every chunk. */
+  private readonly onMessage = (message: EventStreamMessage): boolean => {
+    this.frame(message);
+    return this.state === 'open' || this.state === 'stopped';
+  };
   private out = '';
   private readonly prefix: string;
   private readonly toolIndex: number[] = [];
@@ -50,19 +51,9 @@ export class BedrockStreamTranslator implements StreamTranslator {
 
   push(chunk: Buffer): Buffer {
     if (this.state === 'done' || this.state === 'failed') return EMPTY;
-    let buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
-    while (buf.length >= 4 && (this.state === 'open' || this.state === 'stopped')) {
-      const total = buf.readUInt32BE(0);
-      if (total < 16 || total > MAX_FRAME_BYTES) {
-        this.fail('The provider sent an event-stream frame the gateway cannot read.', 'api_error', 'bad_upstream_response');
-        break;
-      }
-      if (buf.length < total) break;
-      this.frame(buf.subarray(0, total));
-      buf = buf.subarray(total);
-    }
-    // Copied: the chunk's memory belongs to the caller.
-    this.pending = buf.length > 0 && (this.state === 'open' || this.state === 'stopped') ? Buffer.from(buf) : EMPTY;
+    const problem = this.frames.push(chunk, this.onMessage);
+    if (problem === 'unreadable') this.fail('The provider sent an event-stream frame the gateway cannot read.', 'api_error', 'bad_upstream_response');
+    else if (problem === 'corrupt') this.fail('The provider sent a corrupt event-stream frame.', 'api_error', 'bad_upstream_response');
     return this.flush();
   }
 
@@ -72,14 +63,7 @@ export class BedrockStreamTranslator implements StreamTranslator {
     return this.flush();
   }
 
-  private frame(bytes: Buffer): void {
-    let message;
-    try {
-      message = codec.decode(bytes);
-    } catch {
-      this.fail('The provider sent a corrupt event-stream frame.', 'api_error', 'bad_upstream_response');
-      return;
-    }
+  private frame(message: EventStreamMessage): void {
     const header = (name: string): string | undefined => {
       const h = message.headers[name];
       return h && h.type === 'string' ? h.value : undefined;
