@@ -63,3 +63,21 @@ export function resetFakes<B extends object>(fakes: Iterable<{ behaviour: B; req
     fake.requests.length = 0;
   }
 }
+
+/**
+ * An `aws-bedrock` ModelProvider (fake `bedrock`, eu-central-1) with no credential Secret, serving
+ * `claude-bedrock` as `upstreamModel`: its credentials come from the environment (IRSA, Pod Identity).
+ */
+export function ambientCredentialsBedrock(upstreamModel: string): string {
+  return `apiVersion: tollgate.dev/v1alpha1
+kind: ModelProvider
+metadata: { name: bedrock }
+spec:
+  type: aws-bedrock
+  endpoint: "{{FAKE:bedrock}}"
+  region: eu-central-1
+  models:
+    - name: claude-bedrock
+      upstreamModel: ${upstreamModel}
+`;
+}

@@ -15,6 +15,7 @@ import { FakeSts } from '../../src/dev/fake-sts.js';
 import { waitFor } from '../../src/dev/local-stack.js';
 import { assertSdkError } from '../harness/http.js';
 import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
+import { ambientCredentialsBedrock } from '../harness/provider-fixtures.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/tollgate-bedrock';
 const TEMPORARY = { accessKeyId: 'ASIAIRSAFAKE', secretAccessKey: 'irsa-temporary-secret', sessionToken: 'irsa-session-token' };
@@ -34,17 +35,7 @@ describe('aws-bedrock with IRSA web identity (no credential Secret)', () => {
     stack = await startStack({
       files: {
         'keys.yaml': basicConfig()['keys.yaml'] as string,
-        'providers.yaml': `apiVersion: tollgate.dev/v1alpha1
-kind: ModelProvider
-metadata: { name: bedrock }
-spec:
-  type: aws-bedrock
-  endpoint: "{{FAKE:bedrock}}"
-  region: eu-central-1
-  models:
-    - name: claude-bedrock
-      upstreamModel: ${MODEL_ID}
-`,
+        'providers.yaml': ambientCredentialsBedrock(MODEL_ID),
       },
       bedrockFakes: { bedrock: { ...TEMPORARY, region: 'eu-central-1' } },
       // Static keys would come first in the chain: cleared so the runner's own environment cannot mask IRSA.

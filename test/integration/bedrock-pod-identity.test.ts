@@ -15,6 +15,7 @@ import { FakeContainerCredentials } from '../../src/dev/fake-container-credentia
 import { waitFor } from '../../src/dev/local-stack.js';
 import { assertSdkError } from '../harness/http.js';
 import { basicConfig, startStack, TEST_KEY, type Stack } from '../harness/stack.js';
+import { ambientCredentialsBedrock } from '../harness/provider-fixtures.js';
 
 const FIRST = { accessKeyId: 'ASIAPODIDFIRST', secretAccessKey: 'pod-identity-secret-1', sessionToken: 'pod-identity-session-1' };
 const SECOND = { accessKeyId: 'ASIAPODIDSECOND', secretAccessKey: 'pod-identity-secret-2', sessionToken: 'pod-identity-session-2' };
@@ -44,17 +45,7 @@ describe('aws-bedrock with EKS Pod Identity (container credentials, no credentia
     stack = await startStack({
       files: {
         'keys.yaml': basicConfig()['keys.yaml'] as string,
-        'providers.yaml': `apiVersion: tollgate.dev/v1alpha1
-kind: ModelProvider
-metadata: { name: bedrock }
-spec:
-  type: aws-bedrock
-  endpoint: "{{FAKE:bedrock}}"
-  region: eu-central-1
-  models:
-    - name: claude-bedrock
-      upstreamModel: ${MODEL_ID}
-`,
+        'providers.yaml': ambientCredentialsBedrock(MODEL_ID),
       },
       bedrockFakes: { bedrock: { ...FIRST, region: 'eu-central-1' } },
       // Earlier sources of the chain are cleared so the runner's own environment cannot mask Pod Identity.
