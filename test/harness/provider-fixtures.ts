@@ -2,6 +2,7 @@
  * Config and comparison fixtures shared by the provider-type integration tests (anthropic, bedrock,
  * gemini) and the front-door tests, so each test file only states what is particular to it.
  */
+import type Anthropic from '@anthropic-ai/sdk';
 import type OpenAI from 'openai';
 
 /**
@@ -81,3 +82,10 @@ spec:
       upstreamModel: ${upstreamModel}
 `;
 }
+
+/** A weather tool in Anthropic's shape, for the `/v1/messages` tests' tool loops. */
+export const ANTHROPIC_WEATHER_TOOL: Anthropic.Tool = {
+  name: 'get_weather',
+  description: 'Weather in a city',
+  input_schema: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string' } }, required: ['city'] },
+};

@@ -14,7 +14,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { waitFor } from '../../src/dev/local-stack.js';
 import { rawRequest, type RawResponse } from '../harness/http.js';
 import { startStack, basicConfig, TEST_KEY, type Stack } from '../harness/stack.js';
-import { NEVER_OPEN_BREAKER_GATEWAY } from '../harness/provider-fixtures.js';
+import { ANTHROPIC_WEATHER_TOOL, NEVER_OPEN_BREAKER_GATEWAY } from '../harness/provider-fixtures.js';
 
 const AWS = { accessKeyId: 'AKIDFAKEBEDROCK', secretAccessKey: 'fake-secret-access-key', sessionToken: 'fake-session-token' };
 const BEDROCK_CLAUDE = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
@@ -98,12 +98,6 @@ metadata: { name: oai }
 stringData: { token: sk-upstream-oai }
 `,
   'gateway.yaml': NEVER_OPEN_BREAKER_GATEWAY,
-};
-
-const WEATHER: Anthropic.Tool = {
-  name: 'get_weather',
-  description: 'Weather in a city',
-  input_schema: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string' } }, required: ['city'] },
 };
 
 /** What a user compares between a streamed and a non-streamed message (ids differ by design). */
@@ -221,7 +215,7 @@ describe('Claude on Bedrock and Vertex AI through /v1/messages, natively', () =>
     for (const streaming of [false, true]) {
       it(`${cloud}: a signed thinking block comes back (${streaming ? 'streamed' : 'non-streamed'}) and goes back unchanged in the tool loop`, async () => {
         const ask = [{ role: 'user' as const, content: 'Weather in Paris?' }];
-        const params = { model, max_tokens: 4000, thinking: { type: 'enabled' as const, budget_tokens: 2048 }, tools: [WEATHER], messages: ask };
+        const params = { model, max_tokens: 4000, thinking: { type: 'enabled' as const, budget_tokens: 2048 }, tools: [ANTHROPIC_WEATHER_TOOL], messages: ask };
         const first = streaming ? await anthropic.messages.stream(params).finalMessage() : await anthropic.messages.create(params);
         assert.deepEqual(first.content.map((b) => b.type), ['thinking', 'tool_use']);
         const thinking = first.content[0]!;

@@ -11,7 +11,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { waitFor } from '../../src/dev/local-stack.js';
 import { assertOpenAIError, rawRequest, type RawResponse } from '../harness/http.js';
 import { startStack, TEST_KEY, type Stack } from '../harness/stack.js';
-import { NEVER_OPEN_BREAKER_GATEWAY } from '../harness/provider-fixtures.js';
+import { ANTHROPIC_WEATHER_TOOL, NEVER_OPEN_BREAKER_GATEWAY } from '../harness/provider-fixtures.js';
 
 const DENIED_KEY = 'sk-front-denied-0001';
 const AWS = { accessKeyId: 'AKIDFAKEBEDROCK', secretAccessKey: 'fake-secret-access-key', sessionToken: 'fake-session-token' };
@@ -95,12 +95,6 @@ stringData: { token: sk-upstream-oai }
 `,
   ].join(''),
   'gateway.yaml': NEVER_OPEN_BREAKER_GATEWAY,
-};
-
-const WEATHER: Anthropic.Tool = {
-  name: 'get_weather',
-  description: 'Weather in a city',
-  input_schema: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string' } }, required: ['city'] },
 };
 
 /** What a user compares between a streamed and a non-streamed message. */
@@ -213,7 +207,7 @@ describe('front doors: /v1/messages and /v1/responses', () => {
     });
 
     it('tools: streamed input_json_delta accumulate to the tool input', async () => {
-      const params = { model: 'claude', max_tokens: 200, tools: [WEATHER], messages: [{ role: 'user' as const, content: 'Weather in Paris?' }] };
+      const params = { model: 'claude', max_tokens: 200, tools: [ANTHROPIC_WEATHER_TOOL], messages: [{ role: 'user' as const, content: 'Weather in Paris?' }] };
       const plain = await anthropic.messages.create(params);
       const deltas: string[] = [];
       const stream = anthropic.messages.stream(params).on('inputJson', (partial) => deltas.push(partial));
@@ -297,7 +291,7 @@ describe('front doors: /v1/messages and /v1/responses', () => {
     });
 
     it('tools: streamed tool call arguments arrive as input_json_delta; the tool_result round-trips as a tool message', async () => {
-      const params = { model: 'gpt', max_tokens: 200, tools: [WEATHER], messages: [{ role: 'user' as const, content: 'Weather in Paris?' }] };
+      const params = { model: 'gpt', max_tokens: 200, tools: [ANTHROPIC_WEATHER_TOOL], messages: [{ role: 'user' as const, content: 'Weather in Paris?' }] };
       const plain = await anthropic.messages.create(params);
       const deltas: string[] = [];
       const final = await anthropic.messages.stream(params).on('inputJson', (partial) => deltas.push(partial)).finalMessage();
@@ -308,11 +302,11 @@ describe('front doors: /v1/messages and /v1/responses', () => {
       assert.ok(use?.type === 'tool_use');
       assert.deepEqual(use.input, { city: 'Paris', unit: 'celsius' });
       const sentTools = (stack.fakes['primary']!.received('/chat/completions')[0]!.body as Record<string, unknown>)['tools'];
-      assert.deepEqual(sentTools, [{ type: 'function', function: { name: 'get_weather', description: 'Weather in a city', parameters: WEATHER.input_schema } }]);
+      assert.deepEqual(sentTools, [{ type: 'function', function: { name: 'get_weather', description: 'Weather in a city', parameters: ANTHROPIC_WEATHER_TOOL.input_schema } }]);
       const answer = await anthropic.messages.create({
         model: 'gpt',
         max_tokens: 200,
-        tools: [WEATHER],
+        tools: [ANTHROPIC_WEATHER_TOOL],
         messages: [
           { role: 'user', content: 'Weather in Paris?' },
           { role: 'assistant', content: plain.content },
@@ -347,14 +341,14 @@ describe('front doors: /v1/messages and /v1/responses', () => {
       const fits = await anthropic.messages.create({ model: 'gpt', max_tokens: 200, tools: [strictTool], messages: [{ role: 'user', content: 'Weather in Paris?' }] });
       assert.equal(fits.stop_reason, 'tool_use');
       assert.equal(sentFunction()['strict'], true);
-      // WEATHER leaves 'unit' optional: valid for Anthropic's strict mode, a 400 from OpenAI's. Sent unenforced.
-      const loose = await anthropic.messages.create({ model: 'gpt', max_tokens: 200, tools: [{ ...WEATHER, strict: true }], messages: [{ role: 'user', content: 'Weather in Paris?' }] });
+      // ANTHROPIC_WEATHER_TOOL leaves 'unit' optional: valid for Anthropic's strict mode, a 400 from OpenAI's. Sent unenforced.
+      const loose = await anthropic.messages.create({ model: 'gpt', max_tokens: 200, tools: [{ ...ANTHROPIC_WEATHER_TOOL, strict: true }], messages: [{ role: 'user', content: 'Weather in Paris?' }] });
       assert.equal(loose.stop_reason, 'tool_use');
       assert.equal(sentFunction()['strict'], undefined);
       // The fake refuses that schema in strict mode as OpenAI does (a chat client passes strict as it is).
       const refused = await rawRequest(stack.baseUrl, '/v1/chat/completions', {
         key: TEST_KEY,
-        body: JSON.stringify({ model: 'gpt', messages: [{ role: 'user', content: 'Weather?' }], tools: [{ type: 'function', function: { name: 'get_weather', parameters: WEATHER.input_schema, strict: true } }] }),
+        body: JSON.stringify({ model: 'gpt', messages: [{ role: 'user', content: 'Weather?' }], tools: [{ type: 'function', function: { name: 'get_weather', parameters: ANTHROPIC_WEATHER_TOOL.input_schema, strict: true } }] }),
       });
       assert.equal(refused.status, 400, refused.text);
       assert.match(refused.text, /Invalid schema for function 'get_weather': In context=\(\), 'additionalProperties' is required to be supplied and to be false/);
@@ -392,7 +386,7 @@ describe('front doors: /v1/messages and /v1/responses', () => {
         assert.ok(plain.usage.input_tokens > 0 && plain.usage.output_tokens > 0);
         const final = await anthropic.messages.stream(params).finalMessage();
         assert.deepEqual(essence(final), essence(plain));
-        const toolParams = { ...params, tools: [WEATHER], messages: [{ role: 'user' as const, content: 'Weather in Paris?' }] };
+        const toolParams = { ...params, tools: [ANTHROPIC_WEATHER_TOOL], messages: [{ role: 'user' as const, content: 'Weather in Paris?' }] };
         const toolPlain = await anthropic.messages.create(toolParams);
         const deltas: string[] = [];
         const toolFinal = await anthropic.messages.stream(toolParams).on('inputJson', (p) => deltas.push(p)).finalMessage();
@@ -411,7 +405,7 @@ describe('front doors: /v1/messages and /v1/responses', () => {
         const fake = stack.bedrock['bed']!;
         fake.requests.length = 0;
         const ask = [{ role: 'user' as const, content: 'Weather in Paris?' }];
-        const params = { model: 'bed-claude', max_tokens: 4000, thinking: { type: 'enabled' as const, budget_tokens: 2048 }, tools: [WEATHER], messages: ask };
+        const params = { model: 'bed-claude', max_tokens: 4000, thinking: { type: 'enabled' as const, budget_tokens: 2048 }, tools: [ANTHROPIC_WEATHER_TOOL], messages: ask };
         const first = streaming ? await anthropic.messages.stream(params).finalMessage() : await anthropic.messages.create(params);
         assert.deepEqual(first.content.map((b) => b.type), ['thinking', 'tool_use']);
         const thinking = first.content[0]!;
