@@ -10,8 +10,7 @@
  * {AccessKeyId, SecretAccessKey, Token, AccountId, Expiration}, expiring `lifetimeS` from now
  * (RFC 3339, whole seconds, as the agent writes it).
  */
-import { createServer, type Server } from 'node:http';
-import { closeFake, listenFake } from './fake-listen.js';
+import { LoopbackFake } from './fake-listen.js';
 
 export interface ContainerCredentialsBehaviour {
   /** The token the request's Authorization header must carry; undefined: none required (ECS without a token). */
@@ -31,13 +30,12 @@ export interface ContainerCredentialsCall {
   status: number;
 }
 
-export class FakeContainerCredentials {
+export class FakeContainerCredentials extends LoopbackFake {
   readonly calls: ContainerCredentialsCall[] = [];
   readonly behaviour: ContainerCredentialsBehaviour;
-  private server: Server | undefined;
-  private portNumber = 0;
 
   constructor(behaviour: Partial<ContainerCredentialsBehaviour> & Pick<ContainerCredentialsBehaviour, 'accessKeyId' | 'secretAccessKey' | 'sessionToken'>) {
+    super();
     this.behaviour = { token: undefined, lifetimeS: 6 * 3600, path: '/v1/credentials', ...behaviour };
   }
 
@@ -47,7 +45,7 @@ export class FakeContainerCredentials {
   }
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => {
+    await this.listen((req, res) => {
       const call: ContainerCredentialsCall = { method: req.method ?? '', path: req.url ?? '', authorization: req.headers['authorization'], status: 200 };
       this.calls.push(call);
       req.resume();
@@ -66,13 +64,5 @@ export class FakeContainerCredentials {
       const expiration = new Date(Date.now() + b.lifetimeS * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
       answer(200, { AccessKeyId: b.accessKeyId, SecretAccessKey: b.secretAccessKey, Token: b.sessionToken, AccountId: '123456789012', Expiration: expiration });
     });
-    this.portNumber = await listenFake(server);
-    this.server = server;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    await closeFake(server);
   }
 }

@@ -16,8 +16,7 @@
  * token endpoint answer 403 with that text, as GKE does for a Kubernetes service account that is not
  * allowed to impersonate its Google service account.
  */
-import { createServer, type Server } from 'node:http';
-import { closeFake, listenFake } from './fake-listen.js';
+import { LoopbackFake } from './fake-listen.js';
 
 export interface GceMetadataBehaviour {
   /** The Google service account the Pod runs as. */
@@ -39,17 +38,16 @@ export interface GceMetadataCall {
 
 const BASE = '/computeMetadata/v1';
 
-export class FakeGceMetadata {
+export class FakeGceMetadata extends LoopbackFake {
   readonly calls: GceMetadataCall[] = [];
   readonly behaviour: GceMetadataBehaviour;
-  private server: Server | undefined;
-  private portNumber = 0;
 
   constructor(
     /** Mints an access token valid for `lifetimeS`. */
     private readonly issue: (lifetimeS: number) => string,
     behaviour: Partial<GceMetadataBehaviour> = {},
   ) {
+    super();
     this.behaviour = { serviceAccount: 'tollgate@fake-project.iam.gserviceaccount.com', projectId: 'fake-project', lifetimeS: 3599, refuse: undefined, ...behaviour };
   }
 
@@ -64,7 +62,7 @@ export class FakeGceMetadata {
   }
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => {
+    await this.listen((req, res) => {
       const url = new URL(req.url ?? '/', 'http://metadata.google.internal');
       const flavor = req.headers['metadata-flavor'];
       const call: GceMetadataCall = { method: req.method ?? '', path: url.pathname, query: Object.fromEntries(url.searchParams), flavor: typeof flavor === 'string' ? flavor : undefined, status: 200 };
@@ -106,13 +104,5 @@ export class FakeGceMetadata {
           return answer(404, 'Not Found');
       }
     });
-    this.portNumber = await listenFake(server);
-    this.server = server;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    await closeFake(server);
   }
 }

@@ -8,8 +8,7 @@
  * (`subjectToken`; 400 invalid_grant otherwise), and a scope. It answers with a federated access
  * token minted by `issue` (the fake Vertex AI's mintToken, so that API accepts it).
  */
-import { createServer, type Server } from 'node:http';
-import { closeFake, listenFake } from './fake-listen.js';
+import { LoopbackFake } from './fake-listen.js';
 
 export interface GoogleStsBehaviour {
   /** //iam.googleapis.com/projects/<n>/locations/global/workloadIdentityPools/<pool>/providers/<provider> */
@@ -26,16 +25,15 @@ export interface GoogleStsCall {
 
 const SUBJECT_TOKEN_TYPES: ReadonlySet<string> = new Set(['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:params:oauth:token-type:id_token', 'urn:ietf:params:aws:token-type:aws4_request', 'urn:ietf:params:oauth:token-type:saml2']);
 
-export class FakeGoogleSts {
+export class FakeGoogleSts extends LoopbackFake {
   readonly calls: GoogleStsCall[] = [];
   readonly behaviour: GoogleStsBehaviour;
-  private server: Server | undefined;
-  private portNumber = 0;
 
   constructor(
     private readonly issue: (lifetimeS: number) => string,
     behaviour: Pick<GoogleStsBehaviour, 'audience' | 'subjectToken'> & Partial<GoogleStsBehaviour>,
   ) {
+    super();
     this.behaviour = { lifetimeS: 3600, ...behaviour };
   }
 
@@ -45,7 +43,7 @@ export class FakeGoogleSts {
   }
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => {
+    await this.listen((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -71,13 +69,5 @@ export class FakeGoogleSts {
         send(200, { access_token: this.issue(b.lifetimeS), issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: b.lifetimeS });
       });
     });
-    this.portNumber = await listenFake(server);
-    this.server = server;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    await closeFake(server);
   }
 }

@@ -2,7 +2,7 @@
  * Start and stop for the fake upstreams (providers, STS, MCP): every fake listens the same way and
  * must close its keep-alive connections at stop, or a test's Envoy keeps them and the file hangs.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Server } from 'node:net';
 
 /** Listens on `host:port` (0 = a free port) and resolves with the bound port. */
@@ -35,4 +35,26 @@ export function guardedHandler(handle: (req: IncomingMessage, res: ServerRespons
       else res.destroy();
     });
   };
+}
+
+/**
+ * A fake that is one plain HTTP server on a free loopback port (the credential and token fakes):
+ * subclasses give the request listener to `listen` from their `start`.
+ */
+export abstract class LoopbackFake {
+  private server: HttpServer | undefined;
+  /** The bound port (0 before start). */
+  protected portNumber = 0;
+
+  protected async listen(listener: (req: IncomingMessage, res: ServerResponse) => void): Promise<void> {
+    const server = createServer(listener);
+    this.portNumber = await listenFake(server);
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    await closeFake(server);
+  }
 }

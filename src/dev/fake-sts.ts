@@ -6,8 +6,7 @@
  * 900..43200 when given, and the expected web identity token (400 InvalidIdentityToken otherwise). It answers with the configured temporary credentials in STS's
  * XML shape, expiring `lifetimeS` from now.
  */
-import { createServer, type Server } from 'node:http';
-import { closeFake, listenFake } from './fake-listen.js';
+import { LoopbackFake } from './fake-listen.js';
 
 export interface StsBehaviour {
   roleArn: string;
@@ -33,19 +32,19 @@ function xmlEscape(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-export class FakeSts {
+export class FakeSts extends LoopbackFake {
   readonly calls: StsCall[] = [];
-  private server: Server | undefined;
-  private portNumber = 0;
 
-  constructor(readonly behaviour: StsBehaviour) {}
+  constructor(readonly behaviour: StsBehaviour) {
+    super();
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.portNumber}`;
   }
 
   async start(): Promise<void> {
-    const server = createServer((req, res) => {
+    await this.listen((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -78,13 +77,5 @@ export class FakeSts {
         );
       });
     });
-    this.portNumber = await listenFake(server);
-    this.server = server;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    await closeFake(server);
   }
 }
