@@ -326,15 +326,7 @@ export class FakeBedrock {
       }));
     }
     res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-bedrock-content-type': 'application/json' });
-    const all = Buffer.concat(frames);
-    const size = b.writeBytes > 0 ? b.writeBytes : all.length;
-    const writes = b.writePerEvent ? frames : Array.from({ length: Math.ceil(all.length / size) }, (_, i) => all.subarray(i * size, (i + 1) * size));
-    for (const piece of writes) {
-      if (res.destroyed) return;
-      res.write(piece);
-      await new Promise((resolve) => (b.writeIntervalMs > 0 ? setTimeout(resolve, b.writeIntervalMs) : setImmediate(resolve)));
-    }
-    res.end();
+    await this.writeFrames(res, frames);
   }
 
   /**
@@ -470,6 +462,14 @@ export class FakeBedrock {
     event('messageStop', { stopReason: message['stopReason'] });
     event('metadata', { usage: message['usage'], metrics: { latencyMs: 1 } });
     res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
+    await this.writeFrames(res, frames);
+  }
+
+  /**
+   * Writes encoded frames as the behaviour says: one write per frame, or the whole stream cut into
+   * `writeBytes` pieces (frames split anywhere), `writeIntervalMs` apart; then ends the answer.
+   */
+  private async writeFrames(res: ServerResponse, frames: readonly Uint8Array[]): Promise<void> {
     const b = this.behaviour;
     const all = Buffer.concat(frames);
     const size = b.writeBytes > 0 ? b.writeBytes : all.length;
